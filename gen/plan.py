@@ -1,0 +1,127 @@
+"""Where every cell lives in the array: tiles, update units, memory slots and phase lengths.
+
+The plan is pure Python, computed from the :class:`~pbitgen.config.Config` alone, so the generator, the
+host driver (which must know which unit holds a cell to write its weights) and the benches all derive
+the same layout from the same object.
+
+Layout
+------
+* Tiles own contiguous ranges of cell indices (rows of a grid): tile ``k`` holds cells
+  ``[k N / tiles, (k + 1) N / tiles)``.
+* Inside a tile, ``ceil(n_tile / cells_per_unit)`` update units share the cells: the tile's cells of each
+  colour (ascending) are dealt round-robin to its units, so every unit holds nearly the same number of
+  cells of every colour. A unit stores its cells grouped by colour: slot ``base[u][c] + p`` holds its
+  ``p``-th cell of colour ``c``.
+* A colour phase lasts ``phase_length[c] = max over units of count[u][c]`` clocks: in clock ``p`` of phase
+  ``c`` every unit with ``p < count[u][c]`` updates its cell in slot ``base[u][c] + p``. With
+  ``cells_per_unit = 1`` every cell is its own unit and a phase is one clock (fully parallel).
+* A cell's neighbour slots ``0..D-1`` (``D = cfg.graph.max_degree``) list its neighbours in ascending
+  order; unused slots hold coupling 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from pbitgen.config import Config, ceil_log2
+from pbitgen.model.graph import Graph, build_graph
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One update unit: its tile, its cells (global indices, in slot order) and per-colour slot ranges."""
+
+    index: int
+    tile: int
+    cells: tuple[int, ...]
+    base: tuple[int, ...]
+    count: tuple[int, ...]
+
+
+class ArrayPlan:
+    """The layout of cells over tiles and units for one config (see module docstring)."""
+
+    def __init__(self, cfg: Config, graph: Graph | None = None) -> None:
+        self.cfg = cfg
+        self.graph = build_graph(cfg.graph) if graph is None else graph
+        n, colors = self.graph.n, self.graph.colors
+        tiles = cfg.array.tiles
+        if tiles > n:
+            raise ValueError(f"array.tiles must be at most the number of cells {n}, not {tiles}")
+        self.n_colors = self.graph.n_colors
+        self.degree = cfg.graph.max_degree
+        if self.graph.max_degree > self.degree:
+            raise ValueError(f"graph degree {self.graph.max_degree} exceeds the config's max_degree {self.degree}")
+        bounds = [k * n // tiles for k in range(tiles + 1)]
+        self.tile_ranges = [(bounds[k], bounds[k + 1]) for k in range(tiles)]
+        units: list[Unit] = []
+        for k, (lo, hi) in enumerate(self.tile_ranges):
+            n_units = -(-(hi - lo) // cfg.array.cells_per_unit)
+            per_unit: list[list[list[int]]] = [[[] for _ in range(self.n_colors)] for _ in range(n_units)]
+            for c in range(self.n_colors):
+                for r, cell in enumerate(i for i in range(lo, hi) if colors[i] == c):
+                    per_unit[r % n_units][c].append(cell)
+            for lists in per_unit:
+                counts = tuple(len(x) for x in lists)
+                base = tuple(int(v) for v in np.concatenate([[0], np.cumsum(counts)[:-1]]))
+                units.append(Unit(len(units), k, tuple(i for x in lists for i in x), base, counts))
+        self.units = units
+        self.phase_length = tuple(max(u.count[c] for u in units) for c in range(self.n_colors))
+        self.unit_of = np.zeros(n, dtype=np.int64)
+        self.slot_of = np.zeros(n, dtype=np.int64)
+        for u in units:
+            for s, i in enumerate(u.cells):
+                self.unit_of[i], self.slot_of[i] = u.index, s
+
+    # ---- sizes (derived here, used by generator, driver and regmap alike) ------------------------------
+    @property
+    def n_units(self) -> int:
+        return len(self.units)
+
+    @cached_property
+    def slots(self) -> int:
+        """Slots per unit, padded to a power of two so that bus addresses decode by bit slicing."""
+        return 1 << ceil_log2(max(len(u.cells) for u in self.units))
+
+    @property
+    def slot_width(self) -> int:
+        return ceil_log2(self.slots)
+
+    @property
+    def banks(self) -> int:
+        """Weight banks, padded to a power of two (one per step)."""
+        return 1 << ceil_log2(self.cfg.schedule.steps)
+
+    @property
+    def sweep_clocks(self) -> int:
+        """Clocks one sweep takes in the update phases (excluding the pipeline drain and tracing)."""
+        return sum(self.phase_length)
+
+    @cached_property
+    def neighbor_slots(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(nbr, eid)`` of shape (N, D): neighbour cell and edge of each slot, -1 where unused."""
+        ptr, nbr, eid = self.graph.neighbors()
+        d = max(self.degree, 1)
+        tn = np.full((self.graph.n, d), -1, dtype=np.int64)
+        te = np.full((self.graph.n, d), -1, dtype=np.int64)
+        for i in range(self.graph.n):
+            k = ptr[i + 1] - ptr[i]
+            tn[i, :k], te[i, :k] = nbr[ptr[i] : ptr[i + 1]], eid[ptr[i] : ptr[i + 1]]
+        return tn, te
+
+    def tile_reads(self, tile: int) -> list[int]:
+        """Cells whose spins the units of a tile read (its own and its neighbours'), ascending."""
+        nbr, _ = self.neighbor_slots
+        lo, hi = self.tile_ranges[tile]
+        cells = nbr[lo:hi].ravel()
+        return sorted(set(cells[cells >= 0].tolist()))
+
+    def summary(self) -> str:
+        return (
+            f"{self.graph.n} cells in {len(self.tile_ranges)} tile(s), {self.n_units} update unit(s) of up to "
+            f"{self.cfg.array.cells_per_unit} cells, {self.n_colors} colours, phases of "
+            f"{'+'.join(map(str, self.phase_length))} clocks per sweep"
+        )
