@@ -28,13 +28,29 @@ class AXI4LiteSignature(wiring.Signature):
     def __init__(self, addr_width: int, data_width: int = 32) -> None:
         if not isinstance(addr_width, int) or addr_width < 2:
             raise TypeError(f"Address width must be an integer >= 2, not {addr_width!r}")
-        super().__init__({
-            "awaddr": Out(addr_width), "awprot": Out(3), "awvalid": Out(1), "awready": In(1),
-            "wdata": Out(data_width), "wstrb": Out(data_width // 8), "wvalid": Out(1), "wready": In(1),
-            "bresp": In(2), "bvalid": In(1), "bready": Out(1),
-            "araddr": Out(addr_width), "arprot": Out(3), "arvalid": Out(1), "arready": In(1),
-            "rdata": In(data_width), "rresp": In(2), "rvalid": In(1), "rready": Out(1),
-        })
+        super().__init__(
+            {
+                "awaddr": Out(addr_width),
+                "awprot": Out(3),
+                "awvalid": Out(1),
+                "awready": In(1),
+                "wdata": Out(data_width),
+                "wstrb": Out(data_width // 8),
+                "wvalid": Out(1),
+                "wready": In(1),
+                "bresp": In(2),
+                "bvalid": In(1),
+                "bready": Out(1),
+                "araddr": Out(addr_width),
+                "arprot": Out(3),
+                "arvalid": Out(1),
+                "arready": In(1),
+                "rdata": In(data_width),
+                "rresp": In(2),
+                "rvalid": In(1),
+                "rready": Out(1),
+            }
+        )
 
 
 class AXI4LiteSlave(wiring.Component):
@@ -43,11 +59,16 @@ class AXI4LiteSlave(wiring.Component):
 
     def __init__(self, addr_width: int) -> None:
         self.addr_width = addr_width
-        super().__init__({
-            "bus": In(AXI4LiteSignature(addr_width)),
-            "w_en": Out(1), "w_addr": Out(addr_width), "w_data": Out(32),
-            "r_addr": Out(addr_width), "r_data": In(32),
-        })
+        super().__init__(
+            {
+                "bus": In(AXI4LiteSignature(addr_width)),
+                "w_en": Out(1),
+                "w_addr": Out(addr_width),
+                "w_data": Out(32),
+                "r_addr": Out(addr_width),
+                "r_data": In(32),
+            }
+        )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

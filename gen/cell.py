@@ -45,20 +45,22 @@ class Cell(wiring.Component):
         self.cfg = cfg
         self.degree = degree
         f = cfg.formats
-        super().__init__({
-            "bias": In(signed(f.bias.width)),
-            "coupling": In(max(degree, 1) * f.coupling.width),
-            "nbr": In(max(degree, 1)),
-            "visible": In(1),
-            "x": In(1),
-            "w": In(signed(f.input.width)),
-            "beta": In(unsigned(f.beta.width)),
-            "init": In(1),
-            "state": In(cfg.rng.state_width),
-            "next_state": Out(cfg.rng.state_width),
-            "spin": Out(1),
-            "field": Out(signed(cfg.field_width)),
-        })
+        super().__init__(
+            {
+                "bias": In(signed(f.bias.width)),
+                "coupling": In(max(degree, 1) * f.coupling.width),
+                "nbr": In(max(degree, 1)),
+                "visible": In(1),
+                "x": In(1),
+                "w": In(signed(f.input.width)),
+                "beta": In(unsigned(f.beta.width)),
+                "init": In(1),
+                "state": In(cfg.rng.state_width),
+                "next_state": Out(cfg.rng.state_width),
+                "spin": Out(1),
+                "field": Out(signed(cfg.field_width)),
+            }
+        )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

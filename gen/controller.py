@@ -35,21 +35,31 @@ class Controller(wiring.Component):
         f = cfg.formats
         kw = ceil_log2(cfg.schedule.sweeps) + 1
         tw = ceil_log2(cfg.schedule.steps) + 1
-        super().__init__({
-            "start": In(1), "trace_en": In(1),
-            "steps": In(tw), "sweeps": In(kw),
-            "beta": In(unsigned(f.beta.width)), "w": In(signed(f.input.width)),
-            "beta_addr": Out(max(kw - 1, 1)),
-            "issue": Out(1),
-            "color": Out(range(max(plan.n_colors, 2))),
-            "pos": Out(plan.slot_width + 1),
-            "bank": Out(range(max(plan.banks, 2))),
-            "ex_beta": Out(unsigned(f.beta.width)), "ex_w": Out(signed(f.input.width)), "ex_init": Out(1),
-            "latch": Out(1),
-            "trace_req": Out(1), "trace_done": In(1),
-            "busy": Out(1), "done": Out(1),
-            "sweep_count": Out(32), "cycles": Out(32),
-        })
+        super().__init__(
+            {
+                "start": In(1),
+                "trace_en": In(1),
+                "steps": In(tw),
+                "sweeps": In(kw),
+                "beta": In(unsigned(f.beta.width)),
+                "w": In(signed(f.input.width)),
+                "beta_addr": Out(max(kw - 1, 1)),
+                "issue": Out(1),
+                "color": Out(range(max(plan.n_colors, 2))),
+                "pos": Out(plan.slot_width + 1),
+                "bank": Out(range(max(plan.banks, 2))),
+                "ex_beta": Out(unsigned(f.beta.width)),
+                "ex_w": Out(signed(f.input.width)),
+                "ex_init": Out(1),
+                "latch": Out(1),
+                "trace_req": Out(1),
+                "trace_done": In(1),
+                "busy": Out(1),
+                "done": Out(1),
+                "sweep_count": Out(32),
+                "cycles": Out(32),
+            }
+        )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -69,8 +79,15 @@ class Controller(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [
-                        self.busy.eq(1), self.done.eq(0), self.cycles.eq(0), self.sweep_count.eq(0),
-                        init.eq(1), trace.eq(self.trace_en), self.color.eq(0), self.pos.eq(0), sweep.eq(0),
+                        self.busy.eq(1),
+                        self.done.eq(0),
+                        self.cycles.eq(0),
+                        self.sweep_count.eq(0),
+                        init.eq(1),
+                        trace.eq(self.trace_en),
+                        self.color.eq(0),
+                        self.pos.eq(0),
+                        sweep.eq(0),
                         self.bank.eq(self.steps - 1),
                     ]
                     m.next = "ISSUE"

@@ -8,10 +8,10 @@ Layout
 ------
 * Tiles own contiguous ranges of cell indices (rows of a grid): tile ``k`` holds cells
   ``[k N / tiles, (k + 1) N / tiles)``.
-* Inside a tile, ``ceil(n_tile / cells_per_unit)`` update units share the cells: the tile's cells of each
-  colour (ascending) are dealt round-robin to its units, so every unit holds nearly the same number of
-  cells of every colour. A unit stores its cells grouped by colour: slot ``base[u][c] + p`` holds its
-  ``p``-th cell of colour ``c``.
+* Inside a tile, ``ceil(n_tile / cells_per_unit)`` update units share the cells: the tile's cells, colour
+  by colour and ascending, are dealt round-robin to its units (one pointer for all colours), so every unit
+  holds at most ``cells_per_unit`` cells and nearly the same number of each colour. A unit stores its
+  cells grouped by colour: slot ``base[u][c] + p`` holds its ``p``-th cell of colour ``c``.
 * A colour phase lasts ``phase_length[c] = max over units of count[u][c]`` clocks: in clock ``p`` of phase
   ``c`` every unit with ``p < count[u][c]`` updates its cell in slot ``base[u][c] + p``. With
   ``cells_per_unit = 1`` every cell is its own unit and a phase is one clock (fully parallel).
@@ -61,9 +61,11 @@ class ArrayPlan:
         for k, (lo, hi) in enumerate(self.tile_ranges):
             n_units = -(-(hi - lo) // cfg.array.cells_per_unit)
             per_unit: list[list[list[int]]] = [[[] for _ in range(self.n_colors)] for _ in range(n_units)]
+            r = 0  # one round-robin pointer across colours: every unit gets ceil or floor of n / units cells
             for c in range(self.n_colors):
-                for r, cell in enumerate(i for i in range(lo, hi) if colors[i] == c):
+                for cell in (i for i in range(lo, hi) if colors[i] == c):
                     per_unit[r % n_units][c].append(cell)
+                    r += 1
             for lists in per_unit:
                 counts = tuple(len(x) for x in lists)
                 base = tuple(int(v) for v in np.concatenate([[0], np.cumsum(counts)[:-1]]))

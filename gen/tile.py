@@ -33,24 +33,26 @@ class Tile(wiring.Component):
         self.units = [u for u in plan.units if u.tile == tile]
         f = cfg.formats
         ww = ceil_log2(1 << ceil_log2(1 + plan.degree))
-        super().__init__({
-            "issue": In(1),
-            "color": In(range(max(plan.n_colors, 2))),
-            "pos": In(plan.slot_width + 1),
-            "bank": In(range(max(plan.banks, 2))),
-            "ex_beta": In(unsigned(f.beta.width)),
-            "ex_w": In(signed(f.input.width)),
-            "ex_init": In(1),
-            "latch": In(1),
-            "reads": In(max(len(self.read_cells), 1)),
-            "visible": In(self.n),
-            "spins": Out(self.n),
-            "wr_unit": In(range(max(plan.n_units, 2))),
-            "wr_index": In(plan.slot_width + ceil_log2(plan.banks) + ww + 1),
-            "wr_data": In(32),
-            "wr_weight": In(1),
-            "wr_seed": In(1),
-        })
+        super().__init__(
+            {
+                "issue": In(1),
+                "color": In(range(max(plan.n_colors, 2))),
+                "pos": In(plan.slot_width + 1),
+                "bank": In(range(max(plan.banks, 2))),
+                "ex_beta": In(unsigned(f.beta.width)),
+                "ex_w": In(signed(f.input.width)),
+                "ex_init": In(1),
+                "latch": In(1),
+                "reads": In(max(len(self.read_cells), 1)),
+                "visible": In(self.n),
+                "spins": Out(self.n),
+                "wr_unit": In(range(max(plan.n_units, 2))),
+                "wr_index": In(plan.slot_width + ceil_log2(plan.banks) + ww + 1),
+                "wr_data": In(32),
+                "wr_weight": In(1),
+                "wr_seed": In(1),
+            }
+        )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

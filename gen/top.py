@@ -14,7 +14,7 @@ Ports
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -50,11 +50,13 @@ class Top(wiring.Component):
         self.plan = ArrayPlan(cfg) if plan is None else plan
         self.regmap: RegMap = build_regmap(cfg, self.plan)
         self.image = image
-        super().__init__({
-            "bus": In(AXI4LiteSignature(self.regmap.addr_width)),
-            "trace": Out(AXI4StreamSignature(32)),
-            "done": Out(1),
-        })
+        super().__init__(
+            {
+                "bus": In(AXI4LiteSignature(self.regmap.addr_width)),
+                "trace": Out(AXI4StreamSignature(32)),
+                "done": Out(1),
+            }
+        )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -70,15 +72,18 @@ class Top(wiring.Component):
 
         # ---- schedule memories ----
         m.submodules.beta = beta_mem = memory.Memory(
-            shape=unsigned(f.beta.width), depth=rm["BETA"].count,
-            init=img.beta if img else _beta_init(cfg))
+            shape=unsigned(f.beta.width), depth=rm["BETA"].count, init=img.beta if img else _beta_init(cfg)
+        )
         m.submodules.inputs = in_mem = memory.Memory(
-            shape=signed(f.input.width), depth=rm["INPUT"].count, init=img.inputs if img else [])
+            shape=signed(f.input.width), depth=rm["INPUT"].count, init=img.inputs if img else []
+        )
         beta_rd, in_rd = beta_mem.read_port(domain="comb"), in_mem.read_port(domain="comb")
         beta_wr, in_wr = beta_mem.write_port(), in_mem.write_port()
         m.d.comb += [
-            beta_rd.addr.eq(ctrl.beta_addr), ctrl.beta.eq(beta_rd.data),
-            in_rd.addr.eq(ctrl.bank), ctrl.w.eq(in_rd.data),
+            beta_rd.addr.eq(ctrl.beta_addr),
+            ctrl.beta.eq(beta_rd.data),
+            in_rd.addr.eq(ctrl.bank),
+            ctrl.w.eq(in_rd.data),
         ]
 
         visible = Signal(n, init=_pack_bits(img.visible, n) if img else 0)
@@ -96,8 +101,13 @@ class Top(wiring.Component):
         spins = Cat(*(t.spins for t in tiles))
         for t in tiles:
             m.d.comb += [
-                t.issue.eq(ctrl.issue), t.color.eq(ctrl.color), t.pos.eq(ctrl.pos), t.bank.eq(ctrl.bank),
-                t.ex_beta.eq(ctrl.ex_beta), t.ex_w.eq(ctrl.ex_w), t.ex_init.eq(ctrl.ex_init),
+                t.issue.eq(ctrl.issue),
+                t.color.eq(ctrl.color),
+                t.pos.eq(ctrl.pos),
+                t.bank.eq(ctrl.bank),
+                t.ex_beta.eq(ctrl.ex_beta),
+                t.ex_w.eq(ctrl.ex_w),
+                t.ex_init.eq(ctrl.ex_init),
                 t.latch.eq(ctrl.latch),
                 t.reads.eq(Cat(*(spins[c] for c in t.read_cells)) if t.read_cells else 0),
                 t.visible.eq(visible[t.lo : t.lo + t.n]),
@@ -129,8 +139,12 @@ class Top(wiring.Component):
         hit_i, idx_i = window("INPUT", wa)
         hit_v, idx_v = window("VISIBLE", wa)
         m.d.comb += [
-            beta_wr.addr.eq(idx_b), beta_wr.data.eq(wd), beta_wr.en.eq(we & hit_b),
-            in_wr.addr.eq(idx_i), in_wr.data.eq(wd), in_wr.en.eq(we & hit_i),
+            beta_wr.addr.eq(idx_b),
+            beta_wr.data.eq(wd),
+            beta_wr.en.eq(we & hit_b),
+            in_wr.addr.eq(idx_i),
+            in_wr.data.eq(wd),
+            in_wr.en.eq(we & hit_i),
         ]
         with m.If(we & hit_v):
             for w in range(n_words):
@@ -149,7 +163,9 @@ class Top(wiring.Component):
         hit_sp, idx_sp = window("SPINS", ra)
         with m.Switch(ra):
             simple = {
-                "ID": MAGIC, "VERSION": REGMAP_VERSION, "CELLS": n,
+                "ID": MAGIC,
+                "VERSION": REGMAP_VERSION,
+                "CELLS": n,
                 "SHAPE": plan.n_units | plan.n_colors << 16 | plan.slot_width << 24,
             }
             for name, value in simple.items():
@@ -178,7 +194,7 @@ class Top(wiring.Component):
         m.d.comb += [
             self.trace.tvalid.eq(ctrl.trace_req & sending),
             self.trace.tlast.eq(word == n_words - 1),
-            self.trace.tdata.eq(Cat(spins, Const(0, 32 * n_words - n)).word_select(word, 32)),
+            self.trace.tdata.eq(Array(spins[32 * w : 32 * w + 32] for w in range(n_words))[word]),
         ]
         with m.If(ctrl.trace_req & ~sending & ~ctrl.trace_done):
             m.d.sync += [sending.eq(1), word.eq(0)]

@@ -48,26 +48,28 @@ class UpdateUnit(wiring.Component):
         d = max(plan.degree, 1)
         f = cfg.formats
         self.weight_words = 1 << ceil_log2(1 + plan.degree)
-        super().__init__({
-            "issue": In(1),
-            "color": In(range(max(plan.n_colors, 2))),
-            "pos": In(plan.slot_width + 1),
-            "bank": In(range(max(plan.banks, 2))),
-            "ex_beta": In(unsigned(f.beta.width)),
-            "ex_w": In(signed(f.input.width)),
-            "ex_init": In(1),
-            "nbrs": In(n * d),
-            "xin": In(n),
-            "vis": In(n),
-            "we": Out(1),
-            "slot": Out(plan.slot_width),
-            "spin": Out(1),
-            # bus writes: word index inside this unit's WEIGHTS or SEEDS range
-            "wr_index": In(plan.slot_width + ceil_log2(plan.banks) + ceil_log2(self.weight_words) + 1),
-            "wr_data": In(32),
-            "wr_weight": In(1),
-            "wr_seed": In(1),
-        })
+        super().__init__(
+            {
+                "issue": In(1),
+                "color": In(range(max(plan.n_colors, 2))),
+                "pos": In(plan.slot_width + 1),
+                "bank": In(range(max(plan.banks, 2))),
+                "ex_beta": In(unsigned(f.beta.width)),
+                "ex_w": In(signed(f.input.width)),
+                "ex_init": In(1),
+                "nbrs": In(n * d),
+                "xin": In(n),
+                "vis": In(n),
+                "we": Out(1),
+                "slot": Out(plan.slot_width),
+                "spin": Out(1),
+                # bus writes: word index inside this unit's WEIGHTS or SEEDS range
+                "wr_index": In(plan.slot_width + ceil_log2(plan.banks) + ceil_log2(self.weight_words) + 1),
+                "wr_data": In(32),
+                "wr_weight": In(1),
+                "wr_seed": In(1),
+            }
+        )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -79,11 +81,12 @@ class UpdateUnit(wiring.Component):
         img = self.image
 
         m.submodules.bias = bias = memory.Memory(
-            shape=signed(f.bias.width), depth=slots * banks, init=img.bias if img else [])
+            shape=signed(f.bias.width), depth=slots * banks, init=img.bias if img else []
+        )
         m.submodules.coupling = coup = memory.Memory(
-            shape=unsigned(d * f.coupling.width), depth=slots * banks, init=img.coupling if img else [])
-        m.submodules.state = state = memory.Memory(
-            shape=unsigned(state_w), depth=slots, init=img.state if img else [])
+            shape=unsigned(d * f.coupling.width), depth=slots * banks, init=img.coupling if img else []
+        )
+        m.submodules.state = state = memory.Memory(shape=unsigned(state_w), depth=slots, init=img.state if img else [])
         bias_rd, coup_rd, state_rd = bias.read_port(), coup.read_port(), state.read_port()
         bias_wr = bias.write_port()
         coup_wr = coup.write_port(granularity=f.coupling.width)

@@ -203,3 +203,18 @@ class GoldenArray:
                 if record:
                     trace[row, k] = s > 0
         return GoldenRun(s.astype(np.int8), inputs, trace, state)
+
+
+def random_banks(cfg: Config, graph: Graph, seed: int, visible_fraction: float = 0.25) -> Banks:
+    """Random float weights quantized with the config's formats (J ~ N(0, 0.5), h ~ N(0, 0.3), w_t ~ U(0.2,
+    1.5), a random ``visible_fraction`` of the cells input-coupled): for designs and tests without a model."""
+    r = np.random.default_rng(seed)
+    t = cfg.schedule.steps
+    banks, _ = quantize_banks(
+        cfg,
+        r.normal(0.0, 0.5, (t, len(graph.edges))),
+        r.normal(0.0, 0.3, (t, graph.n)),
+        r.uniform(0.2, 1.5, t),
+        r.random(graph.n) < visible_fraction,
+    )
+    return banks

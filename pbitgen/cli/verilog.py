@@ -1,0 +1,80 @@
+"""``pbitgen verilog``: generate the sampling array's Verilog and its companions for a model or for
+random weights (see :mod:`pbitgen.gen.build` for the folder's files)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pbitgen.config import PATTERNS
+from pbitgen.errors import PbitgenError
+
+from .common import add_config_arguments, config_from_args
+from .graph import parse_jumps
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", metavar="M", help="model file (.npz Boltzmann machine)")
+    src.add_argument("--random-weights", action="store_true", help="random weights on a grid (needs --grid)")
+    p.add_argument("--grid", type=int, metavar="L", help="grid side for --random-weights")
+    p.add_argument("--pattern", default="G8", choices=list(PATTERNS), help="jump pattern (default: %(default)s)")
+    p.add_argument("--jumps", metavar="DX,DY;...", help="explicit jump list instead of --pattern")
+    p.add_argument("--torus", action="store_true", help="wrap the grid around")
+    p.add_argument(
+        "--seed", type=int, default=1, metavar="S", help="seed of weights and streams (default: %(default)s)"
+    )
+    p.add_argument("--steps", type=int, metavar="T", help="steps T (banks)")
+    p.add_argument("--sweeps", type=int, metavar="K", help="sweeps K per step")
+    p.add_argument("--tiles", type=int, metavar="N", help="tiles")
+    p.add_argument("--cells-per-unit", type=int, metavar="C", help="cells per update unit (1 = fully parallel)")
+    p.add_argument("--init", action="store_true", help="initialise the memories with the weights and chain 0's seeds")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder (replaced atomically)")
+    add_config_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pbitgen.gen.build import generate  # Amaranth: imported only by the commands that generate
+    from pbitgen.model import golden
+    from pbitgen.model.graph import build_graph, graph_config
+    from pbitgen.model.io import load_ising
+
+    cfg = config_from_args(args)
+    changes: dict = {"rng": {"seed": args.seed}}
+    sched = {k: v for k, v in (("steps", args.steps), ("sweeps", args.sweeps)) if v is not None}
+    arr = {k: v for k, v in (("tiles", args.tiles), ("cells_per_unit", args.cells_per_unit)) if v is not None}
+    if args.random_weights:
+        if args.grid is None:
+            raise PbitgenError("--random-weights needs --grid L")
+        changes["graph"] = {
+            "kind": "grid",
+            "side": args.grid,
+            "pattern": args.pattern,
+            "jumps": parse_jumps(args.jumps) if args.jumps else (),
+            "torus": args.torus,
+        }
+    if sched:
+        changes["schedule"] = sched
+    if arr:
+        changes["array"] = arr
+    try:
+        cfg = cfg.replace(**changes)
+    except (TypeError, ValueError) as e:
+        raise PbitgenError(str(e)) from None
+    if args.model:
+        model = load_ising(args.model)
+        try:
+            cfg = cfg.replace(graph=graph_config(model.graph), schedule={"steps": 1, "beta": (model.beta,)})
+        except (TypeError, ValueError) as e:
+            raise PbitgenError(str(e)) from None
+        banks, sat = golden.quantize_banks(cfg, model.J, model.h)
+        if any(sat.values()):
+            print(f"warning: saturated values while quantizing: {sat}")
+    else:
+        banks = golden.random_banks(cfg, build_graph(cfg.graph), args.seed)
+    try:
+        res = generate(cfg, args.out, banks=banks, init=args.init)
+    except ValueError as e:
+        raise PbitgenError(str(e)) from None
+    print(f"{cfg.graph.describe()}: {res.plan.summary()}")
+    print(f"Verilog {res.verilog_bytes / 1e6:.2f} MB converted in {res.convert_seconds:.1f} s -> {res.out}/")
+    return 0

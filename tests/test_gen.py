@@ -1,0 +1,216 @@
+"""The generator: plan, register map, the cell datapath and the whole array against the golden model
+(Amaranth simulator), and the design folder."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from pbitgen.config import ArrayConfig, Config, FixedFormat, FormatConfig, GraphConfig, RngConfig, ScheduleConfig
+from pbitgen.gen import image
+from pbitgen.gen.build import generate
+from pbitgen.gen.cell import Cell
+from pbitgen.gen.plan import ArrayPlan
+from pbitgen.gen.regmap import build_regmap
+from pbitgen.gen.rng import generate as rng_generate
+from pbitgen.gen.rng import xorshift_step
+from pbitgen.model import fixed, golden, rng
+from pbitgen.model.graph import build_graph
+
+from .rtl import rtl_run
+from .test_golden import random_case
+
+ARRAYS = [ArrayConfig(1, 1), ArrayConfig(2, 3), ArrayConfig(3, 2), ArrayConfig(1, 64)]
+
+
+@pytest.mark.parametrize("array", ARRAYS, ids=lambda a: f"t{a.tiles}c{a.cells_per_unit}")
+@pytest.mark.parametrize("seed", range(6))
+def test_array_is_bit_exact_with_golden_model(seed, array):
+    """Every spin of every sweep of chain 1, for random graphs (2 and 3 colours), formats, generators,
+    beta schedules and T/K, at four degrees of parallelism."""
+    cfg, banks = random_case(seed)
+    cfg = cfg.replace(array=array)
+    if array.tiles > cfg.n_nodes:
+        pytest.skip("more tiles than cells")
+    exp = golden.GoldenArray(cfg, banks).run(chains=2, record=True)
+    got = rtl_run(cfg, banks, chain=1)
+    want = exp.trace[:, :, 1].reshape(-1, cfg.n_nodes)
+    assert got.trace.shape == want.shape
+    for k, (a, b) in enumerate(zip(got.trace, want, strict=True)):
+        assert np.array_equal(a, b), f"sweep {k}: cells {np.flatnonzero(a != b).tolist()} differ"
+    assert np.array_equal(got.spins, exp.spins[1] > 0)
+    assert got.sweep_count == cfg.schedule.steps * cfg.schedule.sweeps
+
+
+def test_bus_loading_equals_generation_time_contents():
+    cfg, banks = random_case(4)
+    cfg = cfg.replace(array={"tiles": 2, "cells_per_unit": 4})
+    exp = golden.GoldenArray(cfg, banks).run(chains=1, record=True)
+    got = rtl_run(cfg, banks, load="bus", stall_every=3)
+    assert np.array_equal(got.trace, exp.trace[:, :, 0].reshape(-1, cfg.n_nodes))
+
+
+def test_cycle_count_matches_plan():
+    cfg, banks = random_case(2)
+    cfg = cfg.replace(array={"tiles": 1, "cells_per_unit": 4})
+    plan = ArrayPlan(cfg)
+    got = rtl_run(cfg, banks)
+    t, k = cfg.schedule.steps, cfg.schedule.sweeps
+    # init pass + drain, then per step a latch and per sweep the phases, a drain, the trace (1 + words)
+    # and the next-state clock; the final DONE clock ends the count
+    words = -(-plan.graph.n // 32)
+    expect = plan.sweep_clocks + 1 + t * (1 + k * (plan.sweep_clocks + 1 + 1 + words + 1)) + 1
+    assert got.cycles == expect
+
+
+def test_xorshift_gateware_matches_twin():
+    for kind in ("xorshift64", "xorshift32"):
+        cfg = RngConfig(kind=kind)
+        from amaranth import Module, Signal
+
+        m = Module()
+        x = Signal(cfg.state_width)
+        y = Signal(cfg.state_width)
+        m.d.comb += y.eq(xorshift_step(x, cfg.state_width))
+        start = int(rng.stream_states(cfg, np.array([7]))[0])
+        want = rng_generate(cfg, start, 50)
+        got = []
+
+        async def tb(ctx, x=x, y=y, start=start, got=got):
+            v = start
+            for _ in range(50):
+                ctx.set(x, v)
+                v = ctx.get(y)
+                got.append(v)
+
+        sim = Simulator(m)
+        sim.add_testbench(tb)
+        sim.run()
+        assert got == want
+
+
+def test_cell_datapath_matches_fixed_point_model():
+    """Random operands through the Cell and through pbitgen.model.fixed: same field, same draw."""
+    cfg = Config(
+        graph=GraphConfig(side=4, pattern="G8"),
+        formats=FormatConfig(coupling=FixedFormat(6, 3), bias=FixedFormat(9, 4), input=FixedFormat(5, 2)),
+    )
+    deg = cfg.graph.max_degree
+    dut = Cell(cfg, deg)
+    f = cfg.formats
+    r = np.random.default_rng(0)
+    lut = fixed.sigmoid_table(cfg)
+    cases = []
+    for _ in range(300):
+        cases.append(
+            dict(
+                bias=int(r.integers(f.bias.min_int, f.bias.max_int + 1)),
+                coupling=r.integers(f.coupling.min_int, f.coupling.max_int + 1, deg).tolist(),
+                nbr=r.integers(0, 2, deg).tolist(),
+                visible=int(r.integers(0, 2)),
+                x=int(r.integers(0, 2)),
+                w=int(r.integers(f.input.min_int, f.input.max_int + 1)),
+                beta=int(r.integers(0, 1 << f.beta.width)),
+                init=int(r.random() < 0.1),
+                state=int(r.integers(1, 1 << 63)),
+            )
+        )
+
+    def ref(c: dict) -> tuple[int, int, int]:
+        ff = cfg.field_frac
+        gamma = c["bias"] << (ff - f.bias.frac)
+        for j, s in zip(c["coupling"], c["nbr"], strict=True):
+            gamma += (j if s else -j) << (ff - f.coupling.frac)
+        iota = ((c["w"] if c["x"] else -c["w"]) << (ff - f.input.frac)) if c["visible"] else 0
+        z = int(fixed.scale_by_beta(gamma, c["beta"], cfg)) + iota
+        nxt = int(rng.step(np.array([c["state"]], dtype=np.uint64), 64)[0])
+        u = nxt >> (64 - cfg.rng.draw_bits)
+        spin = (u >> (cfg.rng.draw_bits - 1)) if c["init"] else int(u < lut[fixed.lut_index(z, cfg)])
+        return gamma, nxt, spin
+
+    got = []
+
+    async def tb(ctx):
+        for c in cases:
+            ctx.set(dut.bias, c["bias"])
+            ctx.set(
+                dut.coupling,
+                sum((v & ((1 << f.coupling.width) - 1)) << (f.coupling.width * k) for k, v in enumerate(c["coupling"])),
+            )
+            ctx.set(dut.nbr, sum(b << k for k, b in enumerate(c["nbr"])))
+            for name in ("visible", "x", "w", "beta", "init", "state"):
+                ctx.set(getattr(dut, name), c[name])
+            got.append((ctx.get(dut.field), ctx.get(dut.next_state), ctx.get(dut.spin)))
+
+    sim = Simulator(dut)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == [ref(c) for c in cases]
+
+
+@pytest.mark.parametrize("array", [*ARRAYS, ArrayConfig(5, 7)], ids=str)
+def test_plan_places_every_cell_once_and_balances_colours(array):
+    cfg = Config(graph=GraphConfig(side=10, pattern="G12", torus=True), array=array)
+    plan = ArrayPlan(cfg)
+    cells = sorted(c for u in plan.units for c in u.cells)
+    assert cells == list(range(100))
+    for u in plan.units:
+        assert len(u.cells) <= array.cells_per_unit
+        for c in range(plan.n_colors):
+            slots = u.cells[u.base[c] : u.base[c] + u.count[c]]
+            assert all(plan.graph.colors[i] == c for i in slots)
+            assert u.count[c] <= plan.phase_length[c]
+    ideal = [-(-50 // -(-100 // array.cells_per_unit)) for _ in range(2)]
+    assert all(p <= i + array.tiles for p, i in zip(plan.phase_length, ideal, strict=True))
+
+
+def test_regmap_is_aligned_and_disjoint():
+    cfg = Config(
+        graph=GraphConfig(side=12, pattern="G12"), schedule=ScheduleConfig(steps=5, sweeps=20), array=ArrayConfig(3, 5)
+    )
+    rm = build_regmap(cfg, ArrayPlan(cfg))
+    spans = sorted((r.offset, r.offset + r.size, r.name) for r in rm.registers)
+    for (_a0, a1, n0), (b0, _, n1) in itertools.pairwise(spans):
+        assert a1 <= b0, f"{n0} overlaps {n1}"
+    for r in rm.registers:
+        assert r.offset % 4 == 0
+        if r.count > 1:
+            size = 1 << (r.size - 1).bit_length()
+            assert r.offset % size == 0
+    assert spans[-1][1] <= 1 << rm.addr_width
+    assert json.loads(rm.to_json())["registers"][0]["name"] == "ID"
+    with pytest.raises(KeyError, match="did you mean one of ID, VERSION"):
+        rm["NOPE"]
+    assert rm.to_markdown().count("\n") == len(rm.registers) + 2
+
+
+def test_generate_writes_a_complete_folder_atomically(tmp_path):
+    cfg = Config(
+        graph=GraphConfig(side=4, pattern="G8"), schedule=ScheduleConfig(steps=2, sweeps=2), array=ArrayConfig(2, 4)
+    )
+    banks = golden.random_banks(cfg, build_graph(cfg.graph), 3)
+    out = tmp_path / "design"
+    generate(cfg, out, banks=banks)
+    generate(cfg, out, banks=banks)  # replacing an existing folder
+    files = sorted(p.name for p in out.iterdir())
+    assert files == [
+        "config.json",
+        "files.f",
+        "load.npz",
+        "pbitgen_top.v",
+        "pbitgen_top.vlt",
+        "regmap.json",
+        "regmap.md",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["design"]  # no temporary folders left
+    assert Config.from_json((out / "config.json").read_text()) == cfg
+    text = (out / "pbitgen_top.v").read_text()
+    assert text.lstrip().startswith("/*") or text.index("module pbitgen_top(") < text.index("module \\pbitgen_top.")
+    vlt = (out / "pbitgen_top.vlt").read_text()
+    assert '-file "*pbitgen_top.v"' in vlt and ".tmp" not in vlt and str(tmp_path) not in vlt
+    with np.load(out / "load.npz", allow_pickle=False) as z:
+        assert len(z["addr"]) == len(image.bus_writes(cfg, ArrayPlan(cfg), build_regmap(cfg, ArrayPlan(cfg)), banks))
