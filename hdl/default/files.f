@@ -1,0 +1,1 @@
+pbitgen_top.v
