@@ -26,9 +26,17 @@ test-fast: deps
 lint: deps
 	$(BIN)/ruff check .
 
-bench: deps
-	$(BIN)/python -m bench.bench_rng
-	$(BIN)/python -m bench.bench_sampler
+# Benchmarks run in .venv-bench: the project's pins plus thrml/JAX for side-by-side comparisons.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: requirements.txt requirements-bench.txt pyproject.toml
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-bench.txt
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+bench: system $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -m bench.bench_rng
+	$(BENCH_VENV)/bin/python -m bench.bench_sampler
 
 # The default design's Verilog, committed under hdl/ (a test fails when it is stale).
 hdl: deps
