@@ -86,9 +86,10 @@ class Top(wiring.Component):
             ctrl.w.eq(in_rd.data),
         ]
 
-        visible = Signal(n, init=_pack_bits(img.visible, n) if img else 0)
-        steps = Signal.like(ctrl.steps, init=cfg.schedule.steps)
-        sweeps = Signal.like(ctrl.sweeps, init=cfg.schedule.sweeps)
+        # configuration registers survive a reset (like the memories): reset only stops a run
+        visible = Signal(n, init=_pack_bits(img.visible, n) if img else 0, reset_less=True)
+        steps = Signal.like(ctrl.steps, init=cfg.schedule.steps, reset_less=True)
+        sweeps = Signal.like(ctrl.sweeps, init=cfg.schedule.sweeps, reset_less=True)
         m.d.comb += [ctrl.steps.eq(steps), ctrl.sweeps.eq(sweeps), self.done.eq(ctrl.done)]
 
         # ---- tiles and the global spin vector ----

@@ -1523,9 +1523,6 @@ module pbitgen_top(bus__awprot, bus__awvalid, bus__wdata, bus__wstrb, bus__wvali
         \$282 [783:768] = bus__wdata[15:0];
       end
     end
-    if (rst) begin
-      \$282  = 784'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -1533,18 +1530,12 @@ module pbitgen_top(bus__awprot, bus__awvalid, bus__wdata, bus__wstrb, bus__wvali
     if (\$272 ) begin
       \$283  = bus__wdata[3:0];
     end
-    if (rst) begin
-      \$283  = 4'h8;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$284  = sweeps;
     if (\$274 ) begin
       \$284  = bus__wdata[8:0];
-    end
-    if (rst) begin
-      \$284  = 9'h0fa;
     end
   end
   always @* begin
@@ -3265,55 +3256,55 @@ module \pbitgen_top.tile0 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(slot),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$0 (visible[0]),
-    .\port$7146$100 (visible[100]),
-    .\port$7146$105 (visible[105]),
-    .\port$7146$108 (visible[108]),
-    .\port$7146$112 (visible[112]),
-    .\port$7146$117 (visible[117]),
-    .\port$7146$120 (visible[120]),
-    .\port$7146$125 (visible[125]),
-    .\port$7146$128 (visible[128]),
-    .\port$7146$13 (visible[13]),
-    .\port$7146$133 (visible[133]),
-    .\port$7146$136 (visible[136]),
-    .\port$7146$140 (visible[140]),
-    .\port$7146$145 (visible[145]),
-    .\port$7146$148 (visible[148]),
-    .\port$7146$153 (visible[153]),
-    .\port$7146$156 (visible[156]),
-    .\port$7146$16 (visible[16]),
-    .\port$7146$161 (visible[161]),
-    .\port$7146$164 (visible[164]),
-    .\port$7146$168 (visible[168]),
-    .\port$7146$173 (visible[173]),
-    .\port$7146$176 (visible[176]),
-    .\port$7146$181 (visible[181]),
-    .\port$7146$184 (visible[184]),
-    .\port$7146$189 (visible[189]),
-    .\port$7146$192 (visible[192]),
-    .\port$7146$21 (visible[21]),
-    .\port$7146$24 (visible[24]),
-    .\port$7146$28 (visible[28]),
-    .\port$7146$33 (visible[33]),
-    .\port$7146$36 (visible[36]),
-    .\port$7146$41 (visible[41]),
-    .\port$7146$44 (visible[44]),
-    .\port$7146$49 (visible[49]),
-    .\port$7146$5 (visible[5]),
-    .\port$7146$52 (visible[52]),
-    .\port$7146$56 (visible[56]),
-    .\port$7146$61 (visible[61]),
-    .\port$7146$64 (visible[64]),
-    .\port$7146$69 (visible[69]),
-    .\port$7146$72 (visible[72]),
-    .\port$7146$77 (visible[77]),
-    .\port$7146$8 (visible[8]),
-    .\port$7146$80 (visible[80]),
-    .\port$7146$84 (visible[84]),
-    .\port$7146$89 (visible[89]),
-    .\port$7146$92 (visible[92]),
-    .\port$7146$97 (visible[97]),
+    .\port$7144$0 (visible[0]),
+    .\port$7144$100 (visible[100]),
+    .\port$7144$105 (visible[105]),
+    .\port$7144$108 (visible[108]),
+    .\port$7144$112 (visible[112]),
+    .\port$7144$117 (visible[117]),
+    .\port$7144$120 (visible[120]),
+    .\port$7144$125 (visible[125]),
+    .\port$7144$128 (visible[128]),
+    .\port$7144$13 (visible[13]),
+    .\port$7144$133 (visible[133]),
+    .\port$7144$136 (visible[136]),
+    .\port$7144$140 (visible[140]),
+    .\port$7144$145 (visible[145]),
+    .\port$7144$148 (visible[148]),
+    .\port$7144$153 (visible[153]),
+    .\port$7144$156 (visible[156]),
+    .\port$7144$16 (visible[16]),
+    .\port$7144$161 (visible[161]),
+    .\port$7144$164 (visible[164]),
+    .\port$7144$168 (visible[168]),
+    .\port$7144$173 (visible[173]),
+    .\port$7144$176 (visible[176]),
+    .\port$7144$181 (visible[181]),
+    .\port$7144$184 (visible[184]),
+    .\port$7144$189 (visible[189]),
+    .\port$7144$192 (visible[192]),
+    .\port$7144$21 (visible[21]),
+    .\port$7144$24 (visible[24]),
+    .\port$7144$28 (visible[28]),
+    .\port$7144$33 (visible[33]),
+    .\port$7144$36 (visible[36]),
+    .\port$7144$41 (visible[41]),
+    .\port$7144$44 (visible[44]),
+    .\port$7144$49 (visible[49]),
+    .\port$7144$5 (visible[5]),
+    .\port$7144$52 (visible[52]),
+    .\port$7144$56 (visible[56]),
+    .\port$7144$61 (visible[61]),
+    .\port$7144$64 (visible[64]),
+    .\port$7144$69 (visible[69]),
+    .\port$7144$72 (visible[72]),
+    .\port$7144$77 (visible[77]),
+    .\port$7144$8 (visible[8]),
+    .\port$7144$80 (visible[80]),
+    .\port$7144$84 (visible[84]),
+    .\port$7144$89 (visible[89]),
+    .\port$7144$92 (visible[92]),
+    .\port$7144$97 (visible[97]),
     .\port$7199$0 (x[0]),
     .\port$7199$100 (x[100]),
     .\port$7199$105 (x[105]),
@@ -3566,55 +3557,55 @@ module \pbitgen_top.tile0 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(\slot$10 ),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$10 (visible[10]),
-    .\port$7146$102 (visible[102]),
-    .\port$7146$107 (visible[107]),
-    .\port$7146$110 (visible[110]),
-    .\port$7146$114 (visible[114]),
-    .\port$7146$119 (visible[119]),
-    .\port$7146$122 (visible[122]),
-    .\port$7146$127 (visible[127]),
-    .\port$7146$130 (visible[130]),
-    .\port$7146$135 (visible[135]),
-    .\port$7146$138 (visible[138]),
-    .\port$7146$142 (visible[142]),
-    .\port$7146$147 (visible[147]),
-    .\port$7146$15 (visible[15]),
-    .\port$7146$150 (visible[150]),
-    .\port$7146$155 (visible[155]),
-    .\port$7146$158 (visible[158]),
-    .\port$7146$163 (visible[163]),
-    .\port$7146$166 (visible[166]),
-    .\port$7146$170 (visible[170]),
-    .\port$7146$175 (visible[175]),
-    .\port$7146$178 (visible[178]),
-    .\port$7146$18 (visible[18]),
-    .\port$7146$183 (visible[183]),
-    .\port$7146$186 (visible[186]),
-    .\port$7146$191 (visible[191]),
-    .\port$7146$194 (visible[194]),
-    .\port$7146$2 (visible[2]),
-    .\port$7146$23 (visible[23]),
-    .\port$7146$26 (visible[26]),
-    .\port$7146$30 (visible[30]),
-    .\port$7146$35 (visible[35]),
-    .\port$7146$38 (visible[38]),
-    .\port$7146$43 (visible[43]),
-    .\port$7146$46 (visible[46]),
-    .\port$7146$51 (visible[51]),
-    .\port$7146$54 (visible[54]),
-    .\port$7146$58 (visible[58]),
-    .\port$7146$63 (visible[63]),
-    .\port$7146$66 (visible[66]),
-    .\port$7146$7 (visible[7]),
-    .\port$7146$71 (visible[71]),
-    .\port$7146$74 (visible[74]),
-    .\port$7146$79 (visible[79]),
-    .\port$7146$82 (visible[82]),
-    .\port$7146$86 (visible[86]),
-    .\port$7146$91 (visible[91]),
-    .\port$7146$94 (visible[94]),
-    .\port$7146$99 (visible[99]),
+    .\port$7144$10 (visible[10]),
+    .\port$7144$102 (visible[102]),
+    .\port$7144$107 (visible[107]),
+    .\port$7144$110 (visible[110]),
+    .\port$7144$114 (visible[114]),
+    .\port$7144$119 (visible[119]),
+    .\port$7144$122 (visible[122]),
+    .\port$7144$127 (visible[127]),
+    .\port$7144$130 (visible[130]),
+    .\port$7144$135 (visible[135]),
+    .\port$7144$138 (visible[138]),
+    .\port$7144$142 (visible[142]),
+    .\port$7144$147 (visible[147]),
+    .\port$7144$15 (visible[15]),
+    .\port$7144$150 (visible[150]),
+    .\port$7144$155 (visible[155]),
+    .\port$7144$158 (visible[158]),
+    .\port$7144$163 (visible[163]),
+    .\port$7144$166 (visible[166]),
+    .\port$7144$170 (visible[170]),
+    .\port$7144$175 (visible[175]),
+    .\port$7144$178 (visible[178]),
+    .\port$7144$18 (visible[18]),
+    .\port$7144$183 (visible[183]),
+    .\port$7144$186 (visible[186]),
+    .\port$7144$191 (visible[191]),
+    .\port$7144$194 (visible[194]),
+    .\port$7144$2 (visible[2]),
+    .\port$7144$23 (visible[23]),
+    .\port$7144$26 (visible[26]),
+    .\port$7144$30 (visible[30]),
+    .\port$7144$35 (visible[35]),
+    .\port$7144$38 (visible[38]),
+    .\port$7144$43 (visible[43]),
+    .\port$7144$46 (visible[46]),
+    .\port$7144$51 (visible[51]),
+    .\port$7144$54 (visible[54]),
+    .\port$7144$58 (visible[58]),
+    .\port$7144$63 (visible[63]),
+    .\port$7144$66 (visible[66]),
+    .\port$7144$7 (visible[7]),
+    .\port$7144$71 (visible[71]),
+    .\port$7144$74 (visible[74]),
+    .\port$7144$79 (visible[79]),
+    .\port$7144$82 (visible[82]),
+    .\port$7144$86 (visible[86]),
+    .\port$7144$91 (visible[91]),
+    .\port$7144$94 (visible[94]),
+    .\port$7144$99 (visible[99]),
     .\port$7199$10 (x[10]),
     .\port$7199$102 (x[102]),
     .\port$7199$107 (x[107]),
@@ -3867,55 +3858,55 @@ module \pbitgen_top.tile0 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(\slot$13 ),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$1 (visible[1]),
-    .\port$7146$101 (visible[101]),
-    .\port$7146$104 (visible[104]),
-    .\port$7146$109 (visible[109]),
-    .\port$7146$113 (visible[113]),
-    .\port$7146$116 (visible[116]),
-    .\port$7146$12 (visible[12]),
-    .\port$7146$121 (visible[121]),
-    .\port$7146$124 (visible[124]),
-    .\port$7146$129 (visible[129]),
-    .\port$7146$132 (visible[132]),
-    .\port$7146$137 (visible[137]),
-    .\port$7146$141 (visible[141]),
-    .\port$7146$144 (visible[144]),
-    .\port$7146$149 (visible[149]),
-    .\port$7146$152 (visible[152]),
-    .\port$7146$157 (visible[157]),
-    .\port$7146$160 (visible[160]),
-    .\port$7146$165 (visible[165]),
-    .\port$7146$169 (visible[169]),
-    .\port$7146$17 (visible[17]),
-    .\port$7146$172 (visible[172]),
-    .\port$7146$177 (visible[177]),
-    .\port$7146$180 (visible[180]),
-    .\port$7146$185 (visible[185]),
-    .\port$7146$188 (visible[188]),
-    .\port$7146$193 (visible[193]),
-    .\port$7146$20 (visible[20]),
-    .\port$7146$25 (visible[25]),
-    .\port$7146$29 (visible[29]),
-    .\port$7146$32 (visible[32]),
-    .\port$7146$37 (visible[37]),
-    .\port$7146$4 (visible[4]),
-    .\port$7146$40 (visible[40]),
-    .\port$7146$45 (visible[45]),
-    .\port$7146$48 (visible[48]),
-    .\port$7146$53 (visible[53]),
-    .\port$7146$57 (visible[57]),
-    .\port$7146$60 (visible[60]),
-    .\port$7146$65 (visible[65]),
-    .\port$7146$68 (visible[68]),
-    .\port$7146$73 (visible[73]),
-    .\port$7146$76 (visible[76]),
-    .\port$7146$81 (visible[81]),
-    .\port$7146$85 (visible[85]),
-    .\port$7146$88 (visible[88]),
-    .\port$7146$9 (visible[9]),
-    .\port$7146$93 (visible[93]),
-    .\port$7146$96 (visible[96]),
+    .\port$7144$1 (visible[1]),
+    .\port$7144$101 (visible[101]),
+    .\port$7144$104 (visible[104]),
+    .\port$7144$109 (visible[109]),
+    .\port$7144$113 (visible[113]),
+    .\port$7144$116 (visible[116]),
+    .\port$7144$12 (visible[12]),
+    .\port$7144$121 (visible[121]),
+    .\port$7144$124 (visible[124]),
+    .\port$7144$129 (visible[129]),
+    .\port$7144$132 (visible[132]),
+    .\port$7144$137 (visible[137]),
+    .\port$7144$141 (visible[141]),
+    .\port$7144$144 (visible[144]),
+    .\port$7144$149 (visible[149]),
+    .\port$7144$152 (visible[152]),
+    .\port$7144$157 (visible[157]),
+    .\port$7144$160 (visible[160]),
+    .\port$7144$165 (visible[165]),
+    .\port$7144$169 (visible[169]),
+    .\port$7144$17 (visible[17]),
+    .\port$7144$172 (visible[172]),
+    .\port$7144$177 (visible[177]),
+    .\port$7144$180 (visible[180]),
+    .\port$7144$185 (visible[185]),
+    .\port$7144$188 (visible[188]),
+    .\port$7144$193 (visible[193]),
+    .\port$7144$20 (visible[20]),
+    .\port$7144$25 (visible[25]),
+    .\port$7144$29 (visible[29]),
+    .\port$7144$32 (visible[32]),
+    .\port$7144$37 (visible[37]),
+    .\port$7144$4 (visible[4]),
+    .\port$7144$40 (visible[40]),
+    .\port$7144$45 (visible[45]),
+    .\port$7144$48 (visible[48]),
+    .\port$7144$53 (visible[53]),
+    .\port$7144$57 (visible[57]),
+    .\port$7144$60 (visible[60]),
+    .\port$7144$65 (visible[65]),
+    .\port$7144$68 (visible[68]),
+    .\port$7144$73 (visible[73]),
+    .\port$7144$76 (visible[76]),
+    .\port$7144$81 (visible[81]),
+    .\port$7144$85 (visible[85]),
+    .\port$7144$88 (visible[88]),
+    .\port$7144$9 (visible[9]),
+    .\port$7144$93 (visible[93]),
+    .\port$7144$96 (visible[96]),
     .\port$7199$1 (x[1]),
     .\port$7199$101 (x[101]),
     .\port$7199$104 (x[104]),
@@ -4168,55 +4159,55 @@ module \pbitgen_top.tile0 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(\slot$16 ),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$103 (visible[103]),
-    .\port$7146$106 (visible[106]),
-    .\port$7146$11 (visible[11]),
-    .\port$7146$111 (visible[111]),
-    .\port$7146$115 (visible[115]),
-    .\port$7146$118 (visible[118]),
-    .\port$7146$123 (visible[123]),
-    .\port$7146$126 (visible[126]),
-    .\port$7146$131 (visible[131]),
-    .\port$7146$134 (visible[134]),
-    .\port$7146$139 (visible[139]),
-    .\port$7146$14 (visible[14]),
-    .\port$7146$143 (visible[143]),
-    .\port$7146$146 (visible[146]),
-    .\port$7146$151 (visible[151]),
-    .\port$7146$154 (visible[154]),
-    .\port$7146$159 (visible[159]),
-    .\port$7146$162 (visible[162]),
-    .\port$7146$167 (visible[167]),
-    .\port$7146$171 (visible[171]),
-    .\port$7146$174 (visible[174]),
-    .\port$7146$179 (visible[179]),
-    .\port$7146$182 (visible[182]),
-    .\port$7146$187 (visible[187]),
-    .\port$7146$19 (visible[19]),
-    .\port$7146$190 (visible[190]),
-    .\port$7146$195 (visible[195]),
-    .\port$7146$22 (visible[22]),
-    .\port$7146$27 (visible[27]),
-    .\port$7146$3 (visible[3]),
-    .\port$7146$31 (visible[31]),
-    .\port$7146$34 (visible[34]),
-    .\port$7146$39 (visible[39]),
-    .\port$7146$42 (visible[42]),
-    .\port$7146$47 (visible[47]),
-    .\port$7146$50 (visible[50]),
-    .\port$7146$55 (visible[55]),
-    .\port$7146$59 (visible[59]),
-    .\port$7146$6 (visible[6]),
-    .\port$7146$62 (visible[62]),
-    .\port$7146$67 (visible[67]),
-    .\port$7146$70 (visible[70]),
-    .\port$7146$75 (visible[75]),
-    .\port$7146$78 (visible[78]),
-    .\port$7146$83 (visible[83]),
-    .\port$7146$87 (visible[87]),
-    .\port$7146$90 (visible[90]),
-    .\port$7146$95 (visible[95]),
-    .\port$7146$98 (visible[98]),
+    .\port$7144$103 (visible[103]),
+    .\port$7144$106 (visible[106]),
+    .\port$7144$11 (visible[11]),
+    .\port$7144$111 (visible[111]),
+    .\port$7144$115 (visible[115]),
+    .\port$7144$118 (visible[118]),
+    .\port$7144$123 (visible[123]),
+    .\port$7144$126 (visible[126]),
+    .\port$7144$131 (visible[131]),
+    .\port$7144$134 (visible[134]),
+    .\port$7144$139 (visible[139]),
+    .\port$7144$14 (visible[14]),
+    .\port$7144$143 (visible[143]),
+    .\port$7144$146 (visible[146]),
+    .\port$7144$151 (visible[151]),
+    .\port$7144$154 (visible[154]),
+    .\port$7144$159 (visible[159]),
+    .\port$7144$162 (visible[162]),
+    .\port$7144$167 (visible[167]),
+    .\port$7144$171 (visible[171]),
+    .\port$7144$174 (visible[174]),
+    .\port$7144$179 (visible[179]),
+    .\port$7144$182 (visible[182]),
+    .\port$7144$187 (visible[187]),
+    .\port$7144$19 (visible[19]),
+    .\port$7144$190 (visible[190]),
+    .\port$7144$195 (visible[195]),
+    .\port$7144$22 (visible[22]),
+    .\port$7144$27 (visible[27]),
+    .\port$7144$3 (visible[3]),
+    .\port$7144$31 (visible[31]),
+    .\port$7144$34 (visible[34]),
+    .\port$7144$39 (visible[39]),
+    .\port$7144$42 (visible[42]),
+    .\port$7144$47 (visible[47]),
+    .\port$7144$50 (visible[50]),
+    .\port$7144$55 (visible[55]),
+    .\port$7144$59 (visible[59]),
+    .\port$7144$6 (visible[6]),
+    .\port$7144$62 (visible[62]),
+    .\port$7144$67 (visible[67]),
+    .\port$7144$70 (visible[70]),
+    .\port$7144$75 (visible[75]),
+    .\port$7144$78 (visible[78]),
+    .\port$7144$83 (visible[83]),
+    .\port$7144$87 (visible[87]),
+    .\port$7144$90 (visible[90]),
+    .\port$7144$95 (visible[95]),
+    .\port$7144$98 (visible[98]),
     .\port$7199$103 (x[103]),
     .\port$7199$106 (x[106]),
     .\port$7199$11 (x[11]),
@@ -5118,9 +5109,9 @@ module \pbitgen_top.tile0 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile0.unit0 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$0 , \port$7146$5 , \port$7146$8 , \port$7146$13 , \port$7146$16 , \port$7146$21 , \port$7146$24 , \port$7146$28 , \port$7146$33 , \port$7146$36 , \port$7146$41 , \port$7146$44 , \port$7146$49 , \port$7146$52 , \port$7146$56 
-, \port$7146$61 , \port$7146$64 , \port$7146$69 , \port$7146$72 , \port$7146$77 , \port$7146$80 , \port$7146$84 , \port$7146$89 , \port$7146$92 , \port$7146$97 , \port$7146$100 , \port$7146$105 , \port$7146$108 , \port$7146$112 , \port$7146$117 , \port$7146$120 , \port$7146$125 , \port$7146$128 , \port$7146$133 , \port$7146$136 , \port$7146$140 
-, \port$7146$145 , \port$7146$148 , \port$7146$153 , \port$7146$156 , \port$7146$161 , \port$7146$164 , \port$7146$168 , \port$7146$173 , \port$7146$176 , \port$7146$181 , \port$7146$184 , \port$7146$189 , \port$7146$192 , issue, beta, w, init, color, pos, bank, \port$7199$0 
+module \pbitgen_top.tile0.unit0 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$0 , \port$7144$5 , \port$7144$8 , \port$7144$13 , \port$7144$16 , \port$7144$21 , \port$7144$24 , \port$7144$28 , \port$7144$33 , \port$7144$36 , \port$7144$41 , \port$7144$44 , \port$7144$49 , \port$7144$52 , \port$7144$56 
+, \port$7144$61 , \port$7144$64 , \port$7144$69 , \port$7144$72 , \port$7144$77 , \port$7144$80 , \port$7144$84 , \port$7144$89 , \port$7144$92 , \port$7144$97 , \port$7144$100 , \port$7144$105 , \port$7144$108 , \port$7144$112 , \port$7144$117 , \port$7144$120 , \port$7144$125 , \port$7144$128 , \port$7144$133 , \port$7144$136 , \port$7144$140 
+, \port$7144$145 , \port$7144$148 , \port$7144$153 , \port$7144$156 , \port$7144$161 , \port$7144$164 , \port$7144$168 , \port$7144$173 , \port$7144$176 , \port$7144$181 , \port$7144$184 , \port$7144$189 , \port$7144$192 , issue, beta, w, init, color, pos, bank, \port$7199$0 
 , \port$7199$5 , \port$7199$8 , \port$7199$13 , \port$7199$16 , \port$7199$21 , \port$7199$24 , \port$7199$28 , \port$7199$33 , \port$7199$36 , \port$7199$41 , \port$7199$44 , \port$7199$49 , \port$7199$52 , \port$7199$56 , \port$7199$61 , \port$7199$64 , \port$7199$69 , \port$7199$72 , \port$7199$77 , \port$7199$80 , \port$7199$84 
 , \port$7199$89 , \port$7199$92 , \port$7199$97 , \port$7199$100 , \port$7199$105 , \port$7199$108 , \port$7199$112 , \port$7199$117 , \port$7199$120 , \port$7199$125 , \port$7199$128 , \port$7199$133 , \port$7199$136 , \port$7199$140 , \port$7199$145 , \port$7199$148 , \port$7199$153 , \port$7199$156 , \port$7199$161 , \port$7199$164 , \port$7199$168 
 , \port$7199$173 , \port$7199$176 , \port$7199$181 , \port$7199$184 , \port$7199$189 , \port$7199$192 , \port$7201$0 , \port$7201$4 , \port$7201$12 , \port$7201$20 , \port$7201$27 , \port$7201$32 , \port$7201$40 , \port$7201$48 , \port$7201$55 , \port$7201$60 , \port$7201$68 , \port$7201$76 , \port$7201$83 , \port$7201$88 , \port$7201$96 
@@ -5216,104 +5207,104 @@ module \pbitgen_top.tile0.unit0 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$0 ;
-  wire \port$7146$0 ;
-  input \port$7146$100 ;
-  wire \port$7146$100 ;
-  input \port$7146$105 ;
-  wire \port$7146$105 ;
-  input \port$7146$108 ;
-  wire \port$7146$108 ;
-  input \port$7146$112 ;
-  wire \port$7146$112 ;
-  input \port$7146$117 ;
-  wire \port$7146$117 ;
-  input \port$7146$120 ;
-  wire \port$7146$120 ;
-  input \port$7146$125 ;
-  wire \port$7146$125 ;
-  input \port$7146$128 ;
-  wire \port$7146$128 ;
-  input \port$7146$13 ;
-  wire \port$7146$13 ;
-  input \port$7146$133 ;
-  wire \port$7146$133 ;
-  input \port$7146$136 ;
-  wire \port$7146$136 ;
-  input \port$7146$140 ;
-  wire \port$7146$140 ;
-  input \port$7146$145 ;
-  wire \port$7146$145 ;
-  input \port$7146$148 ;
-  wire \port$7146$148 ;
-  input \port$7146$153 ;
-  wire \port$7146$153 ;
-  input \port$7146$156 ;
-  wire \port$7146$156 ;
-  input \port$7146$16 ;
-  wire \port$7146$16 ;
-  input \port$7146$161 ;
-  wire \port$7146$161 ;
-  input \port$7146$164 ;
-  wire \port$7146$164 ;
-  input \port$7146$168 ;
-  wire \port$7146$168 ;
-  input \port$7146$173 ;
-  wire \port$7146$173 ;
-  input \port$7146$176 ;
-  wire \port$7146$176 ;
-  input \port$7146$181 ;
-  wire \port$7146$181 ;
-  input \port$7146$184 ;
-  wire \port$7146$184 ;
-  input \port$7146$189 ;
-  wire \port$7146$189 ;
-  input \port$7146$192 ;
-  wire \port$7146$192 ;
-  input \port$7146$21 ;
-  wire \port$7146$21 ;
-  input \port$7146$24 ;
-  wire \port$7146$24 ;
-  input \port$7146$28 ;
-  wire \port$7146$28 ;
-  input \port$7146$33 ;
-  wire \port$7146$33 ;
-  input \port$7146$36 ;
-  wire \port$7146$36 ;
-  input \port$7146$41 ;
-  wire \port$7146$41 ;
-  input \port$7146$44 ;
-  wire \port$7146$44 ;
-  input \port$7146$49 ;
-  wire \port$7146$49 ;
-  input \port$7146$5 ;
-  wire \port$7146$5 ;
-  input \port$7146$52 ;
-  wire \port$7146$52 ;
-  input \port$7146$56 ;
-  wire \port$7146$56 ;
-  input \port$7146$61 ;
-  wire \port$7146$61 ;
-  input \port$7146$64 ;
-  wire \port$7146$64 ;
-  input \port$7146$69 ;
-  wire \port$7146$69 ;
-  input \port$7146$72 ;
-  wire \port$7146$72 ;
-  input \port$7146$77 ;
-  wire \port$7146$77 ;
-  input \port$7146$8 ;
-  wire \port$7146$8 ;
-  input \port$7146$80 ;
-  wire \port$7146$80 ;
-  input \port$7146$84 ;
-  wire \port$7146$84 ;
-  input \port$7146$89 ;
-  wire \port$7146$89 ;
-  input \port$7146$92 ;
-  wire \port$7146$92 ;
-  input \port$7146$97 ;
-  wire \port$7146$97 ;
+  input \port$7144$0 ;
+  wire \port$7144$0 ;
+  input \port$7144$100 ;
+  wire \port$7144$100 ;
+  input \port$7144$105 ;
+  wire \port$7144$105 ;
+  input \port$7144$108 ;
+  wire \port$7144$108 ;
+  input \port$7144$112 ;
+  wire \port$7144$112 ;
+  input \port$7144$117 ;
+  wire \port$7144$117 ;
+  input \port$7144$120 ;
+  wire \port$7144$120 ;
+  input \port$7144$125 ;
+  wire \port$7144$125 ;
+  input \port$7144$128 ;
+  wire \port$7144$128 ;
+  input \port$7144$13 ;
+  wire \port$7144$13 ;
+  input \port$7144$133 ;
+  wire \port$7144$133 ;
+  input \port$7144$136 ;
+  wire \port$7144$136 ;
+  input \port$7144$140 ;
+  wire \port$7144$140 ;
+  input \port$7144$145 ;
+  wire \port$7144$145 ;
+  input \port$7144$148 ;
+  wire \port$7144$148 ;
+  input \port$7144$153 ;
+  wire \port$7144$153 ;
+  input \port$7144$156 ;
+  wire \port$7144$156 ;
+  input \port$7144$16 ;
+  wire \port$7144$16 ;
+  input \port$7144$161 ;
+  wire \port$7144$161 ;
+  input \port$7144$164 ;
+  wire \port$7144$164 ;
+  input \port$7144$168 ;
+  wire \port$7144$168 ;
+  input \port$7144$173 ;
+  wire \port$7144$173 ;
+  input \port$7144$176 ;
+  wire \port$7144$176 ;
+  input \port$7144$181 ;
+  wire \port$7144$181 ;
+  input \port$7144$184 ;
+  wire \port$7144$184 ;
+  input \port$7144$189 ;
+  wire \port$7144$189 ;
+  input \port$7144$192 ;
+  wire \port$7144$192 ;
+  input \port$7144$21 ;
+  wire \port$7144$21 ;
+  input \port$7144$24 ;
+  wire \port$7144$24 ;
+  input \port$7144$28 ;
+  wire \port$7144$28 ;
+  input \port$7144$33 ;
+  wire \port$7144$33 ;
+  input \port$7144$36 ;
+  wire \port$7144$36 ;
+  input \port$7144$41 ;
+  wire \port$7144$41 ;
+  input \port$7144$44 ;
+  wire \port$7144$44 ;
+  input \port$7144$49 ;
+  wire \port$7144$49 ;
+  input \port$7144$5 ;
+  wire \port$7144$5 ;
+  input \port$7144$52 ;
+  wire \port$7144$52 ;
+  input \port$7144$56 ;
+  wire \port$7144$56 ;
+  input \port$7144$61 ;
+  wire \port$7144$61 ;
+  input \port$7144$64 ;
+  wire \port$7144$64 ;
+  input \port$7144$69 ;
+  wire \port$7144$69 ;
+  input \port$7144$72 ;
+  wire \port$7144$72 ;
+  input \port$7144$77 ;
+  wire \port$7144$77 ;
+  input \port$7144$8 ;
+  wire \port$7144$8 ;
+  input \port$7144$80 ;
+  wire \port$7144$80 ;
+  input \port$7144$84 ;
+  wire \port$7144$84 ;
+  input \port$7144$89 ;
+  wire \port$7144$89 ;
+  input \port$7144$92 ;
+  wire \port$7144$92 ;
+  input \port$7144$97 ;
+  wire \port$7144$97 ;
   input \port$7199$0 ;
   wire \port$7199$0 ;
   input \port$7199$100 ;
@@ -8337,103 +8328,103 @@ module \pbitgen_top.tile0.unit0 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$0 ;
+          visible = \port$7144$0 ;
       6'h01:
-          visible = \port$7146$8 ;
+          visible = \port$7144$8 ;
       6'h02:
-          visible = \port$7146$16 ;
+          visible = \port$7144$16 ;
       6'h03:
-          visible = \port$7146$24 ;
+          visible = \port$7144$24 ;
       6'h04:
-          visible = \port$7146$33 ;
+          visible = \port$7144$33 ;
       6'h05:
-          visible = \port$7146$41 ;
+          visible = \port$7144$41 ;
       6'h06:
-          visible = \port$7146$49 ;
+          visible = \port$7144$49 ;
       6'h07:
-          visible = \port$7146$56 ;
+          visible = \port$7144$56 ;
       6'h08:
-          visible = \port$7146$64 ;
+          visible = \port$7144$64 ;
       6'h09:
-          visible = \port$7146$72 ;
+          visible = \port$7144$72 ;
       6'h0a:
-          visible = \port$7146$80 ;
+          visible = \port$7144$80 ;
       6'h0b:
-          visible = \port$7146$89 ;
+          visible = \port$7144$89 ;
       6'h0c:
-          visible = \port$7146$97 ;
+          visible = \port$7144$97 ;
       6'h0d:
-          visible = \port$7146$105 ;
+          visible = \port$7144$105 ;
       6'h0e:
-          visible = \port$7146$112 ;
+          visible = \port$7144$112 ;
       6'h0f:
-          visible = \port$7146$120 ;
+          visible = \port$7144$120 ;
       6'h10:
-          visible = \port$7146$128 ;
+          visible = \port$7144$128 ;
       6'h11:
-          visible = \port$7146$136 ;
+          visible = \port$7144$136 ;
       6'h12:
-          visible = \port$7146$145 ;
+          visible = \port$7144$145 ;
       6'h13:
-          visible = \port$7146$153 ;
+          visible = \port$7144$153 ;
       6'h14:
-          visible = \port$7146$161 ;
+          visible = \port$7144$161 ;
       6'h15:
-          visible = \port$7146$168 ;
+          visible = \port$7144$168 ;
       6'h16:
-          visible = \port$7146$176 ;
+          visible = \port$7144$176 ;
       6'h17:
-          visible = \port$7146$184 ;
+          visible = \port$7144$184 ;
       6'h18:
-          visible = \port$7146$192 ;
+          visible = \port$7144$192 ;
       6'h19:
-          visible = \port$7146$5 ;
+          visible = \port$7144$5 ;
       6'h1a:
-          visible = \port$7146$13 ;
+          visible = \port$7144$13 ;
       6'h1b:
-          visible = \port$7146$21 ;
+          visible = \port$7144$21 ;
       6'h1c:
-          visible = \port$7146$28 ;
+          visible = \port$7144$28 ;
       6'h1d:
-          visible = \port$7146$36 ;
+          visible = \port$7144$36 ;
       6'h1e:
-          visible = \port$7146$44 ;
+          visible = \port$7144$44 ;
       6'h1f:
-          visible = \port$7146$52 ;
+          visible = \port$7144$52 ;
       6'h20:
-          visible = \port$7146$61 ;
+          visible = \port$7144$61 ;
       6'h21:
-          visible = \port$7146$69 ;
+          visible = \port$7144$69 ;
       6'h22:
-          visible = \port$7146$77 ;
+          visible = \port$7144$77 ;
       6'h23:
-          visible = \port$7146$84 ;
+          visible = \port$7144$84 ;
       6'h24:
-          visible = \port$7146$92 ;
+          visible = \port$7144$92 ;
       6'h25:
-          visible = \port$7146$100 ;
+          visible = \port$7144$100 ;
       6'h26:
-          visible = \port$7146$108 ;
+          visible = \port$7144$108 ;
       6'h27:
-          visible = \port$7146$117 ;
+          visible = \port$7144$117 ;
       6'h28:
-          visible = \port$7146$125 ;
+          visible = \port$7144$125 ;
       6'h29:
-          visible = \port$7146$133 ;
+          visible = \port$7144$133 ;
       6'h2a:
-          visible = \port$7146$140 ;
+          visible = \port$7144$140 ;
       6'h2b:
-          visible = \port$7146$148 ;
+          visible = \port$7144$148 ;
       6'h2c:
-          visible = \port$7146$156 ;
+          visible = \port$7144$156 ;
       6'h2d:
-          visible = \port$7146$164 ;
+          visible = \port$7144$164 ;
       6'h2e:
-          visible = \port$7146$173 ;
+          visible = \port$7144$173 ;
       6'h2f:
-          visible = \port$7146$181 ;
+          visible = \port$7144$181 ;
       6'h30:
-          visible = \port$7146$189 ;
+          visible = \port$7144$189 ;
     endcase
   end
   always @* begin
@@ -8548,7 +8539,7 @@ module \pbitgen_top.tile0.unit0 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$115 [0], \port$7339$96 , \port$7293$58 , \port$7293$39 , \port$7247$106 [0], \port$7247$20 [1], \port$7247$16 [1], \port$7201$188 [2], \port$7201$188 [0], \port$7201$160 [5], \port$7201$160 [1], \port$7201$76 [0], \port$7339$135 , \port$7339$87 [1], \port$7293$78 , \port$7293$30 [1], \port$7247$98 , \port$7247$12 [1], \port$7247$8 [1], \port$7201$180 [2], \port$7201$180 [0], \port$7201$152 [5], \port$7201$152 [1], \port$7201$68 [0], \port$7339$127 , \port$7339$107 [1], \port$7293$70 , \port$7293$50 [1], \port$7247$89 [1], \port$7247$4 [1], \port$7247$0 [1], \port$7201$172 [2], \port$7201$172 [0], \port$7201$144 [5], \port$7201$144 [1], \port$7201$60 [0], \port$7339$90 [0], \port$7339$71 , \port$7293$33 [0], \port$7293$14 , \port$7247$81 [0], \port$7201$188 [4], \port$7201$188 [0], \port$7201$160 [5], \port$7201$160 [3], \port$7201$132 [4], \port$7201$111 [1], \port$7201$48 [3], \port$7339$110 [0], \port$7339$62 [1], \port$7293$53 [0], \port$7293$5 [1], \port$7247$73 [0], \port$7201$180 [4], \port$7201$180 [0], \port$7201$152 [5], \port$7201$152 [3], \port$7201$132 [0], \port$7201$124 [4], \port$7201$40 [3], \port$7339$102 [0], \port$7339$82 [1], \port$7293$45 [0], \port$7293$25 [1], \port$7247$65 , \port$7201$172 [4], \port$7201$172 [0], \port$7201$144 [5], \port$7201$144 [3], \port$7201$124 [0], \port$7201$116 [4], \port$7201$32 [3], \port$7339$94 , \port$7339$74 [1], \port$7293$37 , \port$7293$17 [1], \port$7247$57 , \port$7201$188 [4], \port$7201$167 [1:0], \port$7201$139 [2], \port$7201$116 [0], \port$7201$111 [1], \port$7201$55 [0], \port$7339$59 [0], \port$7339$40 , \port$7293$2 [0], \port$7247$179 , \port$7247$50 , \port$7201$160 [1], \port$7201$152 [5], \port$7201$132 [2], \port$7201$132 [0], \port$7201$104 [5], \port$7201$104 [1], \port$7201$20 [0], \port$7339$79 [0], \port$7339$31 [1], \port$7293$22 [0], \port$7247$170 [1], \port$7247$42 , \port$7201$152 [1], \port$7201$144 [5], \port$7201$124 [2], \port$7201$124 [0], \port$7201$96 [5], \port$7201$96 [1], \port$7201$12 [0], \port$7339$71 , \port$7339$51 [1], \port$7293$14 , \port$7247$190 [1], \port$7247$34 , \port$7201$144 [1], \port$7201$139 [2], \port$7201$116 [2], \port$7201$116 [0], \port$7201$88 [5], \port$7201$88 [1], \port$7201$4 [0], \port$7339$191 [0], \port$7339$34 [0], \port$7339$15 , \port$7247$173 [0], \port$7247$154 , \port$7247$24 [1], \port$7201$132 [4], \port$7201$132 [0], \port$7201$104 [5], \port$7201$104 [3], \port$7201$76 [4], \port$7201$55 [1], \port$7339$183 [0], \port$7339$54 [0], \port$7339$6 [1], \port$7247$193 [0], \port$7247$145 [1], \port$7247$16 [1], \port$7201$124 [4], \port$7201$124 [0], \port$7201$96 [5], \port$7201$96 [3], \port$7201$76 [0], \port$7201$68 [4], \port$7339$175 [0], \port$7339$46 [0], \port$7339$26 [1], \port$7247$185 [0], \port$7247$165 [1], \port$7247$8 [1], \port$7201$116 [4], \port$7201$116 [0], \port$7201$88 [5], \port$7201$88 [3], \port$7201$68 [0], \port$7201$60 [4], \port$7339$195 , \port$7339$38 , \port$7339$18 [1], \port$7247$177 , \port$7247$157 [1], \port$7247$0 [1], \port$7201$132 [4], \port$7201$111 [1:0], \port$7201$83 [2], \port$7201$60 [0], \port$7201$55 [1], \port$7339$160 , \port$7339$3 [0], \port$7293$180 , \port$7247$142 [0], \port$7247$123 , \port$7201$188 [2], \port$7201$104 [1], \port$7201$96 [5], \port$7201$76 [2], \port$7201$76 [0], \port$7201$48 [5], \port$7201$48 [1], \port$7339$152 , \port$7339$23 [0], \port$7293$171 [1], \port$7247$162 [0], \port$7247$114 [1], \port$7201$180 [2], \port$7201$96 [1], \port$7201$88 [5], \port$7201$68 [2], \port$7201$68 [0], \port$7201$40 [5], \port$7201$40 [1], \port$7339$144 , \port$7339$15 , \port$7293$191 [1], \port$7247$154 , \port$7247$134 [1], \port$7201$172 [2], \port$7201$88 [1], \port$7201$83 [2], \port$7201$60 [2], \port$7201$60 [0], \port$7201$32 [5], \port$7201$32 [1], \port$7339$135 , \port$7293$174 [0], \port$7293$155 , \port$7247$117 [0], \port$7247$98 , \port$7201$160 [5], \port$7201$76 [4], \port$7201$76 [0], \port$7201$48 [5], \port$7201$48 [3], \port$7201$20 [4], \port$7201$0 [0], \port$7339$127 , \port$7293$194 [0], \port$7293$146 [1], \port$7247$137 [0], \port$7247$89 [1], \port$7201$152 [5], \port$7201$68 [4], \port$7201$68 [0], \port$7201$40 [5], \port$7201$40 [3], \port$7201$20 [0], \port$7201$12 [4], \port$7339$118 [1], \port$7293$186 [0], \port$7293$166 [1], \port$7247$129 [0], \port$7247$109 [1], \port$7201$144 [5], \port$7201$60 [4], \port$7201$60 [0], \port$7201$32 [5], \port$7201$32 [3], \port$7201$12 [0], \port$7201$4 [4], \port$7339$138 [1], \port$7293$178 , \port$7293$158 [1], \port$7247$121 , \port$7247$101 [1], \port$7201$139 [2], \port$7201$76 [4], \port$7201$55 [1:0], \port$7201$27 [2], \port$7201$4 [0], \port$7201$0 [0], \port$7339$191 [2], \port$7339$188 [1], \port$7339$102 [2], \port$7293$143 [0], \port$7293$124 , \port$7247$85 [1], \port$7247$67 , \port$7201$132 [2], \port$7201$48 [1], \port$7201$40 [5], \port$7201$20 [2], \port$7201$20 [0], \port$7339$183 [2], \port$7339$180 [1], \port$7339$96 , \port$7293$163 [0], \port$7293$116 , \port$7247$106 [0], \port$7247$59 , \port$7201$124 [2], \port$7201$40 [1], \port$7201$32 [5], \port$7201$12 [2], \port$7201$12 [0], \port$7339$175 [2], \port$7339$172 [1], \port$7339$87 [1], \port$7293$155 , \port$7293$136 , \port$7247$98 , \port$7247$78 [1], \port$7201$116 [2], \port$7201$32 [1], \port$7201$27 [2], \port$7201$4 [2], \port$7201$4 [0], \port$7339$118 [0], \port$7339$99 , \port$7293$61 , \port$7293$42 , \port$7247$109 [0], \port$7247$24 [0], \port$7247$20 [0], \port$7201$188 [5], \port$7201$188 [3], \port$7201$160 [4], \port$7201$139 [1], \port$7201$76 [3], \port$7339$138 [0], \port$7339$90 [1], \port$7293$81 , \port$7293$33 [1], \port$7247$101 [0], \port$7247$16 [0], \port$7247$12 [0], \port$7201$180 [5], \port$7201$180 [3], \port$7201$160 [0], \port$7201$152 [4], \port$7201$68 [3], \port$7339$130 , \port$7339$110 [1], \port$7293$73 , \port$7293$53 [1], \port$7247$93 , \port$7247$8 [0], \port$7247$4 [0], \port$7201$172 [5], \port$7201$172 [3], \port$7201$152 [0], \port$7201$144 [4], \port$7201$60 [3], \port$7339$122 , \port$7339$102 [1], \port$7293$65 , \port$7293$45 [1], \port$7247$85 [0], \port$7247$24 [0], \port$7247$0 [0], \port$7201$195 , \port$7201$167 [2], \port$7201$144 [0], \port$7201$139 [1], \port$7201$83 [0], \port$7339$87 [0], \port$7339$68 , \port$7293$30 [0], \port$7293$11 , \port$7247$78 [0], \port$7201$188 [1], \port$7201$180 [5], \port$7201$160 [2], \port$7201$160 [0], \port$7201$132 [5], \port$7201$132 [1], \port$7201$48 [0], \port$7339$107 [0], \port$7339$59 [1], \port$7293$50 [0], \port$7293$2 [1], \port$7247$70 , \port$7201$180 [1], \port$7201$172 [5], \port$7201$152 [2], \port$7201$152 [0], \port$7201$124 [5], \port$7201$124 [1], \port$7201$40 [0], \port$7339$99 , \port$7339$79 [1], \port$7293$42 , \port$7293$22 [1], \port$7247$62 , \port$7201$172 [1], \port$7201$167 [2], \port$7201$144 [2], \port$7201$144 [0], \port$7201$116 [5], \port$7201$116 [1], \port$7201$32 [0], \port$7339$62 [0], \port$7339$43 , \port$7293$5 [0], \port$7247$182 , \port$7247$53 , \port$7201$160 [4], \port$7201$160 [0], \port$7201$132 [5], \port$7201$132 [3], \port$7201$104 [4], \port$7201$83 [1], \port$7201$20 [3], \port$7339$82 [0], \port$7339$34 [1], \port$7293$25 [0], \port$7247$173 [1], \port$7247$45 , \port$7201$152 [4], \port$7201$152 [0], \port$7201$124 [5], \port$7201$124 [3], \port$7201$104 [0], \port$7201$96 [4], \port$7201$12 [3], \port$7339$74 [0], \port$7339$54 [1], \port$7293$17 [0], \port$7247$193 [1], \port$7247$37 , \port$7201$144 [4], \port$7201$144 [0], \port$7201$116 [5], \port$7201$116 [3], \port$7201$96 [0], \port$7201$88 [4], \port$7201$4 [3], \port$7339$66 , \port$7339$46 [1], \port$7293$9 , \port$7247$185 [1], \port$7247$29 , \port$7201$160 [4], \port$7201$139 [1:0], \port$7201$111 [2], \port$7201$88 [0], \port$7201$83 [1], \port$7201$27 [0], \port$7339$188 [0], \port$7339$31 [0], \port$7339$12 , \port$7247$170 [0], \port$7247$151 , \port$7247$20 [2], \port$7201$132 [1], \port$7201$124 [5], \port$7201$104 [2], \port$7201$104 [0], \port$7201$76 [5], \port$7201$76 [1], \port$7339$180 [0], \port$7339$51 [0], \port$7339$3 [1], \port$7247$190 [0], \port$7247$142 [1], \port$7247$12 [2], \port$7201$124 [1], \port$7201$116 [5], \port$7201$96 [2], \port$7201$96 [0], \port$7201$68 [5], \port$7201$68 [1], \port$7339$172 [0], \port$7339$43 , \port$7339$23 [1], \port$7247$182 , \port$7247$162 [1], \port$7247$4 [2], \port$7201$116 [1], \port$7201$111 [2], \port$7201$88 [2], \port$7201$88 [0], \port$7201$60 [5], \port$7201$60 [1], \port$7339$163 , \port$7339$6 [0], \port$7293$183 , \port$7247$145 [0], \port$7247$126 , \port$7201$188 [5], \port$7201$104 [4], \port$7201$104 [0], \port$7201$76 [5], \port$7201$76 [3], \port$7201$48 [4], \port$7201$27 [1], \port$7339$155 , \port$7339$26 [0], \port$7293$174 [1], \port$7247$165 [0], \port$7247$117 [1], \port$7201$180 [5], \port$7201$96 [4], \port$7201$96 [0], \port$7201$68 [5], \port$7201$68 [3], \port$7201$48 [0], \port$7201$40 [4], \port$7339$147 , \port$7339$18 [0], \port$7293$194 [1], \port$7247$157 [0], \port$7247$137 [1], \port$7201$172 [5], \port$7201$88 [4], \port$7201$88 [0], \port$7201$60 [5], \port$7201$60 [3], \port$7201$40 [0], \port$7201$32 [4], \port$7339$167 [0], \port$7339$10 , \port$7293$186 [1], \port$7247$149 , \port$7247$129 [1], \port$7201$167 [2], \port$7201$104 [4], \port$7201$83 [1:0], \port$7201$55 [2], \port$7201$32 [0], \port$7201$27 [1], \port$7339$132 , \port$7293$171 [0], \port$7293$152 , \port$7247$114 [0], \port$7247$95 , \port$7201$160 [2], \port$7201$76 [1], \port$7201$68 [5], \port$7201$48 [2], \port$7201$48 [0], \port$7201$20 [5], \port$7201$20 [1], \port$7339$124 , \port$7293$191 [0], \port$7293$143 [1], \port$7247$134 [0], \port$7247$85 [2], \port$7201$152 [2], \port$7201$68 [1], \port$7201$60 [5], \port$7201$40 [2], \port$7201$40 [0], \port$7201$12 [5], \port$7201$12 [1], \port$7339$115 [1], \port$7293$183 , \port$7293$163 [1], \port$7247$126 , \port$7247$106 [1], \port$7201$144 [2], \port$7201$60 [1], \port$7201$55 [2], \port$7201$32 [2], \port$7201$32 [0], \port$7201$4 [5], \port$7201$4 [1], \port$7339$191 [1], \port$7339$167 [1], \port$7339$107 [0], \port$7293$146 [0], \port$7293$127 , \port$7247$89 [0], \port$7247$70 , \port$7201$132 [5], \port$7201$48 [4], \port$7201$48 [0], \port$7201$20 [5], \port$7201$20 [3], \port$7339$188 [0], \port$7339$183 [1], \port$7339$99 , \port$7293$166 [0], \port$7293$119 , \port$7247$109 [0], \port$7247$62 , \port$7201$124 [5], \port$7201$40 [4], \port$7201$40 [0], \port$7201$12 [5], \port$7201$12 [3], \port$7339$180 [0], \port$7339$175 [1], \port$7339$90 [1], \port$7293$158 [0], \port$7293$139 , \port$7247$101 [0], \port$7247$81 [1], \port$7201$116 [5], \port$7201$32 [4], \port$7201$32 [0], \port$7201$4 [5], \port$7201$4 [3], \port$7339$172 [0], \port$7339$167 [1], \port$7339$110 [1], \port$7293$150 , \port$7293$131 , \port$7247$93 , \port$7247$73 [1], \port$7201$111 [2], \port$7201$48 [4], \port$7201$27 [1:0], \port$7201$0 [1] };
-  assign vis = { \port$7146$189 , \port$7146$181 , \port$7146$173 , \port$7146$164 , \port$7146$156 , \port$7146$148 , \port$7146$140 , \port$7146$133 , \port$7146$125 , \port$7146$117 , \port$7146$108 , \port$7146$100 , \port$7146$92 , \port$7146$84 , \port$7146$77 , \port$7146$69 , \port$7146$61 , \port$7146$52 , \port$7146$44 , \port$7146$36 , \port$7146$28 , \port$7146$21 , \port$7146$13 , \port$7146$5 , \port$7146$192 , \port$7146$184 , \port$7146$176 , \port$7146$168 , \port$7146$161 , \port$7146$153 , \port$7146$145 , \port$7146$136 , \port$7146$128 , \port$7146$120 , \port$7146$112 , \port$7146$105 , \port$7146$97 , \port$7146$89 , \port$7146$80 , \port$7146$72 , \port$7146$64 , \port$7146$56 , \port$7146$49 , \port$7146$41 , \port$7146$33 , \port$7146$24 , \port$7146$16 , \port$7146$8 , \port$7146$0  };
+  assign vis = { \port$7144$189 , \port$7144$181 , \port$7144$173 , \port$7144$164 , \port$7144$156 , \port$7144$148 , \port$7144$140 , \port$7144$133 , \port$7144$125 , \port$7144$117 , \port$7144$108 , \port$7144$100 , \port$7144$92 , \port$7144$84 , \port$7144$77 , \port$7144$69 , \port$7144$61 , \port$7144$52 , \port$7144$44 , \port$7144$36 , \port$7144$28 , \port$7144$21 , \port$7144$13 , \port$7144$5 , \port$7144$192 , \port$7144$184 , \port$7144$176 , \port$7144$168 , \port$7144$161 , \port$7144$153 , \port$7144$145 , \port$7144$136 , \port$7144$128 , \port$7144$120 , \port$7144$112 , \port$7144$105 , \port$7144$97 , \port$7144$89 , \port$7144$80 , \port$7144$72 , \port$7144$64 , \port$7144$56 , \port$7144$49 , \port$7144$41 , \port$7144$33 , \port$7144$24 , \port$7144$16 , \port$7144$8 , \port$7144$0  };
   assign xin = { \port$7199$189 , \port$7199$181 , \port$7199$173 , \port$7199$164 , \port$7199$156 , \port$7199$148 , \port$7199$140 , \port$7199$133 , \port$7199$125 , \port$7199$117 , \port$7199$108 , \port$7199$100 , \port$7199$92 , \port$7199$84 , \port$7199$77 , \port$7199$69 , \port$7199$61 , \port$7199$52 , \port$7199$44 , \port$7199$36 , \port$7199$28 , \port$7199$21 , \port$7199$13 , \port$7199$5 , \port$7199$192 , \port$7199$184 , \port$7199$176 , \port$7199$168 , \port$7199$161 , \port$7199$153 , \port$7199$145 , \port$7199$136 , \port$7199$128 , \port$7199$120 , \port$7199$112 , \port$7199$105 , \port$7199$97 , \port$7199$89 , \port$7199$80 , \port$7199$72 , \port$7199$64 , \port$7199$56 , \port$7199$49 , \port$7199$41 , \port$7199$33 , \port$7199$24 , \port$7199$16 , \port$7199$8 , \port$7199$0  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -9337,9 +9328,9 @@ module \pbitgen_top.tile0.unit0.cell (\port$1440$0 , \port$1441$0 , \port$1442$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile0.unit1 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$2 , \port$7146$7 , \port$7146$10 , \port$7146$15 , \port$7146$18 , \port$7146$23 , \port$7146$26 , \port$7146$30 , \port$7146$35 , \port$7146$38 , \port$7146$43 , \port$7146$46 , \port$7146$51 , \port$7146$54 , \port$7146$58 
-, \port$7146$63 , \port$7146$66 , \port$7146$71 , \port$7146$74 , \port$7146$79 , \port$7146$82 , \port$7146$86 , \port$7146$91 , \port$7146$94 , \port$7146$99 , \port$7146$102 , \port$7146$107 , \port$7146$110 , \port$7146$114 , \port$7146$119 , \port$7146$122 , \port$7146$127 , \port$7146$130 , \port$7146$135 , \port$7146$138 , \port$7146$142 
-, \port$7146$147 , \port$7146$150 , \port$7146$155 , \port$7146$158 , \port$7146$163 , \port$7146$166 , \port$7146$170 , \port$7146$175 , \port$7146$178 , \port$7146$183 , \port$7146$186 , \port$7146$191 , \port$7146$194 , issue, beta, w, init, color, pos, bank, \port$7199$2 
+module \pbitgen_top.tile0.unit1 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$2 , \port$7144$7 , \port$7144$10 , \port$7144$15 , \port$7144$18 , \port$7144$23 , \port$7144$26 , \port$7144$30 , \port$7144$35 , \port$7144$38 , \port$7144$43 , \port$7144$46 , \port$7144$51 , \port$7144$54 , \port$7144$58 
+, \port$7144$63 , \port$7144$66 , \port$7144$71 , \port$7144$74 , \port$7144$79 , \port$7144$82 , \port$7144$86 , \port$7144$91 , \port$7144$94 , \port$7144$99 , \port$7144$102 , \port$7144$107 , \port$7144$110 , \port$7144$114 , \port$7144$119 , \port$7144$122 , \port$7144$127 , \port$7144$130 , \port$7144$135 , \port$7144$138 , \port$7144$142 
+, \port$7144$147 , \port$7144$150 , \port$7144$155 , \port$7144$158 , \port$7144$163 , \port$7144$166 , \port$7144$170 , \port$7144$175 , \port$7144$178 , \port$7144$183 , \port$7144$186 , \port$7144$191 , \port$7144$194 , issue, beta, w, init, color, pos, bank, \port$7199$2 
 , \port$7199$7 , \port$7199$10 , \port$7199$15 , \port$7199$18 , \port$7199$23 , \port$7199$26 , \port$7199$30 , \port$7199$35 , \port$7199$38 , \port$7199$43 , \port$7199$46 , \port$7199$51 , \port$7199$54 , \port$7199$58 , \port$7199$63 , \port$7199$66 , \port$7199$71 , \port$7199$74 , \port$7199$79 , \port$7199$82 , \port$7199$86 
 , \port$7199$91 , \port$7199$94 , \port$7199$99 , \port$7199$102 , \port$7199$107 , \port$7199$110 , \port$7199$114 , \port$7199$119 , \port$7199$122 , \port$7199$127 , \port$7199$130 , \port$7199$135 , \port$7199$138 , \port$7199$142 , \port$7199$147 , \port$7199$150 , \port$7199$155 , \port$7199$158 , \port$7199$163 , \port$7199$166 , \port$7199$170 
 , \port$7199$175 , \port$7199$178 , \port$7199$183 , \port$7199$186 , \port$7199$191 , \port$7199$194 , \port$7201$1 , \port$7201$6 , \port$7201$14 , \port$7201$22 , \port$7201$29 , \port$7201$34 , \port$7201$42 , \port$7201$50 , \port$7201$57 , \port$7201$62 , \port$7201$70 , \port$7201$78 , \port$7201$85 , \port$7201$90 , \port$7201$98 
@@ -9435,104 +9426,104 @@ module \pbitgen_top.tile0.unit1 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$10 ;
-  wire \port$7146$10 ;
-  input \port$7146$102 ;
-  wire \port$7146$102 ;
-  input \port$7146$107 ;
-  wire \port$7146$107 ;
-  input \port$7146$110 ;
-  wire \port$7146$110 ;
-  input \port$7146$114 ;
-  wire \port$7146$114 ;
-  input \port$7146$119 ;
-  wire \port$7146$119 ;
-  input \port$7146$122 ;
-  wire \port$7146$122 ;
-  input \port$7146$127 ;
-  wire \port$7146$127 ;
-  input \port$7146$130 ;
-  wire \port$7146$130 ;
-  input \port$7146$135 ;
-  wire \port$7146$135 ;
-  input \port$7146$138 ;
-  wire \port$7146$138 ;
-  input \port$7146$142 ;
-  wire \port$7146$142 ;
-  input \port$7146$147 ;
-  wire \port$7146$147 ;
-  input \port$7146$15 ;
-  wire \port$7146$15 ;
-  input \port$7146$150 ;
-  wire \port$7146$150 ;
-  input \port$7146$155 ;
-  wire \port$7146$155 ;
-  input \port$7146$158 ;
-  wire \port$7146$158 ;
-  input \port$7146$163 ;
-  wire \port$7146$163 ;
-  input \port$7146$166 ;
-  wire \port$7146$166 ;
-  input \port$7146$170 ;
-  wire \port$7146$170 ;
-  input \port$7146$175 ;
-  wire \port$7146$175 ;
-  input \port$7146$178 ;
-  wire \port$7146$178 ;
-  input \port$7146$18 ;
-  wire \port$7146$18 ;
-  input \port$7146$183 ;
-  wire \port$7146$183 ;
-  input \port$7146$186 ;
-  wire \port$7146$186 ;
-  input \port$7146$191 ;
-  wire \port$7146$191 ;
-  input \port$7146$194 ;
-  wire \port$7146$194 ;
-  input \port$7146$2 ;
-  wire \port$7146$2 ;
-  input \port$7146$23 ;
-  wire \port$7146$23 ;
-  input \port$7146$26 ;
-  wire \port$7146$26 ;
-  input \port$7146$30 ;
-  wire \port$7146$30 ;
-  input \port$7146$35 ;
-  wire \port$7146$35 ;
-  input \port$7146$38 ;
-  wire \port$7146$38 ;
-  input \port$7146$43 ;
-  wire \port$7146$43 ;
-  input \port$7146$46 ;
-  wire \port$7146$46 ;
-  input \port$7146$51 ;
-  wire \port$7146$51 ;
-  input \port$7146$54 ;
-  wire \port$7146$54 ;
-  input \port$7146$58 ;
-  wire \port$7146$58 ;
-  input \port$7146$63 ;
-  wire \port$7146$63 ;
-  input \port$7146$66 ;
-  wire \port$7146$66 ;
-  input \port$7146$7 ;
-  wire \port$7146$7 ;
-  input \port$7146$71 ;
-  wire \port$7146$71 ;
-  input \port$7146$74 ;
-  wire \port$7146$74 ;
-  input \port$7146$79 ;
-  wire \port$7146$79 ;
-  input \port$7146$82 ;
-  wire \port$7146$82 ;
-  input \port$7146$86 ;
-  wire \port$7146$86 ;
-  input \port$7146$91 ;
-  wire \port$7146$91 ;
-  input \port$7146$94 ;
-  wire \port$7146$94 ;
-  input \port$7146$99 ;
-  wire \port$7146$99 ;
+  input \port$7144$10 ;
+  wire \port$7144$10 ;
+  input \port$7144$102 ;
+  wire \port$7144$102 ;
+  input \port$7144$107 ;
+  wire \port$7144$107 ;
+  input \port$7144$110 ;
+  wire \port$7144$110 ;
+  input \port$7144$114 ;
+  wire \port$7144$114 ;
+  input \port$7144$119 ;
+  wire \port$7144$119 ;
+  input \port$7144$122 ;
+  wire \port$7144$122 ;
+  input \port$7144$127 ;
+  wire \port$7144$127 ;
+  input \port$7144$130 ;
+  wire \port$7144$130 ;
+  input \port$7144$135 ;
+  wire \port$7144$135 ;
+  input \port$7144$138 ;
+  wire \port$7144$138 ;
+  input \port$7144$142 ;
+  wire \port$7144$142 ;
+  input \port$7144$147 ;
+  wire \port$7144$147 ;
+  input \port$7144$15 ;
+  wire \port$7144$15 ;
+  input \port$7144$150 ;
+  wire \port$7144$150 ;
+  input \port$7144$155 ;
+  wire \port$7144$155 ;
+  input \port$7144$158 ;
+  wire \port$7144$158 ;
+  input \port$7144$163 ;
+  wire \port$7144$163 ;
+  input \port$7144$166 ;
+  wire \port$7144$166 ;
+  input \port$7144$170 ;
+  wire \port$7144$170 ;
+  input \port$7144$175 ;
+  wire \port$7144$175 ;
+  input \port$7144$178 ;
+  wire \port$7144$178 ;
+  input \port$7144$18 ;
+  wire \port$7144$18 ;
+  input \port$7144$183 ;
+  wire \port$7144$183 ;
+  input \port$7144$186 ;
+  wire \port$7144$186 ;
+  input \port$7144$191 ;
+  wire \port$7144$191 ;
+  input \port$7144$194 ;
+  wire \port$7144$194 ;
+  input \port$7144$2 ;
+  wire \port$7144$2 ;
+  input \port$7144$23 ;
+  wire \port$7144$23 ;
+  input \port$7144$26 ;
+  wire \port$7144$26 ;
+  input \port$7144$30 ;
+  wire \port$7144$30 ;
+  input \port$7144$35 ;
+  wire \port$7144$35 ;
+  input \port$7144$38 ;
+  wire \port$7144$38 ;
+  input \port$7144$43 ;
+  wire \port$7144$43 ;
+  input \port$7144$46 ;
+  wire \port$7144$46 ;
+  input \port$7144$51 ;
+  wire \port$7144$51 ;
+  input \port$7144$54 ;
+  wire \port$7144$54 ;
+  input \port$7144$58 ;
+  wire \port$7144$58 ;
+  input \port$7144$63 ;
+  wire \port$7144$63 ;
+  input \port$7144$66 ;
+  wire \port$7144$66 ;
+  input \port$7144$7 ;
+  wire \port$7144$7 ;
+  input \port$7144$71 ;
+  wire \port$7144$71 ;
+  input \port$7144$74 ;
+  wire \port$7144$74 ;
+  input \port$7144$79 ;
+  wire \port$7144$79 ;
+  input \port$7144$82 ;
+  wire \port$7144$82 ;
+  input \port$7144$86 ;
+  wire \port$7144$86 ;
+  input \port$7144$91 ;
+  wire \port$7144$91 ;
+  input \port$7144$94 ;
+  wire \port$7144$94 ;
+  input \port$7144$99 ;
+  wire \port$7144$99 ;
   input \port$7199$10 ;
   wire \port$7199$10 ;
   input \port$7199$102 ;
@@ -12556,103 +12547,103 @@ module \pbitgen_top.tile0.unit1 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$2 ;
+          visible = \port$7144$2 ;
       6'h01:
-          visible = \port$7146$10 ;
+          visible = \port$7144$10 ;
       6'h02:
-          visible = \port$7146$18 ;
+          visible = \port$7144$18 ;
       6'h03:
-          visible = \port$7146$26 ;
+          visible = \port$7144$26 ;
       6'h04:
-          visible = \port$7146$35 ;
+          visible = \port$7144$35 ;
       6'h05:
-          visible = \port$7146$43 ;
+          visible = \port$7144$43 ;
       6'h06:
-          visible = \port$7146$51 ;
+          visible = \port$7144$51 ;
       6'h07:
-          visible = \port$7146$58 ;
+          visible = \port$7144$58 ;
       6'h08:
-          visible = \port$7146$66 ;
+          visible = \port$7144$66 ;
       6'h09:
-          visible = \port$7146$74 ;
+          visible = \port$7144$74 ;
       6'h0a:
-          visible = \port$7146$82 ;
+          visible = \port$7144$82 ;
       6'h0b:
-          visible = \port$7146$91 ;
+          visible = \port$7144$91 ;
       6'h0c:
-          visible = \port$7146$99 ;
+          visible = \port$7144$99 ;
       6'h0d:
-          visible = \port$7146$107 ;
+          visible = \port$7144$107 ;
       6'h0e:
-          visible = \port$7146$114 ;
+          visible = \port$7144$114 ;
       6'h0f:
-          visible = \port$7146$122 ;
+          visible = \port$7144$122 ;
       6'h10:
-          visible = \port$7146$130 ;
+          visible = \port$7144$130 ;
       6'h11:
-          visible = \port$7146$138 ;
+          visible = \port$7144$138 ;
       6'h12:
-          visible = \port$7146$147 ;
+          visible = \port$7144$147 ;
       6'h13:
-          visible = \port$7146$155 ;
+          visible = \port$7144$155 ;
       6'h14:
-          visible = \port$7146$163 ;
+          visible = \port$7144$163 ;
       6'h15:
-          visible = \port$7146$170 ;
+          visible = \port$7144$170 ;
       6'h16:
-          visible = \port$7146$178 ;
+          visible = \port$7144$178 ;
       6'h17:
-          visible = \port$7146$186 ;
+          visible = \port$7144$186 ;
       6'h18:
-          visible = \port$7146$194 ;
+          visible = \port$7144$194 ;
       6'h19:
-          visible = \port$7146$7 ;
+          visible = \port$7144$7 ;
       6'h1a:
-          visible = \port$7146$15 ;
+          visible = \port$7144$15 ;
       6'h1b:
-          visible = \port$7146$23 ;
+          visible = \port$7144$23 ;
       6'h1c:
-          visible = \port$7146$30 ;
+          visible = \port$7144$30 ;
       6'h1d:
-          visible = \port$7146$38 ;
+          visible = \port$7144$38 ;
       6'h1e:
-          visible = \port$7146$46 ;
+          visible = \port$7144$46 ;
       6'h1f:
-          visible = \port$7146$54 ;
+          visible = \port$7144$54 ;
       6'h20:
-          visible = \port$7146$63 ;
+          visible = \port$7144$63 ;
       6'h21:
-          visible = \port$7146$71 ;
+          visible = \port$7144$71 ;
       6'h22:
-          visible = \port$7146$79 ;
+          visible = \port$7144$79 ;
       6'h23:
-          visible = \port$7146$86 ;
+          visible = \port$7144$86 ;
       6'h24:
-          visible = \port$7146$94 ;
+          visible = \port$7144$94 ;
       6'h25:
-          visible = \port$7146$102 ;
+          visible = \port$7144$102 ;
       6'h26:
-          visible = \port$7146$110 ;
+          visible = \port$7144$110 ;
       6'h27:
-          visible = \port$7146$119 ;
+          visible = \port$7144$119 ;
       6'h28:
-          visible = \port$7146$127 ;
+          visible = \port$7144$127 ;
       6'h29:
-          visible = \port$7146$135 ;
+          visible = \port$7144$135 ;
       6'h2a:
-          visible = \port$7146$142 ;
+          visible = \port$7144$142 ;
       6'h2b:
-          visible = \port$7146$150 ;
+          visible = \port$7144$150 ;
       6'h2c:
-          visible = \port$7146$158 ;
+          visible = \port$7144$158 ;
       6'h2d:
-          visible = \port$7146$166 ;
+          visible = \port$7144$166 ;
       6'h2e:
-          visible = \port$7146$175 ;
+          visible = \port$7144$175 ;
       6'h2f:
-          visible = \port$7146$183 ;
+          visible = \port$7144$183 ;
       6'h30:
-          visible = \port$7146$191 ;
+          visible = \port$7144$191 ;
     endcase
   end
   always @* begin
@@ -12767,7 +12758,7 @@ module \pbitgen_top.tile0.unit1 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$117 [0], \port$7339$98 , \port$7293$60 , \port$7293$41 , \port$7247$108 [0], \port$7247$22 [1], \port$7247$18 [1], \port$7201$190 [2], \port$7201$190 [0], \port$7201$162 [5], \port$7201$162 [1], \port$7201$78 [0], \port$7339$137 , \port$7339$89 [1], \port$7293$80 , \port$7293$32 [1], \port$7247$100 , \port$7247$14 [1], \port$7247$10 [1], \port$7201$182 [2], \port$7201$182 [0], \port$7201$154 [5], \port$7201$154 [1], \port$7201$70 [0], \port$7339$129 , \port$7339$109 [1], \port$7293$72 , \port$7293$52 [1], \port$7247$91 [1], \port$7247$6 [1], \port$7247$2 [1], \port$7201$174 [2], \port$7201$174 [0], \port$7201$146 [5], \port$7201$146 [1], \port$7201$62 [0], \port$7339$92 [0], \port$7339$73 , \port$7293$35 [0], \port$7293$16 , \port$7247$83 [0], \port$7201$190 [4], \port$7201$190 [0], \port$7201$162 [5], \port$7201$162 [3], \port$7201$134 [4], \port$7201$113 [1], \port$7201$50 [3], \port$7339$84 [0], \port$7339$64 [1], \port$7293$55 , \port$7293$7 [1], \port$7247$75 [0], \port$7201$182 [4], \port$7201$182 [0], \port$7201$154 [5], \port$7201$154 [3], \port$7201$134 [0], \port$7201$126 [4], \port$7201$42 [3], \port$7339$104 [0], \port$7339$56 [1], \port$7293$47 [0], \port$7293$0 , \port$7247$67 , \port$7201$174 [4], \port$7201$174 [0], \port$7201$146 [5], \port$7201$146 [3], \port$7201$126 [0], \port$7201$118 [4], \port$7201$34 [3], \port$7339$96 , \port$7339$76 [1], \port$7293$39 , \port$7293$19 [1], \port$7247$59 , \port$7201$190 [4], \port$7201$169 [1], \port$7201$141 [2], \port$7201$141 [0], \port$7201$118 [0], \port$7201$113 [1], \port$7201$29 [0], \port$7339$61 [0], \port$7339$42 , \port$7293$4 [0], \port$7247$181 , \port$7247$52 , \port$7201$162 [1], \port$7201$154 [5], \port$7201$134 [2], \port$7201$134 [0], \port$7201$106 [5], \port$7201$106 [1], \port$7201$22 [0], \port$7339$81 [0], \port$7339$33 [1], \port$7293$24 [0], \port$7247$172 [1], \port$7247$44 , \port$7201$154 [1], \port$7201$146 [5], \port$7201$126 [2], \port$7201$126 [0], \port$7201$98 [5], \port$7201$98 [1], \port$7201$14 [0], \port$7339$73 , \port$7339$53 [1], \port$7293$16 , \port$7247$192 [1], \port$7247$36 , \port$7201$146 [1], \port$7201$141 [2], \port$7201$118 [2], \port$7201$118 [0], \port$7201$90 [5], \port$7201$90 [1], \port$7201$6 [0], \port$7339$193 [0], \port$7339$36 [0], \port$7339$17 , \port$7247$175 [0], \port$7247$156 , \port$7247$26 [1], \port$7201$134 [4], \port$7201$134 [0], \port$7201$106 [5], \port$7201$106 [3], \port$7201$78 [4], \port$7201$57 [1], \port$7339$185 [0], \port$7339$28 [0], \port$7339$8 [1], \port$7247$195 , \port$7247$147 [1], \port$7247$18 [1], \port$7201$126 [4], \port$7201$126 [0], \port$7201$98 [5], \port$7201$98 [3], \port$7201$78 [0], \port$7201$70 [4], \port$7339$177 [0], \port$7339$48 [0], \port$7339$0 [1], \port$7247$187 [0], \port$7247$139 [1], \port$7247$10 [1], \port$7201$118 [4], \port$7201$118 [0], \port$7201$90 [5], \port$7201$90 [3], \port$7201$70 [0], \port$7201$62 [4], \port$7339$169 [0], \port$7339$40 , \port$7339$20 [1], \port$7247$179 , \port$7247$159 [1], \port$7247$2 [1], \port$7201$134 [4], \port$7201$113 [1], \port$7201$85 [2], \port$7201$85 [0], \port$7201$62 [0], \port$7201$57 [1], \port$7339$162 , \port$7339$5 [0], \port$7293$182 , \port$7247$144 [0], \port$7247$125 , \port$7201$190 [2], \port$7201$106 [1], \port$7201$98 [5], \port$7201$78 [2], \port$7201$78 [0], \port$7201$50 [5], \port$7201$50 [1], \port$7339$154 , \port$7339$25 [0], \port$7293$173 [1], \port$7247$164 [0], \port$7247$116 [1], \port$7201$182 [2], \port$7201$98 [1], \port$7201$90 [5], \port$7201$70 [2], \port$7201$70 [0], \port$7201$42 [5], \port$7201$42 [1], \port$7339$146 , \port$7339$17 , \port$7293$193 [1], \port$7247$156 , \port$7247$136 [1], \port$7201$174 [2], \port$7201$90 [1], \port$7201$85 [2], \port$7201$62 [2], \port$7201$62 [0], \port$7201$34 [5], \port$7201$34 [1], \port$7339$137 , \port$7293$176 [0], \port$7293$157 , \port$7247$119 [0], \port$7247$100 , \port$7201$162 [5], \port$7201$78 [4], \port$7201$78 [0], \port$7201$50 [5], \port$7201$50 [3], \port$7201$22 [4], \port$7201$1 [1], \port$7339$129 , \port$7293$168 [0], \port$7293$148 [1], \port$7247$139 [0], \port$7247$91 [1], \port$7201$154 [5], \port$7201$70 [4], \port$7201$70 [0], \port$7201$42 [5], \port$7201$42 [3], \port$7201$22 [0], \port$7201$14 [4], \port$7339$120 [1], \port$7293$188 [0], \port$7293$140 [1], \port$7247$131 [0], \port$7247$83 [1], \port$7201$146 [5], \port$7201$62 [4], \port$7201$62 [0], \port$7201$34 [5], \port$7201$34 [3], \port$7201$14 [0], \port$7201$6 [4], \port$7339$112 [1], \port$7293$180 , \port$7293$160 [1], \port$7247$123 , \port$7247$103 [1], \port$7201$141 [2], \port$7201$78 [4], \port$7201$57 [1], \port$7201$29 [2], \port$7201$29 [0], \port$7201$6 [0], \port$7201$1 [1], \port$7339$193 [2], \port$7339$190 [1], \port$7339$104 [2], \port$7293$145 [0], \port$7293$126 , \port$7247$87 [1], \port$7247$69 , \port$7201$134 [2], \port$7201$50 [1], \port$7201$42 [5], \port$7201$22 [2], \port$7201$22 [0], \port$7339$185 [2], \port$7339$182 [1], \port$7339$98 , \port$7293$165 [0], \port$7293$118 , \port$7247$108 [0], \port$7247$61 , \port$7201$126 [2], \port$7201$42 [1], \port$7201$34 [5], \port$7201$14 [2], \port$7201$14 [0], \port$7339$177 [2], \port$7339$174 [1], \port$7339$89 [1], \port$7293$157 , \port$7293$138 , \port$7247$100 , \port$7247$80 [1], \port$7201$118 [2], \port$7201$34 [1], \port$7201$29 [2], \port$7201$6 [2], \port$7201$6 [0], \port$7339$120 [0], \port$7339$101 , \port$7293$63 , \port$7293$44 , \port$7247$111 [0], \port$7247$26 [0], \port$7247$22 [0], \port$7201$190 [5], \port$7201$190 [3], \port$7201$162 [4], \port$7201$141 [1], \port$7201$78 [3], \port$7339$112 [0], \port$7339$92 [1], \port$7293$83 , \port$7293$35 [1], \port$7247$103 [0], \port$7247$18 [0], \port$7247$14 [0], \port$7201$182 [5], \port$7201$182 [3], \port$7201$162 [0], \port$7201$154 [4], \port$7201$70 [3], \port$7339$132 , \port$7339$84 [1], \port$7293$75 , \port$7293$27 [1], \port$7247$95 , \port$7247$10 [0], \port$7247$6 [0], \port$7201$174 [5], \port$7201$174 [3], \port$7201$154 [0], \port$7201$146 [4], \port$7201$62 [3], \port$7339$124 , \port$7339$104 [1], \port$7293$67 , \port$7293$47 [1], \port$7247$87 [0], \port$7247$26 [0], \port$7247$2 [0], \port$7201$169 [2], \port$7201$169 [0], \port$7201$146 [0], \port$7201$141 [1], \port$7201$57 [0], \port$7339$89 [0], \port$7339$70 , \port$7293$32 [0], \port$7293$13 , \port$7247$80 [0], \port$7201$190 [1], \port$7201$182 [5], \port$7201$162 [2], \port$7201$162 [0], \port$7201$134 [5], \port$7201$134 [1], \port$7201$50 [0], \port$7339$109 [0], \port$7339$61 [1], \port$7293$52 [0], \port$7293$4 [1], \port$7247$72 , \port$7201$182 [1], \port$7201$174 [5], \port$7201$154 [2], \port$7201$154 [0], \port$7201$126 [5], \port$7201$126 [1], \port$7201$42 [0], \port$7339$101 , \port$7339$81 [1], \port$7293$44 , \port$7293$24 [1], \port$7247$64 , \port$7201$174 [1], \port$7201$169 [2], \port$7201$146 [2], \port$7201$146 [0], \port$7201$118 [5], \port$7201$118 [1], \port$7201$34 [0], \port$7339$64 [0], \port$7339$45 , \port$7293$7 [0], \port$7247$184 , \port$7247$55 [0], \port$7201$162 [4], \port$7201$162 [0], \port$7201$134 [5], \port$7201$134 [3], \port$7201$106 [4], \port$7201$85 [1], \port$7201$22 [3], \port$7339$56 [0], \port$7339$36 [1], \port$7293$27 [0], \port$7247$175 [1], \port$7247$47 , \port$7201$154 [4], \port$7201$154 [0], \port$7201$126 [5], \port$7201$126 [3], \port$7201$106 [0], \port$7201$98 [4], \port$7201$14 [3], \port$7339$76 [0], \port$7339$28 [1], \port$7293$19 [0], \port$7247$167 [1], \port$7247$39 , \port$7201$146 [4], \port$7201$146 [0], \port$7201$118 [5], \port$7201$118 [3], \port$7201$98 [0], \port$7201$90 [4], \port$7201$6 [3], \port$7339$68 , \port$7339$48 [1], \port$7293$11 , \port$7247$187 [1], \port$7247$31 , \port$7201$162 [4], \port$7201$141 [1], \port$7201$113 [2], \port$7201$113 [0], \port$7201$90 [0], \port$7201$85 [1], \port$7201$1 [0], \port$7339$190 [0], \port$7339$33 [0], \port$7339$14 , \port$7247$172 [0], \port$7247$153 , \port$7247$22 [2], \port$7201$134 [1], \port$7201$126 [5], \port$7201$106 [2], \port$7201$106 [0], \port$7201$78 [5], \port$7201$78 [1], \port$7339$182 [0], \port$7339$53 [0], \port$7339$5 [1], \port$7247$192 [0], \port$7247$144 [1], \port$7247$14 [2], \port$7201$126 [1], \port$7201$118 [5], \port$7201$98 [2], \port$7201$98 [0], \port$7201$70 [5], \port$7201$70 [1], \port$7339$174 [0], \port$7339$45 , \port$7339$25 [1], \port$7247$184 , \port$7247$164 [1], \port$7247$6 [2], \port$7201$118 [1], \port$7201$113 [2], \port$7201$90 [2], \port$7201$90 [0], \port$7201$62 [5], \port$7201$62 [1], \port$7339$165 , \port$7339$8 [0], \port$7293$185 , \port$7247$147 [0], \port$7247$128 , \port$7201$190 [5], \port$7201$106 [4], \port$7201$106 [0], \port$7201$78 [5], \port$7201$78 [3], \port$7201$50 [4], \port$7201$29 [1], \port$7339$157 , \port$7339$0 [0], \port$7293$176 [1], \port$7247$167 [0], \port$7247$119 [1], \port$7201$182 [5], \port$7201$98 [4], \port$7201$98 [0], \port$7201$70 [5], \port$7201$70 [3], \port$7201$50 [0], \port$7201$42 [4], \port$7339$149 , \port$7339$20 [0], \port$7293$168 [1], \port$7247$159 [0], \port$7247$111 [1], \port$7201$174 [5], \port$7201$90 [4], \port$7201$90 [0], \port$7201$62 [5], \port$7201$62 [3], \port$7201$42 [0], \port$7201$34 [4], \port$7339$141 , \port$7339$12 , \port$7293$188 [1], \port$7247$151 , \port$7247$131 [1], \port$7201$169 [2], \port$7201$106 [4], \port$7201$85 [1], \port$7201$57 [2], \port$7201$57 [0], \port$7201$34 [0], \port$7201$29 [1], \port$7339$134 , \port$7293$173 [0], \port$7293$154 , \port$7247$116 [0], \port$7247$97 , \port$7201$162 [2], \port$7201$78 [1], \port$7201$70 [5], \port$7201$50 [2], \port$7201$50 [0], \port$7201$22 [5], \port$7201$22 [1], \port$7339$126 , \port$7293$193 [0], \port$7293$145 [1], \port$7247$136 [0], \port$7247$87 [2], \port$7201$154 [2], \port$7201$70 [1], \port$7201$62 [5], \port$7201$42 [2], \port$7201$42 [0], \port$7201$14 [5], \port$7201$14 [1], \port$7339$117 [1], \port$7293$185 , \port$7293$165 [1], \port$7247$128 , \port$7247$108 [1], \port$7201$146 [2], \port$7201$62 [1], \port$7201$57 [2], \port$7201$34 [2], \port$7201$34 [0], \port$7201$6 [5], \port$7201$6 [1], \port$7339$193 [1], \port$7339$169 [1], \port$7339$109 [0], \port$7293$148 [0], \port$7293$129 , \port$7247$91 [0], \port$7247$72 , \port$7201$134 [5], \port$7201$50 [4], \port$7201$50 [0], \port$7201$22 [5], \port$7201$22 [3], \port$7339$190 [0], \port$7339$185 [1], \port$7339$101 , \port$7293$140 [0], \port$7293$121 , \port$7247$111 [0], \port$7247$64 , \port$7201$126 [5], \port$7201$42 [4], \port$7201$42 [0], \port$7201$14 [5], \port$7201$14 [3], \port$7339$182 [0], \port$7339$177 [1], \port$7339$92 [1], \port$7293$160 [0], \port$7293$113 , \port$7247$103 [0], \port$7247$55 [1], \port$7201$118 [5], \port$7201$34 [4], \port$7201$34 [0], \port$7201$6 [5], \port$7201$6 [3], \port$7339$174 [0], \port$7339$169 [1], \port$7339$84 [1], \port$7293$152 , \port$7293$133 , \port$7247$95 , \port$7247$75 [1], \port$7201$113 [2], \port$7201$50 [4], \port$7201$29 [1], \port$7201$1 [2], \port$7201$1 [0] };
-  assign vis = { \port$7146$191 , \port$7146$183 , \port$7146$175 , \port$7146$166 , \port$7146$158 , \port$7146$150 , \port$7146$142 , \port$7146$135 , \port$7146$127 , \port$7146$119 , \port$7146$110 , \port$7146$102 , \port$7146$94 , \port$7146$86 , \port$7146$79 , \port$7146$71 , \port$7146$63 , \port$7146$54 , \port$7146$46 , \port$7146$38 , \port$7146$30 , \port$7146$23 , \port$7146$15 , \port$7146$7 , \port$7146$194 , \port$7146$186 , \port$7146$178 , \port$7146$170 , \port$7146$163 , \port$7146$155 , \port$7146$147 , \port$7146$138 , \port$7146$130 , \port$7146$122 , \port$7146$114 , \port$7146$107 , \port$7146$99 , \port$7146$91 , \port$7146$82 , \port$7146$74 , \port$7146$66 , \port$7146$58 , \port$7146$51 , \port$7146$43 , \port$7146$35 , \port$7146$26 , \port$7146$18 , \port$7146$10 , \port$7146$2  };
+  assign vis = { \port$7144$191 , \port$7144$183 , \port$7144$175 , \port$7144$166 , \port$7144$158 , \port$7144$150 , \port$7144$142 , \port$7144$135 , \port$7144$127 , \port$7144$119 , \port$7144$110 , \port$7144$102 , \port$7144$94 , \port$7144$86 , \port$7144$79 , \port$7144$71 , \port$7144$63 , \port$7144$54 , \port$7144$46 , \port$7144$38 , \port$7144$30 , \port$7144$23 , \port$7144$15 , \port$7144$7 , \port$7144$194 , \port$7144$186 , \port$7144$178 , \port$7144$170 , \port$7144$163 , \port$7144$155 , \port$7144$147 , \port$7144$138 , \port$7144$130 , \port$7144$122 , \port$7144$114 , \port$7144$107 , \port$7144$99 , \port$7144$91 , \port$7144$82 , \port$7144$74 , \port$7144$66 , \port$7144$58 , \port$7144$51 , \port$7144$43 , \port$7144$35 , \port$7144$26 , \port$7144$18 , \port$7144$10 , \port$7144$2  };
   assign xin = { \port$7199$191 , \port$7199$183 , \port$7199$175 , \port$7199$166 , \port$7199$158 , \port$7199$150 , \port$7199$142 , \port$7199$135 , \port$7199$127 , \port$7199$119 , \port$7199$110 , \port$7199$102 , \port$7199$94 , \port$7199$86 , \port$7199$79 , \port$7199$71 , \port$7199$63 , \port$7199$54 , \port$7199$46 , \port$7199$38 , \port$7199$30 , \port$7199$23 , \port$7199$15 , \port$7199$7 , \port$7199$194 , \port$7199$186 , \port$7199$178 , \port$7199$170 , \port$7199$163 , \port$7199$155 , \port$7199$147 , \port$7199$138 , \port$7199$130 , \port$7199$122 , \port$7199$114 , \port$7199$107 , \port$7199$99 , \port$7199$91 , \port$7199$82 , \port$7199$74 , \port$7199$66 , \port$7199$58 , \port$7199$51 , \port$7199$43 , \port$7199$35 , \port$7199$26 , \port$7199$18 , \port$7199$10 , \port$7199$2  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -13556,9 +13547,9 @@ module \pbitgen_top.tile0.unit1.cell (\port$1649$0 , \port$1650$0 , \port$1651$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile0.unit2 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$1 , \port$7146$4 , \port$7146$9 , \port$7146$12 , \port$7146$17 , \port$7146$20 , \port$7146$25 , \port$7146$29 , \port$7146$32 , \port$7146$37 , \port$7146$40 , \port$7146$45 , \port$7146$48 , \port$7146$53 , \port$7146$57 
-, \port$7146$60 , \port$7146$65 , \port$7146$68 , \port$7146$73 , \port$7146$76 , \port$7146$81 , \port$7146$85 , \port$7146$88 , \port$7146$93 , \port$7146$96 , \port$7146$101 , \port$7146$104 , \port$7146$109 , \port$7146$113 , \port$7146$116 , \port$7146$121 , \port$7146$124 , \port$7146$129 , \port$7146$132 , \port$7146$137 , \port$7146$141 
-, \port$7146$144 , \port$7146$149 , \port$7146$152 , \port$7146$157 , \port$7146$160 , \port$7146$165 , \port$7146$169 , \port$7146$172 , \port$7146$177 , \port$7146$180 , \port$7146$185 , \port$7146$188 , \port$7146$193 , issue, beta, w, init, color, pos, bank, \port$7199$1 
+module \pbitgen_top.tile0.unit2 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$1 , \port$7144$4 , \port$7144$9 , \port$7144$12 , \port$7144$17 , \port$7144$20 , \port$7144$25 , \port$7144$29 , \port$7144$32 , \port$7144$37 , \port$7144$40 , \port$7144$45 , \port$7144$48 , \port$7144$53 , \port$7144$57 
+, \port$7144$60 , \port$7144$65 , \port$7144$68 , \port$7144$73 , \port$7144$76 , \port$7144$81 , \port$7144$85 , \port$7144$88 , \port$7144$93 , \port$7144$96 , \port$7144$101 , \port$7144$104 , \port$7144$109 , \port$7144$113 , \port$7144$116 , \port$7144$121 , \port$7144$124 , \port$7144$129 , \port$7144$132 , \port$7144$137 , \port$7144$141 
+, \port$7144$144 , \port$7144$149 , \port$7144$152 , \port$7144$157 , \port$7144$160 , \port$7144$165 , \port$7144$169 , \port$7144$172 , \port$7144$177 , \port$7144$180 , \port$7144$185 , \port$7144$188 , \port$7144$193 , issue, beta, w, init, color, pos, bank, \port$7199$1 
 , \port$7199$4 , \port$7199$9 , \port$7199$12 , \port$7199$17 , \port$7199$20 , \port$7199$25 , \port$7199$29 , \port$7199$32 , \port$7199$37 , \port$7199$40 , \port$7199$45 , \port$7199$48 , \port$7199$53 , \port$7199$57 , \port$7199$60 , \port$7199$65 , \port$7199$68 , \port$7199$73 , \port$7199$76 , \port$7199$81 , \port$7199$85 
 , \port$7199$88 , \port$7199$93 , \port$7199$96 , \port$7199$101 , \port$7199$104 , \port$7199$109 , \port$7199$113 , \port$7199$116 , \port$7199$121 , \port$7199$124 , \port$7199$129 , \port$7199$132 , \port$7199$137 , \port$7199$141 , \port$7199$144 , \port$7199$149 , \port$7199$152 , \port$7199$157 , \port$7199$160 , \port$7199$165 , \port$7199$169 
 , \port$7199$172 , \port$7199$177 , \port$7199$180 , \port$7199$185 , \port$7199$188 , \port$7199$193 , \port$7201$0 , \port$7201$8 , \port$7201$16 , \port$7201$24 , \port$7201$28 , \port$7201$36 , \port$7201$44 , \port$7201$52 , \port$7201$56 , \port$7201$64 , \port$7201$72 , \port$7201$80 , \port$7201$84 , \port$7201$92 , \port$7201$100 
@@ -13654,104 +13645,104 @@ module \pbitgen_top.tile0.unit2 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$1 ;
-  wire \port$7146$1 ;
-  input \port$7146$101 ;
-  wire \port$7146$101 ;
-  input \port$7146$104 ;
-  wire \port$7146$104 ;
-  input \port$7146$109 ;
-  wire \port$7146$109 ;
-  input \port$7146$113 ;
-  wire \port$7146$113 ;
-  input \port$7146$116 ;
-  wire \port$7146$116 ;
-  input \port$7146$12 ;
-  wire \port$7146$12 ;
-  input \port$7146$121 ;
-  wire \port$7146$121 ;
-  input \port$7146$124 ;
-  wire \port$7146$124 ;
-  input \port$7146$129 ;
-  wire \port$7146$129 ;
-  input \port$7146$132 ;
-  wire \port$7146$132 ;
-  input \port$7146$137 ;
-  wire \port$7146$137 ;
-  input \port$7146$141 ;
-  wire \port$7146$141 ;
-  input \port$7146$144 ;
-  wire \port$7146$144 ;
-  input \port$7146$149 ;
-  wire \port$7146$149 ;
-  input \port$7146$152 ;
-  wire \port$7146$152 ;
-  input \port$7146$157 ;
-  wire \port$7146$157 ;
-  input \port$7146$160 ;
-  wire \port$7146$160 ;
-  input \port$7146$165 ;
-  wire \port$7146$165 ;
-  input \port$7146$169 ;
-  wire \port$7146$169 ;
-  input \port$7146$17 ;
-  wire \port$7146$17 ;
-  input \port$7146$172 ;
-  wire \port$7146$172 ;
-  input \port$7146$177 ;
-  wire \port$7146$177 ;
-  input \port$7146$180 ;
-  wire \port$7146$180 ;
-  input \port$7146$185 ;
-  wire \port$7146$185 ;
-  input \port$7146$188 ;
-  wire \port$7146$188 ;
-  input \port$7146$193 ;
-  wire \port$7146$193 ;
-  input \port$7146$20 ;
-  wire \port$7146$20 ;
-  input \port$7146$25 ;
-  wire \port$7146$25 ;
-  input \port$7146$29 ;
-  wire \port$7146$29 ;
-  input \port$7146$32 ;
-  wire \port$7146$32 ;
-  input \port$7146$37 ;
-  wire \port$7146$37 ;
-  input \port$7146$4 ;
-  wire \port$7146$4 ;
-  input \port$7146$40 ;
-  wire \port$7146$40 ;
-  input \port$7146$45 ;
-  wire \port$7146$45 ;
-  input \port$7146$48 ;
-  wire \port$7146$48 ;
-  input \port$7146$53 ;
-  wire \port$7146$53 ;
-  input \port$7146$57 ;
-  wire \port$7146$57 ;
-  input \port$7146$60 ;
-  wire \port$7146$60 ;
-  input \port$7146$65 ;
-  wire \port$7146$65 ;
-  input \port$7146$68 ;
-  wire \port$7146$68 ;
-  input \port$7146$73 ;
-  wire \port$7146$73 ;
-  input \port$7146$76 ;
-  wire \port$7146$76 ;
-  input \port$7146$81 ;
-  wire \port$7146$81 ;
-  input \port$7146$85 ;
-  wire \port$7146$85 ;
-  input \port$7146$88 ;
-  wire \port$7146$88 ;
-  input \port$7146$9 ;
-  wire \port$7146$9 ;
-  input \port$7146$93 ;
-  wire \port$7146$93 ;
-  input \port$7146$96 ;
-  wire \port$7146$96 ;
+  input \port$7144$1 ;
+  wire \port$7144$1 ;
+  input \port$7144$101 ;
+  wire \port$7144$101 ;
+  input \port$7144$104 ;
+  wire \port$7144$104 ;
+  input \port$7144$109 ;
+  wire \port$7144$109 ;
+  input \port$7144$113 ;
+  wire \port$7144$113 ;
+  input \port$7144$116 ;
+  wire \port$7144$116 ;
+  input \port$7144$12 ;
+  wire \port$7144$12 ;
+  input \port$7144$121 ;
+  wire \port$7144$121 ;
+  input \port$7144$124 ;
+  wire \port$7144$124 ;
+  input \port$7144$129 ;
+  wire \port$7144$129 ;
+  input \port$7144$132 ;
+  wire \port$7144$132 ;
+  input \port$7144$137 ;
+  wire \port$7144$137 ;
+  input \port$7144$141 ;
+  wire \port$7144$141 ;
+  input \port$7144$144 ;
+  wire \port$7144$144 ;
+  input \port$7144$149 ;
+  wire \port$7144$149 ;
+  input \port$7144$152 ;
+  wire \port$7144$152 ;
+  input \port$7144$157 ;
+  wire \port$7144$157 ;
+  input \port$7144$160 ;
+  wire \port$7144$160 ;
+  input \port$7144$165 ;
+  wire \port$7144$165 ;
+  input \port$7144$169 ;
+  wire \port$7144$169 ;
+  input \port$7144$17 ;
+  wire \port$7144$17 ;
+  input \port$7144$172 ;
+  wire \port$7144$172 ;
+  input \port$7144$177 ;
+  wire \port$7144$177 ;
+  input \port$7144$180 ;
+  wire \port$7144$180 ;
+  input \port$7144$185 ;
+  wire \port$7144$185 ;
+  input \port$7144$188 ;
+  wire \port$7144$188 ;
+  input \port$7144$193 ;
+  wire \port$7144$193 ;
+  input \port$7144$20 ;
+  wire \port$7144$20 ;
+  input \port$7144$25 ;
+  wire \port$7144$25 ;
+  input \port$7144$29 ;
+  wire \port$7144$29 ;
+  input \port$7144$32 ;
+  wire \port$7144$32 ;
+  input \port$7144$37 ;
+  wire \port$7144$37 ;
+  input \port$7144$4 ;
+  wire \port$7144$4 ;
+  input \port$7144$40 ;
+  wire \port$7144$40 ;
+  input \port$7144$45 ;
+  wire \port$7144$45 ;
+  input \port$7144$48 ;
+  wire \port$7144$48 ;
+  input \port$7144$53 ;
+  wire \port$7144$53 ;
+  input \port$7144$57 ;
+  wire \port$7144$57 ;
+  input \port$7144$60 ;
+  wire \port$7144$60 ;
+  input \port$7144$65 ;
+  wire \port$7144$65 ;
+  input \port$7144$68 ;
+  wire \port$7144$68 ;
+  input \port$7144$73 ;
+  wire \port$7144$73 ;
+  input \port$7144$76 ;
+  wire \port$7144$76 ;
+  input \port$7144$81 ;
+  wire \port$7144$81 ;
+  input \port$7144$85 ;
+  wire \port$7144$85 ;
+  input \port$7144$88 ;
+  wire \port$7144$88 ;
+  input \port$7144$9 ;
+  wire \port$7144$9 ;
+  input \port$7144$93 ;
+  wire \port$7144$93 ;
+  input \port$7144$96 ;
+  wire \port$7144$96 ;
   input \port$7199$1 ;
   wire \port$7199$1 ;
   input \port$7199$101 ;
@@ -16775,103 +16766,103 @@ module \pbitgen_top.tile0.unit2 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$4 ;
+          visible = \port$7144$4 ;
       6'h01:
-          visible = \port$7146$12 ;
+          visible = \port$7144$12 ;
       6'h02:
-          visible = \port$7146$20 ;
+          visible = \port$7144$20 ;
       6'h03:
-          visible = \port$7146$29 ;
+          visible = \port$7144$29 ;
       6'h04:
-          visible = \port$7146$37 ;
+          visible = \port$7144$37 ;
       6'h05:
-          visible = \port$7146$45 ;
+          visible = \port$7144$45 ;
       6'h06:
-          visible = \port$7146$53 ;
+          visible = \port$7144$53 ;
       6'h07:
-          visible = \port$7146$60 ;
+          visible = \port$7144$60 ;
       6'h08:
-          visible = \port$7146$68 ;
+          visible = \port$7144$68 ;
       6'h09:
-          visible = \port$7146$76 ;
+          visible = \port$7144$76 ;
       6'h0a:
-          visible = \port$7146$85 ;
+          visible = \port$7144$85 ;
       6'h0b:
-          visible = \port$7146$93 ;
+          visible = \port$7144$93 ;
       6'h0c:
-          visible = \port$7146$101 ;
+          visible = \port$7144$101 ;
       6'h0d:
-          visible = \port$7146$109 ;
+          visible = \port$7144$109 ;
       6'h0e:
-          visible = \port$7146$116 ;
+          visible = \port$7144$116 ;
       6'h0f:
-          visible = \port$7146$124 ;
+          visible = \port$7144$124 ;
       6'h10:
-          visible = \port$7146$132 ;
+          visible = \port$7144$132 ;
       6'h11:
-          visible = \port$7146$141 ;
+          visible = \port$7144$141 ;
       6'h12:
-          visible = \port$7146$149 ;
+          visible = \port$7144$149 ;
       6'h13:
-          visible = \port$7146$157 ;
+          visible = \port$7144$157 ;
       6'h14:
-          visible = \port$7146$165 ;
+          visible = \port$7144$165 ;
       6'h15:
-          visible = \port$7146$172 ;
+          visible = \port$7144$172 ;
       6'h16:
-          visible = \port$7146$180 ;
+          visible = \port$7144$180 ;
       6'h17:
-          visible = \port$7146$188 ;
+          visible = \port$7144$188 ;
       6'h18:
-          visible = \port$7146$1 ;
+          visible = \port$7144$1 ;
       6'h19:
-          visible = \port$7146$9 ;
+          visible = \port$7144$9 ;
       6'h1a:
-          visible = \port$7146$17 ;
+          visible = \port$7144$17 ;
       6'h1b:
-          visible = \port$7146$25 ;
+          visible = \port$7144$25 ;
       6'h1c:
-          visible = \port$7146$32 ;
+          visible = \port$7144$32 ;
       6'h1d:
-          visible = \port$7146$40 ;
+          visible = \port$7144$40 ;
       6'h1e:
-          visible = \port$7146$48 ;
+          visible = \port$7144$48 ;
       6'h1f:
-          visible = \port$7146$57 ;
+          visible = \port$7144$57 ;
       6'h20:
-          visible = \port$7146$65 ;
+          visible = \port$7144$65 ;
       6'h21:
-          visible = \port$7146$73 ;
+          visible = \port$7144$73 ;
       6'h22:
-          visible = \port$7146$81 ;
+          visible = \port$7144$81 ;
       6'h23:
-          visible = \port$7146$88 ;
+          visible = \port$7144$88 ;
       6'h24:
-          visible = \port$7146$96 ;
+          visible = \port$7144$96 ;
       6'h25:
-          visible = \port$7146$104 ;
+          visible = \port$7144$104 ;
       6'h26:
-          visible = \port$7146$113 ;
+          visible = \port$7144$113 ;
       6'h27:
-          visible = \port$7146$121 ;
+          visible = \port$7144$121 ;
       6'h28:
-          visible = \port$7146$129 ;
+          visible = \port$7144$129 ;
       6'h29:
-          visible = \port$7146$137 ;
+          visible = \port$7144$137 ;
       6'h2a:
-          visible = \port$7146$144 ;
+          visible = \port$7144$144 ;
       6'h2b:
-          visible = \port$7146$152 ;
+          visible = \port$7144$152 ;
       6'h2c:
-          visible = \port$7146$160 ;
+          visible = \port$7144$160 ;
       6'h2d:
-          visible = \port$7146$169 ;
+          visible = \port$7144$169 ;
       6'h2e:
-          visible = \port$7146$177 ;
+          visible = \port$7144$177 ;
       6'h2f:
-          visible = \port$7146$185 ;
+          visible = \port$7144$185 ;
       6'h30:
-          visible = \port$7146$193 ;
+          visible = \port$7144$193 ;
     endcase
   end
   always @* begin
@@ -16986,7 +16977,7 @@ module \pbitgen_top.tile0.unit2 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$119 [0], \port$7339$100 , \port$7293$62 , \port$7293$43 , \port$7247$110 [0], \port$7247$25 [0], \port$7247$20 [1], \port$7201$192 [2], \port$7201$192 [0], \port$7201$164 [1], \port$7201$140 [1], \port$7201$80 [0], \port$7339$139 [0], \port$7339$91 [1], \port$7293$82 , \port$7293$34 [1], \port$7247$102 [0], \port$7247$16 [1], \port$7247$12 [1], \port$7201$184 [2], \port$7201$184 [0], \port$7201$156 [5], \port$7201$156 [1], \port$7201$72 [0], \port$7339$131 , \port$7339$83 [1], \port$7293$74 , \port$7293$54 [1], \port$7247$94 , \port$7247$8 [1], \port$7247$4 [1], \port$7201$176 [2], \port$7201$176 [0], \port$7201$148 [5], \port$7201$148 [1], \port$7201$64 [0], \port$7339$123 , \port$7339$103 [1], \port$7293$66 , \port$7293$46 [1], \port$7247$85 [1], \port$7247$25 [0], \port$7247$0 [1], \port$7201$168 [2], \port$7201$168 [0], \port$7201$140 [5], \port$7201$140 [1], \port$7201$56 [0], \port$7339$86 [0], \port$7339$67 , \port$7293$29 [0], \port$7293$10 , \port$7247$77 [0], \port$7201$184 [4], \port$7201$184 [0], \port$7201$156 [5], \port$7201$156 [3], \port$7201$136 [0], \port$7201$128 [4], \port$7201$44 [3], \port$7339$106 [0], \port$7339$58 [1], \port$7293$49 [0], \port$7293$1 [1], \port$7247$69 , \port$7201$176 [4], \port$7201$176 [0], \port$7201$148 [5], \port$7201$148 [3], \port$7201$128 [0], \port$7201$120 [4], \port$7201$36 [3], \port$7339$98 , \port$7339$78 [1], \port$7293$41 , \port$7293$21 [1], \port$7247$61 , \port$7201$168 [4], \port$7201$168 [0], \port$7201$140 [5], \port$7201$140 [3], \port$7201$120 [0], \port$7201$112 [4], \port$7201$28 [3], \port$7339$63 [0], \port$7339$44 , \port$7293$6 [0], \port$7247$183 , \port$7247$54 , \port$7201$164 [1], \port$7201$156 [5], \port$7201$136 [2], \port$7201$136 [0], \port$7201$108 [1], \port$7201$84 [1], \port$7201$24 [0], \port$7339$83 [0], \port$7339$35 [1], \port$7293$26 [0], \port$7247$174 [1], \port$7247$46 , \port$7201$156 [1], \port$7201$148 [5], \port$7201$128 [2], \port$7201$128 [0], \port$7201$100 [5], \port$7201$100 [1], \port$7201$16 [0], \port$7339$75 [0], \port$7339$27 [1], \port$7293$18 [0], \port$7247$194 [1], \port$7247$38 , \port$7201$148 [1], \port$7201$140 [5], \port$7201$120 [2], \port$7201$120 [0], \port$7201$92 [5], \port$7201$92 [1], \port$7201$8 [0], \port$7339$67 , \port$7339$47 [1], \port$7293$10 , \port$7247$186 [1], \port$7247$30 , \port$7201$164 [1], \port$7201$140 [1], \port$7201$112 [2], \port$7201$112 [0], \port$7201$84 [5], \port$7201$84 [1], \port$7201$0 [0], \port$7339$187 [0], \port$7339$30 [0], \port$7339$11 , \port$7247$169 [0], \port$7247$150 , \port$7247$20 [1], \port$7201$128 [4], \port$7201$128 [0], \port$7201$100 [5], \port$7201$100 [3], \port$7201$80 [0], \port$7201$72 [4], \port$7339$179 [0], \port$7339$50 [0], \port$7339$2 [1], \port$7247$189 [0], \port$7247$141 [1], \port$7247$12 [1], \port$7201$120 [4], \port$7201$120 [0], \port$7201$92 [5], \port$7201$92 [3], \port$7201$72 [0], \port$7201$64 [4], \port$7339$171 [0], \port$7339$42 , \port$7339$22 [1], \port$7247$181 , \port$7247$161 [1], \port$7247$4 [1], \port$7201$112 [4], \port$7201$112 [0], \port$7201$84 [5], \port$7201$84 [3], \port$7201$64 [0], \port$7201$56 [4], \port$7339$164 , \port$7339$7 [0], \port$7293$184 , \port$7247$146 [0], \port$7247$127 , \port$7201$192 [2], \port$7201$108 [1], \port$7201$100 [5], \port$7201$80 [2], \port$7201$80 [0], \port$7201$52 [1], \port$7201$28 [1], \port$7339$156 , \port$7339$27 [0], \port$7293$175 [1], \port$7247$166 [0], \port$7247$118 [1], \port$7201$184 [2], \port$7201$100 [1], \port$7201$92 [5], \port$7201$72 [2], \port$7201$72 [0], \port$7201$44 [5], \port$7201$44 [1], \port$7339$148 , \port$7339$19 [0], \port$7293$167 [1], \port$7247$158 [0], \port$7247$138 [1], \port$7201$176 [2], \port$7201$92 [1], \port$7201$84 [5], \port$7201$64 [2], \port$7201$64 [0], \port$7201$36 [5], \port$7201$36 [1], \port$7339$139 [1], \port$7339$11 , \port$7293$187 [1], \port$7247$150 , \port$7247$130 [1], \port$7201$168 [2], \port$7201$108 [1], \port$7201$84 [1], \port$7201$56 [2], \port$7201$56 [0], \port$7201$28 [5], \port$7201$28 [1], \port$7339$131 , \port$7293$170 [0], \port$7293$151 , \port$7247$113 [0], \port$7247$94 , \port$7201$156 [5], \port$7201$72 [4], \port$7201$72 [0], \port$7201$44 [5], \port$7201$44 [3], \port$7201$24 [0], \port$7201$16 [4], \port$7339$123 , \port$7293$190 [0], \port$7293$142 [1], \port$7247$133 [0], \port$7247$85 [1], \port$7201$148 [5], \port$7201$64 [4], \port$7201$64 [0], \port$7201$36 [5], \port$7201$36 [3], \port$7201$16 [0], \port$7201$8 [4], \port$7339$114 [1], \port$7293$182 , \port$7293$162 [1], \port$7247$125 , \port$7247$105 [1], \port$7201$140 [5], \port$7201$56 [4], \port$7201$56 [0], \port$7201$28 [5], \port$7201$28 [3], \port$7201$8 [0], \port$7201$0 [4], \port$7339$192 [1], \port$7339$168 [1], \port$7339$106 [2], \port$7293$147 [0], \port$7293$128 , \port$7247$89 [1], \port$7247$71 , \port$7201$136 [2], \port$7201$52 [1], \port$7201$44 [5], \port$7201$24 [2], \port$7201$24 [0], \port$7339$187 [2], \port$7339$184 [1], \port$7339$100 , \port$7293$167 [0], \port$7293$120 , \port$7247$110 [0], \port$7247$63 , \port$7201$128 [2], \port$7201$44 [1], \port$7201$36 [5], \port$7201$16 [2], \port$7201$16 [0], \port$7339$179 [2], \port$7339$176 [1], \port$7339$91 [1], \port$7293$159 [0], \port$7293$112 , \port$7247$102 [0], \port$7247$82 [1], \port$7201$120 [2], \port$7201$36 [1], \port$7201$28 [5], \port$7201$8 [2], \port$7201$8 [0], \port$7339$171 [2], \port$7339$168 [1], \port$7339$83 [1], \port$7293$151 , \port$7293$132 , \port$7247$94 , \port$7247$74 [1], \port$7201$112 [2], \port$7201$52 [1], \port$7201$28 [1], \port$7201$0 [2], \port$7201$0 [0], \port$7339$114 [0], \port$7339$95 , \port$7293$57 , \port$7293$38 , \port$7247$105 [0], \port$7247$20 [0], \port$7247$16 [0], \port$7201$184 [5], \port$7201$184 [3], \port$7201$164 [0], \port$7201$156 [4], \port$7201$72 [3], \port$7339$134 , \port$7339$86 [1], \port$7293$77 , \port$7293$29 [1], \port$7247$97 , \port$7247$12 [0], \port$7247$8 [0], \port$7201$176 [5], \port$7201$176 [3], \port$7201$156 [0], \port$7201$148 [4], \port$7201$64 [3], \port$7339$126 , \port$7339$106 [1], \port$7293$69 , \port$7293$49 [1], \port$7247$89 [0], \port$7247$4 [0], \port$7247$0 [0], \port$7201$168 [5], \port$7201$168 [3], \port$7201$148 [0], \port$7201$140 [4], \port$7201$56 [3], \port$7339$91 [0], \port$7339$72 , \port$7293$34 [0], \port$7293$15 , \port$7247$82 [0], \port$7201$192 [1], \port$7201$184 [5], \port$7201$164 [2], \port$7201$164 [0], \port$7201$136 [1], \port$7201$112 [1], \port$7201$52 [0], \port$7339$111 [0], \port$7339$63 [1], \port$7293$54 [0], \port$7293$6 [1], \port$7247$74 [0], \port$7201$184 [1], \port$7201$176 [5], \port$7201$156 [2], \port$7201$156 [0], \port$7201$128 [5], \port$7201$128 [1], \port$7201$44 [0], \port$7339$103 [0], \port$7339$55 [1], \port$7293$46 [0], \port$7293$26 [1], \port$7247$66 , \port$7201$176 [1], \port$7201$168 [5], \port$7201$148 [2], \port$7201$148 [0], \port$7201$120 [5], \port$7201$120 [1], \port$7201$36 [0], \port$7339$95 , \port$7339$75 [1], \port$7293$38 , \port$7293$18 [1], \port$7247$58 , \port$7201$192 [1], \port$7201$168 [1], \port$7201$140 [2], \port$7201$140 [0], \port$7201$112 [5], \port$7201$112 [1], \port$7201$28 [0], \port$7339$58 [0], \port$7339$39 , \port$7293$1 [0], \port$7247$178 , \port$7247$49 , \port$7201$156 [4], \port$7201$156 [0], \port$7201$128 [5], \port$7201$128 [3], \port$7201$108 [0], \port$7201$100 [4], \port$7201$16 [3], \port$7339$78 [0], \port$7339$30 [1], \port$7293$21 [0], \port$7247$169 [1], \port$7247$41 , \port$7201$148 [4], \port$7201$148 [0], \port$7201$120 [5], \port$7201$120 [3], \port$7201$100 [0], \port$7201$92 [4], \port$7201$8 [3], \port$7339$70 , \port$7339$50 [1], \port$7293$13 , \port$7247$189 [1], \port$7247$33 , \port$7201$140 [4], \port$7201$140 [0], \port$7201$112 [5], \port$7201$112 [3], \port$7201$92 [0], \port$7201$84 [4], \port$7201$0 [3], \port$7339$192 [0], \port$7339$35 [0], \port$7339$16 , \port$7247$174 [0], \port$7247$155 , \port$7247$25 [1], \port$7201$136 [1], \port$7201$128 [5], \port$7201$108 [2], \port$7201$108 [0], \port$7201$80 [1], \port$7201$56 [1], \port$7339$184 [0], \port$7339$55 [0], \port$7339$7 [1], \port$7247$194 [0], \port$7247$146 [1], \port$7247$16 [2], \port$7201$128 [1], \port$7201$120 [5], \port$7201$100 [2], \port$7201$100 [0], \port$7201$72 [5], \port$7201$72 [1], \port$7339$176 [0], \port$7339$47 [0], \port$7339$0 , \port$7247$186 [0], \port$7247$166 [1], \port$7247$8 [2], \port$7201$120 [1], \port$7201$112 [5], \port$7201$92 [2], \port$7201$92 [0], \port$7201$64 [5], \port$7201$64 [1], \port$7339$168 [0], \port$7339$39 , \port$7339$19 [1], \port$7247$178 , \port$7247$158 [1], \port$7247$0 [2], \port$7201$136 [1], \port$7201$112 [1], \port$7201$84 [2], \port$7201$84 [0], \port$7201$56 [5], \port$7201$56 [1], \port$7339$159 , \port$7339$2 [0], \port$7293$179 , \port$7247$141 [0], \port$7247$122 , \port$7201$184 [5], \port$7201$100 [4], \port$7201$100 [0], \port$7201$72 [5], \port$7201$72 [3], \port$7201$52 [0], \port$7201$44 [4], \port$7339$151 , \port$7339$22 [0], \port$7293$170 [1], \port$7247$161 [0], \port$7247$113 [1], \port$7201$176 [5], \port$7201$92 [4], \port$7201$92 [0], \port$7201$64 [5], \port$7201$64 [3], \port$7201$44 [0], \port$7201$36 [4], \port$7339$143 , \port$7339$14 , \port$7293$190 [1], \port$7247$153 , \port$7247$133 [1], \port$7201$168 [5], \port$7201$84 [4], \port$7201$84 [0], \port$7201$56 [5], \port$7201$56 [3], \port$7201$36 [0], \port$7201$28 [4], \port$7339$136 , \port$7293$175 [0], \port$7293$156 , \port$7247$118 [0], \port$7247$99 , \port$7201$164 [2], \port$7201$80 [1], \port$7201$72 [5], \port$7201$52 [2], \port$7201$52 [0], \port$7201$24 [1], \port$7201$0 [1], \port$7339$128 , \port$7293$195 , \port$7293$147 [1], \port$7247$138 [0], \port$7247$89 [2], \port$7201$156 [2], \port$7201$72 [1], \port$7201$64 [5], \port$7201$44 [2], \port$7201$44 [0], \port$7201$16 [5], \port$7201$16 [1], \port$7339$119 [1], \port$7293$187 [0], \port$7293$140 , \port$7247$130 [0], \port$7247$110 [1], \port$7201$148 [2], \port$7201$64 [1], \port$7201$56 [5], \port$7201$36 [2], \port$7201$36 [0], \port$7201$8 [5], \port$7201$8 [1], \port$7339$111 [1], \port$7293$179 , \port$7293$159 [1], \port$7247$122 , \port$7247$102 [1], \port$7201$140 [2], \port$7201$80 [1], \port$7201$56 [1], \port$7201$28 [2], \port$7201$28 [0], \port$7201$0 [5], \port$7201$0 [1], \port$7339$192 [0], \port$7339$187 [1], \port$7339$103 [0], \port$7293$142 [0], \port$7293$123 , \port$7247$85 [0], \port$7247$66 , \port$7201$128 [5], \port$7201$44 [4], \port$7201$44 [0], \port$7201$16 [5], \port$7201$16 [3], \port$7339$184 [0], \port$7339$179 [1], \port$7339$95 , \port$7293$162 [0], \port$7293$115 , \port$7247$105 [0], \port$7247$58 , \port$7201$120 [5], \port$7201$36 [4], \port$7201$36 [0], \port$7201$8 [5], \port$7201$8 [3], \port$7339$176 [0], \port$7339$171 [1], \port$7339$86 [1], \port$7293$154 , \port$7293$135 , \port$7247$97 , \port$7247$77 [1], \port$7201$112 [5], \port$7201$28 [4], \port$7201$28 [0], \port$7201$0 [5], \port$7201$0 [3] };
-  assign vis = { \port$7146$193 , \port$7146$185 , \port$7146$177 , \port$7146$169 , \port$7146$160 , \port$7146$152 , \port$7146$144 , \port$7146$137 , \port$7146$129 , \port$7146$121 , \port$7146$113 , \port$7146$104 , \port$7146$96 , \port$7146$88 , \port$7146$81 , \port$7146$73 , \port$7146$65 , \port$7146$57 , \port$7146$48 , \port$7146$40 , \port$7146$32 , \port$7146$25 , \port$7146$17 , \port$7146$9 , \port$7146$1 , \port$7146$188 , \port$7146$180 , \port$7146$172 , \port$7146$165 , \port$7146$157 , \port$7146$149 , \port$7146$141 , \port$7146$132 , \port$7146$124 , \port$7146$116 , \port$7146$109 , \port$7146$101 , \port$7146$93 , \port$7146$85 , \port$7146$76 , \port$7146$68 , \port$7146$60 , \port$7146$53 , \port$7146$45 , \port$7146$37 , \port$7146$29 , \port$7146$20 , \port$7146$12 , \port$7146$4  };
+  assign vis = { \port$7144$193 , \port$7144$185 , \port$7144$177 , \port$7144$169 , \port$7144$160 , \port$7144$152 , \port$7144$144 , \port$7144$137 , \port$7144$129 , \port$7144$121 , \port$7144$113 , \port$7144$104 , \port$7144$96 , \port$7144$88 , \port$7144$81 , \port$7144$73 , \port$7144$65 , \port$7144$57 , \port$7144$48 , \port$7144$40 , \port$7144$32 , \port$7144$25 , \port$7144$17 , \port$7144$9 , \port$7144$1 , \port$7144$188 , \port$7144$180 , \port$7144$172 , \port$7144$165 , \port$7144$157 , \port$7144$149 , \port$7144$141 , \port$7144$132 , \port$7144$124 , \port$7144$116 , \port$7144$109 , \port$7144$101 , \port$7144$93 , \port$7144$85 , \port$7144$76 , \port$7144$68 , \port$7144$60 , \port$7144$53 , \port$7144$45 , \port$7144$37 , \port$7144$29 , \port$7144$20 , \port$7144$12 , \port$7144$4  };
   assign xin = { \port$7199$193 , \port$7199$185 , \port$7199$177 , \port$7199$169 , \port$7199$160 , \port$7199$152 , \port$7199$144 , \port$7199$137 , \port$7199$129 , \port$7199$121 , \port$7199$113 , \port$7199$104 , \port$7199$96 , \port$7199$88 , \port$7199$81 , \port$7199$73 , \port$7199$65 , \port$7199$57 , \port$7199$48 , \port$7199$40 , \port$7199$32 , \port$7199$25 , \port$7199$17 , \port$7199$9 , \port$7199$1 , \port$7199$188 , \port$7199$180 , \port$7199$172 , \port$7199$165 , \port$7199$157 , \port$7199$149 , \port$7199$141 , \port$7199$132 , \port$7199$124 , \port$7199$116 , \port$7199$109 , \port$7199$101 , \port$7199$93 , \port$7199$85 , \port$7199$76 , \port$7199$68 , \port$7199$60 , \port$7199$53 , \port$7199$45 , \port$7199$37 , \port$7199$29 , \port$7199$20 , \port$7199$12 , \port$7199$4  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -17775,9 +17766,9 @@ module \pbitgen_top.tile0.unit2.cell (\port$1858$0 , \port$1859$0 , \port$1860$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile0.unit3 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$3 , \port$7146$6 , \port$7146$11 , \port$7146$14 , \port$7146$19 , \port$7146$22 , \port$7146$27 , \port$7146$31 , \port$7146$34 , \port$7146$39 , \port$7146$42 , \port$7146$47 , \port$7146$50 , \port$7146$55 , \port$7146$59 
-, \port$7146$62 , \port$7146$67 , \port$7146$70 , \port$7146$75 , \port$7146$78 , \port$7146$83 , \port$7146$87 , \port$7146$90 , \port$7146$95 , \port$7146$98 , \port$7146$103 , \port$7146$106 , \port$7146$111 , \port$7146$115 , \port$7146$118 , \port$7146$123 , \port$7146$126 , \port$7146$131 , \port$7146$134 , \port$7146$139 , \port$7146$143 
-, \port$7146$146 , \port$7146$151 , \port$7146$154 , \port$7146$159 , \port$7146$162 , \port$7146$167 , \port$7146$171 , \port$7146$174 , \port$7146$179 , \port$7146$182 , \port$7146$187 , \port$7146$190 , \port$7146$195 , issue, beta, w, init, color, pos, bank, \port$7199$3 
+module \pbitgen_top.tile0.unit3 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$3 , \port$7144$6 , \port$7144$11 , \port$7144$14 , \port$7144$19 , \port$7144$22 , \port$7144$27 , \port$7144$31 , \port$7144$34 , \port$7144$39 , \port$7144$42 , \port$7144$47 , \port$7144$50 , \port$7144$55 , \port$7144$59 
+, \port$7144$62 , \port$7144$67 , \port$7144$70 , \port$7144$75 , \port$7144$78 , \port$7144$83 , \port$7144$87 , \port$7144$90 , \port$7144$95 , \port$7144$98 , \port$7144$103 , \port$7144$106 , \port$7144$111 , \port$7144$115 , \port$7144$118 , \port$7144$123 , \port$7144$126 , \port$7144$131 , \port$7144$134 , \port$7144$139 , \port$7144$143 
+, \port$7144$146 , \port$7144$151 , \port$7144$154 , \port$7144$159 , \port$7144$162 , \port$7144$167 , \port$7144$171 , \port$7144$174 , \port$7144$179 , \port$7144$182 , \port$7144$187 , \port$7144$190 , \port$7144$195 , issue, beta, w, init, color, pos, bank, \port$7199$3 
 , \port$7199$6 , \port$7199$11 , \port$7199$14 , \port$7199$19 , \port$7199$22 , \port$7199$27 , \port$7199$31 , \port$7199$34 , \port$7199$39 , \port$7199$42 , \port$7199$47 , \port$7199$50 , \port$7199$55 , \port$7199$59 , \port$7199$62 , \port$7199$67 , \port$7199$70 , \port$7199$75 , \port$7199$78 , \port$7199$83 , \port$7199$87 
 , \port$7199$90 , \port$7199$95 , \port$7199$98 , \port$7199$103 , \port$7199$106 , \port$7199$111 , \port$7199$115 , \port$7199$118 , \port$7199$123 , \port$7199$126 , \port$7199$131 , \port$7199$134 , \port$7199$139 , \port$7199$143 , \port$7199$146 , \port$7199$151 , \port$7199$154 , \port$7199$159 , \port$7199$162 , \port$7199$167 , \port$7199$171 
 , \port$7199$174 , \port$7199$179 , \port$7199$182 , \port$7199$187 , \port$7199$190 , \port$7199$195 , \port$7201$0 , \port$7201$2 , \port$7201$10 , \port$7201$18 , \port$7201$26 , \port$7201$30 , \port$7201$38 , \port$7201$46 , \port$7201$54 , \port$7201$58 , \port$7201$66 , \port$7201$74 , \port$7201$82 , \port$7201$86 , \port$7201$94 
@@ -17873,104 +17864,104 @@ module \pbitgen_top.tile0.unit3 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$103 ;
-  wire \port$7146$103 ;
-  input \port$7146$106 ;
-  wire \port$7146$106 ;
-  input \port$7146$11 ;
-  wire \port$7146$11 ;
-  input \port$7146$111 ;
-  wire \port$7146$111 ;
-  input \port$7146$115 ;
-  wire \port$7146$115 ;
-  input \port$7146$118 ;
-  wire \port$7146$118 ;
-  input \port$7146$123 ;
-  wire \port$7146$123 ;
-  input \port$7146$126 ;
-  wire \port$7146$126 ;
-  input \port$7146$131 ;
-  wire \port$7146$131 ;
-  input \port$7146$134 ;
-  wire \port$7146$134 ;
-  input \port$7146$139 ;
-  wire \port$7146$139 ;
-  input \port$7146$14 ;
-  wire \port$7146$14 ;
-  input \port$7146$143 ;
-  wire \port$7146$143 ;
-  input \port$7146$146 ;
-  wire \port$7146$146 ;
-  input \port$7146$151 ;
-  wire \port$7146$151 ;
-  input \port$7146$154 ;
-  wire \port$7146$154 ;
-  input \port$7146$159 ;
-  wire \port$7146$159 ;
-  input \port$7146$162 ;
-  wire \port$7146$162 ;
-  input \port$7146$167 ;
-  wire \port$7146$167 ;
-  input \port$7146$171 ;
-  wire \port$7146$171 ;
-  input \port$7146$174 ;
-  wire \port$7146$174 ;
-  input \port$7146$179 ;
-  wire \port$7146$179 ;
-  input \port$7146$182 ;
-  wire \port$7146$182 ;
-  input \port$7146$187 ;
-  wire \port$7146$187 ;
-  input \port$7146$19 ;
-  wire \port$7146$19 ;
-  input \port$7146$190 ;
-  wire \port$7146$190 ;
-  input \port$7146$195 ;
-  wire \port$7146$195 ;
-  input \port$7146$22 ;
-  wire \port$7146$22 ;
-  input \port$7146$27 ;
-  wire \port$7146$27 ;
-  input \port$7146$3 ;
-  wire \port$7146$3 ;
-  input \port$7146$31 ;
-  wire \port$7146$31 ;
-  input \port$7146$34 ;
-  wire \port$7146$34 ;
-  input \port$7146$39 ;
-  wire \port$7146$39 ;
-  input \port$7146$42 ;
-  wire \port$7146$42 ;
-  input \port$7146$47 ;
-  wire \port$7146$47 ;
-  input \port$7146$50 ;
-  wire \port$7146$50 ;
-  input \port$7146$55 ;
-  wire \port$7146$55 ;
-  input \port$7146$59 ;
-  wire \port$7146$59 ;
-  input \port$7146$6 ;
-  wire \port$7146$6 ;
-  input \port$7146$62 ;
-  wire \port$7146$62 ;
-  input \port$7146$67 ;
-  wire \port$7146$67 ;
-  input \port$7146$70 ;
-  wire \port$7146$70 ;
-  input \port$7146$75 ;
-  wire \port$7146$75 ;
-  input \port$7146$78 ;
-  wire \port$7146$78 ;
-  input \port$7146$83 ;
-  wire \port$7146$83 ;
-  input \port$7146$87 ;
-  wire \port$7146$87 ;
-  input \port$7146$90 ;
-  wire \port$7146$90 ;
-  input \port$7146$95 ;
-  wire \port$7146$95 ;
-  input \port$7146$98 ;
-  wire \port$7146$98 ;
+  input \port$7144$103 ;
+  wire \port$7144$103 ;
+  input \port$7144$106 ;
+  wire \port$7144$106 ;
+  input \port$7144$11 ;
+  wire \port$7144$11 ;
+  input \port$7144$111 ;
+  wire \port$7144$111 ;
+  input \port$7144$115 ;
+  wire \port$7144$115 ;
+  input \port$7144$118 ;
+  wire \port$7144$118 ;
+  input \port$7144$123 ;
+  wire \port$7144$123 ;
+  input \port$7144$126 ;
+  wire \port$7144$126 ;
+  input \port$7144$131 ;
+  wire \port$7144$131 ;
+  input \port$7144$134 ;
+  wire \port$7144$134 ;
+  input \port$7144$139 ;
+  wire \port$7144$139 ;
+  input \port$7144$14 ;
+  wire \port$7144$14 ;
+  input \port$7144$143 ;
+  wire \port$7144$143 ;
+  input \port$7144$146 ;
+  wire \port$7144$146 ;
+  input \port$7144$151 ;
+  wire \port$7144$151 ;
+  input \port$7144$154 ;
+  wire \port$7144$154 ;
+  input \port$7144$159 ;
+  wire \port$7144$159 ;
+  input \port$7144$162 ;
+  wire \port$7144$162 ;
+  input \port$7144$167 ;
+  wire \port$7144$167 ;
+  input \port$7144$171 ;
+  wire \port$7144$171 ;
+  input \port$7144$174 ;
+  wire \port$7144$174 ;
+  input \port$7144$179 ;
+  wire \port$7144$179 ;
+  input \port$7144$182 ;
+  wire \port$7144$182 ;
+  input \port$7144$187 ;
+  wire \port$7144$187 ;
+  input \port$7144$19 ;
+  wire \port$7144$19 ;
+  input \port$7144$190 ;
+  wire \port$7144$190 ;
+  input \port$7144$195 ;
+  wire \port$7144$195 ;
+  input \port$7144$22 ;
+  wire \port$7144$22 ;
+  input \port$7144$27 ;
+  wire \port$7144$27 ;
+  input \port$7144$3 ;
+  wire \port$7144$3 ;
+  input \port$7144$31 ;
+  wire \port$7144$31 ;
+  input \port$7144$34 ;
+  wire \port$7144$34 ;
+  input \port$7144$39 ;
+  wire \port$7144$39 ;
+  input \port$7144$42 ;
+  wire \port$7144$42 ;
+  input \port$7144$47 ;
+  wire \port$7144$47 ;
+  input \port$7144$50 ;
+  wire \port$7144$50 ;
+  input \port$7144$55 ;
+  wire \port$7144$55 ;
+  input \port$7144$59 ;
+  wire \port$7144$59 ;
+  input \port$7144$6 ;
+  wire \port$7144$6 ;
+  input \port$7144$62 ;
+  wire \port$7144$62 ;
+  input \port$7144$67 ;
+  wire \port$7144$67 ;
+  input \port$7144$70 ;
+  wire \port$7144$70 ;
+  input \port$7144$75 ;
+  wire \port$7144$75 ;
+  input \port$7144$78 ;
+  wire \port$7144$78 ;
+  input \port$7144$83 ;
+  wire \port$7144$83 ;
+  input \port$7144$87 ;
+  wire \port$7144$87 ;
+  input \port$7144$90 ;
+  wire \port$7144$90 ;
+  input \port$7144$95 ;
+  wire \port$7144$95 ;
+  input \port$7144$98 ;
+  wire \port$7144$98 ;
   input \port$7199$103 ;
   wire \port$7199$103 ;
   input \port$7199$106 ;
@@ -20994,103 +20985,103 @@ module \pbitgen_top.tile0.unit3 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$6 ;
+          visible = \port$7144$6 ;
       6'h01:
-          visible = \port$7146$14 ;
+          visible = \port$7144$14 ;
       6'h02:
-          visible = \port$7146$22 ;
+          visible = \port$7144$22 ;
       6'h03:
-          visible = \port$7146$31 ;
+          visible = \port$7144$31 ;
       6'h04:
-          visible = \port$7146$39 ;
+          visible = \port$7144$39 ;
       6'h05:
-          visible = \port$7146$47 ;
+          visible = \port$7144$47 ;
       6'h06:
-          visible = \port$7146$55 ;
+          visible = \port$7144$55 ;
       6'h07:
-          visible = \port$7146$62 ;
+          visible = \port$7144$62 ;
       6'h08:
-          visible = \port$7146$70 ;
+          visible = \port$7144$70 ;
       6'h09:
-          visible = \port$7146$78 ;
+          visible = \port$7144$78 ;
       6'h0a:
-          visible = \port$7146$87 ;
+          visible = \port$7144$87 ;
       6'h0b:
-          visible = \port$7146$95 ;
+          visible = \port$7144$95 ;
       6'h0c:
-          visible = \port$7146$103 ;
+          visible = \port$7144$103 ;
       6'h0d:
-          visible = \port$7146$111 ;
+          visible = \port$7144$111 ;
       6'h0e:
-          visible = \port$7146$118 ;
+          visible = \port$7144$118 ;
       6'h0f:
-          visible = \port$7146$126 ;
+          visible = \port$7144$126 ;
       6'h10:
-          visible = \port$7146$134 ;
+          visible = \port$7144$134 ;
       6'h11:
-          visible = \port$7146$143 ;
+          visible = \port$7144$143 ;
       6'h12:
-          visible = \port$7146$151 ;
+          visible = \port$7144$151 ;
       6'h13:
-          visible = \port$7146$159 ;
+          visible = \port$7144$159 ;
       6'h14:
-          visible = \port$7146$167 ;
+          visible = \port$7144$167 ;
       6'h15:
-          visible = \port$7146$174 ;
+          visible = \port$7144$174 ;
       6'h16:
-          visible = \port$7146$182 ;
+          visible = \port$7144$182 ;
       6'h17:
-          visible = \port$7146$190 ;
+          visible = \port$7144$190 ;
       6'h18:
-          visible = \port$7146$3 ;
+          visible = \port$7144$3 ;
       6'h19:
-          visible = \port$7146$11 ;
+          visible = \port$7144$11 ;
       6'h1a:
-          visible = \port$7146$19 ;
+          visible = \port$7144$19 ;
       6'h1b:
-          visible = \port$7146$27 ;
+          visible = \port$7144$27 ;
       6'h1c:
-          visible = \port$7146$34 ;
+          visible = \port$7144$34 ;
       6'h1d:
-          visible = \port$7146$42 ;
+          visible = \port$7144$42 ;
       6'h1e:
-          visible = \port$7146$50 ;
+          visible = \port$7144$50 ;
       6'h1f:
-          visible = \port$7146$59 ;
+          visible = \port$7144$59 ;
       6'h20:
-          visible = \port$7146$67 ;
+          visible = \port$7144$67 ;
       6'h21:
-          visible = \port$7146$75 ;
+          visible = \port$7144$75 ;
       6'h22:
-          visible = \port$7146$83 ;
+          visible = \port$7144$83 ;
       6'h23:
-          visible = \port$7146$90 ;
+          visible = \port$7144$90 ;
       6'h24:
-          visible = \port$7146$98 ;
+          visible = \port$7144$98 ;
       6'h25:
-          visible = \port$7146$106 ;
+          visible = \port$7144$106 ;
       6'h26:
-          visible = \port$7146$115 ;
+          visible = \port$7144$115 ;
       6'h27:
-          visible = \port$7146$123 ;
+          visible = \port$7144$123 ;
       6'h28:
-          visible = \port$7146$131 ;
+          visible = \port$7144$131 ;
       6'h29:
-          visible = \port$7146$139 ;
+          visible = \port$7144$139 ;
       6'h2a:
-          visible = \port$7146$146 ;
+          visible = \port$7144$146 ;
       6'h2b:
-          visible = \port$7146$154 ;
+          visible = \port$7144$154 ;
       6'h2c:
-          visible = \port$7146$162 ;
+          visible = \port$7144$162 ;
       6'h2d:
-          visible = \port$7146$171 ;
+          visible = \port$7144$171 ;
       6'h2e:
-          visible = \port$7146$179 ;
+          visible = \port$7144$179 ;
       6'h2f:
-          visible = \port$7146$187 ;
+          visible = \port$7144$187 ;
       6'h30:
-          visible = \port$7146$195 ;
+          visible = \port$7144$195 ;
     endcase
   end
   always @* begin
@@ -21205,7 +21196,7 @@ module \pbitgen_top.tile0.unit3 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$121 [0], \port$7339$102 , \port$7293$64 , \port$7293$45 , \port$7247$84 [0], \port$7247$27 [0], \port$7247$22 [1], \port$7201$194 [0], \port$7201$166 [2:1], \port$7201$142 [1], \port$7201$82 [0], \port$7339$113 [0], \port$7339$93 [1], \port$7293$56 , \port$7293$36 [1], \port$7247$104 [0], \port$7247$18 [1], \port$7247$14 [1], \port$7201$186 [2], \port$7201$186 [0], \port$7201$158 [5], \port$7201$158 [1], \port$7201$74 [0], \port$7339$133 , \port$7339$85 [1], \port$7293$76 , \port$7293$28 [1], \port$7247$96 , \port$7247$10 [1], \port$7247$6 [1], \port$7201$178 [2], \port$7201$178 [0], \port$7201$150 [5], \port$7201$150 [1], \port$7201$66 [0], \port$7339$125 , \port$7339$105 [1], \port$7293$68 , \port$7293$48 [1], \port$7247$87 [1], \port$7247$27 [0], \port$7247$2 [1], \port$7201$170 [2], \port$7201$170 [0], \port$7201$142 [5], \port$7201$142 [1], \port$7201$58 [0], \port$7339$88 [0], \port$7339$69 , \port$7293$31 [0], \port$7293$12 , \port$7247$79 [0], \port$7201$186 [4], \port$7201$186 [0], \port$7201$158 [5], \port$7201$158 [3], \port$7201$138 [0], \port$7201$130 [4], \port$7201$46 [3], \port$7339$108 [0], \port$7339$60 [1], \port$7293$51 [0], \port$7293$3 [1], \port$7247$71 , \port$7201$178 [4], \port$7201$178 [0], \port$7201$150 [5], \port$7201$150 [3], \port$7201$130 [0], \port$7201$122 [4], \port$7201$38 [3], \port$7339$100 , \port$7339$80 [1], \port$7293$43 , \port$7293$23 [1], \port$7247$63 , \port$7201$170 [4], \port$7201$170 [0], \port$7201$142 [5], \port$7201$142 [3], \port$7201$122 [0], \port$7201$114 [4], \port$7201$30 [3], \port$7339$65 [0], \port$7339$46 , \port$7293$8 [0], \port$7247$185 , \port$7247$27 [1], \port$7201$166 [1], \port$7201$158 [5], \port$7201$138 [0], \port$7201$110 [2:1], \port$7201$86 [1], \port$7201$26 [0], \port$7339$57 [0], \port$7339$37 [1], \port$7293$0 [0], \port$7247$176 [1], \port$7247$48 , \port$7201$158 [1], \port$7201$150 [5], \port$7201$130 [2], \port$7201$130 [0], \port$7201$102 [5], \port$7201$102 [1], \port$7201$18 [0], \port$7339$77 [0], \port$7339$29 [1], \port$7293$20 [0], \port$7247$168 [1], \port$7247$40 , \port$7201$150 [1], \port$7201$142 [5], \port$7201$122 [2], \port$7201$122 [0], \port$7201$94 [5], \port$7201$94 [1], \port$7201$10 [0], \port$7339$69 , \port$7339$49 [1], \port$7293$12 , \port$7247$188 [1], \port$7247$32 , \port$7201$166 [1], \port$7201$142 [1], \port$7201$114 [2], \port$7201$114 [0], \port$7201$86 [5], \port$7201$86 [1], \port$7201$2 [0], \port$7339$189 [0], \port$7339$32 [0], \port$7339$13 , \port$7247$171 [0], \port$7247$152 , \port$7247$22 [1], \port$7201$130 [4], \port$7201$130 [0], \port$7201$102 [5], \port$7201$102 [3], \port$7201$82 [0], \port$7201$74 [4], \port$7339$181 [0], \port$7339$52 [0], \port$7339$4 [1], \port$7247$191 [0], \port$7247$143 [1], \port$7247$14 [1], \port$7201$122 [4], \port$7201$122 [0], \port$7201$94 [5], \port$7201$94 [3], \port$7201$74 [0], \port$7201$66 [4], \port$7339$173 [0], \port$7339$44 , \port$7339$24 [1], \port$7247$183 , \port$7247$163 [1], \port$7247$6 [1], \port$7201$114 [4], \port$7201$114 [0], \port$7201$86 [5], \port$7201$86 [3], \port$7201$66 [0], \port$7201$58 [4], \port$7339$166 , \port$7339$9 [0], \port$7293$186 , \port$7247$148 [0], \port$7247$129 , \port$7201$166 [2], \port$7201$110 [1], \port$7201$102 [5], \port$7201$82 [0], \port$7201$54 [2:1], \port$7201$30 [1], \port$7339$158 , \port$7339$1 [0], \port$7293$177 [1], \port$7247$140 [0], \port$7247$120 [1], \port$7201$186 [2], \port$7201$102 [1], \port$7201$94 [5], \port$7201$74 [2], \port$7201$74 [0], \port$7201$46 [5], \port$7201$46 [1], \port$7339$150 , \port$7339$21 [0], \port$7293$169 [1], \port$7247$160 [0], \port$7247$112 [1], \port$7201$178 [2], \port$7201$94 [1], \port$7201$86 [5], \port$7201$66 [2], \port$7201$66 [0], \port$7201$38 [5], \port$7201$38 [1], \port$7339$142 , \port$7339$13 , \port$7293$189 [1], \port$7247$152 , \port$7247$132 [1], \port$7201$170 [2], \port$7201$110 [1], \port$7201$86 [1], \port$7201$58 [2], \port$7201$58 [0], \port$7201$30 [5], \port$7201$30 [1], \port$7339$133 , \port$7293$172 [0], \port$7293$153 , \port$7247$115 [0], \port$7247$96 , \port$7201$158 [5], \port$7201$74 [4], \port$7201$74 [0], \port$7201$46 [5], \port$7201$46 [3], \port$7201$26 [0], \port$7201$18 [4], \port$7339$125 , \port$7293$192 [0], \port$7293$144 [1], \port$7247$135 [0], \port$7247$87 [1], \port$7201$150 [5], \port$7201$66 [4], \port$7201$66 [0], \port$7201$38 [5], \port$7201$38 [3], \port$7201$18 [0], \port$7201$10 [4], \port$7339$116 [1], \port$7293$184 , \port$7293$164 [1], \port$7247$127 , \port$7247$107 [1], \port$7201$142 [5], \port$7201$58 [4], \port$7201$58 [0], \port$7201$30 [5], \port$7201$30 [3], \port$7201$10 [0], \port$7201$2 [4], \port$7339$194 [1], \port$7339$170 [1], \port$7339$108 [2], \port$7293$149 [0], \port$7293$130 , \port$7247$91 [1], \port$7247$73 , \port$7201$110 [2], \port$7201$54 [1], \port$7201$46 [5], \port$7201$26 [0], \port$7201$0 , \port$7339$189 [2], \port$7339$186 [1], \port$7339$102 , \port$7293$141 [0], \port$7293$122 , \port$7247$84 [0], \port$7247$65 , \port$7201$130 [2], \port$7201$46 [1], \port$7201$38 [5], \port$7201$18 [2], \port$7201$18 [0], \port$7339$181 [2], \port$7339$178 [1], \port$7339$93 [1], \port$7293$161 [0], \port$7293$114 , \port$7247$104 [0], \port$7247$56 [1], \port$7201$122 [2], \port$7201$38 [1], \port$7201$30 [5], \port$7201$10 [2], \port$7201$10 [0], \port$7339$173 [2], \port$7339$170 [1], \port$7339$85 [1], \port$7293$153 , \port$7293$134 , \port$7247$96 , \port$7247$76 [1], \port$7201$114 [2], \port$7201$54 [1], \port$7201$30 [1], \port$7201$2 [2], \port$7201$2 [0], \port$7339$116 [0], \port$7339$97 , \port$7293$59 , \port$7293$40 , \port$7247$107 [0], \port$7247$22 [0], \port$7247$18 [0], \port$7201$186 [5], \port$7201$186 [3], \port$7201$166 [0], \port$7201$158 [4], \port$7201$74 [3], \port$7339$136 , \port$7339$88 [1], \port$7293$79 , \port$7293$31 [1], \port$7247$99 , \port$7247$14 [0], \port$7247$10 [0], \port$7201$178 [5], \port$7201$178 [3], \port$7201$158 [0], \port$7201$150 [4], \port$7201$66 [3], \port$7339$128 , \port$7339$108 [1], \port$7293$71 , \port$7293$51 [1], \port$7247$91 [0], \port$7247$6 [0], \port$7247$2 [0], \port$7201$170 [5], \port$7201$170 [3], \port$7201$150 [0], \port$7201$142 [4], \port$7201$58 [3], \port$7339$93 [0], \port$7339$74 , \port$7293$36 [0], \port$7293$17 , \port$7247$56 [0], \port$7201$194 [1], \port$7201$186 [5], \port$7201$166 [0], \port$7201$138 [2:1], \port$7201$114 [1], \port$7201$54 [0], \port$7339$85 [0], \port$7339$65 [1], \port$7293$28 [0], \port$7293$8 [1], \port$7247$76 [0], \port$7201$186 [1], \port$7201$178 [5], \port$7201$158 [2], \port$7201$158 [0], \port$7201$130 [5], \port$7201$130 [1], \port$7201$46 [0], \port$7339$105 [0], \port$7339$57 [1], \port$7293$48 [0], \port$7293$0 [1], \port$7247$68 , \port$7201$178 [1], \port$7201$170 [5], \port$7201$150 [2], \port$7201$150 [0], \port$7201$122 [5], \port$7201$122 [1], \port$7201$38 [0], \port$7339$97 , \port$7339$77 [1], \port$7293$40 , \port$7293$20 [1], \port$7247$60 , \port$7201$194 [1], \port$7201$170 [1], \port$7201$142 [2], \port$7201$142 [0], \port$7201$114 [5], \port$7201$114 [1], \port$7201$30 [0], \port$7339$60 [0], \port$7339$41 , \port$7293$3 [0], \port$7247$180 , \port$7247$51 , \port$7201$158 [4], \port$7201$158 [0], \port$7201$130 [5], \port$7201$130 [3], \port$7201$110 [0], \port$7201$102 [4], \port$7201$18 [3], \port$7339$80 [0], \port$7339$32 [1], \port$7293$23 [0], \port$7247$171 [1], \port$7247$43 , \port$7201$150 [4], \port$7201$150 [0], \port$7201$122 [5], \port$7201$122 [3], \port$7201$102 [0], \port$7201$94 [4], \port$7201$10 [3], \port$7339$72 , \port$7339$52 [1], \port$7293$15 , \port$7247$191 [1], \port$7247$35 , \port$7201$142 [4], \port$7201$142 [0], \port$7201$114 [5], \port$7201$114 [3], \port$7201$94 [0], \port$7201$86 [4], \port$7201$2 [3], \port$7339$194 [0], \port$7339$37 [0], \port$7339$18 , \port$7247$176 [0], \port$7247$157 , \port$7247$0 , \port$7201$138 [1], \port$7201$130 [5], \port$7201$110 [0], \port$7201$82 [2:1], \port$7201$58 [1], \port$7339$186 [0], \port$7339$29 [0], \port$7339$9 [1], \port$7247$168 [0], \port$7247$148 [1], \port$7247$18 [2], \port$7201$130 [1], \port$7201$122 [5], \port$7201$102 [2], \port$7201$102 [0], \port$7201$74 [5], \port$7201$74 [1], \port$7339$178 [0], \port$7339$49 [0], \port$7339$1 [1], \port$7247$188 [0], \port$7247$140 [1], \port$7247$10 [2], \port$7201$122 [1], \port$7201$114 [5], \port$7201$94 [2], \port$7201$94 [0], \port$7201$66 [5], \port$7201$66 [1], \port$7339$170 [0], \port$7339$41 , \port$7339$21 [1], \port$7247$180 , \port$7247$160 [1], \port$7247$2 [2], \port$7201$138 [1], \port$7201$114 [1], \port$7201$86 [2], \port$7201$86 [0], \port$7201$58 [5], \port$7201$58 [1], \port$7339$161 , \port$7339$4 [0], \port$7293$181 , \port$7247$143 [0], \port$7247$124 , \port$7201$186 [5], \port$7201$102 [4], \port$7201$102 [0], \port$7201$74 [5], \port$7201$74 [3], \port$7201$54 [0], \port$7201$46 [4], \port$7339$153 , \port$7339$24 [0], \port$7293$172 [1], \port$7247$163 [0], \port$7247$115 [1], \port$7201$178 [5], \port$7201$94 [4], \port$7201$94 [0], \port$7201$66 [5], \port$7201$66 [3], \port$7201$46 [0], \port$7201$38 [4], \port$7339$145 , \port$7339$16 , \port$7293$192 [1], \port$7247$155 , \port$7247$135 [1], \port$7201$170 [5], \port$7201$86 [4], \port$7201$86 [0], \port$7201$58 [5], \port$7201$58 [3], \port$7201$38 [0], \port$7201$30 [4], \port$7339$138 , \port$7293$177 [0], \port$7293$158 , \port$7247$120 [0], \port$7247$101 , \port$7201$138 [2], \port$7201$82 [1], \port$7201$74 [5], \port$7201$54 [0], \port$7201$26 [2:1], \port$7201$2 [1], \port$7339$130 , \port$7293$169 [0], \port$7293$149 [1], \port$7247$112 [0], \port$7247$91 [2], \port$7201$158 [2], \port$7201$74 [1], \port$7201$66 [5], \port$7201$46 [2], \port$7201$46 [0], \port$7201$18 [5], \port$7201$18 [1], \port$7339$121 [1], \port$7293$189 [0], \port$7293$141 [1], \port$7247$132 [0], \port$7247$84 [1], \port$7201$150 [2], \port$7201$66 [1], \port$7201$58 [5], \port$7201$38 [2], \port$7201$38 [0], \port$7201$10 [5], \port$7201$10 [1], \port$7339$113 [1], \port$7293$181 , \port$7293$161 [1], \port$7247$124 , \port$7247$104 [1], \port$7201$142 [2], \port$7201$82 [1], \port$7201$58 [1], \port$7201$30 [2], \port$7201$30 [0], \port$7201$2 [5], \port$7201$2 [1], \port$7339$194 [0], \port$7339$189 [1], \port$7339$105 [0], \port$7293$144 [0], \port$7293$125 , \port$7247$87 [0], \port$7247$68 , \port$7201$130 [5], \port$7201$46 [4], \port$7201$46 [0], \port$7201$18 [5], \port$7201$18 [3], \port$7339$186 [0], \port$7339$181 [1], \port$7339$97 , \port$7293$164 [0], \port$7293$117 , \port$7247$107 [0], \port$7247$60 , \port$7201$122 [5], \port$7201$38 [4], \port$7201$38 [0], \port$7201$10 [5], \port$7201$10 [3], \port$7339$178 [0], \port$7339$173 [1], \port$7339$88 [1], \port$7293$156 , \port$7293$137 , \port$7247$99 , \port$7247$79 [1], \port$7201$114 [5], \port$7201$30 [4], \port$7201$30 [0], \port$7201$2 [5], \port$7201$2 [3] };
-  assign vis = { \port$7146$195 , \port$7146$187 , \port$7146$179 , \port$7146$171 , \port$7146$162 , \port$7146$154 , \port$7146$146 , \port$7146$139 , \port$7146$131 , \port$7146$123 , \port$7146$115 , \port$7146$106 , \port$7146$98 , \port$7146$90 , \port$7146$83 , \port$7146$75 , \port$7146$67 , \port$7146$59 , \port$7146$50 , \port$7146$42 , \port$7146$34 , \port$7146$27 , \port$7146$19 , \port$7146$11 , \port$7146$3 , \port$7146$190 , \port$7146$182 , \port$7146$174 , \port$7146$167 , \port$7146$159 , \port$7146$151 , \port$7146$143 , \port$7146$134 , \port$7146$126 , \port$7146$118 , \port$7146$111 , \port$7146$103 , \port$7146$95 , \port$7146$87 , \port$7146$78 , \port$7146$70 , \port$7146$62 , \port$7146$55 , \port$7146$47 , \port$7146$39 , \port$7146$31 , \port$7146$22 , \port$7146$14 , \port$7146$6  };
+  assign vis = { \port$7144$195 , \port$7144$187 , \port$7144$179 , \port$7144$171 , \port$7144$162 , \port$7144$154 , \port$7144$146 , \port$7144$139 , \port$7144$131 , \port$7144$123 , \port$7144$115 , \port$7144$106 , \port$7144$98 , \port$7144$90 , \port$7144$83 , \port$7144$75 , \port$7144$67 , \port$7144$59 , \port$7144$50 , \port$7144$42 , \port$7144$34 , \port$7144$27 , \port$7144$19 , \port$7144$11 , \port$7144$3 , \port$7144$190 , \port$7144$182 , \port$7144$174 , \port$7144$167 , \port$7144$159 , \port$7144$151 , \port$7144$143 , \port$7144$134 , \port$7144$126 , \port$7144$118 , \port$7144$111 , \port$7144$103 , \port$7144$95 , \port$7144$87 , \port$7144$78 , \port$7144$70 , \port$7144$62 , \port$7144$55 , \port$7144$47 , \port$7144$39 , \port$7144$31 , \port$7144$22 , \port$7144$14 , \port$7144$6  };
   assign xin = { \port$7199$195 , \port$7199$187 , \port$7199$179 , \port$7199$171 , \port$7199$162 , \port$7199$154 , \port$7199$146 , \port$7199$139 , \port$7199$131 , \port$7199$123 , \port$7199$115 , \port$7199$106 , \port$7199$98 , \port$7199$90 , \port$7199$83 , \port$7199$75 , \port$7199$67 , \port$7199$59 , \port$7199$50 , \port$7199$42 , \port$7199$34 , \port$7199$27 , \port$7199$19 , \port$7199$11 , \port$7199$3 , \port$7199$190 , \port$7199$182 , \port$7199$174 , \port$7199$167 , \port$7199$159 , \port$7199$151 , \port$7199$143 , \port$7199$134 , \port$7199$126 , \port$7199$118 , \port$7199$111 , \port$7199$103 , \port$7199$95 , \port$7199$87 , \port$7199$78 , \port$7199$70 , \port$7199$62 , \port$7199$55 , \port$7199$47 , \port$7199$39 , \port$7199$31 , \port$7199$22 , \port$7199$14 , \port$7199$6  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -22933,55 +22924,55 @@ module \pbitgen_top.tile1 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(slot),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$197 (visible[1]),
-    .\port$7146$200 (visible[4]),
-    .\port$7146$205 (visible[9]),
-    .\port$7146$208 (visible[12]),
-    .\port$7146$213 (visible[17]),
-    .\port$7146$216 (visible[20]),
-    .\port$7146$221 (visible[25]),
-    .\port$7146$225 (visible[29]),
-    .\port$7146$228 (visible[32]),
-    .\port$7146$233 (visible[37]),
-    .\port$7146$236 (visible[40]),
-    .\port$7146$241 (visible[45]),
-    .\port$7146$244 (visible[48]),
-    .\port$7146$249 (visible[53]),
-    .\port$7146$253 (visible[57]),
-    .\port$7146$256 (visible[60]),
-    .\port$7146$261 (visible[65]),
-    .\port$7146$264 (visible[68]),
-    .\port$7146$269 (visible[73]),
-    .\port$7146$272 (visible[76]),
-    .\port$7146$277 (visible[81]),
-    .\port$7146$281 (visible[85]),
-    .\port$7146$284 (visible[88]),
-    .\port$7146$289 (visible[93]),
-    .\port$7146$292 (visible[96]),
-    .\port$7146$297 (visible[101]),
-    .\port$7146$300 (visible[104]),
-    .\port$7146$305 (visible[109]),
-    .\port$7146$309 (visible[113]),
-    .\port$7146$312 (visible[116]),
-    .\port$7146$317 (visible[121]),
-    .\port$7146$320 (visible[124]),
-    .\port$7146$325 (visible[129]),
-    .\port$7146$328 (visible[132]),
-    .\port$7146$333 (visible[137]),
-    .\port$7146$337 (visible[141]),
-    .\port$7146$340 (visible[144]),
-    .\port$7146$345 (visible[149]),
-    .\port$7146$348 (visible[152]),
-    .\port$7146$353 (visible[157]),
-    .\port$7146$356 (visible[160]),
-    .\port$7146$361 (visible[165]),
-    .\port$7146$365 (visible[169]),
-    .\port$7146$368 (visible[172]),
-    .\port$7146$373 (visible[177]),
-    .\port$7146$376 (visible[180]),
-    .\port$7146$381 (visible[185]),
-    .\port$7146$384 (visible[188]),
-    .\port$7146$389 (visible[193]),
+    .\port$7144$197 (visible[1]),
+    .\port$7144$200 (visible[4]),
+    .\port$7144$205 (visible[9]),
+    .\port$7144$208 (visible[12]),
+    .\port$7144$213 (visible[17]),
+    .\port$7144$216 (visible[20]),
+    .\port$7144$221 (visible[25]),
+    .\port$7144$225 (visible[29]),
+    .\port$7144$228 (visible[32]),
+    .\port$7144$233 (visible[37]),
+    .\port$7144$236 (visible[40]),
+    .\port$7144$241 (visible[45]),
+    .\port$7144$244 (visible[48]),
+    .\port$7144$249 (visible[53]),
+    .\port$7144$253 (visible[57]),
+    .\port$7144$256 (visible[60]),
+    .\port$7144$261 (visible[65]),
+    .\port$7144$264 (visible[68]),
+    .\port$7144$269 (visible[73]),
+    .\port$7144$272 (visible[76]),
+    .\port$7144$277 (visible[81]),
+    .\port$7144$281 (visible[85]),
+    .\port$7144$284 (visible[88]),
+    .\port$7144$289 (visible[93]),
+    .\port$7144$292 (visible[96]),
+    .\port$7144$297 (visible[101]),
+    .\port$7144$300 (visible[104]),
+    .\port$7144$305 (visible[109]),
+    .\port$7144$309 (visible[113]),
+    .\port$7144$312 (visible[116]),
+    .\port$7144$317 (visible[121]),
+    .\port$7144$320 (visible[124]),
+    .\port$7144$325 (visible[129]),
+    .\port$7144$328 (visible[132]),
+    .\port$7144$333 (visible[137]),
+    .\port$7144$337 (visible[141]),
+    .\port$7144$340 (visible[144]),
+    .\port$7144$345 (visible[149]),
+    .\port$7144$348 (visible[152]),
+    .\port$7144$353 (visible[157]),
+    .\port$7144$356 (visible[160]),
+    .\port$7144$361 (visible[165]),
+    .\port$7144$365 (visible[169]),
+    .\port$7144$368 (visible[172]),
+    .\port$7144$373 (visible[177]),
+    .\port$7144$376 (visible[180]),
+    .\port$7144$381 (visible[185]),
+    .\port$7144$384 (visible[188]),
+    .\port$7144$389 (visible[193]),
     .\port$7201$0 (\port$7201$0 [0]),
     .\port$7201$100 (\port$7201$0 [100]),
     .\port$7201$103 (\port$7201$0 [104:103]),
@@ -23234,55 +23225,55 @@ module \pbitgen_top.tile1 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(\slot$10 ),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$199 (visible[3]),
-    .\port$7146$202 (visible[6]),
-    .\port$7146$207 (visible[11]),
-    .\port$7146$210 (visible[14]),
-    .\port$7146$215 (visible[19]),
-    .\port$7146$218 (visible[22]),
-    .\port$7146$223 (visible[27]),
-    .\port$7146$227 (visible[31]),
-    .\port$7146$230 (visible[34]),
-    .\port$7146$235 (visible[39]),
-    .\port$7146$238 (visible[42]),
-    .\port$7146$243 (visible[47]),
-    .\port$7146$246 (visible[50]),
-    .\port$7146$251 (visible[55]),
-    .\port$7146$255 (visible[59]),
-    .\port$7146$258 (visible[62]),
-    .\port$7146$263 (visible[67]),
-    .\port$7146$266 (visible[70]),
-    .\port$7146$271 (visible[75]),
-    .\port$7146$274 (visible[78]),
-    .\port$7146$279 (visible[83]),
-    .\port$7146$283 (visible[87]),
-    .\port$7146$286 (visible[90]),
-    .\port$7146$291 (visible[95]),
-    .\port$7146$294 (visible[98]),
-    .\port$7146$299 (visible[103]),
-    .\port$7146$302 (visible[106]),
-    .\port$7146$307 (visible[111]),
-    .\port$7146$311 (visible[115]),
-    .\port$7146$314 (visible[118]),
-    .\port$7146$319 (visible[123]),
-    .\port$7146$322 (visible[126]),
-    .\port$7146$327 (visible[131]),
-    .\port$7146$330 (visible[134]),
-    .\port$7146$335 (visible[139]),
-    .\port$7146$339 (visible[143]),
-    .\port$7146$342 (visible[146]),
-    .\port$7146$347 (visible[151]),
-    .\port$7146$350 (visible[154]),
-    .\port$7146$355 (visible[159]),
-    .\port$7146$358 (visible[162]),
-    .\port$7146$363 (visible[167]),
-    .\port$7146$367 (visible[171]),
-    .\port$7146$370 (visible[174]),
-    .\port$7146$375 (visible[179]),
-    .\port$7146$378 (visible[182]),
-    .\port$7146$383 (visible[187]),
-    .\port$7146$386 (visible[190]),
-    .\port$7146$391 (visible[195]),
+    .\port$7144$199 (visible[3]),
+    .\port$7144$202 (visible[6]),
+    .\port$7144$207 (visible[11]),
+    .\port$7144$210 (visible[14]),
+    .\port$7144$215 (visible[19]),
+    .\port$7144$218 (visible[22]),
+    .\port$7144$223 (visible[27]),
+    .\port$7144$227 (visible[31]),
+    .\port$7144$230 (visible[34]),
+    .\port$7144$235 (visible[39]),
+    .\port$7144$238 (visible[42]),
+    .\port$7144$243 (visible[47]),
+    .\port$7144$246 (visible[50]),
+    .\port$7144$251 (visible[55]),
+    .\port$7144$255 (visible[59]),
+    .\port$7144$258 (visible[62]),
+    .\port$7144$263 (visible[67]),
+    .\port$7144$266 (visible[70]),
+    .\port$7144$271 (visible[75]),
+    .\port$7144$274 (visible[78]),
+    .\port$7144$279 (visible[83]),
+    .\port$7144$283 (visible[87]),
+    .\port$7144$286 (visible[90]),
+    .\port$7144$291 (visible[95]),
+    .\port$7144$294 (visible[98]),
+    .\port$7144$299 (visible[103]),
+    .\port$7144$302 (visible[106]),
+    .\port$7144$307 (visible[111]),
+    .\port$7144$311 (visible[115]),
+    .\port$7144$314 (visible[118]),
+    .\port$7144$319 (visible[123]),
+    .\port$7144$322 (visible[126]),
+    .\port$7144$327 (visible[131]),
+    .\port$7144$330 (visible[134]),
+    .\port$7144$335 (visible[139]),
+    .\port$7144$339 (visible[143]),
+    .\port$7144$342 (visible[146]),
+    .\port$7144$347 (visible[151]),
+    .\port$7144$350 (visible[154]),
+    .\port$7144$355 (visible[159]),
+    .\port$7144$358 (visible[162]),
+    .\port$7144$363 (visible[167]),
+    .\port$7144$367 (visible[171]),
+    .\port$7144$370 (visible[174]),
+    .\port$7144$375 (visible[179]),
+    .\port$7144$378 (visible[182]),
+    .\port$7144$383 (visible[187]),
+    .\port$7144$386 (visible[190]),
+    .\port$7144$391 (visible[195]),
     .\port$7201$1 (\port$7201$0 [2:1]),
     .\port$7201$100 (\port$7201$0 [100]),
     .\port$7201$102 (\port$7201$0 [102]),
@@ -23535,55 +23526,55 @@ module \pbitgen_top.tile1 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(\slot$13 ),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$196 (visible[0]),
-    .\port$7146$201 (visible[5]),
-    .\port$7146$204 (visible[8]),
-    .\port$7146$209 (visible[13]),
-    .\port$7146$212 (visible[16]),
-    .\port$7146$217 (visible[21]),
-    .\port$7146$220 (visible[24]),
-    .\port$7146$224 (visible[28]),
-    .\port$7146$229 (visible[33]),
-    .\port$7146$232 (visible[36]),
-    .\port$7146$237 (visible[41]),
-    .\port$7146$240 (visible[44]),
-    .\port$7146$245 (visible[49]),
-    .\port$7146$248 (visible[52]),
-    .\port$7146$252 (visible[56]),
-    .\port$7146$257 (visible[61]),
-    .\port$7146$260 (visible[64]),
-    .\port$7146$265 (visible[69]),
-    .\port$7146$268 (visible[72]),
-    .\port$7146$273 (visible[77]),
-    .\port$7146$276 (visible[80]),
-    .\port$7146$280 (visible[84]),
-    .\port$7146$285 (visible[89]),
-    .\port$7146$288 (visible[92]),
-    .\port$7146$293 (visible[97]),
-    .\port$7146$296 (visible[100]),
-    .\port$7146$301 (visible[105]),
-    .\port$7146$304 (visible[108]),
-    .\port$7146$308 (visible[112]),
-    .\port$7146$313 (visible[117]),
-    .\port$7146$316 (visible[120]),
-    .\port$7146$321 (visible[125]),
-    .\port$7146$324 (visible[128]),
-    .\port$7146$329 (visible[133]),
-    .\port$7146$332 (visible[136]),
-    .\port$7146$336 (visible[140]),
-    .\port$7146$341 (visible[145]),
-    .\port$7146$344 (visible[148]),
-    .\port$7146$349 (visible[153]),
-    .\port$7146$352 (visible[156]),
-    .\port$7146$357 (visible[161]),
-    .\port$7146$360 (visible[164]),
-    .\port$7146$364 (visible[168]),
-    .\port$7146$369 (visible[173]),
-    .\port$7146$372 (visible[176]),
-    .\port$7146$377 (visible[181]),
-    .\port$7146$380 (visible[184]),
-    .\port$7146$385 (visible[189]),
-    .\port$7146$388 (visible[192]),
+    .\port$7144$196 (visible[0]),
+    .\port$7144$201 (visible[5]),
+    .\port$7144$204 (visible[8]),
+    .\port$7144$209 (visible[13]),
+    .\port$7144$212 (visible[16]),
+    .\port$7144$217 (visible[21]),
+    .\port$7144$220 (visible[24]),
+    .\port$7144$224 (visible[28]),
+    .\port$7144$229 (visible[33]),
+    .\port$7144$232 (visible[36]),
+    .\port$7144$237 (visible[41]),
+    .\port$7144$240 (visible[44]),
+    .\port$7144$245 (visible[49]),
+    .\port$7144$248 (visible[52]),
+    .\port$7144$252 (visible[56]),
+    .\port$7144$257 (visible[61]),
+    .\port$7144$260 (visible[64]),
+    .\port$7144$265 (visible[69]),
+    .\port$7144$268 (visible[72]),
+    .\port$7144$273 (visible[77]),
+    .\port$7144$276 (visible[80]),
+    .\port$7144$280 (visible[84]),
+    .\port$7144$285 (visible[89]),
+    .\port$7144$288 (visible[92]),
+    .\port$7144$293 (visible[97]),
+    .\port$7144$296 (visible[100]),
+    .\port$7144$301 (visible[105]),
+    .\port$7144$304 (visible[108]),
+    .\port$7144$308 (visible[112]),
+    .\port$7144$313 (visible[117]),
+    .\port$7144$316 (visible[120]),
+    .\port$7144$321 (visible[125]),
+    .\port$7144$324 (visible[128]),
+    .\port$7144$329 (visible[133]),
+    .\port$7144$332 (visible[136]),
+    .\port$7144$336 (visible[140]),
+    .\port$7144$341 (visible[145]),
+    .\port$7144$344 (visible[148]),
+    .\port$7144$349 (visible[153]),
+    .\port$7144$352 (visible[156]),
+    .\port$7144$357 (visible[161]),
+    .\port$7144$360 (visible[164]),
+    .\port$7144$364 (visible[168]),
+    .\port$7144$369 (visible[173]),
+    .\port$7144$372 (visible[176]),
+    .\port$7144$377 (visible[181]),
+    .\port$7144$380 (visible[184]),
+    .\port$7144$385 (visible[189]),
+    .\port$7144$388 (visible[192]),
     .\port$7201$10 (\port$7201$0 [10]),
     .\port$7201$102 (\port$7201$0 [104:102]),
     .\port$7201$107 (\port$7201$0 [108:107]),
@@ -23836,55 +23827,55 @@ module \pbitgen_top.tile1 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(\slot$16 ),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$198 (visible[2]),
-    .\port$7146$203 (visible[7]),
-    .\port$7146$206 (visible[10]),
-    .\port$7146$211 (visible[15]),
-    .\port$7146$214 (visible[18]),
-    .\port$7146$219 (visible[23]),
-    .\port$7146$222 (visible[26]),
-    .\port$7146$226 (visible[30]),
-    .\port$7146$231 (visible[35]),
-    .\port$7146$234 (visible[38]),
-    .\port$7146$239 (visible[43]),
-    .\port$7146$242 (visible[46]),
-    .\port$7146$247 (visible[51]),
-    .\port$7146$250 (visible[54]),
-    .\port$7146$254 (visible[58]),
-    .\port$7146$259 (visible[63]),
-    .\port$7146$262 (visible[66]),
-    .\port$7146$267 (visible[71]),
-    .\port$7146$270 (visible[74]),
-    .\port$7146$275 (visible[79]),
-    .\port$7146$278 (visible[82]),
-    .\port$7146$282 (visible[86]),
-    .\port$7146$287 (visible[91]),
-    .\port$7146$290 (visible[94]),
-    .\port$7146$295 (visible[99]),
-    .\port$7146$298 (visible[102]),
-    .\port$7146$303 (visible[107]),
-    .\port$7146$306 (visible[110]),
-    .\port$7146$310 (visible[114]),
-    .\port$7146$315 (visible[119]),
-    .\port$7146$318 (visible[122]),
-    .\port$7146$323 (visible[127]),
-    .\port$7146$326 (visible[130]),
-    .\port$7146$331 (visible[135]),
-    .\port$7146$334 (visible[138]),
-    .\port$7146$338 (visible[142]),
-    .\port$7146$343 (visible[147]),
-    .\port$7146$346 (visible[150]),
-    .\port$7146$351 (visible[155]),
-    .\port$7146$354 (visible[158]),
-    .\port$7146$359 (visible[163]),
-    .\port$7146$362 (visible[166]),
-    .\port$7146$366 (visible[170]),
-    .\port$7146$371 (visible[175]),
-    .\port$7146$374 (visible[178]),
-    .\port$7146$379 (visible[183]),
-    .\port$7146$382 (visible[186]),
-    .\port$7146$387 (visible[191]),
-    .\port$7146$390 (visible[194]),
+    .\port$7144$198 (visible[2]),
+    .\port$7144$203 (visible[7]),
+    .\port$7144$206 (visible[10]),
+    .\port$7144$211 (visible[15]),
+    .\port$7144$214 (visible[18]),
+    .\port$7144$219 (visible[23]),
+    .\port$7144$222 (visible[26]),
+    .\port$7144$226 (visible[30]),
+    .\port$7144$231 (visible[35]),
+    .\port$7144$234 (visible[38]),
+    .\port$7144$239 (visible[43]),
+    .\port$7144$242 (visible[46]),
+    .\port$7144$247 (visible[51]),
+    .\port$7144$250 (visible[54]),
+    .\port$7144$254 (visible[58]),
+    .\port$7144$259 (visible[63]),
+    .\port$7144$262 (visible[66]),
+    .\port$7144$267 (visible[71]),
+    .\port$7144$270 (visible[74]),
+    .\port$7144$275 (visible[79]),
+    .\port$7144$278 (visible[82]),
+    .\port$7144$282 (visible[86]),
+    .\port$7144$287 (visible[91]),
+    .\port$7144$290 (visible[94]),
+    .\port$7144$295 (visible[99]),
+    .\port$7144$298 (visible[102]),
+    .\port$7144$303 (visible[107]),
+    .\port$7144$306 (visible[110]),
+    .\port$7144$310 (visible[114]),
+    .\port$7144$315 (visible[119]),
+    .\port$7144$318 (visible[122]),
+    .\port$7144$323 (visible[127]),
+    .\port$7144$326 (visible[130]),
+    .\port$7144$331 (visible[135]),
+    .\port$7144$334 (visible[138]),
+    .\port$7144$338 (visible[142]),
+    .\port$7144$343 (visible[147]),
+    .\port$7144$346 (visible[150]),
+    .\port$7144$351 (visible[155]),
+    .\port$7144$354 (visible[158]),
+    .\port$7144$359 (visible[163]),
+    .\port$7144$362 (visible[166]),
+    .\port$7144$366 (visible[170]),
+    .\port$7144$371 (visible[175]),
+    .\port$7144$374 (visible[178]),
+    .\port$7144$379 (visible[183]),
+    .\port$7144$382 (visible[186]),
+    .\port$7144$387 (visible[191]),
+    .\port$7144$390 (visible[194]),
     .\port$7201$0 (\port$7201$0 [1:0]),
     .\port$7201$101 (\port$7201$0 [101]),
     .\port$7201$104 (\port$7201$0 [106:104]),
@@ -24786,9 +24777,9 @@ module \pbitgen_top.tile1 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile1.unit4 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$197 , \port$7146$200 , \port$7146$205 , \port$7146$208 , \port$7146$213 , \port$7146$216 , \port$7146$221 , \port$7146$225 , \port$7146$228 , \port$7146$233 , \port$7146$236 , \port$7146$241 , \port$7146$244 , \port$7146$249 , \port$7146$253 
-, \port$7146$256 , \port$7146$261 , \port$7146$264 , \port$7146$269 , \port$7146$272 , \port$7146$277 , \port$7146$281 , \port$7146$284 , \port$7146$289 , \port$7146$292 , \port$7146$297 , \port$7146$300 , \port$7146$305 , \port$7146$309 , \port$7146$312 , \port$7146$317 , \port$7146$320 , \port$7146$325 , \port$7146$328 , \port$7146$333 , \port$7146$337 
-, \port$7146$340 , \port$7146$345 , \port$7146$348 , \port$7146$353 , \port$7146$356 , \port$7146$361 , \port$7146$365 , \port$7146$368 , \port$7146$373 , \port$7146$376 , \port$7146$381 , \port$7146$384 , \port$7146$389 , issue, beta, w, init, color, pos, bank, \port$7201$0 
+module \pbitgen_top.tile1.unit4 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$197 , \port$7144$200 , \port$7144$205 , \port$7144$208 , \port$7144$213 , \port$7144$216 , \port$7144$221 , \port$7144$225 , \port$7144$228 , \port$7144$233 , \port$7144$236 , \port$7144$241 , \port$7144$244 , \port$7144$249 , \port$7144$253 
+, \port$7144$256 , \port$7144$261 , \port$7144$264 , \port$7144$269 , \port$7144$272 , \port$7144$277 , \port$7144$281 , \port$7144$284 , \port$7144$289 , \port$7144$292 , \port$7144$297 , \port$7144$300 , \port$7144$305 , \port$7144$309 , \port$7144$312 , \port$7144$317 , \port$7144$320 , \port$7144$325 , \port$7144$328 , \port$7144$333 , \port$7144$337 
+, \port$7144$340 , \port$7144$345 , \port$7144$348 , \port$7144$353 , \port$7144$356 , \port$7144$361 , \port$7144$365 , \port$7144$368 , \port$7144$373 , \port$7144$376 , \port$7144$381 , \port$7144$384 , \port$7144$389 , issue, beta, w, init, color, pos, bank, \port$7201$0 
 , \port$7201$2 , \port$7201$7 , \port$7201$11 , \port$7201$14 , \port$7201$16 , \port$7201$19 , \port$7201$22 , \port$7201$27 , \port$7201$30 , \port$7201$35 , \port$7201$39 , \port$7201$42 , \port$7201$44 , \port$7201$47 , \port$7201$50 , \port$7201$55 , \port$7201$58 , \port$7201$63 , \port$7201$67 , \port$7201$70 , \port$7201$72 
 , \port$7201$75 , \port$7201$78 , \port$7201$83 , \port$7201$86 , \port$7201$91 , \port$7201$95 , \port$7201$98 , \port$7201$100 , \port$7201$103 , \port$7201$106 , \port$7201$111 , \port$7201$114 , \port$7201$119 , \port$7201$123 , \port$7201$126 , \port$7201$128 , \port$7201$131 , \port$7201$134 , \port$7201$136 , \port$7201$139 , \port$7201$143 
 , \port$7201$148 , \port$7201$151 , \port$7201$156 , \port$7201$159 , \port$7201$164 , \port$7201$168 , \port$7201$171 , \port$7201$176 , \port$7201$179 , \port$7201$184 , \port$7201$187 , \port$7201$192 , \port$7245$1 , \port$7245$4 , \port$7245$9 , \port$7245$12 , \port$7245$17 , \port$7245$20 , \port$7245$25 , \port$7245$29 , \port$7245$32 
@@ -24884,104 +24875,104 @@ module \pbitgen_top.tile1.unit4 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$197 ;
-  wire \port$7146$197 ;
-  input \port$7146$200 ;
-  wire \port$7146$200 ;
-  input \port$7146$205 ;
-  wire \port$7146$205 ;
-  input \port$7146$208 ;
-  wire \port$7146$208 ;
-  input \port$7146$213 ;
-  wire \port$7146$213 ;
-  input \port$7146$216 ;
-  wire \port$7146$216 ;
-  input \port$7146$221 ;
-  wire \port$7146$221 ;
-  input \port$7146$225 ;
-  wire \port$7146$225 ;
-  input \port$7146$228 ;
-  wire \port$7146$228 ;
-  input \port$7146$233 ;
-  wire \port$7146$233 ;
-  input \port$7146$236 ;
-  wire \port$7146$236 ;
-  input \port$7146$241 ;
-  wire \port$7146$241 ;
-  input \port$7146$244 ;
-  wire \port$7146$244 ;
-  input \port$7146$249 ;
-  wire \port$7146$249 ;
-  input \port$7146$253 ;
-  wire \port$7146$253 ;
-  input \port$7146$256 ;
-  wire \port$7146$256 ;
-  input \port$7146$261 ;
-  wire \port$7146$261 ;
-  input \port$7146$264 ;
-  wire \port$7146$264 ;
-  input \port$7146$269 ;
-  wire \port$7146$269 ;
-  input \port$7146$272 ;
-  wire \port$7146$272 ;
-  input \port$7146$277 ;
-  wire \port$7146$277 ;
-  input \port$7146$281 ;
-  wire \port$7146$281 ;
-  input \port$7146$284 ;
-  wire \port$7146$284 ;
-  input \port$7146$289 ;
-  wire \port$7146$289 ;
-  input \port$7146$292 ;
-  wire \port$7146$292 ;
-  input \port$7146$297 ;
-  wire \port$7146$297 ;
-  input \port$7146$300 ;
-  wire \port$7146$300 ;
-  input \port$7146$305 ;
-  wire \port$7146$305 ;
-  input \port$7146$309 ;
-  wire \port$7146$309 ;
-  input \port$7146$312 ;
-  wire \port$7146$312 ;
-  input \port$7146$317 ;
-  wire \port$7146$317 ;
-  input \port$7146$320 ;
-  wire \port$7146$320 ;
-  input \port$7146$325 ;
-  wire \port$7146$325 ;
-  input \port$7146$328 ;
-  wire \port$7146$328 ;
-  input \port$7146$333 ;
-  wire \port$7146$333 ;
-  input \port$7146$337 ;
-  wire \port$7146$337 ;
-  input \port$7146$340 ;
-  wire \port$7146$340 ;
-  input \port$7146$345 ;
-  wire \port$7146$345 ;
-  input \port$7146$348 ;
-  wire \port$7146$348 ;
-  input \port$7146$353 ;
-  wire \port$7146$353 ;
-  input \port$7146$356 ;
-  wire \port$7146$356 ;
-  input \port$7146$361 ;
-  wire \port$7146$361 ;
-  input \port$7146$365 ;
-  wire \port$7146$365 ;
-  input \port$7146$368 ;
-  wire \port$7146$368 ;
-  input \port$7146$373 ;
-  wire \port$7146$373 ;
-  input \port$7146$376 ;
-  wire \port$7146$376 ;
-  input \port$7146$381 ;
-  wire \port$7146$381 ;
-  input \port$7146$384 ;
-  wire \port$7146$384 ;
-  input \port$7146$389 ;
-  wire \port$7146$389 ;
+  input \port$7144$197 ;
+  wire \port$7144$197 ;
+  input \port$7144$200 ;
+  wire \port$7144$200 ;
+  input \port$7144$205 ;
+  wire \port$7144$205 ;
+  input \port$7144$208 ;
+  wire \port$7144$208 ;
+  input \port$7144$213 ;
+  wire \port$7144$213 ;
+  input \port$7144$216 ;
+  wire \port$7144$216 ;
+  input \port$7144$221 ;
+  wire \port$7144$221 ;
+  input \port$7144$225 ;
+  wire \port$7144$225 ;
+  input \port$7144$228 ;
+  wire \port$7144$228 ;
+  input \port$7144$233 ;
+  wire \port$7144$233 ;
+  input \port$7144$236 ;
+  wire \port$7144$236 ;
+  input \port$7144$241 ;
+  wire \port$7144$241 ;
+  input \port$7144$244 ;
+  wire \port$7144$244 ;
+  input \port$7144$249 ;
+  wire \port$7144$249 ;
+  input \port$7144$253 ;
+  wire \port$7144$253 ;
+  input \port$7144$256 ;
+  wire \port$7144$256 ;
+  input \port$7144$261 ;
+  wire \port$7144$261 ;
+  input \port$7144$264 ;
+  wire \port$7144$264 ;
+  input \port$7144$269 ;
+  wire \port$7144$269 ;
+  input \port$7144$272 ;
+  wire \port$7144$272 ;
+  input \port$7144$277 ;
+  wire \port$7144$277 ;
+  input \port$7144$281 ;
+  wire \port$7144$281 ;
+  input \port$7144$284 ;
+  wire \port$7144$284 ;
+  input \port$7144$289 ;
+  wire \port$7144$289 ;
+  input \port$7144$292 ;
+  wire \port$7144$292 ;
+  input \port$7144$297 ;
+  wire \port$7144$297 ;
+  input \port$7144$300 ;
+  wire \port$7144$300 ;
+  input \port$7144$305 ;
+  wire \port$7144$305 ;
+  input \port$7144$309 ;
+  wire \port$7144$309 ;
+  input \port$7144$312 ;
+  wire \port$7144$312 ;
+  input \port$7144$317 ;
+  wire \port$7144$317 ;
+  input \port$7144$320 ;
+  wire \port$7144$320 ;
+  input \port$7144$325 ;
+  wire \port$7144$325 ;
+  input \port$7144$328 ;
+  wire \port$7144$328 ;
+  input \port$7144$333 ;
+  wire \port$7144$333 ;
+  input \port$7144$337 ;
+  wire \port$7144$337 ;
+  input \port$7144$340 ;
+  wire \port$7144$340 ;
+  input \port$7144$345 ;
+  wire \port$7144$345 ;
+  input \port$7144$348 ;
+  wire \port$7144$348 ;
+  input \port$7144$353 ;
+  wire \port$7144$353 ;
+  input \port$7144$356 ;
+  wire \port$7144$356 ;
+  input \port$7144$361 ;
+  wire \port$7144$361 ;
+  input \port$7144$365 ;
+  wire \port$7144$365 ;
+  input \port$7144$368 ;
+  wire \port$7144$368 ;
+  input \port$7144$373 ;
+  wire \port$7144$373 ;
+  input \port$7144$376 ;
+  wire \port$7144$376 ;
+  input \port$7144$381 ;
+  wire \port$7144$381 ;
+  input \port$7144$384 ;
+  wire \port$7144$384 ;
+  input \port$7144$389 ;
+  wire \port$7144$389 ;
   input \port$7201$0 ;
   wire \port$7201$0 ;
   input \port$7201$100 ;
@@ -28005,103 +27996,103 @@ module \pbitgen_top.tile1.unit4 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$197 ;
+          visible = \port$7144$197 ;
       6'h01:
-          visible = \port$7146$205 ;
+          visible = \port$7144$205 ;
       6'h02:
-          visible = \port$7146$213 ;
+          visible = \port$7144$213 ;
       6'h03:
-          visible = \port$7146$221 ;
+          visible = \port$7144$221 ;
       6'h04:
-          visible = \port$7146$228 ;
+          visible = \port$7144$228 ;
       6'h05:
-          visible = \port$7146$236 ;
+          visible = \port$7144$236 ;
       6'h06:
-          visible = \port$7146$244 ;
+          visible = \port$7144$244 ;
       6'h07:
-          visible = \port$7146$253 ;
+          visible = \port$7144$253 ;
       6'h08:
-          visible = \port$7146$261 ;
+          visible = \port$7144$261 ;
       6'h09:
-          visible = \port$7146$269 ;
+          visible = \port$7144$269 ;
       6'h0a:
-          visible = \port$7146$277 ;
+          visible = \port$7144$277 ;
       6'h0b:
-          visible = \port$7146$284 ;
+          visible = \port$7144$284 ;
       6'h0c:
-          visible = \port$7146$292 ;
+          visible = \port$7144$292 ;
       6'h0d:
-          visible = \port$7146$300 ;
+          visible = \port$7144$300 ;
       6'h0e:
-          visible = \port$7146$309 ;
+          visible = \port$7144$309 ;
       6'h0f:
-          visible = \port$7146$317 ;
+          visible = \port$7144$317 ;
       6'h10:
-          visible = \port$7146$325 ;
+          visible = \port$7144$325 ;
       6'h11:
-          visible = \port$7146$333 ;
+          visible = \port$7144$333 ;
       6'h12:
-          visible = \port$7146$340 ;
+          visible = \port$7144$340 ;
       6'h13:
-          visible = \port$7146$348 ;
+          visible = \port$7144$348 ;
       6'h14:
-          visible = \port$7146$356 ;
+          visible = \port$7144$356 ;
       6'h15:
-          visible = \port$7146$365 ;
+          visible = \port$7144$365 ;
       6'h16:
-          visible = \port$7146$373 ;
+          visible = \port$7144$373 ;
       6'h17:
-          visible = \port$7146$381 ;
+          visible = \port$7144$381 ;
       6'h18:
-          visible = \port$7146$389 ;
+          visible = \port$7144$389 ;
       6'h19:
-          visible = \port$7146$200 ;
+          visible = \port$7144$200 ;
       6'h1a:
-          visible = \port$7146$208 ;
+          visible = \port$7144$208 ;
       6'h1b:
-          visible = \port$7146$216 ;
+          visible = \port$7144$216 ;
       6'h1c:
-          visible = \port$7146$225 ;
+          visible = \port$7144$225 ;
       6'h1d:
-          visible = \port$7146$233 ;
+          visible = \port$7144$233 ;
       6'h1e:
-          visible = \port$7146$241 ;
+          visible = \port$7144$241 ;
       6'h1f:
-          visible = \port$7146$249 ;
+          visible = \port$7144$249 ;
       6'h20:
-          visible = \port$7146$256 ;
+          visible = \port$7144$256 ;
       6'h21:
-          visible = \port$7146$264 ;
+          visible = \port$7144$264 ;
       6'h22:
-          visible = \port$7146$272 ;
+          visible = \port$7144$272 ;
       6'h23:
-          visible = \port$7146$281 ;
+          visible = \port$7144$281 ;
       6'h24:
-          visible = \port$7146$289 ;
+          visible = \port$7144$289 ;
       6'h25:
-          visible = \port$7146$297 ;
+          visible = \port$7144$297 ;
       6'h26:
-          visible = \port$7146$305 ;
+          visible = \port$7144$305 ;
       6'h27:
-          visible = \port$7146$312 ;
+          visible = \port$7144$312 ;
       6'h28:
-          visible = \port$7146$320 ;
+          visible = \port$7144$320 ;
       6'h29:
-          visible = \port$7146$328 ;
+          visible = \port$7144$328 ;
       6'h2a:
-          visible = \port$7146$337 ;
+          visible = \port$7144$337 ;
       6'h2b:
-          visible = \port$7146$345 ;
+          visible = \port$7144$345 ;
       6'h2c:
-          visible = \port$7146$353 ;
+          visible = \port$7144$353 ;
       6'h2d:
-          visible = \port$7146$361 ;
+          visible = \port$7144$361 ;
       6'h2e:
-          visible = \port$7146$368 ;
+          visible = \port$7144$368 ;
       6'h2f:
-          visible = \port$7146$376 ;
+          visible = \port$7144$376 ;
       6'h30:
-          visible = \port$7146$384 ;
+          visible = \port$7144$384 ;
     endcase
   end
   always @* begin
@@ -28216,7 +28207,7 @@ module \pbitgen_top.tile1.unit4 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$57 , \port$7339$38 , \port$7293$105 [0], \port$7293$20 [0], \port$7293$16 [0], \port$7247$184 [5], \port$7247$184 [3], \port$7247$164 [0], \port$7247$156 [4], \port$7247$72 [3], \port$7201$114 [0], \port$7201$95 , \port$7339$77 , \port$7339$29 [1], \port$7293$97 , \port$7293$12 [0], \port$7293$8 [0], \port$7247$176 [5], \port$7247$176 [3], \port$7247$156 [0], \port$7247$148 [4], \port$7247$64 [3], \port$7201$134 , \port$7201$86 [1], \port$7339$69 , \port$7339$49 [1], \port$7293$89 [0], \port$7293$4 [0], \port$7293$0 [0], \port$7247$168 [5], \port$7247$168 [3], \port$7247$148 [0], \port$7247$140 [4], \port$7247$56 [3], \port$7201$126 , \port$7201$106 [1], \port$7339$34 [0], \port$7339$15 , \port$7293$82 [0], \port$7247$192 [1], \port$7247$184 [5], \port$7247$164 [2], \port$7247$164 [0], \port$7247$136 [1], \port$7247$112 [1], \port$7247$52 [0], \port$7201$91 [0], \port$7201$72 , \port$7339$54 [0], \port$7339$6 [1], \port$7293$74 [0], \port$7247$184 [1], \port$7247$176 [5], \port$7247$156 [2], \port$7247$156 [0], \port$7247$128 [5], \port$7247$128 [1], \port$7247$44 [0], \port$7201$111 [0], \port$7201$63 [1], \port$7339$46 [0], \port$7339$26 [1], \port$7293$66 , \port$7247$176 [1], \port$7247$168 [5], \port$7247$148 [2], \port$7247$148 [0], \port$7247$120 [5], \port$7247$120 [1], \port$7247$36 [0], \port$7201$103 [0], \port$7201$55 [1], \port$7339$38 , \port$7339$18 [1], \port$7293$58 , \port$7247$192 [1], \port$7247$168 [1], \port$7247$140 [2], \port$7247$140 [0], \port$7247$112 [5], \port$7247$112 [1], \port$7247$28 [0], \port$7201$95 , \port$7201$75 [1], \port$7339$1 [0], \port$7293$178 , \port$7293$49 , \port$7247$156 [4], \port$7247$156 [0], \port$7247$128 [5], \port$7247$128 [3], \port$7247$108 [0], \port$7247$100 [4], \port$7247$16 [3], \port$7201$58 [0], \port$7201$39 , \port$7339$21 [0], \port$7293$169 [1], \port$7293$41 , \port$7247$148 [4], \port$7247$148 [0], \port$7247$120 [5], \port$7247$120 [3], \port$7247$100 [0], \port$7247$92 [4], \port$7247$8 [3], \port$7201$78 [0], \port$7201$30 [1], \port$7339$13 , \port$7293$189 [1], \port$7293$33 , \port$7247$140 [4], \port$7247$140 [0], \port$7247$112 [5], \port$7247$112 [3], \port$7247$92 [0], \port$7247$84 [4], \port$7247$0 [3], \port$7201$70 , \port$7201$50 [1], \port$7293$174 [0], \port$7293$155 , \port$7293$25 [1], \port$7247$136 [1], \port$7247$128 [5], \port$7247$108 [2], \port$7247$108 [0], \port$7247$80 [1], \port$7247$56 [1], \port$7201$192 [0], \port$7201$35 [0], \port$7201$16 , \port$7293$194 [0], \port$7293$146 [1], \port$7293$16 [2], \port$7247$128 [1], \port$7247$120 [5], \port$7247$100 [2], \port$7247$100 [0], \port$7247$72 [5], \port$7247$72 [1], \port$7201$184 [0], \port$7201$55 [0], \port$7201$7 [1], \port$7293$186 [0], \port$7293$166 [1], \port$7293$8 [2], \port$7247$120 [1], \port$7247$112 [5], \port$7247$92 [2], \port$7247$92 [0], \port$7247$64 [5], \port$7247$64 [1], \port$7201$176 [0], \port$7201$47 [0], \port$7201$0 , \port$7293$178 , \port$7293$158 [1], \port$7293$0 [2], \port$7247$136 [1], \port$7247$112 [1], \port$7247$84 [2], \port$7247$84 [0], \port$7247$56 [5], \port$7247$56 [1], \port$7201$168 [0], \port$7201$39 , \port$7201$19 [1], \port$7339$179 , \port$7293$141 [0], \port$7293$122 , \port$7247$184 [5], \port$7247$100 [4], \port$7247$100 [0], \port$7247$72 [5], \port$7247$72 [3], \port$7247$52 [0], \port$7247$44 [4], \port$7201$159 , \port$7201$2 [0], \port$7339$170 [1], \port$7293$161 [0], \port$7293$113 [1], \port$7247$176 [5], \port$7247$92 [4], \port$7247$92 [0], \port$7247$64 [5], \port$7247$64 [3], \port$7247$44 [0], \port$7247$36 [4], \port$7201$151 , \port$7201$22 [0], \port$7339$190 [1], \port$7293$153 , \port$7293$133 [1], \port$7247$168 [5], \port$7247$84 [4], \port$7247$84 [0], \port$7247$56 [5], \port$7247$56 [3], \port$7247$36 [0], \port$7247$28 [4], \port$7201$143 , \port$7201$14 , \port$7339$175 [0], \port$7339$156 , \port$7293$118 [0], \port$7293$99 , \port$7247$164 [2], \port$7247$80 [1], \port$7247$72 [5], \port$7247$52 [2], \port$7247$52 [0], \port$7247$24 [1], \port$7247$0 [1], \port$7201$136 , \port$7339$195 , \port$7339$147 [1], \port$7293$138 [0], \port$7293$89 [2], \port$7247$156 [2], \port$7247$72 [1], \port$7247$64 [5], \port$7247$44 [2], \port$7247$44 [0], \port$7247$16 [5], \port$7247$16 [1], \port$7201$128 , \port$7339$187 [0], \port$7339$140 , \port$7293$130 [0], \port$7293$110 [1], \port$7247$148 [2], \port$7247$64 [1], \port$7247$56 [5], \port$7247$36 [2], \port$7247$36 [0], \port$7247$8 [5], \port$7247$8 [1], \port$7201$119 [1], \port$7339$179 , \port$7339$159 [1], \port$7293$122 , \port$7293$102 [1], \port$7247$140 [2], \port$7247$80 [1], \port$7247$56 [1], \port$7247$28 [2], \port$7247$28 [0], \port$7247$0 [5], \port$7247$0 [1], \port$7201$111 [1], \port$7339$142 [0], \port$7339$123 , \port$7293$85 [0], \port$7293$66 , \port$7247$128 [5], \port$7247$44 [4], \port$7247$44 [0], \port$7247$16 [5], \port$7247$16 [3], \port$7201$192 [0], \port$7201$187 [1], \port$7201$103 [0], \port$7339$162 [0], \port$7339$115 , \port$7293$105 [0], \port$7293$58 , \port$7247$120 [5], \port$7247$36 [4], \port$7247$36 [0], \port$7247$8 [5], \port$7247$8 [3], \port$7201$184 [0], \port$7201$179 [1], \port$7201$95 , \port$7339$154 , \port$7339$135 , \port$7293$97 , \port$7293$77 [1], \port$7247$112 [5], \port$7247$28 [4], \port$7247$28 [0], \port$7247$0 [5], \port$7247$0 [3], \port$7201$176 [0], \port$7201$171 [1], \port$7201$86 [1], \port$7339$62 , \port$7339$43 , \port$7293$110 [0], \port$7293$25 [0], \port$7293$20 [1], \port$7247$192 [2], \port$7247$192 [0], \port$7247$164 [1], \port$7247$140 [1], \port$7247$80 [0], \port$7201$119 [0], \port$7201$100 , \port$7339$82 , \port$7339$34 [1], \port$7293$102 [0], \port$7293$16 [1], \port$7293$12 [1], \port$7247$184 [2], \port$7247$184 [0], \port$7247$156 [5], \port$7247$156 [1], \port$7247$72 [0], \port$7201$139 [0], \port$7201$91 [1], \port$7339$74 , \port$7339$54 [1], \port$7293$94 , \port$7293$8 [1], \port$7293$4 [1], \port$7247$176 [2], \port$7247$176 [0], \port$7247$148 [5], \port$7247$148 [1], \port$7247$64 [0], \port$7201$131 , \port$7201$83 [1], \port$7339$66 , \port$7339$46 [1], \port$7293$85 [1], \port$7293$25 [0], \port$7293$0 [1], \port$7247$168 [2], \port$7247$168 [0], \port$7247$140 [5], \port$7247$140 [1], \port$7247$56 [0], \port$7201$123 , \port$7201$103 [1], \port$7339$29 [0], \port$7339$10 , \port$7293$77 [0], \port$7247$184 [4], \port$7247$184 [0], \port$7247$156 [5], \port$7247$156 [3], \port$7247$136 [0], \port$7247$128 [4], \port$7247$44 [3], \port$7201$86 [0], \port$7201$67 , \port$7339$49 [0], \port$7339$1 [1], \port$7293$69 , \port$7247$176 [4], \port$7247$176 [0], \port$7247$148 [5], \port$7247$148 [3], \port$7247$128 [0], \port$7247$120 [4], \port$7247$36 [3], \port$7201$106 [0], \port$7201$58 [1], \port$7339$41 , \port$7339$21 [1], \port$7293$61 , \port$7247$168 [4], \port$7247$168 [0], \port$7247$140 [5], \port$7247$140 [3], \port$7247$120 [0], \port$7247$112 [4], \port$7247$28 [3], \port$7201$98 , \port$7201$78 [1], \port$7339$6 [0], \port$7293$183 , \port$7293$54 , \port$7247$164 [1], \port$7247$156 [5], \port$7247$136 [2], \port$7247$136 [0], \port$7247$108 [1], \port$7247$84 [1], \port$7247$24 [0], \port$7201$63 [0], \port$7201$44 , \port$7339$26 [0], \port$7293$174 [1], \port$7293$46 , \port$7247$156 [1], \port$7247$148 [5], \port$7247$128 [2], \port$7247$128 [0], \port$7247$100 [5], \port$7247$100 [1], \port$7247$16 [0], \port$7201$83 [0], \port$7201$35 [1], \port$7339$18 [0], \port$7293$194 [1], \port$7293$38 , \port$7247$148 [1], \port$7247$140 [5], \port$7247$120 [2], \port$7247$120 [0], \port$7247$92 [5], \port$7247$92 [1], \port$7247$8 [0], \port$7201$75 [0], \port$7201$27 [1], \port$7339$10 , \port$7293$186 [1], \port$7293$30 , \port$7247$164 [1], \port$7247$140 [1], \port$7247$112 [2], \port$7247$112 [0], \port$7247$84 [5], \port$7247$84 [1], \port$7247$0 [0], \port$7201$67 , \port$7201$47 [1], \port$7293$169 [0], \port$7293$150 , \port$7293$20 [1], \port$7247$128 [4], \port$7247$128 [0], \port$7247$100 [5], \port$7247$100 [3], \port$7247$80 [0], \port$7247$72 [4], \port$7201$187 [0], \port$7201$30 [0], \port$7201$11 , \port$7293$189 [0], \port$7293$141 [1], \port$7293$12 [1], \port$7247$120 [4], \port$7247$120 [0], \port$7247$92 [5], \port$7247$92 [3], \port$7247$72 [0], \port$7247$64 [4], \port$7201$179 [0], \port$7201$50 [0], \port$7201$2 [1], \port$7293$181 , \port$7293$161 [1], \port$7293$4 [1], \port$7247$112 [4], \port$7247$112 [0], \port$7247$84 [5], \port$7247$84 [3], \port$7247$64 [0], \port$7247$56 [4], \port$7201$171 [0], \port$7201$42 , \port$7201$22 [1], \port$7339$184 , \port$7293$146 [0], \port$7293$127 , \port$7247$192 [2], \port$7247$108 [1], \port$7247$100 [5], \port$7247$80 [2], \port$7247$80 [0], \port$7247$52 [1], \port$7247$28 [1], \port$7201$164 , \port$7201$7 [0], \port$7339$175 [1], \port$7293$166 [0], \port$7293$118 [1], \port$7247$184 [2], \port$7247$100 [1], \port$7247$92 [5], \port$7247$72 [2], \port$7247$72 [0], \port$7247$44 [5], \port$7247$44 [1], \port$7201$156 , \port$7201$27 [0], \port$7339$167 [1], \port$7293$158 [0], \port$7293$138 [1], \port$7247$176 [2], \port$7247$92 [1], \port$7247$84 [5], \port$7247$64 [2], \port$7247$64 [0], \port$7247$36 [5], \port$7247$36 [1], \port$7201$148 , \port$7201$19 [0], \port$7339$187 [1], \port$7293$150 , \port$7293$130 [1], \port$7247$168 [2], \port$7247$108 [1], \port$7247$84 [1], \port$7247$56 [2], \port$7247$56 [0], \port$7247$28 [5], \port$7247$28 [1], \port$7201$139 [1], \port$7201$11 , \port$7339$170 [0], \port$7339$151 , \port$7293$113 [0], \port$7293$94 , \port$7247$156 [5], \port$7247$72 [4], \port$7247$72 [0], \port$7247$44 [5], \port$7247$44 [3], \port$7247$24 [0], \port$7247$16 [4], \port$7201$131 , \port$7339$190 [0], \port$7339$142 [1], \port$7293$133 [0], \port$7293$85 [1], \port$7247$148 [5], \port$7247$64 [4], \port$7247$64 [0], \port$7247$36 [5], \port$7247$36 [3], \port$7247$16 [0], \port$7247$8 [4], \port$7201$123 , \port$7339$182 , \port$7339$162 [1], \port$7293$125 , \port$7293$105 [1], \port$7247$140 [5], \port$7247$56 [4], \port$7247$56 [0], \port$7247$28 [5], \port$7247$28 [3], \port$7247$8 [0], \port$7247$0 [4], \port$7201$114 [1], \port$7339$147 [0], \port$7339$128 , \port$7293$89 [1], \port$7293$71 , \port$7247$136 [2], \port$7247$52 [1], \port$7247$44 [5], \port$7247$24 [2], \port$7247$24 [0], \port$7201$192 [1], \port$7201$168 [1], \port$7201$106 [2], \port$7339$167 [0], \port$7339$120 , \port$7293$110 [0], \port$7293$63 , \port$7247$128 [2], \port$7247$44 [1], \port$7247$36 [5], \port$7247$16 [2], \port$7247$16 [0], \port$7201$187 [2], \port$7201$184 [1], \port$7201$100 , \port$7339$159 [0], \port$7339$112 , \port$7293$102 [0], \port$7293$82 [1], \port$7247$120 [2], \port$7247$36 [1], \port$7247$28 [5], \port$7247$8 [2], \port$7247$8 [0], \port$7201$179 [2], \port$7201$176 [1], \port$7201$91 [1], \port$7339$151 , \port$7339$132 , \port$7293$94 , \port$7293$74 [1], \port$7247$112 [2], \port$7247$52 [1], \port$7247$28 [1], \port$7247$0 [2], \port$7247$0 [0], \port$7201$171 [2], \port$7201$168 [1], \port$7201$83 [1] };
-  assign vis = { \port$7146$384 , \port$7146$376 , \port$7146$368 , \port$7146$361 , \port$7146$353 , \port$7146$345 , \port$7146$337 , \port$7146$328 , \port$7146$320 , \port$7146$312 , \port$7146$305 , \port$7146$297 , \port$7146$289 , \port$7146$281 , \port$7146$272 , \port$7146$264 , \port$7146$256 , \port$7146$249 , \port$7146$241 , \port$7146$233 , \port$7146$225 , \port$7146$216 , \port$7146$208 , \port$7146$200 , \port$7146$389 , \port$7146$381 , \port$7146$373 , \port$7146$365 , \port$7146$356 , \port$7146$348 , \port$7146$340 , \port$7146$333 , \port$7146$325 , \port$7146$317 , \port$7146$309 , \port$7146$300 , \port$7146$292 , \port$7146$284 , \port$7146$277 , \port$7146$269 , \port$7146$261 , \port$7146$253 , \port$7146$244 , \port$7146$236 , \port$7146$228 , \port$7146$221 , \port$7146$213 , \port$7146$205 , \port$7146$197  };
+  assign vis = { \port$7144$384 , \port$7144$376 , \port$7144$368 , \port$7144$361 , \port$7144$353 , \port$7144$345 , \port$7144$337 , \port$7144$328 , \port$7144$320 , \port$7144$312 , \port$7144$305 , \port$7144$297 , \port$7144$289 , \port$7144$281 , \port$7144$272 , \port$7144$264 , \port$7144$256 , \port$7144$249 , \port$7144$241 , \port$7144$233 , \port$7144$225 , \port$7144$216 , \port$7144$208 , \port$7144$200 , \port$7144$389 , \port$7144$381 , \port$7144$373 , \port$7144$365 , \port$7144$356 , \port$7144$348 , \port$7144$340 , \port$7144$333 , \port$7144$325 , \port$7144$317 , \port$7144$309 , \port$7144$300 , \port$7144$292 , \port$7144$284 , \port$7144$277 , \port$7144$269 , \port$7144$261 , \port$7144$253 , \port$7144$244 , \port$7144$236 , \port$7144$228 , \port$7144$221 , \port$7144$213 , \port$7144$205 , \port$7144$197  };
   assign xin = { \port$7245$188 , \port$7245$180 , \port$7245$172 , \port$7245$165 , \port$7245$157 , \port$7245$149 , \port$7245$141 , \port$7245$132 , \port$7245$124 , \port$7245$116 , \port$7245$109 , \port$7245$101 , \port$7245$93 , \port$7245$85 , \port$7245$76 , \port$7245$68 , \port$7245$60 , \port$7245$53 , \port$7245$45 , \port$7245$37 , \port$7245$29 , \port$7245$20 , \port$7245$12 , \port$7245$4 , \port$7245$193 , \port$7245$185 , \port$7245$177 , \port$7245$169 , \port$7245$160 , \port$7245$152 , \port$7245$144 , \port$7245$137 , \port$7245$129 , \port$7245$121 , \port$7245$113 , \port$7245$104 , \port$7245$96 , \port$7245$88 , \port$7245$81 , \port$7245$73 , \port$7245$65 , \port$7245$57 , \port$7245$48 , \port$7245$40 , \port$7245$32 , \port$7245$25 , \port$7245$17 , \port$7245$9 , \port$7245$1  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -29005,9 +28996,9 @@ module \pbitgen_top.tile1.unit4.cell (\port$3079$0 , \port$3080$0 , \port$3081$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile1.unit5 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$199 , \port$7146$202 , \port$7146$207 , \port$7146$210 , \port$7146$215 , \port$7146$218 , \port$7146$223 , \port$7146$227 , \port$7146$230 , \port$7146$235 , \port$7146$238 , \port$7146$243 , \port$7146$246 , \port$7146$251 , \port$7146$255 
-, \port$7146$258 , \port$7146$263 , \port$7146$266 , \port$7146$271 , \port$7146$274 , \port$7146$279 , \port$7146$283 , \port$7146$286 , \port$7146$291 , \port$7146$294 , \port$7146$299 , \port$7146$302 , \port$7146$307 , \port$7146$311 , \port$7146$314 , \port$7146$319 , \port$7146$322 , \port$7146$327 , \port$7146$330 , \port$7146$335 , \port$7146$339 
-, \port$7146$342 , \port$7146$347 , \port$7146$350 , \port$7146$355 , \port$7146$358 , \port$7146$363 , \port$7146$367 , \port$7146$370 , \port$7146$375 , \port$7146$378 , \port$7146$383 , \port$7146$386 , \port$7146$391 , issue, beta, w, init, color, pos, bank, \port$7201$1 
+module \pbitgen_top.tile1.unit5 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$199 , \port$7144$202 , \port$7144$207 , \port$7144$210 , \port$7144$215 , \port$7144$218 , \port$7144$223 , \port$7144$227 , \port$7144$230 , \port$7144$235 , \port$7144$238 , \port$7144$243 , \port$7144$246 , \port$7144$251 , \port$7144$255 
+, \port$7144$258 , \port$7144$263 , \port$7144$266 , \port$7144$271 , \port$7144$274 , \port$7144$279 , \port$7144$283 , \port$7144$286 , \port$7144$291 , \port$7144$294 , \port$7144$299 , \port$7144$302 , \port$7144$307 , \port$7144$311 , \port$7144$314 , \port$7144$319 , \port$7144$322 , \port$7144$327 , \port$7144$330 , \port$7144$335 , \port$7144$339 
+, \port$7144$342 , \port$7144$347 , \port$7144$350 , \port$7144$355 , \port$7144$358 , \port$7144$363 , \port$7144$367 , \port$7144$370 , \port$7144$375 , \port$7144$378 , \port$7144$383 , \port$7144$386 , \port$7144$391 , issue, beta, w, init, color, pos, bank, \port$7201$1 
 , \port$7201$4 , \port$7201$9 , \port$7201$13 , \port$7201$16 , \port$7201$18 , \port$7201$21 , \port$7201$24 , \port$7201$29 , \port$7201$32 , \port$7201$37 , \port$7201$41 , \port$7201$44 , \port$7201$46 , \port$7201$49 , \port$7201$52 , \port$7201$57 , \port$7201$60 , \port$7201$65 , \port$7201$69 , \port$7201$72 , \port$7201$74 
 , \port$7201$77 , \port$7201$80 , \port$7201$85 , \port$7201$88 , \port$7201$93 , \port$7201$97 , \port$7201$100 , \port$7201$102 , \port$7201$105 , \port$7201$108 , \port$7201$113 , \port$7201$116 , \port$7201$121 , \port$7201$125 , \port$7201$128 , \port$7201$130 , \port$7201$133 , \port$7201$136 , \port$7201$138 , \port$7201$142 , \port$7201$145 
 , \port$7201$150 , \port$7201$153 , \port$7201$158 , \port$7201$161 , \port$7201$166 , \port$7201$170 , \port$7201$173 , \port$7201$178 , \port$7201$181 , \port$7201$186 , \port$7201$189 , \port$7201$194 , \port$7245$3 , \port$7245$6 , \port$7245$11 , \port$7245$14 , \port$7245$19 , \port$7245$22 , \port$7245$27 , \port$7245$31 , \port$7245$34 
@@ -29103,104 +29094,104 @@ module \pbitgen_top.tile1.unit5 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$199 ;
-  wire \port$7146$199 ;
-  input \port$7146$202 ;
-  wire \port$7146$202 ;
-  input \port$7146$207 ;
-  wire \port$7146$207 ;
-  input \port$7146$210 ;
-  wire \port$7146$210 ;
-  input \port$7146$215 ;
-  wire \port$7146$215 ;
-  input \port$7146$218 ;
-  wire \port$7146$218 ;
-  input \port$7146$223 ;
-  wire \port$7146$223 ;
-  input \port$7146$227 ;
-  wire \port$7146$227 ;
-  input \port$7146$230 ;
-  wire \port$7146$230 ;
-  input \port$7146$235 ;
-  wire \port$7146$235 ;
-  input \port$7146$238 ;
-  wire \port$7146$238 ;
-  input \port$7146$243 ;
-  wire \port$7146$243 ;
-  input \port$7146$246 ;
-  wire \port$7146$246 ;
-  input \port$7146$251 ;
-  wire \port$7146$251 ;
-  input \port$7146$255 ;
-  wire \port$7146$255 ;
-  input \port$7146$258 ;
-  wire \port$7146$258 ;
-  input \port$7146$263 ;
-  wire \port$7146$263 ;
-  input \port$7146$266 ;
-  wire \port$7146$266 ;
-  input \port$7146$271 ;
-  wire \port$7146$271 ;
-  input \port$7146$274 ;
-  wire \port$7146$274 ;
-  input \port$7146$279 ;
-  wire \port$7146$279 ;
-  input \port$7146$283 ;
-  wire \port$7146$283 ;
-  input \port$7146$286 ;
-  wire \port$7146$286 ;
-  input \port$7146$291 ;
-  wire \port$7146$291 ;
-  input \port$7146$294 ;
-  wire \port$7146$294 ;
-  input \port$7146$299 ;
-  wire \port$7146$299 ;
-  input \port$7146$302 ;
-  wire \port$7146$302 ;
-  input \port$7146$307 ;
-  wire \port$7146$307 ;
-  input \port$7146$311 ;
-  wire \port$7146$311 ;
-  input \port$7146$314 ;
-  wire \port$7146$314 ;
-  input \port$7146$319 ;
-  wire \port$7146$319 ;
-  input \port$7146$322 ;
-  wire \port$7146$322 ;
-  input \port$7146$327 ;
-  wire \port$7146$327 ;
-  input \port$7146$330 ;
-  wire \port$7146$330 ;
-  input \port$7146$335 ;
-  wire \port$7146$335 ;
-  input \port$7146$339 ;
-  wire \port$7146$339 ;
-  input \port$7146$342 ;
-  wire \port$7146$342 ;
-  input \port$7146$347 ;
-  wire \port$7146$347 ;
-  input \port$7146$350 ;
-  wire \port$7146$350 ;
-  input \port$7146$355 ;
-  wire \port$7146$355 ;
-  input \port$7146$358 ;
-  wire \port$7146$358 ;
-  input \port$7146$363 ;
-  wire \port$7146$363 ;
-  input \port$7146$367 ;
-  wire \port$7146$367 ;
-  input \port$7146$370 ;
-  wire \port$7146$370 ;
-  input \port$7146$375 ;
-  wire \port$7146$375 ;
-  input \port$7146$378 ;
-  wire \port$7146$378 ;
-  input \port$7146$383 ;
-  wire \port$7146$383 ;
-  input \port$7146$386 ;
-  wire \port$7146$386 ;
-  input \port$7146$391 ;
-  wire \port$7146$391 ;
+  input \port$7144$199 ;
+  wire \port$7144$199 ;
+  input \port$7144$202 ;
+  wire \port$7144$202 ;
+  input \port$7144$207 ;
+  wire \port$7144$207 ;
+  input \port$7144$210 ;
+  wire \port$7144$210 ;
+  input \port$7144$215 ;
+  wire \port$7144$215 ;
+  input \port$7144$218 ;
+  wire \port$7144$218 ;
+  input \port$7144$223 ;
+  wire \port$7144$223 ;
+  input \port$7144$227 ;
+  wire \port$7144$227 ;
+  input \port$7144$230 ;
+  wire \port$7144$230 ;
+  input \port$7144$235 ;
+  wire \port$7144$235 ;
+  input \port$7144$238 ;
+  wire \port$7144$238 ;
+  input \port$7144$243 ;
+  wire \port$7144$243 ;
+  input \port$7144$246 ;
+  wire \port$7144$246 ;
+  input \port$7144$251 ;
+  wire \port$7144$251 ;
+  input \port$7144$255 ;
+  wire \port$7144$255 ;
+  input \port$7144$258 ;
+  wire \port$7144$258 ;
+  input \port$7144$263 ;
+  wire \port$7144$263 ;
+  input \port$7144$266 ;
+  wire \port$7144$266 ;
+  input \port$7144$271 ;
+  wire \port$7144$271 ;
+  input \port$7144$274 ;
+  wire \port$7144$274 ;
+  input \port$7144$279 ;
+  wire \port$7144$279 ;
+  input \port$7144$283 ;
+  wire \port$7144$283 ;
+  input \port$7144$286 ;
+  wire \port$7144$286 ;
+  input \port$7144$291 ;
+  wire \port$7144$291 ;
+  input \port$7144$294 ;
+  wire \port$7144$294 ;
+  input \port$7144$299 ;
+  wire \port$7144$299 ;
+  input \port$7144$302 ;
+  wire \port$7144$302 ;
+  input \port$7144$307 ;
+  wire \port$7144$307 ;
+  input \port$7144$311 ;
+  wire \port$7144$311 ;
+  input \port$7144$314 ;
+  wire \port$7144$314 ;
+  input \port$7144$319 ;
+  wire \port$7144$319 ;
+  input \port$7144$322 ;
+  wire \port$7144$322 ;
+  input \port$7144$327 ;
+  wire \port$7144$327 ;
+  input \port$7144$330 ;
+  wire \port$7144$330 ;
+  input \port$7144$335 ;
+  wire \port$7144$335 ;
+  input \port$7144$339 ;
+  wire \port$7144$339 ;
+  input \port$7144$342 ;
+  wire \port$7144$342 ;
+  input \port$7144$347 ;
+  wire \port$7144$347 ;
+  input \port$7144$350 ;
+  wire \port$7144$350 ;
+  input \port$7144$355 ;
+  wire \port$7144$355 ;
+  input \port$7144$358 ;
+  wire \port$7144$358 ;
+  input \port$7144$363 ;
+  wire \port$7144$363 ;
+  input \port$7144$367 ;
+  wire \port$7144$367 ;
+  input \port$7144$370 ;
+  wire \port$7144$370 ;
+  input \port$7144$375 ;
+  wire \port$7144$375 ;
+  input \port$7144$378 ;
+  wire \port$7144$378 ;
+  input \port$7144$383 ;
+  wire \port$7144$383 ;
+  input \port$7144$386 ;
+  wire \port$7144$386 ;
+  input \port$7144$391 ;
+  wire \port$7144$391 ;
   input [1:0] \port$7201$1 ;
   wire [1:0] \port$7201$1 ;
   input \port$7201$100 ;
@@ -32224,103 +32215,103 @@ module \pbitgen_top.tile1.unit5 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$199 ;
+          visible = \port$7144$199 ;
       6'h01:
-          visible = \port$7146$207 ;
+          visible = \port$7144$207 ;
       6'h02:
-          visible = \port$7146$215 ;
+          visible = \port$7144$215 ;
       6'h03:
-          visible = \port$7146$223 ;
+          visible = \port$7144$223 ;
       6'h04:
-          visible = \port$7146$230 ;
+          visible = \port$7144$230 ;
       6'h05:
-          visible = \port$7146$238 ;
+          visible = \port$7144$238 ;
       6'h06:
-          visible = \port$7146$246 ;
+          visible = \port$7144$246 ;
       6'h07:
-          visible = \port$7146$255 ;
+          visible = \port$7144$255 ;
       6'h08:
-          visible = \port$7146$263 ;
+          visible = \port$7144$263 ;
       6'h09:
-          visible = \port$7146$271 ;
+          visible = \port$7144$271 ;
       6'h0a:
-          visible = \port$7146$279 ;
+          visible = \port$7144$279 ;
       6'h0b:
-          visible = \port$7146$286 ;
+          visible = \port$7144$286 ;
       6'h0c:
-          visible = \port$7146$294 ;
+          visible = \port$7144$294 ;
       6'h0d:
-          visible = \port$7146$302 ;
+          visible = \port$7144$302 ;
       6'h0e:
-          visible = \port$7146$311 ;
+          visible = \port$7144$311 ;
       6'h0f:
-          visible = \port$7146$319 ;
+          visible = \port$7144$319 ;
       6'h10:
-          visible = \port$7146$327 ;
+          visible = \port$7144$327 ;
       6'h11:
-          visible = \port$7146$335 ;
+          visible = \port$7144$335 ;
       6'h12:
-          visible = \port$7146$342 ;
+          visible = \port$7144$342 ;
       6'h13:
-          visible = \port$7146$350 ;
+          visible = \port$7144$350 ;
       6'h14:
-          visible = \port$7146$358 ;
+          visible = \port$7144$358 ;
       6'h15:
-          visible = \port$7146$367 ;
+          visible = \port$7144$367 ;
       6'h16:
-          visible = \port$7146$375 ;
+          visible = \port$7144$375 ;
       6'h17:
-          visible = \port$7146$383 ;
+          visible = \port$7144$383 ;
       6'h18:
-          visible = \port$7146$391 ;
+          visible = \port$7144$391 ;
       6'h19:
-          visible = \port$7146$202 ;
+          visible = \port$7144$202 ;
       6'h1a:
-          visible = \port$7146$210 ;
+          visible = \port$7144$210 ;
       6'h1b:
-          visible = \port$7146$218 ;
+          visible = \port$7144$218 ;
       6'h1c:
-          visible = \port$7146$227 ;
+          visible = \port$7144$227 ;
       6'h1d:
-          visible = \port$7146$235 ;
+          visible = \port$7144$235 ;
       6'h1e:
-          visible = \port$7146$243 ;
+          visible = \port$7144$243 ;
       6'h1f:
-          visible = \port$7146$251 ;
+          visible = \port$7144$251 ;
       6'h20:
-          visible = \port$7146$258 ;
+          visible = \port$7144$258 ;
       6'h21:
-          visible = \port$7146$266 ;
+          visible = \port$7144$266 ;
       6'h22:
-          visible = \port$7146$274 ;
+          visible = \port$7144$274 ;
       6'h23:
-          visible = \port$7146$283 ;
+          visible = \port$7144$283 ;
       6'h24:
-          visible = \port$7146$291 ;
+          visible = \port$7144$291 ;
       6'h25:
-          visible = \port$7146$299 ;
+          visible = \port$7144$299 ;
       6'h26:
-          visible = \port$7146$307 ;
+          visible = \port$7144$307 ;
       6'h27:
-          visible = \port$7146$314 ;
+          visible = \port$7144$314 ;
       6'h28:
-          visible = \port$7146$322 ;
+          visible = \port$7144$322 ;
       6'h29:
-          visible = \port$7146$330 ;
+          visible = \port$7144$330 ;
       6'h2a:
-          visible = \port$7146$339 ;
+          visible = \port$7144$339 ;
       6'h2b:
-          visible = \port$7146$347 ;
+          visible = \port$7144$347 ;
       6'h2c:
-          visible = \port$7146$355 ;
+          visible = \port$7144$355 ;
       6'h2d:
-          visible = \port$7146$363 ;
+          visible = \port$7144$363 ;
       6'h2e:
-          visible = \port$7146$370 ;
+          visible = \port$7144$370 ;
       6'h2f:
-          visible = \port$7146$378 ;
+          visible = \port$7144$378 ;
       6'h30:
-          visible = \port$7146$386 ;
+          visible = \port$7144$386 ;
     endcase
   end
   always @* begin
@@ -32435,7 +32426,7 @@ module \pbitgen_top.tile1.unit5 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$59 , \port$7339$40 , \port$7293$107 [0], \port$7293$22 [0], \port$7293$18 [0], \port$7247$186 [5], \port$7247$186 [3], \port$7247$166 [0], \port$7247$158 [4], \port$7247$74 [3], \port$7201$116 [0], \port$7201$97 , \port$7339$79 , \port$7339$31 [1], \port$7293$99 , \port$7293$14 [0], \port$7293$10 [0], \port$7247$178 [5], \port$7247$178 [3], \port$7247$158 [0], \port$7247$150 [4], \port$7247$66 [3], \port$7201$136 , \port$7201$88 [1], \port$7339$71 , \port$7339$51 [1], \port$7293$91 [0], \port$7293$6 [0], \port$7293$2 [0], \port$7247$170 [5], \port$7247$170 [3], \port$7247$150 [0], \port$7247$142 [4], \port$7247$58 [3], \port$7201$128 , \port$7201$108 [1], \port$7339$36 [0], \port$7339$17 , \port$7293$56 [0], \port$7247$194 [1], \port$7247$186 [5], \port$7247$166 [0], \port$7247$138 [2:1], \port$7247$114 [1], \port$7247$54 [0], \port$7201$93 [0], \port$7201$74 , \port$7339$28 [0], \port$7339$8 [1], \port$7293$76 [0], \port$7247$186 [1], \port$7247$178 [5], \port$7247$158 [2], \port$7247$158 [0], \port$7247$130 [5], \port$7247$130 [1], \port$7247$46 [0], \port$7201$85 [0], \port$7201$65 [1], \port$7339$48 [0], \port$7339$0 [1], \port$7293$68 , \port$7247$178 [1], \port$7247$170 [5], \port$7247$150 [2], \port$7247$150 [0], \port$7247$122 [5], \port$7247$122 [1], \port$7247$38 [0], \port$7201$105 [0], \port$7201$57 [1], \port$7339$40 , \port$7339$20 [1], \port$7293$60 , \port$7247$194 [1], \port$7247$170 [1], \port$7247$142 [2], \port$7247$142 [0], \port$7247$114 [5], \port$7247$114 [1], \port$7247$30 [0], \port$7201$97 , \port$7201$77 [1], \port$7339$3 [0], \port$7293$180 , \port$7293$51 , \port$7247$158 [4], \port$7247$158 [0], \port$7247$130 [5], \port$7247$130 [3], \port$7247$110 [0], \port$7247$102 [4], \port$7247$18 [3], \port$7201$60 [0], \port$7201$41 , \port$7339$23 [0], \port$7293$171 [1], \port$7293$43 , \port$7247$150 [4], \port$7247$150 [0], \port$7247$122 [5], \port$7247$122 [3], \port$7247$102 [0], \port$7247$94 [4], \port$7247$10 [3], \port$7201$80 [0], \port$7201$32 [1], \port$7339$15 , \port$7293$191 [1], \port$7293$35 , \port$7247$142 [4], \port$7247$142 [0], \port$7247$114 [5], \port$7247$114 [3], \port$7247$94 [0], \port$7247$86 [4], \port$7247$2 [3], \port$7201$72 , \port$7201$52 [1], \port$7293$176 [0], \port$7293$157 , \port$7293$0 , \port$7247$138 [1], \port$7247$130 [5], \port$7247$110 [0], \port$7247$82 [2:1], \port$7247$58 [1], \port$7201$194 [0], \port$7201$37 [0], \port$7201$18 , \port$7293$168 [0], \port$7293$148 [1], \port$7293$18 [2], \port$7247$130 [1], \port$7247$122 [5], \port$7247$102 [2], \port$7247$102 [0], \port$7247$74 [5], \port$7247$74 [1], \port$7201$186 [0], \port$7201$29 [0], \port$7201$9 [1], \port$7293$188 [0], \port$7293$140 [1], \port$7293$10 [2], \port$7247$122 [1], \port$7247$114 [5], \port$7247$94 [2], \port$7247$94 [0], \port$7247$66 [5], \port$7247$66 [1], \port$7201$178 [0], \port$7201$49 [0], \port$7201$1 [1], \port$7293$180 , \port$7293$160 [1], \port$7293$2 [2], \port$7247$138 [1], \port$7247$114 [1], \port$7247$86 [2], \port$7247$86 [0], \port$7247$58 [5], \port$7247$58 [1], \port$7201$170 [0], \port$7201$41 , \port$7201$21 [1], \port$7339$181 , \port$7293$143 [0], \port$7293$124 , \port$7247$186 [5], \port$7247$102 [4], \port$7247$102 [0], \port$7247$74 [5], \port$7247$74 [3], \port$7247$54 [0], \port$7247$46 [4], \port$7201$161 , \port$7201$4 [0], \port$7339$172 [1], \port$7293$163 [0], \port$7293$115 [1], \port$7247$178 [5], \port$7247$94 [4], \port$7247$94 [0], \port$7247$66 [5], \port$7247$66 [3], \port$7247$46 [0], \port$7247$38 [4], \port$7201$153 , \port$7201$24 [0], \port$7339$192 [1], \port$7293$155 , \port$7293$135 [1], \port$7247$170 [5], \port$7247$86 [4], \port$7247$86 [0], \port$7247$58 [5], \port$7247$58 [3], \port$7247$38 [0], \port$7247$30 [4], \port$7201$145 , \port$7201$16 , \port$7339$177 [0], \port$7339$158 , \port$7293$120 [0], \port$7293$101 , \port$7247$138 [2], \port$7247$82 [1], \port$7247$74 [5], \port$7247$54 [0], \port$7247$26 [2:1], \port$7247$2 [1], \port$7201$138 , \port$7339$169 [0], \port$7339$149 [1], \port$7293$112 [0], \port$7293$91 [2], \port$7247$158 [2], \port$7247$74 [1], \port$7247$66 [5], \port$7247$46 [2], \port$7247$46 [0], \port$7247$18 [5], \port$7247$18 [1], \port$7201$130 , \port$7339$189 [0], \port$7339$141 [1], \port$7293$132 [0], \port$7293$84 [1], \port$7247$150 [2], \port$7247$66 [1], \port$7247$58 [5], \port$7247$38 [2], \port$7247$38 [0], \port$7247$10 [5], \port$7247$10 [1], \port$7201$121 [1], \port$7339$181 , \port$7339$161 [1], \port$7293$124 , \port$7293$104 [1], \port$7247$142 [2], \port$7247$82 [1], \port$7247$58 [1], \port$7247$30 [2], \port$7247$30 [0], \port$7247$2 [5], \port$7247$2 [1], \port$7201$113 [1], \port$7339$144 [0], \port$7339$125 , \port$7293$87 [0], \port$7293$68 , \port$7247$130 [5], \port$7247$46 [4], \port$7247$46 [0], \port$7247$18 [5], \port$7247$18 [3], \port$7201$194 [0], \port$7201$189 [1], \port$7201$105 [0], \port$7339$164 [0], \port$7339$117 , \port$7293$107 [0], \port$7293$60 , \port$7247$122 [5], \port$7247$38 [4], \port$7247$38 [0], \port$7247$10 [5], \port$7247$10 [3], \port$7201$186 [0], \port$7201$181 [1], \port$7201$97 , \port$7339$156 , \port$7339$137 , \port$7293$99 , \port$7293$79 [1], \port$7247$114 [5], \port$7247$30 [4], \port$7247$30 [0], \port$7247$2 [5], \port$7247$2 [3], \port$7201$178 [0], \port$7201$173 [1], \port$7201$88 [1], \port$7339$64 , \port$7339$45 , \port$7293$84 [0], \port$7293$27 [0], \port$7293$22 [1], \port$7247$194 [0], \port$7247$166 [2:1], \port$7247$142 [1], \port$7247$82 [0], \port$7201$121 [0], \port$7201$102 , \port$7339$56 , \port$7339$36 [1], \port$7293$104 [0], \port$7293$18 [1], \port$7293$14 [1], \port$7247$186 [2], \port$7247$186 [0], \port$7247$158 [5], \port$7247$158 [1], \port$7247$74 [0], \port$7201$113 [0], \port$7201$93 [1], \port$7339$76 , \port$7339$28 [1], \port$7293$96 , \port$7293$10 [1], \port$7293$6 [1], \port$7247$178 [2], \port$7247$178 [0], \port$7247$150 [5], \port$7247$150 [1], \port$7247$66 [0], \port$7201$133 , \port$7201$85 [1], \port$7339$68 , \port$7339$48 [1], \port$7293$87 [1], \port$7293$27 [0], \port$7293$2 [1], \port$7247$170 [2], \port$7247$170 [0], \port$7247$142 [5], \port$7247$142 [1], \port$7247$58 [0], \port$7201$125 , \port$7201$105 [1], \port$7339$31 [0], \port$7339$12 , \port$7293$79 [0], \port$7247$186 [4], \port$7247$186 [0], \port$7247$158 [5], \port$7247$158 [3], \port$7247$138 [0], \port$7247$130 [4], \port$7247$46 [3], \port$7201$88 [0], \port$7201$69 , \port$7339$51 [0], \port$7339$3 [1], \port$7293$71 , \port$7247$178 [4], \port$7247$178 [0], \port$7247$150 [5], \port$7247$150 [3], \port$7247$130 [0], \port$7247$122 [4], \port$7247$38 [3], \port$7201$108 [0], \port$7201$60 [1], \port$7339$43 , \port$7339$23 [1], \port$7293$63 , \port$7247$170 [4], \port$7247$170 [0], \port$7247$142 [5], \port$7247$142 [3], \port$7247$122 [0], \port$7247$114 [4], \port$7247$30 [3], \port$7201$100 , \port$7201$80 [1], \port$7339$8 [0], \port$7293$185 , \port$7293$27 [1], \port$7247$166 [1], \port$7247$158 [5], \port$7247$138 [0], \port$7247$110 [2:1], \port$7247$86 [1], \port$7247$26 [0], \port$7201$65 [0], \port$7201$46 , \port$7339$0 [0], \port$7293$176 [1], \port$7293$48 , \port$7247$158 [1], \port$7247$150 [5], \port$7247$130 [2], \port$7247$130 [0], \port$7247$102 [5], \port$7247$102 [1], \port$7247$18 [0], \port$7201$57 [0], \port$7201$37 [1], \port$7339$20 [0], \port$7293$168 [1], \port$7293$40 , \port$7247$150 [1], \port$7247$142 [5], \port$7247$122 [2], \port$7247$122 [0], \port$7247$94 [5], \port$7247$94 [1], \port$7247$10 [0], \port$7201$77 [0], \port$7201$29 [1], \port$7339$12 , \port$7293$188 [1], \port$7293$32 , \port$7247$166 [1], \port$7247$142 [1], \port$7247$114 [2], \port$7247$114 [0], \port$7247$86 [5], \port$7247$86 [1], \port$7247$2 [0], \port$7201$69 , \port$7201$49 [1], \port$7293$171 [0], \port$7293$152 , \port$7293$22 [1], \port$7247$130 [4], \port$7247$130 [0], \port$7247$102 [5], \port$7247$102 [3], \port$7247$82 [0], \port$7247$74 [4], \port$7201$189 [0], \port$7201$32 [0], \port$7201$13 , \port$7293$191 [0], \port$7293$143 [1], \port$7293$14 [1], \port$7247$122 [4], \port$7247$122 [0], \port$7247$94 [5], \port$7247$94 [3], \port$7247$74 [0], \port$7247$66 [4], \port$7201$181 [0], \port$7201$52 [0], \port$7201$4 [1], \port$7293$183 , \port$7293$163 [1], \port$7293$6 [1], \port$7247$114 [4], \port$7247$114 [0], \port$7247$86 [5], \port$7247$86 [3], \port$7247$66 [0], \port$7247$58 [4], \port$7201$173 [0], \port$7201$44 , \port$7201$24 [1], \port$7339$186 , \port$7293$148 [0], \port$7293$129 , \port$7247$166 [2], \port$7247$110 [1], \port$7247$102 [5], \port$7247$82 [0], \port$7247$54 [2:1], \port$7247$30 [1], \port$7201$166 , \port$7201$9 [0], \port$7339$177 [1], \port$7293$140 [0], \port$7293$120 [1], \port$7247$186 [2], \port$7247$102 [1], \port$7247$94 [5], \port$7247$74 [2], \port$7247$74 [0], \port$7247$46 [5], \port$7247$46 [1], \port$7201$158 , \port$7201$1 [0], \port$7339$169 [1], \port$7293$160 [0], \port$7293$112 [1], \port$7247$178 [2], \port$7247$94 [1], \port$7247$86 [5], \port$7247$66 [2], \port$7247$66 [0], \port$7247$38 [5], \port$7247$38 [1], \port$7201$150 , \port$7201$21 [0], \port$7339$189 [1], \port$7293$152 , \port$7293$132 [1], \port$7247$170 [2], \port$7247$110 [1], \port$7247$86 [1], \port$7247$58 [2], \port$7247$58 [0], \port$7247$30 [5], \port$7247$30 [1], \port$7201$142 , \port$7201$13 , \port$7339$172 [0], \port$7339$153 , \port$7293$115 [0], \port$7293$96 , \port$7247$158 [5], \port$7247$74 [4], \port$7247$74 [0], \port$7247$46 [5], \port$7247$46 [3], \port$7247$26 [0], \port$7247$18 [4], \port$7201$133 , \port$7339$192 [0], \port$7339$144 [1], \port$7293$135 [0], \port$7293$87 [1], \port$7247$150 [5], \port$7247$66 [4], \port$7247$66 [0], \port$7247$38 [5], \port$7247$38 [3], \port$7247$18 [0], \port$7247$10 [4], \port$7201$125 , \port$7339$184 , \port$7339$164 [1], \port$7293$127 , \port$7293$107 [1], \port$7247$142 [5], \port$7247$58 [4], \port$7247$58 [0], \port$7247$30 [5], \port$7247$30 [3], \port$7247$10 [0], \port$7247$2 [4], \port$7201$116 [1], \port$7339$149 [0], \port$7339$130 , \port$7293$91 [1], \port$7293$73 , \port$7247$110 [2], \port$7247$54 [1], \port$7247$46 [5], \port$7247$26 [0], \port$7247$0 , \port$7201$194 [1], \port$7201$170 [1], \port$7201$108 [2], \port$7339$141 [0], \port$7339$122 , \port$7293$84 [0], \port$7293$65 , \port$7247$130 [2], \port$7247$46 [1], \port$7247$38 [5], \port$7247$18 [2], \port$7247$18 [0], \port$7201$189 [2], \port$7201$186 [1], \port$7201$102 , \port$7339$161 [0], \port$7339$114 , \port$7293$104 [0], \port$7293$56 [1], \port$7247$122 [2], \port$7247$38 [1], \port$7247$30 [5], \port$7247$10 [2], \port$7247$10 [0], \port$7201$181 [2], \port$7201$178 [1], \port$7201$93 [1], \port$7339$153 , \port$7339$134 , \port$7293$96 , \port$7293$76 [1], \port$7247$114 [2], \port$7247$54 [1], \port$7247$30 [1], \port$7247$2 [2], \port$7247$2 [0], \port$7201$173 [2], \port$7201$170 [1], \port$7201$85 [1] };
-  assign vis = { \port$7146$386 , \port$7146$378 , \port$7146$370 , \port$7146$363 , \port$7146$355 , \port$7146$347 , \port$7146$339 , \port$7146$330 , \port$7146$322 , \port$7146$314 , \port$7146$307 , \port$7146$299 , \port$7146$291 , \port$7146$283 , \port$7146$274 , \port$7146$266 , \port$7146$258 , \port$7146$251 , \port$7146$243 , \port$7146$235 , \port$7146$227 , \port$7146$218 , \port$7146$210 , \port$7146$202 , \port$7146$391 , \port$7146$383 , \port$7146$375 , \port$7146$367 , \port$7146$358 , \port$7146$350 , \port$7146$342 , \port$7146$335 , \port$7146$327 , \port$7146$319 , \port$7146$311 , \port$7146$302 , \port$7146$294 , \port$7146$286 , \port$7146$279 , \port$7146$271 , \port$7146$263 , \port$7146$255 , \port$7146$246 , \port$7146$238 , \port$7146$230 , \port$7146$223 , \port$7146$215 , \port$7146$207 , \port$7146$199  };
+  assign vis = { \port$7144$386 , \port$7144$378 , \port$7144$370 , \port$7144$363 , \port$7144$355 , \port$7144$347 , \port$7144$339 , \port$7144$330 , \port$7144$322 , \port$7144$314 , \port$7144$307 , \port$7144$299 , \port$7144$291 , \port$7144$283 , \port$7144$274 , \port$7144$266 , \port$7144$258 , \port$7144$251 , \port$7144$243 , \port$7144$235 , \port$7144$227 , \port$7144$218 , \port$7144$210 , \port$7144$202 , \port$7144$391 , \port$7144$383 , \port$7144$375 , \port$7144$367 , \port$7144$358 , \port$7144$350 , \port$7144$342 , \port$7144$335 , \port$7144$327 , \port$7144$319 , \port$7144$311 , \port$7144$302 , \port$7144$294 , \port$7144$286 , \port$7144$279 , \port$7144$271 , \port$7144$263 , \port$7144$255 , \port$7144$246 , \port$7144$238 , \port$7144$230 , \port$7144$223 , \port$7144$215 , \port$7144$207 , \port$7144$199  };
   assign xin = { \port$7245$190 , \port$7245$182 , \port$7245$174 , \port$7245$167 , \port$7245$159 , \port$7245$151 , \port$7245$143 , \port$7245$134 , \port$7245$126 , \port$7245$118 , \port$7245$111 , \port$7245$103 , \port$7245$95 , \port$7245$87 , \port$7245$78 , \port$7245$70 , \port$7245$62 , \port$7245$55 , \port$7245$47 , \port$7245$39 , \port$7245$31 , \port$7245$22 , \port$7245$14 , \port$7245$6 , \port$7245$195 , \port$7245$187 , \port$7245$179 , \port$7245$171 , \port$7245$162 , \port$7245$154 , \port$7245$146 , \port$7245$139 , \port$7245$131 , \port$7245$123 , \port$7245$115 , \port$7245$106 , \port$7245$98 , \port$7245$90 , \port$7245$83 , \port$7245$75 , \port$7245$67 , \port$7245$59 , \port$7245$50 , \port$7245$42 , \port$7245$34 , \port$7245$27 , \port$7245$19 , \port$7245$11 , \port$7245$3  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -33224,9 +33215,9 @@ module \pbitgen_top.tile1.unit5.cell (\port$3288$0 , \port$3289$0 , \port$3290$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile1.unit6 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$196 , \port$7146$201 , \port$7146$204 , \port$7146$209 , \port$7146$212 , \port$7146$217 , \port$7146$220 , \port$7146$224 , \port$7146$229 , \port$7146$232 , \port$7146$237 , \port$7146$240 , \port$7146$245 , \port$7146$248 , \port$7146$252 
-, \port$7146$257 , \port$7146$260 , \port$7146$265 , \port$7146$268 , \port$7146$273 , \port$7146$276 , \port$7146$280 , \port$7146$285 , \port$7146$288 , \port$7146$293 , \port$7146$296 , \port$7146$301 , \port$7146$304 , \port$7146$308 , \port$7146$313 , \port$7146$316 , \port$7146$321 , \port$7146$324 , \port$7146$329 , \port$7146$332 , \port$7146$336 
-, \port$7146$341 , \port$7146$344 , \port$7146$349 , \port$7146$352 , \port$7146$357 , \port$7146$360 , \port$7146$364 , \port$7146$369 , \port$7146$372 , \port$7146$377 , \port$7146$380 , \port$7146$385 , \port$7146$388 , issue, beta, w, init, color, pos, bank, \port$7201$3 
+module \pbitgen_top.tile1.unit6 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$196 , \port$7144$201 , \port$7144$204 , \port$7144$209 , \port$7144$212 , \port$7144$217 , \port$7144$220 , \port$7144$224 , \port$7144$229 , \port$7144$232 , \port$7144$237 , \port$7144$240 , \port$7144$245 , \port$7144$248 , \port$7144$252 
+, \port$7144$257 , \port$7144$260 , \port$7144$265 , \port$7144$268 , \port$7144$273 , \port$7144$276 , \port$7144$280 , \port$7144$285 , \port$7144$288 , \port$7144$293 , \port$7144$296 , \port$7144$301 , \port$7144$304 , \port$7144$308 , \port$7144$313 , \port$7144$316 , \port$7144$321 , \port$7144$324 , \port$7144$329 , \port$7144$332 , \port$7144$336 
+, \port$7144$341 , \port$7144$344 , \port$7144$349 , \port$7144$352 , \port$7144$357 , \port$7144$360 , \port$7144$364 , \port$7144$369 , \port$7144$372 , \port$7144$377 , \port$7144$380 , \port$7144$385 , \port$7144$388 , issue, beta, w, init, color, pos, bank, \port$7201$3 
 , \port$7201$6 , \port$7201$10 , \port$7201$12 , \port$7201$15 , \port$7201$18 , \port$7201$23 , \port$7201$26 , \port$7201$31 , \port$7201$34 , \port$7201$38 , \port$7201$40 , \port$7201$43 , \port$7201$46 , \port$7201$51 , \port$7201$54 , \port$7201$59 , \port$7201$62 , \port$7201$66 , \port$7201$68 , \port$7201$71 , \port$7201$74 
 , \port$7201$79 , \port$7201$82 , \port$7201$87 , \port$7201$90 , \port$7201$94 , \port$7201$96 , \port$7201$99 , \port$7201$102 , \port$7201$107 , \port$7201$110 , \port$7201$115 , \port$7201$118 , \port$7201$122 , \port$7201$124 , \port$7201$127 , \port$7201$130 , \port$7201$132 , \port$7201$135 , \port$7201$138 , \port$7201$144 , \port$7201$147 
 , \port$7201$152 , \port$7201$155 , \port$7201$160 , \port$7201$163 , \port$7201$167 , \port$7201$172 , \port$7201$175 , \port$7201$180 , \port$7201$183 , \port$7201$188 , \port$7201$191 , \port$7201$195 , \port$7245$0 , \port$7245$5 , \port$7245$8 , \port$7245$13 , \port$7245$16 , \port$7245$21 , \port$7245$24 , \port$7245$28 , \port$7245$33 
@@ -33322,104 +33313,104 @@ module \pbitgen_top.tile1.unit6 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$196 ;
-  wire \port$7146$196 ;
-  input \port$7146$201 ;
-  wire \port$7146$201 ;
-  input \port$7146$204 ;
-  wire \port$7146$204 ;
-  input \port$7146$209 ;
-  wire \port$7146$209 ;
-  input \port$7146$212 ;
-  wire \port$7146$212 ;
-  input \port$7146$217 ;
-  wire \port$7146$217 ;
-  input \port$7146$220 ;
-  wire \port$7146$220 ;
-  input \port$7146$224 ;
-  wire \port$7146$224 ;
-  input \port$7146$229 ;
-  wire \port$7146$229 ;
-  input \port$7146$232 ;
-  wire \port$7146$232 ;
-  input \port$7146$237 ;
-  wire \port$7146$237 ;
-  input \port$7146$240 ;
-  wire \port$7146$240 ;
-  input \port$7146$245 ;
-  wire \port$7146$245 ;
-  input \port$7146$248 ;
-  wire \port$7146$248 ;
-  input \port$7146$252 ;
-  wire \port$7146$252 ;
-  input \port$7146$257 ;
-  wire \port$7146$257 ;
-  input \port$7146$260 ;
-  wire \port$7146$260 ;
-  input \port$7146$265 ;
-  wire \port$7146$265 ;
-  input \port$7146$268 ;
-  wire \port$7146$268 ;
-  input \port$7146$273 ;
-  wire \port$7146$273 ;
-  input \port$7146$276 ;
-  wire \port$7146$276 ;
-  input \port$7146$280 ;
-  wire \port$7146$280 ;
-  input \port$7146$285 ;
-  wire \port$7146$285 ;
-  input \port$7146$288 ;
-  wire \port$7146$288 ;
-  input \port$7146$293 ;
-  wire \port$7146$293 ;
-  input \port$7146$296 ;
-  wire \port$7146$296 ;
-  input \port$7146$301 ;
-  wire \port$7146$301 ;
-  input \port$7146$304 ;
-  wire \port$7146$304 ;
-  input \port$7146$308 ;
-  wire \port$7146$308 ;
-  input \port$7146$313 ;
-  wire \port$7146$313 ;
-  input \port$7146$316 ;
-  wire \port$7146$316 ;
-  input \port$7146$321 ;
-  wire \port$7146$321 ;
-  input \port$7146$324 ;
-  wire \port$7146$324 ;
-  input \port$7146$329 ;
-  wire \port$7146$329 ;
-  input \port$7146$332 ;
-  wire \port$7146$332 ;
-  input \port$7146$336 ;
-  wire \port$7146$336 ;
-  input \port$7146$341 ;
-  wire \port$7146$341 ;
-  input \port$7146$344 ;
-  wire \port$7146$344 ;
-  input \port$7146$349 ;
-  wire \port$7146$349 ;
-  input \port$7146$352 ;
-  wire \port$7146$352 ;
-  input \port$7146$357 ;
-  wire \port$7146$357 ;
-  input \port$7146$360 ;
-  wire \port$7146$360 ;
-  input \port$7146$364 ;
-  wire \port$7146$364 ;
-  input \port$7146$369 ;
-  wire \port$7146$369 ;
-  input \port$7146$372 ;
-  wire \port$7146$372 ;
-  input \port$7146$377 ;
-  wire \port$7146$377 ;
-  input \port$7146$380 ;
-  wire \port$7146$380 ;
-  input \port$7146$385 ;
-  wire \port$7146$385 ;
-  input \port$7146$388 ;
-  wire \port$7146$388 ;
+  input \port$7144$196 ;
+  wire \port$7144$196 ;
+  input \port$7144$201 ;
+  wire \port$7144$201 ;
+  input \port$7144$204 ;
+  wire \port$7144$204 ;
+  input \port$7144$209 ;
+  wire \port$7144$209 ;
+  input \port$7144$212 ;
+  wire \port$7144$212 ;
+  input \port$7144$217 ;
+  wire \port$7144$217 ;
+  input \port$7144$220 ;
+  wire \port$7144$220 ;
+  input \port$7144$224 ;
+  wire \port$7144$224 ;
+  input \port$7144$229 ;
+  wire \port$7144$229 ;
+  input \port$7144$232 ;
+  wire \port$7144$232 ;
+  input \port$7144$237 ;
+  wire \port$7144$237 ;
+  input \port$7144$240 ;
+  wire \port$7144$240 ;
+  input \port$7144$245 ;
+  wire \port$7144$245 ;
+  input \port$7144$248 ;
+  wire \port$7144$248 ;
+  input \port$7144$252 ;
+  wire \port$7144$252 ;
+  input \port$7144$257 ;
+  wire \port$7144$257 ;
+  input \port$7144$260 ;
+  wire \port$7144$260 ;
+  input \port$7144$265 ;
+  wire \port$7144$265 ;
+  input \port$7144$268 ;
+  wire \port$7144$268 ;
+  input \port$7144$273 ;
+  wire \port$7144$273 ;
+  input \port$7144$276 ;
+  wire \port$7144$276 ;
+  input \port$7144$280 ;
+  wire \port$7144$280 ;
+  input \port$7144$285 ;
+  wire \port$7144$285 ;
+  input \port$7144$288 ;
+  wire \port$7144$288 ;
+  input \port$7144$293 ;
+  wire \port$7144$293 ;
+  input \port$7144$296 ;
+  wire \port$7144$296 ;
+  input \port$7144$301 ;
+  wire \port$7144$301 ;
+  input \port$7144$304 ;
+  wire \port$7144$304 ;
+  input \port$7144$308 ;
+  wire \port$7144$308 ;
+  input \port$7144$313 ;
+  wire \port$7144$313 ;
+  input \port$7144$316 ;
+  wire \port$7144$316 ;
+  input \port$7144$321 ;
+  wire \port$7144$321 ;
+  input \port$7144$324 ;
+  wire \port$7144$324 ;
+  input \port$7144$329 ;
+  wire \port$7144$329 ;
+  input \port$7144$332 ;
+  wire \port$7144$332 ;
+  input \port$7144$336 ;
+  wire \port$7144$336 ;
+  input \port$7144$341 ;
+  wire \port$7144$341 ;
+  input \port$7144$344 ;
+  wire \port$7144$344 ;
+  input \port$7144$349 ;
+  wire \port$7144$349 ;
+  input \port$7144$352 ;
+  wire \port$7144$352 ;
+  input \port$7144$357 ;
+  wire \port$7144$357 ;
+  input \port$7144$360 ;
+  wire \port$7144$360 ;
+  input \port$7144$364 ;
+  wire \port$7144$364 ;
+  input \port$7144$369 ;
+  wire \port$7144$369 ;
+  input \port$7144$372 ;
+  wire \port$7144$372 ;
+  input \port$7144$377 ;
+  wire \port$7144$377 ;
+  input \port$7144$380 ;
+  wire \port$7144$380 ;
+  input \port$7144$385 ;
+  wire \port$7144$385 ;
+  input \port$7144$388 ;
+  wire \port$7144$388 ;
   input \port$7201$10 ;
   wire \port$7201$10 ;
   input [2:0] \port$7201$102 ;
@@ -36443,103 +36434,103 @@ module \pbitgen_top.tile1.unit6 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$201 ;
+          visible = \port$7144$201 ;
       6'h01:
-          visible = \port$7146$209 ;
+          visible = \port$7144$209 ;
       6'h02:
-          visible = \port$7146$217 ;
+          visible = \port$7144$217 ;
       6'h03:
-          visible = \port$7146$224 ;
+          visible = \port$7144$224 ;
       6'h04:
-          visible = \port$7146$232 ;
+          visible = \port$7144$232 ;
       6'h05:
-          visible = \port$7146$240 ;
+          visible = \port$7144$240 ;
       6'h06:
-          visible = \port$7146$248 ;
+          visible = \port$7144$248 ;
       6'h07:
-          visible = \port$7146$257 ;
+          visible = \port$7144$257 ;
       6'h08:
-          visible = \port$7146$265 ;
+          visible = \port$7144$265 ;
       6'h09:
-          visible = \port$7146$273 ;
+          visible = \port$7144$273 ;
       6'h0a:
-          visible = \port$7146$280 ;
+          visible = \port$7144$280 ;
       6'h0b:
-          visible = \port$7146$288 ;
+          visible = \port$7144$288 ;
       6'h0c:
-          visible = \port$7146$296 ;
+          visible = \port$7144$296 ;
       6'h0d:
-          visible = \port$7146$304 ;
+          visible = \port$7144$304 ;
       6'h0e:
-          visible = \port$7146$313 ;
+          visible = \port$7144$313 ;
       6'h0f:
-          visible = \port$7146$321 ;
+          visible = \port$7144$321 ;
       6'h10:
-          visible = \port$7146$329 ;
+          visible = \port$7144$329 ;
       6'h11:
-          visible = \port$7146$336 ;
+          visible = \port$7144$336 ;
       6'h12:
-          visible = \port$7146$344 ;
+          visible = \port$7144$344 ;
       6'h13:
-          visible = \port$7146$352 ;
+          visible = \port$7144$352 ;
       6'h14:
-          visible = \port$7146$360 ;
+          visible = \port$7144$360 ;
       6'h15:
-          visible = \port$7146$369 ;
+          visible = \port$7144$369 ;
       6'h16:
-          visible = \port$7146$377 ;
+          visible = \port$7144$377 ;
       6'h17:
-          visible = \port$7146$385 ;
+          visible = \port$7144$385 ;
       6'h18:
-          visible = \port$7146$196 ;
+          visible = \port$7144$196 ;
       6'h19:
-          visible = \port$7146$204 ;
+          visible = \port$7144$204 ;
       6'h1a:
-          visible = \port$7146$212 ;
+          visible = \port$7144$212 ;
       6'h1b:
-          visible = \port$7146$220 ;
+          visible = \port$7144$220 ;
       6'h1c:
-          visible = \port$7146$229 ;
+          visible = \port$7144$229 ;
       6'h1d:
-          visible = \port$7146$237 ;
+          visible = \port$7144$237 ;
       6'h1e:
-          visible = \port$7146$245 ;
+          visible = \port$7144$245 ;
       6'h1f:
-          visible = \port$7146$252 ;
+          visible = \port$7144$252 ;
       6'h20:
-          visible = \port$7146$260 ;
+          visible = \port$7144$260 ;
       6'h21:
-          visible = \port$7146$268 ;
+          visible = \port$7144$268 ;
       6'h22:
-          visible = \port$7146$276 ;
+          visible = \port$7144$276 ;
       6'h23:
-          visible = \port$7146$285 ;
+          visible = \port$7144$285 ;
       6'h24:
-          visible = \port$7146$293 ;
+          visible = \port$7144$293 ;
       6'h25:
-          visible = \port$7146$301 ;
+          visible = \port$7144$301 ;
       6'h26:
-          visible = \port$7146$308 ;
+          visible = \port$7144$308 ;
       6'h27:
-          visible = \port$7146$316 ;
+          visible = \port$7144$316 ;
       6'h28:
-          visible = \port$7146$324 ;
+          visible = \port$7144$324 ;
       6'h29:
-          visible = \port$7146$332 ;
+          visible = \port$7144$332 ;
       6'h2a:
-          visible = \port$7146$341 ;
+          visible = \port$7144$341 ;
       6'h2b:
-          visible = \port$7146$349 ;
+          visible = \port$7144$349 ;
       6'h2c:
-          visible = \port$7146$357 ;
+          visible = \port$7144$357 ;
       6'h2d:
-          visible = \port$7146$364 ;
+          visible = \port$7144$364 ;
       6'h2e:
-          visible = \port$7146$372 ;
+          visible = \port$7144$372 ;
       6'h2f:
-          visible = \port$7146$380 ;
+          visible = \port$7144$380 ;
       6'h30:
-          visible = \port$7146$388 ;
+          visible = \port$7144$388 ;
     endcase
   end
   always @* begin
@@ -36654,7 +36645,7 @@ module \pbitgen_top.tile1.unit6 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$61 , \port$7339$42 , \port$7293$109 [0], \port$7293$24 [0], \port$7293$20 [0], \port$7247$188 [5], \port$7247$188 [3], \port$7247$160 [4], \port$7247$139 [1], \port$7247$76 [3], \port$7201$118 [0], \port$7201$99 , \port$7339$81 , \port$7339$33 [1], \port$7293$101 [0], \port$7293$16 [0], \port$7293$12 [0], \port$7247$180 [5], \port$7247$180 [3], \port$7247$160 [0], \port$7247$152 [4], \port$7247$68 [3], \port$7201$138 [0], \port$7201$90 [1], \port$7339$73 , \port$7339$53 [1], \port$7293$93 , \port$7293$8 [0], \port$7293$4 [0], \port$7247$172 [5], \port$7247$172 [3], \port$7247$152 [0], \port$7247$144 [4], \port$7247$60 [3], \port$7201$130 , \port$7201$110 [1], \port$7339$65 , \port$7339$45 [1], \port$7293$85 [0], \port$7293$24 [0], \port$7293$0 [0], \port$7247$195 , \port$7247$167 [2], \port$7247$144 [0], \port$7247$139 [1], \port$7247$83 [0], \port$7201$122 , \port$7201$102 [1], \port$7339$30 [0], \port$7339$11 , \port$7293$78 [0], \port$7247$188 [1], \port$7247$180 [5], \port$7247$160 [2], \port$7247$160 [0], \port$7247$132 [5], \port$7247$132 [1], \port$7247$48 [0], \port$7201$87 [0], \port$7201$68 , \port$7339$50 [0], \port$7339$2 [1], \port$7293$70 , \port$7247$180 [1], \port$7247$172 [5], \port$7247$152 [2], \port$7247$152 [0], \port$7247$124 [5], \port$7247$124 [1], \port$7247$40 [0], \port$7201$107 [0], \port$7201$59 [1], \port$7339$42 , \port$7339$22 [1], \port$7293$62 , \port$7247$172 [1], \port$7247$167 [2], \port$7247$144 [2], \port$7247$144 [0], \port$7247$116 [5], \port$7247$116 [1], \port$7247$32 [0], \port$7201$99 , \port$7201$79 [1], \port$7339$5 [0], \port$7293$182 , \port$7293$53 , \port$7247$160 [4], \port$7247$160 [0], \port$7247$132 [5], \port$7247$132 [3], \port$7247$104 [4], \port$7247$83 [1], \port$7247$20 [3], \port$7201$62 [0], \port$7201$43 , \port$7339$25 [0], \port$7293$173 [1], \port$7293$45 , \port$7247$152 [4], \port$7247$152 [0], \port$7247$124 [5], \port$7247$124 [3], \port$7247$104 [0], \port$7247$96 [4], \port$7247$12 [3], \port$7201$82 [0], \port$7201$34 [1], \port$7339$17 [0], \port$7293$193 [1], \port$7293$37 , \port$7247$144 [4], \port$7247$144 [0], \port$7247$116 [5], \port$7247$116 [3], \port$7247$96 [0], \port$7247$88 [4], \port$7247$4 [3], \port$7201$74 [0], \port$7201$54 [1], \port$7339$9 , \port$7293$185 [1], \port$7293$29 , \port$7247$160 [4], \port$7247$139 [1:0], \port$7247$111 [2], \port$7247$88 [0], \port$7247$83 [1], \port$7247$27 [0], \port$7201$66 , \port$7201$46 [1], \port$7293$170 [0], \port$7293$151 , \port$7293$20 [2], \port$7247$132 [1], \port$7247$124 [5], \port$7247$104 [2], \port$7247$104 [0], \port$7247$76 [5], \port$7247$76 [1], \port$7201$188 [0], \port$7201$31 [0], \port$7201$12 , \port$7293$190 [0], \port$7293$142 [1], \port$7293$12 [2], \port$7247$124 [1], \port$7247$116 [5], \port$7247$96 [2], \port$7247$96 [0], \port$7247$68 [5], \port$7247$68 [1], \port$7201$180 [0], \port$7201$51 [0], \port$7201$3 [1], \port$7293$182 , \port$7293$162 [1], \port$7293$4 [2], \port$7247$116 [1], \port$7247$111 [2], \port$7247$88 [2], \port$7247$88 [0], \port$7247$60 [5], \port$7247$60 [1], \port$7201$172 [0], \port$7201$43 , \port$7201$23 [1], \port$7339$183 , \port$7293$145 [0], \port$7293$126 , \port$7247$188 [5], \port$7247$104 [4], \port$7247$104 [0], \port$7247$76 [5], \port$7247$76 [3], \port$7247$48 [4], \port$7247$27 [1], \port$7201$163 , \port$7201$6 [0], \port$7339$174 [1], \port$7293$165 [0], \port$7293$117 [1], \port$7247$180 [5], \port$7247$96 [4], \port$7247$96 [0], \port$7247$68 [5], \port$7247$68 [3], \port$7247$48 [0], \port$7247$40 [4], \port$7201$155 , \port$7201$26 [0], \port$7339$194 [1], \port$7293$157 [0], \port$7293$137 [1], \port$7247$172 [5], \port$7247$88 [4], \port$7247$88 [0], \port$7247$60 [5], \port$7247$60 [3], \port$7247$40 [0], \port$7247$32 [4], \port$7201$147 , \port$7201$18 [0], \port$7339$186 [1], \port$7293$149 , \port$7293$129 [1], \port$7247$167 [2], \port$7247$104 [4], \port$7247$83 [1:0], \port$7247$55 [2], \port$7247$32 [0], \port$7247$27 [1], \port$7201$167 [0], \port$7201$10 , \port$7339$171 [0], \port$7339$152 , \port$7293$114 [0], \port$7293$95 , \port$7247$160 [2], \port$7247$76 [1], \port$7247$68 [5], \port$7247$48 [2], \port$7247$48 [0], \port$7247$20 [5], \port$7247$20 [1], \port$7201$132 , \port$7339$191 [0], \port$7339$143 [1], \port$7293$134 [0], \port$7293$85 [2], \port$7247$152 [2], \port$7247$68 [1], \port$7247$60 [5], \port$7247$40 [2], \port$7247$40 [0], \port$7247$12 [5], \port$7247$12 [1], \port$7201$124 , \port$7339$183 , \port$7339$163 [1], \port$7293$126 , \port$7293$106 [1], \port$7247$144 [2], \port$7247$60 [1], \port$7247$55 [2], \port$7247$32 [2], \port$7247$32 [0], \port$7247$4 [5], \port$7247$4 [1], \port$7201$115 [1], \port$7339$146 [0], \port$7339$127 , \port$7293$89 [0], \port$7293$70 , \port$7247$132 [5], \port$7247$48 [4], \port$7247$48 [0], \port$7247$20 [5], \port$7247$20 [3], \port$7201$191 [1], \port$7201$167 [1], \port$7201$107 [0], \port$7339$166 [0], \port$7339$119 , \port$7293$109 [0], \port$7293$62 , \port$7247$124 [5], \port$7247$40 [4], \port$7247$40 [0], \port$7247$12 [5], \port$7247$12 [3], \port$7201$188 [0], \port$7201$183 [1], \port$7201$99 , \port$7339$158 [0], \port$7339$139 , \port$7293$101 [0], \port$7293$81 [1], \port$7247$116 [5], \port$7247$32 [4], \port$7247$32 [0], \port$7247$4 [5], \port$7247$4 [3], \port$7201$180 [0], \port$7201$175 [1], \port$7201$90 [1], \port$7339$150 , \port$7339$131 , \port$7293$93 , \port$7293$73 [1], \port$7247$111 [2], \port$7247$48 [4], \port$7247$27 [1:0], \port$7247$0 [1], \port$7201$172 [0], \port$7201$167 [1], \port$7201$110 [1], \port$7339$58 , \port$7339$39 , \port$7293$106 [0], \port$7293$20 [1], \port$7293$16 [1], \port$7247$188 [2], \port$7247$188 [0], \port$7247$160 [5], \port$7247$160 [1], \port$7247$76 [0], \port$7201$115 [0], \port$7201$96 , \port$7339$78 , \port$7339$30 [1], \port$7293$98 , \port$7293$12 [1], \port$7293$8 [1], \port$7247$180 [2], \port$7247$180 [0], \port$7247$152 [5], \port$7247$152 [1], \port$7247$68 [0], \port$7201$135 , \port$7201$87 [1], \port$7339$70 , \port$7339$50 [1], \port$7293$89 [1], \port$7293$4 [1], \port$7293$0 [1], \port$7247$172 [2], \port$7247$172 [0], \port$7247$144 [5], \port$7247$144 [1], \port$7247$60 [0], \port$7201$127 , \port$7201$107 [1], \port$7339$33 [0], \port$7339$14 , \port$7293$81 [0], \port$7247$188 [4], \port$7247$188 [0], \port$7247$160 [5], \port$7247$160 [3], \port$7247$132 [4], \port$7247$111 [1], \port$7247$48 [3], \port$7201$90 [0], \port$7201$71 , \port$7339$53 [0], \port$7339$5 [1], \port$7293$73 [0], \port$7247$180 [4], \port$7247$180 [0], \port$7247$152 [5], \port$7247$152 [3], \port$7247$132 [0], \port$7247$124 [4], \port$7247$40 [3], \port$7201$110 [0], \port$7201$62 [1], \port$7339$45 [0], \port$7339$25 [1], \port$7293$65 , \port$7247$172 [4], \port$7247$172 [0], \port$7247$144 [5], \port$7247$144 [3], \port$7247$124 [0], \port$7247$116 [4], \port$7247$32 [3], \port$7201$102 [0], \port$7201$82 [1], \port$7339$37 , \port$7339$17 [1], \port$7293$57 , \port$7247$188 [4], \port$7247$167 [1:0], \port$7247$139 [2], \port$7247$116 [0], \port$7247$111 [1], \port$7247$55 [0], \port$7201$94 , \port$7201$74 [1], \port$7339$2 [0], \port$7293$179 , \port$7293$50 , \port$7247$160 [1], \port$7247$152 [5], \port$7247$132 [2], \port$7247$132 [0], \port$7247$104 [5], \port$7247$104 [1], \port$7247$20 [0], \port$7201$59 [0], \port$7201$40 , \port$7339$22 [0], \port$7293$170 [1], \port$7293$42 , \port$7247$152 [1], \port$7247$144 [5], \port$7247$124 [2], \port$7247$124 [0], \port$7247$96 [5], \port$7247$96 [1], \port$7247$12 [0], \port$7201$79 [0], \port$7201$31 [1], \port$7339$14 , \port$7293$190 [1], \port$7293$34 , \port$7247$144 [1], \port$7247$139 [2], \port$7247$116 [2], \port$7247$116 [0], \port$7247$88 [5], \port$7247$88 [1], \port$7247$4 [0], \port$7201$71 , \port$7201$51 [1], \port$7293$173 [0], \port$7293$154 , \port$7293$24 [1], \port$7247$132 [4], \port$7247$132 [0], \port$7247$104 [5], \port$7247$104 [3], \port$7247$76 [4], \port$7247$55 [1], \port$7201$191 [0], \port$7201$34 [0], \port$7201$15 , \port$7293$193 [0], \port$7293$145 [1], \port$7293$16 [1], \port$7247$124 [4], \port$7247$124 [0], \port$7247$96 [5], \port$7247$96 [3], \port$7247$76 [0], \port$7247$68 [4], \port$7201$183 [0], \port$7201$54 [0], \port$7201$6 [1], \port$7293$185 [0], \port$7293$165 [1], \port$7293$8 [1], \port$7247$116 [4], \port$7247$116 [0], \port$7247$88 [5], \port$7247$88 [3], \port$7247$68 [0], \port$7247$60 [4], \port$7201$175 [0], \port$7201$46 [0], \port$7201$26 [1], \port$7293$177 , \port$7293$157 [1], \port$7293$0 [1], \port$7247$132 [4], \port$7247$111 [1:0], \port$7247$83 [2], \port$7247$60 [0], \port$7247$55 [1], \port$7201$195 , \port$7201$38 , \port$7201$18 [1], \port$7339$180 , \port$7293$142 [0], \port$7293$123 , \port$7247$188 [2], \port$7247$104 [1], \port$7247$96 [5], \port$7247$76 [2], \port$7247$76 [0], \port$7247$48 [5], \port$7247$48 [1], \port$7201$160 , \port$7201$3 [0], \port$7339$171 [1], \port$7293$162 [0], \port$7293$114 [1], \port$7247$180 [2], \port$7247$96 [1], \port$7247$88 [5], \port$7247$68 [2], \port$7247$68 [0], \port$7247$40 [5], \port$7247$40 [1], \port$7201$152 , \port$7201$23 [0], \port$7339$191 [1], \port$7293$154 , \port$7293$134 [1], \port$7247$172 [2], \port$7247$88 [1], \port$7247$83 [2], \port$7247$60 [2], \port$7247$60 [0], \port$7247$32 [5], \port$7247$32 [1], \port$7201$144 , \port$7201$15 , \port$7339$174 [0], \port$7339$155 , \port$7293$117 [0], \port$7293$98 , \port$7247$160 [5], \port$7247$76 [4], \port$7247$76 [0], \port$7247$48 [5], \port$7247$48 [3], \port$7247$20 [4], \port$7247$0 [0], \port$7201$135 , \port$7339$194 [0], \port$7339$146 [1], \port$7293$137 [0], \port$7293$89 [1], \port$7247$152 [5], \port$7247$68 [4], \port$7247$68 [0], \port$7247$40 [5], \port$7247$40 [3], \port$7247$20 [0], \port$7247$12 [4], \port$7201$127 , \port$7339$186 [0], \port$7339$166 [1], \port$7293$129 [0], \port$7293$109 [1], \port$7247$144 [5], \port$7247$60 [4], \port$7247$60 [0], \port$7247$32 [5], \port$7247$32 [3], \port$7247$12 [0], \port$7247$4 [4], \port$7201$118 [1], \port$7339$178 , \port$7339$158 [1], \port$7293$121 , \port$7293$101 [1], \port$7247$139 [2], \port$7247$76 [4], \port$7247$55 [1:0], \port$7247$27 [2], \port$7247$4 [0], \port$7247$0 [0], \port$7201$138 [1], \port$7339$143 [0], \port$7339$124 , \port$7293$85 [1], \port$7293$67 , \port$7247$132 [2], \port$7247$48 [1], \port$7247$40 [5], \port$7247$20 [2], \port$7247$20 [0], \port$7201$191 [2], \port$7201$188 [1], \port$7201$102 [2], \port$7339$163 [0], \port$7339$116 , \port$7293$106 [0], \port$7293$59 , \port$7247$124 [2], \port$7247$40 [1], \port$7247$32 [5], \port$7247$12 [2], \port$7247$12 [0], \port$7201$183 [2], \port$7201$180 [1], \port$7201$96 , \port$7339$155 , \port$7339$136 , \port$7293$98 , \port$7293$78 [1], \port$7247$116 [2], \port$7247$32 [1], \port$7247$27 [2], \port$7247$4 [2], \port$7247$4 [0], \port$7201$175 [2], \port$7201$172 [1], \port$7201$87 [1] };
-  assign vis = { \port$7146$388 , \port$7146$380 , \port$7146$372 , \port$7146$364 , \port$7146$357 , \port$7146$349 , \port$7146$341 , \port$7146$332 , \port$7146$324 , \port$7146$316 , \port$7146$308 , \port$7146$301 , \port$7146$293 , \port$7146$285 , \port$7146$276 , \port$7146$268 , \port$7146$260 , \port$7146$252 , \port$7146$245 , \port$7146$237 , \port$7146$229 , \port$7146$220 , \port$7146$212 , \port$7146$204 , \port$7146$196 , \port$7146$385 , \port$7146$377 , \port$7146$369 , \port$7146$360 , \port$7146$352 , \port$7146$344 , \port$7146$336 , \port$7146$329 , \port$7146$321 , \port$7146$313 , \port$7146$304 , \port$7146$296 , \port$7146$288 , \port$7146$280 , \port$7146$273 , \port$7146$265 , \port$7146$257 , \port$7146$248 , \port$7146$240 , \port$7146$232 , \port$7146$224 , \port$7146$217 , \port$7146$209 , \port$7146$201  };
+  assign vis = { \port$7144$388 , \port$7144$380 , \port$7144$372 , \port$7144$364 , \port$7144$357 , \port$7144$349 , \port$7144$341 , \port$7144$332 , \port$7144$324 , \port$7144$316 , \port$7144$308 , \port$7144$301 , \port$7144$293 , \port$7144$285 , \port$7144$276 , \port$7144$268 , \port$7144$260 , \port$7144$252 , \port$7144$245 , \port$7144$237 , \port$7144$229 , \port$7144$220 , \port$7144$212 , \port$7144$204 , \port$7144$196 , \port$7144$385 , \port$7144$377 , \port$7144$369 , \port$7144$360 , \port$7144$352 , \port$7144$344 , \port$7144$336 , \port$7144$329 , \port$7144$321 , \port$7144$313 , \port$7144$304 , \port$7144$296 , \port$7144$288 , \port$7144$280 , \port$7144$273 , \port$7144$265 , \port$7144$257 , \port$7144$248 , \port$7144$240 , \port$7144$232 , \port$7144$224 , \port$7144$217 , \port$7144$209 , \port$7144$201  };
   assign xin = { \port$7245$192 , \port$7245$184 , \port$7245$176 , \port$7245$168 , \port$7245$161 , \port$7245$153 , \port$7245$145 , \port$7245$136 , \port$7245$128 , \port$7245$120 , \port$7245$112 , \port$7245$105 , \port$7245$97 , \port$7245$89 , \port$7245$80 , \port$7245$72 , \port$7245$64 , \port$7245$56 , \port$7245$49 , \port$7245$41 , \port$7245$33 , \port$7245$24 , \port$7245$16 , \port$7245$8 , \port$7245$0 , \port$7245$189 , \port$7245$181 , \port$7245$173 , \port$7245$164 , \port$7245$156 , \port$7245$148 , \port$7245$140 , \port$7245$133 , \port$7245$125 , \port$7245$117 , \port$7245$108 , \port$7245$100 , \port$7245$92 , \port$7245$84 , \port$7245$77 , \port$7245$69 , \port$7245$61 , \port$7245$52 , \port$7245$44 , \port$7245$36 , \port$7245$28 , \port$7245$21 , \port$7245$13 , \port$7245$5  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -37443,9 +37434,9 @@ module \pbitgen_top.tile1.unit6.cell (\port$3497$0 , \port$3498$0 , \port$3499$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile1.unit7 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$198 , \port$7146$203 , \port$7146$206 , \port$7146$211 , \port$7146$214 , \port$7146$219 , \port$7146$222 , \port$7146$226 , \port$7146$231 , \port$7146$234 , \port$7146$239 , \port$7146$242 , \port$7146$247 , \port$7146$250 , \port$7146$254 
-, \port$7146$259 , \port$7146$262 , \port$7146$267 , \port$7146$270 , \port$7146$275 , \port$7146$278 , \port$7146$282 , \port$7146$287 , \port$7146$290 , \port$7146$295 , \port$7146$298 , \port$7146$303 , \port$7146$306 , \port$7146$310 , \port$7146$315 , \port$7146$318 , \port$7146$323 , \port$7146$326 , \port$7146$331 , \port$7146$334 , \port$7146$338 
-, \port$7146$343 , \port$7146$346 , \port$7146$351 , \port$7146$354 , \port$7146$359 , \port$7146$362 , \port$7146$366 , \port$7146$371 , \port$7146$374 , \port$7146$379 , \port$7146$382 , \port$7146$387 , \port$7146$390 , issue, beta, w, init, color, pos, bank, \port$7201$0 
+module \pbitgen_top.tile1.unit7 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$198 , \port$7144$203 , \port$7144$206 , \port$7144$211 , \port$7144$214 , \port$7144$219 , \port$7144$222 , \port$7144$226 , \port$7144$231 , \port$7144$234 , \port$7144$239 , \port$7144$242 , \port$7144$247 , \port$7144$250 , \port$7144$254 
+, \port$7144$259 , \port$7144$262 , \port$7144$267 , \port$7144$270 , \port$7144$275 , \port$7144$278 , \port$7144$282 , \port$7144$287 , \port$7144$290 , \port$7144$295 , \port$7144$298 , \port$7144$303 , \port$7144$306 , \port$7144$310 , \port$7144$315 , \port$7144$318 , \port$7144$323 , \port$7144$326 , \port$7144$331 , \port$7144$334 , \port$7144$338 
+, \port$7144$343 , \port$7144$346 , \port$7144$351 , \port$7144$354 , \port$7144$359 , \port$7144$362 , \port$7144$366 , \port$7144$371 , \port$7144$374 , \port$7144$379 , \port$7144$382 , \port$7144$387 , \port$7144$390 , issue, beta, w, init, color, pos, bank, \port$7201$0 
 , \port$7201$5 , \port$7201$8 , \port$7201$12 , \port$7201$14 , \port$7201$17 , \port$7201$20 , \port$7201$25 , \port$7201$28 , \port$7201$33 , \port$7201$36 , \port$7201$40 , \port$7201$42 , \port$7201$45 , \port$7201$48 , \port$7201$53 , \port$7201$56 , \port$7201$61 , \port$7201$64 , \port$7201$68 , \port$7201$70 , \port$7201$73 
 , \port$7201$76 , \port$7201$81 , \port$7201$84 , \port$7201$89 , \port$7201$92 , \port$7201$96 , \port$7201$98 , \port$7201$101 , \port$7201$104 , \port$7201$109 , \port$7201$112 , \port$7201$117 , \port$7201$120 , \port$7201$124 , \port$7201$126 , \port$7201$129 , \port$7201$132 , \port$7201$134 , \port$7201$137 , \port$7201$141 , \port$7201$146 
 , \port$7201$149 , \port$7201$154 , \port$7201$157 , \port$7201$162 , \port$7201$165 , \port$7201$169 , \port$7201$174 , \port$7201$177 , \port$7201$182 , \port$7201$185 , \port$7201$190 , \port$7201$193 , \port$7245$2 , \port$7245$7 , \port$7245$10 , \port$7245$15 , \port$7245$18 , \port$7245$23 , \port$7245$26 , \port$7245$30 , \port$7245$35 
@@ -37541,104 +37532,104 @@ module \pbitgen_top.tile1.unit7 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$198 ;
-  wire \port$7146$198 ;
-  input \port$7146$203 ;
-  wire \port$7146$203 ;
-  input \port$7146$206 ;
-  wire \port$7146$206 ;
-  input \port$7146$211 ;
-  wire \port$7146$211 ;
-  input \port$7146$214 ;
-  wire \port$7146$214 ;
-  input \port$7146$219 ;
-  wire \port$7146$219 ;
-  input \port$7146$222 ;
-  wire \port$7146$222 ;
-  input \port$7146$226 ;
-  wire \port$7146$226 ;
-  input \port$7146$231 ;
-  wire \port$7146$231 ;
-  input \port$7146$234 ;
-  wire \port$7146$234 ;
-  input \port$7146$239 ;
-  wire \port$7146$239 ;
-  input \port$7146$242 ;
-  wire \port$7146$242 ;
-  input \port$7146$247 ;
-  wire \port$7146$247 ;
-  input \port$7146$250 ;
-  wire \port$7146$250 ;
-  input \port$7146$254 ;
-  wire \port$7146$254 ;
-  input \port$7146$259 ;
-  wire \port$7146$259 ;
-  input \port$7146$262 ;
-  wire \port$7146$262 ;
-  input \port$7146$267 ;
-  wire \port$7146$267 ;
-  input \port$7146$270 ;
-  wire \port$7146$270 ;
-  input \port$7146$275 ;
-  wire \port$7146$275 ;
-  input \port$7146$278 ;
-  wire \port$7146$278 ;
-  input \port$7146$282 ;
-  wire \port$7146$282 ;
-  input \port$7146$287 ;
-  wire \port$7146$287 ;
-  input \port$7146$290 ;
-  wire \port$7146$290 ;
-  input \port$7146$295 ;
-  wire \port$7146$295 ;
-  input \port$7146$298 ;
-  wire \port$7146$298 ;
-  input \port$7146$303 ;
-  wire \port$7146$303 ;
-  input \port$7146$306 ;
-  wire \port$7146$306 ;
-  input \port$7146$310 ;
-  wire \port$7146$310 ;
-  input \port$7146$315 ;
-  wire \port$7146$315 ;
-  input \port$7146$318 ;
-  wire \port$7146$318 ;
-  input \port$7146$323 ;
-  wire \port$7146$323 ;
-  input \port$7146$326 ;
-  wire \port$7146$326 ;
-  input \port$7146$331 ;
-  wire \port$7146$331 ;
-  input \port$7146$334 ;
-  wire \port$7146$334 ;
-  input \port$7146$338 ;
-  wire \port$7146$338 ;
-  input \port$7146$343 ;
-  wire \port$7146$343 ;
-  input \port$7146$346 ;
-  wire \port$7146$346 ;
-  input \port$7146$351 ;
-  wire \port$7146$351 ;
-  input \port$7146$354 ;
-  wire \port$7146$354 ;
-  input \port$7146$359 ;
-  wire \port$7146$359 ;
-  input \port$7146$362 ;
-  wire \port$7146$362 ;
-  input \port$7146$366 ;
-  wire \port$7146$366 ;
-  input \port$7146$371 ;
-  wire \port$7146$371 ;
-  input \port$7146$374 ;
-  wire \port$7146$374 ;
-  input \port$7146$379 ;
-  wire \port$7146$379 ;
-  input \port$7146$382 ;
-  wire \port$7146$382 ;
-  input \port$7146$387 ;
-  wire \port$7146$387 ;
-  input \port$7146$390 ;
-  wire \port$7146$390 ;
+  input \port$7144$198 ;
+  wire \port$7144$198 ;
+  input \port$7144$203 ;
+  wire \port$7144$203 ;
+  input \port$7144$206 ;
+  wire \port$7144$206 ;
+  input \port$7144$211 ;
+  wire \port$7144$211 ;
+  input \port$7144$214 ;
+  wire \port$7144$214 ;
+  input \port$7144$219 ;
+  wire \port$7144$219 ;
+  input \port$7144$222 ;
+  wire \port$7144$222 ;
+  input \port$7144$226 ;
+  wire \port$7144$226 ;
+  input \port$7144$231 ;
+  wire \port$7144$231 ;
+  input \port$7144$234 ;
+  wire \port$7144$234 ;
+  input \port$7144$239 ;
+  wire \port$7144$239 ;
+  input \port$7144$242 ;
+  wire \port$7144$242 ;
+  input \port$7144$247 ;
+  wire \port$7144$247 ;
+  input \port$7144$250 ;
+  wire \port$7144$250 ;
+  input \port$7144$254 ;
+  wire \port$7144$254 ;
+  input \port$7144$259 ;
+  wire \port$7144$259 ;
+  input \port$7144$262 ;
+  wire \port$7144$262 ;
+  input \port$7144$267 ;
+  wire \port$7144$267 ;
+  input \port$7144$270 ;
+  wire \port$7144$270 ;
+  input \port$7144$275 ;
+  wire \port$7144$275 ;
+  input \port$7144$278 ;
+  wire \port$7144$278 ;
+  input \port$7144$282 ;
+  wire \port$7144$282 ;
+  input \port$7144$287 ;
+  wire \port$7144$287 ;
+  input \port$7144$290 ;
+  wire \port$7144$290 ;
+  input \port$7144$295 ;
+  wire \port$7144$295 ;
+  input \port$7144$298 ;
+  wire \port$7144$298 ;
+  input \port$7144$303 ;
+  wire \port$7144$303 ;
+  input \port$7144$306 ;
+  wire \port$7144$306 ;
+  input \port$7144$310 ;
+  wire \port$7144$310 ;
+  input \port$7144$315 ;
+  wire \port$7144$315 ;
+  input \port$7144$318 ;
+  wire \port$7144$318 ;
+  input \port$7144$323 ;
+  wire \port$7144$323 ;
+  input \port$7144$326 ;
+  wire \port$7144$326 ;
+  input \port$7144$331 ;
+  wire \port$7144$331 ;
+  input \port$7144$334 ;
+  wire \port$7144$334 ;
+  input \port$7144$338 ;
+  wire \port$7144$338 ;
+  input \port$7144$343 ;
+  wire \port$7144$343 ;
+  input \port$7144$346 ;
+  wire \port$7144$346 ;
+  input \port$7144$351 ;
+  wire \port$7144$351 ;
+  input \port$7144$354 ;
+  wire \port$7144$354 ;
+  input \port$7144$359 ;
+  wire \port$7144$359 ;
+  input \port$7144$362 ;
+  wire \port$7144$362 ;
+  input \port$7144$366 ;
+  wire \port$7144$366 ;
+  input \port$7144$371 ;
+  wire \port$7144$371 ;
+  input \port$7144$374 ;
+  wire \port$7144$374 ;
+  input \port$7144$379 ;
+  wire \port$7144$379 ;
+  input \port$7144$382 ;
+  wire \port$7144$382 ;
+  input \port$7144$387 ;
+  wire \port$7144$387 ;
+  input \port$7144$390 ;
+  wire \port$7144$390 ;
   input [1:0] \port$7201$0 ;
   wire [1:0] \port$7201$0 ;
   input \port$7201$101 ;
@@ -40662,103 +40653,103 @@ module \pbitgen_top.tile1.unit7 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$203 ;
+          visible = \port$7144$203 ;
       6'h01:
-          visible = \port$7146$211 ;
+          visible = \port$7144$211 ;
       6'h02:
-          visible = \port$7146$219 ;
+          visible = \port$7144$219 ;
       6'h03:
-          visible = \port$7146$226 ;
+          visible = \port$7144$226 ;
       6'h04:
-          visible = \port$7146$234 ;
+          visible = \port$7144$234 ;
       6'h05:
-          visible = \port$7146$242 ;
+          visible = \port$7144$242 ;
       6'h06:
-          visible = \port$7146$250 ;
+          visible = \port$7144$250 ;
       6'h07:
-          visible = \port$7146$259 ;
+          visible = \port$7144$259 ;
       6'h08:
-          visible = \port$7146$267 ;
+          visible = \port$7144$267 ;
       6'h09:
-          visible = \port$7146$275 ;
+          visible = \port$7144$275 ;
       6'h0a:
-          visible = \port$7146$282 ;
+          visible = \port$7144$282 ;
       6'h0b:
-          visible = \port$7146$290 ;
+          visible = \port$7144$290 ;
       6'h0c:
-          visible = \port$7146$298 ;
+          visible = \port$7144$298 ;
       6'h0d:
-          visible = \port$7146$306 ;
+          visible = \port$7144$306 ;
       6'h0e:
-          visible = \port$7146$315 ;
+          visible = \port$7144$315 ;
       6'h0f:
-          visible = \port$7146$323 ;
+          visible = \port$7144$323 ;
       6'h10:
-          visible = \port$7146$331 ;
+          visible = \port$7144$331 ;
       6'h11:
-          visible = \port$7146$338 ;
+          visible = \port$7144$338 ;
       6'h12:
-          visible = \port$7146$346 ;
+          visible = \port$7144$346 ;
       6'h13:
-          visible = \port$7146$354 ;
+          visible = \port$7144$354 ;
       6'h14:
-          visible = \port$7146$362 ;
+          visible = \port$7144$362 ;
       6'h15:
-          visible = \port$7146$371 ;
+          visible = \port$7144$371 ;
       6'h16:
-          visible = \port$7146$379 ;
+          visible = \port$7144$379 ;
       6'h17:
-          visible = \port$7146$387 ;
+          visible = \port$7144$387 ;
       6'h18:
-          visible = \port$7146$198 ;
+          visible = \port$7144$198 ;
       6'h19:
-          visible = \port$7146$206 ;
+          visible = \port$7144$206 ;
       6'h1a:
-          visible = \port$7146$214 ;
+          visible = \port$7144$214 ;
       6'h1b:
-          visible = \port$7146$222 ;
+          visible = \port$7144$222 ;
       6'h1c:
-          visible = \port$7146$231 ;
+          visible = \port$7144$231 ;
       6'h1d:
-          visible = \port$7146$239 ;
+          visible = \port$7144$239 ;
       6'h1e:
-          visible = \port$7146$247 ;
+          visible = \port$7144$247 ;
       6'h1f:
-          visible = \port$7146$254 ;
+          visible = \port$7144$254 ;
       6'h20:
-          visible = \port$7146$262 ;
+          visible = \port$7144$262 ;
       6'h21:
-          visible = \port$7146$270 ;
+          visible = \port$7144$270 ;
       6'h22:
-          visible = \port$7146$278 ;
+          visible = \port$7144$278 ;
       6'h23:
-          visible = \port$7146$287 ;
+          visible = \port$7144$287 ;
       6'h24:
-          visible = \port$7146$295 ;
+          visible = \port$7144$295 ;
       6'h25:
-          visible = \port$7146$303 ;
+          visible = \port$7144$303 ;
       6'h26:
-          visible = \port$7146$310 ;
+          visible = \port$7144$310 ;
       6'h27:
-          visible = \port$7146$318 ;
+          visible = \port$7144$318 ;
       6'h28:
-          visible = \port$7146$326 ;
+          visible = \port$7144$326 ;
       6'h29:
-          visible = \port$7146$334 ;
+          visible = \port$7144$334 ;
       6'h2a:
-          visible = \port$7146$343 ;
+          visible = \port$7144$343 ;
       6'h2b:
-          visible = \port$7146$351 ;
+          visible = \port$7144$351 ;
       6'h2c:
-          visible = \port$7146$359 ;
+          visible = \port$7144$359 ;
       6'h2d:
-          visible = \port$7146$366 ;
+          visible = \port$7144$366 ;
       6'h2e:
-          visible = \port$7146$374 ;
+          visible = \port$7144$374 ;
       6'h2f:
-          visible = \port$7146$382 ;
+          visible = \port$7144$382 ;
       6'h30:
-          visible = \port$7146$390 ;
+          visible = \port$7144$390 ;
     endcase
   end
   always @* begin
@@ -40873,7 +40864,7 @@ module \pbitgen_top.tile1.unit7 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$63 , \port$7339$44 , \port$7293$111 [0], \port$7293$26 [0], \port$7293$22 [0], \port$7247$190 [5], \port$7247$190 [3], \port$7247$162 [4], \port$7247$141 [1], \port$7247$78 [3], \port$7201$120 [0], \port$7201$101 , \port$7339$83 , \port$7339$35 [1], \port$7293$103 [0], \port$7293$18 [0], \port$7293$14 [0], \port$7247$182 [5], \port$7247$182 [3], \port$7247$162 [0], \port$7247$154 [4], \port$7247$70 [3], \port$7201$112 [0], \port$7201$92 [1], \port$7339$75 , \port$7339$27 [1], \port$7293$95 , \port$7293$10 [0], \port$7293$6 [0], \port$7247$174 [5], \port$7247$174 [3], \port$7247$154 [0], \port$7247$146 [4], \port$7247$62 [3], \port$7201$132 , \port$7201$84 [1], \port$7339$67 , \port$7339$47 [1], \port$7293$87 [0], \port$7293$26 [0], \port$7293$2 [0], \port$7247$169 [2], \port$7247$169 [0], \port$7247$146 [0], \port$7247$141 [1], \port$7247$57 [0], \port$7201$124 , \port$7201$104 [1], \port$7339$32 [0], \port$7339$13 , \port$7293$80 [0], \port$7247$190 [1], \port$7247$182 [5], \port$7247$162 [2], \port$7247$162 [0], \port$7247$134 [5], \port$7247$134 [1], \port$7247$50 [0], \port$7201$89 [0], \port$7201$70 , \port$7339$52 [0], \port$7339$4 [1], \port$7293$72 , \port$7247$182 [1], \port$7247$174 [5], \port$7247$154 [2], \port$7247$154 [0], \port$7247$126 [5], \port$7247$126 [1], \port$7247$42 [0], \port$7201$109 [0], \port$7201$61 [1], \port$7339$44 , \port$7339$24 [1], \port$7293$64 , \port$7247$174 [1], \port$7247$169 [2], \port$7247$146 [2], \port$7247$146 [0], \port$7247$118 [5], \port$7247$118 [1], \port$7247$34 [0], \port$7201$101 , \port$7201$81 [1], \port$7339$7 [0], \port$7293$184 , \port$7293$55 [0], \port$7247$162 [4], \port$7247$162 [0], \port$7247$134 [5], \port$7247$134 [3], \port$7247$106 [4], \port$7247$85 [1], \port$7247$22 [3], \port$7201$64 [0], \port$7201$45 , \port$7339$27 [0], \port$7293$175 [1], \port$7293$47 , \port$7247$154 [4], \port$7247$154 [0], \port$7247$126 [5], \port$7247$126 [3], \port$7247$106 [0], \port$7247$98 [4], \port$7247$14 [3], \port$7201$56 [0], \port$7201$36 [1], \port$7339$19 [0], \port$7293$167 [1], \port$7293$39 , \port$7247$146 [4], \port$7247$146 [0], \port$7247$118 [5], \port$7247$118 [3], \port$7247$98 [0], \port$7247$90 [4], \port$7247$6 [3], \port$7201$76 [0], \port$7201$28 [1], \port$7339$11 , \port$7293$187 [1], \port$7293$31 , \port$7247$162 [4], \port$7247$141 [1], \port$7247$113 [2], \port$7247$113 [0], \port$7247$90 [0], \port$7247$85 [1], \port$7247$1 [0], \port$7201$68 , \port$7201$48 [1], \port$7293$172 [0], \port$7293$153 , \port$7293$22 [2], \port$7247$134 [1], \port$7247$126 [5], \port$7247$106 [2], \port$7247$106 [0], \port$7247$78 [5], \port$7247$78 [1], \port$7201$190 [0], \port$7201$33 [0], \port$7201$14 , \port$7293$192 [0], \port$7293$144 [1], \port$7293$14 [2], \port$7247$126 [1], \port$7247$118 [5], \port$7247$98 [2], \port$7247$98 [0], \port$7247$70 [5], \port$7247$70 [1], \port$7201$182 [0], \port$7201$53 [0], \port$7201$5 [1], \port$7293$184 , \port$7293$164 [1], \port$7293$6 [2], \port$7247$118 [1], \port$7247$113 [2], \port$7247$90 [2], \port$7247$90 [0], \port$7247$62 [5], \port$7247$62 [1], \port$7201$174 [0], \port$7201$45 , \port$7201$25 [1], \port$7339$185 , \port$7293$147 [0], \port$7293$128 , \port$7247$190 [5], \port$7247$106 [4], \port$7247$106 [0], \port$7247$78 [5], \port$7247$78 [3], \port$7247$50 [4], \port$7247$29 [1], \port$7201$165 , \port$7201$8 [0], \port$7339$176 [1], \port$7293$167 [0], \port$7293$119 [1], \port$7247$182 [5], \port$7247$98 [4], \port$7247$98 [0], \port$7247$70 [5], \port$7247$70 [3], \port$7247$50 [0], \port$7247$42 [4], \port$7201$157 , \port$7201$0 [0], \port$7339$168 [1], \port$7293$159 [0], \port$7293$111 [1], \port$7247$174 [5], \port$7247$90 [4], \port$7247$90 [0], \port$7247$62 [5], \port$7247$62 [3], \port$7247$42 [0], \port$7247$34 [4], \port$7201$149 , \port$7201$20 [0], \port$7339$188 [1], \port$7293$151 , \port$7293$131 [1], \port$7247$169 [2], \port$7247$106 [4], \port$7247$85 [1], \port$7247$57 [2], \port$7247$57 [0], \port$7247$34 [0], \port$7247$29 [1], \port$7201$141 , \port$7201$12 , \port$7339$173 [0], \port$7339$154 , \port$7293$116 [0], \port$7293$97 , \port$7247$162 [2], \port$7247$78 [1], \port$7247$70 [5], \port$7247$50 [2], \port$7247$50 [0], \port$7247$22 [5], \port$7247$22 [1], \port$7201$134 , \port$7339$193 [0], \port$7339$145 [1], \port$7293$136 [0], \port$7293$87 [2], \port$7247$154 [2], \port$7247$70 [1], \port$7247$62 [5], \port$7247$42 [2], \port$7247$42 [0], \port$7247$14 [5], \port$7247$14 [1], \port$7201$126 , \port$7339$185 , \port$7339$165 [1], \port$7293$128 , \port$7293$108 [1], \port$7247$146 [2], \port$7247$62 [1], \port$7247$57 [2], \port$7247$34 [2], \port$7247$34 [0], \port$7247$6 [5], \port$7247$6 [1], \port$7201$117 [1], \port$7339$148 [0], \port$7339$129 , \port$7293$91 [0], \port$7293$72 , \port$7247$134 [5], \port$7247$50 [4], \port$7247$50 [0], \port$7247$22 [5], \port$7247$22 [3], \port$7201$193 [1], \port$7201$169 [1], \port$7201$109 [0], \port$7339$140 [0], \port$7339$121 , \port$7293$111 [0], \port$7293$64 , \port$7247$126 [5], \port$7247$42 [4], \port$7247$42 [0], \port$7247$14 [5], \port$7247$14 [3], \port$7201$190 [0], \port$7201$185 [1], \port$7201$101 , \port$7339$160 [0], \port$7339$113 , \port$7293$103 [0], \port$7293$55 [1], \port$7247$118 [5], \port$7247$34 [4], \port$7247$34 [0], \port$7247$6 [5], \port$7247$6 [3], \port$7201$182 [0], \port$7201$177 [1], \port$7201$92 [1], \port$7339$152 , \port$7339$133 , \port$7293$95 , \port$7293$75 [1], \port$7247$113 [2], \port$7247$50 [4], \port$7247$29 [1], \port$7247$1 [2], \port$7247$1 [0], \port$7201$174 [0], \port$7201$169 [1], \port$7201$84 [1], \port$7339$60 , \port$7339$41 , \port$7293$108 [0], \port$7293$22 [1], \port$7293$18 [1], \port$7247$190 [2], \port$7247$190 [0], \port$7247$162 [5], \port$7247$162 [1], \port$7247$78 [0], \port$7201$117 [0], \port$7201$98 , \port$7339$80 , \port$7339$32 [1], \port$7293$100 , \port$7293$14 [1], \port$7293$10 [1], \port$7247$182 [2], \port$7247$182 [0], \port$7247$154 [5], \port$7247$154 [1], \port$7247$70 [0], \port$7201$137 , \port$7201$89 [1], \port$7339$72 , \port$7339$52 [1], \port$7293$91 [1], \port$7293$6 [1], \port$7293$2 [1], \port$7247$174 [2], \port$7247$174 [0], \port$7247$146 [5], \port$7247$146 [1], \port$7247$62 [0], \port$7201$129 , \port$7201$109 [1], \port$7339$35 [0], \port$7339$16 , \port$7293$83 [0], \port$7247$190 [4], \port$7247$190 [0], \port$7247$162 [5], \port$7247$162 [3], \port$7247$134 [4], \port$7247$113 [1], \port$7247$50 [3], \port$7201$92 [0], \port$7201$73 , \port$7339$55 , \port$7339$7 [1], \port$7293$75 [0], \port$7247$182 [4], \port$7247$182 [0], \port$7247$154 [5], \port$7247$154 [3], \port$7247$134 [0], \port$7247$126 [4], \port$7247$42 [3], \port$7201$84 [0], \port$7201$64 [1], \port$7339$47 [0], \port$7339$0 , \port$7293$67 , \port$7247$174 [4], \port$7247$174 [0], \port$7247$146 [5], \port$7247$146 [3], \port$7247$126 [0], \port$7247$118 [4], \port$7247$34 [3], \port$7201$104 [0], \port$7201$56 [1], \port$7339$39 , \port$7339$19 [1], \port$7293$59 , \port$7247$190 [4], \port$7247$169 [1], \port$7247$141 [2], \port$7247$141 [0], \port$7247$118 [0], \port$7247$113 [1], \port$7247$29 [0], \port$7201$96 , \port$7201$76 [1], \port$7339$4 [0], \port$7293$181 , \port$7293$52 , \port$7247$162 [1], \port$7247$154 [5], \port$7247$134 [2], \port$7247$134 [0], \port$7247$106 [5], \port$7247$106 [1], \port$7247$22 [0], \port$7201$61 [0], \port$7201$42 , \port$7339$24 [0], \port$7293$172 [1], \port$7293$44 , \port$7247$154 [1], \port$7247$146 [5], \port$7247$126 [2], \port$7247$126 [0], \port$7247$98 [5], \port$7247$98 [1], \port$7247$14 [0], \port$7201$81 [0], \port$7201$33 [1], \port$7339$16 , \port$7293$192 [1], \port$7293$36 , \port$7247$146 [1], \port$7247$141 [2], \port$7247$118 [2], \port$7247$118 [0], \port$7247$90 [5], \port$7247$90 [1], \port$7247$6 [0], \port$7201$73 , \port$7201$53 [1], \port$7293$175 [0], \port$7293$156 , \port$7293$26 [1], \port$7247$134 [4], \port$7247$134 [0], \port$7247$106 [5], \port$7247$106 [3], \port$7247$78 [4], \port$7247$57 [1], \port$7201$193 [0], \port$7201$36 [0], \port$7201$17 , \port$7293$195 , \port$7293$147 [1], \port$7293$18 [1], \port$7247$126 [4], \port$7247$126 [0], \port$7247$98 [5], \port$7247$98 [3], \port$7247$78 [0], \port$7247$70 [4], \port$7201$185 [0], \port$7201$28 [0], \port$7201$8 [1], \port$7293$187 [0], \port$7293$139 [1], \port$7293$10 [1], \port$7247$118 [4], \port$7247$118 [0], \port$7247$90 [5], \port$7247$90 [3], \port$7247$70 [0], \port$7247$62 [4], \port$7201$177 [0], \port$7201$48 [0], \port$7201$0 [1], \port$7293$179 , \port$7293$159 [1], \port$7293$2 [1], \port$7247$134 [4], \port$7247$113 [1], \port$7247$85 [2], \port$7247$85 [0], \port$7247$62 [0], \port$7247$57 [1], \port$7201$169 [0], \port$7201$40 , \port$7201$20 [1], \port$7339$182 , \port$7293$144 [0], \port$7293$125 , \port$7247$190 [2], \port$7247$106 [1], \port$7247$98 [5], \port$7247$78 [2], \port$7247$78 [0], \port$7247$50 [5], \port$7247$50 [1], \port$7201$162 , \port$7201$5 [0], \port$7339$173 [1], \port$7293$164 [0], \port$7293$116 [1], \port$7247$182 [2], \port$7247$98 [1], \port$7247$90 [5], \port$7247$70 [2], \port$7247$70 [0], \port$7247$42 [5], \port$7247$42 [1], \port$7201$154 , \port$7201$25 [0], \port$7339$193 [1], \port$7293$156 , \port$7293$136 [1], \port$7247$174 [2], \port$7247$90 [1], \port$7247$85 [2], \port$7247$62 [2], \port$7247$62 [0], \port$7247$34 [5], \port$7247$34 [1], \port$7201$146 , \port$7201$17 , \port$7339$176 [0], \port$7339$157 , \port$7293$119 [0], \port$7293$100 , \port$7247$162 [5], \port$7247$78 [4], \port$7247$78 [0], \port$7247$50 [5], \port$7247$50 [3], \port$7247$22 [4], \port$7247$1 [1], \port$7201$137 , \port$7339$168 [0], \port$7339$148 [1], \port$7293$139 [0], \port$7293$91 [1], \port$7247$154 [5], \port$7247$70 [4], \port$7247$70 [0], \port$7247$42 [5], \port$7247$42 [3], \port$7247$22 [0], \port$7247$14 [4], \port$7201$129 , \port$7339$188 [0], \port$7339$140 [1], \port$7293$131 [0], \port$7293$83 [1], \port$7247$146 [5], \port$7247$62 [4], \port$7247$62 [0], \port$7247$34 [5], \port$7247$34 [3], \port$7247$14 [0], \port$7247$6 [4], \port$7201$120 [1], \port$7339$180 , \port$7339$160 [1], \port$7293$123 , \port$7293$103 [1], \port$7247$141 [2], \port$7247$78 [4], \port$7247$57 [1], \port$7247$29 [2], \port$7247$29 [0], \port$7247$6 [0], \port$7247$1 [1], \port$7201$112 [1], \port$7339$145 [0], \port$7339$126 , \port$7293$87 [1], \port$7293$69 , \port$7247$134 [2], \port$7247$50 [1], \port$7247$42 [5], \port$7247$22 [2], \port$7247$22 [0], \port$7201$193 [2], \port$7201$190 [1], \port$7201$104 [2], \port$7339$165 [0], \port$7339$118 , \port$7293$108 [0], \port$7293$61 , \port$7247$126 [2], \port$7247$42 [1], \port$7247$34 [5], \port$7247$14 [2], \port$7247$14 [0], \port$7201$185 [2], \port$7201$182 [1], \port$7201$98 , \port$7339$157 , \port$7339$138 , \port$7293$100 , \port$7293$80 [1], \port$7247$118 [2], \port$7247$34 [1], \port$7247$29 [2], \port$7247$6 [2], \port$7247$6 [0], \port$7201$177 [2], \port$7201$174 [1], \port$7201$89 [1] };
-  assign vis = { \port$7146$390 , \port$7146$382 , \port$7146$374 , \port$7146$366 , \port$7146$359 , \port$7146$351 , \port$7146$343 , \port$7146$334 , \port$7146$326 , \port$7146$318 , \port$7146$310 , \port$7146$303 , \port$7146$295 , \port$7146$287 , \port$7146$278 , \port$7146$270 , \port$7146$262 , \port$7146$254 , \port$7146$247 , \port$7146$239 , \port$7146$231 , \port$7146$222 , \port$7146$214 , \port$7146$206 , \port$7146$198 , \port$7146$387 , \port$7146$379 , \port$7146$371 , \port$7146$362 , \port$7146$354 , \port$7146$346 , \port$7146$338 , \port$7146$331 , \port$7146$323 , \port$7146$315 , \port$7146$306 , \port$7146$298 , \port$7146$290 , \port$7146$282 , \port$7146$275 , \port$7146$267 , \port$7146$259 , \port$7146$250 , \port$7146$242 , \port$7146$234 , \port$7146$226 , \port$7146$219 , \port$7146$211 , \port$7146$203  };
+  assign vis = { \port$7144$390 , \port$7144$382 , \port$7144$374 , \port$7144$366 , \port$7144$359 , \port$7144$351 , \port$7144$343 , \port$7144$334 , \port$7144$326 , \port$7144$318 , \port$7144$310 , \port$7144$303 , \port$7144$295 , \port$7144$287 , \port$7144$278 , \port$7144$270 , \port$7144$262 , \port$7144$254 , \port$7144$247 , \port$7144$239 , \port$7144$231 , \port$7144$222 , \port$7144$214 , \port$7144$206 , \port$7144$198 , \port$7144$387 , \port$7144$379 , \port$7144$371 , \port$7144$362 , \port$7144$354 , \port$7144$346 , \port$7144$338 , \port$7144$331 , \port$7144$323 , \port$7144$315 , \port$7144$306 , \port$7144$298 , \port$7144$290 , \port$7144$282 , \port$7144$275 , \port$7144$267 , \port$7144$259 , \port$7144$250 , \port$7144$242 , \port$7144$234 , \port$7144$226 , \port$7144$219 , \port$7144$211 , \port$7144$203  };
   assign xin = { \port$7245$194 , \port$7245$186 , \port$7245$178 , \port$7245$170 , \port$7245$163 , \port$7245$155 , \port$7245$147 , \port$7245$138 , \port$7245$130 , \port$7245$122 , \port$7245$114 , \port$7245$107 , \port$7245$99 , \port$7245$91 , \port$7245$82 , \port$7245$74 , \port$7245$66 , \port$7245$58 , \port$7245$51 , \port$7245$43 , \port$7245$35 , \port$7245$26 , \port$7245$18 , \port$7245$10 , \port$7245$2 , \port$7245$191 , \port$7245$183 , \port$7245$175 , \port$7245$166 , \port$7245$158 , \port$7245$150 , \port$7245$142 , \port$7245$135 , \port$7245$127 , \port$7245$119 , \port$7245$110 , \port$7245$102 , \port$7245$94 , \port$7245$86 , \port$7245$79 , \port$7245$71 , \port$7245$63 , \port$7245$54 , \port$7245$46 , \port$7245$38 , \port$7245$30 , \port$7245$23 , \port$7245$15 , \port$7245$7  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -42601,55 +42592,55 @@ module \pbitgen_top.tile2 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(\slot$13 ),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$393 (visible[1]),
-    .\port$7146$396 (visible[4]),
-    .\port$7146$401 (visible[9]),
-    .\port$7146$404 (visible[12]),
-    .\port$7146$409 (visible[17]),
-    .\port$7146$412 (visible[20]),
-    .\port$7146$417 (visible[25]),
-    .\port$7146$421 (visible[29]),
-    .\port$7146$424 (visible[32]),
-    .\port$7146$429 (visible[37]),
-    .\port$7146$432 (visible[40]),
-    .\port$7146$437 (visible[45]),
-    .\port$7146$440 (visible[48]),
-    .\port$7146$445 (visible[53]),
-    .\port$7146$449 (visible[57]),
-    .\port$7146$452 (visible[60]),
-    .\port$7146$457 (visible[65]),
-    .\port$7146$460 (visible[68]),
-    .\port$7146$465 (visible[73]),
-    .\port$7146$468 (visible[76]),
-    .\port$7146$473 (visible[81]),
-    .\port$7146$477 (visible[85]),
-    .\port$7146$480 (visible[88]),
-    .\port$7146$485 (visible[93]),
-    .\port$7146$488 (visible[96]),
-    .\port$7146$493 (visible[101]),
-    .\port$7146$496 (visible[104]),
-    .\port$7146$501 (visible[109]),
-    .\port$7146$505 (visible[113]),
-    .\port$7146$508 (visible[116]),
-    .\port$7146$513 (visible[121]),
-    .\port$7146$516 (visible[124]),
-    .\port$7146$521 (visible[129]),
-    .\port$7146$524 (visible[132]),
-    .\port$7146$529 (visible[137]),
-    .\port$7146$533 (visible[141]),
-    .\port$7146$536 (visible[144]),
-    .\port$7146$541 (visible[149]),
-    .\port$7146$544 (visible[152]),
-    .\port$7146$549 (visible[157]),
-    .\port$7146$552 (visible[160]),
-    .\port$7146$557 (visible[165]),
-    .\port$7146$561 (visible[169]),
-    .\port$7146$564 (visible[172]),
-    .\port$7146$569 (visible[177]),
-    .\port$7146$572 (visible[180]),
-    .\port$7146$577 (visible[185]),
-    .\port$7146$580 (visible[188]),
-    .\port$7146$585 (visible[193]),
+    .\port$7144$393 (visible[1]),
+    .\port$7144$396 (visible[4]),
+    .\port$7144$401 (visible[9]),
+    .\port$7144$404 (visible[12]),
+    .\port$7144$409 (visible[17]),
+    .\port$7144$412 (visible[20]),
+    .\port$7144$417 (visible[25]),
+    .\port$7144$421 (visible[29]),
+    .\port$7144$424 (visible[32]),
+    .\port$7144$429 (visible[37]),
+    .\port$7144$432 (visible[40]),
+    .\port$7144$437 (visible[45]),
+    .\port$7144$440 (visible[48]),
+    .\port$7144$445 (visible[53]),
+    .\port$7144$449 (visible[57]),
+    .\port$7144$452 (visible[60]),
+    .\port$7144$457 (visible[65]),
+    .\port$7144$460 (visible[68]),
+    .\port$7144$465 (visible[73]),
+    .\port$7144$468 (visible[76]),
+    .\port$7144$473 (visible[81]),
+    .\port$7144$477 (visible[85]),
+    .\port$7144$480 (visible[88]),
+    .\port$7144$485 (visible[93]),
+    .\port$7144$488 (visible[96]),
+    .\port$7144$493 (visible[101]),
+    .\port$7144$496 (visible[104]),
+    .\port$7144$501 (visible[109]),
+    .\port$7144$505 (visible[113]),
+    .\port$7144$508 (visible[116]),
+    .\port$7144$513 (visible[121]),
+    .\port$7144$516 (visible[124]),
+    .\port$7144$521 (visible[129]),
+    .\port$7144$524 (visible[132]),
+    .\port$7144$529 (visible[137]),
+    .\port$7144$533 (visible[141]),
+    .\port$7144$536 (visible[144]),
+    .\port$7144$541 (visible[149]),
+    .\port$7144$544 (visible[152]),
+    .\port$7144$549 (visible[157]),
+    .\port$7144$552 (visible[160]),
+    .\port$7144$557 (visible[165]),
+    .\port$7144$561 (visible[169]),
+    .\port$7144$564 (visible[172]),
+    .\port$7144$569 (visible[177]),
+    .\port$7144$572 (visible[180]),
+    .\port$7144$577 (visible[185]),
+    .\port$7144$580 (visible[188]),
+    .\port$7144$585 (visible[193]),
     .\port$7201$1 (\port$7201$0 [2:1]),
     .\port$7201$10 (\port$7201$0 [10]),
     .\port$7201$112 (\port$7201$112 [0]),
@@ -42902,55 +42893,55 @@ module \pbitgen_top.tile2 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(\slot$16 ),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$395 (visible[3]),
-    .\port$7146$398 (visible[6]),
-    .\port$7146$403 (visible[11]),
-    .\port$7146$406 (visible[14]),
-    .\port$7146$411 (visible[19]),
-    .\port$7146$414 (visible[22]),
-    .\port$7146$419 (visible[27]),
-    .\port$7146$423 (visible[31]),
-    .\port$7146$426 (visible[34]),
-    .\port$7146$431 (visible[39]),
-    .\port$7146$434 (visible[42]),
-    .\port$7146$439 (visible[47]),
-    .\port$7146$442 (visible[50]),
-    .\port$7146$447 (visible[55]),
-    .\port$7146$451 (visible[59]),
-    .\port$7146$454 (visible[62]),
-    .\port$7146$459 (visible[67]),
-    .\port$7146$462 (visible[70]),
-    .\port$7146$467 (visible[75]),
-    .\port$7146$470 (visible[78]),
-    .\port$7146$475 (visible[83]),
-    .\port$7146$479 (visible[87]),
-    .\port$7146$482 (visible[90]),
-    .\port$7146$487 (visible[95]),
-    .\port$7146$490 (visible[98]),
-    .\port$7146$495 (visible[103]),
-    .\port$7146$498 (visible[106]),
-    .\port$7146$503 (visible[111]),
-    .\port$7146$507 (visible[115]),
-    .\port$7146$510 (visible[118]),
-    .\port$7146$515 (visible[123]),
-    .\port$7146$518 (visible[126]),
-    .\port$7146$523 (visible[131]),
-    .\port$7146$526 (visible[134]),
-    .\port$7146$531 (visible[139]),
-    .\port$7146$535 (visible[143]),
-    .\port$7146$538 (visible[146]),
-    .\port$7146$543 (visible[151]),
-    .\port$7146$546 (visible[154]),
-    .\port$7146$551 (visible[159]),
-    .\port$7146$554 (visible[162]),
-    .\port$7146$559 (visible[167]),
-    .\port$7146$563 (visible[171]),
-    .\port$7146$566 (visible[174]),
-    .\port$7146$571 (visible[179]),
-    .\port$7146$574 (visible[182]),
-    .\port$7146$579 (visible[187]),
-    .\port$7146$582 (visible[190]),
-    .\port$7146$587 (visible[195]),
+    .\port$7144$395 (visible[3]),
+    .\port$7144$398 (visible[6]),
+    .\port$7144$403 (visible[11]),
+    .\port$7144$406 (visible[14]),
+    .\port$7144$411 (visible[19]),
+    .\port$7144$414 (visible[22]),
+    .\port$7144$419 (visible[27]),
+    .\port$7144$423 (visible[31]),
+    .\port$7144$426 (visible[34]),
+    .\port$7144$431 (visible[39]),
+    .\port$7144$434 (visible[42]),
+    .\port$7144$439 (visible[47]),
+    .\port$7144$442 (visible[50]),
+    .\port$7144$447 (visible[55]),
+    .\port$7144$451 (visible[59]),
+    .\port$7144$454 (visible[62]),
+    .\port$7144$459 (visible[67]),
+    .\port$7144$462 (visible[70]),
+    .\port$7144$467 (visible[75]),
+    .\port$7144$470 (visible[78]),
+    .\port$7144$475 (visible[83]),
+    .\port$7144$479 (visible[87]),
+    .\port$7144$482 (visible[90]),
+    .\port$7144$487 (visible[95]),
+    .\port$7144$490 (visible[98]),
+    .\port$7144$495 (visible[103]),
+    .\port$7144$498 (visible[106]),
+    .\port$7144$503 (visible[111]),
+    .\port$7144$507 (visible[115]),
+    .\port$7144$510 (visible[118]),
+    .\port$7144$515 (visible[123]),
+    .\port$7144$518 (visible[126]),
+    .\port$7144$523 (visible[131]),
+    .\port$7144$526 (visible[134]),
+    .\port$7144$531 (visible[139]),
+    .\port$7144$535 (visible[143]),
+    .\port$7144$538 (visible[146]),
+    .\port$7144$543 (visible[151]),
+    .\port$7144$546 (visible[154]),
+    .\port$7144$551 (visible[159]),
+    .\port$7144$554 (visible[162]),
+    .\port$7144$559 (visible[167]),
+    .\port$7144$563 (visible[171]),
+    .\port$7144$566 (visible[174]),
+    .\port$7144$571 (visible[179]),
+    .\port$7144$574 (visible[182]),
+    .\port$7144$579 (visible[187]),
+    .\port$7144$582 (visible[190]),
+    .\port$7144$587 (visible[195]),
     .\port$7201$0 (\port$7201$0 [1:0]),
     .\port$7201$114 (\port$7201$112 [2]),
     .\port$7201$117 (\port$7201$112 [5]),
@@ -43203,55 +43194,55 @@ module \pbitgen_top.tile2 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(slot),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$392 (visible[0]),
-    .\port$7146$397 (visible[5]),
-    .\port$7146$400 (visible[8]),
-    .\port$7146$405 (visible[13]),
-    .\port$7146$408 (visible[16]),
-    .\port$7146$413 (visible[21]),
-    .\port$7146$416 (visible[24]),
-    .\port$7146$420 (visible[28]),
-    .\port$7146$425 (visible[33]),
-    .\port$7146$428 (visible[36]),
-    .\port$7146$433 (visible[41]),
-    .\port$7146$436 (visible[44]),
-    .\port$7146$441 (visible[49]),
-    .\port$7146$444 (visible[52]),
-    .\port$7146$448 (visible[56]),
-    .\port$7146$453 (visible[61]),
-    .\port$7146$456 (visible[64]),
-    .\port$7146$461 (visible[69]),
-    .\port$7146$464 (visible[72]),
-    .\port$7146$469 (visible[77]),
-    .\port$7146$472 (visible[80]),
-    .\port$7146$476 (visible[84]),
-    .\port$7146$481 (visible[89]),
-    .\port$7146$484 (visible[92]),
-    .\port$7146$489 (visible[97]),
-    .\port$7146$492 (visible[100]),
-    .\port$7146$497 (visible[105]),
-    .\port$7146$500 (visible[108]),
-    .\port$7146$504 (visible[112]),
-    .\port$7146$509 (visible[117]),
-    .\port$7146$512 (visible[120]),
-    .\port$7146$517 (visible[125]),
-    .\port$7146$520 (visible[128]),
-    .\port$7146$525 (visible[133]),
-    .\port$7146$528 (visible[136]),
-    .\port$7146$532 (visible[140]),
-    .\port$7146$537 (visible[145]),
-    .\port$7146$540 (visible[148]),
-    .\port$7146$545 (visible[153]),
-    .\port$7146$548 (visible[156]),
-    .\port$7146$553 (visible[161]),
-    .\port$7146$556 (visible[164]),
-    .\port$7146$560 (visible[168]),
-    .\port$7146$565 (visible[173]),
-    .\port$7146$568 (visible[176]),
-    .\port$7146$573 (visible[181]),
-    .\port$7146$576 (visible[184]),
-    .\port$7146$581 (visible[189]),
-    .\port$7146$584 (visible[192]),
+    .\port$7144$392 (visible[0]),
+    .\port$7144$397 (visible[5]),
+    .\port$7144$400 (visible[8]),
+    .\port$7144$405 (visible[13]),
+    .\port$7144$408 (visible[16]),
+    .\port$7144$413 (visible[21]),
+    .\port$7144$416 (visible[24]),
+    .\port$7144$420 (visible[28]),
+    .\port$7144$425 (visible[33]),
+    .\port$7144$428 (visible[36]),
+    .\port$7144$433 (visible[41]),
+    .\port$7144$436 (visible[44]),
+    .\port$7144$441 (visible[49]),
+    .\port$7144$444 (visible[52]),
+    .\port$7144$448 (visible[56]),
+    .\port$7144$453 (visible[61]),
+    .\port$7144$456 (visible[64]),
+    .\port$7144$461 (visible[69]),
+    .\port$7144$464 (visible[72]),
+    .\port$7144$469 (visible[77]),
+    .\port$7144$472 (visible[80]),
+    .\port$7144$476 (visible[84]),
+    .\port$7144$481 (visible[89]),
+    .\port$7144$484 (visible[92]),
+    .\port$7144$489 (visible[97]),
+    .\port$7144$492 (visible[100]),
+    .\port$7144$497 (visible[105]),
+    .\port$7144$500 (visible[108]),
+    .\port$7144$504 (visible[112]),
+    .\port$7144$509 (visible[117]),
+    .\port$7144$512 (visible[120]),
+    .\port$7144$517 (visible[125]),
+    .\port$7144$520 (visible[128]),
+    .\port$7144$525 (visible[133]),
+    .\port$7144$528 (visible[136]),
+    .\port$7144$532 (visible[140]),
+    .\port$7144$537 (visible[145]),
+    .\port$7144$540 (visible[148]),
+    .\port$7144$545 (visible[153]),
+    .\port$7144$548 (visible[156]),
+    .\port$7144$553 (visible[161]),
+    .\port$7144$556 (visible[164]),
+    .\port$7144$560 (visible[168]),
+    .\port$7144$565 (visible[173]),
+    .\port$7144$568 (visible[176]),
+    .\port$7144$573 (visible[181]),
+    .\port$7144$576 (visible[184]),
+    .\port$7144$581 (visible[189]),
+    .\port$7144$584 (visible[192]),
     .\port$7201$11 (\port$7201$0 [11]),
     .\port$7201$116 (\port$7201$112 [4]),
     .\port$7201$119 (\port$7201$112 [7]),
@@ -43504,55 +43495,55 @@ module \pbitgen_top.tile2 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(\slot$10 ),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$394 (visible[2]),
-    .\port$7146$399 (visible[7]),
-    .\port$7146$402 (visible[10]),
-    .\port$7146$407 (visible[15]),
-    .\port$7146$410 (visible[18]),
-    .\port$7146$415 (visible[23]),
-    .\port$7146$418 (visible[26]),
-    .\port$7146$422 (visible[30]),
-    .\port$7146$427 (visible[35]),
-    .\port$7146$430 (visible[38]),
-    .\port$7146$435 (visible[43]),
-    .\port$7146$438 (visible[46]),
-    .\port$7146$443 (visible[51]),
-    .\port$7146$446 (visible[54]),
-    .\port$7146$450 (visible[58]),
-    .\port$7146$455 (visible[63]),
-    .\port$7146$458 (visible[66]),
-    .\port$7146$463 (visible[71]),
-    .\port$7146$466 (visible[74]),
-    .\port$7146$471 (visible[79]),
-    .\port$7146$474 (visible[82]),
-    .\port$7146$478 (visible[86]),
-    .\port$7146$483 (visible[91]),
-    .\port$7146$486 (visible[94]),
-    .\port$7146$491 (visible[99]),
-    .\port$7146$494 (visible[102]),
-    .\port$7146$499 (visible[107]),
-    .\port$7146$502 (visible[110]),
-    .\port$7146$506 (visible[114]),
-    .\port$7146$511 (visible[119]),
-    .\port$7146$514 (visible[122]),
-    .\port$7146$519 (visible[127]),
-    .\port$7146$522 (visible[130]),
-    .\port$7146$527 (visible[135]),
-    .\port$7146$530 (visible[138]),
-    .\port$7146$534 (visible[142]),
-    .\port$7146$539 (visible[147]),
-    .\port$7146$542 (visible[150]),
-    .\port$7146$547 (visible[155]),
-    .\port$7146$550 (visible[158]),
-    .\port$7146$555 (visible[163]),
-    .\port$7146$558 (visible[166]),
-    .\port$7146$562 (visible[170]),
-    .\port$7146$567 (visible[175]),
-    .\port$7146$570 (visible[178]),
-    .\port$7146$575 (visible[183]),
-    .\port$7146$578 (visible[186]),
-    .\port$7146$583 (visible[191]),
-    .\port$7146$586 (visible[194]),
+    .\port$7144$394 (visible[2]),
+    .\port$7144$399 (visible[7]),
+    .\port$7144$402 (visible[10]),
+    .\port$7144$407 (visible[15]),
+    .\port$7144$410 (visible[18]),
+    .\port$7144$415 (visible[23]),
+    .\port$7144$418 (visible[26]),
+    .\port$7144$422 (visible[30]),
+    .\port$7144$427 (visible[35]),
+    .\port$7144$430 (visible[38]),
+    .\port$7144$435 (visible[43]),
+    .\port$7144$438 (visible[46]),
+    .\port$7144$443 (visible[51]),
+    .\port$7144$446 (visible[54]),
+    .\port$7144$450 (visible[58]),
+    .\port$7144$455 (visible[63]),
+    .\port$7144$458 (visible[66]),
+    .\port$7144$463 (visible[71]),
+    .\port$7144$466 (visible[74]),
+    .\port$7144$471 (visible[79]),
+    .\port$7144$474 (visible[82]),
+    .\port$7144$478 (visible[86]),
+    .\port$7144$483 (visible[91]),
+    .\port$7144$486 (visible[94]),
+    .\port$7144$491 (visible[99]),
+    .\port$7144$494 (visible[102]),
+    .\port$7144$499 (visible[107]),
+    .\port$7144$502 (visible[110]),
+    .\port$7144$506 (visible[114]),
+    .\port$7144$511 (visible[119]),
+    .\port$7144$514 (visible[122]),
+    .\port$7144$519 (visible[127]),
+    .\port$7144$522 (visible[130]),
+    .\port$7144$527 (visible[135]),
+    .\port$7144$530 (visible[138]),
+    .\port$7144$534 (visible[142]),
+    .\port$7144$539 (visible[147]),
+    .\port$7144$542 (visible[150]),
+    .\port$7144$547 (visible[155]),
+    .\port$7144$550 (visible[158]),
+    .\port$7144$555 (visible[163]),
+    .\port$7144$558 (visible[166]),
+    .\port$7144$562 (visible[170]),
+    .\port$7144$567 (visible[175]),
+    .\port$7144$570 (visible[178]),
+    .\port$7144$575 (visible[183]),
+    .\port$7144$578 (visible[186]),
+    .\port$7144$583 (visible[191]),
+    .\port$7144$586 (visible[194]),
     .\port$7201$0 (\port$7201$0 [0]),
     .\port$7201$11 (\port$7201$0 [11]),
     .\port$7201$113 (\port$7201$112 [1]),
@@ -44454,9 +44445,9 @@ module \pbitgen_top.tile2 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile2.unit10 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$393 , \port$7146$396 , \port$7146$401 , \port$7146$404 , \port$7146$409 , \port$7146$412 , \port$7146$417 , \port$7146$421 , \port$7146$424 , \port$7146$429 , \port$7146$432 , \port$7146$437 , \port$7146$440 , \port$7146$445 , \port$7146$449 
-, \port$7146$452 , \port$7146$457 , \port$7146$460 , \port$7146$465 , \port$7146$468 , \port$7146$473 , \port$7146$477 , \port$7146$480 , \port$7146$485 , \port$7146$488 , \port$7146$493 , \port$7146$496 , \port$7146$501 , \port$7146$505 , \port$7146$508 , \port$7146$513 , \port$7146$516 , \port$7146$521 , \port$7146$524 , \port$7146$529 , \port$7146$533 
-, \port$7146$536 , \port$7146$541 , \port$7146$544 , \port$7146$549 , \port$7146$552 , \port$7146$557 , \port$7146$561 , \port$7146$564 , \port$7146$569 , \port$7146$572 , \port$7146$577 , \port$7146$580 , \port$7146$585 , issue, beta, w, init, color, pos, bank, \port$7201$1 
+module \pbitgen_top.tile2.unit10 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$393 , \port$7144$396 , \port$7144$401 , \port$7144$404 , \port$7144$409 , \port$7144$412 , \port$7144$417 , \port$7144$421 , \port$7144$424 , \port$7144$429 , \port$7144$432 , \port$7144$437 , \port$7144$440 , \port$7144$445 , \port$7144$449 
+, \port$7144$452 , \port$7144$457 , \port$7144$460 , \port$7144$465 , \port$7144$468 , \port$7144$473 , \port$7144$477 , \port$7144$480 , \port$7144$485 , \port$7144$488 , \port$7144$493 , \port$7144$496 , \port$7144$501 , \port$7144$505 , \port$7144$508 , \port$7144$513 , \port$7144$516 , \port$7144$521 , \port$7144$524 , \port$7144$529 , \port$7144$533 
+, \port$7144$536 , \port$7144$541 , \port$7144$544 , \port$7144$549 , \port$7144$552 , \port$7144$557 , \port$7144$561 , \port$7144$564 , \port$7144$569 , \port$7144$572 , \port$7144$577 , \port$7144$580 , \port$7144$585 , issue, beta, w, init, color, pos, bank, \port$7201$1 
 , \port$7201$6 , \port$7201$10 , \port$7201$13 , \port$7201$15 , \port$7201$18 , \port$7201$21 , \port$7201$26 , \port$7201$29 , \port$7201$34 , \port$7201$38 , \port$7201$41 , \port$7201$43 , \port$7201$46 , \port$7201$49 , \port$7201$54 , \port$7201$57 , \port$7201$62 , \port$7201$66 , \port$7201$69 , \port$7201$74 , \port$7201$77 
 , \port$7201$82 , \port$7201$112 , \port$7201$115 , \port$7201$120 , \port$7201$123 , \port$7201$128 , \port$7201$132 , \port$7201$135 , \port$7201$140 , \port$7201$142 , \port$7201$147 , \port$7201$151 , \port$7201$154 , \port$7201$156 , \port$7201$159 , \port$7201$162 , \port$7201$167 , \port$7201$170 , \port$7201$175 , \port$7201$179 , \port$7201$182 
 , \port$7201$184 , \port$7201$187 , \port$7201$190 , \port$7201$195 , \port$7247$0 , \port$7247$2 , \port$7247$7 , \port$7247$11 , \port$7247$14 , \port$7247$16 , \port$7247$19 , \port$7247$22 , \port$7247$27 , \port$7247$30 , \port$7247$35 , \port$7247$39 , \port$7247$42 , \port$7247$44 , \port$7247$47 , \port$7247$50 , \port$7247$55 
@@ -44552,104 +44543,104 @@ module \pbitgen_top.tile2.unit10 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$393 ;
-  wire \port$7146$393 ;
-  input \port$7146$396 ;
-  wire \port$7146$396 ;
-  input \port$7146$401 ;
-  wire \port$7146$401 ;
-  input \port$7146$404 ;
-  wire \port$7146$404 ;
-  input \port$7146$409 ;
-  wire \port$7146$409 ;
-  input \port$7146$412 ;
-  wire \port$7146$412 ;
-  input \port$7146$417 ;
-  wire \port$7146$417 ;
-  input \port$7146$421 ;
-  wire \port$7146$421 ;
-  input \port$7146$424 ;
-  wire \port$7146$424 ;
-  input \port$7146$429 ;
-  wire \port$7146$429 ;
-  input \port$7146$432 ;
-  wire \port$7146$432 ;
-  input \port$7146$437 ;
-  wire \port$7146$437 ;
-  input \port$7146$440 ;
-  wire \port$7146$440 ;
-  input \port$7146$445 ;
-  wire \port$7146$445 ;
-  input \port$7146$449 ;
-  wire \port$7146$449 ;
-  input \port$7146$452 ;
-  wire \port$7146$452 ;
-  input \port$7146$457 ;
-  wire \port$7146$457 ;
-  input \port$7146$460 ;
-  wire \port$7146$460 ;
-  input \port$7146$465 ;
-  wire \port$7146$465 ;
-  input \port$7146$468 ;
-  wire \port$7146$468 ;
-  input \port$7146$473 ;
-  wire \port$7146$473 ;
-  input \port$7146$477 ;
-  wire \port$7146$477 ;
-  input \port$7146$480 ;
-  wire \port$7146$480 ;
-  input \port$7146$485 ;
-  wire \port$7146$485 ;
-  input \port$7146$488 ;
-  wire \port$7146$488 ;
-  input \port$7146$493 ;
-  wire \port$7146$493 ;
-  input \port$7146$496 ;
-  wire \port$7146$496 ;
-  input \port$7146$501 ;
-  wire \port$7146$501 ;
-  input \port$7146$505 ;
-  wire \port$7146$505 ;
-  input \port$7146$508 ;
-  wire \port$7146$508 ;
-  input \port$7146$513 ;
-  wire \port$7146$513 ;
-  input \port$7146$516 ;
-  wire \port$7146$516 ;
-  input \port$7146$521 ;
-  wire \port$7146$521 ;
-  input \port$7146$524 ;
-  wire \port$7146$524 ;
-  input \port$7146$529 ;
-  wire \port$7146$529 ;
-  input \port$7146$533 ;
-  wire \port$7146$533 ;
-  input \port$7146$536 ;
-  wire \port$7146$536 ;
-  input \port$7146$541 ;
-  wire \port$7146$541 ;
-  input \port$7146$544 ;
-  wire \port$7146$544 ;
-  input \port$7146$549 ;
-  wire \port$7146$549 ;
-  input \port$7146$552 ;
-  wire \port$7146$552 ;
-  input \port$7146$557 ;
-  wire \port$7146$557 ;
-  input \port$7146$561 ;
-  wire \port$7146$561 ;
-  input \port$7146$564 ;
-  wire \port$7146$564 ;
-  input \port$7146$569 ;
-  wire \port$7146$569 ;
-  input \port$7146$572 ;
-  wire \port$7146$572 ;
-  input \port$7146$577 ;
-  wire \port$7146$577 ;
-  input \port$7146$580 ;
-  wire \port$7146$580 ;
-  input \port$7146$585 ;
-  wire \port$7146$585 ;
+  input \port$7144$393 ;
+  wire \port$7144$393 ;
+  input \port$7144$396 ;
+  wire \port$7144$396 ;
+  input \port$7144$401 ;
+  wire \port$7144$401 ;
+  input \port$7144$404 ;
+  wire \port$7144$404 ;
+  input \port$7144$409 ;
+  wire \port$7144$409 ;
+  input \port$7144$412 ;
+  wire \port$7144$412 ;
+  input \port$7144$417 ;
+  wire \port$7144$417 ;
+  input \port$7144$421 ;
+  wire \port$7144$421 ;
+  input \port$7144$424 ;
+  wire \port$7144$424 ;
+  input \port$7144$429 ;
+  wire \port$7144$429 ;
+  input \port$7144$432 ;
+  wire \port$7144$432 ;
+  input \port$7144$437 ;
+  wire \port$7144$437 ;
+  input \port$7144$440 ;
+  wire \port$7144$440 ;
+  input \port$7144$445 ;
+  wire \port$7144$445 ;
+  input \port$7144$449 ;
+  wire \port$7144$449 ;
+  input \port$7144$452 ;
+  wire \port$7144$452 ;
+  input \port$7144$457 ;
+  wire \port$7144$457 ;
+  input \port$7144$460 ;
+  wire \port$7144$460 ;
+  input \port$7144$465 ;
+  wire \port$7144$465 ;
+  input \port$7144$468 ;
+  wire \port$7144$468 ;
+  input \port$7144$473 ;
+  wire \port$7144$473 ;
+  input \port$7144$477 ;
+  wire \port$7144$477 ;
+  input \port$7144$480 ;
+  wire \port$7144$480 ;
+  input \port$7144$485 ;
+  wire \port$7144$485 ;
+  input \port$7144$488 ;
+  wire \port$7144$488 ;
+  input \port$7144$493 ;
+  wire \port$7144$493 ;
+  input \port$7144$496 ;
+  wire \port$7144$496 ;
+  input \port$7144$501 ;
+  wire \port$7144$501 ;
+  input \port$7144$505 ;
+  wire \port$7144$505 ;
+  input \port$7144$508 ;
+  wire \port$7144$508 ;
+  input \port$7144$513 ;
+  wire \port$7144$513 ;
+  input \port$7144$516 ;
+  wire \port$7144$516 ;
+  input \port$7144$521 ;
+  wire \port$7144$521 ;
+  input \port$7144$524 ;
+  wire \port$7144$524 ;
+  input \port$7144$529 ;
+  wire \port$7144$529 ;
+  input \port$7144$533 ;
+  wire \port$7144$533 ;
+  input \port$7144$536 ;
+  wire \port$7144$536 ;
+  input \port$7144$541 ;
+  wire \port$7144$541 ;
+  input \port$7144$544 ;
+  wire \port$7144$544 ;
+  input \port$7144$549 ;
+  wire \port$7144$549 ;
+  input \port$7144$552 ;
+  wire \port$7144$552 ;
+  input \port$7144$557 ;
+  wire \port$7144$557 ;
+  input \port$7144$561 ;
+  wire \port$7144$561 ;
+  input \port$7144$564 ;
+  wire \port$7144$564 ;
+  input \port$7144$569 ;
+  wire \port$7144$569 ;
+  input \port$7144$572 ;
+  wire \port$7144$572 ;
+  input \port$7144$577 ;
+  wire \port$7144$577 ;
+  input \port$7144$580 ;
+  wire \port$7144$580 ;
+  input \port$7144$585 ;
+  wire \port$7144$585 ;
   input [1:0] \port$7201$1 ;
   wire [1:0] \port$7201$1 ;
   input \port$7201$10 ;
@@ -47673,103 +47664,103 @@ module \pbitgen_top.tile2.unit10 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$396 ;
+          visible = \port$7144$396 ;
       6'h01:
-          visible = \port$7146$404 ;
+          visible = \port$7144$404 ;
       6'h02:
-          visible = \port$7146$412 ;
+          visible = \port$7144$412 ;
       6'h03:
-          visible = \port$7146$421 ;
+          visible = \port$7144$421 ;
       6'h04:
-          visible = \port$7146$429 ;
+          visible = \port$7144$429 ;
       6'h05:
-          visible = \port$7146$437 ;
+          visible = \port$7144$437 ;
       6'h06:
-          visible = \port$7146$445 ;
+          visible = \port$7144$445 ;
       6'h07:
-          visible = \port$7146$452 ;
+          visible = \port$7144$452 ;
       6'h08:
-          visible = \port$7146$460 ;
+          visible = \port$7144$460 ;
       6'h09:
-          visible = \port$7146$468 ;
+          visible = \port$7144$468 ;
       6'h0a:
-          visible = \port$7146$477 ;
+          visible = \port$7144$477 ;
       6'h0b:
-          visible = \port$7146$485 ;
+          visible = \port$7144$485 ;
       6'h0c:
-          visible = \port$7146$493 ;
+          visible = \port$7144$493 ;
       6'h0d:
-          visible = \port$7146$501 ;
+          visible = \port$7144$501 ;
       6'h0e:
-          visible = \port$7146$508 ;
+          visible = \port$7144$508 ;
       6'h0f:
-          visible = \port$7146$516 ;
+          visible = \port$7144$516 ;
       6'h10:
-          visible = \port$7146$524 ;
+          visible = \port$7144$524 ;
       6'h11:
-          visible = \port$7146$533 ;
+          visible = \port$7144$533 ;
       6'h12:
-          visible = \port$7146$541 ;
+          visible = \port$7144$541 ;
       6'h13:
-          visible = \port$7146$549 ;
+          visible = \port$7144$549 ;
       6'h14:
-          visible = \port$7146$557 ;
+          visible = \port$7144$557 ;
       6'h15:
-          visible = \port$7146$564 ;
+          visible = \port$7144$564 ;
       6'h16:
-          visible = \port$7146$572 ;
+          visible = \port$7144$572 ;
       6'h17:
-          visible = \port$7146$580 ;
+          visible = \port$7144$580 ;
       6'h18:
-          visible = \port$7146$393 ;
+          visible = \port$7144$393 ;
       6'h19:
-          visible = \port$7146$401 ;
+          visible = \port$7144$401 ;
       6'h1a:
-          visible = \port$7146$409 ;
+          visible = \port$7144$409 ;
       6'h1b:
-          visible = \port$7146$417 ;
+          visible = \port$7144$417 ;
       6'h1c:
-          visible = \port$7146$424 ;
+          visible = \port$7144$424 ;
       6'h1d:
-          visible = \port$7146$432 ;
+          visible = \port$7144$432 ;
       6'h1e:
-          visible = \port$7146$440 ;
+          visible = \port$7144$440 ;
       6'h1f:
-          visible = \port$7146$449 ;
+          visible = \port$7144$449 ;
       6'h20:
-          visible = \port$7146$457 ;
+          visible = \port$7144$457 ;
       6'h21:
-          visible = \port$7146$465 ;
+          visible = \port$7144$465 ;
       6'h22:
-          visible = \port$7146$473 ;
+          visible = \port$7144$473 ;
       6'h23:
-          visible = \port$7146$480 ;
+          visible = \port$7144$480 ;
       6'h24:
-          visible = \port$7146$488 ;
+          visible = \port$7144$488 ;
       6'h25:
-          visible = \port$7146$496 ;
+          visible = \port$7144$496 ;
       6'h26:
-          visible = \port$7146$505 ;
+          visible = \port$7144$505 ;
       6'h27:
-          visible = \port$7146$513 ;
+          visible = \port$7144$513 ;
       6'h28:
-          visible = \port$7146$521 ;
+          visible = \port$7144$521 ;
       6'h29:
-          visible = \port$7146$529 ;
+          visible = \port$7144$529 ;
       6'h2a:
-          visible = \port$7146$536 ;
+          visible = \port$7144$536 ;
       6'h2b:
-          visible = \port$7146$544 ;
+          visible = \port$7144$544 ;
       6'h2c:
-          visible = \port$7146$552 ;
+          visible = \port$7144$552 ;
       6'h2d:
-          visible = \port$7146$561 ;
+          visible = \port$7144$561 ;
       6'h2e:
-          visible = \port$7146$569 ;
+          visible = \port$7144$569 ;
       6'h2f:
-          visible = \port$7146$577 ;
+          visible = \port$7144$577 ;
       6'h30:
-          visible = \port$7146$585 ;
+          visible = \port$7144$585 ;
     endcase
   end
   always @* begin
@@ -47884,7 +47875,7 @@ module \pbitgen_top.tile2.unit10 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$110 [0], \port$7339$25 [0], \port$7339$20 [1], \port$7293$192 [2], \port$7293$192 [0], \port$7293$164 [1], \port$7293$140 [1], \port$7293$80 [0], \port$7247$119 [0], \port$7247$100 , \port$7201$62 , \port$7201$43 , \port$7339$102 [0], \port$7339$16 [1], \port$7339$12 [1], \port$7293$184 [2], \port$7293$184 [0], \port$7293$156 [5], \port$7293$156 [1], \port$7293$72 [0], \port$7247$139 [0], \port$7247$91 [1], \port$7201$82 , \port$7201$34 [1], \port$7339$94 , \port$7339$8 [1], \port$7339$4 [1], \port$7293$176 [2], \port$7293$176 [0], \port$7293$148 [5], \port$7293$148 [1], \port$7293$64 [0], \port$7247$131 , \port$7247$83 [1], \port$7201$74 , \port$7201$54 [1], \port$7339$85 [1], \port$7339$25 [0], \port$7339$0 [1], \port$7293$168 [2], \port$7293$168 [0], \port$7293$140 [5], \port$7293$140 [1], \port$7293$56 [0], \port$7247$123 , \port$7247$103 [1], \port$7201$66 , \port$7201$46 [1], \port$7339$77 [0], \port$7293$184 [4], \port$7293$184 [0], \port$7293$156 [5], \port$7293$156 [3], \port$7293$136 [0], \port$7293$128 [4], \port$7293$44 [3], \port$7247$86 [0], \port$7247$67 , \port$7201$29 [0], \port$7201$10 , \port$7339$69 , \port$7293$176 [4], \port$7293$176 [0], \port$7293$148 [5], \port$7293$148 [3], \port$7293$128 [0], \port$7293$120 [4], \port$7293$36 [3], \port$7247$106 [0], \port$7247$58 [1], \port$7201$49 [0], \port$7201$1 [1], \port$7339$61 , \port$7293$168 [4], \port$7293$168 [0], \port$7293$140 [5], \port$7293$140 [3], \port$7293$120 [0], \port$7293$112 [4], \port$7293$28 [3], \port$7247$98 , \port$7247$78 [1], \port$7201$41 , \port$7201$21 [1], \port$7339$183 , \port$7339$54 , \port$7293$164 [1], \port$7293$156 [5], \port$7293$136 [2], \port$7293$136 [0], \port$7293$108 [1], \port$7293$84 [1], \port$7293$24 [0], \port$7247$63 [0], \port$7247$44 , \port$7201$6 [0], \port$7339$174 [1], \port$7339$46 , \port$7293$156 [1], \port$7293$148 [5], \port$7293$128 [2], \port$7293$128 [0], \port$7293$100 [5], \port$7293$100 [1], \port$7293$16 [0], \port$7247$83 [0], \port$7247$35 [1], \port$7201$26 [0], \port$7339$194 [1], \port$7339$38 , \port$7293$148 [1], \port$7293$140 [5], \port$7293$120 [2], \port$7293$120 [0], \port$7293$92 [5], \port$7293$92 [1], \port$7293$8 [0], \port$7247$75 [0], \port$7247$27 [1], \port$7201$18 [0], \port$7339$186 [1], \port$7339$30 , \port$7293$164 [1], \port$7293$140 [1], \port$7293$112 [2], \port$7293$112 [0], \port$7293$84 [5], \port$7293$84 [1], \port$7293$0 [0], \port$7247$67 , \port$7247$47 [1], \port$7201$10 , \port$7339$169 [0], \port$7339$150 , \port$7339$20 [1], \port$7293$128 [4], \port$7293$128 [0], \port$7293$100 [5], \port$7293$100 [3], \port$7293$80 [0], \port$7293$72 [4], \port$7247$187 [0], \port$7247$30 [0], \port$7247$11 , \port$7339$189 [0], \port$7339$141 [1], \port$7339$12 [1], \port$7293$120 [4], \port$7293$120 [0], \port$7293$92 [5], \port$7293$92 [3], \port$7293$72 [0], \port$7293$64 [4], \port$7247$179 [0], \port$7247$50 [0], \port$7247$2 [1], \port$7339$181 , \port$7339$161 [1], \port$7339$4 [1], \port$7293$112 [4], \port$7293$112 [0], \port$7293$84 [5], \port$7293$84 [3], \port$7293$64 [0], \port$7293$56 [4], \port$7247$171 [0], \port$7247$42 , \port$7247$22 [1], \port$7339$146 [0], \port$7339$127 , \port$7293$192 [2], \port$7293$108 [1], \port$7293$100 [5], \port$7293$80 [2], \port$7293$80 [0], \port$7293$52 [1], \port$7293$28 [1], \port$7247$164 , \port$7247$7 [0], \port$7201$184 , \port$7339$166 [0], \port$7339$118 [1], \port$7293$184 [2], \port$7293$100 [1], \port$7293$92 [5], \port$7293$72 [2], \port$7293$72 [0], \port$7293$44 [5], \port$7293$44 [1], \port$7247$156 , \port$7247$27 [0], \port$7201$175 [1], \port$7339$158 [0], \port$7339$138 [1], \port$7293$176 [2], \port$7293$92 [1], \port$7293$84 [5], \port$7293$64 [2], \port$7293$64 [0], \port$7293$36 [5], \port$7293$36 [1], \port$7247$148 , \port$7247$19 [0], \port$7201$167 [1], \port$7339$150 , \port$7339$130 [1], \port$7293$168 [2], \port$7293$108 [1], \port$7293$84 [1], \port$7293$56 [2], \port$7293$56 [0], \port$7293$28 [5], \port$7293$28 [1], \port$7247$139 [1], \port$7247$11 , \port$7201$187 [1], \port$7339$113 [0], \port$7339$94 , \port$7293$156 [5], \port$7293$72 [4], \port$7293$72 [0], \port$7293$44 [5], \port$7293$44 [3], \port$7293$24 [0], \port$7293$16 [4], \port$7247$131 , \port$7201$170 [0], \port$7201$151 , \port$7339$133 [0], \port$7339$85 [1], \port$7293$148 [5], \port$7293$64 [4], \port$7293$64 [0], \port$7293$36 [5], \port$7293$36 [3], \port$7293$16 [0], \port$7293$8 [4], \port$7247$123 , \port$7201$190 [0], \port$7201$142 [1], \port$7339$125 , \port$7339$105 [1], \port$7293$140 [5], \port$7293$56 [4], \port$7293$56 [0], \port$7293$28 [5], \port$7293$28 [3], \port$7293$8 [0], \port$7293$0 [4], \port$7247$114 [1], \port$7201$182 , \port$7201$162 [1], \port$7339$89 [1], \port$7339$71 , \port$7293$136 [2], \port$7293$52 [1], \port$7293$44 [5], \port$7293$24 [2], \port$7293$24 [0], \port$7247$192 [1], \port$7247$168 [1], \port$7247$106 [2], \port$7201$147 [0], \port$7201$128 , \port$7339$110 [0], \port$7339$63 , \port$7293$128 [2], \port$7293$44 [1], \port$7293$36 [5], \port$7293$16 [2], \port$7293$16 [0], \port$7247$187 [2], \port$7247$184 [1], \port$7247$100 , \port$7201$167 [0], \port$7201$120 , \port$7339$102 [0], \port$7339$82 [1], \port$7293$120 [2], \port$7293$36 [1], \port$7293$28 [5], \port$7293$8 [2], \port$7293$8 [0], \port$7247$179 [2], \port$7247$176 [1], \port$7247$91 [1], \port$7201$159 [0], \port$7201$112 , \port$7339$94 , \port$7339$74 [1], \port$7293$112 [2], \port$7293$52 [1], \port$7293$28 [1], \port$7293$0 [2], \port$7293$0 [0], \port$7247$171 [2], \port$7247$168 [1], \port$7247$83 [1], \port$7201$151 , \port$7201$132 , \port$7339$105 [0], \port$7339$20 [0], \port$7339$16 [0], \port$7293$184 [5], \port$7293$184 [3], \port$7293$164 [0], \port$7293$156 [4], \port$7293$72 [3], \port$7247$114 [0], \port$7247$95 , \port$7201$57 , \port$7201$38 , \port$7339$97 , \port$7339$12 [0], \port$7339$8 [0], \port$7293$176 [5], \port$7293$176 [3], \port$7293$156 [0], \port$7293$148 [4], \port$7293$64 [3], \port$7247$134 , \port$7247$86 [1], \port$7201$77 , \port$7201$29 [1], \port$7339$89 [0], \port$7339$4 [0], \port$7339$0 [0], \port$7293$168 [5], \port$7293$168 [3], \port$7293$148 [0], \port$7293$140 [4], \port$7293$56 [3], \port$7247$126 , \port$7247$106 [1], \port$7201$69 , \port$7201$49 [1], \port$7339$82 [0], \port$7293$192 [1], \port$7293$184 [5], \port$7293$164 [2], \port$7293$164 [0], \port$7293$136 [1], \port$7293$112 [1], \port$7293$52 [0], \port$7247$91 [0], \port$7247$72 , \port$7201$34 [0], \port$7201$15 , \port$7339$74 [0], \port$7293$184 [1], \port$7293$176 [5], \port$7293$156 [2], \port$7293$156 [0], \port$7293$128 [5], \port$7293$128 [1], \port$7293$44 [0], \port$7247$111 [0], \port$7247$63 [1], \port$7201$54 [0], \port$7201$6 [1], \port$7339$66 , \port$7293$176 [1], \port$7293$168 [5], \port$7293$148 [2], \port$7293$148 [0], \port$7293$120 [5], \port$7293$120 [1], \port$7293$36 [0], \port$7247$103 [0], \port$7247$55 [1], \port$7201$46 [0], \port$7201$26 [1], \port$7339$58 , \port$7293$192 [1], \port$7293$168 [1], \port$7293$140 [2], \port$7293$140 [0], \port$7293$112 [5], \port$7293$112 [1], \port$7293$28 [0], \port$7247$95 , \port$7247$75 [1], \port$7201$38 , \port$7201$18 [1], \port$7339$178 , \port$7339$49 , \port$7293$156 [4], \port$7293$156 [0], \port$7293$128 [5], \port$7293$128 [3], \port$7293$108 [0], \port$7293$100 [4], \port$7293$16 [3], \port$7247$58 [0], \port$7247$39 , \port$7201$1 [0], \port$7339$169 [1], \port$7339$41 , \port$7293$148 [4], \port$7293$148 [0], \port$7293$120 [5], \port$7293$120 [3], \port$7293$100 [0], \port$7293$92 [4], \port$7293$8 [3], \port$7247$78 [0], \port$7247$30 [1], \port$7201$21 [0], \port$7339$189 [1], \port$7339$33 , \port$7293$140 [4], \port$7293$140 [0], \port$7293$112 [5], \port$7293$112 [3], \port$7293$92 [0], \port$7293$84 [4], \port$7293$0 [3], \port$7247$70 , \port$7247$50 [1], \port$7201$13 , \port$7339$174 [0], \port$7339$155 , \port$7339$25 [1], \port$7293$136 [1], \port$7293$128 [5], \port$7293$108 [2], \port$7293$108 [0], \port$7293$80 [1], \port$7293$56 [1], \port$7247$192 [0], \port$7247$35 [0], \port$7247$16 , \port$7339$194 [0], \port$7339$146 [1], \port$7339$16 [2], \port$7293$128 [1], \port$7293$120 [5], \port$7293$100 [2], \port$7293$100 [0], \port$7293$72 [5], \port$7293$72 [1], \port$7247$184 [0], \port$7247$55 [0], \port$7247$7 [1], \port$7339$186 [0], \port$7339$166 [1], \port$7339$8 [2], \port$7293$120 [1], \port$7293$112 [5], \port$7293$92 [2], \port$7293$92 [0], \port$7293$64 [5], \port$7293$64 [1], \port$7247$176 [0], \port$7247$47 [0], \port$7247$0 , \port$7339$178 , \port$7339$158 [1], \port$7339$0 [2], \port$7293$136 [1], \port$7293$112 [1], \port$7293$84 [2], \port$7293$84 [0], \port$7293$56 [5], \port$7293$56 [1], \port$7247$168 [0], \port$7247$39 , \port$7247$19 [1], \port$7339$141 [0], \port$7339$122 , \port$7293$184 [5], \port$7293$100 [4], \port$7293$100 [0], \port$7293$72 [5], \port$7293$72 [3], \port$7293$52 [0], \port$7293$44 [4], \port$7247$159 , \port$7247$2 [0], \port$7201$179 , \port$7339$161 [0], \port$7339$113 [1], \port$7293$176 [5], \port$7293$92 [4], \port$7293$92 [0], \port$7293$64 [5], \port$7293$64 [3], \port$7293$44 [0], \port$7293$36 [4], \port$7247$151 , \port$7247$22 [0], \port$7201$170 [1], \port$7339$153 , \port$7339$133 [1], \port$7293$168 [5], \port$7293$84 [4], \port$7293$84 [0], \port$7293$56 [5], \port$7293$56 [3], \port$7293$36 [0], \port$7293$28 [4], \port$7247$143 , \port$7247$14 , \port$7201$190 [1], \port$7339$118 [0], \port$7339$99 , \port$7293$164 [2], \port$7293$80 [1], \port$7293$72 [5], \port$7293$52 [2], \port$7293$52 [0], \port$7293$24 [1], \port$7293$0 [1], \port$7247$136 , \port$7201$175 [0], \port$7201$156 , \port$7339$138 [0], \port$7339$89 [2], \port$7293$156 [2], \port$7293$72 [1], \port$7293$64 [5], \port$7293$44 [2], \port$7293$44 [0], \port$7293$16 [5], \port$7293$16 [1], \port$7247$128 , \port$7201$195 , \port$7201$147 [1], \port$7339$130 [0], \port$7339$110 [1], \port$7293$148 [2], \port$7293$64 [1], \port$7293$56 [5], \port$7293$36 [2], \port$7293$36 [0], \port$7293$8 [5], \port$7293$8 [1], \port$7247$119 [1], \port$7201$187 [0], \port$7201$140 , \port$7339$122 , \port$7339$102 [1], \port$7293$140 [2], \port$7293$80 [1], \port$7293$56 [1], \port$7293$28 [2], \port$7293$28 [0], \port$7293$0 [5], \port$7293$0 [1], \port$7247$111 [1], \port$7201$179 , \port$7201$159 [1], \port$7339$85 [0], \port$7339$66 , \port$7293$128 [5], \port$7293$44 [4], \port$7293$44 [0], \port$7293$16 [5], \port$7293$16 [3], \port$7247$192 [0], \port$7247$187 [1], \port$7247$103 [0], \port$7201$142 [0], \port$7201$123 , \port$7339$105 [0], \port$7339$58 , \port$7293$120 [5], \port$7293$36 [4], \port$7293$36 [0], \port$7293$8 [5], \port$7293$8 [3], \port$7247$184 [0], \port$7247$179 [1], \port$7247$95 , \port$7201$162 [0], \port$7201$115 , \port$7339$97 , \port$7339$77 [1], \port$7293$112 [5], \port$7293$28 [4], \port$7293$28 [0], \port$7293$0 [5], \port$7293$0 [3], \port$7247$176 [0], \port$7247$171 [1], \port$7247$86 [1], \port$7201$154 , \port$7201$135  };
-  assign vis = { \port$7146$585 , \port$7146$577 , \port$7146$569 , \port$7146$561 , \port$7146$552 , \port$7146$544 , \port$7146$536 , \port$7146$529 , \port$7146$521 , \port$7146$513 , \port$7146$505 , \port$7146$496 , \port$7146$488 , \port$7146$480 , \port$7146$473 , \port$7146$465 , \port$7146$457 , \port$7146$449 , \port$7146$440 , \port$7146$432 , \port$7146$424 , \port$7146$417 , \port$7146$409 , \port$7146$401 , \port$7146$393 , \port$7146$580 , \port$7146$572 , \port$7146$564 , \port$7146$557 , \port$7146$549 , \port$7146$541 , \port$7146$533 , \port$7146$524 , \port$7146$516 , \port$7146$508 , \port$7146$501 , \port$7146$493 , \port$7146$485 , \port$7146$477 , \port$7146$468 , \port$7146$460 , \port$7146$452 , \port$7146$445 , \port$7146$437 , \port$7146$429 , \port$7146$421 , \port$7146$412 , \port$7146$404 , \port$7146$396  };
+  assign vis = { \port$7144$585 , \port$7144$577 , \port$7144$569 , \port$7144$561 , \port$7144$552 , \port$7144$544 , \port$7144$536 , \port$7144$529 , \port$7144$521 , \port$7144$513 , \port$7144$505 , \port$7144$496 , \port$7144$488 , \port$7144$480 , \port$7144$473 , \port$7144$465 , \port$7144$457 , \port$7144$449 , \port$7144$440 , \port$7144$432 , \port$7144$424 , \port$7144$417 , \port$7144$409 , \port$7144$401 , \port$7144$393 , \port$7144$580 , \port$7144$572 , \port$7144$564 , \port$7144$557 , \port$7144$549 , \port$7144$541 , \port$7144$533 , \port$7144$524 , \port$7144$516 , \port$7144$508 , \port$7144$501 , \port$7144$493 , \port$7144$485 , \port$7144$477 , \port$7144$468 , \port$7144$460 , \port$7144$452 , \port$7144$445 , \port$7144$437 , \port$7144$429 , \port$7144$421 , \port$7144$412 , \port$7144$404 , \port$7144$396  };
   assign xin = { \port$7291$193 , \port$7291$185 , \port$7291$177 , \port$7291$169 , \port$7291$160 , \port$7291$152 , \port$7291$144 , \port$7291$137 , \port$7291$129 , \port$7291$121 , \port$7291$113 , \port$7291$104 , \port$7291$96 , \port$7291$88 , \port$7291$81 , \port$7291$73 , \port$7291$65 , \port$7291$57 , \port$7291$48 , \port$7291$40 , \port$7291$32 , \port$7291$25 , \port$7291$17 , \port$7291$9 , \port$7291$1 , \port$7291$188 , \port$7291$180 , \port$7291$172 , \port$7291$165 , \port$7291$157 , \port$7291$149 , \port$7291$141 , \port$7291$132 , \port$7291$124 , \port$7291$116 , \port$7291$109 , \port$7291$101 , \port$7291$93 , \port$7291$85 , \port$7291$76 , \port$7291$68 , \port$7291$60 , \port$7291$53 , \port$7291$45 , \port$7291$37 , \port$7291$29 , \port$7291$20 , \port$7291$12 , \port$7291$4  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -48673,9 +48664,9 @@ module \pbitgen_top.tile2.unit10.cell (\port$5136$0 , \port$5137$0 , \port$5138$
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile2.unit11 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$395 , \port$7146$398 , \port$7146$403 , \port$7146$406 , \port$7146$411 , \port$7146$414 , \port$7146$419 , \port$7146$423 , \port$7146$426 , \port$7146$431 , \port$7146$434 , \port$7146$439 , \port$7146$442 , \port$7146$447 , \port$7146$451 
-, \port$7146$454 , \port$7146$459 , \port$7146$462 , \port$7146$467 , \port$7146$470 , \port$7146$475 , \port$7146$479 , \port$7146$482 , \port$7146$487 , \port$7146$490 , \port$7146$495 , \port$7146$498 , \port$7146$503 , \port$7146$507 , \port$7146$510 , \port$7146$515 , \port$7146$518 , \port$7146$523 , \port$7146$526 , \port$7146$531 , \port$7146$535 
-, \port$7146$538 , \port$7146$543 , \port$7146$546 , \port$7146$551 , \port$7146$554 , \port$7146$559 , \port$7146$563 , \port$7146$566 , \port$7146$571 , \port$7146$574 , \port$7146$579 , \port$7146$582 , \port$7146$587 , issue, beta, w, init, color, pos, bank, \port$7201$0 
+module \pbitgen_top.tile2.unit11 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$395 , \port$7144$398 , \port$7144$403 , \port$7144$406 , \port$7144$411 , \port$7144$414 , \port$7144$419 , \port$7144$423 , \port$7144$426 , \port$7144$431 , \port$7144$434 , \port$7144$439 , \port$7144$442 , \port$7144$447 , \port$7144$451 
+, \port$7144$454 , \port$7144$459 , \port$7144$462 , \port$7144$467 , \port$7144$470 , \port$7144$475 , \port$7144$479 , \port$7144$482 , \port$7144$487 , \port$7144$490 , \port$7144$495 , \port$7144$498 , \port$7144$503 , \port$7144$507 , \port$7144$510 , \port$7144$515 , \port$7144$518 , \port$7144$523 , \port$7144$526 , \port$7144$531 , \port$7144$535 
+, \port$7144$538 , \port$7144$543 , \port$7144$546 , \port$7144$551 , \port$7144$554 , \port$7144$559 , \port$7144$563 , \port$7144$566 , \port$7144$571 , \port$7144$574 , \port$7144$579 , \port$7144$582 , \port$7144$587 , issue, beta, w, init, color, pos, bank, \port$7201$0 
 , \port$7201$3 , \port$7201$8 , \port$7201$12 , \port$7201$15 , \port$7201$17 , \port$7201$20 , \port$7201$23 , \port$7201$28 , \port$7201$31 , \port$7201$36 , \port$7201$40 , \port$7201$43 , \port$7201$45 , \port$7201$48 , \port$7201$51 , \port$7201$56 , \port$7201$59 , \port$7201$64 , \port$7201$68 , \port$7201$71 , \port$7201$76 
 , \port$7201$79 , \port$7201$114 , \port$7201$117 , \port$7201$122 , \port$7201$125 , \port$7201$130 , \port$7201$134 , \port$7201$137 , \port$7201$141 , \port$7201$144 , \port$7201$149 , \port$7201$153 , \port$7201$156 , \port$7201$158 , \port$7201$161 , \port$7201$164 , \port$7201$169 , \port$7201$172 , \port$7201$177 , \port$7201$181 , \port$7201$184 
 , \port$7201$186 , \port$7201$189 , \port$7201$192 , \port$7247$1 , \port$7247$4 , \port$7247$9 , \port$7247$13 , \port$7247$16 , \port$7247$18 , \port$7247$21 , \port$7247$24 , \port$7247$29 , \port$7247$32 , \port$7247$37 , \port$7247$41 , \port$7247$44 , \port$7247$46 , \port$7247$49 , \port$7247$52 , \port$7247$57 , \port$7247$60 
@@ -48771,104 +48762,104 @@ module \pbitgen_top.tile2.unit11 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$395 ;
-  wire \port$7146$395 ;
-  input \port$7146$398 ;
-  wire \port$7146$398 ;
-  input \port$7146$403 ;
-  wire \port$7146$403 ;
-  input \port$7146$406 ;
-  wire \port$7146$406 ;
-  input \port$7146$411 ;
-  wire \port$7146$411 ;
-  input \port$7146$414 ;
-  wire \port$7146$414 ;
-  input \port$7146$419 ;
-  wire \port$7146$419 ;
-  input \port$7146$423 ;
-  wire \port$7146$423 ;
-  input \port$7146$426 ;
-  wire \port$7146$426 ;
-  input \port$7146$431 ;
-  wire \port$7146$431 ;
-  input \port$7146$434 ;
-  wire \port$7146$434 ;
-  input \port$7146$439 ;
-  wire \port$7146$439 ;
-  input \port$7146$442 ;
-  wire \port$7146$442 ;
-  input \port$7146$447 ;
-  wire \port$7146$447 ;
-  input \port$7146$451 ;
-  wire \port$7146$451 ;
-  input \port$7146$454 ;
-  wire \port$7146$454 ;
-  input \port$7146$459 ;
-  wire \port$7146$459 ;
-  input \port$7146$462 ;
-  wire \port$7146$462 ;
-  input \port$7146$467 ;
-  wire \port$7146$467 ;
-  input \port$7146$470 ;
-  wire \port$7146$470 ;
-  input \port$7146$475 ;
-  wire \port$7146$475 ;
-  input \port$7146$479 ;
-  wire \port$7146$479 ;
-  input \port$7146$482 ;
-  wire \port$7146$482 ;
-  input \port$7146$487 ;
-  wire \port$7146$487 ;
-  input \port$7146$490 ;
-  wire \port$7146$490 ;
-  input \port$7146$495 ;
-  wire \port$7146$495 ;
-  input \port$7146$498 ;
-  wire \port$7146$498 ;
-  input \port$7146$503 ;
-  wire \port$7146$503 ;
-  input \port$7146$507 ;
-  wire \port$7146$507 ;
-  input \port$7146$510 ;
-  wire \port$7146$510 ;
-  input \port$7146$515 ;
-  wire \port$7146$515 ;
-  input \port$7146$518 ;
-  wire \port$7146$518 ;
-  input \port$7146$523 ;
-  wire \port$7146$523 ;
-  input \port$7146$526 ;
-  wire \port$7146$526 ;
-  input \port$7146$531 ;
-  wire \port$7146$531 ;
-  input \port$7146$535 ;
-  wire \port$7146$535 ;
-  input \port$7146$538 ;
-  wire \port$7146$538 ;
-  input \port$7146$543 ;
-  wire \port$7146$543 ;
-  input \port$7146$546 ;
-  wire \port$7146$546 ;
-  input \port$7146$551 ;
-  wire \port$7146$551 ;
-  input \port$7146$554 ;
-  wire \port$7146$554 ;
-  input \port$7146$559 ;
-  wire \port$7146$559 ;
-  input \port$7146$563 ;
-  wire \port$7146$563 ;
-  input \port$7146$566 ;
-  wire \port$7146$566 ;
-  input \port$7146$571 ;
-  wire \port$7146$571 ;
-  input \port$7146$574 ;
-  wire \port$7146$574 ;
-  input \port$7146$579 ;
-  wire \port$7146$579 ;
-  input \port$7146$582 ;
-  wire \port$7146$582 ;
-  input \port$7146$587 ;
-  wire \port$7146$587 ;
+  input \port$7144$395 ;
+  wire \port$7144$395 ;
+  input \port$7144$398 ;
+  wire \port$7144$398 ;
+  input \port$7144$403 ;
+  wire \port$7144$403 ;
+  input \port$7144$406 ;
+  wire \port$7144$406 ;
+  input \port$7144$411 ;
+  wire \port$7144$411 ;
+  input \port$7144$414 ;
+  wire \port$7144$414 ;
+  input \port$7144$419 ;
+  wire \port$7144$419 ;
+  input \port$7144$423 ;
+  wire \port$7144$423 ;
+  input \port$7144$426 ;
+  wire \port$7144$426 ;
+  input \port$7144$431 ;
+  wire \port$7144$431 ;
+  input \port$7144$434 ;
+  wire \port$7144$434 ;
+  input \port$7144$439 ;
+  wire \port$7144$439 ;
+  input \port$7144$442 ;
+  wire \port$7144$442 ;
+  input \port$7144$447 ;
+  wire \port$7144$447 ;
+  input \port$7144$451 ;
+  wire \port$7144$451 ;
+  input \port$7144$454 ;
+  wire \port$7144$454 ;
+  input \port$7144$459 ;
+  wire \port$7144$459 ;
+  input \port$7144$462 ;
+  wire \port$7144$462 ;
+  input \port$7144$467 ;
+  wire \port$7144$467 ;
+  input \port$7144$470 ;
+  wire \port$7144$470 ;
+  input \port$7144$475 ;
+  wire \port$7144$475 ;
+  input \port$7144$479 ;
+  wire \port$7144$479 ;
+  input \port$7144$482 ;
+  wire \port$7144$482 ;
+  input \port$7144$487 ;
+  wire \port$7144$487 ;
+  input \port$7144$490 ;
+  wire \port$7144$490 ;
+  input \port$7144$495 ;
+  wire \port$7144$495 ;
+  input \port$7144$498 ;
+  wire \port$7144$498 ;
+  input \port$7144$503 ;
+  wire \port$7144$503 ;
+  input \port$7144$507 ;
+  wire \port$7144$507 ;
+  input \port$7144$510 ;
+  wire \port$7144$510 ;
+  input \port$7144$515 ;
+  wire \port$7144$515 ;
+  input \port$7144$518 ;
+  wire \port$7144$518 ;
+  input \port$7144$523 ;
+  wire \port$7144$523 ;
+  input \port$7144$526 ;
+  wire \port$7144$526 ;
+  input \port$7144$531 ;
+  wire \port$7144$531 ;
+  input \port$7144$535 ;
+  wire \port$7144$535 ;
+  input \port$7144$538 ;
+  wire \port$7144$538 ;
+  input \port$7144$543 ;
+  wire \port$7144$543 ;
+  input \port$7144$546 ;
+  wire \port$7144$546 ;
+  input \port$7144$551 ;
+  wire \port$7144$551 ;
+  input \port$7144$554 ;
+  wire \port$7144$554 ;
+  input \port$7144$559 ;
+  wire \port$7144$559 ;
+  input \port$7144$563 ;
+  wire \port$7144$563 ;
+  input \port$7144$566 ;
+  wire \port$7144$566 ;
+  input \port$7144$571 ;
+  wire \port$7144$571 ;
+  input \port$7144$574 ;
+  wire \port$7144$574 ;
+  input \port$7144$579 ;
+  wire \port$7144$579 ;
+  input \port$7144$582 ;
+  wire \port$7144$582 ;
+  input \port$7144$587 ;
+  wire \port$7144$587 ;
   input [1:0] \port$7201$0 ;
   wire [1:0] \port$7201$0 ;
   input \port$7201$114 ;
@@ -51892,103 +51883,103 @@ module \pbitgen_top.tile2.unit11 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$398 ;
+          visible = \port$7144$398 ;
       6'h01:
-          visible = \port$7146$406 ;
+          visible = \port$7144$406 ;
       6'h02:
-          visible = \port$7146$414 ;
+          visible = \port$7144$414 ;
       6'h03:
-          visible = \port$7146$423 ;
+          visible = \port$7144$423 ;
       6'h04:
-          visible = \port$7146$431 ;
+          visible = \port$7144$431 ;
       6'h05:
-          visible = \port$7146$439 ;
+          visible = \port$7144$439 ;
       6'h06:
-          visible = \port$7146$447 ;
+          visible = \port$7144$447 ;
       6'h07:
-          visible = \port$7146$454 ;
+          visible = \port$7144$454 ;
       6'h08:
-          visible = \port$7146$462 ;
+          visible = \port$7144$462 ;
       6'h09:
-          visible = \port$7146$470 ;
+          visible = \port$7144$470 ;
       6'h0a:
-          visible = \port$7146$479 ;
+          visible = \port$7144$479 ;
       6'h0b:
-          visible = \port$7146$487 ;
+          visible = \port$7144$487 ;
       6'h0c:
-          visible = \port$7146$495 ;
+          visible = \port$7144$495 ;
       6'h0d:
-          visible = \port$7146$503 ;
+          visible = \port$7144$503 ;
       6'h0e:
-          visible = \port$7146$510 ;
+          visible = \port$7144$510 ;
       6'h0f:
-          visible = \port$7146$518 ;
+          visible = \port$7144$518 ;
       6'h10:
-          visible = \port$7146$526 ;
+          visible = \port$7144$526 ;
       6'h11:
-          visible = \port$7146$535 ;
+          visible = \port$7144$535 ;
       6'h12:
-          visible = \port$7146$543 ;
+          visible = \port$7144$543 ;
       6'h13:
-          visible = \port$7146$551 ;
+          visible = \port$7144$551 ;
       6'h14:
-          visible = \port$7146$559 ;
+          visible = \port$7144$559 ;
       6'h15:
-          visible = \port$7146$566 ;
+          visible = \port$7144$566 ;
       6'h16:
-          visible = \port$7146$574 ;
+          visible = \port$7144$574 ;
       6'h17:
-          visible = \port$7146$582 ;
+          visible = \port$7144$582 ;
       6'h18:
-          visible = \port$7146$395 ;
+          visible = \port$7144$395 ;
       6'h19:
-          visible = \port$7146$403 ;
+          visible = \port$7144$403 ;
       6'h1a:
-          visible = \port$7146$411 ;
+          visible = \port$7144$411 ;
       6'h1b:
-          visible = \port$7146$419 ;
+          visible = \port$7144$419 ;
       6'h1c:
-          visible = \port$7146$426 ;
+          visible = \port$7144$426 ;
       6'h1d:
-          visible = \port$7146$434 ;
+          visible = \port$7144$434 ;
       6'h1e:
-          visible = \port$7146$442 ;
+          visible = \port$7144$442 ;
       6'h1f:
-          visible = \port$7146$451 ;
+          visible = \port$7144$451 ;
       6'h20:
-          visible = \port$7146$459 ;
+          visible = \port$7144$459 ;
       6'h21:
-          visible = \port$7146$467 ;
+          visible = \port$7144$467 ;
       6'h22:
-          visible = \port$7146$475 ;
+          visible = \port$7144$475 ;
       6'h23:
-          visible = \port$7146$482 ;
+          visible = \port$7144$482 ;
       6'h24:
-          visible = \port$7146$490 ;
+          visible = \port$7144$490 ;
       6'h25:
-          visible = \port$7146$498 ;
+          visible = \port$7144$498 ;
       6'h26:
-          visible = \port$7146$507 ;
+          visible = \port$7144$507 ;
       6'h27:
-          visible = \port$7146$515 ;
+          visible = \port$7144$515 ;
       6'h28:
-          visible = \port$7146$523 ;
+          visible = \port$7144$523 ;
       6'h29:
-          visible = \port$7146$531 ;
+          visible = \port$7144$531 ;
       6'h2a:
-          visible = \port$7146$538 ;
+          visible = \port$7144$538 ;
       6'h2b:
-          visible = \port$7146$546 ;
+          visible = \port$7144$546 ;
       6'h2c:
-          visible = \port$7146$554 ;
+          visible = \port$7144$554 ;
       6'h2d:
-          visible = \port$7146$563 ;
+          visible = \port$7144$563 ;
       6'h2e:
-          visible = \port$7146$571 ;
+          visible = \port$7144$571 ;
       6'h2f:
-          visible = \port$7146$579 ;
+          visible = \port$7144$579 ;
       6'h30:
-          visible = \port$7146$587 ;
+          visible = \port$7144$587 ;
     endcase
   end
   always @* begin
@@ -52103,7 +52094,7 @@ module \pbitgen_top.tile2.unit11 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$84 [0], \port$7339$27 [0], \port$7339$22 [1], \port$7293$194 [0], \port$7293$166 [2:1], \port$7293$142 [1], \port$7293$82 [0], \port$7247$121 [0], \port$7247$102 , \port$7201$64 , \port$7201$45 , \port$7339$104 [0], \port$7339$18 [1], \port$7339$14 [1], \port$7293$186 [2], \port$7293$186 [0], \port$7293$158 [5], \port$7293$158 [1], \port$7293$74 [0], \port$7247$113 [0], \port$7247$93 [1], \port$7201$56 , \port$7201$36 [1], \port$7339$96 , \port$7339$10 [1], \port$7339$6 [1], \port$7293$178 [2], \port$7293$178 [0], \port$7293$150 [5], \port$7293$150 [1], \port$7293$66 [0], \port$7247$133 , \port$7247$85 [1], \port$7201$76 , \port$7201$28 [1], \port$7339$87 [1], \port$7339$27 [0], \port$7339$2 [1], \port$7293$170 [2], \port$7293$170 [0], \port$7293$142 [5], \port$7293$142 [1], \port$7293$58 [0], \port$7247$125 , \port$7247$105 [1], \port$7201$68 , \port$7201$48 [1], \port$7339$79 [0], \port$7293$186 [4], \port$7293$186 [0], \port$7293$158 [5], \port$7293$158 [3], \port$7293$138 [0], \port$7293$130 [4], \port$7293$46 [3], \port$7247$88 [0], \port$7247$69 , \port$7201$31 [0], \port$7201$12 , \port$7339$71 , \port$7293$178 [4], \port$7293$178 [0], \port$7293$150 [5], \port$7293$150 [3], \port$7293$130 [0], \port$7293$122 [4], \port$7293$38 [3], \port$7247$108 [0], \port$7247$60 [1], \port$7201$51 [0], \port$7201$3 [1], \port$7339$63 , \port$7293$170 [4], \port$7293$170 [0], \port$7293$142 [5], \port$7293$142 [3], \port$7293$122 [0], \port$7293$114 [4], \port$7293$30 [3], \port$7247$100 , \port$7247$80 [1], \port$7201$43 , \port$7201$23 [1], \port$7339$185 , \port$7339$27 [1], \port$7293$166 [1], \port$7293$158 [5], \port$7293$138 [0], \port$7293$110 [2:1], \port$7293$86 [1], \port$7293$26 [0], \port$7247$65 [0], \port$7247$46 , \port$7201$8 [0], \port$7339$176 [1], \port$7339$48 , \port$7293$158 [1], \port$7293$150 [5], \port$7293$130 [2], \port$7293$130 [0], \port$7293$102 [5], \port$7293$102 [1], \port$7293$18 [0], \port$7247$57 [0], \port$7247$37 [1], \port$7201$0 [0], \port$7339$168 [1], \port$7339$40 , \port$7293$150 [1], \port$7293$142 [5], \port$7293$122 [2], \port$7293$122 [0], \port$7293$94 [5], \port$7293$94 [1], \port$7293$10 [0], \port$7247$77 [0], \port$7247$29 [1], \port$7201$20 [0], \port$7339$188 [1], \port$7339$32 , \port$7293$166 [1], \port$7293$142 [1], \port$7293$114 [2], \port$7293$114 [0], \port$7293$86 [5], \port$7293$86 [1], \port$7293$2 [0], \port$7247$69 , \port$7247$49 [1], \port$7201$12 , \port$7339$171 [0], \port$7339$152 , \port$7339$22 [1], \port$7293$130 [4], \port$7293$130 [0], \port$7293$102 [5], \port$7293$102 [3], \port$7293$82 [0], \port$7293$74 [4], \port$7247$189 [0], \port$7247$32 [0], \port$7247$13 , \port$7339$191 [0], \port$7339$143 [1], \port$7339$14 [1], \port$7293$122 [4], \port$7293$122 [0], \port$7293$94 [5], \port$7293$94 [3], \port$7293$74 [0], \port$7293$66 [4], \port$7247$181 [0], \port$7247$52 [0], \port$7247$4 [1], \port$7339$183 , \port$7339$163 [1], \port$7339$6 [1], \port$7293$114 [4], \port$7293$114 [0], \port$7293$86 [5], \port$7293$86 [3], \port$7293$66 [0], \port$7293$58 [4], \port$7247$173 [0], \port$7247$44 , \port$7247$24 [1], \port$7339$148 [0], \port$7339$129 , \port$7293$166 [2], \port$7293$110 [1], \port$7293$102 [5], \port$7293$82 [0], \port$7293$54 [2:1], \port$7293$30 [1], \port$7247$166 , \port$7247$9 [0], \port$7201$186 , \port$7339$140 [0], \port$7339$120 [1], \port$7293$186 [2], \port$7293$102 [1], \port$7293$94 [5], \port$7293$74 [2], \port$7293$74 [0], \port$7293$46 [5], \port$7293$46 [1], \port$7247$158 , \port$7247$1 [0], \port$7201$177 [1], \port$7339$160 [0], \port$7339$112 [1], \port$7293$178 [2], \port$7293$94 [1], \port$7293$86 [5], \port$7293$66 [2], \port$7293$66 [0], \port$7293$38 [5], \port$7293$38 [1], \port$7247$150 , \port$7247$21 [0], \port$7201$169 [1], \port$7339$152 , \port$7339$132 [1], \port$7293$170 [2], \port$7293$110 [1], \port$7293$86 [1], \port$7293$58 [2], \port$7293$58 [0], \port$7293$30 [5], \port$7293$30 [1], \port$7247$142 , \port$7247$13 , \port$7201$189 [1], \port$7339$115 [0], \port$7339$96 , \port$7293$158 [5], \port$7293$74 [4], \port$7293$74 [0], \port$7293$46 [5], \port$7293$46 [3], \port$7293$26 [0], \port$7293$18 [4], \port$7247$133 , \port$7201$172 [0], \port$7201$153 , \port$7339$135 [0], \port$7339$87 [1], \port$7293$150 [5], \port$7293$66 [4], \port$7293$66 [0], \port$7293$38 [5], \port$7293$38 [3], \port$7293$18 [0], \port$7293$10 [4], \port$7247$125 , \port$7201$192 [0], \port$7201$144 [1], \port$7339$127 , \port$7339$107 [1], \port$7293$142 [5], \port$7293$58 [4], \port$7293$58 [0], \port$7293$30 [5], \port$7293$30 [3], \port$7293$10 [0], \port$7293$2 [4], \port$7247$116 [1], \port$7201$184 , \port$7201$164 [1], \port$7339$91 [1], \port$7339$73 , \port$7293$110 [2], \port$7293$54 [1], \port$7293$46 [5], \port$7293$26 [0], \port$7293$0 , \port$7247$194 [1], \port$7247$170 [1], \port$7247$108 [2], \port$7201$149 [0], \port$7201$130 , \port$7339$84 [0], \port$7339$65 , \port$7293$130 [2], \port$7293$46 [1], \port$7293$38 [5], \port$7293$18 [2], \port$7293$18 [0], \port$7247$189 [2], \port$7247$186 [1], \port$7247$102 , \port$7201$141 [0], \port$7201$122 , \port$7339$104 [0], \port$7339$56 [1], \port$7293$122 [2], \port$7293$38 [1], \port$7293$30 [5], \port$7293$10 [2], \port$7293$10 [0], \port$7247$181 [2], \port$7247$178 [1], \port$7247$93 [1], \port$7201$161 [0], \port$7201$114 , \port$7339$96 , \port$7339$76 [1], \port$7293$114 [2], \port$7293$54 [1], \port$7293$30 [1], \port$7293$2 [2], \port$7293$2 [0], \port$7247$173 [2], \port$7247$170 [1], \port$7247$85 [1], \port$7201$153 , \port$7201$134 , \port$7339$107 [0], \port$7339$22 [0], \port$7339$18 [0], \port$7293$186 [5], \port$7293$186 [3], \port$7293$166 [0], \port$7293$158 [4], \port$7293$74 [3], \port$7247$116 [0], \port$7247$97 , \port$7201$59 , \port$7201$40 , \port$7339$99 , \port$7339$14 [0], \port$7339$10 [0], \port$7293$178 [5], \port$7293$178 [3], \port$7293$158 [0], \port$7293$150 [4], \port$7293$66 [3], \port$7247$136 , \port$7247$88 [1], \port$7201$79 , \port$7201$31 [1], \port$7339$91 [0], \port$7339$6 [0], \port$7339$2 [0], \port$7293$170 [5], \port$7293$170 [3], \port$7293$150 [0], \port$7293$142 [4], \port$7293$58 [3], \port$7247$128 , \port$7247$108 [1], \port$7201$71 , \port$7201$51 [1], \port$7339$56 [0], \port$7293$194 [1], \port$7293$186 [5], \port$7293$166 [0], \port$7293$138 [2:1], \port$7293$114 [1], \port$7293$54 [0], \port$7247$93 [0], \port$7247$74 , \port$7201$36 [0], \port$7201$17 , \port$7339$76 [0], \port$7293$186 [1], \port$7293$178 [5], \port$7293$158 [2], \port$7293$158 [0], \port$7293$130 [5], \port$7293$130 [1], \port$7293$46 [0], \port$7247$85 [0], \port$7247$65 [1], \port$7201$28 [0], \port$7201$8 [1], \port$7339$68 , \port$7293$178 [1], \port$7293$170 [5], \port$7293$150 [2], \port$7293$150 [0], \port$7293$122 [5], \port$7293$122 [1], \port$7293$38 [0], \port$7247$105 [0], \port$7247$57 [1], \port$7201$48 [0], \port$7201$0 [1], \port$7339$60 , \port$7293$194 [1], \port$7293$170 [1], \port$7293$142 [2], \port$7293$142 [0], \port$7293$114 [5], \port$7293$114 [1], \port$7293$30 [0], \port$7247$97 , \port$7247$77 [1], \port$7201$40 , \port$7201$20 [1], \port$7339$180 , \port$7339$51 , \port$7293$158 [4], \port$7293$158 [0], \port$7293$130 [5], \port$7293$130 [3], \port$7293$110 [0], \port$7293$102 [4], \port$7293$18 [3], \port$7247$60 [0], \port$7247$41 , \port$7201$3 [0], \port$7339$171 [1], \port$7339$43 , \port$7293$150 [4], \port$7293$150 [0], \port$7293$122 [5], \port$7293$122 [3], \port$7293$102 [0], \port$7293$94 [4], \port$7293$10 [3], \port$7247$80 [0], \port$7247$32 [1], \port$7201$23 [0], \port$7339$191 [1], \port$7339$35 , \port$7293$142 [4], \port$7293$142 [0], \port$7293$114 [5], \port$7293$114 [3], \port$7293$94 [0], \port$7293$86 [4], \port$7293$2 [3], \port$7247$72 , \port$7247$52 [1], \port$7201$15 , \port$7339$176 [0], \port$7339$157 , \port$7339$0 , \port$7293$138 [1], \port$7293$130 [5], \port$7293$110 [0], \port$7293$82 [2:1], \port$7293$58 [1], \port$7247$194 [0], \port$7247$37 [0], \port$7247$18 , \port$7339$168 [0], \port$7339$148 [1], \port$7339$18 [2], \port$7293$130 [1], \port$7293$122 [5], \port$7293$102 [2], \port$7293$102 [0], \port$7293$74 [5], \port$7293$74 [1], \port$7247$186 [0], \port$7247$29 [0], \port$7247$9 [1], \port$7339$188 [0], \port$7339$140 [1], \port$7339$10 [2], \port$7293$122 [1], \port$7293$114 [5], \port$7293$94 [2], \port$7293$94 [0], \port$7293$66 [5], \port$7293$66 [1], \port$7247$178 [0], \port$7247$49 [0], \port$7247$1 [1], \port$7339$180 , \port$7339$160 [1], \port$7339$2 [2], \port$7293$138 [1], \port$7293$114 [1], \port$7293$86 [2], \port$7293$86 [0], \port$7293$58 [5], \port$7293$58 [1], \port$7247$170 [0], \port$7247$41 , \port$7247$21 [1], \port$7339$143 [0], \port$7339$124 , \port$7293$186 [5], \port$7293$102 [4], \port$7293$102 [0], \port$7293$74 [5], \port$7293$74 [3], \port$7293$54 [0], \port$7293$46 [4], \port$7247$161 , \port$7247$4 [0], \port$7201$181 , \port$7339$163 [0], \port$7339$115 [1], \port$7293$178 [5], \port$7293$94 [4], \port$7293$94 [0], \port$7293$66 [5], \port$7293$66 [3], \port$7293$46 [0], \port$7293$38 [4], \port$7247$153 , \port$7247$24 [0], \port$7201$172 [1], \port$7339$155 , \port$7339$135 [1], \port$7293$170 [5], \port$7293$86 [4], \port$7293$86 [0], \port$7293$58 [5], \port$7293$58 [3], \port$7293$38 [0], \port$7293$30 [4], \port$7247$145 , \port$7247$16 , \port$7201$192 [1], \port$7339$120 [0], \port$7339$101 , \port$7293$138 [2], \port$7293$82 [1], \port$7293$74 [5], \port$7293$54 [0], \port$7293$26 [2:1], \port$7293$2 [1], \port$7247$138 , \port$7201$177 [0], \port$7201$158 , \port$7339$112 [0], \port$7339$91 [2], \port$7293$158 [2], \port$7293$74 [1], \port$7293$66 [5], \port$7293$46 [2], \port$7293$46 [0], \port$7293$18 [5], \port$7293$18 [1], \port$7247$130 , \port$7201$169 [0], \port$7201$149 [1], \port$7339$132 [0], \port$7339$84 [1], \port$7293$150 [2], \port$7293$66 [1], \port$7293$58 [5], \port$7293$38 [2], \port$7293$38 [0], \port$7293$10 [5], \port$7293$10 [1], \port$7247$121 [1], \port$7201$189 [0], \port$7201$141 [1], \port$7339$124 , \port$7339$104 [1], \port$7293$142 [2], \port$7293$82 [1], \port$7293$58 [1], \port$7293$30 [2], \port$7293$30 [0], \port$7293$2 [5], \port$7293$2 [1], \port$7247$113 [1], \port$7201$181 , \port$7201$161 [1], \port$7339$87 [0], \port$7339$68 , \port$7293$130 [5], \port$7293$46 [4], \port$7293$46 [0], \port$7293$18 [5], \port$7293$18 [3], \port$7247$194 [0], \port$7247$189 [1], \port$7247$105 [0], \port$7201$144 [0], \port$7201$125 , \port$7339$107 [0], \port$7339$60 , \port$7293$122 [5], \port$7293$38 [4], \port$7293$38 [0], \port$7293$10 [5], \port$7293$10 [3], \port$7247$186 [0], \port$7247$181 [1], \port$7247$97 , \port$7201$164 [0], \port$7201$117 , \port$7339$99 , \port$7339$79 [1], \port$7293$114 [5], \port$7293$30 [4], \port$7293$30 [0], \port$7293$2 [5], \port$7293$2 [3], \port$7247$178 [0], \port$7247$173 [1], \port$7247$88 [1], \port$7201$156 , \port$7201$137  };
-  assign vis = { \port$7146$587 , \port$7146$579 , \port$7146$571 , \port$7146$563 , \port$7146$554 , \port$7146$546 , \port$7146$538 , \port$7146$531 , \port$7146$523 , \port$7146$515 , \port$7146$507 , \port$7146$498 , \port$7146$490 , \port$7146$482 , \port$7146$475 , \port$7146$467 , \port$7146$459 , \port$7146$451 , \port$7146$442 , \port$7146$434 , \port$7146$426 , \port$7146$419 , \port$7146$411 , \port$7146$403 , \port$7146$395 , \port$7146$582 , \port$7146$574 , \port$7146$566 , \port$7146$559 , \port$7146$551 , \port$7146$543 , \port$7146$535 , \port$7146$526 , \port$7146$518 , \port$7146$510 , \port$7146$503 , \port$7146$495 , \port$7146$487 , \port$7146$479 , \port$7146$470 , \port$7146$462 , \port$7146$454 , \port$7146$447 , \port$7146$439 , \port$7146$431 , \port$7146$423 , \port$7146$414 , \port$7146$406 , \port$7146$398  };
+  assign vis = { \port$7144$587 , \port$7144$579 , \port$7144$571 , \port$7144$563 , \port$7144$554 , \port$7144$546 , \port$7144$538 , \port$7144$531 , \port$7144$523 , \port$7144$515 , \port$7144$507 , \port$7144$498 , \port$7144$490 , \port$7144$482 , \port$7144$475 , \port$7144$467 , \port$7144$459 , \port$7144$451 , \port$7144$442 , \port$7144$434 , \port$7144$426 , \port$7144$419 , \port$7144$411 , \port$7144$403 , \port$7144$395 , \port$7144$582 , \port$7144$574 , \port$7144$566 , \port$7144$559 , \port$7144$551 , \port$7144$543 , \port$7144$535 , \port$7144$526 , \port$7144$518 , \port$7144$510 , \port$7144$503 , \port$7144$495 , \port$7144$487 , \port$7144$479 , \port$7144$470 , \port$7144$462 , \port$7144$454 , \port$7144$447 , \port$7144$439 , \port$7144$431 , \port$7144$423 , \port$7144$414 , \port$7144$406 , \port$7144$398  };
   assign xin = { \port$7291$195 , \port$7291$187 , \port$7291$179 , \port$7291$171 , \port$7291$162 , \port$7291$154 , \port$7291$146 , \port$7291$139 , \port$7291$131 , \port$7291$123 , \port$7291$115 , \port$7291$106 , \port$7291$98 , \port$7291$90 , \port$7291$83 , \port$7291$75 , \port$7291$67 , \port$7291$59 , \port$7291$50 , \port$7291$42 , \port$7291$34 , \port$7291$27 , \port$7291$19 , \port$7291$11 , \port$7291$3 , \port$7291$190 , \port$7291$182 , \port$7291$174 , \port$7291$167 , \port$7291$159 , \port$7291$151 , \port$7291$143 , \port$7291$134 , \port$7291$126 , \port$7291$118 , \port$7291$111 , \port$7291$103 , \port$7291$95 , \port$7291$87 , \port$7291$78 , \port$7291$70 , \port$7291$62 , \port$7291$55 , \port$7291$47 , \port$7291$39 , \port$7291$31 , \port$7291$22 , \port$7291$14 , \port$7291$6  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -52892,9 +52883,9 @@ module \pbitgen_top.tile2.unit11.cell (\port$5345$0 , \port$5346$0 , \port$5347$
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile2.unit8 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$392 , \port$7146$397 , \port$7146$400 , \port$7146$405 , \port$7146$408 , \port$7146$413 , \port$7146$416 , \port$7146$420 , \port$7146$425 , \port$7146$428 , \port$7146$433 , \port$7146$436 , \port$7146$441 , \port$7146$444 , \port$7146$448 
-, \port$7146$453 , \port$7146$456 , \port$7146$461 , \port$7146$464 , \port$7146$469 , \port$7146$472 , \port$7146$476 , \port$7146$481 , \port$7146$484 , \port$7146$489 , \port$7146$492 , \port$7146$497 , \port$7146$500 , \port$7146$504 , \port$7146$509 , \port$7146$512 , \port$7146$517 , \port$7146$520 , \port$7146$525 , \port$7146$528 , \port$7146$532 
-, \port$7146$537 , \port$7146$540 , \port$7146$545 , \port$7146$548 , \port$7146$553 , \port$7146$556 , \port$7146$560 , \port$7146$565 , \port$7146$568 , \port$7146$573 , \port$7146$576 , \port$7146$581 , \port$7146$584 , issue, beta, w, init, color, pos, bank, \port$7201$2 
+module \pbitgen_top.tile2.unit8 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$392 , \port$7144$397 , \port$7144$400 , \port$7144$405 , \port$7144$408 , \port$7144$413 , \port$7144$416 , \port$7144$420 , \port$7144$425 , \port$7144$428 , \port$7144$433 , \port$7144$436 , \port$7144$441 , \port$7144$444 , \port$7144$448 
+, \port$7144$453 , \port$7144$456 , \port$7144$461 , \port$7144$464 , \port$7144$469 , \port$7144$472 , \port$7144$476 , \port$7144$481 , \port$7144$484 , \port$7144$489 , \port$7144$492 , \port$7144$497 , \port$7144$500 , \port$7144$504 , \port$7144$509 , \port$7144$512 , \port$7144$517 , \port$7144$520 , \port$7144$525 , \port$7144$528 , \port$7144$532 
+, \port$7144$537 , \port$7144$540 , \port$7144$545 , \port$7144$548 , \port$7144$553 , \port$7144$556 , \port$7144$560 , \port$7144$565 , \port$7144$568 , \port$7144$573 , \port$7144$576 , \port$7144$581 , \port$7144$584 , issue, beta, w, init, color, pos, bank, \port$7201$2 
 , \port$7201$5 , \port$7201$9 , \port$7201$11 , \port$7201$14 , \port$7201$17 , \port$7201$22 , \port$7201$25 , \port$7201$30 , \port$7201$33 , \port$7201$37 , \port$7201$39 , \port$7201$42 , \port$7201$45 , \port$7201$50 , \port$7201$53 , \port$7201$58 , \port$7201$61 , \port$7201$65 , \port$7201$70 , \port$7201$73 , \port$7201$78 
 , \port$7201$81 , \port$7201$116 , \port$7201$119 , \port$7201$124 , \port$7201$127 , \port$7201$131 , \port$7201$136 , \port$7201$139 , \port$7201$143 , \port$7201$146 , \port$7201$150 , \port$7201$152 , \port$7201$155 , \port$7201$158 , \port$7201$163 , \port$7201$166 , \port$7201$171 , \port$7201$174 , \port$7201$178 , \port$7201$180 , \port$7201$183 
 , \port$7201$186 , \port$7201$191 , \port$7201$194 , \port$7247$3 , \port$7247$6 , \port$7247$10 , \port$7247$12 , \port$7247$15 , \port$7247$18 , \port$7247$23 , \port$7247$26 , \port$7247$31 , \port$7247$34 , \port$7247$38 , \port$7247$40 , \port$7247$43 , \port$7247$46 , \port$7247$51 , \port$7247$54 , \port$7247$59 , \port$7247$62 
@@ -52990,104 +52981,104 @@ module \pbitgen_top.tile2.unit8 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$392 ;
-  wire \port$7146$392 ;
-  input \port$7146$397 ;
-  wire \port$7146$397 ;
-  input \port$7146$400 ;
-  wire \port$7146$400 ;
-  input \port$7146$405 ;
-  wire \port$7146$405 ;
-  input \port$7146$408 ;
-  wire \port$7146$408 ;
-  input \port$7146$413 ;
-  wire \port$7146$413 ;
-  input \port$7146$416 ;
-  wire \port$7146$416 ;
-  input \port$7146$420 ;
-  wire \port$7146$420 ;
-  input \port$7146$425 ;
-  wire \port$7146$425 ;
-  input \port$7146$428 ;
-  wire \port$7146$428 ;
-  input \port$7146$433 ;
-  wire \port$7146$433 ;
-  input \port$7146$436 ;
-  wire \port$7146$436 ;
-  input \port$7146$441 ;
-  wire \port$7146$441 ;
-  input \port$7146$444 ;
-  wire \port$7146$444 ;
-  input \port$7146$448 ;
-  wire \port$7146$448 ;
-  input \port$7146$453 ;
-  wire \port$7146$453 ;
-  input \port$7146$456 ;
-  wire \port$7146$456 ;
-  input \port$7146$461 ;
-  wire \port$7146$461 ;
-  input \port$7146$464 ;
-  wire \port$7146$464 ;
-  input \port$7146$469 ;
-  wire \port$7146$469 ;
-  input \port$7146$472 ;
-  wire \port$7146$472 ;
-  input \port$7146$476 ;
-  wire \port$7146$476 ;
-  input \port$7146$481 ;
-  wire \port$7146$481 ;
-  input \port$7146$484 ;
-  wire \port$7146$484 ;
-  input \port$7146$489 ;
-  wire \port$7146$489 ;
-  input \port$7146$492 ;
-  wire \port$7146$492 ;
-  input \port$7146$497 ;
-  wire \port$7146$497 ;
-  input \port$7146$500 ;
-  wire \port$7146$500 ;
-  input \port$7146$504 ;
-  wire \port$7146$504 ;
-  input \port$7146$509 ;
-  wire \port$7146$509 ;
-  input \port$7146$512 ;
-  wire \port$7146$512 ;
-  input \port$7146$517 ;
-  wire \port$7146$517 ;
-  input \port$7146$520 ;
-  wire \port$7146$520 ;
-  input \port$7146$525 ;
-  wire \port$7146$525 ;
-  input \port$7146$528 ;
-  wire \port$7146$528 ;
-  input \port$7146$532 ;
-  wire \port$7146$532 ;
-  input \port$7146$537 ;
-  wire \port$7146$537 ;
-  input \port$7146$540 ;
-  wire \port$7146$540 ;
-  input \port$7146$545 ;
-  wire \port$7146$545 ;
-  input \port$7146$548 ;
-  wire \port$7146$548 ;
-  input \port$7146$553 ;
-  wire \port$7146$553 ;
-  input \port$7146$556 ;
-  wire \port$7146$556 ;
-  input \port$7146$560 ;
-  wire \port$7146$560 ;
-  input \port$7146$565 ;
-  wire \port$7146$565 ;
-  input \port$7146$568 ;
-  wire \port$7146$568 ;
-  input \port$7146$573 ;
-  wire \port$7146$573 ;
-  input \port$7146$576 ;
-  wire \port$7146$576 ;
-  input \port$7146$581 ;
-  wire \port$7146$581 ;
-  input \port$7146$584 ;
-  wire \port$7146$584 ;
+  input \port$7144$392 ;
+  wire \port$7144$392 ;
+  input \port$7144$397 ;
+  wire \port$7144$397 ;
+  input \port$7144$400 ;
+  wire \port$7144$400 ;
+  input \port$7144$405 ;
+  wire \port$7144$405 ;
+  input \port$7144$408 ;
+  wire \port$7144$408 ;
+  input \port$7144$413 ;
+  wire \port$7144$413 ;
+  input \port$7144$416 ;
+  wire \port$7144$416 ;
+  input \port$7144$420 ;
+  wire \port$7144$420 ;
+  input \port$7144$425 ;
+  wire \port$7144$425 ;
+  input \port$7144$428 ;
+  wire \port$7144$428 ;
+  input \port$7144$433 ;
+  wire \port$7144$433 ;
+  input \port$7144$436 ;
+  wire \port$7144$436 ;
+  input \port$7144$441 ;
+  wire \port$7144$441 ;
+  input \port$7144$444 ;
+  wire \port$7144$444 ;
+  input \port$7144$448 ;
+  wire \port$7144$448 ;
+  input \port$7144$453 ;
+  wire \port$7144$453 ;
+  input \port$7144$456 ;
+  wire \port$7144$456 ;
+  input \port$7144$461 ;
+  wire \port$7144$461 ;
+  input \port$7144$464 ;
+  wire \port$7144$464 ;
+  input \port$7144$469 ;
+  wire \port$7144$469 ;
+  input \port$7144$472 ;
+  wire \port$7144$472 ;
+  input \port$7144$476 ;
+  wire \port$7144$476 ;
+  input \port$7144$481 ;
+  wire \port$7144$481 ;
+  input \port$7144$484 ;
+  wire \port$7144$484 ;
+  input \port$7144$489 ;
+  wire \port$7144$489 ;
+  input \port$7144$492 ;
+  wire \port$7144$492 ;
+  input \port$7144$497 ;
+  wire \port$7144$497 ;
+  input \port$7144$500 ;
+  wire \port$7144$500 ;
+  input \port$7144$504 ;
+  wire \port$7144$504 ;
+  input \port$7144$509 ;
+  wire \port$7144$509 ;
+  input \port$7144$512 ;
+  wire \port$7144$512 ;
+  input \port$7144$517 ;
+  wire \port$7144$517 ;
+  input \port$7144$520 ;
+  wire \port$7144$520 ;
+  input \port$7144$525 ;
+  wire \port$7144$525 ;
+  input \port$7144$528 ;
+  wire \port$7144$528 ;
+  input \port$7144$532 ;
+  wire \port$7144$532 ;
+  input \port$7144$537 ;
+  wire \port$7144$537 ;
+  input \port$7144$540 ;
+  wire \port$7144$540 ;
+  input \port$7144$545 ;
+  wire \port$7144$545 ;
+  input \port$7144$548 ;
+  wire \port$7144$548 ;
+  input \port$7144$553 ;
+  wire \port$7144$553 ;
+  input \port$7144$556 ;
+  wire \port$7144$556 ;
+  input \port$7144$560 ;
+  wire \port$7144$560 ;
+  input \port$7144$565 ;
+  wire \port$7144$565 ;
+  input \port$7144$568 ;
+  wire \port$7144$568 ;
+  input \port$7144$573 ;
+  wire \port$7144$573 ;
+  input \port$7144$576 ;
+  wire \port$7144$576 ;
+  input \port$7144$581 ;
+  wire \port$7144$581 ;
+  input \port$7144$584 ;
+  wire \port$7144$584 ;
   input \port$7201$11 ;
   wire \port$7201$11 ;
   input \port$7201$116 ;
@@ -56111,103 +56102,103 @@ module \pbitgen_top.tile2.unit8 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$392 ;
+          visible = \port$7144$392 ;
       6'h01:
-          visible = \port$7146$400 ;
+          visible = \port$7144$400 ;
       6'h02:
-          visible = \port$7146$408 ;
+          visible = \port$7144$408 ;
       6'h03:
-          visible = \port$7146$416 ;
+          visible = \port$7144$416 ;
       6'h04:
-          visible = \port$7146$425 ;
+          visible = \port$7144$425 ;
       6'h05:
-          visible = \port$7146$433 ;
+          visible = \port$7144$433 ;
       6'h06:
-          visible = \port$7146$441 ;
+          visible = \port$7144$441 ;
       6'h07:
-          visible = \port$7146$448 ;
+          visible = \port$7144$448 ;
       6'h08:
-          visible = \port$7146$456 ;
+          visible = \port$7144$456 ;
       6'h09:
-          visible = \port$7146$464 ;
+          visible = \port$7144$464 ;
       6'h0a:
-          visible = \port$7146$472 ;
+          visible = \port$7144$472 ;
       6'h0b:
-          visible = \port$7146$481 ;
+          visible = \port$7144$481 ;
       6'h0c:
-          visible = \port$7146$489 ;
+          visible = \port$7144$489 ;
       6'h0d:
-          visible = \port$7146$497 ;
+          visible = \port$7144$497 ;
       6'h0e:
-          visible = \port$7146$504 ;
+          visible = \port$7144$504 ;
       6'h0f:
-          visible = \port$7146$512 ;
+          visible = \port$7144$512 ;
       6'h10:
-          visible = \port$7146$520 ;
+          visible = \port$7144$520 ;
       6'h11:
-          visible = \port$7146$528 ;
+          visible = \port$7144$528 ;
       6'h12:
-          visible = \port$7146$537 ;
+          visible = \port$7144$537 ;
       6'h13:
-          visible = \port$7146$545 ;
+          visible = \port$7144$545 ;
       6'h14:
-          visible = \port$7146$553 ;
+          visible = \port$7144$553 ;
       6'h15:
-          visible = \port$7146$560 ;
+          visible = \port$7144$560 ;
       6'h16:
-          visible = \port$7146$568 ;
+          visible = \port$7144$568 ;
       6'h17:
-          visible = \port$7146$576 ;
+          visible = \port$7144$576 ;
       6'h18:
-          visible = \port$7146$584 ;
+          visible = \port$7144$584 ;
       6'h19:
-          visible = \port$7146$397 ;
+          visible = \port$7144$397 ;
       6'h1a:
-          visible = \port$7146$405 ;
+          visible = \port$7144$405 ;
       6'h1b:
-          visible = \port$7146$413 ;
+          visible = \port$7144$413 ;
       6'h1c:
-          visible = \port$7146$420 ;
+          visible = \port$7144$420 ;
       6'h1d:
-          visible = \port$7146$428 ;
+          visible = \port$7144$428 ;
       6'h1e:
-          visible = \port$7146$436 ;
+          visible = \port$7144$436 ;
       6'h1f:
-          visible = \port$7146$444 ;
+          visible = \port$7144$444 ;
       6'h20:
-          visible = \port$7146$453 ;
+          visible = \port$7144$453 ;
       6'h21:
-          visible = \port$7146$461 ;
+          visible = \port$7144$461 ;
       6'h22:
-          visible = \port$7146$469 ;
+          visible = \port$7144$469 ;
       6'h23:
-          visible = \port$7146$476 ;
+          visible = \port$7144$476 ;
       6'h24:
-          visible = \port$7146$484 ;
+          visible = \port$7144$484 ;
       6'h25:
-          visible = \port$7146$492 ;
+          visible = \port$7144$492 ;
       6'h26:
-          visible = \port$7146$500 ;
+          visible = \port$7144$500 ;
       6'h27:
-          visible = \port$7146$509 ;
+          visible = \port$7144$509 ;
       6'h28:
-          visible = \port$7146$517 ;
+          visible = \port$7144$517 ;
       6'h29:
-          visible = \port$7146$525 ;
+          visible = \port$7144$525 ;
       6'h2a:
-          visible = \port$7146$532 ;
+          visible = \port$7144$532 ;
       6'h2b:
-          visible = \port$7146$540 ;
+          visible = \port$7144$540 ;
       6'h2c:
-          visible = \port$7146$548 ;
+          visible = \port$7144$548 ;
       6'h2d:
-          visible = \port$7146$556 ;
+          visible = \port$7144$556 ;
       6'h2e:
-          visible = \port$7146$565 ;
+          visible = \port$7144$565 ;
       6'h2f:
-          visible = \port$7146$573 ;
+          visible = \port$7144$573 ;
       6'h30:
-          visible = \port$7146$581 ;
+          visible = \port$7144$581 ;
     endcase
   end
   always @* begin
@@ -56322,7 +56313,7 @@ module \pbitgen_top.tile2.unit8 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$106 [0], \port$7339$20 [1], \port$7339$16 [1], \port$7293$188 [2], \port$7293$188 [0], \port$7293$160 [5], \port$7293$160 [1], \port$7293$76 [0], \port$7247$115 [0], \port$7247$96 , \port$7201$58 , \port$7201$39 , \port$7339$98 , \port$7339$12 [1], \port$7339$8 [1], \port$7293$180 [2], \port$7293$180 [0], \port$7293$152 [5], \port$7293$152 [1], \port$7293$68 [0], \port$7247$135 , \port$7247$87 [1], \port$7201$78 , \port$7201$30 [1], \port$7339$89 [1], \port$7339$4 [1], \port$7339$0 [1], \port$7293$172 [2], \port$7293$172 [0], \port$7293$144 [5], \port$7293$144 [1], \port$7293$60 [0], \port$7247$127 , \port$7247$107 [1], \port$7201$70 , \port$7201$50 [1], \port$7339$81 [0], \port$7293$188 [4], \port$7293$188 [0], \port$7293$160 [5], \port$7293$160 [3], \port$7293$132 [4], \port$7293$111 [1], \port$7293$48 [3], \port$7247$90 [0], \port$7247$71 , \port$7201$33 [0], \port$7201$14 , \port$7339$73 [0], \port$7293$180 [4], \port$7293$180 [0], \port$7293$152 [5], \port$7293$152 [3], \port$7293$132 [0], \port$7293$124 [4], \port$7293$40 [3], \port$7247$110 [0], \port$7247$62 [1], \port$7201$53 [0], \port$7201$5 [1], \port$7339$65 , \port$7293$172 [4], \port$7293$172 [0], \port$7293$144 [5], \port$7293$144 [3], \port$7293$124 [0], \port$7293$116 [4], \port$7293$32 [3], \port$7247$102 [0], \port$7247$82 [1], \port$7201$45 [0], \port$7201$25 [1], \port$7339$57 , \port$7293$188 [4], \port$7293$167 [1:0], \port$7293$139 [2], \port$7293$116 [0], \port$7293$111 [1], \port$7293$55 [0], \port$7247$94 , \port$7247$74 [1], \port$7201$37 , \port$7201$17 [1], \port$7339$179 , \port$7339$50 , \port$7293$160 [1], \port$7293$152 [5], \port$7293$132 [2], \port$7293$132 [0], \port$7293$104 [5], \port$7293$104 [1], \port$7293$20 [0], \port$7247$59 [0], \port$7247$40 , \port$7201$2 [0], \port$7339$170 [1], \port$7339$42 , \port$7293$152 [1], \port$7293$144 [5], \port$7293$124 [2], \port$7293$124 [0], \port$7293$96 [5], \port$7293$96 [1], \port$7293$12 [0], \port$7247$79 [0], \port$7247$31 [1], \port$7201$22 [0], \port$7339$190 [1], \port$7339$34 , \port$7293$144 [1], \port$7293$139 [2], \port$7293$116 [2], \port$7293$116 [0], \port$7293$88 [5], \port$7293$88 [1], \port$7293$4 [0], \port$7247$71 , \port$7247$51 [1], \port$7201$14 , \port$7339$173 [0], \port$7339$154 , \port$7339$24 [1], \port$7293$132 [4], \port$7293$132 [0], \port$7293$104 [5], \port$7293$104 [3], \port$7293$76 [4], \port$7293$55 [1], \port$7247$191 [0], \port$7247$34 [0], \port$7247$15 , \port$7339$193 [0], \port$7339$145 [1], \port$7339$16 [1], \port$7293$124 [4], \port$7293$124 [0], \port$7293$96 [5], \port$7293$96 [3], \port$7293$76 [0], \port$7293$68 [4], \port$7247$183 [0], \port$7247$54 [0], \port$7247$6 [1], \port$7339$185 [0], \port$7339$165 [1], \port$7339$8 [1], \port$7293$116 [4], \port$7293$116 [0], \port$7293$88 [5], \port$7293$88 [3], \port$7293$68 [0], \port$7293$60 [4], \port$7247$175 [0], \port$7247$46 [0], \port$7247$26 [1], \port$7339$177 , \port$7339$157 [1], \port$7339$0 [1], \port$7293$132 [4], \port$7293$111 [1:0], \port$7293$83 [2], \port$7293$60 [0], \port$7293$55 [1], \port$7247$195 , \port$7247$38 , \port$7247$18 [1], \port$7339$142 [0], \port$7339$123 , \port$7293$188 [2], \port$7293$104 [1], \port$7293$96 [5], \port$7293$76 [2], \port$7293$76 [0], \port$7293$48 [5], \port$7293$48 [1], \port$7247$160 , \port$7247$3 [0], \port$7201$180 , \port$7339$162 [0], \port$7339$114 [1], \port$7293$180 [2], \port$7293$96 [1], \port$7293$88 [5], \port$7293$68 [2], \port$7293$68 [0], \port$7293$40 [5], \port$7293$40 [1], \port$7247$152 , \port$7247$23 [0], \port$7201$171 [1], \port$7339$154 , \port$7339$134 [1], \port$7293$172 [2], \port$7293$88 [1], \port$7293$83 [2], \port$7293$60 [2], \port$7293$60 [0], \port$7293$32 [5], \port$7293$32 [1], \port$7247$144 , \port$7247$15 , \port$7201$191 [1], \port$7339$117 [0], \port$7339$98 , \port$7293$160 [5], \port$7293$76 [4], \port$7293$76 [0], \port$7293$48 [5], \port$7293$48 [3], \port$7293$20 [4], \port$7293$0 [0], \port$7247$135 , \port$7201$174 [0], \port$7201$155 , \port$7339$137 [0], \port$7339$89 [1], \port$7293$152 [5], \port$7293$68 [4], \port$7293$68 [0], \port$7293$40 [5], \port$7293$40 [3], \port$7293$20 [0], \port$7293$12 [4], \port$7247$127 , \port$7201$194 [0], \port$7201$146 [1], \port$7339$129 [0], \port$7339$109 [1], \port$7293$144 [5], \port$7293$60 [4], \port$7293$60 [0], \port$7293$32 [5], \port$7293$32 [3], \port$7293$12 [0], \port$7293$4 [4], \port$7247$118 [1], \port$7201$186 [0], \port$7201$166 [1], \port$7339$121 , \port$7339$101 [1], \port$7293$139 [2], \port$7293$76 [4], \port$7293$55 [1:0], \port$7293$27 [2], \port$7293$4 [0], \port$7293$0 [0], \port$7247$138 [1], \port$7201$178 , \port$7201$158 [1], \port$7339$85 [1], \port$7339$67 , \port$7293$132 [2], \port$7293$48 [1], \port$7293$40 [5], \port$7293$20 [2], \port$7293$20 [0], \port$7247$191 [2], \port$7247$188 [1], \port$7247$102 [2], \port$7201$143 [0], \port$7201$124 , \port$7339$106 [0], \port$7339$59 , \port$7293$124 [2], \port$7293$40 [1], \port$7293$32 [5], \port$7293$12 [2], \port$7293$12 [0], \port$7247$183 [2], \port$7247$180 [1], \port$7247$96 , \port$7201$163 [0], \port$7201$116 , \port$7339$98 , \port$7339$78 [1], \port$7293$116 [2], \port$7293$32 [1], \port$7293$27 [2], \port$7293$4 [2], \port$7293$4 [0], \port$7247$175 [2], \port$7247$172 [1], \port$7247$87 [1], \port$7201$155 , \port$7201$136 , \port$7339$109 [0], \port$7339$24 [0], \port$7339$20 [0], \port$7293$188 [5], \port$7293$188 [3], \port$7293$160 [4], \port$7293$139 [1], \port$7293$76 [3], \port$7247$118 [0], \port$7247$99 , \port$7201$61 , \port$7201$42 , \port$7339$101 [0], \port$7339$16 [0], \port$7339$12 [0], \port$7293$180 [5], \port$7293$180 [3], \port$7293$160 [0], \port$7293$152 [4], \port$7293$68 [3], \port$7247$138 [0], \port$7247$90 [1], \port$7201$81 , \port$7201$33 [1], \port$7339$93 , \port$7339$8 [0], \port$7339$4 [0], \port$7293$172 [5], \port$7293$172 [3], \port$7293$152 [0], \port$7293$144 [4], \port$7293$60 [3], \port$7247$130 , \port$7247$110 [1], \port$7201$73 , \port$7201$53 [1], \port$7339$85 [0], \port$7339$24 [0], \port$7339$0 [0], \port$7293$195 , \port$7293$167 [2], \port$7293$144 [0], \port$7293$139 [1], \port$7293$83 [0], \port$7247$122 , \port$7247$102 [1], \port$7201$65 , \port$7201$45 [1], \port$7339$78 [0], \port$7293$188 [1], \port$7293$180 [5], \port$7293$160 [2], \port$7293$160 [0], \port$7293$132 [5], \port$7293$132 [1], \port$7293$48 [0], \port$7247$87 [0], \port$7247$68 , \port$7201$30 [0], \port$7201$11 , \port$7339$70 , \port$7293$180 [1], \port$7293$172 [5], \port$7293$152 [2], \port$7293$152 [0], \port$7293$124 [5], \port$7293$124 [1], \port$7293$40 [0], \port$7247$107 [0], \port$7247$59 [1], \port$7201$50 [0], \port$7201$2 [1], \port$7339$62 , \port$7293$172 [1], \port$7293$167 [2], \port$7293$144 [2], \port$7293$144 [0], \port$7293$116 [5], \port$7293$116 [1], \port$7293$32 [0], \port$7247$99 , \port$7247$79 [1], \port$7201$42 , \port$7201$22 [1], \port$7339$182 , \port$7339$53 , \port$7293$160 [4], \port$7293$160 [0], \port$7293$132 [5], \port$7293$132 [3], \port$7293$104 [4], \port$7293$83 [1], \port$7293$20 [3], \port$7247$62 [0], \port$7247$43 , \port$7201$5 [0], \port$7339$173 [1], \port$7339$45 , \port$7293$152 [4], \port$7293$152 [0], \port$7293$124 [5], \port$7293$124 [3], \port$7293$104 [0], \port$7293$96 [4], \port$7293$12 [3], \port$7247$82 [0], \port$7247$34 [1], \port$7201$25 [0], \port$7339$193 [1], \port$7339$37 , \port$7293$144 [4], \port$7293$144 [0], \port$7293$116 [5], \port$7293$116 [3], \port$7293$96 [0], \port$7293$88 [4], \port$7293$4 [3], \port$7247$74 [0], \port$7247$54 [1], \port$7201$17 [0], \port$7339$185 [1], \port$7339$29 , \port$7293$160 [4], \port$7293$139 [1:0], \port$7293$111 [2], \port$7293$88 [0], \port$7293$83 [1], \port$7293$27 [0], \port$7247$66 , \port$7247$46 [1], \port$7201$9 , \port$7339$170 [0], \port$7339$151 , \port$7339$20 [2], \port$7293$132 [1], \port$7293$124 [5], \port$7293$104 [2], \port$7293$104 [0], \port$7293$76 [5], \port$7293$76 [1], \port$7247$188 [0], \port$7247$31 [0], \port$7247$12 , \port$7339$190 [0], \port$7339$142 [1], \port$7339$12 [2], \port$7293$124 [1], \port$7293$116 [5], \port$7293$96 [2], \port$7293$96 [0], \port$7293$68 [5], \port$7293$68 [1], \port$7247$180 [0], \port$7247$51 [0], \port$7247$3 [1], \port$7339$182 , \port$7339$162 [1], \port$7339$4 [2], \port$7293$116 [1], \port$7293$111 [2], \port$7293$88 [2], \port$7293$88 [0], \port$7293$60 [5], \port$7293$60 [1], \port$7247$172 [0], \port$7247$43 , \port$7247$23 [1], \port$7339$145 [0], \port$7339$126 , \port$7293$188 [5], \port$7293$104 [4], \port$7293$104 [0], \port$7293$76 [5], \port$7293$76 [3], \port$7293$48 [4], \port$7293$27 [1], \port$7247$163 , \port$7247$6 [0], \port$7201$183 , \port$7339$165 [0], \port$7339$117 [1], \port$7293$180 [5], \port$7293$96 [4], \port$7293$96 [0], \port$7293$68 [5], \port$7293$68 [3], \port$7293$48 [0], \port$7293$40 [4], \port$7247$155 , \port$7247$26 [0], \port$7201$174 [1], \port$7339$157 [0], \port$7339$137 [1], \port$7293$172 [5], \port$7293$88 [4], \port$7293$88 [0], \port$7293$60 [5], \port$7293$60 [3], \port$7293$40 [0], \port$7293$32 [4], \port$7247$147 , \port$7247$18 [0], \port$7201$194 [1], \port$7339$149 , \port$7339$129 [1], \port$7293$167 [2], \port$7293$104 [4], \port$7293$83 [1:0], \port$7293$55 [2], \port$7293$32 [0], \port$7293$27 [1], \port$7247$167 [0], \port$7247$10 , \port$7201$186 [1], \port$7339$114 [0], \port$7339$95 , \port$7293$160 [2], \port$7293$76 [1], \port$7293$68 [5], \port$7293$48 [2], \port$7293$48 [0], \port$7293$20 [5], \port$7293$20 [1], \port$7247$132 , \port$7201$171 [0], \port$7201$152 , \port$7339$134 [0], \port$7339$85 [2], \port$7293$152 [2], \port$7293$68 [1], \port$7293$60 [5], \port$7293$40 [2], \port$7293$40 [0], \port$7293$12 [5], \port$7293$12 [1], \port$7247$124 , \port$7201$191 [0], \port$7201$143 [1], \port$7339$126 , \port$7339$106 [1], \port$7293$144 [2], \port$7293$60 [1], \port$7293$55 [2], \port$7293$32 [2], \port$7293$32 [0], \port$7293$4 [5], \port$7293$4 [1], \port$7247$115 [1], \port$7201$183 , \port$7201$163 [1], \port$7339$89 [0], \port$7339$70 , \port$7293$132 [5], \port$7293$48 [4], \port$7293$48 [0], \port$7293$20 [5], \port$7293$20 [3], \port$7247$191 [1], \port$7247$167 [1], \port$7247$107 [0], \port$7201$146 [0], \port$7201$127 , \port$7339$109 [0], \port$7339$62 , \port$7293$124 [5], \port$7293$40 [4], \port$7293$40 [0], \port$7293$12 [5], \port$7293$12 [3], \port$7247$188 [0], \port$7247$183 [1], \port$7247$99 , \port$7201$166 [0], \port$7201$119 , \port$7339$101 [0], \port$7339$81 [1], \port$7293$116 [5], \port$7293$32 [4], \port$7293$32 [0], \port$7293$4 [5], \port$7293$4 [3], \port$7247$180 [0], \port$7247$175 [1], \port$7247$90 [1], \port$7201$158 [0], \port$7201$139 , \port$7339$93 , \port$7339$73 [1], \port$7293$111 [2], \port$7293$48 [4], \port$7293$27 [1:0], \port$7293$0 [1], \port$7247$172 [0], \port$7247$167 [1], \port$7247$110 [1], \port$7201$150 , \port$7201$131  };
-  assign vis = { \port$7146$581 , \port$7146$573 , \port$7146$565 , \port$7146$556 , \port$7146$548 , \port$7146$540 , \port$7146$532 , \port$7146$525 , \port$7146$517 , \port$7146$509 , \port$7146$500 , \port$7146$492 , \port$7146$484 , \port$7146$476 , \port$7146$469 , \port$7146$461 , \port$7146$453 , \port$7146$444 , \port$7146$436 , \port$7146$428 , \port$7146$420 , \port$7146$413 , \port$7146$405 , \port$7146$397 , \port$7146$584 , \port$7146$576 , \port$7146$568 , \port$7146$560 , \port$7146$553 , \port$7146$545 , \port$7146$537 , \port$7146$528 , \port$7146$520 , \port$7146$512 , \port$7146$504 , \port$7146$497 , \port$7146$489 , \port$7146$481 , \port$7146$472 , \port$7146$464 , \port$7146$456 , \port$7146$448 , \port$7146$441 , \port$7146$433 , \port$7146$425 , \port$7146$416 , \port$7146$408 , \port$7146$400 , \port$7146$392  };
+  assign vis = { \port$7144$581 , \port$7144$573 , \port$7144$565 , \port$7144$556 , \port$7144$548 , \port$7144$540 , \port$7144$532 , \port$7144$525 , \port$7144$517 , \port$7144$509 , \port$7144$500 , \port$7144$492 , \port$7144$484 , \port$7144$476 , \port$7144$469 , \port$7144$461 , \port$7144$453 , \port$7144$444 , \port$7144$436 , \port$7144$428 , \port$7144$420 , \port$7144$413 , \port$7144$405 , \port$7144$397 , \port$7144$584 , \port$7144$576 , \port$7144$568 , \port$7144$560 , \port$7144$553 , \port$7144$545 , \port$7144$537 , \port$7144$528 , \port$7144$520 , \port$7144$512 , \port$7144$504 , \port$7144$497 , \port$7144$489 , \port$7144$481 , \port$7144$472 , \port$7144$464 , \port$7144$456 , \port$7144$448 , \port$7144$441 , \port$7144$433 , \port$7144$425 , \port$7144$416 , \port$7144$408 , \port$7144$400 , \port$7144$392  };
   assign xin = { \port$7291$189 , \port$7291$181 , \port$7291$173 , \port$7291$164 , \port$7291$156 , \port$7291$148 , \port$7291$140 , \port$7291$133 , \port$7291$125 , \port$7291$117 , \port$7291$108 , \port$7291$100 , \port$7291$92 , \port$7291$84 , \port$7291$77 , \port$7291$69 , \port$7291$61 , \port$7291$52 , \port$7291$44 , \port$7291$36 , \port$7291$28 , \port$7291$21 , \port$7291$13 , \port$7291$5 , \port$7291$192 , \port$7291$184 , \port$7291$176 , \port$7291$168 , \port$7291$161 , \port$7291$153 , \port$7291$145 , \port$7291$136 , \port$7291$128 , \port$7291$120 , \port$7291$112 , \port$7291$105 , \port$7291$97 , \port$7291$89 , \port$7291$80 , \port$7291$72 , \port$7291$64 , \port$7291$56 , \port$7291$49 , \port$7291$41 , \port$7291$33 , \port$7291$24 , \port$7291$16 , \port$7291$8 , \port$7291$0  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -57111,9 +57102,9 @@ module \pbitgen_top.tile2.unit8.cell (\port$4718$0 , \port$4719$0 , \port$4720$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile2.unit9 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$394 , \port$7146$399 , \port$7146$402 , \port$7146$407 , \port$7146$410 , \port$7146$415 , \port$7146$418 , \port$7146$422 , \port$7146$427 , \port$7146$430 , \port$7146$435 , \port$7146$438 , \port$7146$443 , \port$7146$446 , \port$7146$450 
-, \port$7146$455 , \port$7146$458 , \port$7146$463 , \port$7146$466 , \port$7146$471 , \port$7146$474 , \port$7146$478 , \port$7146$483 , \port$7146$486 , \port$7146$491 , \port$7146$494 , \port$7146$499 , \port$7146$502 , \port$7146$506 , \port$7146$511 , \port$7146$514 , \port$7146$519 , \port$7146$522 , \port$7146$527 , \port$7146$530 , \port$7146$534 
-, \port$7146$539 , \port$7146$542 , \port$7146$547 , \port$7146$550 , \port$7146$555 , \port$7146$558 , \port$7146$562 , \port$7146$567 , \port$7146$570 , \port$7146$575 , \port$7146$578 , \port$7146$583 , \port$7146$586 , issue, beta, w, init, color, pos, bank, \port$7201$0 
+module \pbitgen_top.tile2.unit9 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$394 , \port$7144$399 , \port$7144$402 , \port$7144$407 , \port$7144$410 , \port$7144$415 , \port$7144$418 , \port$7144$422 , \port$7144$427 , \port$7144$430 , \port$7144$435 , \port$7144$438 , \port$7144$443 , \port$7144$446 , \port$7144$450 
+, \port$7144$455 , \port$7144$458 , \port$7144$463 , \port$7144$466 , \port$7144$471 , \port$7144$474 , \port$7144$478 , \port$7144$483 , \port$7144$486 , \port$7144$491 , \port$7144$494 , \port$7144$499 , \port$7144$502 , \port$7144$506 , \port$7144$511 , \port$7144$514 , \port$7144$519 , \port$7144$522 , \port$7144$527 , \port$7144$530 , \port$7144$534 
+, \port$7144$539 , \port$7144$542 , \port$7144$547 , \port$7144$550 , \port$7144$555 , \port$7144$558 , \port$7144$562 , \port$7144$567 , \port$7144$570 , \port$7144$575 , \port$7144$578 , \port$7144$583 , \port$7144$586 , issue, beta, w, init, color, pos, bank, \port$7201$0 
 , \port$7201$4 , \port$7201$7 , \port$7201$11 , \port$7201$13 , \port$7201$16 , \port$7201$19 , \port$7201$24 , \port$7201$27 , \port$7201$32 , \port$7201$35 , \port$7201$39 , \port$7201$41 , \port$7201$44 , \port$7201$47 , \port$7201$52 , \port$7201$55 , \port$7201$60 , \port$7201$63 , \port$7201$67 , \port$7201$72 , \port$7201$75 
 , \port$7201$80 , \port$7201$83 , \port$7201$113 , \port$7201$118 , \port$7201$121 , \port$7201$126 , \port$7201$129 , \port$7201$133 , \port$7201$138 , \port$7201$140 , \port$7201$145 , \port$7201$148 , \port$7201$152 , \port$7201$154 , \port$7201$157 , \port$7201$160 , \port$7201$165 , \port$7201$168 , \port$7201$173 , \port$7201$176 , \port$7201$180 
 , \port$7201$182 , \port$7201$185 , \port$7201$188 , \port$7201$193 , \port$7247$0 , \port$7247$5 , \port$7247$8 , \port$7247$12 , \port$7247$14 , \port$7247$17 , \port$7247$20 , \port$7247$25 , \port$7247$28 , \port$7247$33 , \port$7247$36 , \port$7247$40 , \port$7247$42 , \port$7247$45 , \port$7247$48 , \port$7247$53 , \port$7247$56 
@@ -57209,104 +57200,104 @@ module \pbitgen_top.tile2.unit9 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$394 ;
-  wire \port$7146$394 ;
-  input \port$7146$399 ;
-  wire \port$7146$399 ;
-  input \port$7146$402 ;
-  wire \port$7146$402 ;
-  input \port$7146$407 ;
-  wire \port$7146$407 ;
-  input \port$7146$410 ;
-  wire \port$7146$410 ;
-  input \port$7146$415 ;
-  wire \port$7146$415 ;
-  input \port$7146$418 ;
-  wire \port$7146$418 ;
-  input \port$7146$422 ;
-  wire \port$7146$422 ;
-  input \port$7146$427 ;
-  wire \port$7146$427 ;
-  input \port$7146$430 ;
-  wire \port$7146$430 ;
-  input \port$7146$435 ;
-  wire \port$7146$435 ;
-  input \port$7146$438 ;
-  wire \port$7146$438 ;
-  input \port$7146$443 ;
-  wire \port$7146$443 ;
-  input \port$7146$446 ;
-  wire \port$7146$446 ;
-  input \port$7146$450 ;
-  wire \port$7146$450 ;
-  input \port$7146$455 ;
-  wire \port$7146$455 ;
-  input \port$7146$458 ;
-  wire \port$7146$458 ;
-  input \port$7146$463 ;
-  wire \port$7146$463 ;
-  input \port$7146$466 ;
-  wire \port$7146$466 ;
-  input \port$7146$471 ;
-  wire \port$7146$471 ;
-  input \port$7146$474 ;
-  wire \port$7146$474 ;
-  input \port$7146$478 ;
-  wire \port$7146$478 ;
-  input \port$7146$483 ;
-  wire \port$7146$483 ;
-  input \port$7146$486 ;
-  wire \port$7146$486 ;
-  input \port$7146$491 ;
-  wire \port$7146$491 ;
-  input \port$7146$494 ;
-  wire \port$7146$494 ;
-  input \port$7146$499 ;
-  wire \port$7146$499 ;
-  input \port$7146$502 ;
-  wire \port$7146$502 ;
-  input \port$7146$506 ;
-  wire \port$7146$506 ;
-  input \port$7146$511 ;
-  wire \port$7146$511 ;
-  input \port$7146$514 ;
-  wire \port$7146$514 ;
-  input \port$7146$519 ;
-  wire \port$7146$519 ;
-  input \port$7146$522 ;
-  wire \port$7146$522 ;
-  input \port$7146$527 ;
-  wire \port$7146$527 ;
-  input \port$7146$530 ;
-  wire \port$7146$530 ;
-  input \port$7146$534 ;
-  wire \port$7146$534 ;
-  input \port$7146$539 ;
-  wire \port$7146$539 ;
-  input \port$7146$542 ;
-  wire \port$7146$542 ;
-  input \port$7146$547 ;
-  wire \port$7146$547 ;
-  input \port$7146$550 ;
-  wire \port$7146$550 ;
-  input \port$7146$555 ;
-  wire \port$7146$555 ;
-  input \port$7146$558 ;
-  wire \port$7146$558 ;
-  input \port$7146$562 ;
-  wire \port$7146$562 ;
-  input \port$7146$567 ;
-  wire \port$7146$567 ;
-  input \port$7146$570 ;
-  wire \port$7146$570 ;
-  input \port$7146$575 ;
-  wire \port$7146$575 ;
-  input \port$7146$578 ;
-  wire \port$7146$578 ;
-  input \port$7146$583 ;
-  wire \port$7146$583 ;
-  input \port$7146$586 ;
-  wire \port$7146$586 ;
+  input \port$7144$394 ;
+  wire \port$7144$394 ;
+  input \port$7144$399 ;
+  wire \port$7144$399 ;
+  input \port$7144$402 ;
+  wire \port$7144$402 ;
+  input \port$7144$407 ;
+  wire \port$7144$407 ;
+  input \port$7144$410 ;
+  wire \port$7144$410 ;
+  input \port$7144$415 ;
+  wire \port$7144$415 ;
+  input \port$7144$418 ;
+  wire \port$7144$418 ;
+  input \port$7144$422 ;
+  wire \port$7144$422 ;
+  input \port$7144$427 ;
+  wire \port$7144$427 ;
+  input \port$7144$430 ;
+  wire \port$7144$430 ;
+  input \port$7144$435 ;
+  wire \port$7144$435 ;
+  input \port$7144$438 ;
+  wire \port$7144$438 ;
+  input \port$7144$443 ;
+  wire \port$7144$443 ;
+  input \port$7144$446 ;
+  wire \port$7144$446 ;
+  input \port$7144$450 ;
+  wire \port$7144$450 ;
+  input \port$7144$455 ;
+  wire \port$7144$455 ;
+  input \port$7144$458 ;
+  wire \port$7144$458 ;
+  input \port$7144$463 ;
+  wire \port$7144$463 ;
+  input \port$7144$466 ;
+  wire \port$7144$466 ;
+  input \port$7144$471 ;
+  wire \port$7144$471 ;
+  input \port$7144$474 ;
+  wire \port$7144$474 ;
+  input \port$7144$478 ;
+  wire \port$7144$478 ;
+  input \port$7144$483 ;
+  wire \port$7144$483 ;
+  input \port$7144$486 ;
+  wire \port$7144$486 ;
+  input \port$7144$491 ;
+  wire \port$7144$491 ;
+  input \port$7144$494 ;
+  wire \port$7144$494 ;
+  input \port$7144$499 ;
+  wire \port$7144$499 ;
+  input \port$7144$502 ;
+  wire \port$7144$502 ;
+  input \port$7144$506 ;
+  wire \port$7144$506 ;
+  input \port$7144$511 ;
+  wire \port$7144$511 ;
+  input \port$7144$514 ;
+  wire \port$7144$514 ;
+  input \port$7144$519 ;
+  wire \port$7144$519 ;
+  input \port$7144$522 ;
+  wire \port$7144$522 ;
+  input \port$7144$527 ;
+  wire \port$7144$527 ;
+  input \port$7144$530 ;
+  wire \port$7144$530 ;
+  input \port$7144$534 ;
+  wire \port$7144$534 ;
+  input \port$7144$539 ;
+  wire \port$7144$539 ;
+  input \port$7144$542 ;
+  wire \port$7144$542 ;
+  input \port$7144$547 ;
+  wire \port$7144$547 ;
+  input \port$7144$550 ;
+  wire \port$7144$550 ;
+  input \port$7144$555 ;
+  wire \port$7144$555 ;
+  input \port$7144$558 ;
+  wire \port$7144$558 ;
+  input \port$7144$562 ;
+  wire \port$7144$562 ;
+  input \port$7144$567 ;
+  wire \port$7144$567 ;
+  input \port$7144$570 ;
+  wire \port$7144$570 ;
+  input \port$7144$575 ;
+  wire \port$7144$575 ;
+  input \port$7144$578 ;
+  wire \port$7144$578 ;
+  input \port$7144$583 ;
+  wire \port$7144$583 ;
+  input \port$7144$586 ;
+  wire \port$7144$586 ;
   input \port$7201$0 ;
   wire \port$7201$0 ;
   input \port$7201$11 ;
@@ -60330,103 +60321,103 @@ module \pbitgen_top.tile2.unit9 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$394 ;
+          visible = \port$7144$394 ;
       6'h01:
-          visible = \port$7146$402 ;
+          visible = \port$7144$402 ;
       6'h02:
-          visible = \port$7146$410 ;
+          visible = \port$7144$410 ;
       6'h03:
-          visible = \port$7146$418 ;
+          visible = \port$7144$418 ;
       6'h04:
-          visible = \port$7146$427 ;
+          visible = \port$7144$427 ;
       6'h05:
-          visible = \port$7146$435 ;
+          visible = \port$7144$435 ;
       6'h06:
-          visible = \port$7146$443 ;
+          visible = \port$7144$443 ;
       6'h07:
-          visible = \port$7146$450 ;
+          visible = \port$7144$450 ;
       6'h08:
-          visible = \port$7146$458 ;
+          visible = \port$7144$458 ;
       6'h09:
-          visible = \port$7146$466 ;
+          visible = \port$7144$466 ;
       6'h0a:
-          visible = \port$7146$474 ;
+          visible = \port$7144$474 ;
       6'h0b:
-          visible = \port$7146$483 ;
+          visible = \port$7144$483 ;
       6'h0c:
-          visible = \port$7146$491 ;
+          visible = \port$7144$491 ;
       6'h0d:
-          visible = \port$7146$499 ;
+          visible = \port$7144$499 ;
       6'h0e:
-          visible = \port$7146$506 ;
+          visible = \port$7144$506 ;
       6'h0f:
-          visible = \port$7146$514 ;
+          visible = \port$7144$514 ;
       6'h10:
-          visible = \port$7146$522 ;
+          visible = \port$7144$522 ;
       6'h11:
-          visible = \port$7146$530 ;
+          visible = \port$7144$530 ;
       6'h12:
-          visible = \port$7146$539 ;
+          visible = \port$7144$539 ;
       6'h13:
-          visible = \port$7146$547 ;
+          visible = \port$7144$547 ;
       6'h14:
-          visible = \port$7146$555 ;
+          visible = \port$7144$555 ;
       6'h15:
-          visible = \port$7146$562 ;
+          visible = \port$7144$562 ;
       6'h16:
-          visible = \port$7146$570 ;
+          visible = \port$7144$570 ;
       6'h17:
-          visible = \port$7146$578 ;
+          visible = \port$7144$578 ;
       6'h18:
-          visible = \port$7146$586 ;
+          visible = \port$7144$586 ;
       6'h19:
-          visible = \port$7146$399 ;
+          visible = \port$7144$399 ;
       6'h1a:
-          visible = \port$7146$407 ;
+          visible = \port$7144$407 ;
       6'h1b:
-          visible = \port$7146$415 ;
+          visible = \port$7144$415 ;
       6'h1c:
-          visible = \port$7146$422 ;
+          visible = \port$7144$422 ;
       6'h1d:
-          visible = \port$7146$430 ;
+          visible = \port$7144$430 ;
       6'h1e:
-          visible = \port$7146$438 ;
+          visible = \port$7144$438 ;
       6'h1f:
-          visible = \port$7146$446 ;
+          visible = \port$7144$446 ;
       6'h20:
-          visible = \port$7146$455 ;
+          visible = \port$7144$455 ;
       6'h21:
-          visible = \port$7146$463 ;
+          visible = \port$7144$463 ;
       6'h22:
-          visible = \port$7146$471 ;
+          visible = \port$7144$471 ;
       6'h23:
-          visible = \port$7146$478 ;
+          visible = \port$7144$478 ;
       6'h24:
-          visible = \port$7146$486 ;
+          visible = \port$7144$486 ;
       6'h25:
-          visible = \port$7146$494 ;
+          visible = \port$7144$494 ;
       6'h26:
-          visible = \port$7146$502 ;
+          visible = \port$7144$502 ;
       6'h27:
-          visible = \port$7146$511 ;
+          visible = \port$7144$511 ;
       6'h28:
-          visible = \port$7146$519 ;
+          visible = \port$7144$519 ;
       6'h29:
-          visible = \port$7146$527 ;
+          visible = \port$7144$527 ;
       6'h2a:
-          visible = \port$7146$534 ;
+          visible = \port$7144$534 ;
       6'h2b:
-          visible = \port$7146$542 ;
+          visible = \port$7144$542 ;
       6'h2c:
-          visible = \port$7146$550 ;
+          visible = \port$7144$550 ;
       6'h2d:
-          visible = \port$7146$558 ;
+          visible = \port$7144$558 ;
       6'h2e:
-          visible = \port$7146$567 ;
+          visible = \port$7144$567 ;
       6'h2f:
-          visible = \port$7146$575 ;
+          visible = \port$7144$575 ;
       6'h30:
-          visible = \port$7146$583 ;
+          visible = \port$7144$583 ;
     endcase
   end
   always @* begin
@@ -60541,7 +60532,7 @@ module \pbitgen_top.tile2.unit9 (clk, rst, wr_weight, wr_seed, spin, wr_index, \
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$108 [0], \port$7339$22 [1], \port$7339$18 [1], \port$7293$190 [2], \port$7293$190 [0], \port$7293$162 [5], \port$7293$162 [1], \port$7293$78 [0], \port$7247$117 [0], \port$7247$98 , \port$7201$60 , \port$7201$41 , \port$7339$100 , \port$7339$14 [1], \port$7339$10 [1], \port$7293$182 [2], \port$7293$182 [0], \port$7293$154 [5], \port$7293$154 [1], \port$7293$70 [0], \port$7247$137 , \port$7247$89 [1], \port$7201$80 , \port$7201$32 [1], \port$7339$91 [1], \port$7339$6 [1], \port$7339$2 [1], \port$7293$174 [2], \port$7293$174 [0], \port$7293$146 [5], \port$7293$146 [1], \port$7293$62 [0], \port$7247$129 , \port$7247$109 [1], \port$7201$72 , \port$7201$52 [1], \port$7339$83 [0], \port$7293$190 [4], \port$7293$190 [0], \port$7293$162 [5], \port$7293$162 [3], \port$7293$134 [4], \port$7293$113 [1], \port$7293$50 [3], \port$7247$92 [0], \port$7247$73 , \port$7201$35 [0], \port$7201$16 , \port$7339$75 [0], \port$7293$182 [4], \port$7293$182 [0], \port$7293$154 [5], \port$7293$154 [3], \port$7293$134 [0], \port$7293$126 [4], \port$7293$42 [3], \port$7247$84 [0], \port$7247$64 [1], \port$7201$55 , \port$7201$7 [1], \port$7339$67 , \port$7293$174 [4], \port$7293$174 [0], \port$7293$146 [5], \port$7293$146 [3], \port$7293$126 [0], \port$7293$118 [4], \port$7293$34 [3], \port$7247$104 [0], \port$7247$56 [1], \port$7201$47 [0], \port$7201$0 , \port$7339$59 , \port$7293$190 [4], \port$7293$169 [1], \port$7293$141 [2], \port$7293$141 [0], \port$7293$118 [0], \port$7293$113 [1], \port$7293$29 [0], \port$7247$96 , \port$7247$76 [1], \port$7201$39 , \port$7201$19 [1], \port$7339$181 , \port$7339$52 , \port$7293$162 [1], \port$7293$154 [5], \port$7293$134 [2], \port$7293$134 [0], \port$7293$106 [5], \port$7293$106 [1], \port$7293$22 [0], \port$7247$61 [0], \port$7247$42 , \port$7201$4 [0], \port$7339$172 [1], \port$7339$44 , \port$7293$154 [1], \port$7293$146 [5], \port$7293$126 [2], \port$7293$126 [0], \port$7293$98 [5], \port$7293$98 [1], \port$7293$14 [0], \port$7247$81 [0], \port$7247$33 [1], \port$7201$24 [0], \port$7339$192 [1], \port$7339$36 , \port$7293$146 [1], \port$7293$141 [2], \port$7293$118 [2], \port$7293$118 [0], \port$7293$90 [5], \port$7293$90 [1], \port$7293$6 [0], \port$7247$73 , \port$7247$53 [1], \port$7201$16 , \port$7339$175 [0], \port$7339$156 , \port$7339$26 [1], \port$7293$134 [4], \port$7293$134 [0], \port$7293$106 [5], \port$7293$106 [3], \port$7293$78 [4], \port$7293$57 [1], \port$7247$193 [0], \port$7247$36 [0], \port$7247$17 , \port$7339$195 , \port$7339$147 [1], \port$7339$18 [1], \port$7293$126 [4], \port$7293$126 [0], \port$7293$98 [5], \port$7293$98 [3], \port$7293$78 [0], \port$7293$70 [4], \port$7247$185 [0], \port$7247$28 [0], \port$7247$8 [1], \port$7339$187 [0], \port$7339$139 [1], \port$7339$10 [1], \port$7293$118 [4], \port$7293$118 [0], \port$7293$90 [5], \port$7293$90 [3], \port$7293$70 [0], \port$7293$62 [4], \port$7247$177 [0], \port$7247$48 [0], \port$7247$0 [1], \port$7339$179 , \port$7339$159 [1], \port$7339$2 [1], \port$7293$134 [4], \port$7293$113 [1], \port$7293$85 [2], \port$7293$85 [0], \port$7293$62 [0], \port$7293$57 [1], \port$7247$169 [0], \port$7247$40 , \port$7247$20 [1], \port$7339$144 [0], \port$7339$125 , \port$7293$190 [2], \port$7293$106 [1], \port$7293$98 [5], \port$7293$78 [2], \port$7293$78 [0], \port$7293$50 [5], \port$7293$50 [1], \port$7247$162 , \port$7247$5 [0], \port$7201$182 , \port$7339$164 [0], \port$7339$116 [1], \port$7293$182 [2], \port$7293$98 [1], \port$7293$90 [5], \port$7293$70 [2], \port$7293$70 [0], \port$7293$42 [5], \port$7293$42 [1], \port$7247$154 , \port$7247$25 [0], \port$7201$173 [1], \port$7339$156 , \port$7339$136 [1], \port$7293$174 [2], \port$7293$90 [1], \port$7293$85 [2], \port$7293$62 [2], \port$7293$62 [0], \port$7293$34 [5], \port$7293$34 [1], \port$7247$146 , \port$7247$17 , \port$7201$193 [1], \port$7339$119 [0], \port$7339$100 , \port$7293$162 [5], \port$7293$78 [4], \port$7293$78 [0], \port$7293$50 [5], \port$7293$50 [3], \port$7293$22 [4], \port$7293$1 [1], \port$7247$137 , \port$7201$176 [0], \port$7201$157 , \port$7339$139 [0], \port$7339$91 [1], \port$7293$154 [5], \port$7293$70 [4], \port$7293$70 [0], \port$7293$42 [5], \port$7293$42 [3], \port$7293$22 [0], \port$7293$14 [4], \port$7247$129 , \port$7201$168 [0], \port$7201$148 [1], \port$7339$131 [0], \port$7339$83 [1], \port$7293$146 [5], \port$7293$62 [4], \port$7293$62 [0], \port$7293$34 [5], \port$7293$34 [3], \port$7293$14 [0], \port$7293$6 [4], \port$7247$120 [1], \port$7201$188 [0], \port$7201$140 [1], \port$7339$123 , \port$7339$103 [1], \port$7293$141 [2], \port$7293$78 [4], \port$7293$57 [1], \port$7293$29 [2], \port$7293$29 [0], \port$7293$6 [0], \port$7293$1 [1], \port$7247$112 [1], \port$7201$180 , \port$7201$160 [1], \port$7339$87 [1], \port$7339$69 , \port$7293$134 [2], \port$7293$50 [1], \port$7293$42 [5], \port$7293$22 [2], \port$7293$22 [0], \port$7247$193 [2], \port$7247$190 [1], \port$7247$104 [2], \port$7201$145 [0], \port$7201$126 , \port$7339$108 [0], \port$7339$61 , \port$7293$126 [2], \port$7293$42 [1], \port$7293$34 [5], \port$7293$14 [2], \port$7293$14 [0], \port$7247$185 [2], \port$7247$182 [1], \port$7247$98 , \port$7201$165 [0], \port$7201$118 , \port$7339$100 , \port$7339$80 [1], \port$7293$118 [2], \port$7293$34 [1], \port$7293$29 [2], \port$7293$6 [2], \port$7293$6 [0], \port$7247$177 [2], \port$7247$174 [1], \port$7247$89 [1], \port$7201$157 , \port$7201$138 , \port$7339$111 [0], \port$7339$26 [0], \port$7339$22 [0], \port$7293$190 [5], \port$7293$190 [3], \port$7293$162 [4], \port$7293$141 [1], \port$7293$78 [3], \port$7247$120 [0], \port$7247$101 , \port$7201$63 , \port$7201$44 , \port$7339$103 [0], \port$7339$18 [0], \port$7339$14 [0], \port$7293$182 [5], \port$7293$182 [3], \port$7293$162 [0], \port$7293$154 [4], \port$7293$70 [3], \port$7247$112 [0], \port$7247$92 [1], \port$7201$83 , \port$7201$35 [1], \port$7339$95 , \port$7339$10 [0], \port$7339$6 [0], \port$7293$174 [5], \port$7293$174 [3], \port$7293$154 [0], \port$7293$146 [4], \port$7293$62 [3], \port$7247$132 , \port$7247$84 [1], \port$7201$75 , \port$7201$27 [1], \port$7339$87 [0], \port$7339$26 [0], \port$7339$2 [0], \port$7293$169 [2], \port$7293$169 [0], \port$7293$146 [0], \port$7293$141 [1], \port$7293$57 [0], \port$7247$124 , \port$7247$104 [1], \port$7201$67 , \port$7201$47 [1], \port$7339$80 [0], \port$7293$190 [1], \port$7293$182 [5], \port$7293$162 [2], \port$7293$162 [0], \port$7293$134 [5], \port$7293$134 [1], \port$7293$50 [0], \port$7247$89 [0], \port$7247$70 , \port$7201$32 [0], \port$7201$13 , \port$7339$72 , \port$7293$182 [1], \port$7293$174 [5], \port$7293$154 [2], \port$7293$154 [0], \port$7293$126 [5], \port$7293$126 [1], \port$7293$42 [0], \port$7247$109 [0], \port$7247$61 [1], \port$7201$52 [0], \port$7201$4 [1], \port$7339$64 , \port$7293$174 [1], \port$7293$169 [2], \port$7293$146 [2], \port$7293$146 [0], \port$7293$118 [5], \port$7293$118 [1], \port$7293$34 [0], \port$7247$101 , \port$7247$81 [1], \port$7201$44 , \port$7201$24 [1], \port$7339$184 , \port$7339$55 [0], \port$7293$162 [4], \port$7293$162 [0], \port$7293$134 [5], \port$7293$134 [3], \port$7293$106 [4], \port$7293$85 [1], \port$7293$22 [3], \port$7247$64 [0], \port$7247$45 , \port$7201$7 [0], \port$7339$175 [1], \port$7339$47 , \port$7293$154 [4], \port$7293$154 [0], \port$7293$126 [5], \port$7293$126 [3], \port$7293$106 [0], \port$7293$98 [4], \port$7293$14 [3], \port$7247$56 [0], \port$7247$36 [1], \port$7201$27 [0], \port$7339$167 [1], \port$7339$39 , \port$7293$146 [4], \port$7293$146 [0], \port$7293$118 [5], \port$7293$118 [3], \port$7293$98 [0], \port$7293$90 [4], \port$7293$6 [3], \port$7247$76 [0], \port$7247$28 [1], \port$7201$19 [0], \port$7339$187 [1], \port$7339$31 , \port$7293$162 [4], \port$7293$141 [1], \port$7293$113 [2], \port$7293$113 [0], \port$7293$90 [0], \port$7293$85 [1], \port$7293$1 [0], \port$7247$68 , \port$7247$48 [1], \port$7201$11 , \port$7339$172 [0], \port$7339$153 , \port$7339$22 [2], \port$7293$134 [1], \port$7293$126 [5], \port$7293$106 [2], \port$7293$106 [0], \port$7293$78 [5], \port$7293$78 [1], \port$7247$190 [0], \port$7247$33 [0], \port$7247$14 , \port$7339$192 [0], \port$7339$144 [1], \port$7339$14 [2], \port$7293$126 [1], \port$7293$118 [5], \port$7293$98 [2], \port$7293$98 [0], \port$7293$70 [5], \port$7293$70 [1], \port$7247$182 [0], \port$7247$53 [0], \port$7247$5 [1], \port$7339$184 , \port$7339$164 [1], \port$7339$6 [2], \port$7293$118 [1], \port$7293$113 [2], \port$7293$90 [2], \port$7293$90 [0], \port$7293$62 [5], \port$7293$62 [1], \port$7247$174 [0], \port$7247$45 , \port$7247$25 [1], \port$7339$147 [0], \port$7339$128 , \port$7293$190 [5], \port$7293$106 [4], \port$7293$106 [0], \port$7293$78 [5], \port$7293$78 [3], \port$7293$50 [4], \port$7293$29 [1], \port$7247$165 , \port$7247$8 [0], \port$7201$185 , \port$7339$167 [0], \port$7339$119 [1], \port$7293$182 [5], \port$7293$98 [4], \port$7293$98 [0], \port$7293$70 [5], \port$7293$70 [3], \port$7293$50 [0], \port$7293$42 [4], \port$7247$157 , \port$7247$0 [0], \port$7201$176 [1], \port$7339$159 [0], \port$7339$111 [1], \port$7293$174 [5], \port$7293$90 [4], \port$7293$90 [0], \port$7293$62 [5], \port$7293$62 [3], \port$7293$42 [0], \port$7293$34 [4], \port$7247$149 , \port$7247$20 [0], \port$7201$168 [1], \port$7339$151 , \port$7339$131 [1], \port$7293$169 [2], \port$7293$106 [4], \port$7293$85 [1], \port$7293$57 [2], \port$7293$57 [0], \port$7293$34 [0], \port$7293$29 [1], \port$7247$141 , \port$7247$12 , \port$7201$188 [1], \port$7339$116 [0], \port$7339$97 , \port$7293$162 [2], \port$7293$78 [1], \port$7293$70 [5], \port$7293$50 [2], \port$7293$50 [0], \port$7293$22 [5], \port$7293$22 [1], \port$7247$134 , \port$7201$173 [0], \port$7201$154 , \port$7339$136 [0], \port$7339$87 [2], \port$7293$154 [2], \port$7293$70 [1], \port$7293$62 [5], \port$7293$42 [2], \port$7293$42 [0], \port$7293$14 [5], \port$7293$14 [1], \port$7247$126 , \port$7201$193 [0], \port$7201$145 [1], \port$7339$128 , \port$7339$108 [1], \port$7293$146 [2], \port$7293$62 [1], \port$7293$57 [2], \port$7293$34 [2], \port$7293$34 [0], \port$7293$6 [5], \port$7293$6 [1], \port$7247$117 [1], \port$7201$185 , \port$7201$165 [1], \port$7339$91 [0], \port$7339$72 , \port$7293$134 [5], \port$7293$50 [4], \port$7293$50 [0], \port$7293$22 [5], \port$7293$22 [3], \port$7247$193 [1], \port$7247$169 [1], \port$7247$109 [0], \port$7201$148 [0], \port$7201$129 , \port$7339$111 [0], \port$7339$64 , \port$7293$126 [5], \port$7293$42 [4], \port$7293$42 [0], \port$7293$14 [5], \port$7293$14 [3], \port$7247$190 [0], \port$7247$185 [1], \port$7247$101 , \port$7201$140 [0], \port$7201$121 , \port$7339$103 [0], \port$7339$55 [1], \port$7293$118 [5], \port$7293$34 [4], \port$7293$34 [0], \port$7293$6 [5], \port$7293$6 [3], \port$7247$182 [0], \port$7247$177 [1], \port$7247$92 [1], \port$7201$160 [0], \port$7201$113 , \port$7339$95 , \port$7339$75 [1], \port$7293$113 [2], \port$7293$50 [4], \port$7293$29 [1], \port$7293$1 [2], \port$7293$1 [0], \port$7247$174 [0], \port$7247$169 [1], \port$7247$84 [1], \port$7201$152 , \port$7201$133  };
-  assign vis = { \port$7146$583 , \port$7146$575 , \port$7146$567 , \port$7146$558 , \port$7146$550 , \port$7146$542 , \port$7146$534 , \port$7146$527 , \port$7146$519 , \port$7146$511 , \port$7146$502 , \port$7146$494 , \port$7146$486 , \port$7146$478 , \port$7146$471 , \port$7146$463 , \port$7146$455 , \port$7146$446 , \port$7146$438 , \port$7146$430 , \port$7146$422 , \port$7146$415 , \port$7146$407 , \port$7146$399 , \port$7146$586 , \port$7146$578 , \port$7146$570 , \port$7146$562 , \port$7146$555 , \port$7146$547 , \port$7146$539 , \port$7146$530 , \port$7146$522 , \port$7146$514 , \port$7146$506 , \port$7146$499 , \port$7146$491 , \port$7146$483 , \port$7146$474 , \port$7146$466 , \port$7146$458 , \port$7146$450 , \port$7146$443 , \port$7146$435 , \port$7146$427 , \port$7146$418 , \port$7146$410 , \port$7146$402 , \port$7146$394  };
+  assign vis = { \port$7144$583 , \port$7144$575 , \port$7144$567 , \port$7144$558 , \port$7144$550 , \port$7144$542 , \port$7144$534 , \port$7144$527 , \port$7144$519 , \port$7144$511 , \port$7144$502 , \port$7144$494 , \port$7144$486 , \port$7144$478 , \port$7144$471 , \port$7144$463 , \port$7144$455 , \port$7144$446 , \port$7144$438 , \port$7144$430 , \port$7144$422 , \port$7144$415 , \port$7144$407 , \port$7144$399 , \port$7144$586 , \port$7144$578 , \port$7144$570 , \port$7144$562 , \port$7144$555 , \port$7144$547 , \port$7144$539 , \port$7144$530 , \port$7144$522 , \port$7144$514 , \port$7144$506 , \port$7144$499 , \port$7144$491 , \port$7144$483 , \port$7144$474 , \port$7144$466 , \port$7144$458 , \port$7144$450 , \port$7144$443 , \port$7144$435 , \port$7144$427 , \port$7144$418 , \port$7144$410 , \port$7144$402 , \port$7144$394  };
   assign xin = { \port$7291$191 , \port$7291$183 , \port$7291$175 , \port$7291$166 , \port$7291$158 , \port$7291$150 , \port$7291$142 , \port$7291$135 , \port$7291$127 , \port$7291$119 , \port$7291$110 , \port$7291$102 , \port$7291$94 , \port$7291$86 , \port$7291$79 , \port$7291$71 , \port$7291$63 , \port$7291$54 , \port$7291$46 , \port$7291$38 , \port$7291$30 , \port$7291$23 , \port$7291$15 , \port$7291$7 , \port$7291$194 , \port$7291$186 , \port$7291$178 , \port$7291$170 , \port$7291$163 , \port$7291$155 , \port$7291$147 , \port$7291$138 , \port$7291$130 , \port$7291$122 , \port$7291$114 , \port$7291$107 , \port$7291$99 , \port$7291$91 , \port$7291$82 , \port$7291$74 , \port$7291$66 , \port$7291$58 , \port$7291$51 , \port$7291$43 , \port$7291$35 , \port$7291$26 , \port$7291$18 , \port$7291$10 , \port$7291$2  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -62269,55 +62260,55 @@ module \pbitgen_top.tile3 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(slot),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$589 (visible[1]),
-    .\port$7146$592 (visible[4]),
-    .\port$7146$597 (visible[9]),
-    .\port$7146$600 (visible[12]),
-    .\port$7146$605 (visible[17]),
-    .\port$7146$608 (visible[20]),
-    .\port$7146$613 (visible[25]),
-    .\port$7146$617 (visible[29]),
-    .\port$7146$620 (visible[32]),
-    .\port$7146$625 (visible[37]),
-    .\port$7146$628 (visible[40]),
-    .\port$7146$633 (visible[45]),
-    .\port$7146$636 (visible[48]),
-    .\port$7146$641 (visible[53]),
-    .\port$7146$645 (visible[57]),
-    .\port$7146$648 (visible[60]),
-    .\port$7146$653 (visible[65]),
-    .\port$7146$656 (visible[68]),
-    .\port$7146$661 (visible[73]),
-    .\port$7146$664 (visible[76]),
-    .\port$7146$669 (visible[81]),
-    .\port$7146$673 (visible[85]),
-    .\port$7146$676 (visible[88]),
-    .\port$7146$681 (visible[93]),
-    .\port$7146$684 (visible[96]),
-    .\port$7146$689 (visible[101]),
-    .\port$7146$692 (visible[104]),
-    .\port$7146$697 (visible[109]),
-    .\port$7146$701 (visible[113]),
-    .\port$7146$704 (visible[116]),
-    .\port$7146$709 (visible[121]),
-    .\port$7146$712 (visible[124]),
-    .\port$7146$717 (visible[129]),
-    .\port$7146$720 (visible[132]),
-    .\port$7146$725 (visible[137]),
-    .\port$7146$729 (visible[141]),
-    .\port$7146$732 (visible[144]),
-    .\port$7146$737 (visible[149]),
-    .\port$7146$740 (visible[152]),
-    .\port$7146$745 (visible[157]),
-    .\port$7146$748 (visible[160]),
-    .\port$7146$753 (visible[165]),
-    .\port$7146$757 (visible[169]),
-    .\port$7146$760 (visible[172]),
-    .\port$7146$765 (visible[177]),
-    .\port$7146$768 (visible[180]),
-    .\port$7146$773 (visible[185]),
-    .\port$7146$776 (visible[188]),
-    .\port$7146$781 (visible[193]),
+    .\port$7144$589 (visible[1]),
+    .\port$7144$592 (visible[4]),
+    .\port$7144$597 (visible[9]),
+    .\port$7144$600 (visible[12]),
+    .\port$7144$605 (visible[17]),
+    .\port$7144$608 (visible[20]),
+    .\port$7144$613 (visible[25]),
+    .\port$7144$617 (visible[29]),
+    .\port$7144$620 (visible[32]),
+    .\port$7144$625 (visible[37]),
+    .\port$7144$628 (visible[40]),
+    .\port$7144$633 (visible[45]),
+    .\port$7144$636 (visible[48]),
+    .\port$7144$641 (visible[53]),
+    .\port$7144$645 (visible[57]),
+    .\port$7144$648 (visible[60]),
+    .\port$7144$653 (visible[65]),
+    .\port$7144$656 (visible[68]),
+    .\port$7144$661 (visible[73]),
+    .\port$7144$664 (visible[76]),
+    .\port$7144$669 (visible[81]),
+    .\port$7144$673 (visible[85]),
+    .\port$7144$676 (visible[88]),
+    .\port$7144$681 (visible[93]),
+    .\port$7144$684 (visible[96]),
+    .\port$7144$689 (visible[101]),
+    .\port$7144$692 (visible[104]),
+    .\port$7144$697 (visible[109]),
+    .\port$7144$701 (visible[113]),
+    .\port$7144$704 (visible[116]),
+    .\port$7144$709 (visible[121]),
+    .\port$7144$712 (visible[124]),
+    .\port$7144$717 (visible[129]),
+    .\port$7144$720 (visible[132]),
+    .\port$7144$725 (visible[137]),
+    .\port$7144$729 (visible[141]),
+    .\port$7144$732 (visible[144]),
+    .\port$7144$737 (visible[149]),
+    .\port$7144$740 (visible[152]),
+    .\port$7144$745 (visible[157]),
+    .\port$7144$748 (visible[160]),
+    .\port$7144$753 (visible[165]),
+    .\port$7144$757 (visible[169]),
+    .\port$7144$760 (visible[172]),
+    .\port$7144$765 (visible[177]),
+    .\port$7144$768 (visible[180]),
+    .\port$7144$773 (visible[185]),
+    .\port$7144$776 (visible[188]),
+    .\port$7144$781 (visible[193]),
     .\port$7201$0 (\port$7201$0 [2:0]),
     .\port$7201$102 (\port$7201$0 [103:102]),
     .\port$7201$105 (\port$7201$0 [106:105]),
@@ -62570,55 +62561,55 @@ module \pbitgen_top.tile3 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(\slot$10 ),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$591 (visible[3]),
-    .\port$7146$594 (visible[6]),
-    .\port$7146$599 (visible[11]),
-    .\port$7146$602 (visible[14]),
-    .\port$7146$607 (visible[19]),
-    .\port$7146$610 (visible[22]),
-    .\port$7146$615 (visible[27]),
-    .\port$7146$619 (visible[31]),
-    .\port$7146$622 (visible[34]),
-    .\port$7146$627 (visible[39]),
-    .\port$7146$630 (visible[42]),
-    .\port$7146$635 (visible[47]),
-    .\port$7146$638 (visible[50]),
-    .\port$7146$643 (visible[55]),
-    .\port$7146$647 (visible[59]),
-    .\port$7146$650 (visible[62]),
-    .\port$7146$655 (visible[67]),
-    .\port$7146$658 (visible[70]),
-    .\port$7146$663 (visible[75]),
-    .\port$7146$666 (visible[78]),
-    .\port$7146$671 (visible[83]),
-    .\port$7146$675 (visible[87]),
-    .\port$7146$678 (visible[90]),
-    .\port$7146$683 (visible[95]),
-    .\port$7146$686 (visible[98]),
-    .\port$7146$691 (visible[103]),
-    .\port$7146$694 (visible[106]),
-    .\port$7146$699 (visible[111]),
-    .\port$7146$703 (visible[115]),
-    .\port$7146$706 (visible[118]),
-    .\port$7146$711 (visible[123]),
-    .\port$7146$714 (visible[126]),
-    .\port$7146$719 (visible[131]),
-    .\port$7146$722 (visible[134]),
-    .\port$7146$727 (visible[139]),
-    .\port$7146$731 (visible[143]),
-    .\port$7146$734 (visible[146]),
-    .\port$7146$739 (visible[151]),
-    .\port$7146$742 (visible[154]),
-    .\port$7146$747 (visible[159]),
-    .\port$7146$750 (visible[162]),
-    .\port$7146$755 (visible[167]),
-    .\port$7146$759 (visible[171]),
-    .\port$7146$762 (visible[174]),
-    .\port$7146$767 (visible[179]),
-    .\port$7146$770 (visible[182]),
-    .\port$7146$775 (visible[187]),
-    .\port$7146$778 (visible[190]),
-    .\port$7146$783 (visible[195]),
+    .\port$7144$591 (visible[3]),
+    .\port$7144$594 (visible[6]),
+    .\port$7144$599 (visible[11]),
+    .\port$7144$602 (visible[14]),
+    .\port$7144$607 (visible[19]),
+    .\port$7144$610 (visible[22]),
+    .\port$7144$615 (visible[27]),
+    .\port$7144$619 (visible[31]),
+    .\port$7144$622 (visible[34]),
+    .\port$7144$627 (visible[39]),
+    .\port$7144$630 (visible[42]),
+    .\port$7144$635 (visible[47]),
+    .\port$7144$638 (visible[50]),
+    .\port$7144$643 (visible[55]),
+    .\port$7144$647 (visible[59]),
+    .\port$7144$650 (visible[62]),
+    .\port$7144$655 (visible[67]),
+    .\port$7144$658 (visible[70]),
+    .\port$7144$663 (visible[75]),
+    .\port$7144$666 (visible[78]),
+    .\port$7144$671 (visible[83]),
+    .\port$7144$675 (visible[87]),
+    .\port$7144$678 (visible[90]),
+    .\port$7144$683 (visible[95]),
+    .\port$7144$686 (visible[98]),
+    .\port$7144$691 (visible[103]),
+    .\port$7144$694 (visible[106]),
+    .\port$7144$699 (visible[111]),
+    .\port$7144$703 (visible[115]),
+    .\port$7144$706 (visible[118]),
+    .\port$7144$711 (visible[123]),
+    .\port$7144$714 (visible[126]),
+    .\port$7144$719 (visible[131]),
+    .\port$7144$722 (visible[134]),
+    .\port$7144$727 (visible[139]),
+    .\port$7144$731 (visible[143]),
+    .\port$7144$734 (visible[146]),
+    .\port$7144$739 (visible[151]),
+    .\port$7144$742 (visible[154]),
+    .\port$7144$747 (visible[159]),
+    .\port$7144$750 (visible[162]),
+    .\port$7144$755 (visible[167]),
+    .\port$7144$759 (visible[171]),
+    .\port$7144$762 (visible[174]),
+    .\port$7144$767 (visible[179]),
+    .\port$7144$770 (visible[182]),
+    .\port$7144$775 (visible[187]),
+    .\port$7144$778 (visible[190]),
+    .\port$7144$783 (visible[195]),
     .\port$7201$0 (\port$7201$0 [0]),
     .\port$7201$10 (\port$7201$0 [12:10]),
     .\port$7201$101 (\port$7201$0 [101]),
@@ -62871,55 +62862,55 @@ module \pbitgen_top.tile3 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(\slot$13 ),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$588 (visible[0]),
-    .\port$7146$593 (visible[5]),
-    .\port$7146$596 (visible[8]),
-    .\port$7146$601 (visible[13]),
-    .\port$7146$604 (visible[16]),
-    .\port$7146$609 (visible[21]),
-    .\port$7146$612 (visible[24]),
-    .\port$7146$616 (visible[28]),
-    .\port$7146$621 (visible[33]),
-    .\port$7146$624 (visible[36]),
-    .\port$7146$629 (visible[41]),
-    .\port$7146$632 (visible[44]),
-    .\port$7146$637 (visible[49]),
-    .\port$7146$640 (visible[52]),
-    .\port$7146$644 (visible[56]),
-    .\port$7146$649 (visible[61]),
-    .\port$7146$652 (visible[64]),
-    .\port$7146$657 (visible[69]),
-    .\port$7146$660 (visible[72]),
-    .\port$7146$665 (visible[77]),
-    .\port$7146$668 (visible[80]),
-    .\port$7146$672 (visible[84]),
-    .\port$7146$677 (visible[89]),
-    .\port$7146$680 (visible[92]),
-    .\port$7146$685 (visible[97]),
-    .\port$7146$688 (visible[100]),
-    .\port$7146$693 (visible[105]),
-    .\port$7146$696 (visible[108]),
-    .\port$7146$700 (visible[112]),
-    .\port$7146$705 (visible[117]),
-    .\port$7146$708 (visible[120]),
-    .\port$7146$713 (visible[125]),
-    .\port$7146$716 (visible[128]),
-    .\port$7146$721 (visible[133]),
-    .\port$7146$724 (visible[136]),
-    .\port$7146$728 (visible[140]),
-    .\port$7146$733 (visible[145]),
-    .\port$7146$736 (visible[148]),
-    .\port$7146$741 (visible[153]),
-    .\port$7146$744 (visible[156]),
-    .\port$7146$749 (visible[161]),
-    .\port$7146$752 (visible[164]),
-    .\port$7146$756 (visible[168]),
-    .\port$7146$761 (visible[173]),
-    .\port$7146$764 (visible[176]),
-    .\port$7146$769 (visible[181]),
-    .\port$7146$772 (visible[184]),
-    .\port$7146$777 (visible[189]),
-    .\port$7146$780 (visible[192]),
+    .\port$7144$588 (visible[0]),
+    .\port$7144$593 (visible[5]),
+    .\port$7144$596 (visible[8]),
+    .\port$7144$601 (visible[13]),
+    .\port$7144$604 (visible[16]),
+    .\port$7144$609 (visible[21]),
+    .\port$7144$612 (visible[24]),
+    .\port$7144$616 (visible[28]),
+    .\port$7144$621 (visible[33]),
+    .\port$7144$624 (visible[36]),
+    .\port$7144$629 (visible[41]),
+    .\port$7144$632 (visible[44]),
+    .\port$7144$637 (visible[49]),
+    .\port$7144$640 (visible[52]),
+    .\port$7144$644 (visible[56]),
+    .\port$7144$649 (visible[61]),
+    .\port$7144$652 (visible[64]),
+    .\port$7144$657 (visible[69]),
+    .\port$7144$660 (visible[72]),
+    .\port$7144$665 (visible[77]),
+    .\port$7144$668 (visible[80]),
+    .\port$7144$672 (visible[84]),
+    .\port$7144$677 (visible[89]),
+    .\port$7144$680 (visible[92]),
+    .\port$7144$685 (visible[97]),
+    .\port$7144$688 (visible[100]),
+    .\port$7144$693 (visible[105]),
+    .\port$7144$696 (visible[108]),
+    .\port$7144$700 (visible[112]),
+    .\port$7144$705 (visible[117]),
+    .\port$7144$708 (visible[120]),
+    .\port$7144$713 (visible[125]),
+    .\port$7144$716 (visible[128]),
+    .\port$7144$721 (visible[133]),
+    .\port$7144$724 (visible[136]),
+    .\port$7144$728 (visible[140]),
+    .\port$7144$733 (visible[145]),
+    .\port$7144$736 (visible[148]),
+    .\port$7144$741 (visible[153]),
+    .\port$7144$744 (visible[156]),
+    .\port$7144$749 (visible[161]),
+    .\port$7144$752 (visible[164]),
+    .\port$7144$756 (visible[168]),
+    .\port$7144$761 (visible[173]),
+    .\port$7144$764 (visible[176]),
+    .\port$7144$769 (visible[181]),
+    .\port$7144$772 (visible[184]),
+    .\port$7144$777 (visible[189]),
+    .\port$7144$780 (visible[192]),
     .\port$7201$0 (\port$7201$0 [1:0]),
     .\port$7201$101 (\port$7201$0 [102:101]),
     .\port$7201$106 (\port$7201$0 [107:106]),
@@ -63172,55 +63163,55 @@ module \pbitgen_top.tile3 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
     .ex_slot(\slot$16 ),
     .init(ex_init),
     .issue(issue),
-    .\port$7146$590 (visible[2]),
-    .\port$7146$595 (visible[7]),
-    .\port$7146$598 (visible[10]),
-    .\port$7146$603 (visible[15]),
-    .\port$7146$606 (visible[18]),
-    .\port$7146$611 (visible[23]),
-    .\port$7146$614 (visible[26]),
-    .\port$7146$618 (visible[30]),
-    .\port$7146$623 (visible[35]),
-    .\port$7146$626 (visible[38]),
-    .\port$7146$631 (visible[43]),
-    .\port$7146$634 (visible[46]),
-    .\port$7146$639 (visible[51]),
-    .\port$7146$642 (visible[54]),
-    .\port$7146$646 (visible[58]),
-    .\port$7146$651 (visible[63]),
-    .\port$7146$654 (visible[66]),
-    .\port$7146$659 (visible[71]),
-    .\port$7146$662 (visible[74]),
-    .\port$7146$667 (visible[79]),
-    .\port$7146$670 (visible[82]),
-    .\port$7146$674 (visible[86]),
-    .\port$7146$679 (visible[91]),
-    .\port$7146$682 (visible[94]),
-    .\port$7146$687 (visible[99]),
-    .\port$7146$690 (visible[102]),
-    .\port$7146$695 (visible[107]),
-    .\port$7146$698 (visible[110]),
-    .\port$7146$702 (visible[114]),
-    .\port$7146$707 (visible[119]),
-    .\port$7146$710 (visible[122]),
-    .\port$7146$715 (visible[127]),
-    .\port$7146$718 (visible[130]),
-    .\port$7146$723 (visible[135]),
-    .\port$7146$726 (visible[138]),
-    .\port$7146$730 (visible[142]),
-    .\port$7146$735 (visible[147]),
-    .\port$7146$738 (visible[150]),
-    .\port$7146$743 (visible[155]),
-    .\port$7146$746 (visible[158]),
-    .\port$7146$751 (visible[163]),
-    .\port$7146$754 (visible[166]),
-    .\port$7146$758 (visible[170]),
-    .\port$7146$763 (visible[175]),
-    .\port$7146$766 (visible[178]),
-    .\port$7146$771 (visible[183]),
-    .\port$7146$774 (visible[186]),
-    .\port$7146$779 (visible[191]),
-    .\port$7146$782 (visible[194]),
+    .\port$7144$590 (visible[2]),
+    .\port$7144$595 (visible[7]),
+    .\port$7144$598 (visible[10]),
+    .\port$7144$603 (visible[15]),
+    .\port$7144$606 (visible[18]),
+    .\port$7144$611 (visible[23]),
+    .\port$7144$614 (visible[26]),
+    .\port$7144$618 (visible[30]),
+    .\port$7144$623 (visible[35]),
+    .\port$7144$626 (visible[38]),
+    .\port$7144$631 (visible[43]),
+    .\port$7144$634 (visible[46]),
+    .\port$7144$639 (visible[51]),
+    .\port$7144$642 (visible[54]),
+    .\port$7144$646 (visible[58]),
+    .\port$7144$651 (visible[63]),
+    .\port$7144$654 (visible[66]),
+    .\port$7144$659 (visible[71]),
+    .\port$7144$662 (visible[74]),
+    .\port$7144$667 (visible[79]),
+    .\port$7144$670 (visible[82]),
+    .\port$7144$674 (visible[86]),
+    .\port$7144$679 (visible[91]),
+    .\port$7144$682 (visible[94]),
+    .\port$7144$687 (visible[99]),
+    .\port$7144$690 (visible[102]),
+    .\port$7144$695 (visible[107]),
+    .\port$7144$698 (visible[110]),
+    .\port$7144$702 (visible[114]),
+    .\port$7144$707 (visible[119]),
+    .\port$7144$710 (visible[122]),
+    .\port$7144$715 (visible[127]),
+    .\port$7144$718 (visible[130]),
+    .\port$7144$723 (visible[135]),
+    .\port$7144$726 (visible[138]),
+    .\port$7144$730 (visible[142]),
+    .\port$7144$735 (visible[147]),
+    .\port$7144$738 (visible[150]),
+    .\port$7144$743 (visible[155]),
+    .\port$7144$746 (visible[158]),
+    .\port$7144$751 (visible[163]),
+    .\port$7144$754 (visible[166]),
+    .\port$7144$758 (visible[170]),
+    .\port$7144$763 (visible[175]),
+    .\port$7144$766 (visible[178]),
+    .\port$7144$771 (visible[183]),
+    .\port$7144$774 (visible[186]),
+    .\port$7144$779 (visible[191]),
+    .\port$7144$782 (visible[194]),
     .\port$7201$10 (\port$7201$0 [11:10]),
     .\port$7201$100 (\port$7201$0 [100]),
     .\port$7201$103 (\port$7201$0 [104:103]),
@@ -64122,9 +64113,9 @@ module \pbitgen_top.tile3 (clk, rst, \wr_weight$41 , \wr_seed$44 , wr_unit, wr_i
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile3.unit12 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$589 , \port$7146$592 , \port$7146$597 , \port$7146$600 , \port$7146$605 , \port$7146$608 , \port$7146$613 , \port$7146$617 , \port$7146$620 , \port$7146$625 , \port$7146$628 , \port$7146$633 , \port$7146$636 , \port$7146$641 , \port$7146$645 
-, \port$7146$648 , \port$7146$653 , \port$7146$656 , \port$7146$661 , \port$7146$664 , \port$7146$669 , \port$7146$673 , \port$7146$676 , \port$7146$681 , \port$7146$684 , \port$7146$689 , \port$7146$692 , \port$7146$697 , \port$7146$701 , \port$7146$704 , \port$7146$709 , \port$7146$712 , \port$7146$717 , \port$7146$720 , \port$7146$725 , \port$7146$729 
-, \port$7146$732 , \port$7146$737 , \port$7146$740 , \port$7146$745 , \port$7146$748 , \port$7146$753 , \port$7146$757 , \port$7146$760 , \port$7146$765 , \port$7146$768 , \port$7146$773 , \port$7146$776 , \port$7146$781 , issue, beta, w, init, color, pos, bank, \port$7201$0 
+module \pbitgen_top.tile3.unit12 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$589 , \port$7144$592 , \port$7144$597 , \port$7144$600 , \port$7144$605 , \port$7144$608 , \port$7144$613 , \port$7144$617 , \port$7144$620 , \port$7144$625 , \port$7144$628 , \port$7144$633 , \port$7144$636 , \port$7144$641 , \port$7144$645 
+, \port$7144$648 , \port$7144$653 , \port$7144$656 , \port$7144$661 , \port$7144$664 , \port$7144$669 , \port$7144$673 , \port$7144$676 , \port$7144$681 , \port$7144$684 , \port$7144$689 , \port$7144$692 , \port$7144$697 , \port$7144$701 , \port$7144$704 , \port$7144$709 , \port$7144$712 , \port$7144$717 , \port$7144$720 , \port$7144$725 , \port$7144$729 
+, \port$7144$732 , \port$7144$737 , \port$7144$740 , \port$7144$745 , \port$7144$748 , \port$7144$753 , \port$7144$757 , \port$7144$760 , \port$7144$765 , \port$7144$768 , \port$7144$773 , \port$7144$776 , \port$7144$781 , issue, beta, w, init, color, pos, bank, \port$7201$0 
 , \port$7201$4 , \port$7201$8 , \port$7201$12 , \port$7201$16 , \port$7201$20 , \port$7201$25 , \port$7201$30 , \port$7201$33 , \port$7201$38 , \port$7201$41 , \port$7201$46 , \port$7201$49 , \port$7201$54 , \port$7201$58 , \port$7201$61 , \port$7201$63 , \port$7201$66 , \port$7201$69 , \port$7201$71 , \port$7201$74 , \port$7201$77 
 , \port$7201$82 , \port$7201$85 , \port$7201$89 , \port$7201$94 , \port$7201$97 , \port$7201$99 , \port$7201$102 , \port$7201$105 , \port$7201$110 , \port$7201$113 , \port$7201$118 , \port$7201$122 , \port$7201$125 , \port$7201$127 , \port$7201$130 , \port$7201$133 , \port$7201$138 , \port$7201$141 , \port$7201$146 , \port$7201$150 , \port$7201$153 
 , \port$7201$155 , \port$7201$158 , \port$7201$161 , \port$7201$166 , \port$7201$169 , \port$7201$174 , \port$7201$178 , \port$7201$181 , \port$7201$183 , \port$7201$186 , \port$7201$189 , \port$7201$194 , \port$7247$1 , \port$7247$6 , \port$7247$10 , \port$7247$13 , \port$7247$15 , \port$7247$18 , \port$7247$21 , \port$7247$26 , \port$7247$29 
@@ -64220,104 +64211,104 @@ module \pbitgen_top.tile3.unit12 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$589 ;
-  wire \port$7146$589 ;
-  input \port$7146$592 ;
-  wire \port$7146$592 ;
-  input \port$7146$597 ;
-  wire \port$7146$597 ;
-  input \port$7146$600 ;
-  wire \port$7146$600 ;
-  input \port$7146$605 ;
-  wire \port$7146$605 ;
-  input \port$7146$608 ;
-  wire \port$7146$608 ;
-  input \port$7146$613 ;
-  wire \port$7146$613 ;
-  input \port$7146$617 ;
-  wire \port$7146$617 ;
-  input \port$7146$620 ;
-  wire \port$7146$620 ;
-  input \port$7146$625 ;
-  wire \port$7146$625 ;
-  input \port$7146$628 ;
-  wire \port$7146$628 ;
-  input \port$7146$633 ;
-  wire \port$7146$633 ;
-  input \port$7146$636 ;
-  wire \port$7146$636 ;
-  input \port$7146$641 ;
-  wire \port$7146$641 ;
-  input \port$7146$645 ;
-  wire \port$7146$645 ;
-  input \port$7146$648 ;
-  wire \port$7146$648 ;
-  input \port$7146$653 ;
-  wire \port$7146$653 ;
-  input \port$7146$656 ;
-  wire \port$7146$656 ;
-  input \port$7146$661 ;
-  wire \port$7146$661 ;
-  input \port$7146$664 ;
-  wire \port$7146$664 ;
-  input \port$7146$669 ;
-  wire \port$7146$669 ;
-  input \port$7146$673 ;
-  wire \port$7146$673 ;
-  input \port$7146$676 ;
-  wire \port$7146$676 ;
-  input \port$7146$681 ;
-  wire \port$7146$681 ;
-  input \port$7146$684 ;
-  wire \port$7146$684 ;
-  input \port$7146$689 ;
-  wire \port$7146$689 ;
-  input \port$7146$692 ;
-  wire \port$7146$692 ;
-  input \port$7146$697 ;
-  wire \port$7146$697 ;
-  input \port$7146$701 ;
-  wire \port$7146$701 ;
-  input \port$7146$704 ;
-  wire \port$7146$704 ;
-  input \port$7146$709 ;
-  wire \port$7146$709 ;
-  input \port$7146$712 ;
-  wire \port$7146$712 ;
-  input \port$7146$717 ;
-  wire \port$7146$717 ;
-  input \port$7146$720 ;
-  wire \port$7146$720 ;
-  input \port$7146$725 ;
-  wire \port$7146$725 ;
-  input \port$7146$729 ;
-  wire \port$7146$729 ;
-  input \port$7146$732 ;
-  wire \port$7146$732 ;
-  input \port$7146$737 ;
-  wire \port$7146$737 ;
-  input \port$7146$740 ;
-  wire \port$7146$740 ;
-  input \port$7146$745 ;
-  wire \port$7146$745 ;
-  input \port$7146$748 ;
-  wire \port$7146$748 ;
-  input \port$7146$753 ;
-  wire \port$7146$753 ;
-  input \port$7146$757 ;
-  wire \port$7146$757 ;
-  input \port$7146$760 ;
-  wire \port$7146$760 ;
-  input \port$7146$765 ;
-  wire \port$7146$765 ;
-  input \port$7146$768 ;
-  wire \port$7146$768 ;
-  input \port$7146$773 ;
-  wire \port$7146$773 ;
-  input \port$7146$776 ;
-  wire \port$7146$776 ;
-  input \port$7146$781 ;
-  wire \port$7146$781 ;
+  input \port$7144$589 ;
+  wire \port$7144$589 ;
+  input \port$7144$592 ;
+  wire \port$7144$592 ;
+  input \port$7144$597 ;
+  wire \port$7144$597 ;
+  input \port$7144$600 ;
+  wire \port$7144$600 ;
+  input \port$7144$605 ;
+  wire \port$7144$605 ;
+  input \port$7144$608 ;
+  wire \port$7144$608 ;
+  input \port$7144$613 ;
+  wire \port$7144$613 ;
+  input \port$7144$617 ;
+  wire \port$7144$617 ;
+  input \port$7144$620 ;
+  wire \port$7144$620 ;
+  input \port$7144$625 ;
+  wire \port$7144$625 ;
+  input \port$7144$628 ;
+  wire \port$7144$628 ;
+  input \port$7144$633 ;
+  wire \port$7144$633 ;
+  input \port$7144$636 ;
+  wire \port$7144$636 ;
+  input \port$7144$641 ;
+  wire \port$7144$641 ;
+  input \port$7144$645 ;
+  wire \port$7144$645 ;
+  input \port$7144$648 ;
+  wire \port$7144$648 ;
+  input \port$7144$653 ;
+  wire \port$7144$653 ;
+  input \port$7144$656 ;
+  wire \port$7144$656 ;
+  input \port$7144$661 ;
+  wire \port$7144$661 ;
+  input \port$7144$664 ;
+  wire \port$7144$664 ;
+  input \port$7144$669 ;
+  wire \port$7144$669 ;
+  input \port$7144$673 ;
+  wire \port$7144$673 ;
+  input \port$7144$676 ;
+  wire \port$7144$676 ;
+  input \port$7144$681 ;
+  wire \port$7144$681 ;
+  input \port$7144$684 ;
+  wire \port$7144$684 ;
+  input \port$7144$689 ;
+  wire \port$7144$689 ;
+  input \port$7144$692 ;
+  wire \port$7144$692 ;
+  input \port$7144$697 ;
+  wire \port$7144$697 ;
+  input \port$7144$701 ;
+  wire \port$7144$701 ;
+  input \port$7144$704 ;
+  wire \port$7144$704 ;
+  input \port$7144$709 ;
+  wire \port$7144$709 ;
+  input \port$7144$712 ;
+  wire \port$7144$712 ;
+  input \port$7144$717 ;
+  wire \port$7144$717 ;
+  input \port$7144$720 ;
+  wire \port$7144$720 ;
+  input \port$7144$725 ;
+  wire \port$7144$725 ;
+  input \port$7144$729 ;
+  wire \port$7144$729 ;
+  input \port$7144$732 ;
+  wire \port$7144$732 ;
+  input \port$7144$737 ;
+  wire \port$7144$737 ;
+  input \port$7144$740 ;
+  wire \port$7144$740 ;
+  input \port$7144$745 ;
+  wire \port$7144$745 ;
+  input \port$7144$748 ;
+  wire \port$7144$748 ;
+  input \port$7144$753 ;
+  wire \port$7144$753 ;
+  input \port$7144$757 ;
+  wire \port$7144$757 ;
+  input \port$7144$760 ;
+  wire \port$7144$760 ;
+  input \port$7144$765 ;
+  wire \port$7144$765 ;
+  input \port$7144$768 ;
+  wire \port$7144$768 ;
+  input \port$7144$773 ;
+  wire \port$7144$773 ;
+  input \port$7144$776 ;
+  wire \port$7144$776 ;
+  input \port$7144$781 ;
+  wire \port$7144$781 ;
   input [2:0] \port$7201$0 ;
   wire [2:0] \port$7201$0 ;
   input [1:0] \port$7201$102 ;
@@ -67341,103 +67332,103 @@ module \pbitgen_top.tile3.unit12 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$589 ;
+          visible = \port$7144$589 ;
       6'h01:
-          visible = \port$7146$597 ;
+          visible = \port$7144$597 ;
       6'h02:
-          visible = \port$7146$605 ;
+          visible = \port$7144$605 ;
       6'h03:
-          visible = \port$7146$613 ;
+          visible = \port$7144$613 ;
       6'h04:
-          visible = \port$7146$620 ;
+          visible = \port$7144$620 ;
       6'h05:
-          visible = \port$7146$628 ;
+          visible = \port$7144$628 ;
       6'h06:
-          visible = \port$7146$636 ;
+          visible = \port$7144$636 ;
       6'h07:
-          visible = \port$7146$645 ;
+          visible = \port$7144$645 ;
       6'h08:
-          visible = \port$7146$653 ;
+          visible = \port$7144$653 ;
       6'h09:
-          visible = \port$7146$661 ;
+          visible = \port$7144$661 ;
       6'h0a:
-          visible = \port$7146$669 ;
+          visible = \port$7144$669 ;
       6'h0b:
-          visible = \port$7146$676 ;
+          visible = \port$7144$676 ;
       6'h0c:
-          visible = \port$7146$684 ;
+          visible = \port$7144$684 ;
       6'h0d:
-          visible = \port$7146$692 ;
+          visible = \port$7144$692 ;
       6'h0e:
-          visible = \port$7146$701 ;
+          visible = \port$7144$701 ;
       6'h0f:
-          visible = \port$7146$709 ;
+          visible = \port$7144$709 ;
       6'h10:
-          visible = \port$7146$717 ;
+          visible = \port$7144$717 ;
       6'h11:
-          visible = \port$7146$725 ;
+          visible = \port$7144$725 ;
       6'h12:
-          visible = \port$7146$732 ;
+          visible = \port$7144$732 ;
       6'h13:
-          visible = \port$7146$740 ;
+          visible = \port$7144$740 ;
       6'h14:
-          visible = \port$7146$748 ;
+          visible = \port$7144$748 ;
       6'h15:
-          visible = \port$7146$757 ;
+          visible = \port$7144$757 ;
       6'h16:
-          visible = \port$7146$765 ;
+          visible = \port$7144$765 ;
       6'h17:
-          visible = \port$7146$773 ;
+          visible = \port$7144$773 ;
       6'h18:
-          visible = \port$7146$781 ;
+          visible = \port$7144$781 ;
       6'h19:
-          visible = \port$7146$592 ;
+          visible = \port$7144$592 ;
       6'h1a:
-          visible = \port$7146$600 ;
+          visible = \port$7144$600 ;
       6'h1b:
-          visible = \port$7146$608 ;
+          visible = \port$7144$608 ;
       6'h1c:
-          visible = \port$7146$617 ;
+          visible = \port$7144$617 ;
       6'h1d:
-          visible = \port$7146$625 ;
+          visible = \port$7144$625 ;
       6'h1e:
-          visible = \port$7146$633 ;
+          visible = \port$7144$633 ;
       6'h1f:
-          visible = \port$7146$641 ;
+          visible = \port$7144$641 ;
       6'h20:
-          visible = \port$7146$648 ;
+          visible = \port$7144$648 ;
       6'h21:
-          visible = \port$7146$656 ;
+          visible = \port$7144$656 ;
       6'h22:
-          visible = \port$7146$664 ;
+          visible = \port$7144$664 ;
       6'h23:
-          visible = \port$7146$673 ;
+          visible = \port$7144$673 ;
       6'h24:
-          visible = \port$7146$681 ;
+          visible = \port$7144$681 ;
       6'h25:
-          visible = \port$7146$689 ;
+          visible = \port$7144$689 ;
       6'h26:
-          visible = \port$7146$697 ;
+          visible = \port$7144$697 ;
       6'h27:
-          visible = \port$7146$704 ;
+          visible = \port$7144$704 ;
       6'h28:
-          visible = \port$7146$712 ;
+          visible = \port$7144$712 ;
       6'h29:
-          visible = \port$7146$720 ;
+          visible = \port$7144$720 ;
       6'h2a:
-          visible = \port$7146$729 ;
+          visible = \port$7144$729 ;
       6'h2b:
-          visible = \port$7146$737 ;
+          visible = \port$7144$737 ;
       6'h2c:
-          visible = \port$7146$745 ;
+          visible = \port$7144$745 ;
       6'h2d:
-          visible = \port$7146$753 ;
+          visible = \port$7144$753 ;
       6'h2e:
-          visible = \port$7146$760 ;
+          visible = \port$7144$760 ;
       6'h2f:
-          visible = \port$7146$768 ;
+          visible = \port$7144$768 ;
       6'h30:
-          visible = \port$7146$776 ;
+          visible = \port$7144$776 ;
     endcase
   end
   always @* begin
@@ -67552,7 +67543,7 @@ module \pbitgen_top.tile3.unit12 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$184 [5], \port$7339$184 [3], \port$7339$164 [0], \port$7339$156 [4], \port$7339$72 [3], \port$7293$114 [0], \port$7293$95 , \port$7247$57 , \port$7247$38 , \port$7201$105 [0], \port$7201$20 [0], \port$7201$16 [0], \port$7339$176 [5], \port$7339$176 [3], \port$7339$156 [0], \port$7339$148 [4], \port$7339$64 [3], \port$7293$134 , \port$7293$86 [1], \port$7247$77 , \port$7247$29 [1], \port$7201$97 , \port$7201$12 [0], \port$7201$8 [0], \port$7339$168 [5], \port$7339$168 [3], \port$7339$148 [0], \port$7339$140 [4], \port$7339$56 [3], \port$7293$126 , \port$7293$106 [1], \port$7247$69 , \port$7247$49 [1], \port$7201$89 [0], \port$7201$4 [0], \port$7201$0 [0], \port$7339$192 [1], \port$7339$184 [5], \port$7339$164 [2], \port$7339$164 [0], \port$7339$136 [1], \port$7339$112 [1], \port$7339$52 [0], \port$7293$91 [0], \port$7293$72 , \port$7247$34 [0], \port$7247$15 , \port$7201$82 [0], \port$7339$184 [1], \port$7339$176 [5], \port$7339$156 [2], \port$7339$156 [0], \port$7339$128 [5], \port$7339$128 [1], \port$7339$44 [0], \port$7293$111 [0], \port$7293$63 [1], \port$7247$54 [0], \port$7247$6 [1], \port$7201$74 [0], \port$7339$176 [1], \port$7339$168 [5], \port$7339$148 [2], \port$7339$148 [0], \port$7339$120 [5], \port$7339$120 [1], \port$7339$36 [0], \port$7293$103 [0], \port$7293$55 [1], \port$7247$46 [0], \port$7247$26 [1], \port$7201$66 , \port$7339$192 [1], \port$7339$168 [1], \port$7339$140 [2], \port$7339$140 [0], \port$7339$112 [5], \port$7339$112 [1], \port$7339$28 [0], \port$7293$95 , \port$7293$75 [1], \port$7247$38 , \port$7247$18 [1], \port$7201$58 , \port$7339$156 [4], \port$7339$156 [0], \port$7339$128 [5], \port$7339$128 [3], \port$7339$108 [0], \port$7339$100 [4], \port$7339$16 [3], \port$7293$58 [0], \port$7293$39 , \port$7247$1 [0], \port$7201$178 , \port$7201$49 , \port$7339$148 [4], \port$7339$148 [0], \port$7339$120 [5], \port$7339$120 [3], \port$7339$100 [0], \port$7339$92 [4], \port$7339$8 [3], \port$7293$78 [0], \port$7293$30 [1], \port$7247$21 [0], \port$7201$169 [1], \port$7201$41 , \port$7339$140 [4], \port$7339$140 [0], \port$7339$112 [5], \port$7339$112 [3], \port$7339$92 [0], \port$7339$84 [4], \port$7339$0 [3], \port$7293$70 , \port$7293$50 [1], \port$7247$13 , \port$7201$189 [1], \port$7201$33 , \port$7339$136 [1], \port$7339$128 [5], \port$7339$108 [2], \port$7339$108 [0], \port$7339$80 [1], \port$7339$56 [1], \port$7293$192 [0], \port$7293$35 [0], \port$7293$16 , \port$7201$174 [0], \port$7201$155 , \port$7201$25 [1], \port$7339$128 [1], \port$7339$120 [5], \port$7339$100 [2], \port$7339$100 [0], \port$7339$72 [5], \port$7339$72 [1], \port$7293$184 [0], \port$7293$55 [0], \port$7293$7 [1], \port$7201$194 [0], \port$7201$146 [1], \port$7201$16 [2], \port$7339$120 [1], \port$7339$112 [5], \port$7339$92 [2], \port$7339$92 [0], \port$7339$64 [5], \port$7339$64 [1], \port$7293$176 [0], \port$7293$47 [0], \port$7293$0 , \port$7201$186 [0], \port$7201$166 [1], \port$7201$8 [2], \port$7339$136 [1], \port$7339$112 [1], \port$7339$84 [2], \port$7339$84 [0], \port$7339$56 [5], \port$7339$56 [1], \port$7293$168 [0], \port$7293$39 , \port$7293$19 [1], \port$7201$178 , \port$7201$158 [1], \port$7201$0 [2], \port$7339$184 [5], \port$7339$100 [4], \port$7339$100 [0], \port$7339$72 [5], \port$7339$72 [3], \port$7339$52 [0], \port$7339$44 [4], \port$7293$159 , \port$7293$2 [0], \port$7247$179 , \port$7201$141 [0], \port$7201$122 , \port$7339$176 [5], \port$7339$92 [4], \port$7339$92 [0], \port$7339$64 [5], \port$7339$64 [3], \port$7339$44 [0], \port$7339$36 [4], \port$7293$151 , \port$7293$22 [0], \port$7247$170 [1], \port$7201$161 [0], \port$7201$113 [1], \port$7339$168 [5], \port$7339$84 [4], \port$7339$84 [0], \port$7339$56 [5], \port$7339$56 [3], \port$7339$36 [0], \port$7339$28 [4], \port$7293$143 , \port$7293$14 , \port$7247$190 [1], \port$7201$153 , \port$7201$133 [1], \port$7339$164 [2], \port$7339$80 [1], \port$7339$72 [5], \port$7339$52 [2], \port$7339$52 [0], \port$7339$24 [1], \port$7339$0 [1], \port$7293$136 , \port$7247$175 [0], \port$7247$156 , \port$7201$118 [0], \port$7201$99 , \port$7339$156 [2], \port$7339$72 [1], \port$7339$64 [5], \port$7339$44 [2], \port$7339$44 [0], \port$7339$16 [5], \port$7339$16 [1], \port$7293$128 , \port$7247$195 , \port$7247$147 [1], \port$7201$138 [0], \port$7201$89 [2], \port$7339$148 [2], \port$7339$64 [1], \port$7339$56 [5], \port$7339$36 [2], \port$7339$36 [0], \port$7339$8 [5], \port$7339$8 [1], \port$7293$119 [1], \port$7247$187 [0], \port$7247$140 , \port$7201$130 [0], \port$7201$110 [1], \port$7339$140 [2], \port$7339$80 [1], \port$7339$56 [1], \port$7339$28 [2], \port$7339$28 [0], \port$7339$0 [5], \port$7339$0 [1], \port$7293$111 [1], \port$7247$179 , \port$7247$159 [1], \port$7201$122 , \port$7201$102 [1], \port$7339$128 [5], \port$7339$44 [4], \port$7339$44 [0], \port$7339$16 [5], \port$7339$16 [3], \port$7293$192 [0], \port$7293$187 [1], \port$7293$103 [0], \port$7247$142 [0], \port$7247$123 , \port$7201$85 [0], \port$7201$66 , \port$7339$120 [5], \port$7339$36 [4], \port$7339$36 [0], \port$7339$8 [5], \port$7339$8 [3], \port$7293$184 [0], \port$7293$179 [1], \port$7293$95 , \port$7247$162 [0], \port$7247$115 , \port$7201$105 [0], \port$7201$58 , \port$7339$112 [5], \port$7339$28 [4], \port$7339$28 [0], \port$7339$0 [5], \port$7339$0 [3], \port$7293$176 [0], \port$7293$171 [1], \port$7293$86 [1], \port$7247$154 , \port$7247$135 , \port$7201$97 , \port$7201$77 [1], \port$7339$192 [2], \port$7339$192 [0], \port$7339$164 [1], \port$7339$140 [1], \port$7339$80 [0], \port$7293$119 [0], \port$7293$100 , \port$7247$62 , \port$7247$43 , \port$7201$110 [0], \port$7201$25 [0], \port$7201$20 [1], \port$7339$184 [2], \port$7339$184 [0], \port$7339$156 [5], \port$7339$156 [1], \port$7339$72 [0], \port$7293$139 [0], \port$7293$91 [1], \port$7247$82 , \port$7247$34 [1], \port$7201$102 [0], \port$7201$16 [1], \port$7201$12 [1], \port$7339$176 [2], \port$7339$176 [0], \port$7339$148 [5], \port$7339$148 [1], \port$7339$64 [0], \port$7293$131 , \port$7293$83 [1], \port$7247$74 , \port$7247$54 [1], \port$7201$94 , \port$7201$8 [1], \port$7201$4 [1], \port$7339$168 [2], \port$7339$168 [0], \port$7339$140 [5], \port$7339$140 [1], \port$7339$56 [0], \port$7293$123 , \port$7293$103 [1], \port$7247$66 , \port$7247$46 [1], \port$7201$85 [1], \port$7201$25 [0], \port$7201$0 [1], \port$7339$184 [4], \port$7339$184 [0], \port$7339$156 [5], \port$7339$156 [3], \port$7339$136 [0], \port$7339$128 [4], \port$7339$44 [3], \port$7293$86 [0], \port$7293$67 , \port$7247$29 [0], \port$7247$10 , \port$7201$77 [0], \port$7339$176 [4], \port$7339$176 [0], \port$7339$148 [5], \port$7339$148 [3], \port$7339$128 [0], \port$7339$120 [4], \port$7339$36 [3], \port$7293$106 [0], \port$7293$58 [1], \port$7247$49 [0], \port$7247$1 [1], \port$7201$69 , \port$7339$168 [4], \port$7339$168 [0], \port$7339$140 [5], \port$7339$140 [3], \port$7339$120 [0], \port$7339$112 [4], \port$7339$28 [3], \port$7293$98 , \port$7293$78 [1], \port$7247$41 , \port$7247$21 [1], \port$7201$61 , \port$7339$164 [1], \port$7339$156 [5], \port$7339$136 [2], \port$7339$136 [0], \port$7339$108 [1], \port$7339$84 [1], \port$7339$24 [0], \port$7293$63 [0], \port$7293$44 , \port$7247$6 [0], \port$7201$183 , \port$7201$54 , \port$7339$156 [1], \port$7339$148 [5], \port$7339$128 [2], \port$7339$128 [0], \port$7339$100 [5], \port$7339$100 [1], \port$7339$16 [0], \port$7293$83 [0], \port$7293$35 [1], \port$7247$26 [0], \port$7201$174 [1], \port$7201$46 , \port$7339$148 [1], \port$7339$140 [5], \port$7339$120 [2], \port$7339$120 [0], \port$7339$92 [5], \port$7339$92 [1], \port$7339$8 [0], \port$7293$75 [0], \port$7293$27 [1], \port$7247$18 [0], \port$7201$194 [1], \port$7201$38 , \port$7339$164 [1], \port$7339$140 [1], \port$7339$112 [2], \port$7339$112 [0], \port$7339$84 [5], \port$7339$84 [1], \port$7339$0 [0], \port$7293$67 , \port$7293$47 [1], \port$7247$10 , \port$7201$186 [1], \port$7201$30 , \port$7339$128 [4], \port$7339$128 [0], \port$7339$100 [5], \port$7339$100 [3], \port$7339$80 [0], \port$7339$72 [4], \port$7293$187 [0], \port$7293$30 [0], \port$7293$11 , \port$7201$169 [0], \port$7201$150 , \port$7201$20 [1], \port$7339$120 [4], \port$7339$120 [0], \port$7339$92 [5], \port$7339$92 [3], \port$7339$72 [0], \port$7339$64 [4], \port$7293$179 [0], \port$7293$50 [0], \port$7293$2 [1], \port$7201$189 [0], \port$7201$141 [1], \port$7201$12 [1], \port$7339$112 [4], \port$7339$112 [0], \port$7339$84 [5], \port$7339$84 [3], \port$7339$64 [0], \port$7339$56 [4], \port$7293$171 [0], \port$7293$42 , \port$7293$22 [1], \port$7201$181 , \port$7201$161 [1], \port$7201$4 [1], \port$7339$192 [2], \port$7339$108 [1], \port$7339$100 [5], \port$7339$80 [2], \port$7339$80 [0], \port$7339$52 [1], \port$7339$28 [1], \port$7293$164 , \port$7293$7 [0], \port$7247$184 , \port$7201$146 [0], \port$7201$127 , \port$7339$184 [2], \port$7339$100 [1], \port$7339$92 [5], \port$7339$72 [2], \port$7339$72 [0], \port$7339$44 [5], \port$7339$44 [1], \port$7293$156 , \port$7293$27 [0], \port$7247$175 [1], \port$7201$166 [0], \port$7201$118 [1], \port$7339$176 [2], \port$7339$92 [1], \port$7339$84 [5], \port$7339$64 [2], \port$7339$64 [0], \port$7339$36 [5], \port$7339$36 [1], \port$7293$148 , \port$7293$19 [0], \port$7247$167 [1], \port$7201$158 [0], \port$7201$138 [1], \port$7339$168 [2], \port$7339$108 [1], \port$7339$84 [1], \port$7339$56 [2], \port$7339$56 [0], \port$7339$28 [5], \port$7339$28 [1], \port$7293$139 [1], \port$7293$11 , \port$7247$187 [1], \port$7201$150 , \port$7201$130 [1], \port$7339$156 [5], \port$7339$72 [4], \port$7339$72 [0], \port$7339$44 [5], \port$7339$44 [3], \port$7339$24 [0], \port$7339$16 [4], \port$7293$131 , \port$7247$170 [0], \port$7247$151 , \port$7201$113 [0], \port$7201$94 , \port$7339$148 [5], \port$7339$64 [4], \port$7339$64 [0], \port$7339$36 [5], \port$7339$36 [3], \port$7339$16 [0], \port$7339$8 [4], \port$7293$123 , \port$7247$190 [0], \port$7247$142 [1], \port$7201$133 [0], \port$7201$85 [1], \port$7339$140 [5], \port$7339$56 [4], \port$7339$56 [0], \port$7339$28 [5], \port$7339$28 [3], \port$7339$8 [0], \port$7339$0 [4], \port$7293$114 [1], \port$7247$182 , \port$7247$162 [1], \port$7201$125 , \port$7201$105 [1], \port$7339$136 [2], \port$7339$52 [1], \port$7339$44 [5], \port$7339$24 [2], \port$7339$24 [0], \port$7293$192 [1], \port$7293$168 [1], \port$7293$106 [2], \port$7247$147 [0], \port$7247$128 , \port$7201$89 [1], \port$7201$71 , \port$7339$128 [2], \port$7339$44 [1], \port$7339$36 [5], \port$7339$16 [2], \port$7339$16 [0], \port$7293$187 [2], \port$7293$184 [1], \port$7293$100 , \port$7247$167 [0], \port$7247$120 , \port$7201$110 [0], \port$7201$63 , \port$7339$120 [2], \port$7339$36 [1], \port$7339$28 [5], \port$7339$8 [2], \port$7339$8 [0], \port$7293$179 [2], \port$7293$176 [1], \port$7293$91 [1], \port$7247$159 [0], \port$7247$112 , \port$7201$102 [0], \port$7201$82 [1], \port$7339$112 [2], \port$7339$52 [1], \port$7339$28 [1], \port$7339$0 [2], \port$7339$0 [0], \port$7293$171 [2], \port$7293$168 [1], \port$7293$83 [1], \port$7247$151 , \port$7247$132 , \port$7201$94 , \port$7201$74 [1] };
-  assign vis = { \port$7146$776 , \port$7146$768 , \port$7146$760 , \port$7146$753 , \port$7146$745 , \port$7146$737 , \port$7146$729 , \port$7146$720 , \port$7146$712 , \port$7146$704 , \port$7146$697 , \port$7146$689 , \port$7146$681 , \port$7146$673 , \port$7146$664 , \port$7146$656 , \port$7146$648 , \port$7146$641 , \port$7146$633 , \port$7146$625 , \port$7146$617 , \port$7146$608 , \port$7146$600 , \port$7146$592 , \port$7146$781 , \port$7146$773 , \port$7146$765 , \port$7146$757 , \port$7146$748 , \port$7146$740 , \port$7146$732 , \port$7146$725 , \port$7146$717 , \port$7146$709 , \port$7146$701 , \port$7146$692 , \port$7146$684 , \port$7146$676 , \port$7146$669 , \port$7146$661 , \port$7146$653 , \port$7146$645 , \port$7146$636 , \port$7146$628 , \port$7146$620 , \port$7146$613 , \port$7146$605 , \port$7146$597 , \port$7146$589  };
+  assign vis = { \port$7144$776 , \port$7144$768 , \port$7144$760 , \port$7144$753 , \port$7144$745 , \port$7144$737 , \port$7144$729 , \port$7144$720 , \port$7144$712 , \port$7144$704 , \port$7144$697 , \port$7144$689 , \port$7144$681 , \port$7144$673 , \port$7144$664 , \port$7144$656 , \port$7144$648 , \port$7144$641 , \port$7144$633 , \port$7144$625 , \port$7144$617 , \port$7144$608 , \port$7144$600 , \port$7144$592 , \port$7144$781 , \port$7144$773 , \port$7144$765 , \port$7144$757 , \port$7144$748 , \port$7144$740 , \port$7144$732 , \port$7144$725 , \port$7144$717 , \port$7144$709 , \port$7144$701 , \port$7144$692 , \port$7144$684 , \port$7144$676 , \port$7144$669 , \port$7144$661 , \port$7144$653 , \port$7144$645 , \port$7144$636 , \port$7144$628 , \port$7144$620 , \port$7144$613 , \port$7144$605 , \port$7144$597 , \port$7144$589  };
   assign xin = { \port$7337$188 , \port$7337$180 , \port$7337$172 , \port$7337$165 , \port$7337$157 , \port$7337$149 , \port$7337$141 , \port$7337$132 , \port$7337$124 , \port$7337$116 , \port$7337$109 , \port$7337$101 , \port$7337$93 , \port$7337$85 , \port$7337$76 , \port$7337$68 , \port$7337$60 , \port$7337$53 , \port$7337$45 , \port$7337$37 , \port$7337$29 , \port$7337$20 , \port$7337$12 , \port$7337$4 , \port$7337$193 , \port$7337$185 , \port$7337$177 , \port$7337$169 , \port$7337$160 , \port$7337$152 , \port$7337$144 , \port$7337$137 , \port$7337$129 , \port$7337$121 , \port$7337$113 , \port$7337$104 , \port$7337$96 , \port$7337$88 , \port$7337$81 , \port$7337$73 , \port$7337$65 , \port$7337$57 , \port$7337$48 , \port$7337$40 , \port$7337$32 , \port$7337$25 , \port$7337$17 , \port$7337$9 , \port$7337$1  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -68341,9 +68332,9 @@ module \pbitgen_top.tile3.unit12.cell (\port$6357$0 , \port$6358$0 , \port$6359$
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile3.unit13 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$591 , \port$7146$594 , \port$7146$599 , \port$7146$602 , \port$7146$607 , \port$7146$610 , \port$7146$615 , \port$7146$619 , \port$7146$622 , \port$7146$627 , \port$7146$630 , \port$7146$635 , \port$7146$638 , \port$7146$643 , \port$7146$647 
-, \port$7146$650 , \port$7146$655 , \port$7146$658 , \port$7146$663 , \port$7146$666 , \port$7146$671 , \port$7146$675 , \port$7146$678 , \port$7146$683 , \port$7146$686 , \port$7146$691 , \port$7146$694 , \port$7146$699 , \port$7146$703 , \port$7146$706 , \port$7146$711 , \port$7146$714 , \port$7146$719 , \port$7146$722 , \port$7146$727 , \port$7146$731 
-, \port$7146$734 , \port$7146$739 , \port$7146$742 , \port$7146$747 , \port$7146$750 , \port$7146$755 , \port$7146$759 , \port$7146$762 , \port$7146$767 , \port$7146$770 , \port$7146$775 , \port$7146$778 , \port$7146$783 , issue, beta, w, init, color, pos, bank, \port$7201$0 
+module \pbitgen_top.tile3.unit13 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$591 , \port$7144$594 , \port$7144$599 , \port$7144$602 , \port$7144$607 , \port$7144$610 , \port$7144$615 , \port$7144$619 , \port$7144$622 , \port$7144$627 , \port$7144$630 , \port$7144$635 , \port$7144$638 , \port$7144$643 , \port$7144$647 
+, \port$7144$650 , \port$7144$655 , \port$7144$658 , \port$7144$663 , \port$7144$666 , \port$7144$671 , \port$7144$675 , \port$7144$678 , \port$7144$683 , \port$7144$686 , \port$7144$691 , \port$7144$694 , \port$7144$699 , \port$7144$703 , \port$7144$706 , \port$7144$711 , \port$7144$714 , \port$7144$719 , \port$7144$722 , \port$7144$727 , \port$7144$731 
+, \port$7144$734 , \port$7144$739 , \port$7144$742 , \port$7144$747 , \port$7144$750 , \port$7144$755 , \port$7144$759 , \port$7144$762 , \port$7144$767 , \port$7144$770 , \port$7144$775 , \port$7144$778 , \port$7144$783 , issue, beta, w, init, color, pos, bank, \port$7201$0 
 , \port$7201$2 , \port$7201$6 , \port$7201$10 , \port$7201$14 , \port$7201$18 , \port$7201$22 , \port$7201$27 , \port$7201$32 , \port$7201$35 , \port$7201$40 , \port$7201$43 , \port$7201$48 , \port$7201$51 , \port$7201$56 , \port$7201$60 , \port$7201$63 , \port$7201$65 , \port$7201$68 , \port$7201$71 , \port$7201$73 , \port$7201$76 
 , \port$7201$79 , \port$7201$84 , \port$7201$87 , \port$7201$91 , \port$7201$96 , \port$7201$99 , \port$7201$101 , \port$7201$104 , \port$7201$107 , \port$7201$112 , \port$7201$115 , \port$7201$120 , \port$7201$124 , \port$7201$127 , \port$7201$129 , \port$7201$132 , \port$7201$135 , \port$7201$140 , \port$7201$143 , \port$7201$148 , \port$7201$152 
 , \port$7201$155 , \port$7201$157 , \port$7201$160 , \port$7201$163 , \port$7201$168 , \port$7201$171 , \port$7201$176 , \port$7201$180 , \port$7201$183 , \port$7201$185 , \port$7201$188 , \port$7201$191 , \port$7247$0 , \port$7247$3 , \port$7247$8 , \port$7247$12 , \port$7247$15 , \port$7247$17 , \port$7247$20 , \port$7247$23 , \port$7247$28 
@@ -68439,104 +68430,104 @@ module \pbitgen_top.tile3.unit13 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$591 ;
-  wire \port$7146$591 ;
-  input \port$7146$594 ;
-  wire \port$7146$594 ;
-  input \port$7146$599 ;
-  wire \port$7146$599 ;
-  input \port$7146$602 ;
-  wire \port$7146$602 ;
-  input \port$7146$607 ;
-  wire \port$7146$607 ;
-  input \port$7146$610 ;
-  wire \port$7146$610 ;
-  input \port$7146$615 ;
-  wire \port$7146$615 ;
-  input \port$7146$619 ;
-  wire \port$7146$619 ;
-  input \port$7146$622 ;
-  wire \port$7146$622 ;
-  input \port$7146$627 ;
-  wire \port$7146$627 ;
-  input \port$7146$630 ;
-  wire \port$7146$630 ;
-  input \port$7146$635 ;
-  wire \port$7146$635 ;
-  input \port$7146$638 ;
-  wire \port$7146$638 ;
-  input \port$7146$643 ;
-  wire \port$7146$643 ;
-  input \port$7146$647 ;
-  wire \port$7146$647 ;
-  input \port$7146$650 ;
-  wire \port$7146$650 ;
-  input \port$7146$655 ;
-  wire \port$7146$655 ;
-  input \port$7146$658 ;
-  wire \port$7146$658 ;
-  input \port$7146$663 ;
-  wire \port$7146$663 ;
-  input \port$7146$666 ;
-  wire \port$7146$666 ;
-  input \port$7146$671 ;
-  wire \port$7146$671 ;
-  input \port$7146$675 ;
-  wire \port$7146$675 ;
-  input \port$7146$678 ;
-  wire \port$7146$678 ;
-  input \port$7146$683 ;
-  wire \port$7146$683 ;
-  input \port$7146$686 ;
-  wire \port$7146$686 ;
-  input \port$7146$691 ;
-  wire \port$7146$691 ;
-  input \port$7146$694 ;
-  wire \port$7146$694 ;
-  input \port$7146$699 ;
-  wire \port$7146$699 ;
-  input \port$7146$703 ;
-  wire \port$7146$703 ;
-  input \port$7146$706 ;
-  wire \port$7146$706 ;
-  input \port$7146$711 ;
-  wire \port$7146$711 ;
-  input \port$7146$714 ;
-  wire \port$7146$714 ;
-  input \port$7146$719 ;
-  wire \port$7146$719 ;
-  input \port$7146$722 ;
-  wire \port$7146$722 ;
-  input \port$7146$727 ;
-  wire \port$7146$727 ;
-  input \port$7146$731 ;
-  wire \port$7146$731 ;
-  input \port$7146$734 ;
-  wire \port$7146$734 ;
-  input \port$7146$739 ;
-  wire \port$7146$739 ;
-  input \port$7146$742 ;
-  wire \port$7146$742 ;
-  input \port$7146$747 ;
-  wire \port$7146$747 ;
-  input \port$7146$750 ;
-  wire \port$7146$750 ;
-  input \port$7146$755 ;
-  wire \port$7146$755 ;
-  input \port$7146$759 ;
-  wire \port$7146$759 ;
-  input \port$7146$762 ;
-  wire \port$7146$762 ;
-  input \port$7146$767 ;
-  wire \port$7146$767 ;
-  input \port$7146$770 ;
-  wire \port$7146$770 ;
-  input \port$7146$775 ;
-  wire \port$7146$775 ;
-  input \port$7146$778 ;
-  wire \port$7146$778 ;
-  input \port$7146$783 ;
-  wire \port$7146$783 ;
+  input \port$7144$591 ;
+  wire \port$7144$591 ;
+  input \port$7144$594 ;
+  wire \port$7144$594 ;
+  input \port$7144$599 ;
+  wire \port$7144$599 ;
+  input \port$7144$602 ;
+  wire \port$7144$602 ;
+  input \port$7144$607 ;
+  wire \port$7144$607 ;
+  input \port$7144$610 ;
+  wire \port$7144$610 ;
+  input \port$7144$615 ;
+  wire \port$7144$615 ;
+  input \port$7144$619 ;
+  wire \port$7144$619 ;
+  input \port$7144$622 ;
+  wire \port$7144$622 ;
+  input \port$7144$627 ;
+  wire \port$7144$627 ;
+  input \port$7144$630 ;
+  wire \port$7144$630 ;
+  input \port$7144$635 ;
+  wire \port$7144$635 ;
+  input \port$7144$638 ;
+  wire \port$7144$638 ;
+  input \port$7144$643 ;
+  wire \port$7144$643 ;
+  input \port$7144$647 ;
+  wire \port$7144$647 ;
+  input \port$7144$650 ;
+  wire \port$7144$650 ;
+  input \port$7144$655 ;
+  wire \port$7144$655 ;
+  input \port$7144$658 ;
+  wire \port$7144$658 ;
+  input \port$7144$663 ;
+  wire \port$7144$663 ;
+  input \port$7144$666 ;
+  wire \port$7144$666 ;
+  input \port$7144$671 ;
+  wire \port$7144$671 ;
+  input \port$7144$675 ;
+  wire \port$7144$675 ;
+  input \port$7144$678 ;
+  wire \port$7144$678 ;
+  input \port$7144$683 ;
+  wire \port$7144$683 ;
+  input \port$7144$686 ;
+  wire \port$7144$686 ;
+  input \port$7144$691 ;
+  wire \port$7144$691 ;
+  input \port$7144$694 ;
+  wire \port$7144$694 ;
+  input \port$7144$699 ;
+  wire \port$7144$699 ;
+  input \port$7144$703 ;
+  wire \port$7144$703 ;
+  input \port$7144$706 ;
+  wire \port$7144$706 ;
+  input \port$7144$711 ;
+  wire \port$7144$711 ;
+  input \port$7144$714 ;
+  wire \port$7144$714 ;
+  input \port$7144$719 ;
+  wire \port$7144$719 ;
+  input \port$7144$722 ;
+  wire \port$7144$722 ;
+  input \port$7144$727 ;
+  wire \port$7144$727 ;
+  input \port$7144$731 ;
+  wire \port$7144$731 ;
+  input \port$7144$734 ;
+  wire \port$7144$734 ;
+  input \port$7144$739 ;
+  wire \port$7144$739 ;
+  input \port$7144$742 ;
+  wire \port$7144$742 ;
+  input \port$7144$747 ;
+  wire \port$7144$747 ;
+  input \port$7144$750 ;
+  wire \port$7144$750 ;
+  input \port$7144$755 ;
+  wire \port$7144$755 ;
+  input \port$7144$759 ;
+  wire \port$7144$759 ;
+  input \port$7144$762 ;
+  wire \port$7144$762 ;
+  input \port$7144$767 ;
+  wire \port$7144$767 ;
+  input \port$7144$770 ;
+  wire \port$7144$770 ;
+  input \port$7144$775 ;
+  wire \port$7144$775 ;
+  input \port$7144$778 ;
+  wire \port$7144$778 ;
+  input \port$7144$783 ;
+  wire \port$7144$783 ;
   input \port$7201$0 ;
   wire \port$7201$0 ;
   input [2:0] \port$7201$10 ;
@@ -71560,103 +71551,103 @@ module \pbitgen_top.tile3.unit13 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$591 ;
+          visible = \port$7144$591 ;
       6'h01:
-          visible = \port$7146$599 ;
+          visible = \port$7144$599 ;
       6'h02:
-          visible = \port$7146$607 ;
+          visible = \port$7144$607 ;
       6'h03:
-          visible = \port$7146$615 ;
+          visible = \port$7144$615 ;
       6'h04:
-          visible = \port$7146$622 ;
+          visible = \port$7144$622 ;
       6'h05:
-          visible = \port$7146$630 ;
+          visible = \port$7144$630 ;
       6'h06:
-          visible = \port$7146$638 ;
+          visible = \port$7144$638 ;
       6'h07:
-          visible = \port$7146$647 ;
+          visible = \port$7144$647 ;
       6'h08:
-          visible = \port$7146$655 ;
+          visible = \port$7144$655 ;
       6'h09:
-          visible = \port$7146$663 ;
+          visible = \port$7144$663 ;
       6'h0a:
-          visible = \port$7146$671 ;
+          visible = \port$7144$671 ;
       6'h0b:
-          visible = \port$7146$678 ;
+          visible = \port$7144$678 ;
       6'h0c:
-          visible = \port$7146$686 ;
+          visible = \port$7144$686 ;
       6'h0d:
-          visible = \port$7146$694 ;
+          visible = \port$7144$694 ;
       6'h0e:
-          visible = \port$7146$703 ;
+          visible = \port$7144$703 ;
       6'h0f:
-          visible = \port$7146$711 ;
+          visible = \port$7144$711 ;
       6'h10:
-          visible = \port$7146$719 ;
+          visible = \port$7144$719 ;
       6'h11:
-          visible = \port$7146$727 ;
+          visible = \port$7144$727 ;
       6'h12:
-          visible = \port$7146$734 ;
+          visible = \port$7144$734 ;
       6'h13:
-          visible = \port$7146$742 ;
+          visible = \port$7144$742 ;
       6'h14:
-          visible = \port$7146$750 ;
+          visible = \port$7144$750 ;
       6'h15:
-          visible = \port$7146$759 ;
+          visible = \port$7144$759 ;
       6'h16:
-          visible = \port$7146$767 ;
+          visible = \port$7144$767 ;
       6'h17:
-          visible = \port$7146$775 ;
+          visible = \port$7144$775 ;
       6'h18:
-          visible = \port$7146$783 ;
+          visible = \port$7144$783 ;
       6'h19:
-          visible = \port$7146$594 ;
+          visible = \port$7144$594 ;
       6'h1a:
-          visible = \port$7146$602 ;
+          visible = \port$7144$602 ;
       6'h1b:
-          visible = \port$7146$610 ;
+          visible = \port$7144$610 ;
       6'h1c:
-          visible = \port$7146$619 ;
+          visible = \port$7144$619 ;
       6'h1d:
-          visible = \port$7146$627 ;
+          visible = \port$7144$627 ;
       6'h1e:
-          visible = \port$7146$635 ;
+          visible = \port$7144$635 ;
       6'h1f:
-          visible = \port$7146$643 ;
+          visible = \port$7144$643 ;
       6'h20:
-          visible = \port$7146$650 ;
+          visible = \port$7144$650 ;
       6'h21:
-          visible = \port$7146$658 ;
+          visible = \port$7144$658 ;
       6'h22:
-          visible = \port$7146$666 ;
+          visible = \port$7144$666 ;
       6'h23:
-          visible = \port$7146$675 ;
+          visible = \port$7144$675 ;
       6'h24:
-          visible = \port$7146$683 ;
+          visible = \port$7144$683 ;
       6'h25:
-          visible = \port$7146$691 ;
+          visible = \port$7144$691 ;
       6'h26:
-          visible = \port$7146$699 ;
+          visible = \port$7144$699 ;
       6'h27:
-          visible = \port$7146$706 ;
+          visible = \port$7144$706 ;
       6'h28:
-          visible = \port$7146$714 ;
+          visible = \port$7144$714 ;
       6'h29:
-          visible = \port$7146$722 ;
+          visible = \port$7144$722 ;
       6'h2a:
-          visible = \port$7146$731 ;
+          visible = \port$7144$731 ;
       6'h2b:
-          visible = \port$7146$739 ;
+          visible = \port$7144$739 ;
       6'h2c:
-          visible = \port$7146$747 ;
+          visible = \port$7144$747 ;
       6'h2d:
-          visible = \port$7146$755 ;
+          visible = \port$7144$755 ;
       6'h2e:
-          visible = \port$7146$762 ;
+          visible = \port$7144$762 ;
       6'h2f:
-          visible = \port$7146$770 ;
+          visible = \port$7144$770 ;
       6'h30:
-          visible = \port$7146$778 ;
+          visible = \port$7144$778 ;
     endcase
   end
   always @* begin
@@ -71771,7 +71762,7 @@ module \pbitgen_top.tile3.unit13 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$186 [5], \port$7339$186 [3], \port$7339$166 [0], \port$7339$158 [4], \port$7339$74 [3], \port$7293$116 [0], \port$7293$97 , \port$7247$59 , \port$7247$40 , \port$7201$107 [0], \port$7201$22 [0], \port$7201$18 [0], \port$7339$178 [5], \port$7339$178 [3], \port$7339$158 [0], \port$7339$150 [4], \port$7339$66 [3], \port$7293$136 , \port$7293$88 [1], \port$7247$79 , \port$7247$31 [1], \port$7201$99 , \port$7201$14 [0], \port$7201$10 [0], \port$7339$170 [5], \port$7339$170 [3], \port$7339$150 [0], \port$7339$142 [4], \port$7339$58 [3], \port$7293$128 , \port$7293$108 [1], \port$7247$71 , \port$7247$51 [1], \port$7201$91 [0], \port$7201$6 [0], \port$7201$2 [0], \port$7339$194 [1], \port$7339$186 [5], \port$7339$166 [0], \port$7339$138 [2:1], \port$7339$114 [1], \port$7339$54 [0], \port$7293$93 [0], \port$7293$74 , \port$7247$36 [0], \port$7247$17 , \port$7201$56 [0], \port$7339$186 [1], \port$7339$178 [5], \port$7339$158 [2], \port$7339$158 [0], \port$7339$130 [5], \port$7339$130 [1], \port$7339$46 [0], \port$7293$85 [0], \port$7293$65 [1], \port$7247$28 [0], \port$7247$8 [1], \port$7201$76 [0], \port$7339$178 [1], \port$7339$170 [5], \port$7339$150 [2], \port$7339$150 [0], \port$7339$122 [5], \port$7339$122 [1], \port$7339$38 [0], \port$7293$105 [0], \port$7293$57 [1], \port$7247$48 [0], \port$7247$0 [1], \port$7201$68 , \port$7339$194 [1], \port$7339$170 [1], \port$7339$142 [2], \port$7339$142 [0], \port$7339$114 [5], \port$7339$114 [1], \port$7339$30 [0], \port$7293$97 , \port$7293$77 [1], \port$7247$40 , \port$7247$20 [1], \port$7201$60 , \port$7339$158 [4], \port$7339$158 [0], \port$7339$130 [5], \port$7339$130 [3], \port$7339$110 [0], \port$7339$102 [4], \port$7339$18 [3], \port$7293$60 [0], \port$7293$41 , \port$7247$3 [0], \port$7201$180 , \port$7201$51 , \port$7339$150 [4], \port$7339$150 [0], \port$7339$122 [5], \port$7339$122 [3], \port$7339$102 [0], \port$7339$94 [4], \port$7339$10 [3], \port$7293$80 [0], \port$7293$32 [1], \port$7247$23 [0], \port$7201$171 [1], \port$7201$43 , \port$7339$142 [4], \port$7339$142 [0], \port$7339$114 [5], \port$7339$114 [3], \port$7339$94 [0], \port$7339$86 [4], \port$7339$2 [3], \port$7293$72 , \port$7293$52 [1], \port$7247$15 , \port$7201$191 [1], \port$7201$35 , \port$7339$138 [1], \port$7339$130 [5], \port$7339$110 [0], \port$7339$82 [2:1], \port$7339$58 [1], \port$7293$194 [0], \port$7293$37 [0], \port$7293$18 , \port$7201$176 [0], \port$7201$157 , \port$7201$0 , \port$7339$130 [1], \port$7339$122 [5], \port$7339$102 [2], \port$7339$102 [0], \port$7339$74 [5], \port$7339$74 [1], \port$7293$186 [0], \port$7293$29 [0], \port$7293$9 [1], \port$7201$168 [0], \port$7201$148 [1], \port$7201$18 [2], \port$7339$122 [1], \port$7339$114 [5], \port$7339$94 [2], \port$7339$94 [0], \port$7339$66 [5], \port$7339$66 [1], \port$7293$178 [0], \port$7293$49 [0], \port$7293$1 [1], \port$7201$188 [0], \port$7201$140 [1], \port$7201$10 [2], \port$7339$138 [1], \port$7339$114 [1], \port$7339$86 [2], \port$7339$86 [0], \port$7339$58 [5], \port$7339$58 [1], \port$7293$170 [0], \port$7293$41 , \port$7293$21 [1], \port$7201$180 , \port$7201$160 [1], \port$7201$2 [2], \port$7339$186 [5], \port$7339$102 [4], \port$7339$102 [0], \port$7339$74 [5], \port$7339$74 [3], \port$7339$54 [0], \port$7339$46 [4], \port$7293$161 , \port$7293$4 [0], \port$7247$181 , \port$7201$143 [0], \port$7201$124 , \port$7339$178 [5], \port$7339$94 [4], \port$7339$94 [0], \port$7339$66 [5], \port$7339$66 [3], \port$7339$46 [0], \port$7339$38 [4], \port$7293$153 , \port$7293$24 [0], \port$7247$172 [1], \port$7201$163 [0], \port$7201$115 [1], \port$7339$170 [5], \port$7339$86 [4], \port$7339$86 [0], \port$7339$58 [5], \port$7339$58 [3], \port$7339$38 [0], \port$7339$30 [4], \port$7293$145 , \port$7293$16 , \port$7247$192 [1], \port$7201$155 , \port$7201$135 [1], \port$7339$138 [2], \port$7339$82 [1], \port$7339$74 [5], \port$7339$54 [0], \port$7339$26 [2:1], \port$7339$2 [1], \port$7293$138 , \port$7247$177 [0], \port$7247$158 , \port$7201$120 [0], \port$7201$101 , \port$7339$158 [2], \port$7339$74 [1], \port$7339$66 [5], \port$7339$46 [2], \port$7339$46 [0], \port$7339$18 [5], \port$7339$18 [1], \port$7293$130 , \port$7247$169 [0], \port$7247$149 [1], \port$7201$112 [0], \port$7201$91 [2], \port$7339$150 [2], \port$7339$66 [1], \port$7339$58 [5], \port$7339$38 [2], \port$7339$38 [0], \port$7339$10 [5], \port$7339$10 [1], \port$7293$121 [1], \port$7247$189 [0], \port$7247$141 [1], \port$7201$132 [0], \port$7201$84 [1], \port$7339$142 [2], \port$7339$82 [1], \port$7339$58 [1], \port$7339$30 [2], \port$7339$30 [0], \port$7339$2 [5], \port$7339$2 [1], \port$7293$113 [1], \port$7247$181 , \port$7247$161 [1], \port$7201$124 , \port$7201$104 [1], \port$7339$130 [5], \port$7339$46 [4], \port$7339$46 [0], \port$7339$18 [5], \port$7339$18 [3], \port$7293$194 [0], \port$7293$189 [1], \port$7293$105 [0], \port$7247$144 [0], \port$7247$125 , \port$7201$87 [0], \port$7201$68 , \port$7339$122 [5], \port$7339$38 [4], \port$7339$38 [0], \port$7339$10 [5], \port$7339$10 [3], \port$7293$186 [0], \port$7293$181 [1], \port$7293$97 , \port$7247$164 [0], \port$7247$117 , \port$7201$107 [0], \port$7201$60 , \port$7339$114 [5], \port$7339$30 [4], \port$7339$30 [0], \port$7339$2 [5], \port$7339$2 [3], \port$7293$178 [0], \port$7293$173 [1], \port$7293$88 [1], \port$7247$156 , \port$7247$137 , \port$7201$99 , \port$7201$79 [1], \port$7339$194 [0], \port$7339$166 [2:1], \port$7339$142 [1], \port$7339$82 [0], \port$7293$121 [0], \port$7293$102 , \port$7247$64 , \port$7247$45 , \port$7201$84 [0], \port$7201$27 [0], \port$7201$22 [1], \port$7339$186 [2], \port$7339$186 [0], \port$7339$158 [5], \port$7339$158 [1], \port$7339$74 [0], \port$7293$113 [0], \port$7293$93 [1], \port$7247$56 , \port$7247$36 [1], \port$7201$104 [0], \port$7201$18 [1], \port$7201$14 [1], \port$7339$178 [2], \port$7339$178 [0], \port$7339$150 [5], \port$7339$150 [1], \port$7339$66 [0], \port$7293$133 , \port$7293$85 [1], \port$7247$76 , \port$7247$28 [1], \port$7201$96 , \port$7201$10 [1], \port$7201$6 [1], \port$7339$170 [2], \port$7339$170 [0], \port$7339$142 [5], \port$7339$142 [1], \port$7339$58 [0], \port$7293$125 , \port$7293$105 [1], \port$7247$68 , \port$7247$48 [1], \port$7201$87 [1], \port$7201$27 [0], \port$7201$2 [1], \port$7339$186 [4], \port$7339$186 [0], \port$7339$158 [5], \port$7339$158 [3], \port$7339$138 [0], \port$7339$130 [4], \port$7339$46 [3], \port$7293$88 [0], \port$7293$69 , \port$7247$31 [0], \port$7247$12 , \port$7201$79 [0], \port$7339$178 [4], \port$7339$178 [0], \port$7339$150 [5], \port$7339$150 [3], \port$7339$130 [0], \port$7339$122 [4], \port$7339$38 [3], \port$7293$108 [0], \port$7293$60 [1], \port$7247$51 [0], \port$7247$3 [1], \port$7201$71 , \port$7339$170 [4], \port$7339$170 [0], \port$7339$142 [5], \port$7339$142 [3], \port$7339$122 [0], \port$7339$114 [4], \port$7339$30 [3], \port$7293$100 , \port$7293$80 [1], \port$7247$43 , \port$7247$23 [1], \port$7201$63 , \port$7339$166 [1], \port$7339$158 [5], \port$7339$138 [0], \port$7339$110 [2:1], \port$7339$86 [1], \port$7339$26 [0], \port$7293$65 [0], \port$7293$46 , \port$7247$8 [0], \port$7201$185 , \port$7201$27 [1], \port$7339$158 [1], \port$7339$150 [5], \port$7339$130 [2], \port$7339$130 [0], \port$7339$102 [5], \port$7339$102 [1], \port$7339$18 [0], \port$7293$57 [0], \port$7293$37 [1], \port$7247$0 [0], \port$7201$176 [1], \port$7201$48 , \port$7339$150 [1], \port$7339$142 [5], \port$7339$122 [2], \port$7339$122 [0], \port$7339$94 [5], \port$7339$94 [1], \port$7339$10 [0], \port$7293$77 [0], \port$7293$29 [1], \port$7247$20 [0], \port$7201$168 [1], \port$7201$40 , \port$7339$166 [1], \port$7339$142 [1], \port$7339$114 [2], \port$7339$114 [0], \port$7339$86 [5], \port$7339$86 [1], \port$7339$2 [0], \port$7293$69 , \port$7293$49 [1], \port$7247$12 , \port$7201$188 [1], \port$7201$32 , \port$7339$130 [4], \port$7339$130 [0], \port$7339$102 [5], \port$7339$102 [3], \port$7339$82 [0], \port$7339$74 [4], \port$7293$189 [0], \port$7293$32 [0], \port$7293$13 , \port$7201$171 [0], \port$7201$152 , \port$7201$22 [1], \port$7339$122 [4], \port$7339$122 [0], \port$7339$94 [5], \port$7339$94 [3], \port$7339$74 [0], \port$7339$66 [4], \port$7293$181 [0], \port$7293$52 [0], \port$7293$4 [1], \port$7201$191 [0], \port$7201$143 [1], \port$7201$14 [1], \port$7339$114 [4], \port$7339$114 [0], \port$7339$86 [5], \port$7339$86 [3], \port$7339$66 [0], \port$7339$58 [4], \port$7293$173 [0], \port$7293$44 , \port$7293$24 [1], \port$7201$183 , \port$7201$163 [1], \port$7201$6 [1], \port$7339$166 [2], \port$7339$110 [1], \port$7339$102 [5], \port$7339$82 [0], \port$7339$54 [2:1], \port$7339$30 [1], \port$7293$166 , \port$7293$9 [0], \port$7247$186 , \port$7201$148 [0], \port$7201$129 , \port$7339$186 [2], \port$7339$102 [1], \port$7339$94 [5], \port$7339$74 [2], \port$7339$74 [0], \port$7339$46 [5], \port$7339$46 [1], \port$7293$158 , \port$7293$1 [0], \port$7247$177 [1], \port$7201$140 [0], \port$7201$120 [1], \port$7339$178 [2], \port$7339$94 [1], \port$7339$86 [5], \port$7339$66 [2], \port$7339$66 [0], \port$7339$38 [5], \port$7339$38 [1], \port$7293$150 , \port$7293$21 [0], \port$7247$169 [1], \port$7201$160 [0], \port$7201$112 [1], \port$7339$170 [2], \port$7339$110 [1], \port$7339$86 [1], \port$7339$58 [2], \port$7339$58 [0], \port$7339$30 [5], \port$7339$30 [1], \port$7293$142 , \port$7293$13 , \port$7247$189 [1], \port$7201$152 , \port$7201$132 [1], \port$7339$158 [5], \port$7339$74 [4], \port$7339$74 [0], \port$7339$46 [5], \port$7339$46 [3], \port$7339$26 [0], \port$7339$18 [4], \port$7293$133 , \port$7247$172 [0], \port$7247$153 , \port$7201$115 [0], \port$7201$96 , \port$7339$150 [5], \port$7339$66 [4], \port$7339$66 [0], \port$7339$38 [5], \port$7339$38 [3], \port$7339$18 [0], \port$7339$10 [4], \port$7293$125 , \port$7247$192 [0], \port$7247$144 [1], \port$7201$135 [0], \port$7201$87 [1], \port$7339$142 [5], \port$7339$58 [4], \port$7339$58 [0], \port$7339$30 [5], \port$7339$30 [3], \port$7339$10 [0], \port$7339$2 [4], \port$7293$116 [1], \port$7247$184 , \port$7247$164 [1], \port$7201$127 , \port$7201$107 [1], \port$7339$110 [2], \port$7339$54 [1], \port$7339$46 [5], \port$7339$26 [0], \port$7339$0 , \port$7293$194 [1], \port$7293$170 [1], \port$7293$108 [2], \port$7247$149 [0], \port$7247$130 , \port$7201$91 [1], \port$7201$73 , \port$7339$130 [2], \port$7339$46 [1], \port$7339$38 [5], \port$7339$18 [2], \port$7339$18 [0], \port$7293$189 [2], \port$7293$186 [1], \port$7293$102 , \port$7247$141 [0], \port$7247$122 , \port$7201$84 [0], \port$7201$65 , \port$7339$122 [2], \port$7339$38 [1], \port$7339$30 [5], \port$7339$10 [2], \port$7339$10 [0], \port$7293$181 [2], \port$7293$178 [1], \port$7293$93 [1], \port$7247$161 [0], \port$7247$114 , \port$7201$104 [0], \port$7201$56 [1], \port$7339$114 [2], \port$7339$54 [1], \port$7339$30 [1], \port$7339$2 [2], \port$7339$2 [0], \port$7293$173 [2], \port$7293$170 [1], \port$7293$85 [1], \port$7247$153 , \port$7247$134 , \port$7201$96 , \port$7201$76 [1] };
-  assign vis = { \port$7146$778 , \port$7146$770 , \port$7146$762 , \port$7146$755 , \port$7146$747 , \port$7146$739 , \port$7146$731 , \port$7146$722 , \port$7146$714 , \port$7146$706 , \port$7146$699 , \port$7146$691 , \port$7146$683 , \port$7146$675 , \port$7146$666 , \port$7146$658 , \port$7146$650 , \port$7146$643 , \port$7146$635 , \port$7146$627 , \port$7146$619 , \port$7146$610 , \port$7146$602 , \port$7146$594 , \port$7146$783 , \port$7146$775 , \port$7146$767 , \port$7146$759 , \port$7146$750 , \port$7146$742 , \port$7146$734 , \port$7146$727 , \port$7146$719 , \port$7146$711 , \port$7146$703 , \port$7146$694 , \port$7146$686 , \port$7146$678 , \port$7146$671 , \port$7146$663 , \port$7146$655 , \port$7146$647 , \port$7146$638 , \port$7146$630 , \port$7146$622 , \port$7146$615 , \port$7146$607 , \port$7146$599 , \port$7146$591  };
+  assign vis = { \port$7144$778 , \port$7144$770 , \port$7144$762 , \port$7144$755 , \port$7144$747 , \port$7144$739 , \port$7144$731 , \port$7144$722 , \port$7144$714 , \port$7144$706 , \port$7144$699 , \port$7144$691 , \port$7144$683 , \port$7144$675 , \port$7144$666 , \port$7144$658 , \port$7144$650 , \port$7144$643 , \port$7144$635 , \port$7144$627 , \port$7144$619 , \port$7144$610 , \port$7144$602 , \port$7144$594 , \port$7144$783 , \port$7144$775 , \port$7144$767 , \port$7144$759 , \port$7144$750 , \port$7144$742 , \port$7144$734 , \port$7144$727 , \port$7144$719 , \port$7144$711 , \port$7144$703 , \port$7144$694 , \port$7144$686 , \port$7144$678 , \port$7144$671 , \port$7144$663 , \port$7144$655 , \port$7144$647 , \port$7144$638 , \port$7144$630 , \port$7144$622 , \port$7144$615 , \port$7144$607 , \port$7144$599 , \port$7144$591  };
   assign xin = { \port$7337$190 , \port$7337$182 , \port$7337$174 , \port$7337$167 , \port$7337$159 , \port$7337$151 , \port$7337$143 , \port$7337$134 , \port$7337$126 , \port$7337$118 , \port$7337$111 , \port$7337$103 , \port$7337$95 , \port$7337$87 , \port$7337$78 , \port$7337$70 , \port$7337$62 , \port$7337$55 , \port$7337$47 , \port$7337$39 , \port$7337$31 , \port$7337$22 , \port$7337$14 , \port$7337$6 , \port$7337$195 , \port$7337$187 , \port$7337$179 , \port$7337$171 , \port$7337$162 , \port$7337$154 , \port$7337$146 , \port$7337$139 , \port$7337$131 , \port$7337$123 , \port$7337$115 , \port$7337$106 , \port$7337$98 , \port$7337$90 , \port$7337$83 , \port$7337$75 , \port$7337$67 , \port$7337$59 , \port$7337$50 , \port$7337$42 , \port$7337$34 , \port$7337$27 , \port$7337$19 , \port$7337$11 , \port$7337$3  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -72560,9 +72551,9 @@ module \pbitgen_top.tile3.unit13.cell (\port$6566$0 , \port$6567$0 , \port$6568$
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile3.unit14 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$588 , \port$7146$593 , \port$7146$596 , \port$7146$601 , \port$7146$604 , \port$7146$609 , \port$7146$612 , \port$7146$616 , \port$7146$621 , \port$7146$624 , \port$7146$629 , \port$7146$632 , \port$7146$637 , \port$7146$640 , \port$7146$644 
-, \port$7146$649 , \port$7146$652 , \port$7146$657 , \port$7146$660 , \port$7146$665 , \port$7146$668 , \port$7146$672 , \port$7146$677 , \port$7146$680 , \port$7146$685 , \port$7146$688 , \port$7146$693 , \port$7146$696 , \port$7146$700 , \port$7146$705 , \port$7146$708 , \port$7146$713 , \port$7146$716 , \port$7146$721 , \port$7146$724 , \port$7146$728 
-, \port$7146$733 , \port$7146$736 , \port$7146$741 , \port$7146$744 , \port$7146$749 , \port$7146$752 , \port$7146$756 , \port$7146$761 , \port$7146$764 , \port$7146$769 , \port$7146$772 , \port$7146$777 , \port$7146$780 , issue, beta, w, init, color, pos, bank, \port$7201$0 
+module \pbitgen_top.tile3.unit14 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$588 , \port$7144$593 , \port$7144$596 , \port$7144$601 , \port$7144$604 , \port$7144$609 , \port$7144$612 , \port$7144$616 , \port$7144$621 , \port$7144$624 , \port$7144$629 , \port$7144$632 , \port$7144$637 , \port$7144$640 , \port$7144$644 
+, \port$7144$649 , \port$7144$652 , \port$7144$657 , \port$7144$660 , \port$7144$665 , \port$7144$668 , \port$7144$672 , \port$7144$677 , \port$7144$680 , \port$7144$685 , \port$7144$688 , \port$7144$693 , \port$7144$696 , \port$7144$700 , \port$7144$705 , \port$7144$708 , \port$7144$713 , \port$7144$716 , \port$7144$721 , \port$7144$724 , \port$7144$728 
+, \port$7144$733 , \port$7144$736 , \port$7144$741 , \port$7144$744 , \port$7144$749 , \port$7144$752 , \port$7144$756 , \port$7144$761 , \port$7144$764 , \port$7144$769 , \port$7144$772 , \port$7144$777 , \port$7144$780 , issue, beta, w, init, color, pos, bank, \port$7201$0 
 , \port$7201$4 , \port$7201$8 , \port$7201$12 , \port$7201$16 , \port$7201$20 , \port$7201$24 , \port$7201$29 , \port$7201$34 , \port$7201$37 , \port$7201$42 , \port$7201$45 , \port$7201$50 , \port$7201$53 , \port$7201$57 , \port$7201$59 , \port$7201$62 , \port$7201$65 , \port$7201$67 , \port$7201$70 , \port$7201$73 , \port$7201$78 
 , \port$7201$81 , \port$7201$85 , \port$7201$89 , \port$7201$93 , \port$7201$95 , \port$7201$98 , \port$7201$101 , \port$7201$106 , \port$7201$109 , \port$7201$114 , \port$7201$117 , \port$7201$121 , \port$7201$123 , \port$7201$126 , \port$7201$129 , \port$7201$134 , \port$7201$137 , \port$7201$142 , \port$7201$145 , \port$7201$149 , \port$7201$151 
 , \port$7201$154 , \port$7201$157 , \port$7201$162 , \port$7201$165 , \port$7201$170 , \port$7201$173 , \port$7201$177 , \port$7201$179 , \port$7201$182 , \port$7201$185 , \port$7201$190 , \port$7201$193 , \port$7247$2 , \port$7247$5 , \port$7247$9 , \port$7247$11 , \port$7247$14 , \port$7247$17 , \port$7247$22 , \port$7247$25 , \port$7247$30 
@@ -72658,104 +72649,104 @@ module \pbitgen_top.tile3.unit14 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$588 ;
-  wire \port$7146$588 ;
-  input \port$7146$593 ;
-  wire \port$7146$593 ;
-  input \port$7146$596 ;
-  wire \port$7146$596 ;
-  input \port$7146$601 ;
-  wire \port$7146$601 ;
-  input \port$7146$604 ;
-  wire \port$7146$604 ;
-  input \port$7146$609 ;
-  wire \port$7146$609 ;
-  input \port$7146$612 ;
-  wire \port$7146$612 ;
-  input \port$7146$616 ;
-  wire \port$7146$616 ;
-  input \port$7146$621 ;
-  wire \port$7146$621 ;
-  input \port$7146$624 ;
-  wire \port$7146$624 ;
-  input \port$7146$629 ;
-  wire \port$7146$629 ;
-  input \port$7146$632 ;
-  wire \port$7146$632 ;
-  input \port$7146$637 ;
-  wire \port$7146$637 ;
-  input \port$7146$640 ;
-  wire \port$7146$640 ;
-  input \port$7146$644 ;
-  wire \port$7146$644 ;
-  input \port$7146$649 ;
-  wire \port$7146$649 ;
-  input \port$7146$652 ;
-  wire \port$7146$652 ;
-  input \port$7146$657 ;
-  wire \port$7146$657 ;
-  input \port$7146$660 ;
-  wire \port$7146$660 ;
-  input \port$7146$665 ;
-  wire \port$7146$665 ;
-  input \port$7146$668 ;
-  wire \port$7146$668 ;
-  input \port$7146$672 ;
-  wire \port$7146$672 ;
-  input \port$7146$677 ;
-  wire \port$7146$677 ;
-  input \port$7146$680 ;
-  wire \port$7146$680 ;
-  input \port$7146$685 ;
-  wire \port$7146$685 ;
-  input \port$7146$688 ;
-  wire \port$7146$688 ;
-  input \port$7146$693 ;
-  wire \port$7146$693 ;
-  input \port$7146$696 ;
-  wire \port$7146$696 ;
-  input \port$7146$700 ;
-  wire \port$7146$700 ;
-  input \port$7146$705 ;
-  wire \port$7146$705 ;
-  input \port$7146$708 ;
-  wire \port$7146$708 ;
-  input \port$7146$713 ;
-  wire \port$7146$713 ;
-  input \port$7146$716 ;
-  wire \port$7146$716 ;
-  input \port$7146$721 ;
-  wire \port$7146$721 ;
-  input \port$7146$724 ;
-  wire \port$7146$724 ;
-  input \port$7146$728 ;
-  wire \port$7146$728 ;
-  input \port$7146$733 ;
-  wire \port$7146$733 ;
-  input \port$7146$736 ;
-  wire \port$7146$736 ;
-  input \port$7146$741 ;
-  wire \port$7146$741 ;
-  input \port$7146$744 ;
-  wire \port$7146$744 ;
-  input \port$7146$749 ;
-  wire \port$7146$749 ;
-  input \port$7146$752 ;
-  wire \port$7146$752 ;
-  input \port$7146$756 ;
-  wire \port$7146$756 ;
-  input \port$7146$761 ;
-  wire \port$7146$761 ;
-  input \port$7146$764 ;
-  wire \port$7146$764 ;
-  input \port$7146$769 ;
-  wire \port$7146$769 ;
-  input \port$7146$772 ;
-  wire \port$7146$772 ;
-  input \port$7146$777 ;
-  wire \port$7146$777 ;
-  input \port$7146$780 ;
-  wire \port$7146$780 ;
+  input \port$7144$588 ;
+  wire \port$7144$588 ;
+  input \port$7144$593 ;
+  wire \port$7144$593 ;
+  input \port$7144$596 ;
+  wire \port$7144$596 ;
+  input \port$7144$601 ;
+  wire \port$7144$601 ;
+  input \port$7144$604 ;
+  wire \port$7144$604 ;
+  input \port$7144$609 ;
+  wire \port$7144$609 ;
+  input \port$7144$612 ;
+  wire \port$7144$612 ;
+  input \port$7144$616 ;
+  wire \port$7144$616 ;
+  input \port$7144$621 ;
+  wire \port$7144$621 ;
+  input \port$7144$624 ;
+  wire \port$7144$624 ;
+  input \port$7144$629 ;
+  wire \port$7144$629 ;
+  input \port$7144$632 ;
+  wire \port$7144$632 ;
+  input \port$7144$637 ;
+  wire \port$7144$637 ;
+  input \port$7144$640 ;
+  wire \port$7144$640 ;
+  input \port$7144$644 ;
+  wire \port$7144$644 ;
+  input \port$7144$649 ;
+  wire \port$7144$649 ;
+  input \port$7144$652 ;
+  wire \port$7144$652 ;
+  input \port$7144$657 ;
+  wire \port$7144$657 ;
+  input \port$7144$660 ;
+  wire \port$7144$660 ;
+  input \port$7144$665 ;
+  wire \port$7144$665 ;
+  input \port$7144$668 ;
+  wire \port$7144$668 ;
+  input \port$7144$672 ;
+  wire \port$7144$672 ;
+  input \port$7144$677 ;
+  wire \port$7144$677 ;
+  input \port$7144$680 ;
+  wire \port$7144$680 ;
+  input \port$7144$685 ;
+  wire \port$7144$685 ;
+  input \port$7144$688 ;
+  wire \port$7144$688 ;
+  input \port$7144$693 ;
+  wire \port$7144$693 ;
+  input \port$7144$696 ;
+  wire \port$7144$696 ;
+  input \port$7144$700 ;
+  wire \port$7144$700 ;
+  input \port$7144$705 ;
+  wire \port$7144$705 ;
+  input \port$7144$708 ;
+  wire \port$7144$708 ;
+  input \port$7144$713 ;
+  wire \port$7144$713 ;
+  input \port$7144$716 ;
+  wire \port$7144$716 ;
+  input \port$7144$721 ;
+  wire \port$7144$721 ;
+  input \port$7144$724 ;
+  wire \port$7144$724 ;
+  input \port$7144$728 ;
+  wire \port$7144$728 ;
+  input \port$7144$733 ;
+  wire \port$7144$733 ;
+  input \port$7144$736 ;
+  wire \port$7144$736 ;
+  input \port$7144$741 ;
+  wire \port$7144$741 ;
+  input \port$7144$744 ;
+  wire \port$7144$744 ;
+  input \port$7144$749 ;
+  wire \port$7144$749 ;
+  input \port$7144$752 ;
+  wire \port$7144$752 ;
+  input \port$7144$756 ;
+  wire \port$7144$756 ;
+  input \port$7144$761 ;
+  wire \port$7144$761 ;
+  input \port$7144$764 ;
+  wire \port$7144$764 ;
+  input \port$7144$769 ;
+  wire \port$7144$769 ;
+  input \port$7144$772 ;
+  wire \port$7144$772 ;
+  input \port$7144$777 ;
+  wire \port$7144$777 ;
+  input \port$7144$780 ;
+  wire \port$7144$780 ;
   input [1:0] \port$7201$0 ;
   wire [1:0] \port$7201$0 ;
   input [1:0] \port$7201$101 ;
@@ -75779,103 +75770,103 @@ module \pbitgen_top.tile3.unit14 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$593 ;
+          visible = \port$7144$593 ;
       6'h01:
-          visible = \port$7146$601 ;
+          visible = \port$7144$601 ;
       6'h02:
-          visible = \port$7146$609 ;
+          visible = \port$7144$609 ;
       6'h03:
-          visible = \port$7146$616 ;
+          visible = \port$7144$616 ;
       6'h04:
-          visible = \port$7146$624 ;
+          visible = \port$7144$624 ;
       6'h05:
-          visible = \port$7146$632 ;
+          visible = \port$7144$632 ;
       6'h06:
-          visible = \port$7146$640 ;
+          visible = \port$7144$640 ;
       6'h07:
-          visible = \port$7146$649 ;
+          visible = \port$7144$649 ;
       6'h08:
-          visible = \port$7146$657 ;
+          visible = \port$7144$657 ;
       6'h09:
-          visible = \port$7146$665 ;
+          visible = \port$7144$665 ;
       6'h0a:
-          visible = \port$7146$672 ;
+          visible = \port$7144$672 ;
       6'h0b:
-          visible = \port$7146$680 ;
+          visible = \port$7144$680 ;
       6'h0c:
-          visible = \port$7146$688 ;
+          visible = \port$7144$688 ;
       6'h0d:
-          visible = \port$7146$696 ;
+          visible = \port$7144$696 ;
       6'h0e:
-          visible = \port$7146$705 ;
+          visible = \port$7144$705 ;
       6'h0f:
-          visible = \port$7146$713 ;
+          visible = \port$7144$713 ;
       6'h10:
-          visible = \port$7146$721 ;
+          visible = \port$7144$721 ;
       6'h11:
-          visible = \port$7146$728 ;
+          visible = \port$7144$728 ;
       6'h12:
-          visible = \port$7146$736 ;
+          visible = \port$7144$736 ;
       6'h13:
-          visible = \port$7146$744 ;
+          visible = \port$7144$744 ;
       6'h14:
-          visible = \port$7146$752 ;
+          visible = \port$7144$752 ;
       6'h15:
-          visible = \port$7146$761 ;
+          visible = \port$7144$761 ;
       6'h16:
-          visible = \port$7146$769 ;
+          visible = \port$7144$769 ;
       6'h17:
-          visible = \port$7146$777 ;
+          visible = \port$7144$777 ;
       6'h18:
-          visible = \port$7146$588 ;
+          visible = \port$7144$588 ;
       6'h19:
-          visible = \port$7146$596 ;
+          visible = \port$7144$596 ;
       6'h1a:
-          visible = \port$7146$604 ;
+          visible = \port$7144$604 ;
       6'h1b:
-          visible = \port$7146$612 ;
+          visible = \port$7144$612 ;
       6'h1c:
-          visible = \port$7146$621 ;
+          visible = \port$7144$621 ;
       6'h1d:
-          visible = \port$7146$629 ;
+          visible = \port$7144$629 ;
       6'h1e:
-          visible = \port$7146$637 ;
+          visible = \port$7144$637 ;
       6'h1f:
-          visible = \port$7146$644 ;
+          visible = \port$7144$644 ;
       6'h20:
-          visible = \port$7146$652 ;
+          visible = \port$7144$652 ;
       6'h21:
-          visible = \port$7146$660 ;
+          visible = \port$7144$660 ;
       6'h22:
-          visible = \port$7146$668 ;
+          visible = \port$7144$668 ;
       6'h23:
-          visible = \port$7146$677 ;
+          visible = \port$7144$677 ;
       6'h24:
-          visible = \port$7146$685 ;
+          visible = \port$7144$685 ;
       6'h25:
-          visible = \port$7146$693 ;
+          visible = \port$7144$693 ;
       6'h26:
-          visible = \port$7146$700 ;
+          visible = \port$7144$700 ;
       6'h27:
-          visible = \port$7146$708 ;
+          visible = \port$7144$708 ;
       6'h28:
-          visible = \port$7146$716 ;
+          visible = \port$7144$716 ;
       6'h29:
-          visible = \port$7146$724 ;
+          visible = \port$7144$724 ;
       6'h2a:
-          visible = \port$7146$733 ;
+          visible = \port$7144$733 ;
       6'h2b:
-          visible = \port$7146$741 ;
+          visible = \port$7144$741 ;
       6'h2c:
-          visible = \port$7146$749 ;
+          visible = \port$7144$749 ;
       6'h2d:
-          visible = \port$7146$756 ;
+          visible = \port$7144$756 ;
       6'h2e:
-          visible = \port$7146$764 ;
+          visible = \port$7144$764 ;
       6'h2f:
-          visible = \port$7146$772 ;
+          visible = \port$7144$772 ;
       6'h30:
-          visible = \port$7146$780 ;
+          visible = \port$7144$780 ;
     endcase
   end
   always @* begin
@@ -75990,7 +75981,7 @@ module \pbitgen_top.tile3.unit14 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$188 [5], \port$7339$188 [3], \port$7339$160 [4], \port$7339$139 [1], \port$7339$76 [3], \port$7293$118 [0], \port$7293$99 , \port$7247$61 , \port$7247$42 , \port$7201$109 [0], \port$7201$24 [0], \port$7201$20 [0], \port$7339$180 [5], \port$7339$180 [3], \port$7339$160 [0], \port$7339$152 [4], \port$7339$68 [3], \port$7293$138 [0], \port$7293$90 [1], \port$7247$81 , \port$7247$33 [1], \port$7201$101 [0], \port$7201$16 [0], \port$7201$12 [0], \port$7339$172 [5], \port$7339$172 [3], \port$7339$152 [0], \port$7339$144 [4], \port$7339$60 [3], \port$7293$130 , \port$7293$110 [1], \port$7247$73 , \port$7247$53 [1], \port$7201$93 , \port$7201$8 [0], \port$7201$4 [0], \port$7339$195 , \port$7339$167 [2], \port$7339$144 [0], \port$7339$139 [1], \port$7339$83 [0], \port$7293$122 , \port$7293$102 [1], \port$7247$65 , \port$7247$45 [1], \port$7201$85 [0], \port$7201$24 [0], \port$7201$0 [0], \port$7339$188 [1], \port$7339$180 [5], \port$7339$160 [2], \port$7339$160 [0], \port$7339$132 [5], \port$7339$132 [1], \port$7339$48 [0], \port$7293$87 [0], \port$7293$68 , \port$7247$30 [0], \port$7247$11 , \port$7201$78 [0], \port$7339$180 [1], \port$7339$172 [5], \port$7339$152 [2], \port$7339$152 [0], \port$7339$124 [5], \port$7339$124 [1], \port$7339$40 [0], \port$7293$107 [0], \port$7293$59 [1], \port$7247$50 [0], \port$7247$2 [1], \port$7201$70 , \port$7339$172 [1], \port$7339$167 [2], \port$7339$144 [2], \port$7339$144 [0], \port$7339$116 [5], \port$7339$116 [1], \port$7339$32 [0], \port$7293$99 , \port$7293$79 [1], \port$7247$42 , \port$7247$22 [1], \port$7201$62 , \port$7339$160 [4], \port$7339$160 [0], \port$7339$132 [5], \port$7339$132 [3], \port$7339$104 [4], \port$7339$83 [1], \port$7339$20 [3], \port$7293$62 [0], \port$7293$43 , \port$7247$5 [0], \port$7201$182 , \port$7201$53 , \port$7339$152 [4], \port$7339$152 [0], \port$7339$124 [5], \port$7339$124 [3], \port$7339$104 [0], \port$7339$96 [4], \port$7339$12 [3], \port$7293$82 [0], \port$7293$34 [1], \port$7247$25 [0], \port$7201$173 [1], \port$7201$45 , \port$7339$144 [4], \port$7339$144 [0], \port$7339$116 [5], \port$7339$116 [3], \port$7339$96 [0], \port$7339$88 [4], \port$7339$4 [3], \port$7293$74 [0], \port$7293$54 [1], \port$7247$17 [0], \port$7201$193 [1], \port$7201$37 , \port$7339$160 [4], \port$7339$139 [1:0], \port$7339$111 [2], \port$7339$88 [0], \port$7339$83 [1], \port$7339$27 [0], \port$7293$66 , \port$7293$46 [1], \port$7247$9 , \port$7201$185 [1], \port$7201$29 , \port$7339$132 [1], \port$7339$124 [5], \port$7339$104 [2], \port$7339$104 [0], \port$7339$76 [5], \port$7339$76 [1], \port$7293$188 [0], \port$7293$31 [0], \port$7293$12 , \port$7201$170 [0], \port$7201$151 , \port$7201$20 [2], \port$7339$124 [1], \port$7339$116 [5], \port$7339$96 [2], \port$7339$96 [0], \port$7339$68 [5], \port$7339$68 [1], \port$7293$180 [0], \port$7293$51 [0], \port$7293$3 [1], \port$7201$190 [0], \port$7201$142 [1], \port$7201$12 [2], \port$7339$116 [1], \port$7339$111 [2], \port$7339$88 [2], \port$7339$88 [0], \port$7339$60 [5], \port$7339$60 [1], \port$7293$172 [0], \port$7293$43 , \port$7293$23 [1], \port$7201$182 , \port$7201$162 [1], \port$7201$4 [2], \port$7339$188 [5], \port$7339$104 [4], \port$7339$104 [0], \port$7339$76 [5], \port$7339$76 [3], \port$7339$48 [4], \port$7339$27 [1], \port$7293$163 , \port$7293$6 [0], \port$7247$183 , \port$7201$145 [0], \port$7201$126 , \port$7339$180 [5], \port$7339$96 [4], \port$7339$96 [0], \port$7339$68 [5], \port$7339$68 [3], \port$7339$48 [0], \port$7339$40 [4], \port$7293$155 , \port$7293$26 [0], \port$7247$174 [1], \port$7201$165 [0], \port$7201$117 [1], \port$7339$172 [5], \port$7339$88 [4], \port$7339$88 [0], \port$7339$60 [5], \port$7339$60 [3], \port$7339$40 [0], \port$7339$32 [4], \port$7293$147 , \port$7293$18 [0], \port$7247$194 [1], \port$7201$157 [0], \port$7201$137 [1], \port$7339$167 [2], \port$7339$104 [4], \port$7339$83 [1:0], \port$7339$55 [2], \port$7339$32 [0], \port$7339$27 [1], \port$7293$167 [0], \port$7293$10 , \port$7247$186 [1], \port$7201$149 , \port$7201$129 [1], \port$7339$160 [2], \port$7339$76 [1], \port$7339$68 [5], \port$7339$48 [2], \port$7339$48 [0], \port$7339$20 [5], \port$7339$20 [1], \port$7293$132 , \port$7247$171 [0], \port$7247$152 , \port$7201$114 [0], \port$7201$95 , \port$7339$152 [2], \port$7339$68 [1], \port$7339$60 [5], \port$7339$40 [2], \port$7339$40 [0], \port$7339$12 [5], \port$7339$12 [1], \port$7293$124 , \port$7247$191 [0], \port$7247$143 [1], \port$7201$134 [0], \port$7201$85 [2], \port$7339$144 [2], \port$7339$60 [1], \port$7339$55 [2], \port$7339$32 [2], \port$7339$32 [0], \port$7339$4 [5], \port$7339$4 [1], \port$7293$115 [1], \port$7247$183 , \port$7247$163 [1], \port$7201$126 , \port$7201$106 [1], \port$7339$132 [5], \port$7339$48 [4], \port$7339$48 [0], \port$7339$20 [5], \port$7339$20 [3], \port$7293$191 [1], \port$7293$167 [1], \port$7293$107 [0], \port$7247$146 [0], \port$7247$127 , \port$7201$89 [0], \port$7201$70 , \port$7339$124 [5], \port$7339$40 [4], \port$7339$40 [0], \port$7339$12 [5], \port$7339$12 [3], \port$7293$188 [0], \port$7293$183 [1], \port$7293$99 , \port$7247$166 [0], \port$7247$119 , \port$7201$109 [0], \port$7201$62 , \port$7339$116 [5], \port$7339$32 [4], \port$7339$32 [0], \port$7339$4 [5], \port$7339$4 [3], \port$7293$180 [0], \port$7293$175 [1], \port$7293$90 [1], \port$7247$158 [0], \port$7247$139 , \port$7201$101 [0], \port$7201$81 [1], \port$7339$111 [2], \port$7339$48 [4], \port$7339$27 [1:0], \port$7339$0 [1], \port$7293$172 [0], \port$7293$167 [1], \port$7293$110 [1], \port$7247$150 , \port$7247$131 , \port$7201$93 , \port$7201$73 [1], \port$7339$188 [2], \port$7339$188 [0], \port$7339$160 [5], \port$7339$160 [1], \port$7339$76 [0], \port$7293$115 [0], \port$7293$96 , \port$7247$58 , \port$7247$39 , \port$7201$106 [0], \port$7201$20 [1], \port$7201$16 [1], \port$7339$180 [2], \port$7339$180 [0], \port$7339$152 [5], \port$7339$152 [1], \port$7339$68 [0], \port$7293$135 , \port$7293$87 [1], \port$7247$78 , \port$7247$30 [1], \port$7201$98 , \port$7201$12 [1], \port$7201$8 [1], \port$7339$172 [2], \port$7339$172 [0], \port$7339$144 [5], \port$7339$144 [1], \port$7339$60 [0], \port$7293$127 , \port$7293$107 [1], \port$7247$70 , \port$7247$50 [1], \port$7201$89 [1], \port$7201$4 [1], \port$7201$0 [1], \port$7339$188 [4], \port$7339$188 [0], \port$7339$160 [5], \port$7339$160 [3], \port$7339$132 [4], \port$7339$111 [1], \port$7339$48 [3], \port$7293$90 [0], \port$7293$71 , \port$7247$33 [0], \port$7247$14 , \port$7201$81 [0], \port$7339$180 [4], \port$7339$180 [0], \port$7339$152 [5], \port$7339$152 [3], \port$7339$132 [0], \port$7339$124 [4], \port$7339$40 [3], \port$7293$110 [0], \port$7293$62 [1], \port$7247$53 [0], \port$7247$5 [1], \port$7201$73 [0], \port$7339$172 [4], \port$7339$172 [0], \port$7339$144 [5], \port$7339$144 [3], \port$7339$124 [0], \port$7339$116 [4], \port$7339$32 [3], \port$7293$102 [0], \port$7293$82 [1], \port$7247$45 [0], \port$7247$25 [1], \port$7201$65 , \port$7339$188 [4], \port$7339$167 [1:0], \port$7339$139 [2], \port$7339$116 [0], \port$7339$111 [1], \port$7339$55 [0], \port$7293$94 , \port$7293$74 [1], \port$7247$37 , \port$7247$17 [1], \port$7201$57 , \port$7339$160 [1], \port$7339$152 [5], \port$7339$132 [2], \port$7339$132 [0], \port$7339$104 [5], \port$7339$104 [1], \port$7339$20 [0], \port$7293$59 [0], \port$7293$40 , \port$7247$2 [0], \port$7201$179 , \port$7201$50 , \port$7339$152 [1], \port$7339$144 [5], \port$7339$124 [2], \port$7339$124 [0], \port$7339$96 [5], \port$7339$96 [1], \port$7339$12 [0], \port$7293$79 [0], \port$7293$31 [1], \port$7247$22 [0], \port$7201$170 [1], \port$7201$42 , \port$7339$144 [1], \port$7339$139 [2], \port$7339$116 [2], \port$7339$116 [0], \port$7339$88 [5], \port$7339$88 [1], \port$7339$4 [0], \port$7293$71 , \port$7293$51 [1], \port$7247$14 , \port$7201$190 [1], \port$7201$34 , \port$7339$132 [4], \port$7339$132 [0], \port$7339$104 [5], \port$7339$104 [3], \port$7339$76 [4], \port$7339$55 [1], \port$7293$191 [0], \port$7293$34 [0], \port$7293$15 , \port$7201$173 [0], \port$7201$154 , \port$7201$24 [1], \port$7339$124 [4], \port$7339$124 [0], \port$7339$96 [5], \port$7339$96 [3], \port$7339$76 [0], \port$7339$68 [4], \port$7293$183 [0], \port$7293$54 [0], \port$7293$6 [1], \port$7201$193 [0], \port$7201$145 [1], \port$7201$16 [1], \port$7339$116 [4], \port$7339$116 [0], \port$7339$88 [5], \port$7339$88 [3], \port$7339$68 [0], \port$7339$60 [4], \port$7293$175 [0], \port$7293$46 [0], \port$7293$26 [1], \port$7201$185 [0], \port$7201$165 [1], \port$7201$8 [1], \port$7339$132 [4], \port$7339$111 [1:0], \port$7339$83 [2], \port$7339$60 [0], \port$7339$55 [1], \port$7293$195 , \port$7293$38 , \port$7293$18 [1], \port$7201$177 , \port$7201$157 [1], \port$7201$0 [1], \port$7339$188 [2], \port$7339$104 [1], \port$7339$96 [5], \port$7339$76 [2], \port$7339$76 [0], \port$7339$48 [5], \port$7339$48 [1], \port$7293$160 , \port$7293$3 [0], \port$7247$180 , \port$7201$142 [0], \port$7201$123 , \port$7339$180 [2], \port$7339$96 [1], \port$7339$88 [5], \port$7339$68 [2], \port$7339$68 [0], \port$7339$40 [5], \port$7339$40 [1], \port$7293$152 , \port$7293$23 [0], \port$7247$171 [1], \port$7201$162 [0], \port$7201$114 [1], \port$7339$172 [2], \port$7339$88 [1], \port$7339$83 [2], \port$7339$60 [2], \port$7339$60 [0], \port$7339$32 [5], \port$7339$32 [1], \port$7293$144 , \port$7293$15 , \port$7247$191 [1], \port$7201$154 , \port$7201$134 [1], \port$7339$160 [5], \port$7339$76 [4], \port$7339$76 [0], \port$7339$48 [5], \port$7339$48 [3], \port$7339$20 [4], \port$7339$0 [0], \port$7293$135 , \port$7247$174 [0], \port$7247$155 , \port$7201$117 [0], \port$7201$98 , \port$7339$152 [5], \port$7339$68 [4], \port$7339$68 [0], \port$7339$40 [5], \port$7339$40 [3], \port$7339$20 [0], \port$7339$12 [4], \port$7293$127 , \port$7247$194 [0], \port$7247$146 [1], \port$7201$137 [0], \port$7201$89 [1], \port$7339$144 [5], \port$7339$60 [4], \port$7339$60 [0], \port$7339$32 [5], \port$7339$32 [3], \port$7339$12 [0], \port$7339$4 [4], \port$7293$118 [1], \port$7247$186 [0], \port$7247$166 [1], \port$7201$129 [0], \port$7201$109 [1], \port$7339$139 [2], \port$7339$76 [4], \port$7339$55 [1:0], \port$7339$27 [2], \port$7339$4 [0], \port$7339$0 [0], \port$7293$138 [1], \port$7247$178 , \port$7247$158 [1], \port$7201$121 , \port$7201$101 [1], \port$7339$132 [2], \port$7339$48 [1], \port$7339$40 [5], \port$7339$20 [2], \port$7339$20 [0], \port$7293$191 [2], \port$7293$188 [1], \port$7293$102 [2], \port$7247$143 [0], \port$7247$124 , \port$7201$85 [1], \port$7201$67 , \port$7339$124 [2], \port$7339$40 [1], \port$7339$32 [5], \port$7339$12 [2], \port$7339$12 [0], \port$7293$183 [2], \port$7293$180 [1], \port$7293$96 , \port$7247$163 [0], \port$7247$116 , \port$7201$106 [0], \port$7201$59 , \port$7339$116 [2], \port$7339$32 [1], \port$7339$27 [2], \port$7339$4 [2], \port$7339$4 [0], \port$7293$175 [2], \port$7293$172 [1], \port$7293$87 [1], \port$7247$155 , \port$7247$136 , \port$7201$98 , \port$7201$78 [1] };
-  assign vis = { \port$7146$780 , \port$7146$772 , \port$7146$764 , \port$7146$756 , \port$7146$749 , \port$7146$741 , \port$7146$733 , \port$7146$724 , \port$7146$716 , \port$7146$708 , \port$7146$700 , \port$7146$693 , \port$7146$685 , \port$7146$677 , \port$7146$668 , \port$7146$660 , \port$7146$652 , \port$7146$644 , \port$7146$637 , \port$7146$629 , \port$7146$621 , \port$7146$612 , \port$7146$604 , \port$7146$596 , \port$7146$588 , \port$7146$777 , \port$7146$769 , \port$7146$761 , \port$7146$752 , \port$7146$744 , \port$7146$736 , \port$7146$728 , \port$7146$721 , \port$7146$713 , \port$7146$705 , \port$7146$696 , \port$7146$688 , \port$7146$680 , \port$7146$672 , \port$7146$665 , \port$7146$657 , \port$7146$649 , \port$7146$640 , \port$7146$632 , \port$7146$624 , \port$7146$616 , \port$7146$609 , \port$7146$601 , \port$7146$593  };
+  assign vis = { \port$7144$780 , \port$7144$772 , \port$7144$764 , \port$7144$756 , \port$7144$749 , \port$7144$741 , \port$7144$733 , \port$7144$724 , \port$7144$716 , \port$7144$708 , \port$7144$700 , \port$7144$693 , \port$7144$685 , \port$7144$677 , \port$7144$668 , \port$7144$660 , \port$7144$652 , \port$7144$644 , \port$7144$637 , \port$7144$629 , \port$7144$621 , \port$7144$612 , \port$7144$604 , \port$7144$596 , \port$7144$588 , \port$7144$777 , \port$7144$769 , \port$7144$761 , \port$7144$752 , \port$7144$744 , \port$7144$736 , \port$7144$728 , \port$7144$721 , \port$7144$713 , \port$7144$705 , \port$7144$696 , \port$7144$688 , \port$7144$680 , \port$7144$672 , \port$7144$665 , \port$7144$657 , \port$7144$649 , \port$7144$640 , \port$7144$632 , \port$7144$624 , \port$7144$616 , \port$7144$609 , \port$7144$601 , \port$7144$593  };
   assign xin = { \port$7337$192 , \port$7337$184 , \port$7337$176 , \port$7337$168 , \port$7337$161 , \port$7337$153 , \port$7337$145 , \port$7337$136 , \port$7337$128 , \port$7337$120 , \port$7337$112 , \port$7337$105 , \port$7337$97 , \port$7337$89 , \port$7337$80 , \port$7337$72 , \port$7337$64 , \port$7337$56 , \port$7337$49 , \port$7337$41 , \port$7337$33 , \port$7337$24 , \port$7337$16 , \port$7337$8 , \port$7337$0 , \port$7337$189 , \port$7337$181 , \port$7337$173 , \port$7337$164 , \port$7337$156 , \port$7337$148 , \port$7337$140 , \port$7337$133 , \port$7337$125 , \port$7337$117 , \port$7337$108 , \port$7337$100 , \port$7337$92 , \port$7337$84 , \port$7337$77 , \port$7337$69 , \port$7337$61 , \port$7337$52 , \port$7337$44 , \port$7337$36 , \port$7337$28 , \port$7337$21 , \port$7337$13 , \port$7337$5  };
   assign ex_w = w;
   assign ex_beta = beta;
@@ -76779,9 +76770,9 @@ module \pbitgen_top.tile3.unit14.cell (\port$6775$0 , \port$6776$0 , \port$6777$
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.tile3.unit15 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7146$590 , \port$7146$595 , \port$7146$598 , \port$7146$603 , \port$7146$606 , \port$7146$611 , \port$7146$614 , \port$7146$618 , \port$7146$623 , \port$7146$626 , \port$7146$631 , \port$7146$634 , \port$7146$639 , \port$7146$642 , \port$7146$646 
-, \port$7146$651 , \port$7146$654 , \port$7146$659 , \port$7146$662 , \port$7146$667 , \port$7146$670 , \port$7146$674 , \port$7146$679 , \port$7146$682 , \port$7146$687 , \port$7146$690 , \port$7146$695 , \port$7146$698 , \port$7146$702 , \port$7146$707 , \port$7146$710 , \port$7146$715 , \port$7146$718 , \port$7146$723 , \port$7146$726 , \port$7146$730 
-, \port$7146$735 , \port$7146$738 , \port$7146$743 , \port$7146$746 , \port$7146$751 , \port$7146$754 , \port$7146$758 , \port$7146$763 , \port$7146$766 , \port$7146$771 , \port$7146$774 , \port$7146$779 , \port$7146$782 , issue, beta, w, init, color, pos, bank, \port$7201$2 
+module \pbitgen_top.tile3.unit15 (clk, rst, wr_weight, wr_seed, spin, wr_index, \port$7144$590 , \port$7144$595 , \port$7144$598 , \port$7144$603 , \port$7144$606 , \port$7144$611 , \port$7144$614 , \port$7144$618 , \port$7144$623 , \port$7144$626 , \port$7144$631 , \port$7144$634 , \port$7144$639 , \port$7144$642 , \port$7144$646 
+, \port$7144$651 , \port$7144$654 , \port$7144$659 , \port$7144$662 , \port$7144$667 , \port$7144$670 , \port$7144$674 , \port$7144$679 , \port$7144$682 , \port$7144$687 , \port$7144$690 , \port$7144$695 , \port$7144$698 , \port$7144$702 , \port$7144$707 , \port$7144$710 , \port$7144$715 , \port$7144$718 , \port$7144$723 , \port$7144$726 , \port$7144$730 
+, \port$7144$735 , \port$7144$738 , \port$7144$743 , \port$7144$746 , \port$7144$751 , \port$7144$754 , \port$7144$758 , \port$7144$763 , \port$7144$766 , \port$7144$771 , \port$7144$774 , \port$7144$779 , \port$7144$782 , issue, beta, w, init, color, pos, bank, \port$7201$2 
 , \port$7201$6 , \port$7201$10 , \port$7201$14 , \port$7201$18 , \port$7201$22 , \port$7201$26 , \port$7201$31 , \port$7201$36 , \port$7201$39 , \port$7201$44 , \port$7201$47 , \port$7201$52 , \port$7201$55 , \port$7201$59 , \port$7201$61 , \port$7201$64 , \port$7201$67 , \port$7201$69 , \port$7201$72 , \port$7201$75 , \port$7201$80 
 , \port$7201$83 , \port$7201$87 , \port$7201$91 , \port$7201$95 , \port$7201$97 , \port$7201$100 , \port$7201$103 , \port$7201$108 , \port$7201$111 , \port$7201$116 , \port$7201$119 , \port$7201$123 , \port$7201$125 , \port$7201$128 , \port$7201$131 , \port$7201$136 , \port$7201$139 , \port$7201$144 , \port$7201$147 , \port$7201$151 , \port$7201$153 
 , \port$7201$156 , \port$7201$159 , \port$7201$164 , \port$7201$167 , \port$7201$172 , \port$7201$175 , \port$7201$179 , \port$7201$181 , \port$7201$184 , \port$7201$187 , \port$7201$192 , \port$7201$195 , \port$7247$0 , \port$7247$4 , \port$7247$7 , \port$7247$11 , \port$7247$13 , \port$7247$16 , \port$7247$19 , \port$7247$24 , \port$7247$27 
@@ -76877,104 +76868,104 @@ module \pbitgen_top.tile3.unit15 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
   wire [11:0] nbr;
   wire [587:0] nbrs;
   wire [63:0] next_state;
-  input \port$7146$590 ;
-  wire \port$7146$590 ;
-  input \port$7146$595 ;
-  wire \port$7146$595 ;
-  input \port$7146$598 ;
-  wire \port$7146$598 ;
-  input \port$7146$603 ;
-  wire \port$7146$603 ;
-  input \port$7146$606 ;
-  wire \port$7146$606 ;
-  input \port$7146$611 ;
-  wire \port$7146$611 ;
-  input \port$7146$614 ;
-  wire \port$7146$614 ;
-  input \port$7146$618 ;
-  wire \port$7146$618 ;
-  input \port$7146$623 ;
-  wire \port$7146$623 ;
-  input \port$7146$626 ;
-  wire \port$7146$626 ;
-  input \port$7146$631 ;
-  wire \port$7146$631 ;
-  input \port$7146$634 ;
-  wire \port$7146$634 ;
-  input \port$7146$639 ;
-  wire \port$7146$639 ;
-  input \port$7146$642 ;
-  wire \port$7146$642 ;
-  input \port$7146$646 ;
-  wire \port$7146$646 ;
-  input \port$7146$651 ;
-  wire \port$7146$651 ;
-  input \port$7146$654 ;
-  wire \port$7146$654 ;
-  input \port$7146$659 ;
-  wire \port$7146$659 ;
-  input \port$7146$662 ;
-  wire \port$7146$662 ;
-  input \port$7146$667 ;
-  wire \port$7146$667 ;
-  input \port$7146$670 ;
-  wire \port$7146$670 ;
-  input \port$7146$674 ;
-  wire \port$7146$674 ;
-  input \port$7146$679 ;
-  wire \port$7146$679 ;
-  input \port$7146$682 ;
-  wire \port$7146$682 ;
-  input \port$7146$687 ;
-  wire \port$7146$687 ;
-  input \port$7146$690 ;
-  wire \port$7146$690 ;
-  input \port$7146$695 ;
-  wire \port$7146$695 ;
-  input \port$7146$698 ;
-  wire \port$7146$698 ;
-  input \port$7146$702 ;
-  wire \port$7146$702 ;
-  input \port$7146$707 ;
-  wire \port$7146$707 ;
-  input \port$7146$710 ;
-  wire \port$7146$710 ;
-  input \port$7146$715 ;
-  wire \port$7146$715 ;
-  input \port$7146$718 ;
-  wire \port$7146$718 ;
-  input \port$7146$723 ;
-  wire \port$7146$723 ;
-  input \port$7146$726 ;
-  wire \port$7146$726 ;
-  input \port$7146$730 ;
-  wire \port$7146$730 ;
-  input \port$7146$735 ;
-  wire \port$7146$735 ;
-  input \port$7146$738 ;
-  wire \port$7146$738 ;
-  input \port$7146$743 ;
-  wire \port$7146$743 ;
-  input \port$7146$746 ;
-  wire \port$7146$746 ;
-  input \port$7146$751 ;
-  wire \port$7146$751 ;
-  input \port$7146$754 ;
-  wire \port$7146$754 ;
-  input \port$7146$758 ;
-  wire \port$7146$758 ;
-  input \port$7146$763 ;
-  wire \port$7146$763 ;
-  input \port$7146$766 ;
-  wire \port$7146$766 ;
-  input \port$7146$771 ;
-  wire \port$7146$771 ;
-  input \port$7146$774 ;
-  wire \port$7146$774 ;
-  input \port$7146$779 ;
-  wire \port$7146$779 ;
-  input \port$7146$782 ;
-  wire \port$7146$782 ;
+  input \port$7144$590 ;
+  wire \port$7144$590 ;
+  input \port$7144$595 ;
+  wire \port$7144$595 ;
+  input \port$7144$598 ;
+  wire \port$7144$598 ;
+  input \port$7144$603 ;
+  wire \port$7144$603 ;
+  input \port$7144$606 ;
+  wire \port$7144$606 ;
+  input \port$7144$611 ;
+  wire \port$7144$611 ;
+  input \port$7144$614 ;
+  wire \port$7144$614 ;
+  input \port$7144$618 ;
+  wire \port$7144$618 ;
+  input \port$7144$623 ;
+  wire \port$7144$623 ;
+  input \port$7144$626 ;
+  wire \port$7144$626 ;
+  input \port$7144$631 ;
+  wire \port$7144$631 ;
+  input \port$7144$634 ;
+  wire \port$7144$634 ;
+  input \port$7144$639 ;
+  wire \port$7144$639 ;
+  input \port$7144$642 ;
+  wire \port$7144$642 ;
+  input \port$7144$646 ;
+  wire \port$7144$646 ;
+  input \port$7144$651 ;
+  wire \port$7144$651 ;
+  input \port$7144$654 ;
+  wire \port$7144$654 ;
+  input \port$7144$659 ;
+  wire \port$7144$659 ;
+  input \port$7144$662 ;
+  wire \port$7144$662 ;
+  input \port$7144$667 ;
+  wire \port$7144$667 ;
+  input \port$7144$670 ;
+  wire \port$7144$670 ;
+  input \port$7144$674 ;
+  wire \port$7144$674 ;
+  input \port$7144$679 ;
+  wire \port$7144$679 ;
+  input \port$7144$682 ;
+  wire \port$7144$682 ;
+  input \port$7144$687 ;
+  wire \port$7144$687 ;
+  input \port$7144$690 ;
+  wire \port$7144$690 ;
+  input \port$7144$695 ;
+  wire \port$7144$695 ;
+  input \port$7144$698 ;
+  wire \port$7144$698 ;
+  input \port$7144$702 ;
+  wire \port$7144$702 ;
+  input \port$7144$707 ;
+  wire \port$7144$707 ;
+  input \port$7144$710 ;
+  wire \port$7144$710 ;
+  input \port$7144$715 ;
+  wire \port$7144$715 ;
+  input \port$7144$718 ;
+  wire \port$7144$718 ;
+  input \port$7144$723 ;
+  wire \port$7144$723 ;
+  input \port$7144$726 ;
+  wire \port$7144$726 ;
+  input \port$7144$730 ;
+  wire \port$7144$730 ;
+  input \port$7144$735 ;
+  wire \port$7144$735 ;
+  input \port$7144$738 ;
+  wire \port$7144$738 ;
+  input \port$7144$743 ;
+  wire \port$7144$743 ;
+  input \port$7144$746 ;
+  wire \port$7144$746 ;
+  input \port$7144$751 ;
+  wire \port$7144$751 ;
+  input \port$7144$754 ;
+  wire \port$7144$754 ;
+  input \port$7144$758 ;
+  wire \port$7144$758 ;
+  input \port$7144$763 ;
+  wire \port$7144$763 ;
+  input \port$7144$766 ;
+  wire \port$7144$766 ;
+  input \port$7144$771 ;
+  wire \port$7144$771 ;
+  input \port$7144$774 ;
+  wire \port$7144$774 ;
+  input \port$7144$779 ;
+  wire \port$7144$779 ;
+  input \port$7144$782 ;
+  wire \port$7144$782 ;
   input [1:0] \port$7201$10 ;
   wire [1:0] \port$7201$10 ;
   input \port$7201$100 ;
@@ -79998,103 +79989,103 @@ module \pbitgen_top.tile3.unit15 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
     visible = 1'h0;
     casez (ex_slot)
       6'h00:
-          visible = \port$7146$595 ;
+          visible = \port$7144$595 ;
       6'h01:
-          visible = \port$7146$603 ;
+          visible = \port$7144$603 ;
       6'h02:
-          visible = \port$7146$611 ;
+          visible = \port$7144$611 ;
       6'h03:
-          visible = \port$7146$618 ;
+          visible = \port$7144$618 ;
       6'h04:
-          visible = \port$7146$626 ;
+          visible = \port$7144$626 ;
       6'h05:
-          visible = \port$7146$634 ;
+          visible = \port$7144$634 ;
       6'h06:
-          visible = \port$7146$642 ;
+          visible = \port$7144$642 ;
       6'h07:
-          visible = \port$7146$651 ;
+          visible = \port$7144$651 ;
       6'h08:
-          visible = \port$7146$659 ;
+          visible = \port$7144$659 ;
       6'h09:
-          visible = \port$7146$667 ;
+          visible = \port$7144$667 ;
       6'h0a:
-          visible = \port$7146$674 ;
+          visible = \port$7144$674 ;
       6'h0b:
-          visible = \port$7146$682 ;
+          visible = \port$7144$682 ;
       6'h0c:
-          visible = \port$7146$690 ;
+          visible = \port$7144$690 ;
       6'h0d:
-          visible = \port$7146$698 ;
+          visible = \port$7144$698 ;
       6'h0e:
-          visible = \port$7146$707 ;
+          visible = \port$7144$707 ;
       6'h0f:
-          visible = \port$7146$715 ;
+          visible = \port$7144$715 ;
       6'h10:
-          visible = \port$7146$723 ;
+          visible = \port$7144$723 ;
       6'h11:
-          visible = \port$7146$730 ;
+          visible = \port$7144$730 ;
       6'h12:
-          visible = \port$7146$738 ;
+          visible = \port$7144$738 ;
       6'h13:
-          visible = \port$7146$746 ;
+          visible = \port$7144$746 ;
       6'h14:
-          visible = \port$7146$754 ;
+          visible = \port$7144$754 ;
       6'h15:
-          visible = \port$7146$763 ;
+          visible = \port$7144$763 ;
       6'h16:
-          visible = \port$7146$771 ;
+          visible = \port$7144$771 ;
       6'h17:
-          visible = \port$7146$779 ;
+          visible = \port$7144$779 ;
       6'h18:
-          visible = \port$7146$590 ;
+          visible = \port$7144$590 ;
       6'h19:
-          visible = \port$7146$598 ;
+          visible = \port$7144$598 ;
       6'h1a:
-          visible = \port$7146$606 ;
+          visible = \port$7144$606 ;
       6'h1b:
-          visible = \port$7146$614 ;
+          visible = \port$7144$614 ;
       6'h1c:
-          visible = \port$7146$623 ;
+          visible = \port$7144$623 ;
       6'h1d:
-          visible = \port$7146$631 ;
+          visible = \port$7144$631 ;
       6'h1e:
-          visible = \port$7146$639 ;
+          visible = \port$7144$639 ;
       6'h1f:
-          visible = \port$7146$646 ;
+          visible = \port$7144$646 ;
       6'h20:
-          visible = \port$7146$654 ;
+          visible = \port$7144$654 ;
       6'h21:
-          visible = \port$7146$662 ;
+          visible = \port$7144$662 ;
       6'h22:
-          visible = \port$7146$670 ;
+          visible = \port$7144$670 ;
       6'h23:
-          visible = \port$7146$679 ;
+          visible = \port$7144$679 ;
       6'h24:
-          visible = \port$7146$687 ;
+          visible = \port$7144$687 ;
       6'h25:
-          visible = \port$7146$695 ;
+          visible = \port$7144$695 ;
       6'h26:
-          visible = \port$7146$702 ;
+          visible = \port$7144$702 ;
       6'h27:
-          visible = \port$7146$710 ;
+          visible = \port$7144$710 ;
       6'h28:
-          visible = \port$7146$718 ;
+          visible = \port$7144$718 ;
       6'h29:
-          visible = \port$7146$726 ;
+          visible = \port$7144$726 ;
       6'h2a:
-          visible = \port$7146$735 ;
+          visible = \port$7144$735 ;
       6'h2b:
-          visible = \port$7146$743 ;
+          visible = \port$7144$743 ;
       6'h2c:
-          visible = \port$7146$751 ;
+          visible = \port$7144$751 ;
       6'h2d:
-          visible = \port$7146$758 ;
+          visible = \port$7144$758 ;
       6'h2e:
-          visible = \port$7146$766 ;
+          visible = \port$7144$766 ;
       6'h2f:
-          visible = \port$7146$774 ;
+          visible = \port$7144$774 ;
       6'h30:
-          visible = \port$7146$782 ;
+          visible = \port$7144$782 ;
     endcase
   end
   always @* begin
@@ -80209,7 +80200,7 @@ module \pbitgen_top.tile3.unit15 (clk, rst, wr_weight, wr_seed, spin, wr_index, 
   assign \$signature__data$12  = coupling;
   assign nbr = { \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  };
   assign nbrs = { \port$7339$190 [5], \port$7339$190 [3], \port$7339$162 [4], \port$7339$141 [1], \port$7339$78 [3], \port$7293$120 [0], \port$7293$101 , \port$7247$63 , \port$7247$44 , \port$7201$111 [0], \port$7201$26 [0], \port$7201$22 [0], \port$7339$182 [5], \port$7339$182 [3], \port$7339$162 [0], \port$7339$154 [4], \port$7339$70 [3], \port$7293$112 [0], \port$7293$92 [1], \port$7247$83 , \port$7247$35 [1], \port$7201$103 [0], \port$7201$18 [0], \port$7201$14 [0], \port$7339$174 [5], \port$7339$174 [3], \port$7339$154 [0], \port$7339$146 [4], \port$7339$62 [3], \port$7293$132 , \port$7293$84 [1], \port$7247$75 , \port$7247$27 [1], \port$7201$95 , \port$7201$10 [0], \port$7201$6 [0], \port$7339$169 [2], \port$7339$169 [0], \port$7339$146 [0], \port$7339$141 [1], \port$7339$57 [0], \port$7293$124 , \port$7293$104 [1], \port$7247$67 , \port$7247$47 [1], \port$7201$87 [0], \port$7201$26 [0], \port$7201$2 [0], \port$7339$190 [1], \port$7339$182 [5], \port$7339$162 [2], \port$7339$162 [0], \port$7339$134 [5], \port$7339$134 [1], \port$7339$50 [0], \port$7293$89 [0], \port$7293$70 , \port$7247$32 [0], \port$7247$13 , \port$7201$80 [0], \port$7339$182 [1], \port$7339$174 [5], \port$7339$154 [2], \port$7339$154 [0], \port$7339$126 [5], \port$7339$126 [1], \port$7339$42 [0], \port$7293$109 [0], \port$7293$61 [1], \port$7247$52 [0], \port$7247$4 [1], \port$7201$72 , \port$7339$174 [1], \port$7339$169 [2], \port$7339$146 [2], \port$7339$146 [0], \port$7339$118 [5], \port$7339$118 [1], \port$7339$34 [0], \port$7293$101 , \port$7293$81 [1], \port$7247$44 , \port$7247$24 [1], \port$7201$64 , \port$7339$162 [4], \port$7339$162 [0], \port$7339$134 [5], \port$7339$134 [3], \port$7339$106 [4], \port$7339$85 [1], \port$7339$22 [3], \port$7293$64 [0], \port$7293$45 , \port$7247$7 [0], \port$7201$184 , \port$7201$55 [0], \port$7339$154 [4], \port$7339$154 [0], \port$7339$126 [5], \port$7339$126 [3], \port$7339$106 [0], \port$7339$98 [4], \port$7339$14 [3], \port$7293$56 [0], \port$7293$36 [1], \port$7247$27 [0], \port$7201$175 [1], \port$7201$47 , \port$7339$146 [4], \port$7339$146 [0], \port$7339$118 [5], \port$7339$118 [3], \port$7339$98 [0], \port$7339$90 [4], \port$7339$6 [3], \port$7293$76 [0], \port$7293$28 [1], \port$7247$19 [0], \port$7201$167 [1], \port$7201$39 , \port$7339$162 [4], \port$7339$141 [1], \port$7339$113 [2], \port$7339$113 [0], \port$7339$90 [0], \port$7339$85 [1], \port$7339$1 [0], \port$7293$68 , \port$7293$48 [1], \port$7247$11 , \port$7201$187 [1], \port$7201$31 , \port$7339$134 [1], \port$7339$126 [5], \port$7339$106 [2], \port$7339$106 [0], \port$7339$78 [5], \port$7339$78 [1], \port$7293$190 [0], \port$7293$33 [0], \port$7293$14 , \port$7201$172 [0], \port$7201$153 , \port$7201$22 [2], \port$7339$126 [1], \port$7339$118 [5], \port$7339$98 [2], \port$7339$98 [0], \port$7339$70 [5], \port$7339$70 [1], \port$7293$182 [0], \port$7293$53 [0], \port$7293$5 [1], \port$7201$192 [0], \port$7201$144 [1], \port$7201$14 [2], \port$7339$118 [1], \port$7339$113 [2], \port$7339$90 [2], \port$7339$90 [0], \port$7339$62 [5], \port$7339$62 [1], \port$7293$174 [0], \port$7293$45 , \port$7293$25 [1], \port$7201$184 , \port$7201$164 [1], \port$7201$6 [2], \port$7339$190 [5], \port$7339$106 [4], \port$7339$106 [0], \port$7339$78 [5], \port$7339$78 [3], \port$7339$50 [4], \port$7339$29 [1], \port$7293$165 , \port$7293$8 [0], \port$7247$185 , \port$7201$147 [0], \port$7201$128 , \port$7339$182 [5], \port$7339$98 [4], \port$7339$98 [0], \port$7339$70 [5], \port$7339$70 [3], \port$7339$50 [0], \port$7339$42 [4], \port$7293$157 , \port$7293$0 [0], \port$7247$176 [1], \port$7201$167 [0], \port$7201$119 [1], \port$7339$174 [5], \port$7339$90 [4], \port$7339$90 [0], \port$7339$62 [5], \port$7339$62 [3], \port$7339$42 [0], \port$7339$34 [4], \port$7293$149 , \port$7293$20 [0], \port$7247$168 [1], \port$7201$159 [0], \port$7201$111 [1], \port$7339$169 [2], \port$7339$106 [4], \port$7339$85 [1], \port$7339$57 [2], \port$7339$57 [0], \port$7339$34 [0], \port$7339$29 [1], \port$7293$141 , \port$7293$12 , \port$7247$188 [1], \port$7201$151 , \port$7201$131 [1], \port$7339$162 [2], \port$7339$78 [1], \port$7339$70 [5], \port$7339$50 [2], \port$7339$50 [0], \port$7339$22 [5], \port$7339$22 [1], \port$7293$134 , \port$7247$173 [0], \port$7247$154 , \port$7201$116 [0], \port$7201$97 , \port$7339$154 [2], \port$7339$70 [1], \port$7339$62 [5], \port$7339$42 [2], \port$7339$42 [0], \port$7339$14 [5], \port$7339$14 [1], \port$7293$126 , \port$7247$193 [0], \port$7247$145 [1], \port$7201$136 [0], \port$7201$87 [2], \port$7339$146 [2], \port$7339$62 [1], \port$7339$57 [2], \port$7339$34 [2], \port$7339$34 [0], \port$7339$6 [5], \port$7339$6 [1], \port$7293$117 [1], \port$7247$185 , \port$7247$165 [1], \port$7201$128 , \port$7201$108 [1], \port$7339$134 [5], \port$7339$50 [4], \port$7339$50 [0], \port$7339$22 [5], \port$7339$22 [3], \port$7293$193 [1], \port$7293$169 [1], \port$7293$109 [0], \port$7247$148 [0], \port$7247$129 , \port$7201$91 [0], \port$7201$72 , \port$7339$126 [5], \port$7339$42 [4], \port$7339$42 [0], \port$7339$14 [5], \port$7339$14 [3], \port$7293$190 [0], \port$7293$185 [1], \port$7293$101 , \port$7247$140 [0], \port$7247$121 , \port$7201$111 [0], \port$7201$64 , \port$7339$118 [5], \port$7339$34 [4], \port$7339$34 [0], \port$7339$6 [5], \port$7339$6 [3], \port$7293$182 [0], \port$7293$177 [1], \port$7293$92 [1], \port$7247$160 [0], \port$7247$113 , \port$7201$103 [0], \port$7201$55 [1], \port$7339$113 [2], \port$7339$50 [4], \port$7339$29 [1], \port$7339$1 [2], \port$7339$1 [0], \port$7293$174 [0], \port$7293$169 [1], \port$7293$84 [1], \port$7247$152 , \port$7247$133 , \port$7201$95 , \port$7201$75 [1], \port$7339$190 [2], \port$7339$190 [0], \port$7339$162 [5], \port$7339$162 [1], \port$7339$78 [0], \port$7293$117 [0], \port$7293$98 , \port$7247$60 , \port$7247$41 , \port$7201$108 [0], \port$7201$22 [1], \port$7201$18 [1], \port$7339$182 [2], \port$7339$182 [0], \port$7339$154 [5], \port$7339$154 [1], \port$7339$70 [0], \port$7293$137 , \port$7293$89 [1], \port$7247$80 , \port$7247$32 [1], \port$7201$100 , \port$7201$14 [1], \port$7201$10 [1], \port$7339$174 [2], \port$7339$174 [0], \port$7339$146 [5], \port$7339$146 [1], \port$7339$62 [0], \port$7293$129 , \port$7293$109 [1], \port$7247$72 , \port$7247$52 [1], \port$7201$91 [1], \port$7201$6 [1], \port$7201$2 [1], \port$7339$190 [4], \port$7339$190 [0], \port$7339$162 [5], \port$7339$162 [3], \port$7339$134 [4], \port$7339$113 [1], \port$7339$50 [3], \port$7293$92 [0], \port$7293$73 , \port$7247$35 [0], \port$7247$16 , \port$7201$83 [0], \port$7339$182 [4], \port$7339$182 [0], \port$7339$154 [5], \port$7339$154 [3], \port$7339$134 [0], \port$7339$126 [4], \port$7339$42 [3], \port$7293$84 [0], \port$7293$64 [1], \port$7247$55 , \port$7247$7 [1], \port$7201$75 [0], \port$7339$174 [4], \port$7339$174 [0], \port$7339$146 [5], \port$7339$146 [3], \port$7339$126 [0], \port$7339$118 [4], \port$7339$34 [3], \port$7293$104 [0], \port$7293$56 [1], \port$7247$47 [0], \port$7247$0 , \port$7201$67 , \port$7339$190 [4], \port$7339$169 [1], \port$7339$141 [2], \port$7339$141 [0], \port$7339$118 [0], \port$7339$113 [1], \port$7339$29 [0], \port$7293$96 , \port$7293$76 [1], \port$7247$39 , \port$7247$19 [1], \port$7201$59 , \port$7339$162 [1], \port$7339$154 [5], \port$7339$134 [2], \port$7339$134 [0], \port$7339$106 [5], \port$7339$106 [1], \port$7339$22 [0], \port$7293$61 [0], \port$7293$42 , \port$7247$4 [0], \port$7201$181 , \port$7201$52 , \port$7339$154 [1], \port$7339$146 [5], \port$7339$126 [2], \port$7339$126 [0], \port$7339$98 [5], \port$7339$98 [1], \port$7339$14 [0], \port$7293$81 [0], \port$7293$33 [1], \port$7247$24 [0], \port$7201$172 [1], \port$7201$44 , \port$7339$146 [1], \port$7339$141 [2], \port$7339$118 [2], \port$7339$118 [0], \port$7339$90 [5], \port$7339$90 [1], \port$7339$6 [0], \port$7293$73 , \port$7293$53 [1], \port$7247$16 , \port$7201$192 [1], \port$7201$36 , \port$7339$134 [4], \port$7339$134 [0], \port$7339$106 [5], \port$7339$106 [3], \port$7339$78 [4], \port$7339$57 [1], \port$7293$193 [0], \port$7293$36 [0], \port$7293$17 , \port$7201$175 [0], \port$7201$156 , \port$7201$26 [1], \port$7339$126 [4], \port$7339$126 [0], \port$7339$98 [5], \port$7339$98 [3], \port$7339$78 [0], \port$7339$70 [4], \port$7293$185 [0], \port$7293$28 [0], \port$7293$8 [1], \port$7201$195 , \port$7201$147 [1], \port$7201$18 [1], \port$7339$118 [4], \port$7339$118 [0], \port$7339$90 [5], \port$7339$90 [3], \port$7339$70 [0], \port$7339$62 [4], \port$7293$177 [0], \port$7293$48 [0], \port$7293$0 [1], \port$7201$187 [0], \port$7201$139 [1], \port$7201$10 [1], \port$7339$134 [4], \port$7339$113 [1], \port$7339$85 [2], \port$7339$85 [0], \port$7339$62 [0], \port$7339$57 [1], \port$7293$169 [0], \port$7293$40 , \port$7293$20 [1], \port$7201$179 , \port$7201$159 [1], \port$7201$2 [1], \port$7339$190 [2], \port$7339$106 [1], \port$7339$98 [5], \port$7339$78 [2], \port$7339$78 [0], \port$7339$50 [5], \port$7339$50 [1], \port$7293$162 , \port$7293$5 [0], \port$7247$182 , \port$7201$144 [0], \port$7201$125 , \port$7339$182 [2], \port$7339$98 [1], \port$7339$90 [5], \port$7339$70 [2], \port$7339$70 [0], \port$7339$42 [5], \port$7339$42 [1], \port$7293$154 , \port$7293$25 [0], \port$7247$173 [1], \port$7201$164 [0], \port$7201$116 [1], \port$7339$174 [2], \port$7339$90 [1], \port$7339$85 [2], \port$7339$62 [2], \port$7339$62 [0], \port$7339$34 [5], \port$7339$34 [1], \port$7293$146 , \port$7293$17 , \port$7247$193 [1], \port$7201$156 , \port$7201$136 [1], \port$7339$162 [5], \port$7339$78 [4], \port$7339$78 [0], \port$7339$50 [5], \port$7339$50 [3], \port$7339$22 [4], \port$7339$1 [1], \port$7293$137 , \port$7247$176 [0], \port$7247$157 , \port$7201$119 [0], \port$7201$100 , \port$7339$154 [5], \port$7339$70 [4], \port$7339$70 [0], \port$7339$42 [5], \port$7339$42 [3], \port$7339$22 [0], \port$7339$14 [4], \port$7293$129 , \port$7247$168 [0], \port$7247$148 [1], \port$7201$139 [0], \port$7201$91 [1], \port$7339$146 [5], \port$7339$62 [4], \port$7339$62 [0], \port$7339$34 [5], \port$7339$34 [3], \port$7339$14 [0], \port$7339$6 [4], \port$7293$120 [1], \port$7247$188 [0], \port$7247$140 [1], \port$7201$131 [0], \port$7201$83 [1], \port$7339$141 [2], \port$7339$78 [4], \port$7339$57 [1], \port$7339$29 [2], \port$7339$29 [0], \port$7339$6 [0], \port$7339$1 [1], \port$7293$112 [1], \port$7247$180 , \port$7247$160 [1], \port$7201$123 , \port$7201$103 [1], \port$7339$134 [2], \port$7339$50 [1], \port$7339$42 [5], \port$7339$22 [2], \port$7339$22 [0], \port$7293$193 [2], \port$7293$190 [1], \port$7293$104 [2], \port$7247$145 [0], \port$7247$126 , \port$7201$87 [1], \port$7201$69 , \port$7339$126 [2], \port$7339$42 [1], \port$7339$34 [5], \port$7339$14 [2], \port$7339$14 [0], \port$7293$185 [2], \port$7293$182 [1], \port$7293$98 , \port$7247$165 [0], \port$7247$118 , \port$7201$108 [0], \port$7201$61 , \port$7339$118 [2], \port$7339$34 [1], \port$7339$29 [2], \port$7339$6 [2], \port$7339$6 [0], \port$7293$177 [2], \port$7293$174 [1], \port$7293$89 [1], \port$7247$157 , \port$7247$138 , \port$7201$100 , \port$7201$80 [1] };
-  assign vis = { \port$7146$782 , \port$7146$774 , \port$7146$766 , \port$7146$758 , \port$7146$751 , \port$7146$743 , \port$7146$735 , \port$7146$726 , \port$7146$718 , \port$7146$710 , \port$7146$702 , \port$7146$695 , \port$7146$687 , \port$7146$679 , \port$7146$670 , \port$7146$662 , \port$7146$654 , \port$7146$646 , \port$7146$639 , \port$7146$631 , \port$7146$623 , \port$7146$614 , \port$7146$606 , \port$7146$598 , \port$7146$590 , \port$7146$779 , \port$7146$771 , \port$7146$763 , \port$7146$754 , \port$7146$746 , \port$7146$738 , \port$7146$730 , \port$7146$723 , \port$7146$715 , \port$7146$707 , \port$7146$698 , \port$7146$690 , \port$7146$682 , \port$7146$674 , \port$7146$667 , \port$7146$659 , \port$7146$651 , \port$7146$642 , \port$7146$634 , \port$7146$626 , \port$7146$618 , \port$7146$611 , \port$7146$603 , \port$7146$595  };
+  assign vis = { \port$7144$782 , \port$7144$774 , \port$7144$766 , \port$7144$758 , \port$7144$751 , \port$7144$743 , \port$7144$735 , \port$7144$726 , \port$7144$718 , \port$7144$710 , \port$7144$702 , \port$7144$695 , \port$7144$687 , \port$7144$679 , \port$7144$670 , \port$7144$662 , \port$7144$654 , \port$7144$646 , \port$7144$639 , \port$7144$631 , \port$7144$623 , \port$7144$614 , \port$7144$606 , \port$7144$598 , \port$7144$590 , \port$7144$779 , \port$7144$771 , \port$7144$763 , \port$7144$754 , \port$7144$746 , \port$7144$738 , \port$7144$730 , \port$7144$723 , \port$7144$715 , \port$7144$707 , \port$7144$698 , \port$7144$690 , \port$7144$682 , \port$7144$674 , \port$7144$667 , \port$7144$659 , \port$7144$651 , \port$7144$642 , \port$7144$634 , \port$7144$626 , \port$7144$618 , \port$7144$611 , \port$7144$603 , \port$7144$595  };
   assign xin = { \port$7337$194 , \port$7337$186 , \port$7337$178 , \port$7337$170 , \port$7337$163 , \port$7337$155 , \port$7337$147 , \port$7337$138 , \port$7337$130 , \port$7337$122 , \port$7337$114 , \port$7337$107 , \port$7337$99 , \port$7337$91 , \port$7337$82 , \port$7337$74 , \port$7337$66 , \port$7337$58 , \port$7337$51 , \port$7337$43 , \port$7337$35 , \port$7337$26 , \port$7337$18 , \port$7337$10 , \port$7337$2 , \port$7337$191 , \port$7337$183 , \port$7337$175 , \port$7337$166 , \port$7337$158 , \port$7337$150 , \port$7337$142 , \port$7337$135 , \port$7337$127 , \port$7337$119 , \port$7337$110 , \port$7337$102 , \port$7337$94 , \port$7337$86 , \port$7337$79 , \port$7337$71 , \port$7337$63 , \port$7337$54 , \port$7337$46 , \port$7337$38 , \port$7337$30 , \port$7337$23 , \port$7337$15 , \port$7337$7  };
   assign ex_w = w;
   assign ex_beta = beta;

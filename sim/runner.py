@@ -1,0 +1,102 @@
+"""Build a generated design for a simulator once, then run many jobs on that build.
+
+Builds are keyed by simulator and the design's structural ``config.json`` (one folder per structural
+config, under ``build_root``); jobs only change run-time knobs (:class:`~pbitgen.sim.job.Job`), so they
+reuse the build. Uses cocotb's own runner (``cocotb_tools.runner``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cocotb_tools.runner import get_runner
+
+from pbitgen.errors import PbitgenError
+from pbitgen.gen.build import TOP
+
+from .job import Job
+from .tools import SIMULATORS, missing, sim_env
+
+
+@contextmanager
+def _environment(env: dict[str, str]):
+    old = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+@dataclass(frozen=True)
+class Build:
+    simulator: str
+    design: Path
+    build_dir: Path
+
+
+def build_key(design: Path, simulator: str) -> str:
+    digest = hashlib.sha256((design / "config.json").read_bytes() + (design / f"{TOP}.v").read_bytes())
+    return f"{simulator}-{digest.hexdigest()[:12]}"
+
+
+def build(design: str | Path, simulator: str, build_root: str | Path, waves: bool = False) -> Build:
+    """Compile ``design`` for ``simulator`` unless an identical build exists."""
+    design = Path(design).resolve()
+    if simulator not in SIMULATORS:
+        raise PbitgenError(f"--simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    why = missing(simulator)
+    if why:
+        raise PbitgenError(why)
+    build_dir = Path(build_root).resolve() / build_key(design, simulator)
+    sources = [design / f"{TOP}.v"] + ([design / f"{TOP}.vlt"] if simulator == "verilator" else [])
+    # Icarus in cocotb's default -g2012 mode does not run `always @*` blocks at time 0 for Yosys' initial
+    # trigger (a declaration initialiser is no event there); Verilog-2005 mode keeps Yosys' trick working.
+    args = ["-O2"] if simulator == "verilator" else ["-g2005"]
+    if simulator == "verilator" and waves:
+        args += ["--trace-fst"]
+    with _environment(sim_env()):
+        get_runner(simulator).build(
+            sources=sources,
+            hdl_toplevel=TOP,
+            build_dir=build_dir,
+            build_args=args,
+            timescale=("1ns", "1ps"),
+            waves=waves,
+        )
+    return Build(simulator, design, build_dir)
+
+
+def run(b: Build, job: Job, job_dir: str | Path, waves: bool = False, testcase: str = "run_job") -> Path:
+    """Run one job on a build; returns the path of its result JSON (see :mod:`pbitgen.sim.test_array`)."""
+    job_dir = Path(job_dir).resolve()
+    job_dir.mkdir(parents=True, exist_ok=True)
+    job = Job(**{**job.__dict__, "result": str(job_dir / "result.json")})
+    (job_dir / "job.json").write_text(job.to_json())
+    (job_dir / "result.json").unlink(missing_ok=True)
+    env = sim_env()
+    with _environment(env):
+        try:
+            get_runner(b.simulator).test(
+                test_module="pbitgen.sim.test_array",
+                hdl_toplevel=TOP,
+                hdl_toplevel_lang="verilog",
+                build_dir=b.build_dir,
+                test_dir=job_dir,
+                extra_env={"PBITGEN_JOB": str(job_dir / "job.json")},
+                results_xml=str(job_dir / "results.xml"),
+                testcase=testcase,
+                timescale=("1ns", "1ps"),
+                waves=waves,
+            )
+        except SystemExit:  # cocotb's runner exits when a test fails; the result file says why
+            pass
+    if not (job_dir / "result.json").exists():
+        raise PbitgenError(f"{job_dir}: the simulation wrote no result (see the simulator's output above)")
+    return job_dir / "result.json"
