@@ -55,6 +55,7 @@ def build(design: str | Path, simulator: str, build_root: str | Path, waves: boo
     if why:
         raise PbitgenError(why)
     build_dir = Path(build_root).resolve() / build_key(design, simulator)
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
     sources = [design / f"{TOP}.v"] + ([design / f"{TOP}.vlt"] if simulator == "verilator" else [])
     # Icarus in cocotb's default -g2012 mode does not run `always @*` blocks at time 0 for Yosys' initial
     # trigger (a declaration initialiser is no event there); Verilog-2005 mode keeps Yosys' trick working.
@@ -92,6 +93,7 @@ def run(b: Build, job: Job, job_dir: str | Path, waves: bool = False, testcase: 
                 extra_env={"PBITGEN_JOB": str(job_dir / "job.json")},
                 results_xml=str(job_dir / "results.xml"),
                 testcase=testcase,
+                log_file=job_dir / "sim.log",
                 timescale=("1ns", "1ps"),
                 waves=waves,
             )

@@ -89,3 +89,24 @@ def test_scoreboard_catches_planted_faults(design, fault):
 def test_start_while_busy_and_reset_mid_run(design):
     res = run(design, "verilator", "control", testcase="control_job", chain=2)
     assert res["bit_exact"]
+
+
+@pytest.mark.slow
+def test_regress_small(tmp_path, capsys):
+    """`pbitgen regress` on a local Dask cluster: 6 configurations sharing 2 structural builds."""
+    from pbitgen.cli import main
+
+    for simulator in ("verilator",):
+        why = missing(simulator)
+        if why:
+            if IN_CI:
+                pytest.fail(why)
+            pytest.skip(why)
+    rc = main(["regress", "--configs", "6", "--structures", "2", "--seed", "11", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "6/6 bit-exact on 2 structural builds" in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["failed"] == 0 and len(summary["structure_configs"]) == 2
+    xml = (tmp_path / "junit.xml").read_text()
+    assert xml.count("<testcase") == 6 and 'failures="0"' in xml
