@@ -34,6 +34,7 @@ class Job:
     design: str
     banks: str
     chain: int = 0
+    images: int = 1  # chains chain .. chain + images - 1, one after another on the same load
     steps: int = 0  # 0: the design's
     sweeps: int = 0
     beta: tuple[float, ...] = ()  # empty: the design's schedule
