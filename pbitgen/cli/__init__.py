@@ -14,13 +14,14 @@ import sys
 from pbitgen import __version__
 from pbitgen.errors import PbitgenError
 
-from . import graph, regress, sample, synth, verilog
+from . import graph, regress, sample, sim, synth, verilog
 
 COMMANDS = {
     "graph": (graph, "export a DTM grid graph (edges and colours) as .npz"),
     "sample": (sample, "sample a Boltzmann machine (float reference or bit-exact golden model)"),
     "verilog": (verilog, "generate the sampling array's Verilog, register map and memory images"),
     "synth": (synth, "synthesize a generated design with Yosys and count resources per tile"),
+    "sim": (sim, "run a model end to end on the generated hardware in co-simulation"),
     "regress": (regress, "randomized RTL-vs-golden regression over many configurations (Dask)"),
 }
 

@@ -1,0 +1,143 @@
+"""``pbitgen sim``: run a model on the generated hardware in a cocotb co-simulation, end to end.
+
+Generates (or reuses) the design for the model's config, builds it for the simulator (cached), loads the
+banks and seeds over AXI4-Lite, runs the whole denoising chain on chip for each image (T steps of K sweeps,
+no host in the loop), checks every sweep against the golden model, prints a verdict and the cost in
+simulated cycles and wall time, and writes a PNG with hardware, golden-model and float-reference samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pbitgen.errors import PbitgenError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="M", help="DTM model folder or single-machine .npz")
+    p.add_argument(
+        "--images", type=int, default=4, metavar="N", help="images (chains) to generate (default: %(default)s)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=1, metavar="S", help="seed of the hardware's streams (default: %(default)s)"
+    )
+    p.add_argument("--sweeps", type=int, metavar="K", help="sweeps per step (default: the model's)")
+    p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"], help="(default: %(default)s)")
+    p.add_argument("--tiles", type=int, metavar="N", help="tiles of the generated array (default: the model's config)")
+    p.add_argument(
+        "--cells-per-unit", type=int, metavar="C", help="cells per update unit (default: the model's config)"
+    )
+    p.add_argument("--waves", action="store_true", help="record waves (FST) under the run folder")
+    p.add_argument("--out", "-o", default="build/sim", metavar="DIR", help="working folder (default: %(default)s)")
+
+
+def hardware_view(model: object, args: argparse.Namespace):
+    """(config, banks, images-from-spins function, float reference function) for either model type."""
+    from pbitgen.config import Config
+    from pbitgen.model import golden, gibbs
+    from pbitgen.model.graph import graph_config
+    from pbitgen.model.io import IsingModel
+
+    if isinstance(model, IsingModel):
+        k = args.sweeps or 64
+        cfg = Config().replace(
+            graph=graph_config(model.graph),
+            schedule={"steps": 1, "sweeps": k, "beta": (model.beta,)},
+            rng={"seed": args.seed},
+        )
+        banks, _ = golden.quantize_banks(cfg, model.J, model.h)
+        n = model.graph.n
+        side = int(round(np.sqrt(n)))
+        shape = (side, side) if side * side == n else (1, n)
+
+        def to_images(spins: np.ndarray) -> np.ndarray:
+            return (np.asarray(spins) > 0).reshape(len(spins), *shape).astype(np.uint8)
+
+        def reference(count: int) -> np.ndarray:
+            return to_images(gibbs.sample(model.graph, model.J, model.h, model.beta, count, k, args.seed))
+
+        return cfg, banks, to_images, reference
+    from pbitgen.model import dtm
+
+    k = args.sweeps or model.run.config.schedule.sweeps
+    cfg = model.run.config.replace(
+        rng={"seed": args.seed}, schedule={"sweeps": k, "beta": tuple(dtm.sweep_betas(model, k))}
+    )
+    banks, _ = golden.quantize_banks(cfg, model.coupling, model.bias, model.input_coupling, model.visible)
+
+    def to_images(spins: np.ndarray) -> np.ndarray:
+        s = np.asarray(spins)[:, model.pixel_nodes] > 0
+        return s.reshape(len(spins), model.side, model.side).astype(np.uint8)
+
+    def reference(count: int) -> np.ndarray:
+        return dtm.generate(model, count, args.seed, sweeps=k)
+
+    return cfg, banks, to_images, reference
+
+
+def run(args: argparse.Namespace) -> int:
+    from pbitgen.gen.build import generate
+    from pbitgen.model.golden import GoldenArray
+    from pbitgen.model.loader import load_model
+    from pbitgen.sim import runner
+    from pbitgen.sim.job import Job, save_banks
+    from pbitgen.sim.pictures import side_by_side
+
+    if args.images < 1:
+        raise PbitgenError(f"--images must be >= 1, not {args.images}")
+    t0 = time.perf_counter()
+    model = load_model(args.model)
+    cfg, banks, to_images, reference = hardware_view(model, args)
+    arr = {k: v for k, v in (("tiles", args.tiles), ("cells_per_unit", args.cells_per_unit)) if v is not None}
+    if arr:
+        cfg = cfg.replace(array=arr)
+    out = Path(args.out)
+    design = out / "design"
+    fresh = not (design / "config.json").exists() or (design / "config.json").read_text().strip() != cfg.to_json()
+    if fresh:
+        res = generate(cfg, design)
+        print(
+            f"generated {res.plan.summary()}; Verilog {res.verilog_bytes / 1e6:.2f} MB in {res.convert_seconds:.1f} s"
+        )
+    t_build = time.perf_counter()
+    b = runner.build(design, args.simulator, out / "builds", waves=args.waves)
+    print(f"built for {args.simulator} in {time.perf_counter() - t_build:.1f} s (cached builds are reused)")
+    save_banks(out / "banks.npz", banks)
+    t_run = time.perf_counter()
+    result = json.loads(
+        runner.run(
+            b,
+            Job(design=str(design), banks=str(out / "banks.npz"), chain=0, images=args.images),
+            out / "run",
+            waves=args.waves,
+        ).read_text()
+    )
+    wall = time.perf_counter() - t_run
+    t, k = cfg.schedule.steps, cfg.schedule.sweeps
+    cycles = result.get("run_cycles", 0)
+    if result.get("bit_exact"):
+        print(
+            f"bit-exact: {args.images} image(s) x {t} step(s) x {k} sweeps on {args.simulator}: every spin of "
+            f"{result['sweeps_checked']} sweeps equals the golden model"
+        )
+    else:
+        print(f"MISMATCH: {result.get('mismatch')}")
+    print(
+        f"{cycles:,} simulated cycles ({cycles / max(args.images, 1):,.0f} per image); simulation wall time "
+        f"{wall:.1f} s (bus loading {result.get('load_seconds', 0):.1f} s), "
+        f"{result.get('bench_cycles', cycles) / max(result.get('run_seconds', wall), 1e-9):,.0f} cycles/s; "
+        f"total {time.perf_counter() - t0:.1f} s"
+    )
+    if result.get("bit_exact"):
+        hw = to_images(np.where(np.array(result["spins"]) > 0, 1, -1))
+        gold = to_images(GoldenArray(cfg, banks).run(chains=args.images).spins)
+        ref = reference(args.images)
+        np.savez(out / "images.npz", hardware=hw, golden=gold, reference=ref)
+        side_by_side(out / "images.png", {"hardware (RTL)": hw, "golden model": gold, "float reference": ref})
+        print(f"images: {out / 'images.png'} and {out / 'images.npz'}")
+    return 0 if result.get("bit_exact") else 1
