@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def hardware_view(model: object, args: argparse.Namespace):
     """(config, banks, images-from-spins function, float reference function) for either model type."""
     from pbitgen.config import Config
-    from pbitgen.model import golden, gibbs
+    from pbitgen.model import gibbs, golden
     from pbitgen.model.graph import graph_config
     from pbitgen.model.io import IsingModel
 
@@ -52,7 +52,7 @@ def hardware_view(model: object, args: argparse.Namespace):
         )
         banks, _ = golden.quantize_banks(cfg, model.J, model.h)
         n = model.graph.n
-        side = int(round(np.sqrt(n)))
+        side = round(float(np.sqrt(n)))
         shape = (side, side) if side * side == n else (1, n)
 
         def to_images(spins: np.ndarray) -> np.ndarray:
