@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pbitgen.config import ArrayConfig, Config, GraphConfig, ScheduleConfig
@@ -111,3 +112,34 @@ def test_regress_small(tmp_path, capsys):
     assert summary["failed"] == 0 and len(summary["structure_configs"]) == 2
     xml = (tmp_path / "junit.xml").read_text()
     assert xml.count("<testcase") == 6 and 'failures="0"' in xml
+
+
+@pytest.mark.slow
+def test_rtl_samples_match_exact_enumeration(tmp_path):
+    """The shipped 16-spin, 3-colour model on the RTL: 1,500 independent images (distinct streams) after
+    24 sweeps; histogram (pooled chi-square) and marginals against exact enumeration of the quantized model
+    at beta = 1, bounds from the sample size (tests/util.py)."""
+    from pbitgen.model import exact, fixed
+    from pbitgen.model.demo import ising16
+    from pbitgen.model.graph import graph_config
+
+    from .util import Z, chi2_bound, histogram_chi2
+
+    model = ising16()
+    cfg = Config(graph=graph_config(model.graph), schedule=ScheduleConfig(steps=1, sweeps=24), array=ArrayConfig(1, 4))
+    banks, _ = golden.quantize_banks(cfg, model.J, model.h)
+    generate(cfg, tmp_path / "design")
+    save_banks(tmp_path / "banks.npz", banks)
+    d = {"root": tmp_path, "design": str(tmp_path / "design"), "banks": str(tmp_path / "banks.npz"), "builds": {}}
+    n = 1500
+    res = run(d, "verilator", "dist", chain=0, images=n)
+    assert res["bit_exact"], res["mismatch"]
+    spins = np.where(np.array(res["spins"]) > 0, 1, -1)
+    f = cfg.formats
+    ex = exact.enumerate_model(
+        model.graph.edges, fixed.dequantize(banks.coupling[0], f.coupling), fixed.dequantize(banks.bias[0], f.bias), 1.0
+    )
+    stat, dof = histogram_chi2(exact.state_index(spins), ex.probs)
+    assert stat < chi2_bound(dof)
+    se = np.sqrt((1 - ex.marginals**2) / n)
+    assert (np.abs(spins.mean(0) - ex.marginals) < Z * se).all()
