@@ -111,15 +111,17 @@ class UpdateUnit(wiring.Component):
         # ---- execute stage ----
         m.submodules.cell = cell = Cell(cfg, plan.degree)
 
-        def pick(bits: list) -> object:
-            return bits[0] if len(bits) == 1 else Array(bits)[ex_slot]
+        # one n-way multiplexer of (D neighbour spins, visible, x) words: the slot's cell context
+        ctx = [Cat(self.nbrs[s * d : (s + 1) * d], self.vis[s], self.xin[s]) for s in range(n)]
+        sel = Signal(d + 2)
+        m.d.comb += sel.eq(ctx[0] if n == 1 else Array(ctx)[ex_slot])
 
         m.d.comb += [
             cell.bias.eq(bias_rd.data),
             cell.coupling.eq(coup_rd.data),
-            cell.nbr.eq(Cat(pick([self.nbrs[s * d + k] for s in range(n)]) for k in range(d))),
-            cell.visible.eq(pick([self.vis[s] for s in range(n)])),
-            cell.x.eq(pick([self.xin[s] for s in range(n)])),
+            cell.nbr.eq(sel[:d]),
+            cell.visible.eq(sel[d]),
+            cell.x.eq(sel[d + 1]),
             cell.w.eq(self.ex_w),
             cell.beta.eq(self.ex_beta),
             cell.init.eq(self.ex_init),
