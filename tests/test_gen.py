@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,3 +215,35 @@ def test_generate_writes_a_complete_folder_atomically(tmp_path):
     assert '-file "*pbitgen_top.v"' in vlt and ".tmp" not in vlt and str(tmp_path) not in vlt
     with np.load(out / "load.npz", allow_pickle=False) as z:
         assert len(z["addr"]) == len(image.bus_writes(cfg, ArrayPlan(cfg), build_regmap(cfg, ArrayPlan(cfg)), banks))
+
+
+def test_cli_verilog_from_model_and_errors(tmp_path, capsys):
+    from pbitgen.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "ising"
+    assert (
+        main(
+            [
+                "verilog",
+                "--model",
+                str(root / "weights" / "ising16.npz"),
+                "--cells-per-unit",
+                "4",
+                "--init",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    cfg = Config.from_json((out / "config.json").read_text())
+    assert cfg.graph.kind == "edges" and cfg.n_nodes == 16 and cfg.array.cells_per_unit == 4
+    assert (out / "load.npz").exists()
+    assert "16 cells" in capsys.readouterr().out
+    bad = tmp_path / "bad"
+    assert main(["verilog", "--random-weights", "--grid", "5", "--torus", "--out", str(bad)]) == 1
+    assert capsys.readouterr().err == (
+        "pbitgen: error: graph.side must be even on a torus (for a chessboard colouring), not 5\n"
+    )
+    assert not bad.exists()

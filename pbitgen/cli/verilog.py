@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from pbitgen.gen.build import generate  # Amaranth: imported only by the commands that generate
     from pbitgen.model import golden
     from pbitgen.model.graph import build_graph, graph_config
-    from pbitgen.model.io import load_ising
+    from pbitgen.model.io import IsingModel
+    from pbitgen.model.loader import load_model
 
     cfg = config_from_args(args)
     changes: dict = {"rng": {"seed": args.seed}} if args.seed is not None else {}
@@ -59,12 +60,18 @@ def run(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as e:
         raise PbitgenError(str(e)) from None
     if args.model:
-        model = load_ising(args.model)
+        model = load_model(args.model)
         try:
-            cfg = cfg.replace(graph=graph_config(model.graph), schedule={"steps": 1, "beta": (model.beta,)})
+            if isinstance(model, IsingModel):
+                cfg = cfg.replace(graph=graph_config(model.graph), schedule={"steps": 1, "beta": (model.beta,)})
+            else:  # a DTM folder carries its own hardware config; flags still override array shape and seed
+                cfg = model.run.config.replace(**{k: v for k, v in changes.items() if k != "graph"})
         except (TypeError, ValueError) as e:
             raise PbitgenError(str(e)) from None
-        banks, sat = golden.quantize_banks(cfg, model.J, model.h)
+        if isinstance(model, IsingModel):
+            banks, sat = golden.quantize_banks(cfg, model.J, model.h)
+        else:
+            banks, sat = golden.quantize_banks(cfg, model.coupling, model.bias, model.input_coupling, model.visible)
         if any(sat.values()):
             print(f"warning: saturated values while quantizing: {sat}")
     elif args.random_weights:
