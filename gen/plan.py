@@ -6,8 +6,9 @@ the same layout from the same object.
 
 Layout
 ------
-* Tiles own contiguous ranges of cell indices (rows of a grid): tile ``k`` holds cells
-  ``[k N / tiles, (k + 1) N / tiles)``.
+* Tiles own contiguous ranges of cell indices (bands of rows of a grid): tile ``k`` holds cells
+  ``[k N / tiles, (k + 1) N / tiles)``; or, with ``array.tile_shape = (rows, cols)`` on a grid, rectangular
+  blocks numbered row-major. Edges that leave a tile are wires between tiles.
 * Inside a tile, ``ceil(n_tile / cells_per_unit)`` update units share the cells: the tile's cells, colour
   by colour and ascending, are dealt round-robin to its units (one pointer for all colours), so every unit
   holds at most ``cells_per_unit`` cells and nearly the same number of each colour. A unit stores its
@@ -49,21 +50,26 @@ class ArrayPlan:
         self.graph = build_graph(cfg.graph) if graph is None else graph
         n, colors = self.graph.n, self.graph.colors
         tiles = cfg.array.tiles
-        if tiles > n:
-            raise ValueError(f"array.tiles must be at most the number of cells {n}, not {tiles}")
         self.n_colors = self.graph.n_colors
         self.degree = cfg.graph.max_degree
         if self.graph.max_degree > self.degree:
             raise ValueError(f"graph degree {self.graph.max_degree} exceeds the config's max_degree {self.degree}")
-        bounds = [k * n // tiles for k in range(tiles + 1)]
-        self.tile_ranges = [(bounds[k], bounds[k + 1]) for k in range(tiles)]
+        if cfg.array.tile_shape:
+            rows, cols = cfg.array.tile_shape
+            side = cfg.graph.side
+            r, c = np.divmod(np.arange(n), side)
+            owner = (r // (side // rows)) * cols + c // (side // cols)
+            self.tile_cells = [np.flatnonzero(owner == k) for k in range(tiles)]
+        else:
+            bounds = [k * n // tiles for k in range(tiles + 1)]
+            self.tile_cells = [np.arange(bounds[k], bounds[k + 1]) for k in range(tiles)]
         units: list[Unit] = []
-        for k, (lo, hi) in enumerate(self.tile_ranges):
-            n_units = -(-(hi - lo) // cfg.array.cells_per_unit)
+        for k, members in enumerate(self.tile_cells):
+            n_units = -(-len(members) // cfg.array.cells_per_unit)
             per_unit: list[list[list[int]]] = [[[] for _ in range(self.n_colors)] for _ in range(n_units)]
             r = 0  # one round-robin pointer across colours: every unit gets ceil or floor of n / units cells
             for c in range(self.n_colors):
-                for cell in (i for i in range(lo, hi) if colors[i] == c):
+                for cell in (int(i) for i in members if colors[i] == c):
                     per_unit[r % n_units][c].append(cell)
                     r += 1
             for lists in per_unit:
@@ -117,13 +123,12 @@ class ArrayPlan:
     def tile_reads(self, tile: int) -> list[int]:
         """Cells whose spins the units of a tile read (its own and its neighbours'), ascending."""
         nbr, _ = self.neighbor_slots
-        lo, hi = self.tile_ranges[tile]
-        cells = nbr[lo:hi].ravel()
+        cells = nbr[self.tile_cells[tile]].ravel()
         return sorted(set(cells[cells >= 0].tolist()))
 
     def summary(self) -> str:
         return (
-            f"{self.graph.n} cells in {len(self.tile_ranges)} tile(s), {self.n_units} update unit(s) of up to "
+            f"{self.graph.n} cells in {len(self.tile_cells)} tile(s), {self.n_units} update unit(s) of up to "
             f"{self.cfg.array.cells_per_unit} cells, {self.n_colors} colours, phases of "
             f"{'+'.join(map(str, self.phase_length))} clocks per sweep"
         )

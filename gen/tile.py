@@ -1,4 +1,4 @@
-"""A tile: the update units of a contiguous range of cells, their spin and input registers.
+"""A tile: the update units of a set of cells (a band or block of the grid), their spin and input registers.
 
 A tile owns the spin bit and the input bit x^t of each of its cells. It reads the spins it needs (its own
 and those of neighbours in other tiles, :meth:`ArrayPlan.tile_reads`) on ``reads``: edges that leave the
@@ -20,15 +20,15 @@ from .unit import UnitImage, UpdateUnit
 
 class Tile(wiring.Component):
     """Members: the controller's broadcast (``issue``, ``color``, ``pos``, ``bank``, ``ex_*``, ``latch``),
-    ``reads`` (spins of :meth:`ArrayPlan.tile_reads`), ``visible`` (flags of the tile's cells), ``spins``
-    (the tile's spin register) and the bus write port (``wr_unit``, ``wr_index``, ``wr_data``,
-    ``wr_weight``, ``wr_seed``)."""
+    ``reads`` (spins of :meth:`ArrayPlan.tile_reads`), ``visible`` (flags of the tile's cells, in the order
+    of ``cells``), ``spins`` (the tile's spin register, same order) and the bus write port (``wr_unit``,
+    ``wr_index``, ``wr_data``, ``wr_weight``, ``wr_seed``)."""
 
     def __init__(self, cfg: Config, plan: ArrayPlan, tile: int, images: dict[int, UnitImage] | None = None) -> None:
         self.cfg, self.plan, self.tile = cfg, plan, tile
         self.images = images or {}
-        lo, hi = plan.tile_ranges[tile]
-        self.lo, self.n = lo, hi - lo
+        self.cells = [int(c) for c in plan.tile_cells[tile]]
+        self.n = len(self.cells)
         self.read_cells = plan.tile_reads(tile)
         self.units = [u for u in plan.units if u.tile == tile]
         f = cfg.formats
@@ -56,7 +56,8 @@ class Tile(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        plan, lo = self.plan, self.lo
+        plan = self.plan
+        local = {cell: i for i, cell in enumerate(self.cells)}
         nbr, _ = plan.neighbor_slots
         read_pos = {cell: k for k, cell in enumerate(self.read_cells)}
         x = Signal(self.n)
@@ -80,8 +81,8 @@ class Tile(wiring.Component):
                 unit.ex_w.eq(self.ex_w),
                 unit.ex_init.eq(self.ex_init),
                 unit.nbrs.eq(Cat(*nb)),
-                unit.xin.eq(Cat(*(x[c - lo] for c in u.cells))),
-                unit.vis.eq(Cat(*(self.visible[c - lo] for c in u.cells))),
+                unit.xin.eq(Cat(*(x[local[c]] for c in u.cells))),
+                unit.vis.eq(Cat(*(self.visible[local[c]] for c in u.cells))),
                 unit.wr_index.eq(self.wr_index),
                 unit.wr_data.eq(self.wr_data),
                 unit.wr_weight.eq(self.wr_weight & (self.wr_unit == u.index)),
@@ -89,5 +90,5 @@ class Tile(wiring.Component):
             ]
             for s, cell in enumerate(u.cells):
                 with m.If(unit.we & (unit.slot == s)):
-                    m.d.sync += self.spins[cell - lo].eq(unit.spin)
+                    m.d.sync += self.spins[local[cell]].eq(unit.spin)
         return m

@@ -94,12 +94,16 @@ class Top(wiring.Component):
 
         # ---- tiles and the global spin vector ----
         tiles = []
-        for k in range(len(plan.tile_ranges)):
+        for k in range(len(plan.tile_cells)):
             units = {u.index: img.units[u.index] for u in plan.units if u.tile == k} if img else None
             t = Tile(cfg, plan, k, units)
             m.submodules[f"tile{k}"] = t
             tiles.append(t)
-        spins = Cat(*(t.spins for t in tiles))
+        wire = {}
+        for t in tiles:
+            for i, cell in enumerate(t.cells):
+                wire[cell] = t.spins[i]
+        spins = Cat(*(wire[c] for c in range(n)))
         for t in tiles:
             m.d.comb += [
                 t.issue.eq(ctrl.issue),
@@ -111,7 +115,7 @@ class Top(wiring.Component):
                 t.ex_init.eq(ctrl.ex_init),
                 t.latch.eq(ctrl.latch),
                 t.reads.eq(Cat(*(spins[c] for c in t.read_cells)) if t.read_cells else 0),
-                t.visible.eq(visible[t.lo : t.lo + t.n]),
+                t.visible.eq(Cat(*(visible[c] for c in t.cells))),
             ]
 
         # ---- bus writes ----

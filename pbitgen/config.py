@@ -300,14 +300,28 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class ArrayConfig:
     """How the array is cut: ``tiles`` tiles, each update unit serving ``cells_per_unit`` cells in turn
-    (1 = fully parallel, every cell of a colour updates in one clock)."""
+    (1 = fully parallel, every cell of a colour updates in one clock). On a grid, ``tile_shape = (rows,
+    cols)`` cuts it into rectangular blocks (``rows x cols`` must equal ``tiles`` and divide the side);
+    otherwise tiles are contiguous ranges of cell indices (bands of rows on a grid)."""
 
     tiles: int = 1
     cells_per_unit: int = 1
+    tile_shape: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         _int("tiles", self.tiles, 1, 4096)
         _int("cells_per_unit", self.cells_per_unit, 1, 1 << 16)
+        object.__setattr__(self, "tile_shape", tuple(self.tile_shape))
+        if self.tile_shape:
+            if len(self.tile_shape) != 2:
+                raise ValueError(f"tile_shape must be (rows, cols), not {self.tile_shape!r}")
+            for v in self.tile_shape:
+                _int("tile_shape", v, 1, 4096)
+            if self.tile_shape[0] * self.tile_shape[1] != self.tiles:
+                raise ValueError(
+                    f"tiles must equal tile_shape rows x cols = {self.tile_shape[0] * self.tile_shape[1]}, "
+                    f"not {self.tiles}"
+                )
 
 
 _SECTIONS = {
@@ -333,6 +347,16 @@ class Config:
         for name, cls in _SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 raise TypeError(f"{name} must be a {cls.__name__}, not {getattr(self, name)!r}")
+        shape = self.array.tile_shape
+        if shape:
+            if self.graph.kind != "grid":
+                raise ValueError(f"array.tile_shape needs a grid graph, not graph.kind={self.graph.kind!r}")
+            if self.graph.side % shape[0] or self.graph.side % shape[1]:
+                raise ValueError(
+                    f"array.tile_shape {shape} must divide graph.side {self.graph.side} in both directions"
+                )
+        if self.array.tiles > self.n_nodes:
+            raise ValueError(f"array.tiles must be at most the number of cells {self.n_nodes}, not {self.array.tiles}")
 
     # ---- derived widths (here and nowhere else) -------------------------------------------------------
     @property
@@ -373,6 +397,7 @@ class Config:
         g["edges"] = [list(e) for e in g["edges"]]
         g["colors"] = list(g["colors"])
         d["schedule"]["beta"] = list(d["schedule"]["beta"])
+        d["array"]["tile_shape"] = list(d["array"]["tile_shape"])
         return {"version": SCHEMA_VERSION, **d}
 
     def to_json(self) -> str:
@@ -445,7 +470,7 @@ def _build(sec_cls: type, data: Any, prefix: str) -> Any:
         value = data[f.name]
         if f.type in ("FixedFormat",):
             value = _build(FixedFormat, value, f"{prefix}.{f.name}")
-        elif f.name in ("jumps", "edges", "beta", "colors"):
+        elif f.name in ("jumps", "edges", "beta", "colors", "tile_shape"):
             if isinstance(value, (list, tuple)):
                 value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         kwargs[f.name] = value

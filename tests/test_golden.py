@@ -74,10 +74,14 @@ def ref_run(cfg: Config, banks: golden.Banks, chain: int) -> tuple[list[int], li
     return spins, trace
 
 
-def random_case(seed: int) -> tuple[Config, golden.Banks]:
-    """A random structural config and random integer banks covering every format's full range."""
+def random_case(seed: int, graph: GraphConfig | None = None) -> tuple[Config, golden.Banks]:
+    """A random structural config (on ``graph`` if given) and random integer banks covering every format's
+    full range."""
     r = np.random.default_rng(seed)
-    if r.random() < 0.5:
+    if graph is not None:
+        r.random()
+        gcfg = graph
+    elif r.random() < 0.5:
         gcfg = GraphConfig(
             side=int(r.choice([4, 6])), pattern=str(r.choice(["G4", "G8", "G12"])), torus=bool(r.random() < 0.5)
         )

@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sweeps", type=int, metavar="K", help="sweeps K per step")
     p.add_argument("--tiles", type=int, metavar="N", help="tiles")
     p.add_argument("--cells-per-unit", type=int, metavar="C", help="cells per update unit (1 = fully parallel)")
+    p.add_argument("--saturate", action="store_true", help="clip weights the formats cannot hold (default: refuse)")
     p.add_argument("--init", action="store_true", help="initialise the memories with the weights and chain 0's seeds")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder (replaced atomically)")
     add_config_arguments(p)
@@ -73,7 +74,15 @@ def run(args: argparse.Namespace) -> int:
         else:
             banks, sat = golden.quantize_banks(cfg, model.coupling, model.bias, model.input_coupling, model.visible)
         if any(sat.values()):
-            print(f"warning: saturated values while quantizing: {sat}")
+            field = next(k for k, v in sat.items() if v)
+            fmt = getattr(cfg.formats, field)
+            msg = (
+                f"{args.model}: formats.{field} {fmt.describe()} cannot hold {sat[field]} {field} value(s) "
+                f"(range [{fmt.min_value}, {fmt.max_value}])"
+            )
+            if not args.saturate:
+                raise PbitgenError(msg + "; widen the format or pass --saturate to clip them")
+            print(f"warning: {msg}; clipped (--saturate)")
     elif args.random_weights:
         banks = golden.random_banks(cfg, build_graph(cfg.graph), cfg.rng.seed)
     else:
