@@ -126,9 +126,27 @@ class ArrayPlan:
         cells = nbr[self.tile_cells[tile]].ravel()
         return sorted(set(cells[cells >= 0].tolist()))
 
+    @property
+    def flips_per_clock(self) -> float:
+        """Cell updates per clock while sweeping: N cells in ``sweep_clocks`` clocks (the units' count when
+        the colours split evenly), not counting the one-clock drain and the trace between sweeps."""
+        return self.graph.n / self.sweep_clocks
+
+    def memory_bits(self) -> dict[str, int]:
+        """Bits of each memory kind over the whole array: weights (bias and couplings of every slot and
+        bank), generator states, and the sigmoid tables (one per unit)."""
+        f = self.cfg.formats
+        words = self.n_units * self.slots
+        return {
+            "weights": words * self.banks * (f.bias.width + max(self.degree, 1) * f.coupling.width),
+            "states": words * self.cfg.rng.state_width,
+            "sigmoid": self.n_units * f.lut_entries * self.cfg.rng.draw_bits,
+        }
+
     def summary(self) -> str:
         return (
             f"{self.graph.n} cells in {len(self.tile_cells)} tile(s), {self.n_units} update unit(s) of up to "
             f"{self.cfg.array.cells_per_unit} cells, {self.n_colors} colours, phases of "
-            f"{'+'.join(map(str, self.phase_length))} clocks per sweep"
+            f"{'+'.join(map(str, self.phase_length))} clocks per sweep ({self.flips_per_clock:.1f} flips/clock); "
+            + ", ".join(f"{k} {v / 8192:.1f} KiB" for k, v in self.memory_bits().items())
         )
