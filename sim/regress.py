@@ -100,32 +100,48 @@ def build_structure(cfg_json: str, folder: str, simulator: str) -> str:
     return str(runner.build(design, simulator, Path(folder) / "builds").build_dir)
 
 
-def run_job(index: int, structure: int, folder: str, build_dir: str, simulator: str, knobs: dict) -> Outcome:
-    """Dask task: one co-simulation job (weights drawn from the knobs' seed)."""
+def run_chunk(
+    indices: list[int], structure: int, folder: str, build_dir: str, simulator: str, knobs: list[dict]
+) -> list[Outcome]:
+    """Dask task: several co-simulation jobs on one build in one simulator process (weights drawn from each
+    job's knobs)."""
     from . import runner
 
     t0 = time.perf_counter()
     design = Path(folder) / "design"
     cfg = Config.load(design / "config.json")
-    job_dir = Path(folder) / f"job{index:05d}"
-    job_dir.mkdir(parents=True, exist_ok=True)
-    save_banks(job_dir / "banks.npz", golden.random_banks(cfg, build_graph(cfg.graph), knobs["weights_seed"]))
-    job = Job(
-        design=str(design),
-        banks=str(job_dir / "banks.npz"),
-        chain=knobs["chain"],
-        steps=knobs["steps"],
-        sweeps=knobs["sweeps"],
-        beta=tuple(knobs["beta"]),
-        backpressure=knobs["backpressure"],
-    )
+    jobs = []
+    for index, k in zip(indices, knobs, strict=True):
+        job_dir = Path(folder) / f"job{index:05d}"
+        job_dir.mkdir(parents=True, exist_ok=True)
+        save_banks(job_dir / "banks.npz", golden.random_banks(cfg, build_graph(cfg.graph), k["weights_seed"]))
+        jobs.append(
+            Job(
+                design=str(design),
+                banks=str(job_dir / "banks.npz"),
+                chain=k["chain"],
+                steps=k["steps"],
+                sweeps=k["sweeps"],
+                beta=tuple(k["beta"]),
+                backpressure=k["backpressure"],
+            )
+        )
     build = runner.Build(simulator, design.resolve(), Path(build_dir))
     try:
-        res = json.loads(runner.run(build, job, job_dir).read_text())
-        ok, msg = bool(res.get("bit_exact")), res.get("mismatch") or ""
-    except Exception as e:  # a crashed simulation is a failure of that job, reported, not a crashed regression
-        ok, msg = False, f"{type(e).__name__}: {e}"
-    return Outcome(index, structure, simulator, ok, msg, time.perf_counter() - t0, knobs)
+        paths = runner.run_batch(build, jobs, Path(folder) / f"batch{indices[0]:05d}")
+        error = ""
+    except Exception as e:  # a crashed simulation fails its jobs, it does not crash the regression
+        paths, error = [None] * len(jobs), f"{type(e).__name__}: {e}"
+    seconds = (time.perf_counter() - t0) / len(jobs)
+    out = []
+    for index, k, path in zip(indices, knobs, paths, strict=True):
+        if path is not None and Path(path).exists():
+            res = json.loads(Path(path).read_text())
+            ok, msg = bool(res.get("bit_exact")), res.get("mismatch") or ""
+        else:
+            ok, msg = False, error or "the simulation wrote no result (crashed?)"
+        out.append(Outcome(index, structure, simulator, ok, msg, seconds, k))
+    return out
 
 
 def junit(outcomes: list[Outcome], seconds: float) -> str:
@@ -152,8 +168,10 @@ def regress(
     scheduler: str | None = None,
     workers: int = 2,
     progress: bool = True,
+    batch: int = 8,
 ) -> dict:
-    """Run ``n_configs`` jobs over ``min(structures, n_configs)`` structures; returns the summary."""
+    """Run ``n_configs`` jobs over ``min(structures, n_configs)`` structures, ``batch`` jobs per simulator
+    process; returns the summary."""
     import logging
 
     from dask.distributed import Client, LocalCluster, as_completed
@@ -184,32 +202,31 @@ def regress(
             for s, c in enumerate(cfgs)
         ]
         futures = []
-        for i in range(n_configs):
-            s = i % n_struct
-            knobs = random_knobs(cfgs[s], seed * 1_000_003 + i)
-            futures.append(
-                client.submit(
-                    run_job,
-                    i,
-                    s,
-                    str(out / f"structure{s:02d}"),
-                    builds[s],
-                    simulator,
-                    knobs,
-                    key=f"job-{i}",
-                    pure=False,
+        for s in range(n_struct):
+            mine = list(range(s, n_configs, n_struct))
+            for c in range(0, len(mine), batch):
+                idx = mine[c : c + batch]
+                knobs = [random_knobs(cfgs[s], seed * 1_000_003 + i) for i in idx]
+                folder = str(out / f"structure{s:02d}")
+                futures.append(
+                    client.submit(
+                        run_chunk, idx, s, folder, builds[s], simulator, knobs, key=f"jobs-{idx[0]}", pure=False
+                    )
                 )
-            )
         outcomes: list[Outcome] = []
-        for done, fut in enumerate(as_completed(futures), 1):
-            o = fut.result()
-            outcomes.append(o)
-            if progress and (done % max(1, n_configs // 20) == 0 or not o.passed or done == n_configs):
+        last_report = 0
+        for fut in as_completed(futures):
+            chunk = fut.result()
+            outcomes.extend(chunk)
+            done = len(outcomes)
+            bad = [o for o in chunk if not o.passed]
+            if progress and (done - last_report >= max(1, n_configs // 20) or bad or done == n_configs):
+                last_report = done
                 failed = sum(not x.passed for x in outcomes)
                 rate = done / (time.perf_counter() - t0)
                 print(
                     f"[{done}/{n_configs}] {failed} failed, {rate:.2f} jobs/s"
-                    + ("" if o.passed else f" | job{o.index:05d}: {o.message}"),
+                    + "".join(f" | job{o.index:05d}: {o.message}" for o in bad[:2]),
                     flush=True,
                 )
     finally:

@@ -8,6 +8,7 @@ reuse the build. Uses cocotb's own runner (``cocotb_tools.runner``).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -81,6 +82,32 @@ def run(b: Build, job: Job, job_dir: str | Path, waves: bool = False, testcase: 
     job = Job(**{**job.__dict__, "result": str(job_dir / "result.json")})
     (job_dir / "job.json").write_text(job.to_json())
     (job_dir / "result.json").unlink(missing_ok=True)
+    _simulate(b, job_dir, {"PBITGEN_JOB": str(job_dir / "job.json")}, testcase, waves)
+    if not (job_dir / "result.json").exists():
+        raise PbitgenError(f"{job_dir}: the simulation wrote no result (see {job_dir / 'sim.log'})")
+    return job_dir / "result.json"
+
+
+def run_batch(b: Build, jobs: list[Job], batch_dir: str | Path) -> list[Path]:
+    """Run several jobs in one simulator process (each after a reset); returns their result paths in order.
+    A job whose result is missing crashed the simulation; its path is still returned (callers check)."""
+    batch_dir = Path(batch_dir).resolve()
+    batch_dir.mkdir(parents=True, exist_ok=True)
+    paths, results = [], []
+    for k, job in enumerate(jobs):
+        d = batch_dir / f"{k:03d}"
+        d.mkdir(exist_ok=True)
+        job = Job(**{**job.__dict__, "result": str(d / "result.json")})
+        (d / "job.json").write_text(job.to_json())
+        (d / "result.json").unlink(missing_ok=True)
+        paths.append(str(d / "job.json"))
+        results.append(d / "result.json")
+    (batch_dir / "batch.json").write_text(json.dumps(paths))
+    _simulate(b, batch_dir, {"PBITGEN_BATCH": str(batch_dir / "batch.json")}, "run_batch", False)
+    return results
+
+
+def _simulate(b: Build, job_dir: Path, env_vars: dict[str, str], testcase: str, waves: bool) -> None:
     env = sim_env()
     with _environment(env):
         try:
@@ -90,15 +117,12 @@ def run(b: Build, job: Job, job_dir: str | Path, waves: bool = False, testcase: 
                 hdl_toplevel_lang="verilog",
                 build_dir=b.build_dir,
                 test_dir=job_dir,
-                extra_env={"PBITGEN_JOB": str(job_dir / "job.json")},
+                extra_env=env_vars,
                 results_xml=str(job_dir / "results.xml"),
                 testcase=testcase,
                 log_file=job_dir / "sim.log",
                 timescale=("1ns", "1ps"),
                 waves=waves,
             )
-        except SystemExit:  # cocotb's runner exits when a test fails; the result file says why
+        except SystemExit:  # cocotb's runner exits when a test fails; the result files say why
             pass
-    if not (job_dir / "result.json").exists():
-        raise PbitgenError(f"{job_dir}: the simulation wrote no result (see the simulator's output above)")
-    return job_dir / "result.json"

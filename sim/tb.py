@@ -99,6 +99,8 @@ class TB:
     def backpressure(self, on: bool) -> None:
         """Pause the trace sink two cycles in three: the array must stall, never drop data."""
         self.trace.set_pause_generator(itertools.cycle([1, 1, 0]) if on else None)
+        if not on:
+            self.trace.pause = False  # stopping the generator leaves the last pause value in place
 
     async def wait_done(self, board: Scoreboard | None, timeout_cycles: int) -> None:
         """Collect trace frames into the scoreboard until the array raises ``done``."""

@@ -48,12 +48,9 @@ def planted(job: Job, writes: list[tuple[int, int]], plan: ArrayPlan, regmap, ba
     return list(out.items())
 
 
-@cocotb.test()
-async def run_job(dut) -> None:
-    """Load weights once, then for each of the job's ``images`` chains: seeds, a traced run checked sweep
-    by sweep, and the final spins read back."""
-    job = Job.load(os.environ["PBITGEN_JOB"])
-    design = Path(job.design)
+async def execute(tb: TB, job: Job) -> dict:
+    """Load a job's weights once, then for each of its ``images`` chains: seeds, a traced run checked sweep
+    by sweep, and the final spins read back. Returns the result; a mismatch is recorded in it, not raised."""
     full = Job(design=job.design, banks=job.banks).config()  # the structure the design was built with
     cfg = job.config()  # with this job's run-time schedule
     plan = ArrayPlan(full)
@@ -63,7 +60,6 @@ async def run_job(dut) -> None:
     chains = range(job.chain, job.chain + job.images)
     expected = GoldenArray(cfg, banks, graph=plan.graph).run(chains=job.images, first_chain=job.chain, record=True)
 
-    tb = TB(dut, design)
     await tb.reset()
     assert await tb.read("ID") == 0x50424954
     wall = time.perf_counter()
@@ -110,14 +106,33 @@ async def run_job(dut) -> None:
         result["bit_exact"] = True
     except Mismatch as e:
         result["mismatch"] = str(e)
-        raise
-    finally:
-        result.update(
-            load_seconds=load_seconds,
-            run_seconds=time.perf_counter() - wall - load_seconds,
-            bus_writes=len(writes),
-        )
-        save_text(job.result, json.dumps(result))
+    tb.backpressure(False)
+    result.update(
+        load_seconds=load_seconds, run_seconds=time.perf_counter() - wall - load_seconds, bus_writes=len(writes)
+    )
+    save_text(job.result, json.dumps(result))
+    return result
+
+
+@cocotb.test()
+async def run_job(dut) -> None:
+    """One job (``PBITGEN_JOB``); the test fails on a mismatch."""
+    job = Job.load(os.environ["PBITGEN_JOB"])
+    result = await execute(TB(dut, Path(job.design)), job)
+    if not result["bit_exact"]:
+        raise Mismatch(result["mismatch"])
+
+
+@cocotb.test()
+async def run_batch(dut) -> None:
+    """Many jobs on one build in one simulator process (``PBITGEN_BATCH``: a JSON list of job files), each
+    after a reset; each writes its own result. The test fails if any job mismatched."""
+    paths = json.loads(Path(os.environ["PBITGEN_BATCH"]).read_text())
+    jobs = [Job.load(p) for p in paths]
+    tb = TB(dut, Path(jobs[0].design))
+    failed = [j.result for j in jobs if not (await execute(tb, j))["bit_exact"]]
+    if failed:
+        raise Mismatch(f"{len(failed)} of {len(jobs)} jobs mismatched: {failed[:3]}")
 
 
 @cocotb.test()
