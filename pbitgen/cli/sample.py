@@ -19,11 +19,19 @@ from .common import add_config_arguments, config_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, metavar="FILE.npz", help="Boltzmann machine model file")
+    p.add_argument(
+        "--model",
+        metavar="PATH",
+        help="Boltzmann machine file (.npz), or a DTM model folder with --images (default: weights/default)",
+    )
+    p.add_argument("--images", type=int, metavar="N", help="generate N images with a DTM model folder")
+    p.add_argument("--label", type=int, metavar="CLASS", help="with --images: condition on class 0..9")
     p.add_argument("--chains", type=int, default=1024, metavar="B", help="independent chains (default: %(default)s)")
-    p.add_argument("--sweeps", type=int, default=64, metavar="K", help="Gibbs sweeps per chain (default: %(default)s)")
+    p.add_argument(
+        "--sweeps", type=int, metavar="K", help="Gibbs sweeps per chain, or per step of a DTM (default: 64; a DTM's K)"
+    )
     p.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default: %(default)s)")
-    p.add_argument("--out", "-o", required=True, metavar="OUT.npz", help="where to write the final spins")
+    p.add_argument("--out", "-o", required=True, metavar="OUT.npz", help="where to write the final spins or images")
     p.add_argument("--golden", action="store_true", help="use the bit-exact golden model of the hardware")
     add_config_arguments(p)
 
@@ -41,6 +49,14 @@ def golden_config(base: Config, model: IsingModel, sweeps: int, seed: int) -> Co
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.images is not None or (args.model is not None and Path(args.model).is_dir()):
+        return run_dtm(args)
+    if args.label is not None:
+        raise PbitgenError("--label needs --images (class-conditional DTM generation)")
+    if args.model is None:
+        raise PbitgenError("--model FILE.npz is required to sample a single Boltzmann machine")
+    if args.sweeps is None:
+        args.sweeps = 64
     for name in ("chains", "sweeps"):
         if getattr(args, name) < 1:
             raise PbitgenError(f"--{name} must be >= 1, not {getattr(args, name)}")
@@ -103,3 +119,46 @@ def compare_with_exact(spins: np.ndarray, edges: np.ndarray, J: np.ndarray, h: n
         f"(log Z = {ex.log_z:.4f})"
     )
     return "\n".join(lines)
+
+
+def run_dtm(args: argparse.Namespace) -> int:
+    """``--images N``: generate N images with a DTM model folder (float, or ``--golden`` fixed point) and
+    write ``images`` (N, H, W) uint8 in {0, 1} (plus ``labels`` when conditioned) and a PNG grid beside."""
+    from pbitgen.model import dtm
+
+    n = args.images if args.images is not None else args.chains
+    if n < 1:
+        raise PbitgenError(f"--images must be >= 1, not {n}")
+    if args.seed < 0:
+        raise PbitgenError(f"--seed must be >= 0, not {args.seed}")
+    folder = Path(args.model) if args.model else Path("weights/default")
+    model = dtm.load_dtm(folder)
+    sweeps = args.sweeps
+    if sweeps is not None and sweeps < 1:
+        raise PbitgenError(f"--sweeps must be >= 1, not {sweeps}")
+    labels = None
+    if args.label is not None:
+        if not model.conditional:
+            raise PbitgenError(f"{folder}: --label needs a model with label nodes (dtm.label_nodes > 0)")
+        if not 0 <= args.label <= 9:
+            raise PbitgenError(f"--label must be a class in 0..9, not {args.label}")
+        labels = np.full(n, args.label)
+    cost = model.meta.get("equal_cost_steps", 1)
+    if args.golden:
+        images, sat = dtm.generate_golden(model, n, args.seed, labels=labels, sweeps=sweeps)
+        kind = f"golden model (saturated values: {sum(sat.values())})"
+    else:
+        images = dtm.generate(model, n, args.seed, labels=labels, sweeps=sweeps, steps_as_one=cost)
+        kind = "float reference sampler"
+    out = Path(args.out)
+    arrays = {"images": images}
+    if labels is not None:
+        arrays["labels"] = labels.astype(np.uint8)
+    save_npz(out, **arrays)
+    from pbitgen.model.plots import grid_png
+
+    grid_png(out.with_suffix(".png"), images)
+    k = sweeps or model.run.config.schedule.sweeps
+    print(f"{folder}: DTM, T={model.steps}, {model.side}x{model.side} pixels, {model.run.config.graph.describe()}")
+    print(f"{kind}: {n} images, {k} sweeps per step, seed {args.seed} -> {out} and {out.with_suffix('.png')}")
+    return 0

@@ -1,0 +1,404 @@
+r"""The denoising thermodynamic model (DTM): T Boltzmann machines on one graph, its files, and generation.
+
+Step ``t`` (t = 1..T, array row ``t - 1``) is the conditional Boltzmann machine
+
+$$p_t(s \mid x^t) \propto \exp\Big(\beta \big(\sum_i b^t_i s_i + \sum_{(i,j)} J^t_{ij} s_i s_j\big)
+  + \beta' w_t \sum_{i \in V} x^t_i s_i\Big),$$
+
+with spins $s_i = \pm 1$ on every node of the graph, $V$ the visible pixel nodes, $x^t$ the step's input
+image, $b^t, J^t$ the trained biases and couplings, $w_t$ the fixed input coupling of the forward process
+(:func:`pbitgen.model.data.input_coupling`) and $\beta' = \beta$ when ``schedule.beta_scales_input`` is set,
+else 1. The visible spins of a sample are $x^{t-1}$. Label nodes (optional, ``dtm.label_nodes`` per class)
+are clamped to the class code; a clamped node acts on its neighbours as a bias $J_{ij} \ell_i$, which is how
+generation conditions on a class (:func:`fold_labels`) in the float sampler and in the golden model alike.
+
+Generation follows the golden model's contract (:mod:`pbitgen.model.golden`): uniform noise, then for
+t = T..1 latch $x^t$ = visible spins and run K sweeps of step t; after step 1 the visible spins are $x^0$.
+
+Files (a model folder, see README "Model files"): ``model.json`` holds the run config (hardware
+:class:`~pbitgen.config.Config` + ``dtm`` + ``train``), graph summary, placement seed, data hash, seeds,
+quantization report and metrics; ``model.npz`` holds the arrays (:data:`ARRAY_KEYS`), including the
+fixed-point banks the hardware loads. :func:`load_dtm` validates every field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pbitgen.config import ScheduleConfig
+from pbitgen.errors import PbitgenError
+
+from . import golden
+from .data import N_CLASSES, input_coupling
+from .dtm_config import RunConfig
+from .graph import Graph, build_graph
+from .io import read_npz, save_npz, save_text
+
+FORMAT = "pbitgen-dtm"
+VERSION = 1
+ARRAY_KEYS = (
+    "coupling",
+    "bias",
+    "input_coupling",
+    "pixel_nodes",
+    "label_nodes",
+    "edges",
+    "banks_coupling",
+    "banks_bias",
+    "banks_input",
+    "banks_visible",
+    "banks_beta",
+)
+
+
+def place_nodes(graph: Graph, n_pixels: int, n_labels: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random (seeded) distinct nodes of colour 0 for the pixels and the label nodes.
+
+    Returns ``pixel_nodes`` (n_pixels,) with pixel k (row-major) at node ``pixel_nodes[k]``, and
+    ``label_nodes`` (n_labels,), ordered class-major (class c owns a contiguous group).
+    """
+    pool = np.flatnonzero(graph.colors == 0)
+    if n_pixels + n_labels > len(pool):
+        raise ValueError(f"{n_pixels} pixel and {n_labels} label nodes do not fit on the {len(pool)} nodes of colour 0")
+    pick = np.random.default_rng(seed).permutation(pool)[: n_pixels + n_labels]
+    return pick[:n_pixels].astype(np.int64), pick[n_pixels:].astype(np.int64)
+
+
+def label_spins(labels: np.ndarray, per_class: int) -> np.ndarray:
+    """Class codes (B, 10 * per_class) int8: +1 on the image's class group, -1 elsewhere."""
+    labels = np.asarray(labels, dtype=np.int64)
+    code = -np.ones((len(labels), N_CLASSES, per_class), dtype=np.int8)
+    code[np.arange(len(labels)), labels] = 1
+    return code.reshape(len(labels), -1)
+
+
+@dataclass(eq=False)
+class DTM:
+    """A DTM in float: T steps on one graph.
+
+    Attributes
+    ----------
+    run : RunConfig
+        Hardware config, model settings and the trainer settings it was (or will be) trained with.
+    graph : Graph
+        The graph ``run.config.graph`` describes.
+    coupling : ndarray of shape (T, E)
+        ``J^t`` per graph edge.
+    bias : ndarray of shape (T, N)
+        ``b^t`` per node.
+    pixel_nodes : ndarray of shape (P,), int64
+        Node of each pixel (row-major).
+    label_nodes : ndarray of shape (10 * label_nodes,), int64
+        Label nodes, class-major.
+    meta : dict
+        The JSON metadata (data hash, seeds, metrics) carried along.
+    """
+
+    run: RunConfig
+    graph: Graph
+    coupling: np.ndarray
+    bias: np.ndarray
+    pixel_nodes: np.ndarray
+    label_nodes: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return self.run.config.schedule.steps
+
+    @property
+    def side(self) -> int:
+        return self.run.dtm.image_side
+
+    @property
+    def input_coupling(self) -> np.ndarray:
+        """The fixed ``w_t`` of shape (T,) (not trained: the forward process fixes it)."""
+        return input_coupling(self.steps, self.run.dtm.noise_rate)
+
+    @property
+    def visible(self) -> np.ndarray:
+        """Nodes with an input coupling (the pixels), shape (N,) bool: the hardware's ``visible`` mask."""
+        v = np.zeros(self.graph.n, dtype=bool)
+        v[self.pixel_nodes] = True
+        return v
+
+    @property
+    def conditional(self) -> bool:
+        return len(self.label_nodes) > 0
+
+    def quantize(self) -> tuple[golden.Banks, dict[str, int]]:
+        """The fixed-point banks of the unconditioned model (label nodes as ordinary nodes)."""
+        return golden.quantize_banks(self.run.config, self.coupling, self.bias, self.input_coupling, self.visible)
+
+
+def new_dtm(run: RunConfig) -> DTM:
+    """An untrained DTM: placement from ``dtm.placement_seed``, couplings ~ N(0, init_scale), biases 0."""
+    graph = build_graph(run.config.graph)
+    d = run.dtm
+    pix, lab = place_nodes(graph, d.n_pixels, N_CLASSES * d.label_nodes, d.placement_seed)
+    r = np.random.default_rng([run.train.seed, 0xD7])
+    t = run.config.schedule.steps
+    coupling = r.normal(0.0, run.train.init_scale, (t, len(graph.edges)))
+    return DTM(run, graph, coupling, np.zeros((t, graph.n)), pix, lab)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# conditioning and generation
+# ---------------------------------------------------------------------------------------------------------
+def fold_labels(model: DTM, t: int, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Couplings (E,) and per-chain biases (B, N) of step ``t`` with the label nodes folded in.
+
+    A label node clamped to ``l_i`` adds ``J_ij l_i`` to each neighbour's bias; its edges are then cut (zero
+    coupling), so the label nodes no longer matter and any sampler, float or fixed-point, conditions
+    exactly. Without labels (or an unconditional model) the biases are the step's own, shape (1, N).
+    """
+    j = model.coupling[t - 1].copy()
+    h = model.bias[t - 1][None, :].copy()
+    if not model.conditional or labels is None:
+        return j, h
+    lab = label_spins(labels, model.run.dtm.label_nodes).astype(np.float64)
+    pos = -np.ones(model.graph.n, dtype=np.int64)
+    pos[model.label_nodes] = np.arange(len(model.label_nodes))
+    e = model.graph.edges
+    h = np.repeat(h, len(lab), axis=0)
+    for a, b in ((0, 1), (1, 0)):
+        sel = (pos[e[:, a]] >= 0) & (pos[e[:, b]] < 0)
+        np.add.at(h.T, e[sel, b], (lab[:, pos[e[sel, a]]] * j[sel]).T)
+    cut = (pos[e[:, 0]] >= 0) | (pos[e[:, 1]] >= 0)
+    j[cut] = 0.0
+    h[:, model.label_nodes] = 0.0
+    return j, h
+
+
+def sweep_betas(model: DTM, sweeps: int | None = None) -> np.ndarray:
+    """Beta of each generation sweep: the config's schedule, or its ramp stretched to ``sweeps``."""
+    sched = model.run.config.schedule
+    k = sched.sweeps if sweeps is None else sweeps
+    if k == sched.sweeps:
+        return np.asarray(sched.beta_per_sweep())
+    if len(sched.beta) == 1:
+        return np.full(k, sched.beta[0])
+    return np.asarray(ScheduleConfig.ramp(sched.beta[0], sched.beta[-1], k))
+
+
+def generate(
+    model: DTM,
+    n: int,
+    seed: int,
+    labels: np.ndarray | None = None,
+    sweeps: int | None = None,
+    steps_as_one: int = 1,
+    parallel: bool | None = None,
+) -> np.ndarray:
+    """Generate ``n`` images with the float reference sampler, following the golden model's schedule.
+
+    Parameters
+    ----------
+    model : DTM
+    n : int
+        Number of images (= independent chains).
+    seed : int
+        Sampler seed: chain ``b`` depends on ``(seed, b)`` only.
+    labels : ndarray of shape (n,), optional
+        Classes to condition on (conditional models only). ``None`` on a conditional model draws classes
+        uniformly from ``seed`` (Fashion-MNIST is balanced), so unconditional samples follow the data mix.
+    sweeps : int, optional
+        Sweeps per step (default: ``schedule.sweeps``).
+    steps_as_one : int
+        Multiply the sweeps of every step (the MEBM runs T x K sweeps at equal cost with a T-step DTM).
+
+    Returns
+    -------
+    ndarray of shape (n, side, side), uint8 in {0, 1}
+    """
+    from .gibbs import GibbsSampler  # numba: imported when sampling
+
+    cfg = model.run.config
+    if model.conditional and labels is None:
+        labels = np.random.default_rng([seed, 0x1AB]).integers(0, N_CLASSES, n)
+    betas = np.repeat(sweep_betas(model, sweeps), steps_as_one) if steps_as_one > 1 else sweep_betas(model, sweeps)
+    w = model.input_coupling
+    sampler = GibbsSampler(model.graph, n, seed, parallel=parallel)
+    pix = model.pixel_nodes
+    for t in range(model.steps, 0, -1):
+        j, h = fold_labels(model, t, labels)
+        x = sampler.spins[:, pix].astype(np.float64)
+        if cfg.schedule.beta_scales_input:
+            hh = np.repeat(h, n, axis=0) if len(h) == 1 else h.copy()
+            hh[:, pix] += w[t - 1] * x
+            sampler.run(j, hh, betas, len(betas))
+            continue
+        # field = beta (b + J s) + w x: pass w x / beta as bias, one call per run of equal beta
+        start = 0
+        while start < len(betas):
+            stop = start
+            while stop < len(betas) and betas[stop] == betas[start]:
+                stop += 1
+            hh = np.repeat(h, n, axis=0) if len(h) == 1 else h.copy()
+            if w[t - 1] != 0.0:
+                hh[:, pix] += w[t - 1] * x / max(betas[start], 1e-12)
+            sampler.run(j, hh, float(betas[start]), stop - start)
+            start = stop
+    return (sampler.spins[:, pix] > 0).reshape(n, model.side, model.side).astype(np.uint8)
+
+
+def generate_golden(
+    model: DTM, n: int, seed: int, labels: np.ndarray | None = None, sweeps: int | None = None
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Generate ``n`` images with the bit-exact golden model of the hardware (fixed-point banks, its random
+    generators seeded from ``seed``). Classes are folded into the biases per class group. Returns the
+    images (n, side, side) uint8 and the quantizer's saturation counts."""
+    cfg = model.run.config
+    k = cfg.schedule.sweeps if sweeps is None else sweeps
+    cfg = cfg.replace(rng={"seed": seed}, schedule={"sweeps": k, "beta": tuple(sweep_betas(model, k))})
+    if model.conditional and labels is None:
+        labels = np.random.default_rng([seed, 0x1AB]).integers(0, N_CLASSES, n)
+    out = np.zeros((n, model.side * model.side), dtype=np.uint8)
+    sat_total: dict[str, int] = {}
+    groups = (
+        [(np.arange(n), None)]
+        if not model.conditional
+        else [(np.flatnonzero(labels == c), c) for c in range(N_CLASSES)]
+    )
+    first = 0
+    for idx, c in groups:
+        if len(idx) == 0:
+            continue
+        js, hs = [], []
+        for t in range(1, model.steps + 1):
+            j, h = fold_labels(model, t, None if c is None else np.array([c]))
+            js.append(j)
+            hs.append(h[0])
+        banks, sat = golden.quantize_banks(cfg, np.array(js), np.array(hs), model.input_coupling, model.visible)
+        for key, v in sat.items():
+            sat_total[key] = sat_total.get(key, 0) + v
+        res = golden.GoldenArray(cfg, banks, graph=model.graph).run(chains=len(idx), first_chain=first)
+        first += len(idx)
+        out[idx] = res.spins[:, model.pixel_nodes] > 0
+    return out.reshape(n, model.side, model.side), sat_total
+
+
+# ---------------------------------------------------------------------------------------------------------
+# files
+# ---------------------------------------------------------------------------------------------------------
+def save_dtm(folder: str | Path, model: DTM) -> None:
+    """Write ``model.json`` and ``model.npz`` into ``folder`` (atomically, each)."""
+    folder = Path(folder)
+    banks, sat = model.quantize()
+    meta = dict(model.meta)
+    meta.update(
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "run": model.run.to_dict(),
+            "graph": {
+                "describe": model.run.config.graph.describe(),
+                "jumps": [list(j) for j in model.run.config.graph.jump_list],
+                "nodes": model.graph.n,
+                "edges": len(model.graph.edges),
+            },
+            "placement": {
+                "seed": model.run.dtm.placement_seed,
+                "colour": 0,
+                "pixels": len(model.pixel_nodes),
+                "label_nodes": len(model.label_nodes),
+            },
+            "formats": {k: getattr(model.run.config.formats, k).describe() for k in ("coupling", "bias", "input")},
+            "saturated": sat,
+        }
+    )
+    save_npz(
+        folder / "model.npz",
+        coupling=model.coupling,
+        bias=model.bias,
+        input_coupling=model.input_coupling,
+        pixel_nodes=model.pixel_nodes,
+        label_nodes=model.label_nodes,
+        edges=model.graph.edges,
+        banks_coupling=banks.coupling,
+        banks_bias=banks.bias,
+        banks_input=banks.input,
+        banks_visible=banks.visible,
+        banks_beta=banks.beta,
+    )
+    save_text(folder / "model.json", json.dumps(meta, indent=1, sort_keys=True) + "\n")
+
+
+def _err(path: Path, key: str, msg: str) -> PbitgenError:
+    return PbitgenError(f"{path}: field '{key}' {msg}")
+
+
+def _arr(path: Path, a: dict[str, np.ndarray], key: str, kind: str, shape: tuple[int, ...]) -> np.ndarray:
+    v = a[key]
+    ok = {
+        "int": np.issubdtype(v.dtype, np.integer),
+        "float": np.issubdtype(v.dtype, np.floating),
+        "bool": v.dtype == bool,
+    }[kind]
+    if not ok:
+        raise _err(path, key, f"must hold {kind} values, not {v.dtype}")
+    if v.shape != shape:
+        raise _err(path, key, f"must have shape {shape}, not {v.shape}")
+    if kind == "float" and not np.isfinite(v).all():
+        raise _err(path, key, f"must be finite, but holds {np.count_nonzero(~np.isfinite(v))} NaN/inf values")
+    return v
+
+
+def load_dtm(folder: str | Path) -> DTM:
+    """Load and validate a model folder; any problem is one line naming the file and the field."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PbitgenError(f"{folder}: no such model folder (expected model.json and model.npz)")
+    jpath, npath = folder / "model.json", folder / "model.npz"
+    try:
+        meta = json.loads(jpath.read_text())
+    except FileNotFoundError:
+        raise PbitgenError(f"{jpath}: no such file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise PbitgenError(f"{jpath}: not valid JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise PbitgenError(f"{jpath}: must hold a JSON object, not {type(meta).__name__}")
+    if meta.get("format") != FORMAT:
+        raise _err(jpath, "format", f"must be {FORMAT!r}, not {meta.get('format')!r}")
+    if meta.get("version") != VERSION:
+        raise _err(jpath, "version", f"must be {VERSION}, not {meta.get('version')!r}")
+    if "run" not in meta:
+        raise _err(jpath, "run", "is missing")
+    try:
+        run = RunConfig.from_dict(meta["run"])
+    except (TypeError, ValueError) as e:
+        key, _, rest = str(e).partition(" ")
+        raise _err(jpath, f"run.{key}", rest) from None
+    graph = build_graph(run.config.graph)
+    t, n, e = run.config.schedule.steps, graph.n, len(graph.edges)
+    a = read_npz(npath, ARRAY_KEYS)
+    edges = _arr(npath, a, "edges", "int", (e, 2))
+    if not np.array_equal(edges, graph.edges):
+        raise _err(npath, "edges", f"does not match the graph of the config ({run.config.graph.describe()})")
+    coupling = _arr(npath, a, "coupling", "float", (t, e)).astype(np.float64)
+    bias = _arr(npath, a, "bias", "float", (t, n)).astype(np.float64)
+    w = _arr(npath, a, "input_coupling", "float", (t,))
+    if not np.allclose(w, input_coupling(t, run.dtm.noise_rate), rtol=1e-12, atol=1e-12):
+        raise _err(npath, "input_coupling", f"does not match the forward process (rate {run.dtm.noise_rate}, T={t})")
+    pix = _arr(npath, a, "pixel_nodes", "int", (run.dtm.n_pixels,)).astype(np.int64)
+    lab = _arr(npath, a, "label_nodes", "int", (N_CLASSES * run.dtm.label_nodes,)).astype(np.int64)
+    both = np.concatenate([pix, lab])
+    if len(both) and (both.min() < 0 or both.max() >= n):
+        raise _err(npath, "pixel_nodes", f"must hold node indices in [0, {n})")
+    if len(np.unique(both)) != len(both):
+        raise _err(npath, "pixel_nodes", "and label_nodes must be distinct nodes")
+    if (graph.colors[both] != 0).any():
+        raise _err(npath, "pixel_nodes", "must all lie on colour 0")
+    model = DTM(run, graph, coupling, bias, pix, lab, meta)
+    banks, _ = model.quantize()
+    for key in ("coupling", "bias", "input", "visible", "beta"):
+        ref = getattr(banks, key)
+        got = _arr(npath, a, f"banks_{key}", "bool" if key == "visible" else "int", ref.shape)
+        if not np.array_equal(got, ref):
+            raise _err(npath, f"banks_{key}", "does not match the quantized float weights and formats")
+    return model

@@ -1,0 +1,216 @@
+"""The DTM's own settings, beside the hardware :class:`~pbitgen.config.Config`.
+
+The hardware-facing structure (graph, T = ``schedule.steps``, the generation sweeps K = ``schedule.sweeps``
+and beta ramp, number formats) lives in the :class:`Config` that the generator and the golden model read.
+What only the model needs (image size, label nodes, noise rates, placement seed) is :class:`DTMConfig`;
+what only the trainer needs is :class:`TrainConfig`. A run file (``configs/dtm_*.toml``) holds the
+``Config`` sections plus ``[dtm]`` and ``[train]``; both classes are frozen, check themselves, and
+round-trip through JSON next to the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pbitgen.config import Config, _int, _real
+from pbitgen.errors import PbitgenError, in_file
+
+ACP_LAWS = ("replication", "paper", "none")
+
+
+@dataclass(frozen=True)
+class DTMConfig:
+    """What the model is: image size, label nodes, forward process, visible placement.
+
+    Attributes
+    ----------
+    image_side : int
+        14 (2x2 means of Fashion-MNIST) or 28 pixels per side.
+    label_nodes : int
+        Nodes per class for class-conditional generation (one group of this many nodes per class, spin +1
+        for the image's class, -1 for the others); 0 = no labels. Labels are a clean conditioning input,
+        clamped in both phases and at generation (not noised: see README), so they need no input coupling.
+    noise_rate : float
+        lambda of the forward process for pixels (DESIGN.md; the replication uses 0.9).
+    time_offset : float
+        The replication's offset of the noise times (0.15).
+    placement_seed : int
+        Seed of the random placement of pixel and label nodes on colour 0 of the grid.
+    """
+
+    image_side: int = 14
+    label_nodes: int = 0
+    noise_rate: float = 0.9
+    time_offset: float = 0.15
+    placement_seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.image_side not in (14, 28):
+            raise ValueError(f"dtm.image_side must be 14 or 28, not {self.image_side!r}")
+        _int("dtm.label_nodes", self.label_nodes, 0, 64)
+        _real("dtm.noise_rate", self.noise_rate, 1e-6, 100.0)
+        _real("dtm.time_offset", self.time_offset, 0.0, 0.99)
+        _int("dtm.placement_seed", self.placement_seed, 0, (1 << 63) - 1)
+
+    @property
+    def n_pixels(self) -> int:
+        return self.image_side * self.image_side
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How each step is trained (DESIGN.md "Training").
+
+    Attributes
+    ----------
+    seed : int
+        Master seed; step ``t`` derives its own streams from ``(seed, t)`` so each is reproducible alone.
+    n_train : int
+        Training images used (the first ``n_train``; 0 = all 60,000).
+    epochs, updates_per_epoch : int
+        An epoch here is a fixed number of gradient updates (not a pass over the data), so that curves and
+        the ACP's once-per-epoch control have the same meaning at every data size.
+    batch : int
+        Chains (= images) per gradient estimate, in both phases; the negative chains persist (PCD).
+    warmup, n_samples, every : int
+        Per phase: sweeps before the first snapshot, snapshots averaged, sweeps between them.
+    lr, lr_final, adam_b1, adam_b2 : float
+        Adam with a cosine decay of the step size from ``lr`` to ``lr_final`` over all updates.
+    acp_law : str
+        ``"replication"`` (default), ``"paper"`` or ``"none"`` (the penalty stays at ``penalty_init``).
+    penalty_init, acp_eps, acp_lambda_min, acp_delta : float
+        Initial penalty strength, autocorrelation target, floor, and the paper law's step ``delta``.
+    acp_lag, acp_chains, acp_length : int
+        The autocorrelation of the sampling chain is measured at lag ``acp_lag`` sweeps on ``acp_chains``
+        chains recorded for ``acp_length`` sweeps (after ``warmup`` sweeps of burn-in).
+    init_scale : float
+        Standard deviation of the initial couplings.
+    eval_samples, eval_sweeps : int
+        Images generated after every epoch for the per-epoch FD, and sweeps per step for them (0 = the
+        config's ``schedule.sweeps``).
+    workers : int
+        Processes that train steps in parallel (1 = in this process).
+    """
+
+    seed: int = 1
+    n_train: int = 0
+    epochs: int = 20
+    updates_per_epoch: int = 100
+    batch: int = 128
+    warmup: int = 16
+    n_samples: int = 4
+    every: int = 4
+    lr: float = 0.02
+    lr_final: float = 0.002
+    adam_b1: float = 0.9
+    adam_b2: float = 0.999
+    acp_law: str = "replication"
+    penalty_init: float = 0.01
+    acp_eps: float = 0.05
+    acp_lambda_min: float = 0.001
+    acp_delta: float = 0.2
+    acp_lag: int = 4
+    acp_chains: int = 64
+    acp_length: int = 64
+    init_scale: float = 0.01
+    eval_samples: int = 500
+    eval_sweeps: int = 0
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        _int("train.seed", self.seed, 0, (1 << 63) - 1)
+        _int("train.n_train", self.n_train, 0, 60000)
+        _int("train.epochs", self.epochs, 1, 100000)
+        _int("train.updates_per_epoch", self.updates_per_epoch, 1, 1 << 20)
+        _int("train.batch", self.batch, 1, 1 << 16)
+        _int("train.warmup", self.warmup, 0, 1 << 16)
+        _int("train.n_samples", self.n_samples, 1, 1 << 16)
+        _int("train.every", self.every, 1, 1 << 16)
+        for name in ("lr", "lr_final"):
+            _real(f"train.{name}", getattr(self, name), 0.0, 10.0)
+        for name in ("adam_b1", "adam_b2"):
+            _real(f"train.{name}", getattr(self, name), 0.0, 0.99999)
+        if self.acp_law not in ACP_LAWS:
+            raise ValueError(f"train.acp_law must be one of {', '.join(ACP_LAWS)}, not {self.acp_law!r}")
+        _real("train.penalty_init", self.penalty_init, 0.0, 100.0)
+        _real("train.acp_eps", self.acp_eps, 1e-9, 1.0)
+        _real("train.acp_lambda_min", self.acp_lambda_min, 0.0, 1.0)
+        _real("train.acp_delta", self.acp_delta, 0.0, 0.99)
+        _int("train.acp_lag", self.acp_lag, 1, 1 << 16)
+        _int("train.acp_chains", self.acp_chains, 1, 1 << 16)
+        _int("train.acp_length", self.acp_length, 2, 1 << 20)
+        if self.acp_length <= self.acp_lag:
+            raise ValueError(f"train.acp_length {self.acp_length} must exceed train.acp_lag {self.acp_lag}")
+        _real("train.init_scale", self.init_scale, 0.0, 10.0)
+        _int("train.eval_samples", self.eval_samples, 0, 1 << 20)
+        _int("train.eval_sweeps", self.eval_sweeps, 0, 1 << 20)
+        _int("train.workers", self.workers, 1, 256)
+
+
+def _section(cls: type, data: Any, name: str) -> Any:
+    if not isinstance(data, dict):
+        raise TypeError(f"{name} must be a table, not {data!r}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{name}.{unknown[0]} is not a known field; expected one of {sorted(known)}")
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole training run: the hardware :class:`Config`, the model's :class:`DTMConfig` and the
+    trainer's :class:`TrainConfig`."""
+
+    config: Config
+    dtm: DTMConfig
+    train: TrainConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.config.to_dict(), "dtm": dataclasses.asdict(self.dtm), "train": dataclasses.asdict(self.train)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunConfig:
+        if not isinstance(data, dict):
+            raise TypeError(f"run config must be a table of sections, not {type(data).__name__}")
+        data = dict(data)
+        dtm = _section(DTMConfig, data.pop("dtm", {}), "dtm")
+        train = _section(TrainConfig, data.pop("train", {}), "train")
+        return cls(Config.from_dict(data), dtm, train)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        """Read a run file (TOML or JSON); any problem is one :class:`PbitgenError` line naming the field."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raise PbitgenError(f"{path}: cannot read config: {e.strerror}") from None
+        try:
+            data = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise PbitgenError(f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {e}") from None
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as e:
+            raise in_file(path, e) from None
+
+    def replace(self, **sections: dict[str, Any]) -> RunConfig:
+        """A copy with fields changed, e.g. ``run.replace(train={"acp_law": "none"}, schedule={"steps": 1})``."""
+        cfg, dtm, train = self.config, self.dtm, self.train
+        hw = {k: v for k, v in sections.items() if k not in ("dtm", "train")}
+        if hw:
+            cfg = cfg.replace(**hw)
+        if "dtm" in sections:
+            dtm = dataclasses.replace(dtm, **sections["dtm"])
+        if "train" in sections:
+            train = dataclasses.replace(train, **sections["train"])
+        return RunConfig(cfg, dtm, train)

@@ -1,0 +1,210 @@
+"""The DTM model: placement, label folding, generation (float and golden), and model folders whose every
+bad field is refused with one line naming the file and the field."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pbitgen.errors import PbitgenError
+from pbitgen.model import dtm
+from pbitgen.model.dtm_config import RunConfig
+from pbitgen.model.graph import build_graph
+
+Z = 5.0
+
+
+def tiny_run(labels: int = 1, steps: int = 2, **sched) -> RunConfig:
+    return RunConfig.from_dict(
+        {
+            "graph": {"side": 22, "pattern": "G4", "torus": True},
+            "schedule": {"steps": steps, "sweeps": 4, **sched},
+            "dtm": {"image_side": 14, "label_nodes": labels},
+            "train": {"init_scale": 0.3, "seed": 3},
+        }
+    )
+
+
+def tiny_model(labels: int = 1, **sched) -> dtm.DTM:
+    m = dtm.new_dtm(tiny_run(labels, **sched))
+    m.bias[:] = np.random.default_rng(1).normal(0, 0.3, m.bias.shape)
+    return m
+
+
+def test_placement():
+    g = build_graph(tiny_run().config.graph)
+    pix, lab = dtm.place_nodes(g, 196, 10, 7)
+    both = np.concatenate([pix, lab])
+    assert len(np.unique(both)) == 206 and (g.colors[both] == 0).all()
+    pix2, lab2 = dtm.place_nodes(g, 196, 10, 7)
+    assert np.array_equal(pix, pix2) and np.array_equal(lab, lab2)
+    assert not np.array_equal(pix, dtm.place_nodes(g, 196, 10, 8)[0])
+    with pytest.raises(ValueError, match=r"^196 pixel and 100 label nodes do not fit on the 242 nodes of colour 0$"):
+        dtm.place_nodes(g, 196, 100, 7)
+
+
+def test_label_spins():
+    s = dtm.label_spins(np.array([0, 9]), 2)
+    assert s.shape == (2, 20) and s[0, :2].tolist() == [1, 1] and s[0, 2:].max() == -1 and s[1, -2:].min() == 1
+
+
+def test_fold_labels_gives_the_clamped_fields():
+    """Every non-label node's local field is the same with the labels clamped or folded into the bias."""
+    m = tiny_model(labels=1)
+    g = m.graph
+    labels = np.array([3, 7])
+    j, h = dtm.fold_labels(m, 1, labels)
+    r = np.random.default_rng(0)
+    s = np.where(r.random((2, g.n)) < 0.5, 1.0, -1.0)
+    s[:, m.label_nodes] = dtm.label_spins(labels, 1)
+    e = g.edges
+
+    def field(jj, hh, st):
+        f = np.broadcast_to(hh, st.shape).copy()
+        np.add.at(f.T, e[:, 0], (jj * st[:, e[:, 1]]).T)
+        np.add.at(f.T, e[:, 1], (jj * st[:, e[:, 0]]).T)
+        return f
+
+    free = np.setdiff1d(np.arange(g.n), m.label_nodes)
+    s_other = s.copy()
+    s_other[:, m.label_nodes] = 1.0  # folded model ignores the label nodes' spins entirely
+    assert np.allclose(field(m.coupling[0], m.bias[0], s)[:, free], field(j, h, s_other)[:, free])
+
+
+def test_generate_shapes_determinism_and_labels():
+    m = tiny_model(labels=1)
+    a = dtm.generate(m, 40, 5)
+    assert a.shape == (40, 14, 14) and a.dtype == np.uint8 and set(np.unique(a)) <= {0, 1}
+    assert np.array_equal(a, dtm.generate(m, 40, 5))
+    assert not np.array_equal(a, dtm.generate(m, 40, 6))
+    b = dtm.generate(m, 8, 5, labels=np.full(8, 2))
+    assert b.shape == (8, 14, 14)
+
+
+def test_beta_ramp_without_input_scaling_matches_grouping():
+    m = tiny_model(labels=0, sweeps=4, beta=[0.8, 0.9, 1.1, 1.2])
+    assert dtm.sweep_betas(m).tolist() == [0.8, 0.9, 1.1, 1.2]
+    assert np.allclose(dtm.sweep_betas(m, 7), np.linspace(0.8, 1.2, 7))
+    assert dtm.generate(m, 16, 1).shape == (16, 14, 14)
+
+
+@pytest.mark.slow
+def test_golden_and_float_agree_in_distribution():
+    """Same model, same schedule: the fixed-point golden model and the float sampler give the same mean
+    image (bound from sample sizes; quantization steps of 1/32 move it by far less)."""
+    m = tiny_model(labels=0)
+    n = 512
+    f = dtm.generate(m, n, 1).reshape(n, -1).astype(float)
+    g, sat = dtm.generate_golden(m, n, 2)
+    g = g.reshape(n, -1).astype(float)
+    assert sum(sat.values()) == 0
+    diff = f.mean() - g.mean()
+    se = np.sqrt(f.mean(0).var() / 196 + (f.var() + g.var()) / (n * 196) * 20)  # pixels are correlated: x20
+    assert abs(diff) < Z * se + 0.01
+    assert np.corrcoef(f.mean(0), g.mean(0))[0, 1] > 0.5
+
+
+def test_conditional_golden_runs():
+    m = tiny_model(labels=1)
+    imgs, _ = dtm.generate_golden(m, 6, 1, labels=np.array([0, 0, 1, 1, 2, 2]))
+    assert imgs.shape == (6, 14, 14)
+
+
+# ---- model folders ---------------------------------------------------------------------------------------
+@pytest.fixture
+def folder(tmp_path):
+    m = tiny_model(labels=1)
+    m.meta["data"] = {"sha256": "x"}
+    dtm.save_dtm(tmp_path / "m", m)
+    return tmp_path / "m"
+
+
+def test_round_trip(folder):
+    m = dtm.load_dtm(folder)
+    ref = tiny_model(labels=1)
+    assert np.array_equal(m.coupling, ref.coupling) and np.array_equal(m.bias, ref.bias)
+    assert np.array_equal(m.pixel_nodes, ref.pixel_nodes) and m.meta["data"]["sha256"] == "x"
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["formats"]["coupling"] == "s8.5" and meta["graph"]["edges"] == len(m.graph.edges)
+
+
+def rewrite(folder, **changes):
+    with np.load(folder / "model.npz", allow_pickle=False) as z:
+        a = {k: z[k] for k in z.files}
+    a.update(changes)
+    for k in [k for k, v in a.items() if v is None]:
+        del a[k]
+    np.savez(folder / "model.npz", **a)
+
+
+def meta_edit(folder, fn):
+    meta = json.loads((folder / "model.json").read_text())
+    fn(meta)
+    (folder / "model.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"coupling": None}, r"model\.npz: field 'coupling' is missing"),
+        ({"coupling": np.zeros((2, 5))}, r"model\.npz: field 'coupling' must have shape \(2, 968\), not \(2, 5\)"),
+        ({"bias": np.full((2, 484), np.nan)}, r"model\.npz: field 'bias' must be finite, but holds 968 NaN/inf"),
+        ({"pixel_nodes": np.zeros(196)}, r"model\.npz: field 'pixel_nodes' must hold int values, not float64"),
+        ({"pixel_nodes": np.arange(196)}, r"field 'pixel_nodes' and label_nodes must be distinct nodes"),
+        ({"edges": np.zeros((968, 2), np.int64)}, r"field 'edges' does not match the graph of the config"),
+        ({"input_coupling": np.ones(2)}, r"field 'input_coupling' does not match the forward process"),
+        ({"banks_bias": np.zeros((2, 484), np.int64)}, r"field 'banks_bias' does not match the quantized"),
+        ({"banks_visible": np.zeros(484)}, r"field 'banks_visible' must hold bool values"),
+    ],
+)
+def test_bad_arrays(folder, change, message):
+    rewrite(folder, **change)
+    with pytest.raises(PbitgenError, match=message):
+        dtm.load_dtm(folder)
+
+
+def test_pixels_off_colour(folder):
+    m = dtm.load_dtm(folder)
+    pix = m.pixel_nodes.copy()
+    odd = np.flatnonzero(m.graph.colors == 1)[0]
+    pix[0] = odd
+    rewrite(folder, pixel_nodes=pix)
+    with pytest.raises(PbitgenError, match=r"field 'pixel_nodes' must all lie on colour 0$"):
+        dtm.load_dtm(folder)
+
+
+def test_bad_json(folder):
+    (folder / "model.json").write_text("{truncated")
+    with pytest.raises(PbitgenError, match=r"model\.json: not valid JSON"):
+        dtm.load_dtm(folder)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m.update(format="other"), r"model\.json: field 'format' must be 'pbitgen-dtm', not 'other'$"),
+        (lambda m: m.update(version=9), r"model\.json: field 'version' must be 1, not 9$"),
+        (lambda m: m.pop("run"), r"model\.json: field 'run' is missing$"),
+        (lambda m: m["run"]["dtm"].update(image_side=15), r"field 'run\.dtm\.image_side' must be 14 or 28, not 15"),
+        (lambda m: m["run"]["train"].update(acp_law="x"), r"field 'run\.train\.acp_law' must be one of"),
+        (lambda m: m["run"]["schedule"].update(steps=3), r"model\.npz: field 'coupling' must have shape \(3, 968\)"),
+    ],
+)
+def test_bad_metadata(folder, edit, message):
+    meta_edit(folder, edit)
+    with pytest.raises(PbitgenError, match=message):
+        dtm.load_dtm(folder)
+
+
+def test_missing_and_truncated(folder, tmp_path):
+    with pytest.raises(PbitgenError, match=r"no such model folder"):
+        dtm.load_dtm(tmp_path / "nope")
+    raw = (folder / "model.npz").read_bytes()
+    (folder / "model.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(PbitgenError, match=r"model\.npz: "):
+        dtm.load_dtm(folder)
+    (folder / "model.json").unlink()
+    with pytest.raises(PbitgenError, match=r"model\.json: no such file$"):
+        dtm.load_dtm(folder)
