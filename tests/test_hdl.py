@@ -100,3 +100,10 @@ def test_hdl_default_lint_clean():
         text=True,
     )
     assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
+
+
+def test_default_design_is_the_default_models_hardware():
+    """configs/default.toml (what `make hdl` generates) is exactly the hardware config of weights/default."""
+    from pbitgen.model.dtm import load_dtm
+
+    assert Config.load(ROOT / "configs" / "default.toml") == load_dtm(ROOT / "weights" / "default").run.config
