@@ -79,7 +79,7 @@ def run(b: Build, job: Job, job_dir: str | Path, waves: bool = False, testcase: 
     """Run one job on a build; returns the path of its result JSON (see :mod:`pbitgen.sim.test_array`)."""
     job_dir = Path(job_dir).resolve()
     job_dir.mkdir(parents=True, exist_ok=True)
-    job = Job(**{**job.__dict__, "result": str(job_dir / "result.json")})
+    job = _absolute(job, job_dir / "result.json")
     (job_dir / "job.json").write_text(job.to_json())
     (job_dir / "result.json").unlink(missing_ok=True)
     _simulate(b, job_dir, {"PBITGEN_JOB": str(job_dir / "job.json")}, testcase, waves)
@@ -97,7 +97,7 @@ def run_batch(b: Build, jobs: list[Job], batch_dir: str | Path) -> list[Path]:
     for k, job in enumerate(jobs):
         d = batch_dir / f"{k:03d}"
         d.mkdir(exist_ok=True)
-        job = Job(**{**job.__dict__, "result": str(d / "result.json")})
+        job = _absolute(job, d / "result.json")
         (d / "job.json").write_text(job.to_json())
         (d / "result.json").unlink(missing_ok=True)
         paths.append(str(d / "job.json"))
@@ -105,6 +105,18 @@ def run_batch(b: Build, jobs: list[Job], batch_dir: str | Path) -> list[Path]:
     (batch_dir / "batch.json").write_text(json.dumps(paths))
     _simulate(b, batch_dir, {"PBITGEN_BATCH": str(batch_dir / "batch.json")}, "run_batch", False)
     return results
+
+
+def _absolute(job: Job, result: Path) -> Job:
+    """The job with absolute paths: the simulator runs in the job's folder, not in the caller's."""
+    return Job(
+        **{
+            **job.__dict__,
+            "design": str(Path(job.design).resolve()),
+            "banks": str(Path(job.banks).resolve()),
+            "result": str(result),
+        }
+    )
 
 
 def _simulate(b: Build, job_dir: Path, env_vars: dict[str, str], testcase: str, waves: bool) -> None:
