@@ -21,8 +21,14 @@ from pbitgen.model.graph import build_graph, graph_config
 from .util import Z, chi2_bound, histogram_chi2, random_graph
 
 
-def ref_run(cfg: Config, banks: golden.Banks, chain: int) -> tuple[list[int], list[list[list[int]]]]:
-    """One chain, one cell at a time, straight from the contract. Returns final spins and the trace."""
+def ref_run(
+    cfg: Config, banks: golden.Banks, chain: int, frozen: dict[int, int] | None = None
+) -> tuple[list[int], list[list[list[int]]]]:
+    """One chain, one cell at a time, straight from the contract. Returns final spins and the trace.
+
+    ``frozen`` (cell -> +-1) holds cells at a fixed spin that never update: the boundary a single tile
+    sees when it is tested on its own."""
+    frozen = frozen or {}
     g = build_graph(cfg.graph)
     n, w = g.n, cfg.rng.state_width
     p_bits, fb, ff = cfg.rng.draw_bits, cfg.formats.beta.frac, cfg.field_frac
@@ -40,6 +46,9 @@ def ref_run(cfg: Config, banks: golden.Banks, chain: int) -> tuple[list[int], li
     state = [int(v) for v in rng.stream_states(cfg.rng, np.arange(n) + chain * n)]
     spins = []
     for i in range(n):
+        if i in frozen:
+            spins.append(frozen[i])
+            continue
         state[i] = step(state[i])
         spins.append(1 if state[i] >> (w - p_bits) >= 1 << (p_bits - 1) else -1)
     adj = [[] for _ in range(n)]
@@ -55,7 +64,7 @@ def ref_run(cfg: Config, banks: golden.Banks, chain: int) -> tuple[list[int], li
             beta = int(banks.beta[k])
             for colour in range(g.n_colors):
                 for i in range(n):
-                    if g.colors[i] != colour:
+                    if g.colors[i] != colour or i in frozen:
                         continue
                     gamma = int(banks.bias[bank, i]) << (ff - f.bias.frac)
                     for j, e in adj[i]:

@@ -14,7 +14,7 @@ import sys
 from pbitgen import __version__
 from pbitgen.errors import PbitgenError
 
-from . import eval, graph, regress, sample, sim, synth, train, verilog
+from . import eval, graph, power, regress, sample, sim, synth, train, verilog
 
 COMMANDS = {
     "graph": (graph, "export a DTM grid graph (edges and colours) as .npz"),
@@ -24,6 +24,7 @@ COMMANDS = {
     "verilog": (verilog, "generate the sampling array's Verilog, register map and memory images"),
     "synth": (synth, "synthesize a generated design with Yosys and count resources per tile"),
     "sim": (sim, "run a model end to end on the generated hardware in co-simulation"),
+    "power": (power, "joules per flip and per image of a model on the generated hardware (SAIF toggles, tech table)"),
     "regress": (regress, "randomized RTL-vs-golden regression over many configurations (Dask)"),
 }
 

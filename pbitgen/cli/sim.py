@@ -33,6 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--cells-per-unit", type=int, metavar="C", help="cells per update unit (default: the model's config)"
     )
     p.add_argument("--waves", action="store_true", help="record waves (FST) under the run folder")
+    p.add_argument(
+        "--power",
+        metavar="NODE",
+        help="then price the run's toggles on a node of power/tech.toml (as `pbitgen power`, under DIR/power)",
+    )
     p.add_argument("--out", "-o", default="build/sim", metavar="DIR", help="working folder (default: %(default)s)")
 
 
@@ -90,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.images < 1:
         raise PbitgenError(f"--images must be >= 1, not {args.images}")
+    if args.power:
+        from pbitgen.power.tech import load_tech
+
+        load_tech().node(args.power)  # an unknown node fails now, not after the simulation
     t0 = time.perf_counter()
     model = load_model(args.model)
     cfg, banks, to_images, reference = hardware_view(model, args)
@@ -140,4 +149,14 @@ def run(args: argparse.Namespace) -> int:
         np.savez(out / "images.npz", hardware=hw, golden=gold, reference=ref)
         side_by_side(out / "images.png", {"hardware (RTL)": hw, "golden model": gold, "float reference": ref})
         print(f"images: {out / 'images.png'} and {out / 'images.npz'}")
+    if args.power and result.get("bit_exact"):
+        from pbitgen.cli import power
+
+        print("\npower (one image, SAIF toggles of a Verilator run with the weights in the memories):")
+        power.run(
+            argparse.Namespace(
+                model=args.model, node=args.power, tech=None, calibration=None, sweeps=args.sweeps,
+                seed=args.seed, out=str(out / "power"), png=None,
+            )
+        )  # fmt: skip
     return 0 if result.get("bit_exact") else 1

@@ -1,0 +1,115 @@
+"""``pbitgen power``: joules per flip and per generated image of a model on the generated hardware.
+
+Generates the design for the model with its weights and chain 0's seeds in the memories, runs it once in
+Verilator with SAIF toggle tracing (a small C++ harness; the build is cached), groups the toggles by
+component and prices them with the technology table (``power/tech.toml``), calibrated against a gate-level
+run when ``power/calibration.json`` exists. Prints the breakdown beside the paper's projection, a GPU
+estimate and Landauer's bound, a scale-up table, and writes a stacked-bar PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pbitgen.errors import PbitgenError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="M", help="DTM model folder, single-machine .npz or design folder")
+    p.add_argument(
+        "--node", default="sky130", metavar="NAME", help="technology node of the table (default: %(default)s)"
+    )
+    p.add_argument("--tech", metavar="FILE", help="technology table (default: power/tech.toml)")
+    p.add_argument("--calibration", metavar="FILE", help="calibration factors (default: power/calibration.json if any)")
+    p.add_argument("--sweeps", type=int, metavar="K", help="sweeps per step to simulate (default: the model's)")
+    p.add_argument(
+        "--seed", type=int, default=1, metavar="S", help="seed of the hardware's streams (default: %(default)s)"
+    )
+    p.add_argument("--out", "-o", default="build/power", metavar="DIR", help="working folder (default: %(default)s)")
+    p.add_argument("--png", metavar="FILE", help="stacked-bar PNG (default: DIR/power.png)")
+
+
+def load_for_power(path: str | Path, sweeps: int | None, seed: int) -> tuple[object, object | None, int, str]:
+    """``(config, banks or None, the model's own K, description)`` for any ``--model``: a design folder
+    (``config.json`` + ``pbitgen_top.v``, generated with its memories initialised), a DTM folder or a
+    single-machine ``.npz``. The one place to extend when new model formats appear."""
+    from pbitgen.config import Config
+
+    path = Path(path)
+    if path.is_dir() and (path / "config.json").exists() and (path / "pbitgen_top.v").exists():
+        try:
+            cfg = Config.from_json((path / "config.json").read_text())
+        except (ValueError, TypeError) as e:
+            raise PbitgenError(f"{path / 'config.json'}: {e}") from None
+        if sweeps is not None:
+            raise PbitgenError(f"{path}: --sweeps needs a model, not a generated design (its K is built in)")
+        return cfg, None, cfg.schedule.sweeps, f"design {path}"
+    from pbitgen.cli.sim import hardware_view
+    from pbitgen.model.loader import load_model
+
+    model = load_model(path)
+    own = argparse.Namespace(sweeps=None, seed=seed)
+    cfg_full, _, _, _ = hardware_view(model, own)
+    cfg, banks, _, _ = hardware_view(model, argparse.Namespace(sweeps=sweeps, seed=seed))
+    return cfg, banks, cfg_full.schedule.sweeps, f"model {path}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from pbitgen.gen.build import generate
+    from pbitgen.gen.plan import ArrayPlan
+    from pbitgen.model.io import save_text
+    from pbitgen.power import model as pm
+    from pbitgen.power.tech import load_tech
+    from pbitgen.power.toggles import run_saif
+
+    if args.sweeps is not None and args.sweeps < 1:
+        raise PbitgenError(f"--sweeps must be >= 1, not {args.sweeps}")
+    table = load_tech(args.tech)
+    node = table.node(args.node)
+    calib = pm.load_calibration(args.calibration)
+    cfg, banks, model_k, what = load_for_power(args.model, args.sweeps, args.seed)
+    out = Path(args.out)
+    if banks is None:
+        design = Path(args.model)
+    else:
+        design = out / "design"
+        stamp = out / "design.json"
+        key = json.dumps({"config": cfg.to_json(), "model": str(Path(args.model).resolve()), "seed": args.seed})
+        if not (stamp.exists() and stamp.read_text() == key and (design / "pbitgen_top.v").exists()):
+            generate(cfg, design, banks, init=True)
+            save_text(stamp, key)
+    plan = ArrayPlan(cfg)
+    print(f"{what}: {plan.summary()}")
+    rtl = run_saif(design, out / "builds", out / "run")
+    act = pm.activity_from_rtl(rtl, cfg, plan)
+    b = pm.energy(act, node, calib)
+    print(pm.format_report(b, table, calib, model_k))
+    print(f"\n(time-zero initial-value toggles removed: {rtl.initial_toggles:,})")
+    print("\nscale on paper (per-flip energy of this run carried over):")
+    clocks = plan.sweep_clocks + 2
+    from pbitgen.config import Config
+
+    paper = Config().replace(graph={"side": 70, "pattern": "G12", "torus": True}, array=dict(cfg.array.__dict__))
+    p_plan = ArrayPlan(paper)
+    designs = {
+        f"this design (N={plan.graph.n}, K={model_k})": (plan.graph.n, cfg.schedule.steps, model_k, clocks),
+        f"paper-sized N=4900, K=250, {p_plan.n_units} units": (4900, cfg.schedule.steps, 250, p_plan.sweep_clocks + 2),
+        "paper-sized, fully parallel, K=250": (4900, cfg.schedule.steps, 250, 2 + 2),
+    }
+    for name in (args.node, *(n for n in ("ecp5", "sky130", "adv7") if n != args.node and n in table.nodes)):
+        nd = table.node(name)
+        print(f"-- {name} at {nd['f_clock'] / 1e6:.0f} MHz")
+        print("\n".join(pm.scale_rows(pm.energy(act, nd, calib), nd, designs)))
+    every = [pm.energy(act, table.node(n), calib) for n in table.nodes]
+    print(
+        "\nper flip / per image (model's K) on every node: "
+        + "; ".join(
+            f"{e.node} {e.total / act.flips * 1e15:.4g} fJ / {e.per_image(model_k) * 1e6:.4g} uJ" for e in every
+        )
+    )
+    png = Path(args.png) if args.png else out / "power.png"
+    pm.stacked_bar_png(every, png)
+    print(f"\nbreakdown PNG: {png}")
+    return 0
