@@ -6,9 +6,10 @@ ones (``awaddr``, ``awvalid``, ...), flattened by Amaranth as ``bus__awaddr`` et
 
 Timing
 ------
-* Write: when ``awvalid`` and ``wvalid`` are both high and no response is pending, both are accepted in
-  the same cycle; ``w_en`` pulses for that cycle with ``w_addr``/``w_data``; ``bvalid`` rises on the next
-  cycle and stays until ``bready``. ``wstrb`` is ignored: every write is a full 32-bit word.
+* Write: when ``awvalid`` and ``wvalid`` are both high and no response is pending (or the pending one is
+  taken in this cycle), both are accepted in the same cycle; ``w_en`` pulses for that cycle with
+  ``w_addr``/``w_data``; ``bvalid`` rises on the next cycle and stays until ``bready``. A manager that
+  keeps ``bready`` high writes one word per clock. ``wstrb`` is ignored: every write is a full 32-bit word.
 * Read: when ``arvalid`` is high and no read data is pending, the address is accepted; ``r_addr`` shows it
   during that cycle and ``r_data`` (combinational from the register block) is captured, so ``rdata`` is
   valid with ``rvalid`` on the next cycle and stays until ``rready``.
@@ -75,7 +76,7 @@ class AXI4LiteSlave(wiring.Component):
         bus = self.bus
         accept_w = Signal()
         m.d.comb += [
-            accept_w.eq(bus.awvalid & bus.wvalid & ~bus.bvalid),
+            accept_w.eq(bus.awvalid & bus.wvalid & (~bus.bvalid | bus.bready)),
             bus.awready.eq(accept_w),
             bus.wready.eq(accept_w),
             self.w_en.eq(accept_w),

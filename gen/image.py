@@ -61,7 +61,8 @@ def bus_writes(cfg: Config, plan: ArrayPlan, regmap: RegMap, banks: Banks, chain
     """Every (byte address, 32-bit word) the host writes to load ``banks`` and chain ``chain``'s seeds."""
     bias, coupling = cell_words(cfg, plan, banks)
     state = seeds(cfg, plan, chain)
-    ww = regmap["WEIGHTS"].count // (plan.n_units * plan.slots * plan.banks)
+    ww, per, cw = plan.weight_words, plan.couplings_per_word, cfg.formats.coupling.width
+    mask = (1 << cw) - 1
     wbase, sbase = regmap["WEIGHTS"].offset, regmap["SEEDS"].offset
     out = []
     for cell in range(plan.graph.n):
@@ -70,8 +71,9 @@ def bus_writes(cfg: Config, plan: ArrayPlan, regmap: RegMap, banks: Banks, chain
         for bank in range(cfg.schedule.steps):
             word = (record + bank) * ww
             out.append((wbase + 4 * word, _u32(bias[bank, cell])))
-            for k in range(plan.degree):
-                out.append((wbase + 4 * (word + 1 + k), _u32(coupling[bank, cell, k])))
+            for k in range(0, plan.degree, per):  # `per` couplings per word, slot k + j in bits cw j
+                packed = sum((int(c) & mask) << (cw * j) for j, c in enumerate(coupling[bank, cell, k : k + per]))
+                out.append((wbase + 4 * (word + 1 + k // per), packed))
         s = int(state[cell])
         out.append((sbase + 4 * (2 * (u * plan.slots + slot)), s & 0xFFFFFFFF))
         if cfg.rng.state_width == 64:

@@ -104,6 +104,17 @@ class ArrayPlan:
         return 1 << ceil_log2(self.cfg.schedule.steps)
 
     @property
+    def couplings_per_word(self) -> int:
+        """Couplings packed into one 32-bit bus word of the WEIGHTS window (fewer host writes per cell)."""
+        return max(1, 32 // self.cfg.formats.coupling.width)
+
+    @property
+    def weight_words(self) -> int:
+        """Bus words per (cell, bank) record: the bias, then the packed couplings; a power of two."""
+        d = max(self.degree, 1)
+        return 1 << ceil_log2(1 + -(-d // self.couplings_per_word))
+
+    @property
     def sweep_clocks(self) -> int:
         """Clocks one sweep takes in the update phases (excluding the pipeline drain and tracing)."""
         return sum(self.phase_length)

@@ -19,7 +19,7 @@ from pbitgen.config import Config, ceil_log2
 from .plan import ArrayPlan
 
 MAGIC = 0x50424954  # "PBIT"
-REGMAP_VERSION = 1
+REGMAP_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,8 @@ def build_regmap(cfg: Config, plan: ArrayPlan) -> RegMap:
     """The map for one config: control registers first, then windows in decreasing size."""
     f = cfg.formats
     n_words = -(-plan.graph.n // 32)
-    weight_words = 1 << ceil_log2(1 + plan.degree)
+    weight_words, per_word = plan.weight_words, plan.couplings_per_word
+    cw = f.coupling.width
     control = [
         Register(
             "ID",
@@ -147,8 +148,9 @@ def build_regmap(cfg: Config, plan: ArrayPlan) -> RegMap:
             0,
             "w",
             f"Weight memories: word ((unit * {plan.slots} + slot) * {plan.banks} + bank) * {weight_words} "
-            f"+ k holds the bias ({f.bias.describe()}) for k = 0 and the coupling ({f.coupling.describe()}) "
-            f"of neighbour slot k - 1 otherwise, sign-extended; bank t - 1 is step t.",
+            f"+ k holds the bias ({f.bias.describe()}, sign-extended) for k = 0; word k >= 1 packs the couplings "
+            f"({f.coupling.describe()}) of neighbour slots {per_word} (k - 1) + j, j = 0..{per_word - 1}, in bits "
+            f"[{cw} j + {cw - 1}:{cw} j]; bank t - 1 is step t.",
             count=plan.n_units * plan.slots * plan.banks * weight_words,
         ),
         Register(

@@ -32,7 +32,7 @@ class Tile(wiring.Component):
         self.read_cells = plan.tile_reads(tile)
         self.units = [u for u in plan.units if u.tile == tile]
         f = cfg.formats
-        ww = ceil_log2(1 << ceil_log2(1 + plan.degree))
+        ww = ceil_log2(plan.weight_words)
         super().__init__(
             {
                 "issue": In(1),

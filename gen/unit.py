@@ -14,8 +14,8 @@ Neighbour spins are read in the execute stage, one cycle after issue, and writte
 cell of the next colour phase (issued right after the last of this one) sees every update of this phase.
 
 Memories (written over the bus while the array is idle): ``bias`` and ``coupling`` (``D`` couplings per
-word, written one at a time through a byte-lane-like granularity), each ``slots x banks`` deep at address
-``{bank, slot}``; ``state``, ``slots`` deep, written one 32-bit half at a time by the bus and whole by the
+word; the bus writes them ``32 // width`` at a time, through a write granularity of one coupling), each
+``slots x banks`` deep at address ``{bank, slot}``; ``state``, ``slots`` deep, written one 32-bit half at a time by the bus and whole by the
 datapath.
 """
 
@@ -47,7 +47,7 @@ class UpdateUnit(wiring.Component):
         n = len(unit.cells)
         d = max(plan.degree, 1)
         f = cfg.formats
-        self.weight_words = 1 << ceil_log2(1 + plan.degree)
+        self.weight_words = plan.weight_words
         super().__init__(
             {
                 "issue": In(1),
@@ -133,6 +133,7 @@ class UpdateUnit(wiring.Component):
 
         # ---- memory writes: the datapath's generator update, else the bus ----
         ww = ceil_log2(self.weight_words)
+        per, cw = plan.couplings_per_word, f.coupling.width
         k = self.wr_index[:ww]
         w_bank = self.wr_index[ww : ww + bw] if bw else Const(0, 1)
         w_slot = self.wr_index[ww + bw : ww + bw + sw] if sw else Const(0, 1)
@@ -142,10 +143,10 @@ class UpdateUnit(wiring.Component):
             bias_wr.data.eq(self.wr_data),
             bias_wr.en.eq(self.wr_weight & (k == 0)),
             coup_wr.addr.eq(w_addr),
-            coup_wr.data.eq(Cat(*([self.wr_data[: f.coupling.width]] * d))),
+            coup_wr.data.eq(Cat(*(self.wr_data[(j % per) * cw : (j % per + 1) * cw] for j in range(d)))),
         ]
-        for j in range(d):
-            m.d.comb += coup_wr.en[j].eq(self.wr_weight & (k == j + 1))
+        for j in range(d):  # bus word k >= 1 carries the couplings of slots per (k - 1) .. per k - 1
+            m.d.comb += coup_wr.en[j].eq(self.wr_weight & (k == 1 + j // per))
         halves = 2 if state_w == 64 else 1
         with m.If(ex_active):
             m.d.comb += [state_wr.addr.eq(ex_slot), state_wr.data.eq(cell.next_state), state_wr.en.eq(-1)]

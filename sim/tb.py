@@ -93,8 +93,17 @@ class TB:
     async def read(self, name: str, index: int = 0) -> int:
         return await self.axil.read_dword(self.addr(name, index))
 
-    async def write_raw(self, addr: int, value: int) -> None:
-        await self.axil.write_dword(addr, value & 0xFFFFFFFF)
+    async def write_words(self, writes: list[tuple[int, int]]) -> None:
+        """Write ``(byte address, 32-bit word)`` pairs in order; runs of consecutive addresses go out as one
+        ``AxiLiteMaster.write`` (pipelined: one word per clock instead of a full handshake per word)."""
+        i = 0
+        while i < len(writes):
+            j = i + 1
+            while j < len(writes) and writes[j][0] == writes[j - 1][0] + 4:
+                j += 1
+            data = b"".join((d & 0xFFFFFFFF).to_bytes(4, "little") for _, d in writes[i:j])
+            await self.axil.write(writes[i][0], data)
+            i = j
 
     def backpressure(self, on: bool) -> None:
         """Pause the trace sink two cycles in three: the array must stall, never drop data."""

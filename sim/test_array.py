@@ -64,8 +64,7 @@ async def execute(tb: TB, job: Job) -> dict:
     assert await tb.read("ID") == 0x50424954
     wall = time.perf_counter()
     writes = planted(job, bus_writes(full, plan, regmap, load_banks(job.banks), job.chain), plan, regmap, banks)
-    for addr, data in writes:
-        await tb.write_raw(addr, data)
+    await tb.write_words(writes)
     await tb.write("STEPS", t_steps)
     await tb.write("SWEEPS", k_sweeps)
     beta_q = fixed.quantize(np.array(cfg.schedule.beta_per_sweep()), cfg.formats.beta).ints
@@ -85,9 +84,8 @@ async def execute(tb: TB, job: Job) -> dict:
     try:
         for i, chain in enumerate(chains):
             if i:  # next image: only the seeds change
-                for addr, data in bus_writes(full, plan, regmap, load_banks(job.banks), chain):
-                    if seed_lo <= addr < seed_hi:
-                        await tb.write_raw(addr, data)
+                seeds = bus_writes(full, plan, regmap, load_banks(job.banks), chain)
+                await tb.write_words([(a, d) for a, d in seeds if seed_lo <= a < seed_hi])
             board = Scoreboard(expected.trace[:, :, i].reshape(-1, plan.graph.n), k_sweeps, t_steps, plan)
             start_cycle = tb.cycle()
             await tb.write("CTRL", 0b11)
@@ -148,8 +146,7 @@ async def control_job(dut) -> None:
     tb = TB(dut, design)
     await tb.reset()
     writes = bus_writes(cfg, plan, regmap, banks, job.chain)
-    for addr, data in writes:
-        await tb.write_raw(addr, data)
+    await tb.write_words(writes)
     await tb.write("CTRL", 0b01)
     await ClockCycles(dut.clk, 3 * (plan.sweep_clocks + 4))
     assert await tb.read("STATUS") & 1, "STATUS.busy must be set after start"
@@ -164,8 +161,7 @@ async def control_job(dut) -> None:
     await ClockCycles(dut.clk, 2)
     assert await tb.read("STATUS") == 0, "reset must leave the array idle and not done"
     seeds = [(a, d) for a, d in writes if regmap["SEEDS"].offset <= a < regmap["SEEDS"].offset + regmap["SEEDS"].size]
-    for addr, data in seeds:
-        await tb.write_raw(addr, data)
+    await tb.write_words(seeds)
     expected = GoldenArray(cfg, banks, graph=plan.graph).run(chains=1, first_chain=job.chain, record=True)
     board = Scoreboard(expected.trace[:, :, 0].reshape(-1, plan.graph.n), cfg.schedule.sweeps, cfg.schedule.steps, plan)
     await tb.write("CTRL", 0b11)

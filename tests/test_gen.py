@@ -48,8 +48,9 @@ def test_array_is_bit_exact_with_golden_model(seed, array):
     assert got.sweep_count == cfg.schedule.steps * cfg.schedule.sweeps
 
 
-def test_bus_loading_equals_generation_time_contents():
-    cfg, banks = random_case(4)
+@pytest.mark.parametrize("seed", [4, 7])  # couplings in one bus word (7 bits, D = 4); in two (10 bits, D = 6)
+def test_bus_loading_equals_generation_time_contents(seed):
+    cfg, banks = random_case(seed)
     cfg = cfg.replace(array={"tiles": 2, "cells_per_unit": 4})
     exp = golden.GoldenArray(cfg, banks).run(chains=1, record=True)
     got = rtl_run(cfg, banks, load="bus", stall_every=3)

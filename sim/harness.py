@@ -1,0 +1,203 @@
+"""A plain Verilator C++ harness: the cocotb bench's bus stimulus without Python in the clock loop.
+
+Why a second harness: the cocotb bench checks every spin of every sweep, but each simulated clock wakes
+Python coroutines (the AXI4-Lite master, the stream sink), so a whole default-model image takes minutes.
+This harness drives the same top-level ports from C++, from a command file the Python side writes, and
+prints what it reads; it is how many hardware images are generated (``pbitgen sim --harness cpp``) and
+the baseline the cocotb bench's cost is measured against (bench/).
+
+Command file, one command per line (numbers in decimal):
+
+``W addr data``
+    AXI4-Lite write; consecutive writes go out one per clock (``bready`` is held high).
+``G ctrl``
+    write ``ctrl`` to ``CTRL`` and clock until ``done``; prints ``G cycles``.
+``R addr count``
+    read ``count`` words from ``addr``, ``addr + 4``, ...; prints ``R w0 w1 ...``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pbitgen.errors import PbitgenError
+
+HARNESS = r"""// pbitgen plain harness: AXI4-Lite commands from a file, no trace, no VPI (see sim/harness.py).
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+#include "Vpbitgen_top.h"
+#include "verilated.h"
+static Vpbitgen_top* top;
+static unsigned long long cycles = 0;
+static void tick() {
+    top->clk = 1; top->eval();
+    top->clk = 0; top->eval();
+    ++cycles;
+}
+struct Cmd { char op; unsigned long a, b; };
+int main(int argc, char** argv) {
+    Verilated::commandArgs(argc, argv);
+    if (argc < 3) { std::fprintf(stderr, "usage: sim COMMANDS CTRL_OFFSET\n"); return 2; }
+    FILE* f = std::fopen(argv[1], "r");
+    if (!f) { std::fprintf(stderr, "%s: cannot open\n", argv[1]); return 2; }
+    const unsigned long ctrl = std::strtoul(argv[2], nullptr, 0);
+    std::vector<Cmd> cmds;
+    Cmd c;
+    while (std::fscanf(f, " %c %lu %lu", &c.op, &c.a, &c.b) == 3) cmds.push_back(c);
+    std::fclose(f);
+    top = new Vpbitgen_top;
+    top->clk = 0; top->rst = 1; top->trace___05Ftready = 1; top->bus___05Fbready = 1; top->bus___05Frready = 1;
+    top->eval();
+    for (int i = 0; i < 4; ++i) tick();
+    top->rst = 0;
+    for (int i = 0; i < 2; ++i) tick();
+    auto write = [](unsigned long addr, unsigned long data) {
+        top->bus___05Fawaddr = addr; top->bus___05Fwdata = data;
+        top->bus___05Fawvalid = 1; top->bus___05Fwvalid = 1;
+        for (;;) {
+            top->eval();
+            const bool accept = top->bus___05Fawready;
+            tick();
+            if (accept) break;
+        }
+        top->bus___05Fawvalid = 0; top->bus___05Fwvalid = 0;
+    };
+    for (const Cmd& k : cmds) {
+        if (k.op == 'W') {
+            write(k.a, k.b);
+        } else if (k.op == 'G') {
+            write(ctrl, k.a);
+            const unsigned long long start = cycles;
+            top->eval();
+            while (!top->done) {
+                tick();
+                if (cycles - start > 4000000000ULL) { std::fprintf(stderr, "no done\n"); return 3; }
+            }
+            std::printf("G %llu\n", cycles - start);
+        } else if (k.op == 'R') {
+            std::printf("R");
+            for (unsigned long i = 0; i < k.b; ++i) {
+                top->bus___05Faraddr = k.a + 4 * i; top->bus___05Farvalid = 1;
+                for (;;) {
+                    top->eval();
+                    const bool accept = top->bus___05Farready;
+                    tick();
+                    if (accept) break;
+                }
+                top->bus___05Farvalid = 0;
+                top->eval();
+                std::printf(" %lu", (unsigned long)top->bus___05Frdata);
+                tick();
+            }
+            std::printf("\n");
+        } else {
+            std::fprintf(stderr, "%s: unknown command %c\n", argv[1], k.op);
+            return 2;
+        }
+    }
+    top->final();
+    delete top;
+    return 0;
+}
+"""
+
+FLAGS = ["--cc", "--exe", "--build", "-j", "2", "-O3", "--top-module", "pbitgen_top", "-Wno-fatal"]
+
+
+@dataclass(frozen=True)
+class HarnessRun:
+    """Final spins (images, N) bool, the cycles of each run, and the wall time of loading and running."""
+
+    spins: np.ndarray
+    cycles: list[int]
+    seconds: float
+    build_seconds: float
+
+
+def build(design: str | Path, build_root: str | Path) -> tuple[Path, float]:
+    """Compile ``design`` with the plain harness (cached by the hash of its Verilog); returns the
+    executable and the seconds the build took (0 when cached)."""
+    from pbitgen.sim.tools import missing, sim_env
+
+    design, build_root = Path(design).resolve(), Path(build_root).resolve()
+    why = missing("verilator")
+    if why:
+        raise PbitgenError(why)
+    v = design / "pbitgen_top.v"
+    if not v.exists():
+        raise PbitgenError(f"{v}: no such design file (generate the design first)")
+    digest = hashlib.sha256(v.read_bytes() + HARNESS.encode() + " ".join(FLAGS).encode()).hexdigest()[:16]
+    obj = build_root / f"cpp-{digest}"
+    exe = obj / "sim"
+    if exe.exists():
+        return exe, 0.0
+    tmp = build_root / f".cpp-{digest}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "main.cpp").write_text(HARNESS)
+    vlt = [str(design / "pbitgen_top.vlt")] if (design / "pbitgen_top.vlt").exists() else []
+    cmd = ["verilator", *FLAGS, "-Mdir", str(tmp), *vlt, str(v), str(tmp / "main.cpp"), "-o", "sim"]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=sim_env(), capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
+        raise PbitgenError(f"{v}: verilator build of the plain harness failed: {' | '.join(tail)}")
+    shutil.rmtree(obj, ignore_errors=True)
+    tmp.rename(obj)
+    return exe, time.perf_counter() - t0
+
+
+def commands(load: list[tuple[int, int]], per_chain: list[list[tuple[int, int]]], start: int, spins_at: int,
+             n_words: int) -> str:  # fmt: skip
+    """The command file: ``load`` once, then per chain its writes, a run and a read of the spins."""
+    lines = [f"W {a} {d & 0xFFFFFFFF}" for a, d in load]
+    for writes in per_chain:
+        lines += [f"W {a} {d & 0xFFFFFFFF}" for a, d in writes]
+        lines += [f"G {start} 0", f"R {spins_at} {n_words}"]
+    return "\n".join(lines) + "\n"
+
+
+def run_images(design: str | Path, build_root: str | Path, work: str | Path, cfg: object, banks: object,
+               chains: list[int], trace: bool = False) -> HarnessRun:  # fmt: skip
+    """Load ``banks`` over the bus, then run one image per chain (only the seeds are rewritten between
+    images, as the cocotb bench does) and read its final spins back. ``trace`` starts the runs with
+    ``CTRL.trace`` (the stream is always ready), so that their cycles equal the cocotb bench's."""
+    from pbitgen.gen.image import bus_writes, unpack_spins
+    from pbitgen.gen.plan import ArrayPlan
+    from pbitgen.gen.regmap import build_regmap
+
+    exe, build_seconds = build(design, build_root)
+    plan = ArrayPlan(cfg)
+    rm = build_regmap(cfg, plan)
+    n_words = -(-plan.graph.n // 32)
+    seeds = rm["SEEDS"]
+
+    def is_seed(a: int) -> bool:
+        return seeds.offset <= a < seeds.offset + seeds.size
+
+    first = bus_writes(cfg, plan, rm, banks, chains[0])
+    load = first + [(rm["STEPS"].offset, cfg.schedule.steps), (rm["SWEEPS"].offset, cfg.schedule.sweeps)]
+    per_chain = [[]] + [[(a, d) for a, d in bus_writes(cfg, plan, rm, banks, c) if is_seed(a)] for c in chains[1:]]
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    start = 0b11 if trace else 0b01
+    (work / "commands.txt").write_text(commands(load, per_chain, start, rm["SPINS"].offset, n_words))
+    t0 = time.perf_counter()
+    r = subprocess.run([str(exe), str(work / "commands.txt"), str(rm["CTRL"].offset)], capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise PbitgenError(f"{exe}: the plain harness failed ({r.stderr.strip()[:200]})")
+    cycles = [int(line.split()[1]) for line in r.stdout.splitlines() if line.startswith("G ")]
+    spins = [unpack_spins([int(w) for w in line.split()[1:]], plan.graph.n) for line in r.stdout.splitlines()
+             if line.startswith("R")]  # fmt: skip
+    if len(spins) != len(chains):
+        raise PbitgenError(f"{exe}: {len(spins)} images read back, {len(chains)} expected")
+    return HarnessRun(np.array(spins), cycles, seconds, build_seconds)
