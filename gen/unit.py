@@ -15,8 +15,8 @@ cell of the next colour phase (issued right after the last of this one) sees eve
 
 Memories (written over the bus while the array is idle): ``bias`` and ``coupling`` (``D`` couplings per
 word; the bus writes them ``32 // width`` at a time, through a write granularity of one coupling), each
-``slots x banks`` deep at address ``{bank, slot}``; ``state``, ``slots`` deep, written one 32-bit half at a time by the bus and whole by the
-datapath.
+``slots x banks`` deep at address ``{bank, slot}``; ``state``, ``slots`` deep, written one 32-bit half at
+a time by the bus and whole by the datapath.
 """
 
 from __future__ import annotations

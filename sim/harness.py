@@ -184,8 +184,8 @@ def run_images(design: str | Path, build_root: str | Path, work: str | Path, cfg
         return seeds.offset <= a < seeds.offset + seeds.size
 
     first = bus_writes(cfg, plan, rm, banks, chains[0])
-    load = first + [(rm["STEPS"].offset, cfg.schedule.steps), (rm["SWEEPS"].offset, cfg.schedule.sweeps)]
-    per_chain = [[]] + [[(a, d) for a, d in bus_writes(cfg, plan, rm, banks, c) if is_seed(a)] for c in chains[1:]]
+    load = [*first, (rm["STEPS"].offset, cfg.schedule.steps), (rm["SWEEPS"].offset, cfg.schedule.sweeps)]
+    per_chain = [[], *([(a, d) for a, d in bus_writes(cfg, plan, rm, banks, c) if is_seed(a)] for c in chains[1:])]
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     start = 0b11 if trace else 0b01
