@@ -223,6 +223,14 @@ def comparison_rows(b: Breakdown, table: TechTable, model_sweeps: int) -> list[t
     return rows
 
 
+def _si(j: float) -> str:
+    """``5.6e-11`` -> ``"56 p"``: a value with an SI prefix, for labels."""
+    for scale, prefix in ((1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f"), (1e-18, "a")):
+        if j >= scale:
+            return f"{j / scale:.3g} {prefix}"
+    return f"{j:.3g} "
+
+
 def _fj(j: float) -> str:
     return f"{j * 1e15:.4g} fJ" if j * 1e15 >= 1e-3 else f"{j:.3g} J"
 
@@ -308,7 +316,7 @@ def stacked_bar_png(breakdowns: list[Breakdown], path: str | Path) -> None:
         ax.bar(names, share, bottom=bottom, label=k, color=cmap(i))
         bottom += share
     for x, b in enumerate(breakdowns):
-        ax.text(x, 101, f"{b.total / b.activity.flips * 1e15:.3g} fJ/flip", ha="center", va="bottom", fontsize=8)
+        ax.text(x, 101, f"{_si(b.total / b.activity.flips)}J/flip", ha="center", va="bottom", fontsize=8)
     ax.set_ylim(0, 112)
     ax.set_ylabel("share of the energy per flip (%)")
     ax.set_title("Energy per cell update by component and node")
