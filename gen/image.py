@@ -60,10 +60,11 @@ def memory_image(cfg: Config, plan: ArrayPlan, banks: Banks, chain: int = 0) -> 
 def bus_writes(cfg: Config, plan: ArrayPlan, regmap: RegMap, banks: Banks, chain: int = 0) -> list[tuple[int, int]]:
     """Every (byte address, 32-bit word) the host writes to load ``banks`` and chain ``chain``'s seeds."""
     bias, coupling = cell_words(cfg, plan, banks)
-    state = seeds(cfg, plan, chain)
     ww, per, cw = plan.weight_words, plan.couplings_per_word, cfg.formats.coupling.width
     mask = (1 << cw) - 1
-    wbase, sbase = regmap["WEIGHTS"].offset, regmap["SEEDS"].offset
+    wbase = regmap["WEIGHTS"].offset
+    state = seed_writes(cfg, plan, regmap, chain)
+    per_cell = len(state) // plan.graph.n
     out = []
     for cell in range(plan.graph.n):
         u, slot = int(plan.unit_of[cell]), int(plan.slot_of[cell])
@@ -74,10 +75,7 @@ def bus_writes(cfg: Config, plan: ArrayPlan, regmap: RegMap, banks: Banks, chain
             for k in range(0, plan.degree, per):  # `per` couplings per word, slot k + j in bits cw j
                 packed = sum((int(c) & mask) << (cw * j) for j, c in enumerate(coupling[bank, cell, k : k + per]))
                 out.append((wbase + 4 * (word + 1 + k // per), packed))
-        s = int(state[cell])
-        out.append((sbase + 4 * (2 * (u * plan.slots + slot)), s & 0xFFFFFFFF))
-        if cfg.rng.state_width == 64:
-            out.append((sbase + 4 * (2 * (u * plan.slots + slot) + 1), s >> 32))
+        out += state[per_cell * cell : per_cell * (cell + 1)]
     for k, b in enumerate(banks.beta.tolist()):
         out.append((regmap["BETA"].offset + 4 * k, _u32(b)))
     for k, w in enumerate(banks.input.tolist()):
@@ -86,6 +84,19 @@ def bus_writes(cfg: Config, plan: ArrayPlan, regmap: RegMap, banks: Banks, chain
     for w in range(-(-plan.graph.n // 32)):
         bits = sum(1 << i for i in range(32) if 32 * w + i < len(vis) and vis[32 * w + i])
         out.append((regmap["VISIBLE"].offset + 4 * w, bits))
+    return out
+
+
+def seed_writes(cfg: Config, plan: ArrayPlan, regmap: RegMap, chain: int) -> list[tuple[int, int]]:
+    """The writes of chain ``chain``'s generator seeds alone: what changes between images on one load."""
+    state = seeds(cfg, plan, chain)
+    sbase = regmap["SEEDS"].offset
+    out = []
+    for cell in range(plan.graph.n):
+        s, word = int(state[cell]), 2 * (int(plan.unit_of[cell]) * plan.slots + int(plan.slot_of[cell]))
+        out.append((sbase + 4 * word, s & 0xFFFFFFFF))
+        if cfg.rng.state_width == 64:
+            out.append((sbase + 4 * (word + 1), s >> 32))
     return out
 
 

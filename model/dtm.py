@@ -186,7 +186,7 @@ def sweep_betas(model: DTM, sweeps: int | None = None) -> np.ndarray:
     return np.asarray(ScheduleConfig.ramp(sched.beta[0], sched.beta[-1], k))
 
 
-def generate(
+def sample_spins(
     model: DTM,
     n: int,
     seed: int,
@@ -194,8 +194,11 @@ def generate(
     sweeps: int | None = None,
     steps_as_one: int = 1,
     parallel: bool | None = None,
+    free_labels: bool = False,
 ) -> np.ndarray:
-    """Generate ``n`` images with the float reference sampler, following the golden model's schedule.
+    """Final spins of ``n`` chains of the float reference sampler through all T steps, following the golden
+    model's schedule (hidden and label nodes included, for moment comparisons; :func:`generate` keeps the
+    pixels).
 
     Parameters
     ----------
@@ -211,15 +214,20 @@ def generate(
         Sweeps per step (default: ``schedule.sweeps``).
     steps_as_one : int
         Multiply the sweeps of every step (the MEBM runs T x K sweeps at equal cost with a T-step DTM).
+    free_labels : bool
+        Sample the label nodes like hidden ones instead of clamping them: the distribution of the hardware
+        loaded with the model's own banks (``pbitgen sim``), unconditional by marginalising the class.
 
     Returns
     -------
-    ndarray of shape (n, side, side), uint8 in {0, 1}
+    ndarray of shape (n, N), int8 in {-1, +1}
     """
     from .gibbs import GibbsSampler  # numba: imported when sampling
 
     cfg = model.run.config
-    if model.conditional and labels is None:
+    if free_labels:
+        labels = None
+    elif model.conditional and labels is None:
         labels = np.random.default_rng([seed, 0x1AB]).integers(0, N_CLASSES, n)
     betas = np.repeat(sweep_betas(model, sweeps), steps_as_one) if steps_as_one > 1 else sweep_betas(model, sweeps)
     w = model.input_coupling
@@ -244,7 +252,14 @@ def generate(
                 hh[:, pix] += w[t - 1] * x / max(betas[start], 1e-12)
             sampler.run(j, hh, float(betas[start]), stop - start)
             start = stop
-    return (sampler.spins[:, pix] > 0).reshape(n, model.side, model.side).astype(np.uint8)
+    return np.asarray(sampler.spins, dtype=np.int8)
+
+
+def generate(model: DTM, n: int, seed: int, **kw) -> np.ndarray:
+    """Generate ``n`` images with the float reference sampler: :func:`sample_spins`' pixels, shape
+    (n, side, side), uint8 in {0, 1}."""
+    spins = sample_spins(model, n, seed, **kw)[:, model.pixel_nodes]
+    return (spins > 0).reshape(n, model.side, model.side).astype(np.uint8)
 
 
 def generate_golden(

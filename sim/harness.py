@@ -168,24 +168,30 @@ def commands(load: list[tuple[int, int]], per_chain: list[list[tuple[int, int]]]
 def run_images(design: str | Path, build_root: str | Path, work: str | Path, cfg: object, banks: object,
                chains: list[int], trace: bool = False) -> HarnessRun:  # fmt: skip
     """Load ``banks`` over the bus, then run one image per chain (only the seeds are rewritten between
-    images, as the cocotb bench does) and read its final spins back. ``trace`` starts the runs with
+    images, as the cocotb bench does) and read its final spins back. The structure (addresses, banks held)
+    comes from the design's ``config.json``; ``cfg`` gives the run-time schedule (fewer steps or sweeps,
+    another beta ramp) as in a cocotb job, so one build serves both. ``trace`` starts the runs with
     ``CTRL.trace`` (the stream is always ready), so that their cycles equal the cocotb bench's."""
-    from pbitgen.gen.image import bus_writes, unpack_spins
+    from pbitgen.config import Config
+    from pbitgen.gen.image import bus_writes, seed_writes, unpack_spins
     from pbitgen.gen.plan import ArrayPlan
     from pbitgen.gen.regmap import build_regmap
+    from pbitgen.model import fixed
 
     exe, build_seconds = build(design, build_root)
-    plan = ArrayPlan(cfg)
-    rm = build_regmap(cfg, plan)
+    full = Config.load(Path(design) / "config.json")
+    plan = ArrayPlan(full)
+    rm = build_regmap(full, plan)
     n_words = -(-plan.graph.n // 32)
-    seeds = rm["SEEDS"]
-
-    def is_seed(a: int) -> bool:
-        return seeds.offset <= a < seeds.offset + seeds.size
-
-    first = bus_writes(cfg, plan, rm, banks, chains[0])
-    load = [*first, (rm["STEPS"].offset, cfg.schedule.steps), (rm["SWEEPS"].offset, cfg.schedule.sweeps)]
-    per_chain = [[], *([(a, d) for a, d in bus_writes(cfg, plan, rm, banks, c) if is_seed(a)] for c in chains[1:])]
+    sched = cfg.schedule
+    beta_q = fixed.quantize(np.array(sched.beta_per_sweep()), cfg.formats.beta).ints
+    load = [
+        *bus_writes(full, plan, rm, banks, chains[0]),
+        (rm["STEPS"].offset, sched.steps),
+        (rm["SWEEPS"].offset, sched.sweeps),
+        *((rm["BETA"].offset + 4 * k, int(b) & 0xFFFFFFFF) for k, b in enumerate(beta_q.tolist())),
+    ]
+    per_chain = [[], *(seed_writes(full, plan, rm, c) for c in chains[1:])]
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     start = 0b11 if trace else 0b01

@@ -16,7 +16,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
-from pbitgen.gen.image import bus_writes, unpack_spins
+from pbitgen.gen.image import bus_writes, seed_writes, unpack_spins
 from pbitgen.gen.plan import ArrayPlan
 from pbitgen.gen.regmap import build_regmap
 from pbitgen.model import fixed
@@ -72,7 +72,6 @@ async def execute(tb: TB, job: Job) -> dict:
         await tb.write("BETA", b, k)
     load_seconds = time.perf_counter() - wall
     tb.backpressure(job.backpressure)
-    seed_lo, seed_hi = regmap["SEEDS"].offset, regmap["SEEDS"].offset + regmap["SEEDS"].size
     result: dict = {
         "bit_exact": False,
         "mismatch": None,
@@ -84,8 +83,7 @@ async def execute(tb: TB, job: Job) -> dict:
     try:
         for i, chain in enumerate(chains):
             if i:  # next image: only the seeds change
-                seeds = bus_writes(full, plan, regmap, load_banks(job.banks), chain)
-                await tb.write_words([(a, d) for a, d in seeds if seed_lo <= a < seed_hi])
+                await tb.write_words(seed_writes(full, plan, regmap, chain))
             board = Scoreboard(expected.trace[:, :, i].reshape(-1, plan.graph.n), k_sweeps, t_steps, plan)
             start_cycle = tb.cycle()
             await tb.write("CTRL", 0b11)

@@ -88,7 +88,7 @@ def hardware_view(model: object, args: argparse.Namespace):
         return s.reshape(len(spins), model.side, model.side).astype(np.uint8)
 
     def reference(count: int) -> np.ndarray:
-        return dtm.generate(model, count, args.seed, sweeps=k)
+        return dtm.generate(model, count, args.seed, sweeps=k, free_labels=True)  # as the loaded banks
 
     return cfg, banks, to_images, reference
 
