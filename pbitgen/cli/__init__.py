@@ -14,7 +14,7 @@ import sys
 from pbitgen import __version__
 from pbitgen.errors import PbitgenError
 
-from . import eval, graph, power, regress, sample, sim, synth, train, verilog
+from . import eval, fpga, graph, power, regress, sample, sim, synth, train, verilog
 
 COMMANDS = {
     "graph": (graph, "export a DTM grid graph (edges and colours) as .npz"),
@@ -23,6 +23,7 @@ COMMANDS = {
     "sample": (sample, "sample a Boltzmann machine (float reference or bit-exact golden model)"),
     "verilog": (verilog, "generate the sampling array's Verilog, register map and memory images"),
     "synth": (synth, "synthesize a generated design with Yosys and count resources per tile"),
+    "fpga": (fpga, "place and route a design on an FPGA (Yosys + nextpnr): LUTs, FFs, BRAM, Fmax, flips/ns"),
     "sim": (sim, "run a model end to end on the generated hardware in co-simulation"),
     "power": (power, "joules per flip and per image of a model on the generated hardware (SAIF toggles, tech table)"),
     "regress": (regress, "randomized RTL-vs-golden regression over many configurations (Dask)"),

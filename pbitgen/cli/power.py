@@ -50,9 +50,13 @@ def load_for_power(path: str | Path, sweeps: int | None, seed: int) -> tuple[obj
     from pbitgen.model.loader import load_model
 
     model = load_model(path)
-    own = argparse.Namespace(sweeps=None, seed=seed)
-    cfg_full, _, _, _ = hardware_view(model, own)
-    cfg, banks, _, _ = hardware_view(model, argparse.Namespace(sweeps=sweeps, seed=seed))
+    cfg_full = hardware_view(model, argparse.Namespace(sweeps=None, seed=seed, images=1))[0]
+    cfg, groups, _, _ = hardware_view(model, argparse.Namespace(sweeps=sweeps, seed=seed, images=1))
+    banks = groups[0][1]
+    if getattr(model, "conditional", False):
+        from pbitgen.model.dtm import class_banks
+
+        banks = class_banks(model, cfg, None)[0][1]  # the model's own banks, label nodes free
     return cfg, banks, cfg_full.schedule.sweeps, f"model {path}"
 
 

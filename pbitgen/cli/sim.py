@@ -50,12 +50,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def hardware_view(model: object, args: argparse.Namespace):
-    """(config, banks, images-from-spins function, float reference function) for either model type."""
+    """(config, groups, images-from-spins function, float reference images) for either model type.
+
+    ``groups`` is a list of ``(chains, banks)``: the chains (= images) run on one load of those banks. A
+    class-conditional DTM draws a class per image (from ``--seed``, sorted so that each class's chains are
+    consecutive) and loads the banks of each class in turn, the class folded into the biases as the float
+    reference conditions it; other models have one group."""
     from pbitgen.config import Config
     from pbitgen.model import gibbs, golden
     from pbitgen.model.graph import graph_config
     from pbitgen.model.io import IsingModel
 
+    n = args.images
     if isinstance(model, IsingModel):
         k = args.sweeps or 64
         cfg = Config().replace(
@@ -64,33 +70,38 @@ def hardware_view(model: object, args: argparse.Namespace):
             rng={"seed": args.seed},
         )
         banks, _ = golden.quantize_banks(cfg, model.J, model.h)
-        n = model.graph.n
-        side = round(float(np.sqrt(n)))
-        shape = (side, side) if side * side == n else (1, n)
+        side = round(float(np.sqrt(model.graph.n)))
+        shape = (side, side) if side * side == model.graph.n else (1, model.graph.n)
 
         def to_images(spins: np.ndarray) -> np.ndarray:
             return (np.asarray(spins) > 0).reshape(len(spins), *shape).astype(np.uint8)
 
-        def reference(count: int) -> np.ndarray:
-            return to_images(gibbs.sample(model.graph, model.J, model.h, model.beta, count, k, args.seed))
+        def reference() -> np.ndarray:
+            return to_images(gibbs.sample(model.graph, model.J, model.h, model.beta, n, k, args.seed))
 
-        return cfg, banks, to_images, reference
+        return cfg, [(range(n), banks)], to_images, reference
     from pbitgen.model import dtm
+    from pbitgen.model.data import N_CLASSES
 
     k = args.sweeps or model.run.config.schedule.sweeps
     cfg = model.run.config.replace(
         rng={"seed": args.seed}, schedule={"sweeps": k, "beta": tuple(dtm.sweep_betas(model, k))}
     )
-    banks, _ = golden.quantize_banks(cfg, model.coupling, model.bias, model.input_coupling, model.visible)
+    labels = None
+    if model.conditional:
+        labels = np.sort(np.random.default_rng([args.seed, 0x1AB]).integers(0, N_CLASSES, n))
+    groups = []
+    for idx, banks, _ in dtm.class_banks(model, cfg, labels):
+        groups.append((range(n) if idx is None else range(int(idx[0]), int(idx[-1]) + 1), banks))
 
     def to_images(spins: np.ndarray) -> np.ndarray:
         s = np.asarray(spins)[:, model.pixel_nodes] > 0
         return s.reshape(len(spins), model.side, model.side).astype(np.uint8)
 
-    def reference(count: int) -> np.ndarray:
-        return dtm.generate(model, count, args.seed, sweeps=k, free_labels=True)  # as the loaded banks
+    def reference() -> np.ndarray:
+        return dtm.generate(model, n, args.seed, sweeps=k, labels=labels)
 
-    return cfg, banks, to_images, reference
+    return cfg, groups, to_images, reference
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         load_tech().node(args.power)  # an unknown node fails now, not after the simulation
     t0 = time.perf_counter()
     model = load_model(args.model)
-    cfg, banks, to_images, reference = hardware_view(model, args)
+    cfg, groups, to_images, reference = hardware_view(model, args)
     arr = {k: v for k, v in (("tiles", args.tiles), ("cells_per_unit", args.cells_per_unit)) if v is not None}
     if arr:
         cfg = cfg.replace(array=arr)
@@ -120,12 +131,12 @@ def run(args: argparse.Namespace) -> int:
             f"generated {res.plan.summary()}; Verilog {res.verilog_bytes / 1e6:.2f} MB in {res.convert_seconds:.1f} s"
         )
     if args.harness == "cpp":
-        hw_spins = _run_cpp(args, cfg, banks, design, out, t0)
+        hw_spins = _run_cpp(args, cfg, groups, design, out, t0)
     else:
-        hw_spins = _run_cocotb(args, cfg, banks, design, out, t0)
+        hw_spins = _run_cocotb(args, cfg, groups, design, out, t0)
     if hw_spins is None:
         return 1
-    _pictures(args, model, cfg, banks, to_images, reference, hw_spins, out)
+    _pictures(args, model, cfg, groups, to_images, reference, hw_spins, out)
     if args.power:
         from pbitgen.cli import power
 
@@ -139,88 +150,104 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_cocotb(args: argparse.Namespace, cfg, banks, design: Path, out: Path, t0: float) -> np.ndarray | None:
-    """The cocotb bench: every sweep of every image checked against the golden model; final spins or None."""
+def _run_cocotb(args: argparse.Namespace, cfg, groups, design: Path, out: Path, t0: float) -> np.ndarray | None:
+    """The cocotb bench: every sweep of every image checked against the golden model, one job per group
+    (a bank load, then its chains); final spins or None."""
     from pbitgen.sim import runner
     from pbitgen.sim.job import Job, save_banks
 
     t_build = time.perf_counter()
     b = runner.build(design, args.simulator, out / "builds", waves=args.waves)
     print(f"built for {args.simulator} in {time.perf_counter() - t_build:.1f} s (cached builds are reused)")
-    save_banks(out / "banks.npz", banks)
     t_run = time.perf_counter()
-    result = json.loads(
-        runner.run(
-            b,
-            Job(design=str(design), banks=str(out / "banks.npz"), chain=0, images=args.images),
-            out / "run",
-            waves=args.waves,
-        ).read_text()
-    )
+    total = {"run_cycles": 0, "sweeps_checked": 0, "load_seconds": 0.0, "bus_writes": 0, "bench_cycles": 0,
+             "run_seconds": 0.0}  # fmt: skip
+    spins = []
+    for g, (chains, banks) in enumerate(groups):
+        save_banks(out / f"banks{g}.npz", banks)
+        job = Job(design=str(design), banks=str(out / f"banks{g}.npz"), chain=chains.start, images=len(chains))
+        result = json.loads(runner.run(b, job, out / "run" / f"group{g}", waves=args.waves).read_text())
+        if not result.get("bit_exact"):
+            print(f"MISMATCH (images {chains.start}..{chains.stop - 1}): {result.get('mismatch')}")
+            return None
+        for key in total:
+            total[key] += result.get(key, 0)
+        spins += result["spins"]
     wall = time.perf_counter() - t_run
     t, k = cfg.schedule.steps, cfg.schedule.sweeps
-    cycles = result.get("run_cycles", 0)
-    if result.get("bit_exact"):
-        print(
-            f"bit-exact: {args.images} image(s) x {t} step(s) x {k} sweeps on {args.simulator}: every spin of "
-            f"{result['sweeps_checked']} sweeps equals the golden model"
-        )
-    else:
-        print(f"MISMATCH: {result.get('mismatch')}")
+    cycles = total["run_cycles"]
     print(
-        f"{cycles:,} simulated cycles ({cycles / max(args.images, 1):,.0f} per image); simulation wall time "
-        f"{wall:.1f} s (bus loading {result.get('load_seconds', 0):.1f} s, {result.get('bus_writes', 0):,} writes), "
-        f"{result.get('bench_cycles', cycles) / max(result.get('run_seconds', wall), 1e-9):,.0f} cycles/s; "
+        f"bit-exact: {args.images} image(s) x {t} step(s) x {k} sweeps on {args.simulator}: every spin of "
+        f"{total['sweeps_checked']} sweeps equals the golden model"
+        + (f" ({len(groups)} bank loads, one per class)" if len(groups) > 1 else "")
+    )
+    print(
+        f"{cycles:,} simulated cycles ({cycles / args.images:,.0f} per image); simulation wall time "
+        f"{wall:.1f} s (bus loading {total['load_seconds']:.1f} s, {total['bus_writes']:,} writes), "
+        f"{total['bench_cycles'] / max(total['run_seconds'], 1e-9):,.0f} cycles/s; "
         f"total {time.perf_counter() - t0:.1f} s"
     )
     if args.waves:
         print(f"waves: {out / 'run'}")
-    return np.array(result["spins"]) > 0 if result.get("bit_exact") else None
+    return np.array(spins) > 0
 
 
-def _run_cpp(args: argparse.Namespace, cfg, banks, design: Path, out: Path, t0: float) -> np.ndarray | None:
-    """The plain C++ harness: the final spins of every image checked against the golden model."""
+def _golden(cfg, groups, limit: int | None = None) -> np.ndarray:
+    """The golden model's final spins of the first ``limit`` images (all by default), group by group."""
     from pbitgen.model.golden import GoldenArray
+
+    out = []
+    for chains, banks in groups:
+        stop = chains.stop if limit is None else min(chains.stop, limit)
+        if stop > chains.start:
+            out.append(GoldenArray(cfg, banks).run(chains=stop - chains.start, first_chain=chains.start).spins)
+    return np.concatenate(out)
+
+
+def _run_cpp(args: argparse.Namespace, cfg, groups, design: Path, out: Path, t0: float) -> np.ndarray | None:
+    """The plain C++ harness: the final spins of every image checked against the golden model."""
     from pbitgen.sim import harness
 
-    chains = list(range(args.images))
-    got = harness.run_images(design, out / "builds", out / "cpp", cfg, banks, chains)
-    if got.build_seconds:
-        print(f"built the plain C++ harness in {got.build_seconds:.1f} s (cached builds are reused)")
+    got, cycles, seconds = [], 0, 0.0
+    for g, (chains, banks) in enumerate(groups):
+        run = harness.run_images(design, out / "builds", out / "cpp" / f"group{g}", cfg, banks, list(chains))
+        if run.build_seconds:
+            print(f"built the plain C++ harness in {run.build_seconds:.1f} s (cached builds are reused)")
+        got.append(run.spins)
+        cycles += sum(run.cycles)
+        seconds += run.seconds
+    got = np.concatenate(got)
     t_gold = time.perf_counter()
-    want = GoldenArray(cfg, banks).run(chains=args.images).spins > 0
+    want = _golden(cfg, groups) > 0
     gold_s = time.perf_counter() - t_gold
-    bad = [i for i in range(args.images) if not np.array_equal(got.spins[i], want[i])]
+    bad = [i for i in range(args.images) if not np.array_equal(got[i], want[i])]
     t, k = cfg.schedule.steps, cfg.schedule.sweeps
     if bad:
-        cells = np.flatnonzero(got.spins[bad[0]] != want[bad[0]]).tolist()
-        print(
-            f"MISMATCH: image {bad[0]} (chain {bad[0]}): final spins of cells {cells[:8]} differ from the golden model"
-        )
+        cells = np.flatnonzero(got[bad[0]] != want[bad[0]]).tolist()
+        print(f"MISMATCH: image {bad[0]}: final spins of cells {cells[:8]} differ from the golden model")
     else:
         print(
             f"bit-exact: the final spins of {args.images} image(s) x {t} step(s) x {k} sweeps equal the golden model "
             f"(plain C++ harness: final states only; the cocotb harness checks every sweep)"
+            + (f"; {len(groups)} bank loads, one per class" if len(groups) > 1 else "")
         )
-    cycles = sum(got.cycles)
     print(
-        f"{cycles:,} simulated cycles ({cycles / args.images:,.0f} per image) in {got.seconds:.1f} s "
-        f"({cycles / max(got.seconds, 1e-9):,.0f} cycles/s, loading included); golden model {gold_s:.1f} s; "
+        f"{cycles:,} simulated cycles ({cycles / args.images:,.0f} per image) in {seconds:.1f} s "
+        f"({cycles / max(seconds, 1e-9):,.0f} cycles/s, loading included); golden model {gold_s:.1f} s; "
         f"total {time.perf_counter() - t0:.1f} s"
     )
-    return None if bad else got.spins
+    return None if bad else got
 
 
-def _pictures(args, model, cfg, banks, to_images, reference, hw_spins: np.ndarray, out: Path) -> None:
+def _pictures(args, model, cfg, groups, to_images, reference, hw_spins: np.ndarray, out: Path) -> None:
     """Hardware, golden and float-reference images side by side; with ``--fd``, their FDs."""
-    from pbitgen.model.golden import GoldenArray
     from pbitgen.sim.pictures import side_by_side
 
-    hw = to_images(np.where(hw_spins, 1, -1))
-    gold = to_images(GoldenArray(cfg, banks).run(chains=min(args.images, 16)).spins)
-    ref = reference(args.images)
-    np.savez(out / "images.npz", hardware=hw, golden=gold, reference=ref)
     show = min(args.images, 16)
+    hw = to_images(np.where(hw_spins, 1, -1))
+    gold = to_images(_golden(cfg, groups, show))
+    ref = reference()
+    np.savez(out / "images.npz", hardware=hw, golden=gold, reference=ref)
     side_by_side(out / "images.png", {"hardware (RTL)": hw[:show], "golden model": gold, "float reference": ref[:show]})
     print(f"images: {out / 'images.png'} and {out / 'images.npz'}")
     if args.fd:

@@ -1,0 +1,81 @@
+"""The whole chain of the default model: images per second in every engine that can run it, in one run.
+
+Rows: the float reference sampler (numba), the bit-exact golden model (NumPy), the Verilator simulation of
+the RTL in the plain C++ harness and in the cocotb bench (every sweep checked), and projections for
+hardware: the FPGA at the routed Fmax of ``pbitgen fpga`` (read from ``--fpga FILE`` when that JSON
+exists) and an ASIC at an assumed clock. All rows run T x K = 8 x 250 sweeps per image on the model's
+weights; the projections use the cycles per image the RTL simulation counted.
+
+    python -m bench.bench_chain [--images 16] [--fpga bench/results/fpga_default.json] [--out bench/results/chain.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from pbitgen.config import Config
+from pbitgen.model import dtm, golden
+from pbitgen.model.io import save_text
+from pbitgen.sim import harness
+
+DESIGN = Path("hdl/default")
+WORK = Path("build/bench-chain")
+ASIC_MHZ = 100.0  # an assumed clock for a 130 nm standard-cell flow, not a measured one
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="weights/default")
+    ap.add_argument("--images", type=int, default=16, help="images per software row (default: %(default)s)")
+    ap.add_argument("--fpga", type=Path, default=Path("bench/results/fpga_default.json"))
+    ap.add_argument("--out", type=Path, default=Path("bench/results/chain.json"))
+    a = ap.parse_args(argv)
+    model = dtm.load_dtm(a.model)
+    cfg = Config.load(DESIGN / "config.json")
+    banks, _ = golden.quantize_banks(cfg, model.coupling, model.bias, model.input_coupling, model.visible)
+    n = a.images
+    rows: dict[str, dict] = {}
+
+    def row(name: str, images: int, seconds: float, command: str, note: str = "") -> None:
+        rows[name] = {"images": images, "seconds": seconds, "images_per_s": images / seconds, "command": command,
+                      "note": note}  # fmt: skip
+        print(f"{name:28s} {images:4d} images in {seconds:8.2f} s: {images / seconds:10.3f} images/s", flush=True)
+
+    dtm.generate(model, 2, 0, free_labels=True)  # numba compilation, untimed
+    t0 = time.perf_counter()
+    dtm.generate(model, n, 1, free_labels=True)
+    row("float reference (numba)", n, time.perf_counter() - t0, "dtm.generate")
+    t0 = time.perf_counter()
+    golden.GoldenArray(cfg, banks, graph=model.graph).run(chains=n)
+    row("golden model (NumPy)", n, time.perf_counter() - t0, "GoldenArray.run")
+    run = harness.run_images(DESIGN, WORK / "builds", WORK / "cpp", cfg, banks, list(range(n)))
+    row("Verilator, C++ harness", n, run.seconds, "pbitgen sim --harness cpp", "loading included")
+    cycles = run.cycles[0]
+
+    from pbitgen.sim import runner
+    from pbitgen.sim.job import Job, save_banks
+
+    b = runner.build(DESIGN, "verilator", WORK / "builds")
+    save_banks(WORK / "banks.npz", banks)
+    job = Job(design=str(DESIGN.resolve()), banks=str((WORK / "banks.npz").resolve()), images=1)
+    res = json.loads(runner.run(b, job, WORK / "cocotb").read_text())
+    row("Verilator, cocotb bench", 1, res["load_seconds"] + res["run_seconds"], "pbitgen sim",
+        "every sweep checked; trace stream on")  # fmt: skip
+    if a.fpga.exists():
+        f = json.loads(a.fpga.read_text())
+        mhz = f["fmax_mhz"]
+        row(f"FPGA {f['device']} at {mhz:.0f} MHz", 1, cycles / (mhz * 1e6), f"pbitgen fpga --device {f['device']}",
+            "projection: cycles per image / routed Fmax")  # fmt: skip
+    row(f"ASIC at {ASIC_MHZ:.0f} MHz", 1, cycles / (ASIC_MHZ * 1e6), "-", "projection at an assumed clock")
+    out = {"benchmark": "chain", "model": a.model, "cycles_per_image": cycles, "steps": cfg.schedule.steps,
+           "sweeps": cfg.schedule.sweeps, "rows": rows}  # fmt: skip
+    save_text(a.out, json.dumps(out, indent=1))
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""Hardware-side speed, side by side in one run: generation, Verilator builds, simulation, golden model.
+
+For each design (the default, ``configs/default.toml``, and the paper-sized array of
+``configs/dtm_paper.toml``, L = 70 G12) with random weights:
+
+* Amaranth conversion time (:func:`pbitgen.gen.build.generate`) and the plain Verilator C++ harness build
+  time (:func:`pbitgen.sim.harness.build`, -O3), both from scratch;
+* flips/s and cycles/s of the Verilator simulation (one step of ``--sweeps`` sweeps per image, loading
+  included) against the golden model's flips/s on the same config and weights with the chain counts of the
+  performance issue (256 chains at L = 70, 64 at L = 28).
+
+For the default design also the cost of the cocotb bench (cocotb build, and a run that checks every sweep)
+against the C++ harness on the same stimulus (the trace stream on, so both run the same cycles); the goal is
+at most 1.5x. Each timed measurement is repeated ``--repeats`` times (min and median).
+
+    python -m bench.bench_hw [--quick] [--designs default,paper] [--out bench/results/hw.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pbitgen.config import Config
+from pbitgen.gen.build import generate
+from pbitgen.model.dtm_config import RunConfig
+from pbitgen.model.golden import GoldenArray, random_banks
+from pbitgen.model.graph import build_graph
+from pbitgen.model.io import save_text
+from pbitgen.sim import harness
+from pbitgen.sim.job import runtime_banks
+
+DESIGNS = {"default": ("configs/default.toml", 64), "paper": ("configs/dtm_paper.toml", 256)}
+WORK = Path("build/bench-hw")
+
+
+def load_config(path: str) -> Config:
+    """The hardware config of a design or training config file."""
+    try:
+        return RunConfig.load(path).config
+    except Exception:
+        return Config.load(path)
+
+
+def spread(times: list[float]) -> dict[str, float]:
+    return {"min": min(times), "median": statistics.median(times)}
+
+
+def bench_design(name: str, path: str, golden_chains: int, images: int, sweeps: int, repeats: int) -> dict:
+    """Conversion, build, Verilator and golden-model speed of one design."""
+    cfg = load_config(path)
+    work = WORK / name
+    shutil.rmtree(work, ignore_errors=True)
+    t0 = time.perf_counter()
+    res = generate(cfg, work / "design")
+    convert = time.perf_counter() - t0
+    print(f"{name}: {res.plan.summary()}; converted in {convert:.1f} s", flush=True)
+    _, build_s = harness.build(work / "design", work / "builds")
+    print(f"{name}: C++ harness built in {build_s:.1f} s", flush=True)
+    banks = random_banks(cfg, build_graph(cfg.graph), seed=1)
+    rt = cfg.replace(schedule={"steps": 1, "sweeps": sweeps})
+    n = cfg.n_nodes
+    sim_t, cycles = [], 0
+    for r in range(repeats):
+        run = harness.run_images(work / "design", work / "builds", work / f"run{r}", rt, banks, list(range(images)))
+        sim_t.append(run.seconds)
+        cycles = sum(run.cycles)
+    gold = GoldenArray(rt, runtime_banks(banks, rt))
+    gold_t = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        gold.run(chains=golden_chains)
+        gold_t.append(time.perf_counter() - t0)
+    out = {
+        "summary": res.plan.summary(),
+        "nodes": n,
+        "flips_per_clock": res.plan.flips_per_clock,
+        "verilog_mb": res.verilog_bytes / 1e6,
+        "convert_s": convert,
+        "cpp_build_s": build_s,
+        "sim": {"images": images, "sweeps": sweeps, "cycles": cycles, "seconds": spread(sim_t)},
+        "sim_flips_per_s": images * sweeps * n / min(sim_t),
+        "sim_cycles_per_s": cycles / min(sim_t),
+        "golden": {"chains": golden_chains, "sweeps": sweeps, "seconds": spread(gold_t)},
+        "golden_flips_per_s": golden_chains * sweeps * n / min(gold_t),
+    }
+    print(
+        f"{name}: Verilator {out['sim_flips_per_s'] / 1e6:.2f} M flips/s ({out['sim_cycles_per_s']:,.0f} cycles/s); "
+        f"golden model {out['golden_flips_per_s'] / 1e6:.2f} M flips/s ({golden_chains} chains)",
+        flush=True,
+    )
+    return out
+
+
+def bench_cocotb(images: int, sweeps: int, repeats: int) -> dict:
+    """The cocotb bench against the C++ harness on the default design, same stimulus and cycles."""
+    from pbitgen.sim import runner
+    from pbitgen.sim.job import Job, save_banks
+
+    work = WORK / "default"
+    design = work / "design"
+    cfg = Config.load(design / "config.json")
+    banks = random_banks(cfg, build_graph(cfg.graph), seed=1)
+    save_banks(work / "banks.npz", banks)
+    t0 = time.perf_counter()
+    b = runner.build(design, "verilator", work / "builds")
+    build_s = time.perf_counter() - t0
+    rt = cfg.replace(schedule={"steps": 1, "sweeps": sweeps})
+    cocotb_t, cpp_t = [], []
+    for r in range(repeats):
+        job = Job(design=str(design.resolve()), banks=str((work / "banks.npz").resolve()), images=images, steps=1,
+                  sweeps=sweeps)  # fmt: skip
+        t0 = time.perf_counter()
+        result = json.loads(runner.run(b, job, work / f"cocotb{r}").read_text())
+        if not result["bit_exact"]:
+            raise SystemExit(f"cocotb run not bit-exact: {result['mismatch']}")
+        cocotb_t.append(result["load_seconds"] + result["run_seconds"])
+        run = harness.run_images(design, work / "builds", work / f"cpp{r}", rt, banks, list(range(images)), trace=True)
+        cpp_t.append(run.seconds)
+        spins = np.array(result["spins"]) > 0
+        if not np.array_equal(spins, run.spins):
+            raise SystemExit("cocotb and the C++ harness read back different spins")
+    print(f"default: cocotb build {build_s:.1f} s; cocotb run {min(cocotb_t):.2f} s vs C++ harness {min(cpp_t):.2f} s")
+    return {
+        "images": images,
+        "sweeps": sweeps,
+        "cocotb_build_s": build_s,
+        "cocotb_s": spread(cocotb_t),
+        "cpp_s": spread(cpp_t),
+        "ratio": min(cocotb_t) / min(cpp_t),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--designs", default="default,paper", help="comma-separated (default: %(default)s)")
+    ap.add_argument("--quick", action="store_true", help="fewer sweeps and repeats")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=Path("bench/results/hw.json"))
+    a = ap.parse_args(argv)
+    sweeps = 16 if a.quick else 100
+    repeats = 1 if a.quick else a.repeats
+    results: dict = {"benchmark": "hw", "quick": a.quick, "repeats": repeats, "designs": {}}
+    for name in a.designs.split(","):
+        path, chains = DESIGNS[name]
+        results["designs"][name] = bench_design(name, path, chains, images=4, sweeps=sweeps, repeats=repeats)
+    if "default" in results["designs"]:
+        results["cocotb_vs_cpp"] = bench_cocotb(images=2, sweeps=sweeps, repeats=repeats)
+    save_text(a.out, json.dumps(results, indent=1))
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

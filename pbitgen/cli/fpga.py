@@ -1,0 +1,115 @@
+"""``pbitgen fpga``: synthesize a design with Yosys, place and route it with nextpnr (out of context), and
+print LUTs, flip-flops, block RAM, the routed Fmax and flips/ns (see :mod:`pbitgen.gen.fpga`).
+
+The design is a folder written by ``pbitgen verilog`` (``--design DIR``), or is generated first into
+``OUT/design`` from the same flags ``pbitgen verilog`` takes (``--model M``, ``--config FILE``,
+``--random-weights --grid L ...``). ``--seed`` seeds both the generated design (as in ``pbitgen verilog``)
+and nextpnr's placer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from pbitgen.errors import PbitgenError
+
+from . import verilog
+
+#: flags that only make sense when the design is generated here
+GENERATION = (
+    "model",
+    "random_weights",
+    "config",
+    "grid",
+    "jumps",
+    "steps",
+    "sweeps",
+    "tiles",
+    "cells_per_unit",
+    "torus",
+    "saturate",
+    "init",
+    "set",
+)
+
+
+class _DesignFlags:
+    """Hands `pbitgen verilog`'s flags through to our parser, all but its --out (the design folder): ours is
+    the run folder, which holds a generated design in OUT/design. Keeps its --model/--random-weights group
+    so that --design joins it."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.parser = parser
+        self.group: argparse._MutuallyExclusiveGroup | None = None
+
+    def add_argument(self, *names: str, **kwargs):
+        if "--out" in names:
+            return None
+        if "--seed" in names:
+            kwargs["help"] = "seed of weights and streams, and of nextpnr's placer (default: %(default)s)"
+        return self.parser.add_argument(*names, **kwargs)
+
+    def add_mutually_exclusive_group(self, **kwargs):
+        self.group = self.parser.add_mutually_exclusive_group(**kwargs)
+        return self.group
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    flags = _DesignFlags(p)
+    verilog.add_arguments(flags)  # type: ignore[arg-type]
+    (flags.group or p).add_argument(
+        "--design", metavar="DIR", help="a folder written by `pbitgen verilog` (instead of generating one)"
+    )
+    p.add_argument("--device", required=True, metavar="DEVICE", help="ecp5-85k, ecp5-25k or ice40-up5k")
+    p.add_argument("--freq", type=float, default=100.0, metavar="MHZ", help="target clock (default: %(default)g)")
+    p.add_argument(
+        "--out", "-o", default="build/fpga", metavar="DIR", help="run folder: logs, netlist (default: %(default)s)"
+    )
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON (atomically)")
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it, so a reader never sees half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from pbitgen.gen.fpga import device, place_and_route, table
+
+    device(args.device)  # an unknown device fails before anything is generated
+    given = [name for name in GENERATION if getattr(args, name, None)]
+    if args.design:
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise PbitgenError(f"{flag}: generates a design; it cannot be combined with --design {args.design}")
+        design = Path(args.design)
+    elif not given:
+        raise PbitgenError(
+            "no design: give --design DIR, or --model M, --config FILE or --random-weights to generate one"
+        )
+    else:
+        design = Path(args.out) / "design"
+        gen = copy.copy(args)
+        gen.out = str(design)
+        verilog.run(gen)  # atomic: the folder is built beside OUT/design and renamed into place
+    res = place_and_route(design, args.device, args.out, args.freq, args.seed, progress=lambda s: print(s, flush=True))
+    print(table(res))
+    if args.json:
+        write_json(args.json, res.to_dict())
+    return 0
