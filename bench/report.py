@@ -46,7 +46,7 @@ def sampler_section(r: dict) -> list[str]:
             f"{_m(s['ours_parallel_flips_per_s']['min'])} | {_m(th['min']) if th else '-'} | "
             + (f"{ratio['min']:.1f}x / {ratio['median']:.1f}x |" if ratio else "- |")
         )
-    return out + [""]
+    return [*out, ""]
 
 
 def hw_section(r: dict) -> list[str]:
@@ -74,7 +74,7 @@ def hw_section(r: dict) -> list[str]:
             f"{c['cpp_s']['min']:.2f} s, **{c['ratio']:.1f}x** (goal at most 1.5x); cocotb build "
             f"{c['cocotb_build_s']:.1f} s.",
         ]
-    return out + [""]
+    return [*out, ""]
 
 
 def fpga_section(rows: list[dict]) -> list[str]:
@@ -91,7 +91,7 @@ def fpga_section(rows: list[dict]) -> list[str]:
             f"{f['fmax_mhz']:.1f} MHz | {f['flips_per_clock']:.1f} | {f['flips_per_ns']:.2f} | "
             f"{f['flips_per_ns_per_klut']:.3f} |"
         )
-    return out + [""]
+    return [*out, ""]
 
 
 def chain_section(r: dict) -> list[str]:
@@ -107,7 +107,7 @@ def chain_section(r: dict) -> list[str]:
             f"| {name} | {x['images_per_s']:,.3f} | {x['seconds'] / x['images']:.3g} | `{x['command']}` | "
             f"{x['note']} |"
         )
-    return out + [""]
+    return [*out, ""]
 
 
 def section(folder: Path) -> str:
