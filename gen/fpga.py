@@ -17,9 +17,10 @@ therefore not timed; Fmax is that of the register-to-register paths of clock ``c
 
 What is counted (nextpnr's utilisation after routing):
 
-* LUTs: ECP5 ``TRELLIS_COMB`` sites used, i.e. LUT4s, including both LUT4s of every ``CCU2C`` carry cell
-  and those holding distributed RAM (``TRELLIS_DPR16X4``); iCE40 ``ICESTORM_LC`` logic cells used (one
-  LUT4 each, including cells that hold only a flip-flop or a carry).
+* LUTs: ECP5 ``TRELLIS_COMB`` sites used, i.e. LUT4 sites: logic LUT4s, both LUT4s of every ``CCU2C``
+  carry cell, those holding distributed RAM (``TRELLIS_DPR16X4``) and any route-through LUTs nextpnr adds
+  while packing; iCE40 ``ICESTORM_LC`` logic cells used (one LUT4 each, including cells that hold only a
+  flip-flop or a carry).
 * FFs: ECP5 ``TRELLIS_FF`` used; iCE40 (whose report folds flip-flops into logic cells) the ``SB_DFF*``
   cells of the synthesized netlist.
 * BRAM: ``DP16KD`` (18 Kib) or ``ICESTORM_RAM`` (4 Kib) blocks used; DSP: ``MULT18X18D`` or
