@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -128,10 +129,28 @@ def z_like(a: np.ndarray) -> np.ndarray:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(x0: np.ndarray, labels: np.ndarray, threads: int) -> None:
-    """Process initializer: keep the data, and pin numba to ``threads`` threads (no oversubscription)."""
+def die_with_parent(parent: int) -> None:
+    """Ask Linux to end this worker when the training process dies (``PR_SET_PDEATHSIG``): a run killed
+    with SIGKILL otherwise leaves its step workers computing, orphaned. A no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _init_worker(x0: np.ndarray, labels: np.ndarray, threads: int, parent: int) -> None:
+    """Process initializer: end with the parent, keep the data, and pin numba to ``threads`` threads (no
+    oversubscription)."""
     import numba
 
+    die_with_parent(parent)
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     _WORKER["x0"], _WORKER["labels"] = x0, labels
 
@@ -339,7 +358,10 @@ def train(
     if workers > 1:
         threads = max(1, (os.cpu_count() or 1) // workers)
         pool = ProcessPoolExecutor(
-            workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(x0, labels, threads)
+            workers,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(x0, labels, threads, os.getpid()),
         )
     started = time.time()
     try:

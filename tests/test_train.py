@@ -4,6 +4,9 @@ the autocorrelation estimator, Adam/cosine, and a resumed run equal to an uninte
 from __future__ import annotations
 
 import math
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,3 +201,59 @@ def test_weights_stay_representable(tmp_path):
     assert m.coupling.max() <= f.coupling.max_value and m.coupling.min() >= f.coupling.min_value
     _, sat = m.quantize()
     assert sum(sat.values()) == 0
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, or no process, is not alive)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+@pytest.mark.parametrize("request_it", [True, False])
+def test_step_workers_end_with_a_killed_run(tmp_path, request_it):
+    """A SIGKILLed training process takes its step workers with it (control: without the request the
+    worker outlives its parent, which is why the request exists)."""
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "parent.py"
+    init = "initializer=die_with_parent, initargs=(os.getpid(),)" if request_it else ""
+    script.write_text(
+        "import os, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from multiprocessing import get_context\n"
+        "from pbitgen.model.train import die_with_parent\n"
+        "if __name__ == '__main__':\n"
+        f"    pool = ProcessPoolExecutor(1, mp_context=get_context('spawn'), {init})\n"
+        "    pid = pool.submit(os.getpid).result()\n"
+        "    pool.submit(time.sleep, 30)\n"  # a busy worker: an idle one exits when its pipe closes anyway
+        "    time.sleep(1)\n"
+        "    print(pid, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 10
+    while _alive(worker) and time.time() < deadline:
+        time.sleep(0.1)
+    try:
+        assert _alive(worker) is not request_it
+    finally:
+        if _alive(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_step_workers_give_the_serial_result(tmp_path):
+    """Steps trained in worker processes (the pool path) equal the same run trained in one process."""
+    x0, labels = tiny_data()
+    one = train(tiny_run(epochs=1), tmp_path / "one", x0, labels, "h", log=lambda s: None)
+    two = train(tiny_run(epochs=1, workers=2), tmp_path / "two", x0, labels, "h", log=lambda s: None)
+    assert np.array_equal(one.coupling, two.coupling) and np.array_equal(one.bias, two.bias)
