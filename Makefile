@@ -49,7 +49,7 @@ bench: system $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.bench_sampler
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_hw
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/pbitgen fpga $(FPGA_SMALL) --device ecp5-85k --out build/fpga-small --json bench/results/fpga_small.json
-	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_chain
+	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_chain --fpga bench/results/fpga_small.json
 	$(BENCH_VENV)/bin/python -m bench.report
 
 # The small design of the README's size table, placed and routed in a few minutes.
