@@ -216,7 +216,8 @@ def sample_spins(
         Multiply the sweeps of every step (the MEBM runs T x K sweeps at equal cost with a T-step DTM).
     free_labels : bool
         Sample the label nodes like hidden ones instead of clamping them: the distribution of the hardware
-        loaded with the model's own banks (``pbitgen sim``), unconditional by marginalising the class.
+        loaded with the model's own, unfolded banks (``class_banks(model, cfg, None)``; the power model's
+        run and the large-graph moment test), unconditional by marginalising the class.
 
     Returns
     -------

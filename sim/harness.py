@@ -176,7 +176,7 @@ def run_images(design: str | Path, build_root: str | Path, work: str | Path, cfg
     from pbitgen.gen.image import bus_writes, seed_writes, unpack_spins
     from pbitgen.gen.plan import ArrayPlan
     from pbitgen.gen.regmap import build_regmap
-    from pbitgen.model import fixed
+    from pbitgen.sim.job import runtime_banks
 
     exe, build_seconds = build(design, build_root)
     full = Config.load(Path(design) / "config.json")
@@ -184,7 +184,7 @@ def run_images(design: str | Path, build_root: str | Path, work: str | Path, cfg
     rm = build_regmap(full, plan)
     n_words = -(-plan.graph.n // 32)
     sched = cfg.schedule
-    beta_q = fixed.quantize(np.array(sched.beta_per_sweep()), cfg.formats.beta).ints
+    beta_q = runtime_banks(banks, cfg).beta
     load = [
         *bus_writes(full, plan, rm, banks, chains[0]),
         (rm["STEPS"].offset, sched.steps),

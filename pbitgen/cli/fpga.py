@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from pbitgen.errors import PbitgenError
@@ -73,22 +71,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON (atomically)")
 
 
-def write_json(path: str | Path, data: dict) -> None:
-    """Write ``data`` to ``path`` through a temporary file beside it, so a reader never sees half of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     from pbitgen.gen.fpga import device, place_and_route, table
 
@@ -111,5 +93,7 @@ def run(args: argparse.Namespace) -> int:
     res = place_and_route(design, args.device, args.out, args.freq, args.seed, progress=lambda s: print(s, flush=True))
     print(table(res))
     if args.json:
-        write_json(args.json, res.to_dict())
+        from pbitgen.model.io import save_text
+
+        save_text(args.json, json.dumps(res.to_dict(), indent=2) + "\n")
     return 0
