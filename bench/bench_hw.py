@@ -66,10 +66,11 @@ def bench_design(name: str, path: str, golden_chains: int, images: int, sweeps: 
     banks = random_banks(cfg, build_graph(cfg.graph), seed=1)
     rt = cfg.replace(schedule={"steps": 1, "sweeps": sweeps})
     n = cfg.n_nodes
-    sim_t, cycles = [], 0
-    for r in range(repeats):
+    sim_t, load_t, cycles = [], [], 0
+    for r in range(repeats):  # speed while running; the bus load of the weights is timed apart
         run = harness.run_images(work / "design", work / "builds", work / f"run{r}", rt, banks, list(range(images)))
-        sim_t.append(run.seconds)
+        sim_t.append(run.run_seconds)
+        load_t.append(run.load_seconds)
         cycles = sum(run.cycles)
     gold = GoldenArray(rt, runtime_banks(banks, rt))
     gold_t = []
@@ -84,7 +85,13 @@ def bench_design(name: str, path: str, golden_chains: int, images: int, sweeps: 
         "verilog_mb": res.verilog_bytes / 1e6,
         "convert_s": convert,
         "cpp_build_s": build_s,
-        "sim": {"images": images, "sweeps": sweeps, "cycles": cycles, "seconds": spread(sim_t)},
+        "sim": {
+            "images": images,
+            "sweeps": sweeps,
+            "cycles": cycles,
+            "seconds": spread(sim_t),
+            "load_seconds": spread(load_t),
+        },
         "sim_flips_per_s": images * sweeps * n / min(sim_t),
         "sim_cycles_per_s": cycles / min(sim_t),
         "golden": {"chains": golden_chains, "sweeps": sweeps, "seconds": spread(gold_t)},
@@ -112,7 +119,7 @@ def bench_cocotb(images: int, sweeps: int, repeats: int) -> dict:
     b = runner.build(design, "verilator", work / "builds")
     build_s = time.perf_counter() - t0
     rt = cfg.replace(schedule={"steps": 1, "sweeps": sweeps})
-    cocotb_t, cpp_t = [], []
+    cocotb_t, cpp_t, parts = [], [], {"cocotb_load": [], "cocotb_run": [], "cpp_load": [], "cpp_run": []}
     for r in range(repeats):
         job = Job(design=str(design.resolve()), banks=str((work / "banks.npz").resolve()), images=images, steps=1,
                   sweeps=sweeps)  # fmt: skip
@@ -122,18 +129,31 @@ def bench_cocotb(images: int, sweeps: int, repeats: int) -> dict:
             raise SystemExit(f"cocotb run not bit-exact: {result['mismatch']}")
         cocotb_t.append(result["load_seconds"] + result["run_seconds"])
         run = harness.run_images(design, work / "builds", work / f"cpp{r}", rt, banks, list(range(images)), trace=True)
-        cpp_t.append(run.seconds)
+        cpp_t.append(run.load_seconds + run.run_seconds)
+        for key, v in (("cocotb_load", result["load_seconds"]), ("cocotb_run", result["run_seconds"]),
+                       ("cpp_load", run.load_seconds), ("cpp_run", run.run_seconds)):  # fmt: skip
+            parts[key].append(v)
         spins = np.array(result["spins"]) > 0
         if not np.array_equal(spins, run.spins):
             raise SystemExit("cocotb and the C++ harness read back different spins")
-    print(f"default: cocotb build {build_s:.1f} s; cocotb run {min(cocotb_t):.2f} s vs C++ harness {min(cpp_t):.2f} s")
+    best = {k: min(v) for k, v in parts.items()}
+    print(
+        f"default: cocotb build {build_s:.1f} s; cocotb {min(cocotb_t):.2f} s (load {best['cocotb_load']:.2f} s, "
+        f"run {best['cocotb_run']:.2f} s) vs C++ harness {min(cpp_t):.2f} s (load {best['cpp_load']:.2f} s, "
+        f"run {best['cpp_run']:.2f} s)"
+    )
     return {
         "images": images,
         "sweeps": sweeps,
+        "bus_writes": result["bus_writes"],
+        "run_cycles": result["run_cycles"],
         "cocotb_build_s": build_s,
         "cocotb_s": spread(cocotb_t),
         "cpp_s": spread(cpp_t),
+        **{f"{k}_s": spread(v) for k, v in parts.items()},
         "ratio": min(cocotb_t) / min(cpp_t),
+        "ratio_load": best["cocotb_load"] / best["cpp_load"],
+        "ratio_run": best["cocotb_run"] / best["cpp_run"],
     }
 
 

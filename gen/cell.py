@@ -2,18 +2,25 @@
 
 This is the combinational datapath of step 3b of :mod:`pbitgen.model.golden`'s contract, bit for bit:
 
-* ``gamma = (bias << (F - f_h)) + sum_d (spin_d ? +J_d : -J_d) << (F - f_J)`` (conditional negation, no
-  multiplier), ``iota = visible ? (x ? +w : -w) << (F - f_w) : 0``;
+* ``gamma = (bias << (F - f_h)) + sum_d (spin_d ? +J_d : -J_d) << (F - f_J)`` (no multiplier: ``-J_d`` is
+  ``~J_d + 1`` with the +1s counted once; a tree of two-input adders), ``iota = visible ? (x ? +w : -w) <<
+  (F - f_w) : 0``;
 * ``z = (beta * (gamma [+ iota]) + 2^(fb-1)) >> fb [+ iota]`` (one multiplier per cell by beta, which is
   the same for every cell in a sweep);
 * ``p = lut[clamp(z) + offset]`` from a ROM holding :func:`pbitgen.model.fixed.sigmoid_table`;
 * the generator advances one step and the spin is ``u < p`` with ``u`` its top ``P`` bits (or, in the
   initial-noise pass, the top bit of ``u``).
+
+With ``cfg.array.stages = s > 1`` the datapath is a pipeline of ``s`` clocks: registers after the field
+(``gamma``, ``iota``), on the table address (a synchronous table read, which an FPGA flow may put in block
+RAM) and, at ``s = 4``, after the beta product. The inputs are sampled in the first clock; ``spin`` is
+valid ``s - 1`` clocks later, while ``next_state`` and ``field`` are combinational in the first clock (the
+unit writes the generator state back at once). The arithmetic is the same at every depth.
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,7 +31,7 @@ from .rng import xorshift_step
 
 
 class Cell(wiring.Component):
-    """Combinational update of one cell.
+    """Update of one cell (combinational, or pipelined with ``cfg.array.stages > 1``; module docstring).
 
     Members
     -------
@@ -67,41 +74,81 @@ class Cell(wiring.Component):
         cfg, f = self.cfg, self.cfg.formats
         ff, width = cfg.field_frac, cfg.field_width
         p_bits, state_w = cfg.rng.draw_bits, cfg.rng.state_width
+        stages = cfg.array.stages
 
+        def cut(value: Value, on: bool, name: str) -> Value:
+            """``value`` itself, or a register of it when this pipeline cut is in use."""
+            if not on:
+                return value
+            reg = Signal(value.shape(), name=name)
+            m.d.sync += reg.eq(value)
+            return reg
+
+        # -J = ~J + 1: each coupling is XORed with its spin's negation and the +1s are added as one count,
+        # so no term needs a negating adder of its own
         terms = [self.bias << (ff - f.bias.frac)]
         cw = f.coupling.width
+        down = [~self.nbr[d] for d in range(self.degree)]
         for d in range(self.degree):
-            j = self.coupling[d * cw : (d + 1) * cw].as_signed() << (ff - f.coupling.frac)
-            terms.append(Mux(self.nbr[d], j, -j))
+            j = self.coupling[d * cw : (d + 1) * cw].as_signed()
+            terms.append((j ^ down[d].replicate(cw).as_signed()) << (ff - f.coupling.frac))
+        if down:
+            terms.append(sum(down[1:], down[0]) << (ff - f.coupling.frac))
+        # A tree of two-input adders, each kept as its own wire: left alone, Yosys merges the sum into one
+        # multi-operand adder built of LUT full adders, about twice the LUTs of carry-chain adders on an
+        # FPGA. Partial sums may be off the true ones by the uncounted +1s (at most D << shift, less than
+        # the field bound), so one extra bit keeps them exact; the total fits ``field_width``.
+        level = 0
+        while len(terms) > 1:
+            pairs = []
+            for i in range(0, len(terms) - 1, 2):
+                t = Signal(signed(width + 1), name=f"sum{level}_{i // 2}", attrs={"keep": 1})
+                m.d.comb += t.eq(terms[i] + terms[i + 1])
+                pairs.append(t)
+            terms = pairs + terms[len(pairs) * 2 :]
+            level += 1
         gamma = Signal(signed(width))
-        m.d.comb += gamma.eq(sum(terms[1:], terms[0]))
+        m.d.comb += gamma.eq(terms[0])
         w_al = self.w << (ff - f.input.frac)
         iota = Signal(signed(width))
         m.d.comb += iota.eq(Mux(self.visible, Mux(self.x, w_al, -w_al), 0))
 
+        nxt = Signal(state_w)
+        m.d.comb += nxt.eq(xorshift_step(self.state, state_w))
+        draw = Cat(nxt[state_w - p_bits :], self.init)  # u and the init flag travel to the last stage
+        for k in range(stages - 1):
+            draw = cut(draw, True, f"draw_{k + 1}")
+
+        # stage 2 starts here (cut 1): the field, the input term and beta
+        gamma_r = cut(gamma, stages >= 2, "gamma_r")
+        iota_r = cut(iota, stages >= 2, "iota_r")
+        beta_r = cut(self.beta, stages >= 2, "beta_r")
         fb = f.beta.frac
         half = (1 << fb) >> 1
+        product = beta_r * (gamma_r + iota_r) if cfg.schedule.beta_scales_input else beta_r * gamma_r
+        # stage 3 of 4 (cut 3): the product
+        product_r = cut(product, stages >= 4, "product_r")
+        iota_p = cut(iota_r, stages >= 4, "iota_p")
         z = Signal(signed(cfg.scaled_width + 2))
         if cfg.schedule.beta_scales_input:
-            m.d.comb += z.eq((self.beta * (gamma + iota) + half) >> fb)
+            m.d.comb += z.eq((product_r + half) >> fb)
         else:
-            m.d.comb += z.eq(((self.beta * gamma + half) >> fb) + iota)
+            m.d.comb += z.eq(((product_r + half) >> fb) + iota_p)
         off = fixed.lut_offset(cfg)
         clamped = Signal(signed(cfg.scaled_width + 2))
         m.d.comb += clamped.eq(Mux(z < -off, -off, Mux(z > off - 1, off - 1, z)))
 
+        # the last stage (cut 2): a synchronous table read registers the address
         m.submodules.lut = lut = memory.Memory(
             shape=unsigned(p_bits), depth=f.lut_entries, init=fixed.sigmoid_table(cfg).tolist()
         )
-        rd = lut.read_port(domain="comb")
+        rd = lut.read_port(domain="sync" if stages >= 3 else "comb")
         m.d.comb += rd.addr.eq((clamped + off)[: f.lut_index_width])
 
-        nxt = Signal(state_w)
-        m.d.comb += nxt.eq(xorshift_step(self.state, state_w))
-        u = nxt[state_w - p_bits :]
+        u, init = draw[:p_bits], draw[p_bits]
         m.d.comb += [
             self.next_state.eq(nxt),
-            self.spin.eq(Mux(self.init, u[p_bits - 1], u < rd.data)),
+            self.spin.eq(Mux(init, u[p_bits - 1], u < rd.data)),
             self.field.eq(gamma),
         ]
         return m

@@ -116,8 +116,15 @@ class ArrayPlan:
 
     @property
     def sweep_clocks(self) -> int:
-        """Clocks one sweep takes in the update phases (excluding the pipeline drain and tracing)."""
-        return sum(self.phase_length)
+        """Clocks one sweep takes in the update phases and the ``stages - 1`` clock gaps between them
+        (excluding the pipeline drain and tracing)."""
+        return sum(self.phase_length) + (self.n_colors - 1) * (self.cfg.array.stages - 1)
+
+    @property
+    def loop_clocks(self) -> int:
+        """Clocks from one sweep's first issue to the next's without tracing: the phases and gaps, the
+        drain (``stages`` clocks) and the controller's next-sweep clock."""
+        return self.sweep_clocks + self.cfg.array.stages + 1
 
     @cached_property
     def neighbor_slots(self) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +147,7 @@ class ArrayPlan:
     @property
     def flips_per_clock(self) -> float:
         """Cell updates per clock while sweeping: N cells in ``sweep_clocks`` clocks (the units' count when
-        the colours split evenly), not counting the one-clock drain and the trace between sweeps."""
+        the colours split evenly and ``stages = 1``), not counting the drain and the trace between sweeps."""
         return self.graph.n / self.sweep_clocks
 
     def memory_bits(self) -> dict[str, int]:

@@ -12,6 +12,9 @@ A unit updates one of its cells per clock in a two-stage pipeline:
 
 Neighbour spins are read in the execute stage, one cycle after issue, and written at its end, so the first
 cell of the next colour phase (issued right after the last of this one) sees every update of this phase.
+With ``cfg.array.stages = s > 1`` the execute stage is the first of ``s`` pipelined clocks (see
+:class:`~pbitgen.gen.cell.Cell`): the generator state is still written back in the first, the spin ``s - 1``
+clocks later, and the controller leaves ``s - 1`` clocks between colour phases for it.
 
 Memories (written over the bus while the array is idle): ``bias`` and ``coupling`` (``D`` couplings per
 word; the bus writes them ``32 // width`` at a time, through a write granularity of one coupling), each
@@ -126,10 +129,14 @@ class UpdateUnit(wiring.Component):
             cell.beta.eq(self.ex_beta),
             cell.init.eq(self.ex_init),
             cell.state.eq(state_rd.data),
-            self.we.eq(ex_active),
-            self.slot.eq(ex_slot),
             self.spin.eq(cell.spin),
         ]
+        we, we_slot = ex_active, ex_slot  # the spin write lands when the cell's pipeline ends
+        for k in range(cfg.array.stages - 1):
+            we_r, slot_r = Signal(name=f"we_{k + 1}"), Signal(sw, name=f"slot_{k + 1}")
+            m.d.sync += [we_r.eq(we), slot_r.eq(we_slot)]
+            we, we_slot = we_r, slot_r
+        m.d.comb += [self.we.eq(we), self.slot.eq(we_slot)]
 
         # ---- memory writes: the datapath's generator update, else the bus ----
         ww = ceil_log2(self.weight_words)

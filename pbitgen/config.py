@@ -302,15 +302,22 @@ class ArrayConfig:
     """How the array is cut: ``tiles`` tiles, each update unit serving ``cells_per_unit`` cells in turn
     (1 = fully parallel, every cell of a colour updates in one clock). On a grid, ``tile_shape = (rows,
     cols)`` cuts it into rectangular blocks (``rows x cols`` must equal ``tiles`` and divide the side);
-    otherwise tiles are contiguous ranges of cell indices (bands of rows on a grid)."""
+    otherwise tiles are contiguous ranges of cell indices (bands of rows on a grid).
+
+    ``stages`` is the depth of a unit's execute pipeline (1 to 4 clocks): registers after the field adder
+    (2+), on the sigmoid table's address (3+) and after the beta multiplier (4) shorten the clock period
+    for FPGA and ASIC flows, at the price of ``stages - 1`` idle clocks between colour phases (a cell of
+    the next colour must see every spin of this one). The samples are the same at every depth."""
 
     tiles: int = 1
     cells_per_unit: int = 1
     tile_shape: tuple[int, ...] = ()
+    stages: int = 1
 
     def __post_init__(self) -> None:
         _int("tiles", self.tiles, 1, 4096)
         _int("cells_per_unit", self.cells_per_unit, 1, 1 << 16)
+        _int("stages", self.stages, 1, 4)
         object.__setattr__(self, "tile_shape", tuple(self.tile_shape))
         if self.tile_shape:
             if len(self.tile_shape) != 2:

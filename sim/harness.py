@@ -14,6 +14,9 @@ Command file, one command per line (numbers in decimal):
     write ``ctrl`` to ``CTRL`` and clock until ``done``; prints ``G cycles``.
 ``R addr count``
     read ``count`` words from ``addr``, ``addr + 4``, ...; prints ``R w0 w1 ...``.
+
+At the end it prints ``S load run``: seconds spent on the commands before the first ``G`` (loading the
+weights) and after (running, seed writes and read-back), timed inside the executable.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 from pbitgen.errors import PbitgenError
 
 HARNESS = r"""// pbitgen plain harness: AXI4-Lite commands from a file, no trace, no VPI (see sim/harness.py).
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -70,10 +74,15 @@ int main(int argc, char** argv) {
         }
         top->bus___05Fawvalid = 0; top->bus___05Fwvalid = 0;
     };
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    auto t_run = t0;  // the load is every command before the first run
+    bool running = false;
     for (const Cmd& k : cmds) {
         if (k.op == 'W') {
             write(k.a, k.b);
         } else if (k.op == 'G') {
+            if (!running) { running = true; t_run = clock::now(); }
             write(ctrl, k.a);
             const unsigned long long start = cycles;
             top->eval();
@@ -103,6 +112,9 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    const auto t1 = clock::now();
+    std::printf("S %.6f %.6f\n", std::chrono::duration<double>(t_run - t0).count(),
+                std::chrono::duration<double>(t1 - t_run).count());
     top->final();
     delete top;
     return 0;
@@ -114,12 +126,15 @@ FLAGS = ["--cc", "--exe", "--build", "-j", "2", "-O3", "--top-module", "pbitgen_
 
 @dataclass(frozen=True)
 class HarnessRun:
-    """Final spins (images, N) bool, the cycles of each run, and the wall time of loading and running."""
+    """Final spins (images, N) bool, the cycles of each run, the wall time of the whole process and, timed
+    inside it, of loading the weights and of running (seed writes, runs and read-back)."""
 
     spins: np.ndarray
     cycles: list[int]
     seconds: float
     build_seconds: float
+    load_seconds: float
+    run_seconds: float
 
 
 def build(design: str | Path, build_root: str | Path) -> tuple[Path, float]:
@@ -206,4 +221,5 @@ def run_images(design: str | Path, build_root: str | Path, work: str | Path, cfg
              if line.startswith("R")]  # fmt: skip
     if len(spins) != len(chains):
         raise PbitgenError(f"{exe}: {len(spins)} images read back, {len(chains)} expected")
-    return HarnessRun(np.array(spins), cycles, seconds, build_seconds)
+    load_s, run_s = (float(v) for v in next(ln for ln in r.stdout.splitlines() if ln.startswith("S ")).split()[1:])
+    return HarnessRun(np.array(spins), cycles, seconds, build_seconds, load_s, run_s)

@@ -57,7 +57,11 @@ def random_structure(seed: int) -> Config:
             draw_bits=int(r.choice([12, 16])),
         ),
         schedule=ScheduleConfig(steps=steps, sweeps=sweeps, beta_scales_input=bool(r.random() < 0.5)),
-        array=ArrayConfig(tiles=min(tiles, n_nodes), cells_per_unit=int(r.choice([1, 2, 3, 5, 8, 64]))),
+        array=ArrayConfig(
+            tiles=min(tiles, n_nodes),
+            cells_per_unit=int(r.choice([1, 2, 3, 5, 8, 64])),
+            stages=int(r.integers(1, 5)),
+        ),
     )
 
 

@@ -26,14 +26,24 @@ from pbitgen.model.graph import build_graph
 from .rtl import rtl_run
 from .test_golden import random_case
 
-ARRAYS = [ArrayConfig(1, 1), ArrayConfig(2, 3), ArrayConfig(3, 2), ArrayConfig(1, 64), ArrayConfig(4, 3, (2, 2))]
+ARRAYS = [
+    ArrayConfig(1, 1),
+    ArrayConfig(2, 3),
+    ArrayConfig(3, 2),
+    ArrayConfig(1, 64),
+    ArrayConfig(4, 3, (2, 2)),
+    ArrayConfig(1, 1, stages=4),  # pipelined units: one-cell units (gaps matter most), then shared ones
+    ArrayConfig(2, 3, stages=2),
+    ArrayConfig(3, 2, stages=3),
+    ArrayConfig(1, 64, stages=4),
+]
 
 
-@pytest.mark.parametrize("array", ARRAYS, ids=lambda a: f"t{a.tiles}c{a.cells_per_unit}")
+@pytest.mark.parametrize("array", ARRAYS, ids=lambda a: f"t{a.tiles}c{a.cells_per_unit}s{a.stages}")
 @pytest.mark.parametrize("seed", range(6))
 def test_array_is_bit_exact_with_golden_model(seed, array):
     """Every spin of every sweep of chain 1, for random graphs (2 and 3 colours), formats, generators,
-    beta schedules and T/K, at four degrees of parallelism."""
+    beta schedules and T/K, at five degrees of parallelism and every pipeline depth."""
     cfg, banks = random_case(seed)
     if array.tile_shape and cfg.graph.kind != "grid":  # 2x2 blocks need a grid: use a 6x6 torus instead
         cfg, banks = random_case(seed, graph=GraphConfig(side=6, pattern="G12", torus=True))
@@ -57,16 +67,19 @@ def test_bus_loading_equals_generation_time_contents(seed):
     assert np.array_equal(got.trace, exp.trace[:, :, 0].reshape(-1, cfg.n_nodes))
 
 
-def test_cycle_count_matches_plan():
+@pytest.mark.parametrize("stages", [1, 3])
+def test_cycle_count_matches_plan(stages):
     cfg, banks = random_case(2)
-    cfg = cfg.replace(array={"tiles": 1, "cells_per_unit": 4})
+    cfg = cfg.replace(array={"tiles": 1, "cells_per_unit": 4, "stages": stages})
     plan = ArrayPlan(cfg)
     got = rtl_run(cfg, banks)
     t, k = cfg.schedule.steps, cfg.schedule.sweeps
-    # init pass + drain, then per step a latch and per sweep the phases, a drain, the trace (1 + words)
-    # and the next-state clock; the final DONE clock ends the count
+    # init pass (phases and gaps) + drain, then per step a latch and per sweep the phases and gaps, a
+    # drain, the trace (1 + words) and the next-state clock; the final DONE clock ends the count
     words = -(-plan.graph.n // 32)
-    expect = plan.sweep_clocks + 1 + t * (1 + k * (plan.sweep_clocks + 1 + 1 + words + 1)) + 1
+    assert plan.sweep_clocks == sum(plan.phase_length) + (plan.n_colors - 1) * (stages - 1)
+    drain = stages
+    expect = plan.sweep_clocks + drain + t * (1 + k * (plan.sweep_clocks + drain + 1 + words + 1)) + 1
     assert got.cycles == expect
 
 
@@ -163,11 +176,14 @@ def test_xorshift_gateware_matches_twin():
         assert got == want
 
 
-def test_cell_datapath_matches_fixed_point_model():
-    """Random operands through the Cell and through pbitgen.model.fixed: same field, same draw."""
+@pytest.mark.parametrize("stages", [1, 2, 3, 4])
+def test_cell_datapath_matches_fixed_point_model(stages):
+    """Random operands through the Cell and through pbitgen.model.fixed: same field, same draw; a
+    pipelined cell takes a new cell every clock and gives its spin ``stages - 1`` clocks later."""
     cfg = Config(
         graph=GraphConfig(side=4, pattern="G8"),
         formats=FormatConfig(coupling=FixedFormat(6, 3), bias=FixedFormat(9, 4), input=FixedFormat(5, 2)),
+        array=ArrayConfig(stages=stages),
     )
     deg = cfg.graph.max_degree
     dut = Cell(cfg, deg)
@@ -202,10 +218,10 @@ def test_cell_datapath_matches_fixed_point_model():
         spin = (u >> (cfg.rng.draw_bits - 1)) if c["init"] else int(u < lut[fixed.lut_index(z, cfg)])
         return gamma, nxt, spin
 
-    got = []
+    first, spins = [], []
 
     async def tb(ctx):
-        for c in cases:
+        for c in cases + [cases[0]] * (stages - 1):  # trailing clocks flush the pipeline
             ctx.set(dut.bias, c["bias"])
             ctx.set(
                 dut.coupling,
@@ -214,12 +230,19 @@ def test_cell_datapath_matches_fixed_point_model():
             ctx.set(dut.nbr, sum(b << k for k, b in enumerate(c["nbr"])))
             for name in ("visible", "x", "w", "beta", "init", "state"):
                 ctx.set(getattr(dut, name), c[name])
-            got.append((ctx.get(dut.field), ctx.get(dut.next_state), ctx.get(dut.spin)))
+            first.append((ctx.get(dut.field), ctx.get(dut.next_state)))
+            spins.append(ctx.get(dut.spin))
+            if stages > 1:
+                await ctx.tick()
 
     sim = Simulator(dut)
+    if stages > 1:
+        sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()
-    assert got == [ref(c) for c in cases]
+    want = [ref(c) for c in cases]
+    assert first[: len(cases)] == [w[:2] for w in want]
+    assert spins[stages - 1 :] == [w[2] for w in want]
 
 
 @pytest.mark.parametrize("array", [*ARRAYS, ArrayConfig(5, 7)], ids=str)

@@ -94,14 +94,14 @@ def run(args: argparse.Namespace) -> int:
     print(pm.format_report(b, table, calib, model_k))
     print(f"\n(time-zero initial-value toggles removed: {rtl.initial_toggles:,})")
     print("\nscale on paper (per-flip energy of this run carried over):")
-    clocks = plan.sweep_clocks + 2
+    clocks = plan.loop_clocks
     from pbitgen.config import Config
 
     paper = Config().replace(graph={"side": 70, "pattern": "G12", "torus": True}, array=dict(cfg.array.__dict__))
     p_plan = ArrayPlan(paper)
     designs = {
         f"this design (N={plan.graph.n}, K={model_k})": (plan.graph.n, cfg.schedule.steps, model_k, clocks),
-        f"paper-sized N=4900, K=250, {p_plan.n_units} units": (4900, cfg.schedule.steps, 250, p_plan.sweep_clocks + 2),
+        f"paper-sized N=4900, K=250, {p_plan.n_units} units": (4900, cfg.schedule.steps, 250, p_plan.loop_clocks),
         "paper-sized, fully parallel, K=250": (4900, cfg.schedule.steps, 250, 2 + 2),
     }
     for name in (args.node, *(n for n in ("ecp5", "sky130", "adv7") if n != args.node and n in table.nodes)):
