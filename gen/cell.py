@@ -12,10 +12,12 @@ This is the combinational datapath of step 3b of :mod:`pbitgen.model.golden`'s c
   initial-noise pass, the top bit of ``u``).
 
 With ``cfg.array.stages = s > 1`` the datapath is a pipeline of ``s`` clocks: registers after the field
-(``gamma``, ``iota``), on the table address (a synchronous table read, which an FPGA flow may put in block
-RAM) and, at ``s = 4``, after the beta product. The inputs are sampled in the first clock; ``spin`` is
-valid ``s - 1`` clocks later, while ``next_state`` and ``field`` are combinational in the first clock (the
-unit writes the generator state back at once). The arithmetic is the same at every depth.
+(``gamma``, ``iota``; ``s >= 2``), on the table address (a synchronous table read, which an FPGA flow may
+put in block RAM; ``s >= 3``), after the beta product (``s >= 4``), on the operands (``s >= 5``) and
+halfway down the field's adder tree (``s = 6``). The inputs are sampled in the first clock; ``spin`` is
+valid ``s - 1`` clocks later, ``next_state`` is combinational in the first clock (the unit writes the
+generator state back at once) and ``field`` in the first (``s < 5``), second or third. The arithmetic is
+the same at every depth.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class Cell(wiring.Component):
         cfg, f = self.cfg, self.cfg.formats
         ff, width = cfg.field_frac, cfg.field_width
         p_bits, state_w = cfg.rng.draw_bits, cfg.rng.state_width
-        stages = cfg.array.stages
+        stages = cfg.array.execute_stages
 
         def cut(value: Value, on: bool, name: str) -> Value:
             """``value`` itself, or a register of it when this pipeline cut is in use."""
@@ -86,11 +88,22 @@ class Cell(wiring.Component):
 
         # -J = ~J + 1: each coupling is XORed with its spin's negation and the +1s are added as one count,
         # so no term needs a negating adder of its own
-        terms = [self.bias << (ff - f.bias.frac)]
+        # stage 2 of 5 starts here (cut 4): the operands, so that memory and neighbour reads from across the
+        # array have a clock of their own
+        ops = stages >= 5
+        bias, coupling, nbr = (
+            cut(v, ops, f"{n}_r") for v, n in ((self.bias, "bias"), (self.coupling, "coupling"), (self.nbr, "nbr"))
+        )
+        visible, x, w, beta = (
+            cut(v, ops, f"{n}_r")
+            for v, n in ((self.visible, "visible"), (self.x, "x"), (self.w, "w"), (self.beta, "beta_in"))
+        )
+
+        terms = [bias << (ff - f.bias.frac)]
         cw = f.coupling.width
-        down = [~self.nbr[d] for d in range(self.degree)]
+        down = [~nbr[d] for d in range(self.degree)]
         for d in range(self.degree):
-            j = self.coupling[d * cw : (d + 1) * cw].as_signed()
+            j = coupling[d * cw : (d + 1) * cw].as_signed()
             terms.append((j ^ down[d].replicate(cw).as_signed()) << (ff - f.coupling.frac))
         if down:
             terms.append(sum(down[1:], down[0]) << (ff - f.coupling.frac))
@@ -107,11 +120,13 @@ class Cell(wiring.Component):
                 pairs.append(t)
             terms = pairs + terms[len(pairs) * 2 :]
             level += 1
+            if level == 2 and len(terms) > 1:  # (cut 5) halfway down the tree
+                terms = [cut(t, stages >= 6, f"part{i}") for i, t in enumerate(terms)]
         gamma = Signal(signed(width))
         m.d.comb += gamma.eq(terms[0])
-        w_al = self.w << (ff - f.input.frac)
+        w_al = w << (ff - f.input.frac)
         iota = Signal(signed(width))
-        m.d.comb += iota.eq(Mux(self.visible, Mux(self.x, w_al, -w_al), 0))
+        m.d.comb += iota.eq(Mux(visible, Mux(x, w_al, -w_al), 0))
 
         nxt = Signal(state_w)
         m.d.comb += nxt.eq(xorshift_step(self.state, state_w))
@@ -121,8 +136,8 @@ class Cell(wiring.Component):
 
         # stage 2 starts here (cut 1): the field, the input term and beta
         gamma_r = cut(gamma, stages >= 2, "gamma_r")
-        iota_r = cut(iota, stages >= 2, "iota_r")
-        beta_r = cut(self.beta, stages >= 2, "beta_r")
+        iota_r = cut(cut(iota, stages >= 6, "iota_t"), stages >= 2, "iota_r")  # in step with the tree's cut
+        beta_r = cut(cut(beta, stages >= 6, "beta_t"), stages >= 2, "beta_r")
         fb = f.beta.frac
         half = (1 << fb) >> 1
         product = beta_r * (gamma_r + iota_r) if cfg.schedule.beta_scales_input else beta_r * gamma_r

@@ -6,8 +6,9 @@ Sequence after ``start`` (see :mod:`pbitgen.model.golden` for what each part com
 2. for ``bank = steps - 1 .. 0``: LATCH (the tiles copy visible spins into x^t), then ``sweeps`` sweeps; a
    sweep issues colour phases ``0..C-1``, phase ``c`` lasting ``phase_length[c]`` clocks (``pos`` counts
    them), then DRAIN (one clock for the last update to land), then TRACE when tracing (waits for
-   ``trace_done``); with ``cfg.array.stages = s > 1`` a GAP of ``s - 1`` clocks follows every phase but
-   the last and DRAIN lasts ``s`` clocks, so that the pipelined updates land before the next phase;
+   ``trace_done``); with pipelined units (``cfg.array.execute_stages = s > 1``) a GAP of ``s - 1`` clocks
+   follows every phase but the last, and DRAIN lasts ``cfg.array.drain_clocks`` (``s``, plus one when the
+   tiles register the broadcast), so that the updates land before the next phase, latch or trace;
 3. DONE: ``busy`` falls, ``done`` rises.
 
 ``ex_beta``, ``ex_w`` and ``ex_init`` are registered at issue so that they travel with the issued cells
@@ -70,8 +71,8 @@ class Controller(wiring.Component):
         init = Signal()
         sweep = Signal.like(self.sweeps)
         trace = Signal()
-        stages = self.cfg.array.stages
-        wait = Signal(range(max(stages, 2)))  # clocks left in GAP / DRAIN (pipelined units only)
+        stages, drain = self.cfg.array.execute_stages, self.cfg.array.drain_clocks
+        wait = Signal(range(max(drain, 2)))  # clocks left in GAP / DRAIN (pipelined units only)
         m.d.comb += self.beta_addr.eq(sweep)
         with m.If(self.issue):
             m.d.sync += [self.ex_beta.eq(self.beta), self.ex_w.eq(self.w), self.ex_init.eq(init)]
@@ -100,8 +101,8 @@ class Controller(wiring.Component):
                     m.d.sync += self.pos.eq(0)
                     with m.If(self.color == last_color):
                         m.d.sync += self.color.eq(0)
-                        if stages > 1:
-                            m.d.sync += wait.eq(stages - 1)
+                        if drain > 1:
+                            m.d.sync += wait.eq(drain - 1)
                         m.next = "DRAIN"
                     with m.Else():
                         m.d.sync += self.color.eq(self.color + 1)
@@ -117,7 +118,7 @@ class Controller(wiring.Component):
                     with m.Else():
                         m.d.sync += wait.eq(wait - 1)
             with m.State("DRAIN"):
-                ready = wait == 0 if stages > 1 else Const(1)
+                ready = wait == 0 if drain > 1 else Const(1)
                 with m.If(ready & init):
                     m.d.sync += init.eq(0)
                     m.next = "LATCH"
@@ -127,7 +128,7 @@ class Controller(wiring.Component):
                         m.next = "TRACE"
                     with m.Else():
                         m.next = "NEXT"
-                if stages > 1:
+                if drain > 1:
                     with m.Else():
                         m.d.sync += wait.eq(wait - 1)
             with m.State("TRACE"):

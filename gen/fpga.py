@@ -119,6 +119,10 @@ class FpgaResult:
     flips_per_clock: float
     synth_seconds: float
     pnr_seconds: float
+    router: str = "router2"
+    cells: int = 0
+    units: int = 0
+    stages: int = 1
 
     @property
     def utilisation(self) -> float:
@@ -163,9 +167,15 @@ def yosys_script(dev: Device, verilog: str) -> str:
     return script + "; write_json netlist.json"
 
 
-def nextpnr_args(dev: Device, freq: float, seed: int) -> list[str]:
+#: nextpnr's routers: router2 (the default here) finishes the default-size ECP5 design where router1 did not
+ROUTERS = ("router1", "router2")
+
+
+def nextpnr_args(dev: Device, freq: float, seed: int, router: str = "router2") -> list[str]:
     return [
         *dev.args,
+        "--router",
+        router,
         "--json",
         "netlist.json",
         "--freq",
@@ -248,10 +258,13 @@ def place_and_route(
     seed: int = 1,
     progress: Callable[[str], None] | None = None,
     timeout: float = 4 * 3600,
+    router: str = "router2",
 ) -> FpgaResult:
     """Synthesize ``design/pbitgen_top.v`` and place and route it on ``device_name`` in the run folder
-    ``out``; flips per clock come from the design's ``config.json``."""
+    ``out``; flips per clock come from the design's ``config.json``. Each tool gets ``timeout`` seconds."""
     dev = device(device_name)
+    if router not in ROUTERS:
+        raise PbitgenError(f"--router {router}: expected one of {', '.join(ROUTERS)}")
     design, out = Path(design), Path(out)
     for name in (f"{TOP}.v", "config.json"):
         if not (design / name).is_file():
@@ -259,7 +272,8 @@ def place_and_route(
     if freq <= 0:
         raise PbitgenError(f"--freq {freq:g}: expected a positive target in MHz")
     try:
-        plan = ArrayPlan(Config.load(design / "config.json"))
+        cfg = Config.load(design / "config.json")
+        plan = ArrayPlan(cfg)
     except (TypeError, ValueError, KeyError) as e:
         raise PbitgenError(f"{design / 'config.json'}: {e}") from None
     say = progress or (lambda _: None)
@@ -275,9 +289,9 @@ def place_and_route(
     synth_seconds = time.perf_counter() - t0
     say(f"synthesis finished in {synth_seconds:.1f} s")
 
-    say(f"place and route ({dev.nextpnr} {' '.join(dev.args)}, {freq:g} MHz target, seed {seed}) started")
+    say(f"place and route ({dev.nextpnr} {' '.join(dev.args)}, {router}, {freq:g} MHz target, seed {seed}) started")
     t0 = time.perf_counter()
-    _run([*nextpnr, *nextpnr_args(dev, freq, seed)], out, "nextpnr.log", f"nextpnr ({device_name})", timeout)
+    _run([*nextpnr, *nextpnr_args(dev, freq, seed, router)], out, "nextpnr.log", f"nextpnr ({device_name})", timeout)
     pnr_seconds = time.perf_counter() - t0
     say(f"place and route finished in {pnr_seconds:.1f} s")
 
@@ -304,6 +318,10 @@ def place_and_route(
         flips_per_clock=plan.flips_per_clock,
         synth_seconds=synth_seconds,
         pnr_seconds=pnr_seconds,
+        router=router,
+        cells=plan.graph.n,
+        units=plan.n_units,
+        stages=cfg.array.stages,
     )
 
 
@@ -311,7 +329,8 @@ def table(r: FpgaResult) -> str:
     dev = DEVICES[r.device]
     met = "met" if r.fmax_mhz >= r.target_mhz else "missed"
     rows = [
-        ("device", f"{r.device} ({dev.part}, out of context)"),
+        ("design", f"{r.cells} cells, {r.units} update units, {r.stages}-stage pipeline"),
+        ("device", f"{r.device} ({dev.part}, out of context, nextpnr {r.router})"),
         (f"LUTs ({dev.lut})", f"{r.luts} / {r.lut_sites}"),
         ("utilisation", f"{r.utilisation:.1f} % of LUTs"),
         ("FFs", str(r.ffs)),

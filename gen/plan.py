@@ -116,15 +116,23 @@ class ArrayPlan:
 
     @property
     def sweep_clocks(self) -> int:
-        """Clocks one sweep takes in the update phases and the ``stages - 1`` clock gaps between them
+        """Clocks one sweep takes in the update phases and the ``execute_stages - 1`` clock gaps between them
         (excluding the pipeline drain and tracing)."""
-        return sum(self.phase_length) + (self.n_colors - 1) * (self.cfg.array.stages - 1)
+        return sum(self.phase_length) + (self.n_colors - 1) * (self.cfg.array.execute_stages - 1)
 
     @property
     def loop_clocks(self) -> int:
         """Clocks from one sweep's first issue to the next's without tracing: the phases and gaps, the
-        drain (``stages`` clocks) and the controller's next-sweep clock."""
-        return self.sweep_clocks + self.cfg.array.stages + 1
+        drain (``drain_clocks``) and the controller's next-sweep clock."""
+        return self.sweep_clocks + self.cfg.array.drain_clocks + 1
+
+    def run_clocks(self, steps: int, sweeps: int, trace: bool = False) -> int:
+        """Clocks from ``start`` to ``done`` of one run (the controller's ``CYCLES``): the initial-noise
+        pass and its drain, per step a latch and ``sweeps`` sweep loops (with the trace of ``1 + N / 32``
+        clocks when tracing without back-pressure), and the final clock."""
+        trace_clocks = 1 + -(-self.graph.n // 32) if trace else 0
+        per_step = 1 + sweeps * (self.loop_clocks + trace_clocks)
+        return self.sweep_clocks + self.cfg.array.drain_clocks + steps * per_step + 1
 
     @cached_property
     def neighbor_slots(self) -> tuple[np.ndarray, np.ndarray]:

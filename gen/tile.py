@@ -1,6 +1,7 @@
 """A tile: the update units of a set of cells (a band or block of the grid), their spin and input registers.
 
-A tile owns the spin bit and the input bit x^t of each of its cells. It reads the spins it needs (its own
+A tile owns the spin bit and the input bit x^t of each of its cells (and, with ``array.stages = 7``, a
+register stage for the controller's broadcast). It reads the spins it needs (its own
 and those of neighbours in other tiles, :meth:`ArrayPlan.tile_reads`) on ``reads``: edges that leave the
 tile are wires from the tiles that own those cells. Controller signals and bus writes are broadcast; a
 bus write reaches the unit whose index it carries.
@@ -64,6 +65,12 @@ class Tile(wiring.Component):
         with m.If(self.latch):
             m.d.sync += x.eq(self.spins & self.visible)
         d = max(plan.degree, 1)
+        # the controller's broadcast, registered here when the config asks (it crosses the whole array)
+        bc = {k: getattr(self, k) for k in ("issue", "color", "pos", "bank", "ex_beta", "ex_w", "ex_init")}
+        if self.cfg.array.broadcast_register:
+            for k, sig in list(bc.items()):
+                bc[k] = Signal.like(sig, name=f"{k}_r")
+                m.d.sync += bc[k].eq(sig)
         for u in self.units:
             unit = UpdateUnit(self.cfg, plan, u, self.images.get(u.index))
             m.submodules[f"unit{u.index}"] = unit
@@ -73,13 +80,7 @@ class Tile(wiring.Component):
                     j = int(nbr[cell, k]) if plan.degree else -1
                     nb.append(Const(0, 1) if j < 0 else self.reads[read_pos[j]])
             m.d.comb += [
-                unit.issue.eq(self.issue),
-                unit.color.eq(self.color),
-                unit.pos.eq(self.pos),
-                unit.bank.eq(self.bank),
-                unit.ex_beta.eq(self.ex_beta),
-                unit.ex_w.eq(self.ex_w),
-                unit.ex_init.eq(self.ex_init),
+                *(getattr(unit, k).eq(v) for k, v in bc.items()),
                 unit.nbrs.eq(Cat(*nb)),
                 unit.xin.eq(Cat(*(x[local[c]] for c in u.cells))),
                 unit.vis.eq(Cat(*(self.visible[local[c]] for c in u.cells))),

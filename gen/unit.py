@@ -132,7 +132,7 @@ class UpdateUnit(wiring.Component):
             self.spin.eq(cell.spin),
         ]
         we, we_slot = ex_active, ex_slot  # the spin write lands when the cell's pipeline ends
-        for k in range(cfg.array.stages - 1):
+        for k in range(cfg.array.execute_stages - 1):
             we_r, slot_r = Signal(name=f"we_{k + 1}"), Signal(sw, name=f"slot_{k + 1}")
             m.d.sync += [we_r.eq(we), slot_r.eq(we_slot)]
             we, we_slot = we_r, slot_r

@@ -304,8 +304,11 @@ class ArrayConfig:
     cols)`` cuts it into rectangular blocks (``rows x cols`` must equal ``tiles`` and divide the side);
     otherwise tiles are contiguous ranges of cell indices (bands of rows on a grid).
 
-    ``stages`` is the depth of a unit's execute pipeline (1 to 4 clocks): registers after the field adder
-    (2+), on the sigmoid table's address (3+) and after the beta multiplier (4) shorten the clock period
+    ``stages`` (1 to 7) sets the pipeline registers of the update path: registers after the field adder
+    (2+), on the sigmoid table's address (3+), after the beta multiplier (4+), on the operands (5+) and
+    halfway down the field's adder tree (6+) make a unit's execute pipeline ``min(stages, 6)`` clocks deep,
+    and at 7 each tile registers the controller's broadcast (one more clock of latency). They shorten the
+    clock period
     for FPGA and ASIC flows, at the price of ``stages - 1`` idle clocks between colour phases (a cell of
     the next colour must see every spin of this one). The samples are the same at every depth."""
 
@@ -317,7 +320,7 @@ class ArrayConfig:
     def __post_init__(self) -> None:
         _int("tiles", self.tiles, 1, 4096)
         _int("cells_per_unit", self.cells_per_unit, 1, 1 << 16)
-        _int("stages", self.stages, 1, 4)
+        _int("stages", self.stages, 1, 7)
         object.__setattr__(self, "tile_shape", tuple(self.tile_shape))
         if self.tile_shape:
             if len(self.tile_shape) != 2:
@@ -329,6 +332,21 @@ class ArrayConfig:
                     f"tiles must equal tile_shape rows x cols = {self.tile_shape[0] * self.tile_shape[1]}, "
                     f"not {self.tiles}"
                 )
+
+    @property
+    def execute_stages(self) -> int:
+        """Clocks of a unit's execute pipeline, from its first (neighbour read) to the spin write."""
+        return min(self.stages, 6)
+
+    @property
+    def broadcast_register(self) -> bool:
+        """Whether each tile registers the controller's broadcast (issue, colour, slot, bank, beta, w)."""
+        return self.stages >= 7
+
+    @property
+    def drain_clocks(self) -> int:
+        """Clocks the controller waits after a sweep's last issue for its last spin write to land."""
+        return self.execute_stages + self.broadcast_register
 
 
 _SECTIONS = {

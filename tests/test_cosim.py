@@ -16,6 +16,7 @@ import pytest
 
 from pbitgen.config import ArrayConfig, Config, GraphConfig, ScheduleConfig
 from pbitgen.gen.build import generate
+from pbitgen.gen.plan import ArrayPlan
 from pbitgen.model import golden
 from pbitgen.model.graph import build_graph
 from pbitgen.sim import runner
@@ -104,6 +105,10 @@ def test_plain_cpp_harness_equals_golden_and_cocotb(design):
     traced = harness.run_images(design["design"], design["root"] / "builds", design["root"] / "cpp-trace", CFG,
                                 banks, [3], trace=True)  # fmt: skip
     assert traced.cycles[0] == run(design, "verilator", "cpp-twin", chain=3)["run_cycles"] > got.cycles[0]
+    plan = ArrayPlan(CFG)
+    t, k = CFG.schedule.steps, CFG.schedule.sweeps
+    assert (got.cycles[0], traced.cycles[0]) == (plan.run_clocks(t, k), plan.run_clocks(t, k, trace=True))
+    assert got.load_seconds > 0 and got.run_seconds > 0
     bad = golden.Banks(**{**banks.__dict__, "bias": banks.bias + 64})
     worse = harness.run_images(design["design"], design["root"] / "builds", design["root"] / "cpp-bad", CFG, bad,
                                [3, 4, 5])  # fmt: skip

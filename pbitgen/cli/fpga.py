@@ -69,6 +69,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out", "-o", default="build/fpga", metavar="DIR", help="run folder: logs, netlist (default: %(default)s)"
     )
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON (atomically)")
+    p.add_argument(
+        "--router", default="router2", choices=("router1", "router2"), help="nextpnr's router (default: %(default)s)"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=240.0,
+        metavar="MIN",
+        help="minutes each of Yosys and nextpnr may take (default: %(default)g)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
         gen = copy.copy(args)
         gen.out = str(design)
         verilog.run(gen)  # atomic: the folder is built beside OUT/design and renamed into place
-    res = place_and_route(design, args.device, args.out, args.freq, args.seed, progress=lambda s: print(s, flush=True))
+    res = place_and_route(
+        design, args.device, args.out, args.freq, args.seed, progress=lambda s: print(s, flush=True),
+        timeout=60 * args.timeout, router=args.router,
+    )  # fmt: skip
     print(table(res))
     if args.json:
         from pbitgen.model.io import save_text

@@ -1,0 +1,67 @@
+"""FPGA variants of the generated array on an ECP5-85k: LUTs, block RAM, routed Fmax and flips/ns.
+
+Each variant is one ``pbitgen fpga`` command (Yosys ``synth_ecp5`` and nextpnr-ecp5 out of context), named
+here once, so that the README's table names the exact command of every row. ``make bench`` runs the small
+design at two pipeline depths (minutes); ``make bench-fpga`` adds the default model's hardware (28x28 G12,
+784 cells), whose synthesis and routing take tens of minutes in WebAssembly.
+
+    python -m bench.bench_fpga small-s1 small-s5 [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+
+from pbitgen.cli import main as pbitgen
+from pbitgen.model.io import save_text
+
+SMALL = (
+    "--random-weights --grid 8 --pattern G8 --torus --steps 2 --sweeps 16 --set array.tiles=4 "
+    "--set array.tile_shape=[2,2] --cells-per-unit 4"
+)
+DEFAULT = "--config configs/default.toml"
+
+#: name -> (label, generation flags). The flags are those of `pbitgen verilog`.
+VARIANTS: dict[str, tuple[str, str]] = {
+    f"{size}-s{stages}": (f"{what}, {stages} stage{'s' if stages > 1 else ''}", f"{flags} --set array.stages={stages}")
+    for size, what, flags in (
+        ("small", "8x8 G8, 16 units x 4 cells", SMALL),
+        ("default", "the default model's 28x28 G12, 16 units x 49 cells", DEFAULT),
+    )
+    for stages in (1, 4, 5, 6)
+}
+DEVICE = "ecp5-85k"
+
+
+def command(name: str) -> str:
+    """The shell command of one variant, as the README shows it."""
+    _, flags = VARIANTS[name]
+    return f"pbitgen fpga {flags} --device {DEVICE} --out build/fpga/{name} --json bench/results/fpga_{name}.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("variants", nargs="+", choices=sorted(VARIANTS), help="variants to place and route")
+    ap.add_argument("--out", type=Path, default=Path("bench/results"))
+    ap.add_argument("--timeout", type=float, default=60.0, metavar="MIN", help="per tool (default: %(default)g)")
+    a = ap.parse_args(argv)
+    for name in a.variants:
+        label, _ = VARIANTS[name]
+        cmd = command(name)
+        print(f"== {name}: {label}\n$ {cmd}", flush=True)
+        path = a.out / f"fpga_{name}.json"
+        args = shlex.split(cmd)[1:]
+        args[args.index("--json") + 1] = str(path)
+        rc = pbitgen([*args, "--timeout", f"{a.timeout:g}"])
+        if rc:
+            return rc
+        result = json.loads(path.read_text())
+        save_text(path, json.dumps({**result, "variant": name, "label": label, "command": cmd}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
