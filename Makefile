@@ -61,8 +61,8 @@ bench-fpga: system $(BENCH_VENV)/.installed
 
 # bench/bench_fpga.py names each variant's command: the small design unpipelined and pipelined, and the
 # default model's design.
-FPGA_SMALL   = small-s1 small-s6
-FPGA_DEFAULT = default-s6
+FPGA_SMALL   = small-s1 small-s7
+FPGA_DEFAULT = default-s7
 
 # The default DTM (weights/default): `make train` reproduces it (about 12 minutes here); `make compare`
 # adds the MEBM and no-ACP baselines and the curves; `make eval` prints the FD table.
@@ -111,4 +111,4 @@ system:
 	fi
 
 clean:
-	rm -rf runs build sim_build .pytest_cache bench/results
+	rm -rf runs build sim_build .pytest_cache

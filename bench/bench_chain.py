@@ -6,7 +6,7 @@ hardware: the FPGA at the routed Fmax of ``pbitgen fpga`` (the first of ``--fpga
 with the cycles per image of that variant's pipeline depth) and an ASIC at an assumed clock. All rows run
 T x K = 8 x 250 sweeps per image on the model's weights.
 
-    python -m bench.bench_chain [--images 16] [--fpga bench/results/fpga_default-s6.json ...]
+    python -m bench.bench_chain [--images 16] [--fpga bench/results/fpga_default-s7.json ...]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pbitgen.sim import harness
 DESIGN = Path("hdl/default")
 WORK = Path("build/bench-chain")
 ASIC_MHZ = 100.0  # an assumed clock for a 130 nm standard-cell flow, not a measured one
-FPGA = ("default-s6", "default-s5", "small-s6", "small-s5")  # bench_fpga variants, in order of preference
+FPGA = ("default-s7", "default-s5", "small-s7", "small-s5")  # bench_fpga variants, in order of preference
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,10 +86,8 @@ class Cell(wiring.Component):
             m.d.sync += reg.eq(value)
             return reg
 
-        # -J = ~J + 1: each coupling is XORed with its spin's negation and the +1s are added as one count,
-        # so no term needs a negating adder of its own
-        # stage 2 of 5 starts here (cut 4): the operands, so that memory and neighbour reads from across the
-        # array have a clock of their own
+        # Each cut below is in use from the ``stages`` value in brackets; every cut adds one clock.
+        # [5] the operands: memory and neighbour reads from across the array get a clock of their own
         ops = stages >= 5
         bias, coupling, nbr = (
             cut(v, ops, f"{n}_r") for v, n in ((self.bias, "bias"), (self.coupling, "coupling"), (self.nbr, "nbr"))
@@ -99,6 +97,8 @@ class Cell(wiring.Component):
             for v, n in ((self.visible, "visible"), (self.x, "x"), (self.w, "w"), (self.beta, "beta_in"))
         )
 
+        # -J = ~J + 1: each coupling is XORed with its spin's negation and the +1s are added as one count,
+        # so no term needs a negating adder of its own
         terms = [bias << (ff - f.bias.frac)]
         cw = f.coupling.width
         down = [~nbr[d] for d in range(self.degree)]
@@ -120,7 +120,7 @@ class Cell(wiring.Component):
                 pairs.append(t)
             terms = pairs + terms[len(pairs) * 2 :]
             level += 1
-            if level == 2 and len(terms) > 1:  # (cut 5) halfway down the tree
+            if level == 2 and len(terms) > 1:  # [6] halfway down the tree
                 terms = [cut(t, stages >= 6, f"part{i}") for i, t in enumerate(terms)]
         gamma = Signal(signed(width))
         m.d.comb += gamma.eq(terms[0])
@@ -134,14 +134,14 @@ class Cell(wiring.Component):
         for k in range(stages - 1):
             draw = cut(draw, True, f"draw_{k + 1}")
 
-        # stage 2 starts here (cut 1): the field, the input term and beta
+        # [2] the field, the input term and beta (the last two in step with the tree's cut)
         gamma_r = cut(gamma, stages >= 2, "gamma_r")
-        iota_r = cut(cut(iota, stages >= 6, "iota_t"), stages >= 2, "iota_r")  # in step with the tree's cut
+        iota_r = cut(cut(iota, stages >= 6, "iota_t"), stages >= 2, "iota_r")
         beta_r = cut(cut(beta, stages >= 6, "beta_t"), stages >= 2, "beta_r")
         fb = f.beta.frac
         half = (1 << fb) >> 1
         product = beta_r * (gamma_r + iota_r) if cfg.schedule.beta_scales_input else beta_r * gamma_r
-        # stage 3 of 4 (cut 3): the product
+        # [4] the product
         product_r = cut(product, stages >= 4, "product_r")
         iota_p = cut(iota_r, stages >= 4, "iota_p")
         z = Signal(signed(cfg.scaled_width + 2))
@@ -153,7 +153,7 @@ class Cell(wiring.Component):
         clamped = Signal(signed(cfg.scaled_width + 2))
         m.d.comb += clamped.eq(Mux(z < -off, -off, Mux(z > off - 1, off - 1, z)))
 
-        # the last stage (cut 2): a synchronous table read registers the address
+        # [3] the table address: a synchronous read, which an FPGA flow can map to block RAM
         m.submodules.lut = lut = memory.Memory(
             shape=unsigned(p_bits), depth=f.lut_entries, init=fixed.sigmoid_table(cfg).tolist()
         )

@@ -120,6 +120,7 @@ class FpgaResult:
     synth_seconds: float
     pnr_seconds: float
     router: str = "router2"
+    routed: bool = True
     cells: int = 0
     units: int = 0
     stages: int = 1
@@ -171,9 +172,10 @@ def yosys_script(dev: Device, verilog: str) -> str:
 ROUTERS = ("router1", "router2")
 
 
-def nextpnr_args(dev: Device, freq: float, seed: int, router: str = "router2") -> list[str]:
+def nextpnr_args(dev: Device, freq: float, seed: int, router: str = "router2", route: bool = True) -> list[str]:
     return [
         *dev.args,
+        *([] if route else ["--no-route"]),
         "--router",
         router,
         "--json",
@@ -259,9 +261,11 @@ def place_and_route(
     progress: Callable[[str], None] | None = None,
     timeout: float = 4 * 3600,
     router: str = "router2",
+    route: bool = True,
 ) -> FpgaResult:
     """Synthesize ``design/pbitgen_top.v`` and place and route it on ``device_name`` in the run folder
-    ``out``; flips per clock come from the design's ``config.json``. Each tool gets ``timeout`` seconds."""
+    ``out``; flips per clock come from the design's ``config.json``. Each tool gets ``timeout`` seconds.
+    With ``route=False`` nextpnr stops after placement and Fmax is its post-placement estimate."""
     dev = device(device_name)
     if router not in ROUTERS:
         raise PbitgenError(f"--router {router}: expected one of {', '.join(ROUTERS)}")
@@ -289,9 +293,11 @@ def place_and_route(
     synth_seconds = time.perf_counter() - t0
     say(f"synthesis finished in {synth_seconds:.1f} s")
 
-    say(f"place and route ({dev.nextpnr} {' '.join(dev.args)}, {router}, {freq:g} MHz target, seed {seed}) started")
+    what = f"{router}, {freq:g} MHz target" if route else "placement only"
+    say(f"place and route ({dev.nextpnr} {' '.join(dev.args)}, {what}, seed {seed}) started")
     t0 = time.perf_counter()
-    _run([*nextpnr, *nextpnr_args(dev, freq, seed, router)], out, "nextpnr.log", f"nextpnr ({device_name})", timeout)
+    args = nextpnr_args(dev, freq, seed, router, route)
+    _run([*nextpnr, *args], out, "nextpnr.log", f"nextpnr ({device_name})", timeout)
     pnr_seconds = time.perf_counter() - t0
     say(f"place and route finished in {pnr_seconds:.1f} s")
 
@@ -299,6 +305,13 @@ def place_and_route(
         report = json.loads((out / "report.json").read_text())
     except (OSError, ValueError) as e:
         raise PbitgenError(f"{out / 'report.json'}: cannot read nextpnr's report: {e}") from None
+    if not route:  # no routed Fmax in the report: take the placer's last timing estimate from the log
+        log = (out / "nextpnr.log").read_text()
+        pattern = rf"Max frequency for clock '{CLOCK}[^']*': ([0-9.]+) MHz \((?:PASS|FAIL) at ([0-9.]+) MHz"
+        est = re.findall(pattern, log)
+        if not est:
+            raise PbitgenError(f"{out / 'nextpnr.log'}: no post-placement frequency estimate for clock {CLOCK!r}")
+        report["fmax"] = {CLOCK: {"achieved": float(est[-1][0]), "constraint": float(est[-1][1])}}
     fig = parse_report(report, dev, out / "report.json")
     ffs = fig["ff"][0] if dev.ff else _count_ffs(json.loads((out / "synth_stat.json").read_text()))
     if fig["lut"][0] <= 0:
@@ -319,6 +332,7 @@ def place_and_route(
         synth_seconds=synth_seconds,
         pnr_seconds=pnr_seconds,
         router=router,
+        routed=route,
         cells=plan.graph.n,
         units=plan.n_units,
         stages=cfg.array.stages,
@@ -336,7 +350,10 @@ def table(r: FpgaResult) -> str:
         ("FFs", str(r.ffs)),
         (f"BRAM ({dev.bram})", f"{r.bram} / {r.bram_sites}"),
         (f"DSP ({dev.dsp})", f"{r.dsp} / {r.dsp_sites}"),
-        ("Fmax", f"{r.fmax_mhz:.2f} MHz (target {r.target_mhz:g} MHz {met}, seed {r.seed})"),
+        (
+            "Fmax" if r.routed else "Fmax (post-placement estimate, not routed)",
+            f"{r.fmax_mhz:.2f} MHz (target {r.target_mhz:g} MHz {met}, seed {r.seed})",
+        ),
         ("flips/clock", f"{r.flips_per_clock:.2f}"),
         ("flips/ns", f"{r.flips_per_ns:.4g}"),
         ("flips/ns per 1k LUTs", f"{r.flips_per_ns_per_klut:.4g}"),

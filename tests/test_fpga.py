@@ -57,13 +57,34 @@ def test_tiny_design_places_and_routes(tmp_path, capsys):
     assert "flips/ns per 1k LUTs" in printed
     assert (out / "design" / "pbitgen_top.v").is_file() and (out / "report.json").is_file()
     r = json.loads(figures.read_text())
-    assert r["device"] == "ecp5-25k" and r["target_mhz"] == 50 and r["seed"] == 1
+    assert r["device"] == "ecp5-25k" and r["target_mhz"] == 50 and r["seed"] == 1 and r["router"] == "router2"
+    assert (r["cells"], r["units"], r["stages"], r["routed"]) == (16, 1, 1, True)
     assert 0 < r["luts"] <= r["lut_sites"] and r["ffs"] > 0 and r["fmax_mhz"] > 0
     assert r["flips_per_clock"] == pytest.approx(1.0)  # 16 cells, one unit: one update per clock
     assert r["flips_per_ns"] == pytest.approx(r["flips_per_clock"] * r["fmax_mhz"] / 1000)
     assert r["flips_per_ns_per_klut"] == pytest.approx(r["flips_per_ns"] / (r["luts"] / 1000))
     assert r["utilisation_percent"] == pytest.approx(100 * r["luts"] / r["lut_sites"])
     assert not list(tmp_path.glob(".fpga.json.*"))  # the JSON's temporary file is gone
+
+
+@pytest.mark.slow
+def test_place_only_is_labelled_an_estimate(tmp_path, capsys):
+    figures = tmp_path / "fpga.json"
+    argv = [
+        "fpga",
+        *TINY,
+        "--device",
+        "ecp5-25k",
+        "--place-only",
+        "--out",
+        str(tmp_path / "run"),
+        "--json",
+        str(figures),
+    ]
+    assert main(argv) == 0
+    assert "Fmax (post-placement estimate, not routed)" in capsys.readouterr().out
+    r = json.loads(figures.read_text())
+    assert r["routed"] is False and r["fmax_mhz"] > 0 and 0 < r["luts"] <= r["lut_sites"]
 
 
 def test_unknown_device_is_one_line(tmp_path, capsys):

@@ -70,6 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON (atomically)")
     p.add_argument(
+        "--place-only", action="store_true", help="stop after placement: Fmax is nextpnr's estimate (much faster)"
+    )
+    p.add_argument(
         "--router", default="router2", choices=("router1", "router2"), help="nextpnr's router (default: %(default)s)"
     )
     p.add_argument(
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         verilog.run(gen)  # atomic: the folder is built beside OUT/design and renamed into place
     res = place_and_route(
         design, args.device, args.out, args.freq, args.seed, progress=lambda s: print(s, flush=True),
-        timeout=60 * args.timeout, router=args.router,
+        timeout=60 * args.timeout, router=args.router, route=not args.place_only,
     )  # fmt: skip
     print(table(res))
     if args.json:
