@@ -25,7 +25,12 @@ from pbitgen.sim import harness
 DESIGN = Path("hdl/default")
 WORK = Path("build/bench-chain")
 ASIC_MHZ = 100.0  # an assumed clock for a 130 nm standard-cell flow, not a measured one
-FPGA = ("default-s7", "default-s5", "small-s7", "small-s5")  # bench_fpga variants, in order of preference
+FPGA = (
+    "default-s7",
+    "default-s7-router1",
+    "default-s7-placed",
+    "small-s7",
+)  # bench_fpga variants, in order of preference
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         same = f.get("cells") == cfg.n_nodes
         row(f"FPGA {f['device']} at {mhz:.0f} MHz, {stages} stages", 1, own / (mhz * 1e6),
             f.get("command", "pbitgen fpga"),
-            f"projection: {own:,} cycles per image (the {stages}-stage pipeline) / routed Fmax of "
+            f"projection: {own:,} cycles per image (the {stages}-stage pipeline) / "
+            f"{'routed Fmax' if f.get('routed', True) else 'post-placement Fmax estimate (not routed)'} of "
             f"`{f.get('variant', fpga.stem)}`" + ("" if same else " (a smaller design's clock)"))  # fmt: skip
     row(f"ASIC at {ASIC_MHZ:.0f} MHz", 1, cycles / (ASIC_MHZ * 1e6), "-", "projection at an assumed clock")
     out = {"benchmark": "chain", "model": a.model, "cycles_per_image": cycles, "steps": cfg.schedule.steps,

@@ -33,6 +33,15 @@ VARIANTS: dict[str, tuple[str, str]] = {
     )
     for stages in (1, 5, 7)
 }
+# The default-size design routes slowly: its placement alone gives LUTs, block RAM and nextpnr's estimate.
+VARIANTS["default-s7-placed"] = (
+    VARIANTS["default-s7"][0] + ", placed only",
+    VARIANTS["default-s7"][1] + " --place-only",
+)
+VARIANTS["default-s7-router1"] = (
+    VARIANTS["default-s7"][0] + ", router1",
+    VARIANTS["default-s7"][1] + " --router router1",
+)
 DEVICE = "ecp5-85k"
 
 
