@@ -344,7 +344,7 @@ def table(r: FpgaResult) -> str:
     met = "met" if r.fmax_mhz >= r.target_mhz else "missed"
     rows = [
         ("design", f"{r.cells} cells, {r.units} update units, {r.stages}-stage pipeline"),
-        ("device", f"{r.device} ({dev.part}, out of context, nextpnr {r.router})"),
+        ("device", f"{r.device} ({dev.part}, out of context, nextpnr {r.router if r.routed else 'placement only'})"),
         (f"LUTs ({dev.lut})", f"{r.luts} / {r.lut_sites}"),
         ("utilisation", f"{r.utilisation:.1f} % of LUTs"),
         ("FFs", str(r.ffs)),

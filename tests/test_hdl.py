@@ -28,6 +28,11 @@ CONFIGS = {
         schedule=ScheduleConfig(steps=3, sweeps=4, beta=(0.8, 0.9, 1.0, 1.2)),
         array=ArrayConfig(3, 5),
     ),
+    "pipelined-6x6-G12-s7": Config(
+        graph=GraphConfig(side=6, pattern="G12", torus=True),
+        schedule=ScheduleConfig(steps=2, sweeps=3),
+        array=ArrayConfig(2, 5, stages=7),
+    ),
     "edges-3colour-xs32": Config(
         graph=graph_config(random_graph(11, 0.35, 5)),
         rng=RngConfig(kind="xorshift32"),
