@@ -115,7 +115,7 @@ def fpga_section(rows: list[dict]) -> list[str]:
             f"Largest default-model design on an ECP5-85k (**an extrapolation**, from `{f['variant']}`, not a run): "
             f"its {f['units']} units use {f['luts'] / f['units']:,.0f} LUTs, {f['bram'] / f['units']:.1f} DP16KD and "
             f"{f['dsp'] / f['units']:.0f} multiplier each (shared logic counted in); "
-            f"{ {'luts': 'LUTs run', 'bram': 'block RAM runs', 'dsp': 'multipliers run'}[x['binding']]} out first at "
+            f"{ {'luts': 'LUTs run', 'bram': 'block RAM runs', 'dsp': 'multipliers run'}[x['binding']] } out first at "
             f"{x['units']} units of {x['cells_per_unit']} cells (about {x['luts']:,.0f} LUTs, {x['bram']:.0f} "
             f"DP16KD): {x['flips_per_clock']:.1f} flips/clock, **{x['images_per_s']:,.0f} images/s** at the same "
             f"clock, {fmax(f)}; the measured 16-unit design: {x['measured_images_per_s']:,.0f} images/s.",
