@@ -55,7 +55,7 @@ CLASSES = ("rng", "field", "lookup", "spin", "memory", "control", "clock")
 
 CLASS_DOC = {
     "rng": "random sources: xorshift next-state XOR network, generator-state words and their read/write ports",
-    "field": "local-field adders (conditional negation of J), input term, beta multiplier, neighbour select",
+    "field": "local-field adders (J or ~J, +1s counted once), input term, beta multiplier, neighbour select",
     "lookup": "clamp, sigmoid-table index and data, the u < p comparator and spin output",
     "spin": "spin registers and input registers x^t of the tiles",
     "memory": "weight memories (bias, couplings): read-data registers and stored words; reads counted apart",
