@@ -11,13 +11,13 @@ This is the combinational datapath of step 3b of :mod:`pbitgen.model.golden`'s c
 * the generator advances one step and the spin is ``u < p`` with ``u`` its top ``P`` bits (or, in the
   initial-noise pass, the top bit of ``u``).
 
-With ``cfg.array.stages = s > 1`` the datapath is a pipeline of ``s`` clocks: registers after the field
-(``gamma``, ``iota``; ``s >= 2``), on the table address (a synchronous table read, which an FPGA flow may
-put in block RAM; ``s >= 3``), after the beta product (``s >= 4``), on the operands (``s >= 5``) and
-halfway down the field's adder tree (``s = 6``). The inputs are sampled in the first clock; ``spin`` is
-valid ``s - 1`` clocks later, ``next_state`` is combinational in the first clock (the unit writes the
-generator state back at once) and ``field`` in the first (``s < 5``), second or third. The arithmetic is
-the same at every depth.
+With ``cfg.array.stages = s > 1`` the datapath is a pipeline of ``min(s, 6)`` clocks: registers after
+the field (``gamma``, ``iota``; ``s >= 2``), on the table address (a synchronous table read, which an FPGA
+flow may put in block RAM; ``s >= 3``), after the beta product (``s >= 4``), on the operands (``s >= 5``)
+and after the second level of the field's adder tree (``s >= 6``; after the whole tree when it is
+shorter). The inputs are sampled in the first clock; ``spin`` is valid ``min(s, 6) - 1`` clocks later,
+``next_state`` is combinational in the first clock (the unit writes the generator state back at once) and
+``field`` in the first (``s < 5``), second or third. The arithmetic is the same at every depth.
 """
 
 from __future__ import annotations
@@ -30,6 +30,13 @@ from pbitgen.config import Config
 from pbitgen.model import fixed
 
 from .rng import xorshift_step
+
+
+def _tree_sum(values: list[Value]) -> Value:
+    """Sum of ``values`` as a balanced tree (depth log2 n, not a chain of n - 1 adders)."""
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)] + values[len(values) // 2 * 2 :]
+    return values[0]
 
 
 class Cell(wiring.Component):
@@ -106,12 +113,12 @@ class Cell(wiring.Component):
             j = coupling[d * cw : (d + 1) * cw].as_signed()
             terms.append((j ^ down[d].replicate(cw).as_signed()) << (ff - f.coupling.frac))
         if down:
-            terms.append(sum(down[1:], down[0]) << (ff - f.coupling.frac))
+            terms.append(_tree_sum(down) << (ff - f.coupling.frac))
         # A tree of two-input adders, each kept as its own wire: left alone, Yosys merges the sum into one
         # multi-operand adder built of LUT full adders, about twice the LUTs of carry-chain adders on an
         # FPGA. Partial sums may be off the true ones by the uncounted +1s (at most D << shift, less than
         # the field bound), so one extra bit keeps them exact; the total fits ``field_width``.
-        level = 0
+        level, mid_cut = 0, False
         while len(terms) > 1:
             pairs = []
             for i in range(0, len(terms) - 1, 2):
@@ -120,8 +127,11 @@ class Cell(wiring.Component):
                 pairs.append(t)
             terms = pairs + terms[len(pairs) * 2 :]
             level += 1
-            if level == 2 and len(terms) > 1:  # [6] halfway down the tree
+            if level == 2 and len(terms) > 1:  # [6] after the tree's second level
                 terms = [cut(t, stages >= 6, f"part{i}") for i, t in enumerate(terms)]
+                mid_cut = True
+        if not mid_cut:  # a tree of two levels or fewer (degree <= 2): the cut goes after it
+            terms = [cut(terms[0], stages >= 6, "part0")]
         gamma = Signal(signed(width))
         m.d.comb += gamma.eq(terms[0])
         w_al = w << (ff - f.input.frac)

@@ -5,10 +5,11 @@ Sequence after ``start`` (see :mod:`pbitgen.model.golden` for what each part com
 1. INIT: one pass over every colour phase with ``ex_init`` set (each cell draws its noise spin), DRAIN;
 2. for ``bank = steps - 1 .. 0``: LATCH (the tiles copy visible spins into x^t), then ``sweeps`` sweeps; a
    sweep issues colour phases ``0..C-1``, phase ``c`` lasting ``phase_length[c]`` clocks (``pos`` counts
-   them), then DRAIN (one clock for the last update to land), then TRACE when tracing (waits for
-   ``trace_done``); with pipelined units (``cfg.array.execute_stages = s > 1``) a GAP of ``s - 1`` clocks
-   follows every phase but the last, and DRAIN lasts ``cfg.array.drain_clocks`` (``s``, plus one when the
-   tiles register the broadcast), so that the updates land before the next phase, latch or trace;
+   them), then DRAIN (one clock for the last update to land; longer when pipelined, below), then TRACE
+   when tracing (waits for ``trace_done``); with pipelined units (``cfg.array.execute_stages = s > 1``)
+   a GAP of ``s - 1`` clocks follows every phase but the last, and DRAIN lasts ``cfg.array.drain_clocks``
+   (``s``, plus one when the tiles register the broadcast), so that the updates land before the next
+   phase, latch or trace;
 3. DONE: ``busy`` falls, ``done`` rises.
 
 ``ex_beta``, ``ex_w`` and ``ex_init`` are registered at issue so that they travel with the issued cells

@@ -328,7 +328,7 @@ def place_and_route(
         fmax_mhz=fig["fmax_mhz"],
         target_mhz=fig["target_mhz"] or freq,
         seed=seed,
-        flips_per_clock=plan.flips_per_clock,
+        flips_per_clock=plan.sustained_flips_per_clock,
         synth_seconds=synth_seconds,
         pnr_seconds=pnr_seconds,
         router=router,

@@ -158,6 +158,12 @@ class ArrayPlan:
         the colours split evenly and ``stages = 1``), not counting the drain and the trace between sweeps."""
         return self.graph.n / self.sweep_clocks
 
+    @property
+    def sustained_flips_per_clock(self) -> float:
+        """Cell updates per clock over whole sweep loops without tracing: N cells in ``loop_clocks`` (the
+        phases, the gaps, the drain and the next-sweep clock). The throughput figure for the FPGA."""
+        return self.graph.n / self.loop_clocks
+
     def memory_bits(self) -> dict[str, int]:
         """Bits of each memory kind over the whole array: weights (bias and couplings of every slot and
         bank), generator states, and the sigmoid tables (one per unit)."""

@@ -1,6 +1,6 @@
 """An update unit: the memories of the cells it serves and one :class:`~pbitgen.gen.cell.Cell` datapath.
 
-A unit updates one of its cells per clock in a two-stage pipeline:
+A unit updates one of its cells per clock in a pipeline of an issue stage and one or more execute stages:
 
 * issue (cycle 0): the controller broadcasts ``issue``, ``color``, ``pos`` and ``bank``; the unit is
   active when ``pos < count[color]`` and presents slot ``base[color] + pos`` to its weight and generator
@@ -12,9 +12,9 @@ A unit updates one of its cells per clock in a two-stage pipeline:
 
 Neighbour spins are read in the execute stage, one cycle after issue, and written at its end, so the first
 cell of the next colour phase (issued right after the last of this one) sees every update of this phase.
-With ``cfg.array.stages = s > 1`` the execute stage is the first of ``s`` pipelined clocks (see
-:class:`~pbitgen.gen.cell.Cell`): the generator state is still written back in the first, the spin ``s - 1``
-clocks later, and the controller leaves ``s - 1`` clocks between colour phases for it.
+With pipelined units (``cfg.array.execute_stages = s > 1``) the execute stage is the first of ``s`` clocks
+(see :class:`~pbitgen.gen.cell.Cell`): the generator state is still written back in the first, the spin
+``s - 1`` clocks later, and the controller leaves ``s - 1`` clocks between colour phases for it.
 
 Memories (written over the bus while the array is idle): ``bias`` and ``coupling`` (``D`` couplings per
 word; the bus writes them ``32 // width`` at a time, through a write granularity of one coupling), each

@@ -306,10 +306,11 @@ class ArrayConfig:
 
     ``stages`` (1 to 7) sets the pipeline registers of the update path: registers after the field adder
     (2+), on the sigmoid table's address (3+), after the beta multiplier (4+), on the operands (5+) and
-    halfway down the field's adder tree (6+) make a unit's execute pipeline ``min(stages, 6)`` clocks deep,
-    and at 7 each tile registers the controller's broadcast (one more clock of latency). They shorten the
-    clock period
-    for FPGA and ASIC flows, at the price of ``stages - 1`` idle clocks between colour phases (a cell of
+    after the second level of the field's adder tree (6+) make a unit's execute pipeline ``min(stages,
+    6)`` clocks deep, and at 7 each tile registers the controller's broadcast (one more clock of latency).
+    They shorten the clock period
+    for FPGA and ASIC flows, at the price of ``min(stages, 6) - 1`` idle clocks between colour phases and
+    a drain of ``drain_clocks`` after each sweep (a cell of
     the next colour must see every spin of this one). The samples are the same at every depth."""
 
     tiles: int = 1
@@ -340,7 +341,8 @@ class ArrayConfig:
 
     @property
     def broadcast_register(self) -> bool:
-        """Whether each tile registers the controller's broadcast (issue, colour, slot, bank, beta, w)."""
+        """Whether each tile registers the controller's broadcast (issue, colour, pos, bank, and the
+        execute-stage beta, w and init flag)."""
         return self.stages >= 7
 
     @property

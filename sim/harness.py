@@ -15,8 +15,9 @@ Command file, one command per line (numbers in decimal):
 ``R addr count``
     read ``count`` words from ``addr``, ``addr + 4``, ...; prints ``R w0 w1 ...``.
 
-At the end it prints ``S load run``: seconds spent on the commands before the first ``G`` (loading the
-weights) and after (running, seed writes and read-back), timed inside the executable.
+At the end it prints ``S load run``: seconds spent on the commands before the first ``G`` (the weights,
+schedule and the first image's seeds) and after (runs, the next images' seed writes and read-back), timed
+inside the executable.
 """
 
 from __future__ import annotations

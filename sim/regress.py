@@ -60,7 +60,7 @@ def random_structure(seed: int) -> Config:
         array=ArrayConfig(
             tiles=min(tiles, n_nodes),
             cells_per_unit=int(r.choice([1, 2, 3, 5, 8, 64])),
-            stages=int(r.integers(1, 5)),
+            stages=int(r.integers(1, 8)),
         ),
     )
 

@@ -121,8 +121,7 @@ class TB:
         """Collect trace frames into the scoreboard until the array raises ``done``.
 
         The bench sleeps until a frame arrives, ``done`` rises or the time runs out, instead of waking on
-        every clock: Python then runs only when there is something to check (about 16x less bench time
-        on the default design than a per-clock loop)."""
+        every clock: Python then runs only when there is something to check."""
         deadline = self.cycle() + timeout_cycles
         done = RisingEdge(self.dut.done)
         while not self.dut.done.value:

@@ -8,7 +8,7 @@ import pytest
 
 from pbitgen.cli import main
 from pbitgen.errors import PbitgenError
-from pbitgen.gen.fpga import DEVICES, failure_reason, parse_report, place_and_route
+from pbitgen.gen.fpga import DEVICES, failure_reason, nextpnr_args, parse_report, place_and_route
 
 #: 16 cells in one update unit, narrow formats, a one-entry-per-step sigmoid: about 1,100 LUTs on ECP5
 TINY = [
@@ -60,7 +60,7 @@ def test_tiny_design_places_and_routes(tmp_path, capsys):
     assert r["device"] == "ecp5-25k" and r["target_mhz"] == 50 and r["seed"] == 1 and r["router"] == "router2"
     assert (r["cells"], r["units"], r["stages"], r["routed"]) == (16, 1, 1, True)
     assert 0 < r["luts"] <= r["lut_sites"] and r["ffs"] > 0 and r["fmax_mhz"] > 0
-    assert r["flips_per_clock"] == pytest.approx(1.0)  # 16 cells, one unit: one update per clock
+    assert r["flips_per_clock"] == pytest.approx(16 / 18)  # 16 cells in one unit: 16 clocks, drain, next sweep
     assert r["flips_per_ns"] == pytest.approx(r["flips_per_clock"] * r["fmax_mhz"] / 1000)
     assert r["flips_per_ns_per_klut"] == pytest.approx(r["flips_per_ns"] / (r["luts"] / 1000))
     assert r["utilisation_percent"] == pytest.approx(100 * r["luts"] / r["lut_sites"])
@@ -109,6 +109,16 @@ def test_design_source_flags(tmp_path, capsys):
     assert "no design" in error_line(capsys)
     with pytest.raises(SystemExit):  # argparse: --design and --random-weights are exclusive
         main(["fpga", "--design", str(tmp_path), "--random-weights", "--device", "ecp5-25k"])
+
+
+def test_nextpnr_arguments_and_bad_timeout(tmp_path, capsys):
+    dev = DEVICES["ecp5-85k"]
+    routed, placed = nextpnr_args(dev, 50, 3), nextpnr_args(dev, 50, 3, "router1", route=False)
+    assert "--no-route" not in routed and routed[routed.index("--router") + 1] == "router2"
+    assert "--no-route" in placed and placed[placed.index("--router") + 1] == "router1"
+    assert main(["fpga", *TINY, "--device", "ecp5-25k", "--timeout", "0", "--out", str(tmp_path / "r")]) == 1
+    assert "--timeout 0: expected a positive number of minutes" in error_line(capsys)
+    assert not (tmp_path / "r").exists()
 
 
 def test_report_parsing():

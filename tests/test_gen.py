@@ -180,16 +180,18 @@ def test_xorshift_gateware_matches_twin():
         assert got == want
 
 
+@pytest.mark.parametrize("degree", [8, 2, 1, 0])
 @pytest.mark.parametrize("stages", [1, 2, 3, 4, 5, 6])  # 7 adds a register outside the cell
-def test_cell_datapath_matches_fixed_point_model(stages):
+def test_cell_datapath_matches_fixed_point_model(stages, degree):
     """Random operands through the Cell and through pbitgen.model.fixed: same field, same draw; a
-    pipelined cell takes a new cell every clock and gives its spin ``stages - 1`` clocks later."""
+    pipelined cell takes a new cell every clock and gives its spin ``stages - 1`` clocks later. Degrees
+    8 down to 0 give field adder trees of four levels down to none."""
     cfg = Config(
         graph=GraphConfig(side=4, pattern="G8"),
         formats=FormatConfig(coupling=FixedFormat(6, 3), bias=FixedFormat(9, 4), input=FixedFormat(5, 2)),
         array=ArrayConfig(stages=stages),
     )
-    deg = cfg.graph.max_degree
+    deg = degree
     dut = Cell(cfg, deg)
     f = cfg.formats
     r = np.random.default_rng(0)
@@ -249,6 +251,21 @@ def test_cell_datapath_matches_fixed_point_model(stages):
     assert [g[0] for g in first[late : len(cases) + late]] == [w[0] for w in want]
     assert [g[1] for g in first[: len(cases)]] == [w[1] for w in want]
     assert spins[stages - 1 :] == [w[2] for w in want]
+
+
+@pytest.mark.parametrize("stages", [1, 5, 6, 7])
+@pytest.mark.parametrize("cells_per_unit", [1, 3])
+def test_low_degree_graphs_at_every_depth(stages, cells_per_unit):
+    """A ring (degree 2) and a pair (degree 1): field adder trees of one or two levels, where the mid-tree
+    register of 6 and 7 stages has to go after the whole tree."""
+    ring = GraphConfig(kind="edges", n_nodes=8, edges=tuple((i, (i + 1) % 8) for i in range(8)))
+    pair = GraphConfig(kind="edges", n_nodes=2, edges=((0, 1),))
+    for graph in (ring, pair):
+        cfg, banks = random_case(3, graph=graph)
+        cfg = cfg.replace(array={"tiles": 1, "cells_per_unit": cells_per_unit, "stages": stages})
+        exp = golden.GoldenArray(cfg, banks).run(chains=1, record=True)
+        got = rtl_run(cfg, banks)
+        assert np.array_equal(got.trace, exp.trace[:, :, 0].reshape(-1, cfg.n_nodes)), (graph.n_nodes, stages)
 
 
 @pytest.mark.parametrize("array", [*ARRAYS, ArrayConfig(5, 7)], ids=str)

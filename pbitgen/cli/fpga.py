@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     device(args.device)  # an unknown device fails before anything is generated
     given = [name for name in GENERATION if getattr(args, name, None)]
+    if args.timeout <= 0:
+        raise PbitgenError(f"--timeout {args.timeout:g}: expected a positive number of minutes")
     if args.design:
         if given:
             flag = "--" + given[0].replace("_", "-")

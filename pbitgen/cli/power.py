@@ -102,7 +102,13 @@ def run(args: argparse.Namespace) -> int:
     designs = {
         f"this design (N={plan.graph.n}, K={model_k})": (plan.graph.n, cfg.schedule.steps, model_k, clocks),
         f"paper-sized N=4900, K=250, {p_plan.n_units} units": (4900, cfg.schedule.steps, 250, p_plan.loop_clocks),
-        "paper-sized, fully parallel, K=250": (4900, cfg.schedule.steps, 250, 2 + 2),
+        # fully parallel: two one-clock phases, the gap between them, the drain and the next-sweep clock
+        "paper-sized, fully parallel, K=250": (
+            4900,
+            cfg.schedule.steps,
+            250,
+            2 + (cfg.array.execute_stages - 1) + cfg.array.drain_clocks + 1,
+        ),
     }
     for name in (args.node, *(n for n in ("ecp5", "sky130", "adv7") if n != args.node and n in table.nodes)):
         nd = table.node(name)
