@@ -208,7 +208,7 @@ def goals_section(sampler: dict | None, hw: dict | None, fpga: list[dict]) -> li
             best["flips_per_ns_per_klut"] >= 0.5,
             "an update unit costs hundreds of LUTs (the 64-bit xorshift step, the field's carry chains, the clamp "
             "and compare, the neighbour multiplexer and the memories' write ports) for one flip per clock; "
-            "Fmax stays below 100 MHz, and pipelining adds idle clocks between colour phases",
+            "Fmax stays below 100 MHz, and pipelining adds idle clocks between colour phases and after each sweep",
         ))  # fmt: skip
     if not rows:
         return []
