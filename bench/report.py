@@ -57,7 +57,7 @@ def hw_section(r: dict) -> list[str]:
         "simulation of one step per image, timed while running (the bus load of the weights apart); golden model "
         "with the chain counts above):",
         "",
-        "| design | cells | flips/clock | Verilog | conversion | C++ build | Verilator flips/s | cycles/s "
+        "| design | cells | flips/clock (peak) | Verilog | conversion | C++ build | Verilator flips/s | cycles/s "
         "| golden chains | golden flips/s | golden / Verilator |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
