@@ -2,9 +2,9 @@
 
 Rows: the float reference sampler (numba), the bit-exact golden model (NumPy), the Verilator simulation of
 the RTL in the plain C++ harness and in the cocotb bench (every sweep checked), and projections for
-hardware: the FPGA at the routed Fmax of ``pbitgen fpga`` (the first of ``--fpga FILE ...`` that exists,
-with the cycles per image of that variant's pipeline depth) and an ASIC at an assumed clock. All rows run
-T x K = 8 x 250 sweeps per image on the model's weights.
+hardware: the FPGA at the Fmax of ``pbitgen fpga`` (routed, or the placement estimate, labelled; the first
+of ``--fpga FILE ...`` that exists, with the cycles per image of that variant's pipeline depth) and an ASIC
+at an assumed clock. All rows run T x K = 8 x 250 sweeps per image on the model's weights.
 
     python -m bench.bench_chain [--images 16] [--fpga bench/results/fpga_default-s7.json ...]
 """

@@ -2,8 +2,9 @@
 
 Each variant is one ``pbitgen fpga`` command (Yosys ``synth_ecp5`` and nextpnr-ecp5 out of context), named
 here once, so that the README's table names the exact command of every row. ``make bench`` runs the small
-design unpipelined and fully pipelined (minutes); ``make bench-fpga`` the default model's hardware (28x28 G12,
-784 cells), whose synthesis and routing take tens of minutes in WebAssembly.
+design unpipelined and fully pipelined (minutes); ``make bench-fpga`` synthesizes and places the default
+model's hardware (28x28 G12, 784 cells; ``default-s7-placed``), whose routing did not converge here
+(``default-s7`` and ``default-s7-router1`` try it).
 
     python -m bench.bench_fpga small-s1 small-s7 [--out bench/results]
 """
