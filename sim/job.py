@@ -12,10 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from pbitgen.config import Config
-from pbitgen.model import fixed
+from pbitgen.model.beta import quantize_beta
 from pbitgen.model.golden import Banks
 from pbitgen.model.io import read_npz, save_npz
 
@@ -78,5 +76,4 @@ def load_banks(path: str | Path) -> Banks:
 def runtime_banks(banks: Banks, cfg: Config) -> Banks:
     """The banks a run of ``cfg``'s schedule uses: the first T banks, beta quantized from the schedule."""
     t = cfg.schedule.steps
-    beta = fixed.quantize(np.array(cfg.schedule.beta_per_sweep()), cfg.formats.beta).ints
-    return Banks(banks.coupling[:t], banks.bias[:t], banks.input[:t], banks.visible, beta)
+    return Banks(banks.coupling[:t], banks.bias[:t], banks.input[:t], banks.visible, quantize_beta(cfg).ints)

@@ -16,6 +16,7 @@ import pytest
 
 from pbitgen.config import Config, FixedFormat, FormatConfig, GraphConfig, RngConfig, ScheduleConfig
 from pbitgen.model import exact, fixed, golden, rng
+from pbitgen.model.beta import quantize_beta
 from pbitgen.model.graph import build_graph, graph_config
 
 from .util import Z, chi2_bound, histogram_chi2, random_graph
@@ -128,7 +129,7 @@ def random_case(seed: int, graph: GraphConfig | None = None) -> tuple[Config, go
         bias=r.integers(f.bias.min_int, f.bias.max_int + 1, size=(t, g.n)),
         input=r.integers(f.input.min_int, f.input.max_int + 1, size=t),
         visible=r.random(g.n) < 0.5,
-        beta=fixed.quantize(np.array(sched.beta_per_sweep()), f.beta).ints,
+        beta=quantize_beta(cfg).ints,
     )
     return cfg, banks
 
@@ -162,7 +163,7 @@ def test_feedback_latches_visible_spins_between_steps():
         np.resize(banks.bias, (3, banks.bias.shape[1])),
         np.resize(banks.input, 3),
         banks.visible,
-        fixed.quantize(np.ones(2), cfg.formats.beta).ints,
+        quantize_beta(cfg).ints,
     )
     run = golden.GoldenArray(cfg, banks).run(chains=5, record=True)
     for row in range(1, 3):
