@@ -30,7 +30,8 @@ from amaranth.back import verilog
 from pbitgen.config import Config
 from pbitgen.model.golden import Banks
 
-from .image import bus_writes, memory_image
+from .host import bus_writes
+from .image import memory_image
 from .plan import ArrayPlan
 from .top import Top
 

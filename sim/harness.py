@@ -189,28 +189,20 @@ def run_images(design: str | Path, build_root: str | Path, work: str | Path, cfg
     another beta ramp) as in a cocotb job, so one build serves both. ``trace`` starts the runs with
     ``CTRL.trace`` (the stream is always ready), so that their cycles equal the cocotb bench's."""
     from pbitgen.config import Config
-    from pbitgen.gen.image import bus_writes, seed_writes, unpack_spins
+    from pbitgen.gen.host import load_writes, seed_writes, start_word, unpack_spins
     from pbitgen.gen.plan import ArrayPlan
     from pbitgen.gen.regmap import build_regmap
-    from pbitgen.sim.job import runtime_banks
 
     exe, build_seconds = build(design, build_root)
     full = Config.load(Path(design) / "config.json")
     plan = ArrayPlan(full)
     rm = build_regmap(full, plan)
     n_words = -(-plan.graph.n // 32)
-    sched = cfg.schedule
-    beta_q = runtime_banks(banks, cfg).beta
-    load = [
-        *bus_writes(full, plan, rm, banks, chains[0]),
-        (rm["STEPS"].offset, sched.steps),
-        (rm["SWEEPS"].offset, sched.sweeps),
-        *((rm["BETA"].offset + 4 * k, int(b) & 0xFFFFFFFF) for k, b in enumerate(beta_q.tolist())),
-    ]
+    load = load_writes(full, plan, rm, banks, cfg, chains[0])
     per_chain = [[], *(seed_writes(full, plan, rm, c) for c in chains[1:])]
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    start = 0b11 if trace else 0b01
+    start = start_word(rm, trace)
     (work / "commands.txt").write_text(commands(load, per_chain, start, rm["SPINS"].offset, n_words))
     t0 = time.perf_counter()
     r = subprocess.run([str(exe), str(work / "commands.txt"), str(rm["CTRL"].offset)], capture_output=True, text=True)

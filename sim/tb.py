@@ -18,7 +18,7 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamSink
 
-from pbitgen.gen.image import unpack_spins
+from pbitgen.gen.host import unpack_spins
 from pbitgen.gen.plan import ArrayPlan
 
 CLOCK_NS = 10

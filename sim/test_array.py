@@ -16,36 +16,37 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
-from pbitgen.gen.image import bus_writes, seed_writes, unpack_spins
+from pbitgen.gen.host import (
+    Writes,
+    bus_writes,
+    load_writes,
+    seed_address,
+    seed_writes,
+    start_word,
+    unpack_spins,
+    weight_address,
+)
 from pbitgen.gen.plan import ArrayPlan
-from pbitgen.gen.regmap import build_regmap
-from pbitgen.model import fixed
+from pbitgen.gen.regmap import MAGIC, RegMap, build_regmap
 from pbitgen.model.golden import GoldenArray
 from pbitgen.model.io import save_text
 from pbitgen.sim.job import Job, load_banks, runtime_banks
 from pbitgen.sim.tb import TB, Mismatch, Scoreboard
 
 
-def planted(job: Job, writes: list[tuple[int, int]], plan: ArrayPlan, regmap, banks) -> list[tuple[int, int]]:
-    """Apply the job's planted fault to the bus writes (the golden model still sees the true values)."""
+def planted(job: Job, writes: Writes, plan: ArrayPlan, regmap: RegMap, bank: int) -> Writes:
+    """Apply the job's planted fault to the bus writes (the golden model still sees the true values);
+    ``bank`` is the last bank of the run, whose bias a ``weight`` fault corrupts."""
     if not job.fault:
         return writes
-    cell = int(job.fault["cell"])
-    unit, slot = int(plan.unit_of[cell]), int(plan.slot_of[cell])
-    out = dict(writes)
-    if job.fault["kind"] == "weight":
-        ww = regmap["WEIGHTS"].count // (plan.n_units * plan.slots * plan.banks)
-        bank = banks.coupling.shape[0] - 1
-        addr = regmap["WEIGHTS"].offset + 4 * (((unit * plan.slots + slot) * plan.banks + bank) * ww)
-        out[addr] = out[addr] ^ 0x100  # bias bit 8 flipped: a shift by 2^(8 - frac) in the field
-    elif job.fault["kind"] == "stuck_rng":
-        base = regmap["SEEDS"].offset + 8 * (unit * plan.slots + slot)
-        out[base] = 0xFFFFFFFF
-        if base + 4 in out:
-            out[base + 4] = 0xFFFFFFFF
-    else:
-        raise ValueError(f"fault kind must be 'weight' or 'stuck_rng', not {job.fault['kind']!r}")
-    return list(out.items())
+    cell, kind = int(job.fault["cell"]), job.fault["kind"]
+    if kind == "weight":
+        bias = weight_address(plan, regmap, cell, bank)
+        return [(a, d ^ 0x100 if a == bias else d) for a, d in writes]  # bit 8: a shift by 2^(8 - frac)
+    if kind == "stuck_rng":
+        low = seed_address(plan, regmap, cell)
+        return [(a, 0xFFFFFFFF if a in (low, low + 4) else d) for a, d in writes]
+    raise ValueError(f"fault kind must be 'weight' or 'stuck_rng', not {kind!r}")
 
 
 async def execute(tb: TB, job: Job) -> dict:
@@ -61,15 +62,11 @@ async def execute(tb: TB, job: Job) -> dict:
     expected = GoldenArray(cfg, banks, graph=plan.graph).run(chains=job.images, first_chain=job.chain, record=True)
 
     await tb.reset()
-    assert await tb.read("ID") == 0x50424954
+    assert await tb.read("ID") == MAGIC
     wall = time.perf_counter()
-    writes = planted(job, bus_writes(full, plan, regmap, load_banks(job.banks), job.chain), plan, regmap, banks)
+    load = load_writes(full, plan, regmap, load_banks(job.banks), cfg, job.chain)
+    writes = planted(job, load, plan, regmap, t_steps - 1)
     await tb.write_words(writes)
-    await tb.write("STEPS", t_steps)
-    await tb.write("SWEEPS", k_sweeps)
-    beta_q = fixed.quantize(np.array(cfg.schedule.beta_per_sweep()), cfg.formats.beta).ints
-    for k, b in enumerate(beta_q.tolist()):
-        await tb.write("BETA", b, k)
     load_seconds = time.perf_counter() - wall
     tb.backpressure(job.backpressure)
     result: dict = {
@@ -86,7 +83,7 @@ async def execute(tb: TB, job: Job) -> dict:
                 await tb.write_words(seed_writes(full, plan, regmap, chain))
             board = Scoreboard(expected.trace[:, :, i].reshape(-1, plan.graph.n), k_sweeps, t_steps, plan)
             start_cycle = tb.cycle()
-            await tb.write("CTRL", 0b11)
+            await tb.write("CTRL", start_word(regmap, trace=True))
             await tb.wait_done(board, timeout_cycles=50 * (plan.sweep_clocks + 64) * (t_steps * k_sweeps + 2))
             words = [await tb.read("SPINS", w) for w in range(-(-plan.graph.n // 32))]
             spins = unpack_spins(words, plan.graph.n)
@@ -143,14 +140,13 @@ async def control_job(dut) -> None:
     banks = load_banks(job.banks)
     tb = TB(dut, design)
     await tb.reset()
-    writes = bus_writes(cfg, plan, regmap, banks, job.chain)
-    await tb.write_words(writes)
-    await tb.write("CTRL", 0b01)
+    await tb.write_words(bus_writes(cfg, plan, regmap, banks, job.chain))
+    await tb.write("CTRL", start_word(regmap, trace=False))
     await ClockCycles(dut.clk, 3 * (plan.sweep_clocks + 4))
     assert await tb.read("STATUS") & 1, "STATUS.busy must be set after start"
     before = await tb.read("SWEEP_COUNT")
     assert before >= 1
-    await tb.write("CTRL", 0b01)  # ignored: busy
+    await tb.write("CTRL", start_word(regmap, trace=False))  # ignored: busy
     # the sweep counter keeps counting up: the second start did not restart the run
     assert await tb.read("SWEEP_COUNT") >= before
     dut.rst.value = 1
@@ -158,11 +154,10 @@ async def control_job(dut) -> None:
     dut.rst.value = 0
     await ClockCycles(dut.clk, 2)
     assert await tb.read("STATUS") == 0, "reset must leave the array idle and not done"
-    seeds = [(a, d) for a, d in writes if regmap["SEEDS"].offset <= a < regmap["SEEDS"].offset + regmap["SEEDS"].size]
-    await tb.write_words(seeds)
+    await tb.write_words(seed_writes(cfg, plan, regmap, job.chain))
     expected = GoldenArray(cfg, banks, graph=plan.graph).run(chains=1, first_chain=job.chain, record=True)
     board = Scoreboard(expected.trace[:, :, 0].reshape(-1, plan.graph.n), cfg.schedule.sweeps, cfg.schedule.steps, plan)
-    await tb.write("CTRL", 0b11)
+    await tb.write("CTRL", start_word(regmap, trace=True))
     await tb.wait_done(
         board, timeout_cycles=100 * (plan.sweep_clocks + 64) * (cfg.schedule.steps * cfg.schedule.sweeps + 2)
     )

@@ -13,7 +13,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from pbitgen.config import Config
-from pbitgen.gen import image
+from pbitgen.gen import host, image
 from pbitgen.gen.plan import ArrayPlan
 from pbitgen.gen.top import Top
 from pbitgen.model.golden import Banks
@@ -65,9 +65,9 @@ def rtl_run(cfg: Config, banks: Banks, chain: int = 0, load: str = "image", stal
 
         assert await read(rm["ID"].offset) == 0x50424954
         if load == "bus":
-            for addr, data in image.bus_writes(cfg, plan, rm, banks, chain):
+            for addr, data in host.bus_writes(cfg, plan, rm, banks, chain):
                 await write(addr, data)
-        await write(rm["CTRL"].offset, 0b11)
+        await write(rm["CTRL"].offset, host.start_word(rm, trace=True))
         words: list[int] = []
         snaps: list[np.ndarray] = []
         clock = 0
@@ -78,14 +78,14 @@ def rtl_run(cfg: Config, banks: Banks, chain: int = 0, load: str = "image", stal
                 words.append(ctx.get(top.trace.tdata))
                 if ctx.get(top.trace.tlast):
                     assert len(words) == n_words
-                    snaps.append(image.unpack_spins(words, n))
+                    snaps.append(host.unpack_spins(words, n))
                     words = []
             if ctx.get(top.done):
                 break
             await ctx.tick()
             clock += 1
         await ctx.tick()
-        result["spins"] = image.unpack_spins([await read(rm["SPINS"].offset + 4 * w) for w in range(n_words)], n)
+        result["spins"] = host.unpack_spins([await read(rm["SPINS"].offset + 4 * w) for w in range(n_words)], n)
         result["cycles"] = await read(rm["CYCLES"].offset)
         result["sweeps"] = await read(rm["SWEEP_COUNT"].offset)
         result["trace"] = np.array(snaps).reshape(-1, n)

@@ -13,7 +13,7 @@ from amaranth import signed
 from amaranth.sim import Simulator
 
 from pbitgen.config import ArrayConfig, Config, FixedFormat, FormatConfig, GraphConfig, RngConfig, ScheduleConfig
-from pbitgen.gen import image
+from pbitgen.gen import host, image
 from pbitgen.gen.build import generate
 from pbitgen.gen.cell import Cell
 from pbitgen.gen.plan import ArrayPlan
@@ -329,7 +329,7 @@ def test_generate_writes_a_complete_folder_atomically(tmp_path):
     vlt = (out / "pbitgen_top.vlt").read_text()
     assert '-file "*pbitgen_top.v"' in vlt and ".tmp" not in vlt and str(tmp_path) not in vlt
     with np.load(out / "load.npz", allow_pickle=False) as z:
-        assert len(z["addr"]) == len(image.bus_writes(cfg, ArrayPlan(cfg), build_regmap(cfg, ArrayPlan(cfg)), banks))
+        assert len(z["addr"]) == len(host.bus_writes(cfg, ArrayPlan(cfg), build_regmap(cfg, ArrayPlan(cfg)), banks))
 
 
 def test_cli_verilog_from_model_and_errors(tmp_path, capsys):
