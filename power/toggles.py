@@ -37,10 +37,8 @@ own updates (see the power README).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import shutil
 import subprocess
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -416,43 +414,22 @@ def _ctrl_offset(design: Path) -> int:
         raise PbitgenError(f"{design / 'regmap.json'}: registers: no CTRL register ({e})") from None
 
 
+#: --trace-underscore: Yosys names its gate outputs _123_ and Amaranth its memory read registers _0_;
+#: Verilator leaves such names out of traces by default, which would hide real nets. The max-array and
+#: max-width limits (32 words, 256 bits by default) would hide the generator-state memories of shared
+#: units and the wide neighbour buses.
+FLAGS = [
+    "--cc", "--exe", "--build", "-j", "2", "--trace-saif", "--trace-underscore", "-O1",
+    "--trace-max-array", "65536", "--trace-max-width", "65536",
+    "--x-assign", "0", "--x-initial", "0", "--top-module", "pbitgen_top",
+]  # fmt: skip
+
+
 def build_harness(design: str | Path, build_root: str | Path) -> Path:
     """Build the SAIF harness for ``design`` (cached by the hash of its Verilog); returns the executable."""
-    from pbitgen.sim.tools import missing, sim_env
+    from pbitgen.sim.tools import build_cpp
 
-    design, build_root = Path(design), Path(build_root)
-    why = missing("verilator")
-    if why:
-        raise PbitgenError(f"verilator: {why}")
-    v = design / "pbitgen_top.v"
-    if not v.exists():
-        raise PbitgenError(f"{v}: no such design file (generate the design first)")
-    flags = [
-        "--cc", "--exe", "--build", "-j", "2", "--trace-saif", "--trace-underscore", "-O1",
-        "--trace-max-array", "65536", "--trace-max-width", "65536",
-        "--x-assign", "0", "--x-initial", "0", "--top-module", "pbitgen_top",
-    ]  # fmt: skip
-    digest = hashlib.sha256(v.read_bytes() + HARNESS.encode() + " ".join(flags).encode()).hexdigest()[:16]
-    obj = build_root / f"saif-{digest}"
-    exe = obj / "sim"
-    if exe.exists():
-        return exe
-    tmp = build_root / f".saif-{digest}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    (tmp / "main.cpp").write_text(HARNESS)
-    # --trace-underscore: Yosys names its gate outputs _123_ and Amaranth its memory read registers _0_;
-    # Verilator leaves such names out of traces by default, which would hide real nets. The max-array and
-    # max-width limits (32 words, 256 bits by default) would hide the generator-state memories of shared
-    # units and the wide neighbour buses.
-    cmd = ["verilator", *flags, "-Mdir", str(tmp), str(design / "pbitgen_top.vlt"), str(v), str(tmp / "main.cpp")]
-    cmd += ["-o", "sim"]
-    r = subprocess.run(cmd, env=sim_env(), capture_output=True, text=True)
-    if r.returncode != 0:
-        raise PbitgenError(f"{v}: verilator build failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
-    shutil.rmtree(obj, ignore_errors=True)
-    tmp.rename(obj)
-    return exe
+    return build_cpp(Path(design) / "pbitgen_top.v", build_root, "saif", HARNESS, FLAGS)[0]
 
 
 def run_saif(design: str | Path, build_root: str | Path, out: str | Path, max_cycles: int = 50_000_000) -> RtlToggles:

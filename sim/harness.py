@@ -22,8 +22,6 @@ inside the executable.
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -141,34 +139,9 @@ class HarnessRun:
 def build(design: str | Path, build_root: str | Path) -> tuple[Path, float]:
     """Compile ``design`` with the plain harness (cached by the hash of its Verilog); returns the
     executable and the seconds the build took (0 when cached)."""
-    from pbitgen.sim.tools import missing, sim_env
+    from pbitgen.sim.tools import build_cpp
 
-    design, build_root = Path(design).resolve(), Path(build_root).resolve()
-    why = missing("verilator")
-    if why:
-        raise PbitgenError(why)
-    v = design / "pbitgen_top.v"
-    if not v.exists():
-        raise PbitgenError(f"{v}: no such design file (generate the design first)")
-    digest = hashlib.sha256(v.read_bytes() + HARNESS.encode() + " ".join(FLAGS).encode()).hexdigest()[:16]
-    obj = build_root / f"cpp-{digest}"
-    exe = obj / "sim"
-    if exe.exists():
-        return exe, 0.0
-    tmp = build_root / f".cpp-{digest}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    (tmp / "main.cpp").write_text(HARNESS)
-    vlt = [str(design / "pbitgen_top.vlt")] if (design / "pbitgen_top.vlt").exists() else []
-    cmd = ["verilator", *FLAGS, "-Mdir", str(tmp), *vlt, str(v), str(tmp / "main.cpp"), "-o", "sim"]
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, env=sim_env(), capture_output=True, text=True)
-    if r.returncode != 0:
-        tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
-        raise PbitgenError(f"{v}: verilator build of the plain harness failed: {' | '.join(tail)}")
-    shutil.rmtree(obj, ignore_errors=True)
-    tmp.rename(obj)
-    return exe, time.perf_counter() - t0
+    return build_cpp(Path(design) / "pbitgen_top.v", build_root, "cpp", HARNESS, FLAGS)
 
 
 def commands(load: list[tuple[int, int]], per_chain: list[list[tuple[int, int]]], start: int, spins_at: int,

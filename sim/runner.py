@@ -7,7 +7,6 @@ reuse the build. Uses cocotb's own runner (``cocotb_tools.runner``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from pbitgen.errors import PbitgenError
 from pbitgen.gen.build import TOP
 
 from .job import Job
-from .tools import SIMULATORS, missing, sim_env
+from .tools import SIMULATORS, build_folder, missing, sim_env
 
 #: Verilator configuration that keeps only the top level's signals public (see :func:`build`).
 PUBLIC_TOP = f'`verilator_config\npublic_flat_rw -module "{TOP}" -var "*"\n'
@@ -45,14 +44,6 @@ class Build:
     build_dir: Path
 
 
-def build_key(design: Path, simulator: str) -> str:
-    """Build folder name: the simulator and a hash of the design and of how it is built."""
-    digest = hashlib.sha256(
-        (design / "config.json").read_bytes() + (design / f"{TOP}.v").read_bytes() + PUBLIC_TOP.encode()
-    )
-    return f"{simulator}-{digest.hexdigest()[:12]}"
-
-
 def build(design: str | Path, simulator: str, build_root: str | Path, waves: bool = False) -> Build:
     """Compile ``design`` for ``simulator`` unless an identical build exists."""
     design = Path(design).resolve()
@@ -61,7 +52,10 @@ def build(design: str | Path, simulator: str, build_root: str | Path, waves: boo
     why = missing(simulator)
     if why:
         raise PbitgenError(why)
-    build_dir = Path(build_root).resolve() / build_key(design, simulator)
+    build_dir = build_folder(
+        build_root, simulator, (design / "config.json").read_bytes(), (design / f"{TOP}.v").read_bytes(),
+        PUBLIC_TOP.encode(),
+    )  # fmt: skip
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     sources = [design / f"{TOP}.v"] + ([design / f"{TOP}.vlt"] if simulator == "verilator" else [])
     # Icarus in cocotb's default -g2012 mode does not run `always @*` blocks at time 0 for Yosys' initial

