@@ -46,20 +46,12 @@ def load_for_power(path: str | Path, sweeps: int | None, seed: int) -> tuple[obj
         if sweeps is not None:
             raise PbitgenError(f"{path}: --sweeps needs a model, not a generated design (its K is built in)")
         return cfg, None, cfg.schedule.sweeps, f"design {path}"
-    from pbitgen.cli.sim import hardware_view
-    from pbitgen.model.io import IsingModel
+    from pbitgen.model.hardware import hardware_config, model_banks
     from pbitgen.model.loader import load_model
 
     model = load_model(path)
-    cfg_full = hardware_view(model, argparse.Namespace(sweeps=None, seed=seed, images=1))[0]
-    cfg, groups, _, _ = hardware_view(model, argparse.Namespace(sweeps=sweeps, seed=seed, images=1))
-    if isinstance(model, IsingModel):
-        banks = groups[0][1]
-    else:  # the model's own banks with the label nodes free, not one class's (the reported figures)
-        from pbitgen.model.dtm import class_banks
-
-        banks = class_banks(model, cfg, None)[0][1]
-    return cfg, banks, cfg_full.schedule.sweeps, f"model {path}"
+    cfg = hardware_config(model, seed, sweeps)
+    return cfg, model_banks(model, cfg), hardware_config(model, seed).schedule.sweeps, f"model {path}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -49,63 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", default="build/sim", metavar="DIR", help="working folder (default: %(default)s)")
 
 
-def hardware_view(model: object, args: argparse.Namespace):
-    """(config, groups, images-from-spins function, float reference images) for either model type.
-
-    ``groups`` is a list of ``(chains, banks)``: the chains (= images) run on one load of those banks. A
-    class-conditional DTM draws a class per image (from ``--seed``, sorted so that each class's chains are
-    consecutive) and loads the banks of each class in turn, the class folded into the biases as the float
-    reference conditions it; other models have one group."""
-    from pbitgen.config import Config
-    from pbitgen.model import gibbs, golden
-    from pbitgen.model.graph import graph_config
-    from pbitgen.model.io import IsingModel
-
-    n = args.images
-    if isinstance(model, IsingModel):
-        k = args.sweeps or 64
-        cfg = Config().replace(
-            graph=graph_config(model.graph),
-            schedule={"steps": 1, "sweeps": k, "beta": (model.beta,)},
-            rng={"seed": args.seed},
-        )
-        banks, _ = golden.quantize_banks(cfg, model.J, model.h)
-        side = round(float(np.sqrt(model.graph.n)))
-        shape = (side, side) if side * side == model.graph.n else (1, model.graph.n)
-
-        def to_images(spins: np.ndarray) -> np.ndarray:
-            return (np.asarray(spins) > 0).reshape(len(spins), *shape).astype(np.uint8)
-
-        def reference() -> np.ndarray:
-            return to_images(gibbs.sample(model.graph, model.J, model.h, model.beta, n, k, args.seed))
-
-        return cfg, [(range(n), banks)], to_images, reference
-    from pbitgen.model import dtm
-    from pbitgen.model.data import N_CLASSES
-
-    k = args.sweeps or model.run.config.schedule.sweeps
-    cfg = model.run.config.replace(
-        rng={"seed": args.seed}, schedule={"sweeps": k, "beta": tuple(dtm.sweep_betas(model, k))}
-    )
-    labels = None
-    if model.conditional:
-        labels = np.sort(np.random.default_rng([args.seed, 0x1AB]).integers(0, N_CLASSES, n))
-    groups = []
-    for idx, banks, _ in dtm.class_banks(model, cfg, labels):
-        groups.append((range(n) if idx is None else range(int(idx[0]), int(idx[-1]) + 1), banks))
-
-    def to_images(spins: np.ndarray) -> np.ndarray:
-        s = np.asarray(spins)[:, model.pixel_nodes] > 0
-        return s.reshape(len(spins), model.side, model.side).astype(np.uint8)
-
-    def reference() -> np.ndarray:
-        return dtm.generate(model, n, args.seed, sweeps=k, labels=labels)
-
-    return cfg, groups, to_images, reference
-
-
 def run(args: argparse.Namespace) -> int:
     from pbitgen.gen.build import generate
+    from pbitgen.model.hardware import hardware_view
     from pbitgen.model.loader import load_model
 
     if args.images < 1:
@@ -118,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         load_tech().node(args.power)  # an unknown node fails now, not after the simulation
     t0 = time.perf_counter()
     model = load_model(args.model)
-    cfg, groups, to_images, reference = hardware_view(model, args)
+    view = hardware_view(model, args.images, args.seed, args.sweeps)
+    cfg, groups = view.cfg, view.groups
     arr = {k: v for k, v in (("tiles", args.tiles), ("cells_per_unit", args.cells_per_unit)) if v is not None}
     if arr:
         cfg = cfg.replace(array=arr)
@@ -136,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         hw_spins = _run_cocotb(args, cfg, groups, design, out, t0)
     if hw_spins is None:
         return 1
-    _pictures(args, model, cfg, groups, to_images, reference, hw_spins, out)
+    _pictures(args, model, cfg, view, hw_spins, out)
     if args.power:
         from pbitgen.cli import power
 
@@ -239,14 +186,14 @@ def _run_cpp(args: argparse.Namespace, cfg, groups, design: Path, out: Path, t0:
     return None if bad else got
 
 
-def _pictures(args, model, cfg, groups, to_images, reference, hw_spins: np.ndarray, out: Path) -> None:
+def _pictures(args, model, cfg, view, hw_spins: np.ndarray, out: Path) -> None:
     """Hardware, golden and float-reference images side by side; with ``--fd``, their FDs."""
     from pbitgen.sim.pictures import side_by_side
 
     show = min(args.images, 16)
-    hw = to_images(np.where(hw_spins, 1, -1))
-    gold = to_images(_golden(cfg, groups, show))
-    ref = reference()
+    hw = view.to_images(np.where(hw_spins, 1, -1))
+    gold = view.to_images(_golden(cfg, view.groups, show))
+    ref = view.reference()
     np.savez(out / "images.npz", hardware=hw, golden=gold, reference=ref)
     side_by_side(out / "images.png", {"hardware (RTL)": hw[:show], "golden model": gold, "float reference": ref[:show]})
     print(f"images: {out / 'images.png'} and {out / 'images.npz'}")
