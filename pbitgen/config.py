@@ -37,7 +37,8 @@ PATTERNS: dict[str, tuple[tuple[int, int], ...]] = {
     "G24": ((0, 1), (4, 1), (10, 9), (11, 14), (23, 6), (3, 28)),
 }
 
-RNG_KINDS = {"xorshift64": 64, "xorshift32": 32}
+RNG_KINDS = {"xorshift64": 64, "xorshift32": 32, "lfsr89": 89}
+LAYOUTS = ("generic", "lattice")
 
 
 def _int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
@@ -317,11 +318,27 @@ class ArrayConfig:
     cells_per_unit: int = 1
     tile_shape: tuple[int, ...] = ()
     stages: int = 1
+    layout: str = "generic"
+    pitch: tuple[int, ...] = ()
+    chains: int = 1
 
     def __post_init__(self) -> None:
         _int("tiles", self.tiles, 1, 4096)
         _int("cells_per_unit", self.cells_per_unit, 1, 1 << 16)
         _int("stages", self.stages, 1, 7)
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
+        _int("chains", self.chains, 1, 64)
+        if self.chains > 1 and self.chains % 2:
+            raise ValueError(f"chains must be 1 or even (two colour groups of chains), not {self.chains!r}")
+        object.__setattr__(self, "pitch", tuple(self.pitch))
+        if self.pitch:
+            if len(self.pitch) != 2:
+                raise ValueError(f"pitch must be (rows, cols), not {self.pitch!r}")
+            for v in self.pitch:
+                _int("pitch", v, 2, 4096)
+                if v % 2:
+                    raise ValueError(f"pitch must be even in both directions (one colour per unit), not {self.pitch!r}")
         object.__setattr__(self, "tile_shape", tuple(self.tile_shape))
         if self.tile_shape:
             if len(self.tile_shape) != 2:
@@ -382,8 +399,32 @@ class Config:
                 raise ValueError(
                     f"array.tile_shape {shape} must divide graph.side {self.graph.side} in both directions"
                 )
+        if self.array.layout == "lattice":
+            self._check_lattice()
+        elif self.rng.kind == "lfsr89" or self.array.pitch or self.array.chains > 1:
+            raise ValueError(
+                "rng.kind 'lfsr89', array.pitch and array.chains > 1 need array.layout = 'lattice', "
+                f"not {self.array.layout!r}"
+            )
         if self.array.tiles > self.n_nodes:
             raise ValueError(f"array.tiles must be at most the number of cells {self.n_nodes}, not {self.array.tiles}")
+
+    def _check_lattice(self) -> None:
+        """The lattice array (:mod:`pbitgen.gen.lattice`) serves grid tori cut by an even pitch."""
+        g, a = self.graph, self.array
+        if g.kind != "grid" or not g.torus:
+            raise ValueError("array.layout 'lattice' needs a grid torus (graph.kind = 'grid', graph.torus = true); "
+                             "use array.layout = 'generic' for other graphs")
+        if not a.pitch:
+            raise ValueError("array.layout 'lattice' needs array.pitch = [rows, cols], even divisors of graph.side")
+        if g.side % a.pitch[0] or g.side % a.pitch[1]:
+            raise ValueError(f"array.pitch {a.pitch} must divide graph.side {g.side} in both directions")
+        if self.rng.kind != "lfsr89":
+            raise ValueError(f"array.layout 'lattice' needs rng.kind = 'lfsr89' (one generator per unit), "
+                             f"not {self.rng.kind!r}")
+        if a.tiles != 1 or a.tile_shape or a.cells_per_unit != 1:
+            raise ValueError("array.tiles, array.tile_shape and array.cells_per_unit belong to the generic layout; "
+                             "the lattice layout sets its units with array.pitch")
 
     # ---- derived widths (here and nowhere else) -------------------------------------------------------
     @property
@@ -425,6 +466,7 @@ class Config:
         g["colors"] = list(g["colors"])
         d["schedule"]["beta"] = list(d["schedule"]["beta"])
         d["array"]["tile_shape"] = list(d["array"]["tile_shape"])
+        d["array"]["pitch"] = list(d["array"]["pitch"])
         return {"version": SCHEMA_VERSION, **d}
 
     def to_json(self) -> str:

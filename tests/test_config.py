@@ -58,7 +58,7 @@ def test_toml_file(tmp_path):
             r"^.*: formats\.coupling\.frac must be less than width 4, not 4$",
         ),
         ("[formats]\nlut_range = 3\n", r"^.*: formats\.lut_range must be a power of two, not 3$"),
-        ('[rng]\nkind = "mt"\n', r"^.*: rng\.kind must be one of xorshift64, xorshift32, not 'mt'$"),
+        ('[rng]\nkind = "mt"\n', r"^.*: rng\.kind must be one of xorshift64, xorshift32, lfsr89, not 'mt'$"),
         ("[rng]\nseed = -1\n", r"^.*: rng\.seed must be an integer in \[0, \d+\], not -1$"),
         ("[schedule]\nsweeps = 3\nbeta = [1.0, 2.0]\n", r"^.*: schedule\.beta must hold 1 or sweeps=3 values, not 2$"),
         ('[schedule]\nsteps = "8"\n', r"^.*: schedule\.steps must be an integer, not '8'$"),

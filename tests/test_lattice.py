@@ -1,0 +1,371 @@
+"""The lattice array: its generator, layout, golden model and RTL.
+
+``ref_run`` is written from the contracts of :mod:`pbitgen.model.lattice` and
+:mod:`pbitgen.model.lattice_golden` one update at a time, in the hardware's issue order, with Python
+integers and the folded table; the vectorised golden model must equal it, and the Amaranth RTL must write
+exactly the golden model's spin at every update of every unit, at every pitch, depth and chain count.
+Distribution tests show that the law does not depend on those knobs (exact enumeration).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from pbitgen.config import Config
+from pbitgen.gen.lattice import LatticeCore
+from pbitgen.model import exact, fixed, lfsr
+from pbitgen.model.golden import Banks, quantize_banks, random_banks
+from pbitgen.model.lattice import LatticePlan
+from pbitgen.model.lattice_golden import LatticeGolden, folded_index, folded_table, stored_bias
+
+from .util import Z
+
+
+def lattice_cfg(
+    side: int = 8, pattern: str = "G8", schedule: dict | None = None, formats: dict | None = None, **array: object
+) -> Config:
+    return Config.from_dict(
+        {
+            "graph": {"side": side, "pattern": pattern, "torus": True},
+            "rng": {"kind": "lfsr89", "seed": 7},
+            "schedule": {"steps": 2, "sweeps": 2, **(schedule or {})},
+            "formats": formats or {},
+            "array": {"layout": "lattice", **array},
+        }
+    )
+
+
+# ---- the generator -------------------------------------------------------------------------------------
+
+
+def test_lfsr_polynomial_is_primitive():
+    assert lfsr.is_primitive()
+    assert lfsr.POLY == (1 << 89) | (1 << 38) | 1
+
+
+def raw_sequence(window: int, n: int) -> list[int]:
+    bits = [window >> m & 1 for m in range(lfsr.DEGREE)]
+    for t in range(n):
+        bits.append(bits[t + lfsr.TAP] ^ bits[t])
+    return bits
+
+
+def test_jumps_and_draws_follow_the_recurrence():
+    w = lfsr.base_window(3)
+    bits = raw_sequence(w, 2000)
+    for steps in (0, 1, 50, 777):
+        assert lfsr.jump(w, steps) == sum(b << m for m, b in enumerate(bits[steps : steps + lfsr.DEGREE]))
+    streams = lfsr.Streams(lfsr.window_bits(w)[None], 16)
+    got = list(streams.take(7)[0]) + list(streams.take(5)[0])  # two calls continue one stream
+    want = [
+        sum(
+            (bits[16 * (k + 1) + a] ^ bits[16 * (k + 1) + b] ^ bits[16 * (k + 1) + c]) << i
+            for i, (a, b, c) in enumerate(lfsr.MIX[:16])
+        )
+        for k in range(12)
+    ]
+    assert got == want
+    for k in (0, 1, 6, 1000):
+        assert lfsr.stream_window(3, k) == lfsr.jump(w, k * lfsr.STREAM_SPACING)
+
+
+# ---- layout --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("side,pattern,pitch", [(8, "G8", (4, 4)), (12, "G12", (2, 6)), (28, "G12", (4, 14))])
+def test_neighbours_sit_at_fixed_units_and_slot_shifts(side, pattern, pitch):
+    cfg = lattice_cfg(side, pattern, pitch=list(pitch))
+    p = LatticePlan(cfg)
+    graph_nbrs = [set() for _ in range(p.graph.n)]
+    for i, j in p.graph.edges:
+        graph_nbrs[i].add(int(j))
+        graph_nbrs[j].add(int(i))
+    for cell in range(p.graph.n):
+        u, s = p.unit_of[cell], p.slot_of[cell]
+        a, b = divmod(int(s), p.cols)
+        found = set()
+        for k in range(p.degree):
+            ca, cb = p.carry[u, k]
+            slot = ((a + ca) % p.rows) * p.cols + (b + cb) % p.cols
+            found.add(int(p.cells[p.src[u, k], slot]))
+            assert p.unit_color[p.src[u, k]] != p.unit_color[u]
+        assert found == graph_nbrs[cell]
+
+
+def test_default_size_layout_fills_every_clock():
+    cfg = lattice_cfg(28, "G12", pitch=[4, 14], chains=16, stages=6)
+    p = LatticePlan(cfg)
+    assert (p.n_units, p.slots, p.gap) == (56, 14, 0)
+    assert p.sustained_flips_per_clock == 56.0
+    one = LatticePlan(lattice_cfg(28, "G12", pitch=[4, 14], chains=1, stages=6))
+    assert one.gap > 0 and one.sustained_flips_per_clock < 28
+
+
+@pytest.mark.parametrize(
+    "array,match",
+    [
+        ({"pitch": [3, 4]}, "pitch must be even"),
+        ({"pitch": [4, 4], "chains": 3}, "chains must be 1 or even"),
+        ({"pitch": [6, 4]}, "must divide graph.side"),
+        ({}, "needs array.pitch"),
+        ({"pitch": [4, 4], "tiles": 2}, "belong to the generic layout"),
+    ],
+)
+def test_parameters_the_lattice_cannot_serve_are_refused(array, match):
+    with pytest.raises(ValueError, match=match):
+        lattice_cfg(**array)
+
+
+def test_lattice_needs_a_torus_and_its_generator():
+    d = {
+        "graph": {"side": 8, "torus": False},
+        "rng": {"kind": "lfsr89"},
+        "array": {"layout": "lattice", "pitch": [4, 4]},
+    }
+    with pytest.raises(ValueError, match="needs a grid torus"):
+        Config.from_dict(d)
+    d["graph"]["torus"] = True
+    d["rng"]["kind"] = "xorshift64"
+    with pytest.raises(ValueError, match=r"needs rng\.kind = 'lfsr89'"):
+        Config.from_dict(d)
+    with pytest.raises(ValueError, match=r"need array\.layout = 'lattice'"):
+        Config.from_dict({"rng": {"kind": "lfsr89"}})
+
+
+# ---- arithmetic ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scales_input", [False, True])
+def test_folded_table_equals_round_then_clamp_for_every_field_and_beta(scales_input):
+    cfg = lattice_cfg(pitch=[4, 4], schedule={"beta_scales_input": scales_input})
+    bound = cfg.field_bound()
+    gamma = np.arange(-bound, bound + 1)
+    lut, table = fixed.sigmoid_table(cfg), folded_table(cfg)
+    for beta_q in range(1 << cfg.formats.beta.width):
+        for iota in (0, 37, -90):
+            if scales_input:
+                z = fixed.scale_by_beta(gamma + iota, beta_q, cfg)
+            else:
+                z = fixed.scale_by_beta(gamma, beta_q, cfg) + iota
+            assert np.array_equal(lut[fixed.lut_index(z, cfg)], table[folded_index(gamma, iota, beta_q, cfg)])
+
+
+def test_stored_bias_gives_the_same_field():
+    cfg = lattice_cfg(pitch=[4, 4])
+    p = LatticePlan(cfg)
+    banks = random_banks(cfg, p.graph, 2)
+    s = np.random.default_rng(0).choice([-1, 1], size=p.graph.n)
+    j = fixed.align(banks.coupling, cfg.formats.coupling, cfg)[0][p.edge]
+    h = fixed.align(banks.bias, cfg.formats.bias, cfg)[0]
+    b = (s[p.nbr] > 0).astype(np.int64)
+    assert np.array_equal(stored_bias(cfg, banks, p)[0] + 2 * (b * j).sum(1), h + (s[p.nbr] * j).sum(1))
+
+
+# ---- golden model against a one-update-at-a-time twin -------------------------------------------------------
+
+
+def ref_run(cfg: Config, banks: Banks) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One array, one update at a time in issue order (contract of model/lattice*.py). Returns the final
+    spins (C, N) and the spins after every sweep."""
+    p = LatticePlan(cfg)
+    bits = cfg.rng.draw_bits
+    gen = lfsr.Streams.seeded(cfg.rng.seed, np.arange(p.n_units), bits)
+    f = cfg.formats
+    table = folded_table(cfg).tolist()
+    jw = fixed.align(banks.coupling, f.coupling, cfg)
+    hp = stored_bias(cfg, banks, p)
+    ww = fixed.align(banks.input, f.input, cfg)
+    spins = [[0] * p.graph.n for _ in range(p.chains)]
+    trace = []
+
+    def phase(h: int, bank: int, beta_q: int, x: list[list[int]] | None) -> None:
+        for u in range(p.n_units):
+            group = p.groups[(int(p.unit_color[u]) + h) % 2]
+            if not group:
+                continue
+            draws = gen.take(p.issue_clocks, u).tolist()
+            for e in range(p.issue_clocks):
+                s, j = divmod(e, p.per_group)
+                chain, cell = group[j], int(p.cells[u, s])
+                draw = draws[e]
+                if x is None:
+                    spins[chain][cell] = draw >> (bits - 1)
+                    continue
+                gamma = int(hp[bank, cell]) + 2 * sum(
+                    int(jw[bank, p.edge[cell, k]]) * spins[chain][int(p.nbr[cell, k])] for k in range(p.degree)
+                )
+                iota = (ww[bank] if x[chain][cell] else -ww[bank]) if banks.visible[cell] else 0
+                prob = table[int(folded_index(np.array(gamma), np.array(iota), beta_q, cfg))]
+                spins[chain][cell] = int(draw < prob)
+
+    for h in (0, 1):
+        phase(h, 0, 0, None)
+    for t in range(cfg.schedule.steps, 0, -1):
+        x = [list(row) for row in spins]
+        for k in range(cfg.schedule.sweeps):
+            for h in (0, 1):
+                phase(h, t - 1, int(banks.beta[k]), x)
+            trace.append(np.array(spins, dtype=bool))
+    return np.array(spins, dtype=bool), trace
+
+
+GOLDEN_CASES = [
+    dict(pitch=[4, 4], chains=2),
+    dict(pitch=[2, 4], chains=1),
+    dict(pitch=[2, 2], chains=4, schedule={"beta_scales_input": True, "beta": [0.5, 1.25]}),
+]
+
+
+@pytest.mark.parametrize("case", GOLDEN_CASES, ids=lambda c: f"p{c['pitch']}-c{c['chains']}")
+def test_golden_equals_update_at_a_time_twin(case):
+    case = dict(case)
+    cfg = lattice_cfg(schedule=case.pop("schedule", None), **case)
+    p = LatticePlan(cfg)
+    banks = random_banks(cfg, p.graph, 5, visible_fraction=0.4)
+    run = LatticeGolden(cfg, banks, p).run(record=True)
+    spins, trace = ref_run(cfg, banks)
+    assert np.array_equal(run.spins[0] > 0, spins)
+    assert np.array_equal(run.trace.reshape(-1, *run.trace.shape[2:])[:, 0], np.array(trace))
+
+
+# ---- the RTL against the golden model ----------------------------------------------------------------------
+
+
+def rtl_run(cfg: Config, banks: Banks) -> tuple[list[list[int]], list[int], int]:
+    """Run the LatticeCore in Amaranth's simulator: every unit's written spins in order, the final rings
+    and the CYCLES count."""
+    core = LatticeCore(cfg, banks)
+    writes: list[list[int]] = []
+    out: dict[str, object] = {}
+    sim = Simulator(core)
+    sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        ctx.set(core.start, 1)
+        await ctx.tick()
+        ctx.set(core.start, 0)
+        writes.extend([] for _ in core.units)
+        while not ctx.get(core.done):
+            for u, unit in enumerate(core.units):
+                if ctx.get(unit.we):
+                    writes[u].append(ctx.get(unit.spin))
+            await ctx.tick()
+        out["rings"] = [ctx.get(unit.ring) for unit in core.units]
+        out["cycles"] = ctx.get(core.cycles)
+
+    sim.add_testbench(bench)
+    sim.run()
+    return writes, out["rings"], out["cycles"]
+
+
+def expected_writes(p: LatticePlan, run) -> list[list[int]]:
+    """Each unit's spins in issue order, from the golden run's initial spins and trace."""
+    sweeps = [run.init[0]] + [sw[0] for step in run.trace for sw in step]
+    exp: list[list[int]] = [[] for _ in range(p.n_units)]
+    for spins in sweeps:
+        for h in (0, 1):
+            for u in range(p.n_units):
+                group = p.groups[(int(p.unit_color[u]) + h) % 2]
+                exp[u].extend(int(spins[ch, p.cells[u, s]]) for s in range(p.slots) for ch in group)
+    return exp
+
+
+def check_rtl(cfg: Config, seed: int = 3) -> None:
+    p = LatticePlan(cfg)
+    banks = random_banks(cfg, p.graph, seed, visible_fraction=0.4)
+    run = LatticeGolden(cfg, banks, p).run(record=True)
+    writes, rings, cycles = rtl_run(cfg, banks)
+    exp = expected_writes(p, run)
+    for u in range(p.n_units):
+        first = next((i for i, (a, b) in enumerate(zip(writes[u], exp[u], strict=False)) if a != b), None)
+        assert first is None and len(writes[u]) == len(exp[u]), f"unit {u}: first wrong update {first}"
+    for u in range(p.n_units):  # after a run every element is back at its own position
+        for g, group in enumerate(p.groups):
+            for s in range(p.slots):
+                for j, ch in enumerate(group):
+                    pos = g * p.phase_clocks + s * p.per_group + j
+                    assert (rings[u] >> pos) & 1 == int(run.spins[0, ch, p.cells[u, s]] > 0)
+    assert cycles == p.run_clocks(cfg.schedule.steps, cfg.schedule.sweeps)
+
+
+NARROW = {
+    "coupling": {"width": 4, "frac": 2},
+    "bias": {"width": 4, "frac": 2},
+    "input": {"width": 3, "frac": 1},
+    "beta": {"width": 4, "frac": 2, "signed": False},
+    "lut_range": 2,
+}
+WIDE = {
+    "coupling": {"width": 16, "frac": 12},
+    "bias": {"width": 16, "frac": 12},
+    "input": {"width": 16, "frac": 12},
+    "beta": {"width": 12, "frac": 8, "signed": False},
+    "lut_range": 4,
+}
+
+RTL_CASES = [
+    dict(pitch=[8, 8], chains=2, stages=1),  # one cell per unit: fully parallel
+    dict(pitch=[4, 4], chains=1, stages=2),
+    dict(pitch=[4, 4], chains=2, stages=3),
+    dict(pitch=[2, 4], chains=4, stages=4),
+    dict(pitch=[2, 2], chains=2, stages=5),  # 16 cells per unit: all cells of a colour in 4 units
+    dict(pitch=[4, 2], chains=6, stages=6),
+    dict(pitch=[2, 8], chains=2, stages=7),
+    dict(pitch=[4, 4], chains=2, stages=3, formats=NARROW, schedule={"beta_scales_input": True}),
+    dict(pitch=[4, 4], chains=2, stages=6, formats=WIDE, schedule={"beta": [0.5, 1.5]}),
+    dict(side=12, pattern="G12", pitch=[2, 6], chains=2, stages=4, schedule={"steps": 3, "sweeps": 1}),
+]
+
+
+@pytest.mark.parametrize("case", RTL_CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items() if k != "formats"))
+def test_rtl_writes_every_spin_the_golden_model_predicts(case):
+    check_rtl(lattice_cfg(**case))
+
+
+def test_rtl_check_catches_a_missing_gap(monkeypatch):
+    """Negative control: without the gap the pipeline cannot hide, a neighbour is read before it lands."""
+    cfg = lattice_cfg(pitch=[4, 4], chains=2, stages=4)
+    assert LatticePlan(cfg).gap > 0
+    monkeypatch.setattr(LatticePlan, "gap", property(lambda self: 0))
+    with pytest.raises(AssertionError, match="first wrong update"):
+        check_rtl(cfg)
+
+
+def test_rtl_check_catches_a_wrong_tap(monkeypatch):
+    cfg = lattice_cfg(pitch=[4, 4], chains=2, stages=2)
+    real = LatticePlan.tap_positions
+    monkeypatch.setattr(
+        LatticePlan,
+        "tap_positions",
+        lambda self, u, k: tuple((x + (u == 5 and k == 2)) % self.ring for x in real(self, u, k)),
+    )
+    with pytest.raises(AssertionError, match="first wrong update"):
+        check_rtl(cfg)
+
+
+# ---- the law does not depend on the pitch or the chains -----------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pitch,chains,arrays", [((2, 2), 64, 60), ((4, 4), 2, 1920), ((2, 4), 1, 3840)])
+def test_law_matches_exact_enumeration_at_every_pitch_and_chain_count(pitch, chains, arrays):
+    """beta = 1, one step, no input: the lattice chain is Gibbs on the quantized model whatever the order
+    and the random streams; 3,840 samples of a 16-spin G4 torus after 30 sweeps against enumeration
+    (marginals and edge moments within 5 standard errors)."""
+    cfg = lattice_cfg(4, "G4", schedule={"steps": 1, "sweeps": 30}, pitch=list(pitch), chains=chains)
+    p = LatticePlan(cfg)
+    r = np.random.default_rng(11)
+    banks, _ = quantize_banks(cfg, r.normal(0, 0.6, len(p.graph.edges)), r.normal(0, 0.4, p.graph.n))
+    spins = LatticeGolden(cfg, banks, p).run(arrays=arrays).spins.reshape(-1, p.graph.n).astype(np.int64)
+    f = cfg.formats
+    ex = exact.enumerate_model(
+        p.graph.edges, fixed.dequantize(banks.coupling[0], f.coupling), fixed.dequantize(banks.bias[0], f.bias), 1.0
+    )
+    n = len(spins)
+    se = np.sqrt((1 - ex.marginals**2) / n)
+    assert (np.abs(spins.mean(0) - ex.marginals) < Z * se).all()
+    em = ex.edge_moments(p.graph.edges)
+    got = (spins[:, p.graph.edges[:, 0]] * spins[:, p.graph.edges[:, 1]]).mean(0)
+    assert (np.abs(got - em) < Z * np.sqrt((1 - em**2) / n)).all()
