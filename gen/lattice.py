@@ -367,13 +367,15 @@ class LatticeController(wiring.Component):
 
 class LatticeCore(wiring.Component):
     """The lattice array without its bus: controller, units and the fixed neighbour nets, with the
-    weights, schedule and seeds as memory images (``start``, ``busy``, ``done``, ``cycles``)."""
+    weights, schedule and seeds as memory images (``start``, ``busy``, ``done``, ``cycles``). ``probe``
+    (Out(1), the registered XOR of every spin written in the previous clock) keeps every unit observable,
+    so that out-of-context synthesis cannot remove a datapath."""
 
     def __init__(self, cfg: Config, banks: Banks, plan: LatticePlan | None = None, first_array: int = 0) -> None:
         self.cfg = cfg
         self.plan = LatticePlan(cfg) if plan is None else plan
         self.banks, self.first_array = banks, first_array
-        super().__init__({"start": In(1), "busy": Out(1), "done": Out(1), "cycles": Out(32)})
+        super().__init__({"start": In(1), "busy": Out(1), "done": Out(1), "cycles": Out(32), "probe": Out(1)})
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -416,5 +418,9 @@ class LatticeCore(wiring.Component):
                 taps.append(Mux(fa, Mux(fb, src[p11], src[p10]), Mux(fb, src[p01], src[p00])))
             if taps:
                 m.d.comb += unit.taps.eq(Cat(*taps))
+        probe = Const(0)
+        for unit in units:
+            probe = probe ^ (unit.we & unit.spin)
+        m.d.sync += self.probe.eq(probe)
         self.units = units
         return m
