@@ -19,6 +19,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from pbitgen.config import Config, ceil_log2
+from pbitgen.model.beta import quantize_beta
 
 from .axil import AXI4LiteSignature, AXI4LiteSlave
 from .controller import Controller
@@ -213,9 +214,7 @@ class Top(wiring.Component):
 
 
 def _beta_init(cfg: Config) -> list[int]:
-    from pbitgen.model import fixed
-
-    return fixed.quantize(cfg.schedule.beta_per_sweep(), cfg.formats.beta).ints.tolist()
+    return quantize_beta(cfg).ints.tolist()
 
 
 def _pack_bits(bits: list[int], n: int) -> int:

@@ -44,6 +44,7 @@ import numpy as np
 from pbitgen.config import Config
 
 from . import fixed, rng
+from .beta import quantize_beta
 from .graph import Graph, build_graph
 
 
@@ -115,7 +116,7 @@ def quantize_banks(
     h = np.broadcast_to(np.asarray(bias, float), (t, np.shape(bias)[-1]))
     w = np.broadcast_to(np.asarray(input_coupling, float), (t,))
     qj, qh, qw = fixed.quantize(j, f.coupling), fixed.quantize(h, f.bias), fixed.quantize(w, f.input)
-    qb = fixed.quantize(np.asarray(cfg.schedule.beta_per_sweep()), f.beta)
+    qb = quantize_beta(cfg)
     vis = np.zeros(h.shape[1], bool) if visible is None else np.asarray(visible, bool)
     banks = Banks(qj.ints, qh.ints, qw.ints, vis, qb.ints)
     report = {"coupling": qj.saturated, "bias": qh.saturated, "input": qw.saturated, "beta": qb.saturated}
