@@ -28,8 +28,7 @@ RESULTS = Path(__file__).with_name("results")
 #: name -> (graph, array) of each measured core; steps 8, sweeps 250 and the default formats throughout
 VARIANTS = {
     "small": ({"side": 8, "pattern": "G8", "torus": True}, {"pitch": [4, 4], "chains": 4, "stages": 6}),
-    "half": ({"side": 28, "pattern": "G12", "torus": True}, {"pitch": [2, 14], "chains": 16, "stages": 6}),
-    "default": ({"side": 28, "pattern": "G12", "torus": True}, {"pitch": [4, 14], "chains": 16, "stages": 6}),
+    "default": ({"side": 28, "pattern": "G12", "torus": True}, {"pitch": [4, 14], "chains": 20, "stages": 6}),
 }
 
 

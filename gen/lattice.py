@@ -29,33 +29,17 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from pbitgen.config import Config, ceil_log2
-from pbitgen.model import lfsr
+from pbitgen.model import fixed, lfsr
 from pbitgen.model.golden import Banks
 from pbitgen.model.lattice import LatticePlan
-from pbitgen.model.lattice_golden import folded_table, stored_bias
-
-
-def _tree(values: list[Value], m: Module, width: int, cut: callable, name: str) -> Value:
-    """Balanced sum of ``values`` as two-input adders; ``cut`` may register the partial sums after the
-    second level."""
-    level = 0
-    while len(values) > 1:
-        pairs = []
-        for i in range(0, len(values) - 1, 2):
-            t = Signal(signed(width), name=f"{name}{level}_{i // 2}")
-            m.d.comb += t.eq(values[i] + values[i + 1])
-            pairs.append(t)
-        values = pairs + values[len(pairs) * 2 :]
-        level += 1
-        if level == 2:
-            values = [cut(v, f"{name}_mid{i}") for i, v in enumerate(values)]
-    if level < 2:
-        values = [cut(values[0], f"{name}_mid0")]
-    return values[0]
+from pbitgen.model.lattice_golden import folded_table, stored_bias, stored_bias_width
 
 
 class LatticeUnit(wiring.Component):
     """One update unit: weight memory, generator, datapath, spin ring and input ring.
+
+    Every member is the unit's own registered copy of the controller's broadcast (one clock later than
+    the controller, for every unit alike), so no controller net fans out to thousands of flip-flops.
 
     Members
     -------
@@ -64,15 +48,19 @@ class LatticeUnit(wiring.Component):
     init : In(1), the issued update draws its initial noise spin (valid at issue)
     beta, w : In, the sweep's beta and the step's input coupling (valid at issue)
     shift : In(1), the rings shift this clock (high in every phase clock of a run)
-    latch : In(1), the input ring copies the spin ring this clock
+    copy : In(1), the input ring takes the spin ring's position 0 at its far end this clock
     taps : In(D), neighbour spins, valid in the clock after issue
+    tab_addr : Out, tab_data : In, the sigmoid table (shared by two units), read one clock after the
+        address when pipelined, at once otherwise
     ring : Out(2R), the spin ring (position p holds element (t + p) mod 2R at run clock t)
     we, spin : Out(1), a spin is written this clock (for observation)
     """
 
-    def __init__(self, cfg: Config, plan: LatticePlan, unit: int, weights: list[int], window: int) -> None:
+    def __init__(
+        self, cfg: Config, plan: LatticePlan, unit: int, weights: list[int], visible: list[int], window: int
+    ) -> None:
         self.cfg, self.plan, self.unit = cfg, plan, unit
-        self.weights, self.window = weights, window
+        self.weights, self.visible, self.window = weights, visible, window
         f = cfg.formats
         self.banks = 1 << ceil_log2(cfg.schedule.steps)
         self.word = word_layout(cfg, plan)
@@ -85,8 +73,10 @@ class LatticeUnit(wiring.Component):
                 "beta": In(unsigned(f.beta.width)),
                 "w": In(signed(f.input.width)),
                 "shift": In(1),
-                "latch": In(1),
+                "copy": In(1),
                 "taps": In(max(plan.degree, 1)),
+                "tab_addr": Out(ceil_log2(4 * fixed.lut_offset(cfg))),
+                "tab_data": In(cfg.rng.draw_bits),
                 "ring": Out(plan.ring),
                 "we": Out(1),
                 "spin": Out(1),
@@ -96,7 +86,7 @@ class LatticeUnit(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         cfg, plan, f = self.cfg, self.plan, self.cfg.formats
-        stages = cfg.array.stages
+        cuts = plan.pipeline_cuts
         d_bits = cfg.rng.draw_bits
         ff = cfg.field_frac
         hw, cw, deg = self.word["bias"], f.coupling.width, plan.degree
@@ -108,122 +98,110 @@ class LatticeUnit(wiring.Component):
             m.d.sync += reg.eq(value)
             return reg
 
-        # ---- issue (t) and read (t + 1): the weight word, registered at t + 2 ----
-        sw = ceil_log2(plan.slots)
+        # ---- issue (t): the weight word's address; read (t + 1): word, taps and x^t, registered ----
+        sw, bw = ceil_log2(plan.slots), ceil_log2(self.banks)
         m.submodules.weights = wmem = memory.Memory(
-            shape=unsigned(self.word["width"]), depth=self.banks * (1 << sw), init=self.weights
+            shape=unsigned(self.word["width"]), depth=self.banks << sw, init=self.weights
         )
         rd = wmem.read_port()
-        bw = ceil_log2(self.banks)
         m.d.comb += rd.addr.eq(Cat(*([self.slot[:sw]] if sw else []), *([self.bank[:bw]] if bw else [])))
-        word = Signal.like(rd.data, name="word")
-        m.d.sync += word.eq(rd.data)
-        valid1, init1, beta1, w1 = (
-            Signal.like(s, name=f"{n}_1")
-            for s, n in ((self.issue, "valid"), (self.init, "init"), (self.beta, "beta"), (self.w, "w"))
-        )
-        m.d.sync += [valid1.eq(self.issue), init1.eq(self.init), beta1.eq(self.beta), w1.eq(self.w)]
-        # t + 1: taps and this element's x^t, registered with the word
+        visible = Signal(max(plan.slots, 1), init=sum(v << s for s, v in enumerate(self.visible)), name="visible")
+        word = cut(rd.data, True, "word")
         xring = Signal(plan.ring, name="xring")
-        taps, x2 = Signal.like(self.taps, name="taps_r"), Signal(name="x_r")
-        valid2, init2, beta2, w2 = (Signal.like(s, name=f"{s.name[:-2]}_2") for s in (valid1, init1, beta1, w1))
-        m.d.sync += [
-            taps.eq(self.taps),
-            x2.eq(xring[plan.input_position(self.unit)]),
-            valid2.eq(valid1),
-            init2.eq(init1),
-            beta2.eq(beta1),
-            w2.eq(w1),
-        ]
+        issue_side = [self.issue, self.init, (visible >> self.slot)[0], self.beta, self.w]
+        valid, init, vis, beta, w = (cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side))
+        taps = cut(self.taps, True, "taps_r")
+        x = cut(xring[plan.input_position(self.unit)], True, "x_r")
 
-        # ---- t + 2: the datapath ----
+        # ---- t + 2: the datapath, with the registers of plan.pipeline_cuts ----
+        delay = [valid, init, x, vis, beta, w]
+
+        def along(name: str, times: int = 1) -> None:
+            """Register the signals that travel beside the datapath at a cut."""
+            for k in range(times):
+                for i, v in enumerate(delay):
+                    delay[i] = cut(v, True, f"{name}{k}_{i}")
+
         bias = word[:hw].as_signed()
-        visible = word[self.word["visible"]]
-        width = cfg.field_width + 1
-        shift = ff - f.coupling.frac
         terms = [
-            Mux(taps[k], word[self.word["coupling"] + k * cw : self.word["coupling"] + (k + 1) * cw].as_signed(), 0)
+            cut(
+                Mux(taps[k], word[self.word["coupling"] + k * cw :][:cw].as_signed(), 0),
+                bool(cuts["terms"]),
+                f"term{k}",
+            )
             for k in range(deg)
         ]
-        delay = [valid2, init2, x2, visible, beta2, w2]
-
-        def along(on: bool, name: str) -> None:
-            """Register the signals that travel beside the datapath at a cut."""
-            if on:
-                for i, s in enumerate(delay):
-                    delay[i] = cut(s, True, f"{name}_{i}")
-
-        sum_j = _tree(terms, m, width, lambda v, n: cut(v, stages >= 5, n), "acc") if terms else Const(0, width)
-        if stages >= 5:
-            along(True, "mid")
-        bias_t = cut(bias, stages >= 5, "bias_mid")
+        along("terms", cuts["terms"])
+        bias = cut(bias, bool(cuts["terms"]), "bias_t")
+        width = cw + plan.tree_levels + 1
+        level = 0
+        while len(terms) > 1:  # a balanced tree of two-input adders, a register after each level at 5+
+            pairs = []
+            for i in range(0, len(terms) - 1, 2):
+                t = Signal(signed(width), name=f"sum{level}_{i // 2}")
+                m.d.comb += t.eq(terms[i] + terms[i + 1])
+                pairs.append(cut(t, bool(cuts["tree"]), f"sum{level}_{i // 2}_r"))
+            terms = [*pairs, *(cut(v, bool(cuts["tree"]), f"carry{level}") for v in terms[len(pairs) * 2 :])]
+            bias = cut(bias, bool(cuts["tree"]), f"bias{level}")
+            level += 1
+        along("tree", cuts["tree"])
+        sum_j = terms[0] if terms else Const(0, 1)
         gamma = Signal(signed(cfg.field_width), name="gamma")
-        m.d.comb += gamma.eq(bias_t + (sum_j << (shift + 1)))
-        gamma = cut(gamma, stages >= 3, "gamma_r")
-        along(stages >= 3, "field")
+        m.d.comb += gamma.eq(bias + (sum_j << (ff - f.coupling.frac + 1)))
+        gamma = cut(gamma, bool(cuts["field"]), "gamma_r")
+        along("field", cuts["field"])
         valid, init, x, vis, beta, w = delay
         w_al = w << (ff - f.input.frac)
         iota = Signal(signed(cfg.field_width), name="iota")
         m.d.comb += iota.eq(Mux(vis, Mux(x, w_al, -w_al), 0))
         fb = f.beta.frac
-        scaled = gamma + iota if cfg.schedule.beta_scales_input else gamma
-        prod = beta * scaled
+        prod = beta * (gamma + iota if cfg.schedule.beta_scales_input else gamma)
         q = Signal(signed(cfg.scaled_width + 3), name="q")
         m.d.comb += q.eq((prod >> (fb - 1)) if fb else (prod << 1))
-        q = cut(q, stages >= 4, "q_r")
-        iota = cut(iota, stages >= 4, "iota_r")
-        along(stages >= 4, "prod")
+        q = cut(q, bool(cuts["product"]), "q_r")
+        iota = cut(iota, bool(cuts["product"]), "iota_r")
+        along("prod", cuts["product"])
         valid, init = delay[0], delay[1]
         if not cfg.schedule.beta_scales_input:
             q2 = Signal(signed(cfg.scaled_width + 4), name="q_in")
             m.d.comb += q2.eq(q + (iota << 1))
             q = q2
-        off = 2 * (cfg.formats.lut_range << ff)
-        table = folded_table(cfg)
-        index = Signal(range(len(table)), name="index")
-        m.d.comb += index.eq(Mux(q < -off - 1, 0, Mux(q > off - 2, len(table) - 1, q + off + 1)))
-        m.submodules.table = tmem = memory.Memory(shape=unsigned(d_bits), depth=len(table), init=table.tolist())
-        trd = tmem.read_port(domain="sync" if stages >= 2 else "comb")
-        m.d.comb += trd.addr.eq(index)
-        prob = trd.data
-        for name, on in (("table", stages >= 2), ("table_out", stages >= 6)):
-            if on:
+        off = 2 * fixed.lut_offset(cfg)
+        top = 2 * off - 1
+        m.d.comb += self.tab_addr.eq(Mux(q < -off - 1, 0, Mux(q > off - 2, top, q + off + 1)))
+        for name in ("table", "table_out"):
+            if cuts[name]:
                 valid, init = cut(valid, True, f"valid_{name}"), cut(init, True, f"init_{name}")
-        prob = cut(prob, stages >= 6, "prob_r")
+        prob = cut(self.tab_data, bool(cuts["table_out"]), "prob_r")
 
         # ---- the draw: the unit's generator, advanced by each update that reaches this clock ----
-        win = Signal(lfsr.DEGREE, init=lfsr.jump(self.window, d_bits), name="lfsr")
-        leap = Cat(*(win[lfsr.TAP + i] ^ win[i] for i in range(d_bits)))
-        nxt = Cat(win[d_bits:], leap)
+        step = lfsr.leap(d_bits)
+        win = Signal(lfsr.DEGREE, init=lfsr.jump(self.window, step), name="lfsr")
+        nxt = Cat(win[step:], *(win[lfsr.TAP + i] ^ win[i] for i in range(step)))
         u = Cat(*(win[a] ^ win[b] ^ win[c] for a, b, c in lfsr.MIX[:d_bits]))
         with m.If(valid):
             m.d.sync += win.eq(nxt)
         spin = Mux(init, u[d_bits - 1], u < prob)
-        if stages >= 7:
-            spin, valid = cut(spin, True, "spin_r"), cut(valid, True, "valid_spin")
         m.d.comb += [self.we.eq(valid), self.spin.eq(spin)]
 
-        # ---- the rings ----
-        r = plan.ring
+        # ---- the rings: shift registers with one write position and one copy input ----
         pw = plan.write_position(self.unit)
-        ring = Signal(r, name="spins")
-        rotated = Cat(ring[1:], ring[0])
-        nxt_ring = Signal(r, name="spins_next")
-        m.d.comb += nxt_ring.eq(rotated)
+        ring = Signal(plan.ring, name="spins")
+        nxt_ring = Signal(plan.ring, name="spins_next")
+        m.d.comb += nxt_ring.eq(Cat(ring[1:], ring[0]))
         with m.If(valid):
             m.d.comb += nxt_ring[pw].eq(spin)
         with m.If(self.shift):
-            m.d.sync += [ring.eq(nxt_ring), xring.eq(Mux(self.latch, nxt_ring, Cat(xring[1:], xring[0])))]
+            m.d.sync += [ring.eq(nxt_ring), xring.eq(Cat(xring[1:], Mux(self.copy, ring[0], xring[0])))]
         m.d.comb += self.ring.eq(ring)
         return m
 
 
 def word_layout(cfg: Config, plan: LatticePlan) -> dict[str, int]:
-    """Bit fields of a unit's weight word: the stored bias ``h'`` (field units, ``field_width`` bits) at
-    0, the ``D`` couplings from ``coupling``, the visible flag at ``visible``; ``width`` in all."""
-    hw = cfg.field_width
-    cw = cfg.formats.coupling.width
-    return {"bias": hw, "coupling": hw, "visible": hw + plan.degree * cw, "width": hw + plan.degree * cw + 1}
+    """Bit fields of a unit's weight word: the stored bias ``h'`` (field units, as wide as the formats
+    can make it) at 0, then the ``D`` couplings from ``coupling``; ``width`` in all."""
+    hw = stored_bias_width(cfg, plan.degree)
+    return {"bias": hw, "coupling": hw, "width": hw + plan.degree * cfg.formats.coupling.width}
 
 
 def unit_weights(cfg: Config, plan: LatticePlan, banks: Banks, unit: int) -> list[int]:
@@ -239,19 +217,18 @@ def unit_weights(cfg: Config, plan: LatticePlan, banks: Banks, unit: int) -> lis
             for k in range(plan.degree):
                 j = int(banks.coupling[t, plan.edge[cell, k]]) & ((1 << cw) - 1)
                 v |= j << (lay["coupling"] + k * cw)
-            v |= int(banks.visible[cell]) << lay["visible"]
             words[(t << sw) + s] = v
     return words
 
 
 class LatticeController(wiring.Component):
     """The run's schedule (module docstring of :mod:`pbitgen.model.lattice`): sections INIT (2 phases),
-    per step GAP (2 idle phases, ``latch`` on the last clock) and SWEEP (2K phases), END (2 idle phases).
+    per step GAP (4 idle phases, ``copy`` in the last two) and SWEEP (2K phases), END (2 idle phases).
 
     Members: ``start`` (In), ``busy``/``done`` (Out), ``cycles`` (Out, clocks of the last run), and the
     broadcast: ``issue`` (per colour), ``slot``, ``bank``, ``init``, ``beta``, ``w`` (valid at issue),
     ``wrap_a``/``wrap_b`` (the slot-wrap flags of the element issued in the previous clock), ``shift``,
-    ``latch``."""
+    ``copy``."""
 
     def __init__(self, cfg: Config, plan: LatticePlan, beta: list[int], inputs: list[int]) -> None:
         self.cfg, self.plan = cfg, plan
@@ -272,7 +249,7 @@ class LatticeController(wiring.Component):
                 "wrap_a": Out(max(plan.rows, 1)),
                 "wrap_b": Out(max(plan.cols, 1)),
                 "shift": Out(1),
-                "latch": Out(1),
+                "copy": Out(1),
             }
         )
 
@@ -307,7 +284,7 @@ class LatticeController(wiring.Component):
             self.init.eq(sec == 0),
             self.slot.eq(a * plan.cols + b),
             self.shift.eq(self.busy),
-            self.latch.eq(self.busy & (sec == 1) & (ph == 1) & (e == r_clk - 1)),
+            self.copy.eq(self.busy & (sec == 1) & (ph >= plan.idle_phases - 2)),
         ]
         for c in (0, 1):  # colour c serves group (c + h) mod 2; a group may be empty (one chain)
             serves = [bool(plan.groups[(c + h) % 2]) for h in (0, 1)]
@@ -348,7 +325,7 @@ class LatticeController(wiring.Component):
                         with m.If(ph == 1):
                             m.d.sync += [sec.eq(1), ph.eq(0)]
                     with m.Case(1):
-                        with m.If(ph == 1):
+                        with m.If(ph == plan.idle_phases - 1):
                             m.d.sync += [sec.eq(2), ph.eq(0)]
                     with m.Case(2):
                         with m.If(ph == 2 * k_sweeps - 1):
@@ -367,15 +344,19 @@ class LatticeController(wiring.Component):
 
 class LatticeCore(wiring.Component):
     """The lattice array without its bus: controller, units and the fixed neighbour nets, with the
-    weights, schedule and seeds as memory images (``start``, ``busy``, ``done``, ``cycles``). ``probe``
-    (Out(1), the registered XOR of every spin written in the previous clock) keeps every unit observable,
-    so that out-of-context synthesis cannot remove a datapath."""
+    weights, schedule and seeds as memory images (``start``, ``busy``, ``done``, ``cycles``). ``we`` and
+    ``spin`` (Out(U)): bit ``u`` says that unit ``u`` writes a spin this clock, and which; they are what a
+    bench observes (each unit's spins in issue order) and keep every datapath alive in out-of-context
+    synthesis."""
 
     def __init__(self, cfg: Config, banks: Banks, plan: LatticePlan | None = None, first_array: int = 0) -> None:
         self.cfg = cfg
         self.plan = LatticePlan(cfg) if plan is None else plan
         self.banks, self.first_array = banks, first_array
-        super().__init__({"start": In(1), "busy": Out(1), "done": Out(1), "cycles": Out(32), "probe": Out(1)})
+        n = self.plan.n_units
+        super().__init__(
+            {"start": In(1), "busy": Out(1), "done": Out(1), "cycles": Out(32), "we": Out(n), "spin": Out(n)}
+        )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -389,15 +370,16 @@ class LatticeCore(wiring.Component):
             self.done.eq(ctrl.done),
             self.cycles.eq(ctrl.cycles),
         ]
-        units = []
+        units, flags = [], []
         for u in range(plan.n_units):
-            stream = (self.first_array * plan.n_units) + u
-            unit = LatticeUnit(
-                cfg, plan, u, unit_weights(cfg, plan, banks, u), lfsr.stream_window(cfg.rng.seed, stream)
-            )
+            stream = self.first_array * plan.n_units + u
+            vis = [int(banks.visible[c]) for c in plan.cells[u]]
+            window = lfsr.stream_window(cfg.rng.seed, stream)
+            unit = LatticeUnit(cfg, plan, u, unit_weights(cfg, plan, banks, u), vis, window)
             m.submodules[f"unit{u}"] = unit
             units.append(unit)
-            m.d.comb += [
+            # the unit's own copy of the broadcast, one clock later for every unit alike
+            m.d.sync += [
                 unit.issue.eq(ctrl.issue[int(plan.unit_color[u])]),
                 unit.slot.eq(ctrl.slot),
                 unit.bank.eq(ctrl.bank),
@@ -405,22 +387,32 @@ class LatticeCore(wiring.Component):
                 unit.beta.eq(ctrl.beta),
                 unit.w.eq(ctrl.w),
                 unit.shift.eq(ctrl.shift),
-                unit.latch.eq(ctrl.latch),
+                unit.copy.eq(ctrl.copy),
             ]
+            wa, wb = Signal.like(ctrl.wrap_a, name=f"wrap_a{u}"), Signal.like(ctrl.wrap_b, name=f"wrap_b{u}")
+            m.d.sync += [wa.eq(ctrl.wrap_a), wb.eq(ctrl.wrap_b)]
+            flags.append((wa, wb))
+        table = folded_table(cfg).tolist()
+        for k in range(0, plan.n_units, 2):  # one table per pair of units: a dual-port block RAM
+            pair = units[k : k + 2]
+            m.submodules[f"table{k // 2}"] = tmem = memory.Memory(
+                shape=unsigned(cfg.rng.draw_bits), depth=len(table), init=table
+            )
+            for unit in pair:
+                port = tmem.read_port(domain="sync" if plan.pipeline_cuts["table"] else "comb")
+                m.d.comb += [port.addr.eq(unit.tab_addr), unit.tab_data.eq(port.data)]
         for u, unit in enumerate(units):
             taps = []
+            wa, wb = flags[u]
             for k in range(plan.degree):
                 src = units[int(plan.src[u, k])].ring
                 p00, p01, p10, p11 = plan.tap_positions(u, k)
                 ca, cb = (int(v) for v in plan.carry[u, k])
-                fa = ctrl.wrap_a[ca] if ca else Const(0)
-                fb = ctrl.wrap_b[cb] if cb else Const(0)
+                fa = wa[ca] if ca else Const(0)
+                fb = wb[cb] if cb else Const(0)
                 taps.append(Mux(fa, Mux(fb, src[p11], src[p10]), Mux(fb, src[p01], src[p00])))
             if taps:
                 m.d.comb += unit.taps.eq(Cat(*taps))
-        probe = Const(0)
-        for unit in units:
-            probe = probe ^ (unit.we & unit.spin)
-        m.d.sync += self.probe.eq(probe)
+        m.d.comb += [self.we.eq(Cat(*(u.we for u in units))), self.spin.eq(Cat(*(u.spin for u in units)))]
         self.units = units
         return m

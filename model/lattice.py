@@ -36,9 +36,10 @@ of chains (the law does not), and not on the pipeline depth.
 Run
 ---
 INIT: two phases with the initial-noise flag (every unit draws the noise spin of its elements: the top
-bit of the draw); then for each step ``t = T..1``: two idle phases (the last clock latches ``x^t``), and
-``2 K`` sweep phases; then two idle phases (the last updates land). The phase count is even throughout,
-so the colour order of each group is the same in every sweep.
+bit of the draw); then for each step ``t = T..1``: four idle phases (two for the last updates to land, two
+in which every unit copies its spin ring into its input ring, which then holds ``x^t``), and ``2 K`` sweep
+phases; then two idle phases (the last updates land). The phase count is even throughout, so the colour
+order of each group is the same in every sweep.
 """
 
 from __future__ import annotations
@@ -114,9 +115,30 @@ class LatticePlan:
 
     # ---- timing (read by the generator and the controller) ---------------------------------------------
     @property
+    def tree_levels(self) -> int:
+        """Levels of two-input adders that sum a cell's ``D`` gated couplings."""
+        return (self.degree - 1).bit_length() if self.degree else 0
+
+    @property
+    def pipeline_cuts(self) -> dict[str, int]:
+        """Registers ``array.stages`` puts on the update path after its operand registers, by place:
+        the table address (2+), the field (3+), the beta product (4+), every adder level (5+), the table's
+        output (6+) and the gated couplings (7)."""
+        s = self.cfg.array.stages
+        return {
+            "table": int(s >= 2),
+            "field": int(s >= 3),
+            "product": int(s >= 4),
+            "tree": self.tree_levels if s >= 5 else 0,
+            "table_out": int(s >= 6),
+            "terms": int(s >= 7),
+        }
+
+    @property
     def write_delay(self) -> int:
-        """Clocks from an issue to the clock whose end writes the new spin into its unit's ring."""
-        return self.cfg.array.stages + 1
+        """Clocks from an issue to the clock whose end writes the new spin into its unit's ring: the
+        memory read, the operand registers and the cuts of :attr:`pipeline_cuts`."""
+        return 2 + sum(self.pipeline_cuts.values())
 
     read_delay = 1
     """Clocks from an issue to the clock that reads the neighbour and input rings (the tap registers)."""
@@ -153,10 +175,14 @@ class LatticePlan:
         """Length of each unit's spin ring: its elements of both groups, two phases."""
         return 2 * self.phase_clocks
 
+    idle_phases = 4
+    """Idle phases before each step: the first two let the last updates land, the last two copy the spin
+    rings into the input rings (x^t), one element per clock."""
+
     def run_clocks(self, steps: int, sweeps: int) -> int:
-        """Clocks of a run while busy (the controller's ``cycles``): two init phases, per step two idle
+        """Clocks of a run while busy (the controller's ``cycles``): two init phases, per step four idle
         phases and 2K sweep phases, and two closing idle phases."""
-        return (2 + steps * (2 + 2 * sweeps) + 2) * self.phase_clocks
+        return (2 + steps * (self.idle_phases + 2 * sweeps) + 2) * self.phase_clocks
 
     @property
     def sustained_flips_per_clock(self) -> float:

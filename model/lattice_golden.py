@@ -61,6 +61,16 @@ def stored_bias(cfg: Config, banks: Banks, plan: LatticePlan) -> np.ndarray:
     return h - j[:, plan.edge].sum(axis=2)
 
 
+def stored_bias_width(cfg: Config, degree: int) -> int:
+    """Signed bits that hold any ``h'`` the formats admit at this degree (bias and couplings at their
+    extremes, aligned to the field's fraction bits)."""
+    f, ff = cfg.formats, cfg.field_frac
+    h_lo, h_hi = f.bias.min_int << (ff - f.bias.frac), f.bias.max_int << (ff - f.bias.frac)
+    j_lo, j_hi = f.coupling.min_int << (ff - f.coupling.frac), f.coupling.max_int << (ff - f.coupling.frac)
+    lo, hi = h_lo - degree * j_hi, h_hi - degree * j_lo
+    return max(hi.bit_length(), (-lo - 1).bit_length()) + 1
+
+
 @dataclass(frozen=True, eq=False)
 class LatticeRun:
     """What a run produced (``A`` arrays of ``C`` chains each).

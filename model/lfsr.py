@@ -8,22 +8,29 @@ $$s_{t+89} = s_{t+38} \oplus s_t \qquad (x^{89} + x^{38} + 1,\ \text{primitive: 
 \text{ is prime and the trinomial is irreducible, proved in the tests}),$$
 
 so its period is $2^{89} - 1$. The hardware holds a window $W_t = (s_t, \dots, s_{t+88})$ in 89
-flip-flops and leaps ``d = draw_bits`` positions per draw: the ``d`` new bits are ``d`` XOR2 gates
-(``s_{t+89+i} = s_{t+38+i} ^ s_{t+i}``, all inside the window for ``d <= 51``).
+flip-flops and leaps ``L = leap(draw_bits)`` positions per draw (the odd number ``draw_bits`` or
+``draw_bits + 1``): the ``L`` new bits are ``L`` XOR2 gates (``s_{t+89+i} = s_{t+38+i} ^ s_{t+i}``, all
+inside the window for ``L <= 51``).
+
+Why an odd leap: the bits a draw takes at one position, one every ``L`` bits of the sequence, form the
+sequence decimated by ``L``. Decimating an m-sequence by a power of two gives the same sequence shifted
+(squaring is the Frobenius map), so with ``L = 16`` every bit line of the draws would obey the trinomial
+itself in draw units: ``u_{k+89} = u_{k+38} ^ u_k`` on each line. An odd ``L`` (coprime to the prime
+period, and not a power of two) gives a sequence with another, dense minimal polynomial.
 
 Draws
 -----
 Draw ``k = 0, 1, ...`` of a generator that starts at window $W_{t_0}$ is taken after its leap:
-$W = W_{t_0 + (k+1) d}$ and bit ``i`` of ``u`` is ``W[a_i] ^ W[b_i] ^ W[c_i]`` (:data:`MIX`). Reading the
-raw new bits would tie draws 2 and 5 apart by the recurrence's three-term relation (a lag of 38 and 89
-bits); each mixed output line is another shift of the same sequence (the shift-and-add property of
-m-sequences) at an unrelated offset, so the relation joins draws about 2^80 apart instead. The
-statistics bench tests both, the raw form as its negative control.
+$W = W_{t_0 + (k+1) L}$ and bit ``i`` of ``u`` is ``W[a_i] ^ W[b_i] ^ W[c_i]`` (:data:`MIX`). Reading the
+raw newest bits instead would tie bits of draws 2 and 5 apart by the recurrence's three-term relation (lags
+of 38 and 89 bits); each mixed output line is another shift of the sequence at an unrelated offset (the
+shift-and-add property of m-sequences), so that relation no longer joins nearby draws. The statistics
+bench tests both, the raw form as its negative control.
 
 Streams
 -------
 Stream ``k`` (one per unit and array, :func:`stream_window`) starts at $t_0 = k \cdot 2^{48}$ of the
-sequence whose first window is SplitMix64 of the seed: streams never overlap within 2^48 bits (1.7e13
+sequence whose first window is SplitMix64 of the seed: streams never overlap within 2^48 bits (1.6e13
 draws of 16 bits) per unit.
 """
 
@@ -37,11 +44,16 @@ DEGREE = 89
 TAP = 38
 POLY = (1 << DEGREE) | (1 << TAP) | 1
 STREAM_SPACING = 1 << 48
-MAX_DRAW_BITS = DEGREE - TAP
+MAX_LEAP = DEGREE - TAP
 
 # output mixing: bit i of a draw is W[88 - i] ^ W[40 + i] ^ W[i] (distinct positions, triangular in i,
 # so the lines are linearly independent and every 16-bit pattern occurs)
 MIX = tuple((DEGREE - 1 - i, 40 + i, i) for i in range(24))
+
+
+def leap(draw_bits: int) -> int:
+    """Positions the generator advances per draw: ``draw_bits`` made odd (module docstring)."""
+    return draw_bits | 1
 
 
 def _mulmod(a: int, b: int) -> int:
@@ -144,8 +156,8 @@ class Streams:
     """
 
     def __init__(self, windows: np.ndarray, draw_bits: int, mix: bool = True) -> None:
-        if not 1 <= draw_bits <= min(MAX_DRAW_BITS, len(MIX)):
-            raise ValueError(f"draw_bits must be in [1, {min(MAX_DRAW_BITS, len(MIX))}], not {draw_bits!r}")
+        if not 1 <= draw_bits <= len(MIX) or leap(draw_bits) > MAX_LEAP:
+            raise ValueError(f"draw_bits must be in [1, {len(MIX)}], not {draw_bits!r}")
         self.bits = np.asarray(windows, dtype=np.uint8)  # (..., 89)
         self.draw_bits = draw_bits
         self.mix = mix
@@ -164,9 +176,9 @@ class Streams:
 
     def take(self, count: int, sel: np.ndarray | slice = slice(None)) -> np.ndarray:
         """``count`` draws of the streams ``self.bits[sel]``: int64 of shape (..., count)."""
-        d = self.draw_bits
+        d, step = self.draw_bits, leap(self.draw_bits)
         s = self.bits[sel]
-        total = count * d
+        total = count * step
         seq = np.empty((*s.shape[:-1], DEGREE + total), dtype=np.uint8)
         seq[..., :DEGREE] = s
         t = 0
@@ -174,7 +186,7 @@ class Streams:
             m = min(TAP, total - t)
             seq[..., DEGREE + t : DEGREE + t + m] = seq[..., TAP + t : TAP + t + m] ^ seq[..., t : t + m]
             t += m
-        starts = d * np.arange(1, count + 1)  # window start after each leap
+        starts = step * np.arange(1, count + 1)  # window start after each leap
         idx = starts[:, None, None] + self._taps[None, :, :]  # (count, d, taps)
         lines = np.bitwise_xor.reduce(seq[..., idx], axis=-1)  # (..., count, d)
         self.bits[sel] = seq[..., total : total + DEGREE]
