@@ -77,6 +77,10 @@ class LatticeUnit(wiring.Component):
                 "taps": In(max(plan.degree, 1)),
                 "tab_addr": Out(ceil_log2(4 * fixed.lut_offset(cfg))),
                 "tab_data": In(cfg.rng.draw_bits),
+                "load": In(1),
+                "load_addr": In(ceil_log2(self.banks) + ceil_log2(plan.slots)),
+                "load_lane": In(range(max(self.word["lanes"], 2))),
+                "load_data": In(32),
                 "ring": Out(plan.ring),
                 "we": Out(1),
                 "spin": Out(1),
@@ -100,11 +104,18 @@ class LatticeUnit(wiring.Component):
 
         # ---- issue (t): the weight word's address; read (t + 1): word, taps and x^t, registered ----
         sw, bw = ceil_log2(plan.slots), ceil_log2(self.banks)
+        lanes, lane_w = self.word["lanes"], self.word["lane"]
         m.submodules.weights = wmem = memory.Memory(
-            shape=unsigned(self.word["width"]), depth=self.banks << sw, init=self.weights
+            shape=unsigned(lanes * lane_w), depth=self.banks << sw, init=self.weights
         )
         rd = wmem.read_port()
         m.d.comb += rd.addr.eq(Cat(*([self.slot[:sw]] if sw else []), *([self.bank[:bw]] if bw else [])))
+        wr = wmem.write_port(granularity=lane_w)  # the load port: one lane of one word per clock
+        m.d.comb += [
+            wr.addr.eq(self.load_addr),
+            wr.data.eq(self.load_data[:lane_w].replicate(lanes)),
+            wr.en.eq(Mux(self.load, 1 << self.load_lane, 0)),
+        ]
         visible = Signal(max(plan.slots, 1), init=sum(v << s for s, v in enumerate(self.visible)), name="visible")
         word = cut(rd.data, True, "word")
         xring = Signal(plan.ring, name="xring")
@@ -199,9 +210,24 @@ class LatticeUnit(wiring.Component):
 
 def word_layout(cfg: Config, plan: LatticePlan) -> dict[str, int]:
     """Bit fields of a unit's weight word: the stored bias ``h'`` (field units, as wide as the formats
-    can make it) at 0, then the ``D`` couplings from ``coupling``; ``width`` in all."""
+    can make it) at 0, then the ``D`` couplings from ``coupling``; ``width`` in all. The load port writes
+    it in ``lanes`` lanes of ``lane`` bits (at most 32), one per clock."""
     hw = stored_bias_width(cfg, plan.degree)
-    return {"bias": hw, "coupling": hw, "width": hw + plan.degree * cfg.formats.coupling.width}
+    width = hw + plan.degree * cfg.formats.coupling.width
+    lanes = -(-width // 32)
+    return {"bias": hw, "coupling": hw, "width": width, "lanes": lanes, "lane": -(-width // lanes)}
+
+
+def load_writes(cfg: Config, plan: LatticePlan, banks: Banks) -> list[tuple[int, int, int, int]]:
+    """``(unit, address, lane, data)`` of every load-port write that puts ``banks`` into the weight
+    memories (what the host will send; the words of :func:`unit_weights`, lane by lane)."""
+    lay = word_layout(cfg, plan)
+    out = []
+    for u in range(plan.n_units):
+        for addr, word in enumerate(unit_weights(cfg, plan, banks, u)):
+            for lane in range(lay["lanes"]):
+                out.append((u, addr, lane, word >> (lane * lay["lane"]) & ((1 << lay["lane"]) - 1)))
+    return out
 
 
 def unit_weights(cfg: Config, plan: LatticePlan, banks: Banks, unit: int) -> list[int]:
@@ -349,13 +375,28 @@ class LatticeCore(wiring.Component):
     bench observes (each unit's spins in issue order) and keep every datapath alive in out-of-context
     synthesis."""
 
-    def __init__(self, cfg: Config, banks: Banks, plan: LatticePlan | None = None, first_array: int = 0) -> None:
+    def __init__(
+        self, cfg: Config, banks: Banks, plan: LatticePlan | None = None, first_array: int = 0, preload: bool = True
+    ) -> None:
         self.cfg = cfg
         self.plan = LatticePlan(cfg) if plan is None else plan
-        self.banks, self.first_array = banks, first_array
-        n = self.plan.n_units
+        self.banks, self.first_array, self.preload = banks, first_array, preload
+        p = self.plan
+        lay = word_layout(cfg, p)
         super().__init__(
-            {"start": In(1), "busy": Out(1), "done": Out(1), "cycles": Out(32), "we": Out(n), "spin": Out(n)}
+            {
+                "start": In(1),
+                "busy": Out(1),
+                "done": Out(1),
+                "cycles": Out(32),
+                "we": Out(p.n_units),
+                "spin": Out(p.n_units),
+                "load_en": In(1),
+                "load_unit": In(range(max(p.n_units, 2))),
+                "load_addr": In(ceil_log2(cfg.schedule.steps) + ceil_log2(p.slots)),
+                "load_lane": In(range(max(lay["lanes"], 2))),
+                "load_data": In(32),
+            }
         )
 
     def elaborate(self, platform: object) -> Module:
@@ -375,7 +416,8 @@ class LatticeCore(wiring.Component):
             stream = self.first_array * plan.n_units + u
             vis = [int(banks.visible[c]) for c in plan.cells[u]]
             window = lfsr.stream_window(cfg.rng.seed, stream)
-            unit = LatticeUnit(cfg, plan, u, unit_weights(cfg, plan, banks, u), vis, window)
+            weights = unit_weights(cfg, plan, banks, u) if self.preload else []
+            unit = LatticeUnit(cfg, plan, u, weights, vis, window)
             m.submodules[f"unit{u}"] = unit
             units.append(unit)
             # the unit's own copy of the broadcast, one clock later for every unit alike
@@ -388,6 +430,10 @@ class LatticeCore(wiring.Component):
                 unit.w.eq(ctrl.w),
                 unit.shift.eq(ctrl.shift),
                 unit.copy.eq(ctrl.copy),
+                unit.load.eq(self.load_en & (self.load_unit == u)),
+                unit.load_addr.eq(self.load_addr),
+                unit.load_lane.eq(self.load_lane),
+                unit.load_data.eq(self.load_data),
             ]
             wa, wb = Signal.like(ctrl.wrap_a, name=f"wrap_a{u}"), Signal.like(ctrl.wrap_b, name=f"wrap_b{u}")
             m.d.sync += [wa.eq(ctrl.wrap_a), wb.eq(ctrl.wrap_b)]

@@ -29,9 +29,11 @@ bench tests both, the raw form as its negative control.
 
 Streams
 -------
-Stream ``k`` (one per unit and array, :func:`stream_window`) starts at $t_0 = k \cdot 2^{48}$ of the
-sequence whose first window is SplitMix64 of the seed: streams never overlap within 2^48 bits (1.6e13
-draws of 16 bits) per unit.
+Stream ``k`` (one per unit and array, :func:`stream_window`) starts at $t_0 = k S$ of the sequence whose
+first window is SplitMix64 of the seed, with the odd spacing ``S = STREAM_SPACING`` (about 2^47.3):
+streams never overlap within ``S`` bits (1e13 draws of 16 bits) per unit, for up to 2^41 streams. ``S``
+is not a power of two for the same reason as the leap: with ``S = 2^j`` the streams ``q``, ``q + 38``,
+``q + 89`` would XOR to zero at every draw (the trinomial again, in stream units).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from .rng import splitmix64
 DEGREE = 89
 TAP = 38
 POLY = (1 << DEGREE) | (1 << TAP) | 1
-STREAM_SPACING = 1 << 48
+STREAM_SPACING = 0x9E3779B97F4B  # odd, not a power of two (module docstring)
 MAX_LEAP = DEGREE - TAP
 
 # output mixing: bit i of a draw is W[88 - i] ^ W[40 + i] ^ W[i] (distinct positions, triangular in i,
@@ -108,24 +110,23 @@ def jump(window: int, steps: int) -> int:
 _JUMP_COLUMNS: dict[int, list[int]] = {}
 
 
-def _jump_columns(log2_steps: int) -> list[int]:
-    """The jump by 2^log2_steps as a GF(2) matrix: column m is the jump of the unit window e_m."""
-    if log2_steps not in _JUMP_COLUMNS:
-        _JUMP_COLUMNS[log2_steps] = [jump(1 << m, 1 << log2_steps) for m in range(DEGREE)]
-    return _JUMP_COLUMNS[log2_steps]
+def _jump_columns(i: int) -> list[int]:
+    """The jump by ``STREAM_SPACING * 2^i`` as a GF(2) matrix: column m is the jump of the window e_m."""
+    if i not in _JUMP_COLUMNS:
+        _JUMP_COLUMNS[i] = [jump(1 << m, STREAM_SPACING << i) for m in range(DEGREE)]
+    return _JUMP_COLUMNS[i]
 
 
 def stream_window(seed: int, stream: int) -> int:
     """First window of stream ``stream`` (see module docstring): the base window jumped by
-    ``stream * 2^48`` bits, one precomputed power-of-two jump per set bit of ``stream``."""
+    ``stream * STREAM_SPACING`` bits, one precomputed jump per set bit of ``stream``."""
     if stream < 0:
         raise ValueError(f"stream must be >= 0, not {stream!r}")
     w = base_window(seed)
-    k, i = stream, STREAM_SPACING.bit_length() - 1
+    k, i = stream, 0
     while k:
         if k & 1:
-            cols = _jump_columns(i)
-            w = _apply(cols, w)
+            w = _apply(_jump_columns(i), w)
         k >>= 1
         i += 1
     return w
@@ -156,8 +157,8 @@ class Streams:
     """
 
     def __init__(self, windows: np.ndarray, draw_bits: int, mix: bool = True) -> None:
-        if not 1 <= draw_bits <= len(MIX) or leap(draw_bits) > MAX_LEAP:
-            raise ValueError(f"draw_bits must be in [1, {len(MIX)}], not {draw_bits!r}")
+        if not 2 <= draw_bits <= len(MIX) or leap(draw_bits) > MAX_LEAP:  # leap(1) = 1 is a power of two
+            raise ValueError(f"draw_bits must be in [2, {len(MIX)}], not {draw_bits!r}")
         self.bits = np.asarray(windows, dtype=np.uint8)  # (..., 89)
         self.draw_bits = draw_bits
         self.mix = mix

@@ -16,7 +16,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from pbitgen.config import Config
-from pbitgen.gen.lattice import LatticeCore
+from pbitgen.gen.lattice import LatticeCore, load_writes
 from pbitgen.model import exact, fixed, lfsr
 from pbitgen.model.golden import Banks, quantize_banks, random_banks
 from pbitgen.model.lattice import LatticePlan
@@ -242,16 +242,26 @@ def test_golden_equals_update_at_a_time_twin(case):
 # ---- the RTL against the golden model ----------------------------------------------------------------------
 
 
-def rtl_run(cfg: Config, banks: Banks) -> tuple[list[list[int]], list[int], int]:
+def rtl_run(cfg: Config, banks: Banks, preload: bool = True) -> tuple[list[list[int]], list[int], int]:
     """Run the LatticeCore in Amaranth's simulator: every unit's written spins in order, the final rings
-    and the CYCLES count."""
-    core = LatticeCore(cfg, banks)
+    and the CYCLES count. Without ``preload`` the weight memories start empty and are written through the
+    load port first."""
+    core = LatticeCore(cfg, banks, preload=preload)
     writes: list[list[int]] = []
     out: dict[str, object] = {}
     sim = Simulator(core)
     sim.add_clock(1e-6)
 
     async def bench(ctx):
+        if not preload:
+            for unit, addr, lane, data in load_writes(cfg, core.plan, banks):
+                ctx.set(core.load_en, 1)
+                ctx.set(core.load_unit, unit)
+                ctx.set(core.load_addr, addr)
+                ctx.set(core.load_lane, lane)
+                ctx.set(core.load_data, data)
+                await ctx.tick()
+            ctx.set(core.load_en, 0)
         ctx.set(core.start, 1)
         await ctx.tick()
         ctx.set(core.start, 0)
@@ -282,11 +292,11 @@ def expected_writes(p: LatticePlan, run) -> list[list[int]]:
     return exp
 
 
-def check_rtl(cfg: Config, seed: int = 3) -> None:
+def check_rtl(cfg: Config, seed: int = 3, preload: bool = True) -> None:
     p = LatticePlan(cfg)
     banks = random_banks(cfg, p.graph, seed, visible_fraction=0.4)
     run = LatticeGolden(cfg, banks, p).run(record=True)
-    writes, rings, cycles = rtl_run(cfg, banks)
+    writes, rings, cycles = rtl_run(cfg, banks, preload)
     exp = expected_writes(p, run)
     for u in range(p.n_units):
         first = next((i for i, (a, b) in enumerate(zip(writes[u], exp[u], strict=False)) if a != b), None)
@@ -332,6 +342,10 @@ RTL_CASES = [
 @pytest.mark.parametrize("case", RTL_CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items() if k != "formats"))
 def test_rtl_writes_every_spin_the_golden_model_predicts(case):
     check_rtl(lattice_cfg(**case))
+
+
+def test_weights_written_through_the_load_port_give_the_same_run():
+    check_rtl(lattice_cfg(pitch=[4, 4], chains=2, stages=4), preload=False)
 
 
 def test_rtl_check_catches_a_missing_gap(monkeypatch):
