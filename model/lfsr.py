@@ -177,7 +177,7 @@ class Streams:
 
     def take(self, count: int, sel: np.ndarray | slice = slice(None)) -> np.ndarray:
         """``count`` draws of the streams ``self.bits[sel]``: int64 of shape (..., count)."""
-        d, step = self.draw_bits, leap(self.draw_bits)
+        step = leap(self.draw_bits)
         s = self.bits[sel]
         total = count * step
         seq = np.empty((*s.shape[:-1], DEGREE + total), dtype=np.uint8)
