@@ -1,7 +1,9 @@
-"""The hardware random source: period, stream placement, and statistics with bounds from sample sizes.
+"""The hardware random sources: period, stream placement, and statistics with bounds from sample sizes.
 
 Every statistic is compared with ``Z`` standard errors of its null distribution at the sample size used
-(see tests/util.py); a negative control shows that each test catches the pitfall it is meant for.
+(see tests/util.py), a family of many with its Bonferroni bound; a negative control shows that each test
+catches the pitfall it is meant for. The pairwise tests run on xorshift64 and on the lattice's lfsr89; the
+three-term tests (bench/bench_rng.py) on lfsr89, whose failures would be XOR relations of a few bits.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.bench_rng import FAMILIES, bonferroni_bound, pack, power_of_two_windows, three_term_statistics, xor3_ones
 from pbitgen.config import RngConfig
-from pbitgen.model import rng
+from pbitgen.model import lfsr, rng
 
 from .util import Z, chi2_bound
 
@@ -18,9 +21,22 @@ CFG = RngConfig(seed=2024)
 CELLS, DRAWS = 512, 400  # 204,800 draws
 
 
+def lfsr_draws(gen: lfsr.Streams) -> np.ndarray:
+    """(DRAWS, streams) draws of an lfsr89 generator, in the layout of the xorshift draws."""
+    return gen.take(DRAWS).T
+
+
 @pytest.fixture(scope="module")
-def draws() -> np.ndarray:
-    """(DRAWS, CELLS) draws of 512 neighbouring cells of one chain."""
+def lfsr_mixed() -> np.ndarray:
+    """(DRAWS, CELLS) draws of lfsr89 streams 0..511, the units of consecutive arrays (mixed output)."""
+    return lfsr_draws(lfsr.Streams.seeded(CFG.seed, np.arange(CELLS), CFG.draw_bits))
+
+
+@pytest.fixture(scope="module", params=["xorshift64", "lfsr89"])
+def draws(request) -> np.ndarray:
+    """(DRAWS, CELLS) draws of 512 neighbouring cells of one chain, or of 512 neighbouring lfsr89 streams."""
+    if request.param == "lfsr89":
+        return request.getfixturevalue("lfsr_mixed")
     out, _ = rng.generate(CFG, rng.cell_states(CFG, 1, CELLS)[0], DRAWS)
     return out
 
@@ -144,3 +160,65 @@ def test_chains_use_distinct_streams():
     s = rng.cell_states(CFG, 2, 256)
     d, _ = rng.generate(CFG, s, 200)
     assert abs(corr(d[:, 0].ravel(), d[:, 1].ravel())) < Z / np.sqrt(200 * 256)
+
+
+# ---- three-term tests of lfsr89 (the helpers live in bench/bench_rng.py) -------------------------------------
+
+
+def test_bonferroni_bound_follows_the_count():
+    """One statistic gets the plain Z; the 28 lag pairs x 16^3 line triples about 6.9."""
+    assert bonferroni_bound(1) == pytest.approx(Z)
+    assert 6.8 < bonferroni_bound(28 * 16**3) < 7.0
+    assert bonferroni_bound(16) < bonferroni_bound(4096) < bonferroni_bound(28 * 16**3)
+
+
+def test_xor3_counts_match_a_direct_count():
+    """The packed, blocked XOR counts equal a count on unpacked bits (a length that is no multiple of 64
+    or of the block)."""
+    r = np.random.default_rng(3)
+    bits = r.integers(0, 2, size=(3, 4, 64 * 300 + 17), dtype=np.uint8)
+    x, y, z = (pack(b) for b in bits)
+    direct = (bits[0][:, None, None] ^ bits[1][None, :, None] ^ bits[2][None, None]).sum(-1)
+    assert np.array_equal(xor3_ones(x, y, z), direct)
+
+
+@pytest.fixture(scope="module")
+def lfsr_three_term(lfsr_mixed) -> dict:
+    return three_term_statistics(lfsr_mixed, CFG.draw_bits)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_lfsr_three_term(lfsr_three_term, family):
+    """Mean of (-1)^(x ^ y ^ z) over bit triples at draw lags (0, a, b), a < b <= 8, all line triples; one
+    line at (0, 38, 89); stream triples (q, q+a, q+b) and (q, q+38, q+89): max |z| below the family's
+    Bonferroni bound (an exact XOR relation gives z = sqrt(n), hundreds here)."""
+    f = lfsr_three_term[family]
+    assert f["max_abs_z"] < f["bound"], f
+
+
+def fails(d: np.ndarray, family: str) -> bool:
+    f = three_term_statistics(d, CFG.draw_bits, [family])[family]
+    return f["max_abs_z"] > f["bound"]
+
+
+def test_three_term_catches_the_raw_output():
+    """Negative control: the raw new bits obey the recurrence at draw lags 2 and 5 (38 = 2 * 17 + 4 and
+    89 = 5 * 17 + 4 bits): bit i of draw k, bit i + 4 of draws k + 2 and k + 5 XOR to zero."""
+    d = lfsr_draws(lfsr.Streams.seeded(CFG.seed, np.arange(CELLS), CFG.draw_bits, mix=False))
+    i, j = (d >> 0) & 1, (d >> 4) & 1
+    assert not (i[:-5] ^ j[2:-3] ^ j[5:]).any()
+    assert fails(d, "three_term_draw_lags")
+
+
+def test_three_term_catches_a_power_of_two_stream_spacing():
+    """Negative control: streams 2^48 bits apart obey the trinomial in stream units (squaring is the
+    Frobenius map): streams q, q + 38, q + 89 XOR to zero at every draw."""
+    d = lfsr_draws(lfsr.Streams(power_of_two_windows(CFG.seed, CELLS), CFG.draw_bits))
+    assert fails(d, "three_term_streams_38_89")
+
+
+def test_three_term_catches_a_power_of_two_leap(monkeypatch):
+    """Negative control: a leap of 16 bits makes every bit line obey the trinomial at draw lags (38, 89)."""
+    monkeypatch.setattr(lfsr, "leap", lambda draw_bits: 16)
+    d = lfsr_draws(lfsr.Streams.seeded(CFG.seed, np.arange(CELLS), CFG.draw_bits))
+    assert fails(d, "three_term_same_line_38_89")
