@@ -29,14 +29,22 @@ HARNESS = r"""// Lattice core harness: start, then print "we spin" (hex) every c
 #include <cstdint>
 #include "verilated.h"
 #include "V%(top)s.h"
+template <typename T> static bool any(const T& v) { return v != 0; }
+template <std::size_t N> static bool any(const VlWide<N>& v) {
+    for (std::size_t i = 0; i < N; ++i) if (v[i]) return true;
+    return false;
+}
+template <typename T> static void put(const T& v) { std::printf("%%llx", (unsigned long long)v); }
+template <std::size_t N> static void put(const VlWide<N>& v) {
+    for (std::size_t i = N; i-- > 0;) std::printf("%%08x", (unsigned)v[i]);
+}
 int main(int argc, char** argv) {
     Verilated::commandArgs(argc, argv);
     V%(top)s* top = new V%(top)s;
     top->clk = 0; top->rst = 0; top->start = 1; top->eval();
     top->clk = 1; top->eval(); top->clk = 0; top->start = 0; top->eval();
     for (long t = 0; !top->done; ++t) {
-        uint64_t we = top->we, spin = top->spin;
-        if (we) std::printf("%%llx %%llx\n", (unsigned long long)we, (unsigned long long)spin);
+        if (any(top->we)) { put(top->we); std::printf(" "); put(top->spin); std::printf("\n"); }
         top->clk = 1; top->eval(); top->clk = 0; top->eval();
         if (t > 100000000) { std::printf("timeout\n"); return 1; }
     }
@@ -75,9 +83,14 @@ def write_core(cfg: Config, banks: Banks, out: str | Path) -> Path:
     return out / f"{TOP}.v"
 
 
-def run_verilator(design: Path, build_root: Path) -> str:
+def build_verilator(design: Path, build_root: Path) -> tuple[Path, float]:
+    """The harness executable for ``design`` and its build seconds (0 when cached)."""
     flags = ["--cc", "--exe", "--build", "-O2", "-j", "2", "--top-module", TOP]
-    exe, _ = build_cpp(design, build_root, "lattice", HARNESS % {"top": TOP}, flags)
+    return build_cpp(design, build_root, "lattice", HARNESS % {"top": TOP}, flags)
+
+
+def run_verilator(design: Path, build_root: Path) -> str:
+    exe, _ = build_verilator(design, build_root)
     r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600)
     if r.returncode:
         raise PbitgenError(f"{exe}: lattice harness failed: {r.stdout[-200:]}{r.stderr[-200:]}")
