@@ -39,8 +39,10 @@ from pbitgen.model.lattice_golden import folded_table, stored_bias, stored_bias_
 class LatticeUnit(wiring.Component):
     """One update unit: weight memory, generator, datapath, spin ring and input ring.
 
-    Every member is the unit's own registered copy of the controller's broadcast (one clock later than
-    the controller, for every unit alike), so no controller net fans out to thousands of flip-flops.
+    The unit registers the controller's broadcast (``issue`` .. ``wrap_b``, ``load*``) on entry and works
+    on its own copy, one clock later than the controller, like every unit: no controller net fans out to
+    thousands of flip-flops, and the copies live in separate modules, so that synthesis without flattening
+    cannot merge them back into one. Times below are the unit's own (after that register).
 
     Members
     -------
@@ -50,7 +52,8 @@ class LatticeUnit(wiring.Component):
     beta, w : In, the sweep's beta and the step's input coupling (valid at issue)
     shift : In(1), the rings shift this clock (high in every phase clock of a run)
     copy : In(1), the input ring takes the spin ring's position 0 at its far end this clock
-    taps : In(D), neighbour spins, valid in the clock after issue
+    wrap_a, wrap_b : In, the slot-wrap flags of the element issued in the clock before
+    nbr : In(4 D), the four candidate ring bits of each neighbour (:meth:`LatticePlan.tap_positions`)
     tab_addr : Out, tab_data : In, the sigmoid table (shared by two units), read one clock after the
         address when pipelined, at once otherwise
     ring : Out(2R), the spin ring (position p holds element (t + p) mod 2R at run clock t)
@@ -75,7 +78,9 @@ class LatticeUnit(wiring.Component):
                 "w": In(signed(f.input.width)),
                 "shift": In(1),
                 "copy": In(1),
-                "taps": In(max(plan.degree, 1)),
+                "wrap_a": In(max(plan.rows, 1)),
+                "wrap_b": In(max(plan.cols, 1)),
+                "nbr": In(4 * max(plan.degree, 1)),
                 "tab_addr": Out(ceil_log2(4 * fixed.lut_offset(cfg))),
                 "tab_data": In(cfg.rng.draw_bits),
                 "load": In(1),
@@ -103,6 +108,13 @@ class LatticeUnit(wiring.Component):
             m.d.sync += reg.eq(value)
             return reg
 
+        # ---- the broadcast register: this unit's own copy of the controller's signals ----
+        bc = {
+            k: cut(getattr(self, k), True, f"{k}_bc")
+            for k in ("issue", "slot", "bank", "init", "beta", "w", "shift", "copy", "wrap_a", "wrap_b")
+        }
+        ld = {k: cut(getattr(self, k), True, f"{k}_bc") for k in ("load", "load_addr", "load_lane", "load_data")}
+
         # ---- issue (t): the weight word's address; read (t + 1): word, taps and x^t, registered ----
         sw, bw = ceil_log2(plan.slots), ceil_log2(self.banks)
         lanes, lane_w = self.word["lanes"], self.word["lane"]
@@ -110,19 +122,27 @@ class LatticeUnit(wiring.Component):
             shape=unsigned(lanes * lane_w), depth=self.banks << sw, init=self.weights
         )
         rd = wmem.read_port()
-        m.d.comb += rd.addr.eq(Cat(*([self.slot[:sw]] if sw else []), *([self.bank[:bw]] if bw else [])))
+        m.d.comb += rd.addr.eq(Cat(*([bc["slot"][:sw]] if sw else []), *([bc["bank"][:bw]] if bw else [])))
         wr = wmem.write_port(granularity=lane_w)  # the load port: one lane of one word per clock
         m.d.comb += [
-            wr.addr.eq(self.load_addr),
-            wr.data.eq(self.load_data[:lane_w].replicate(lanes)),
-            wr.en.eq(Mux(self.load, 1 << self.load_lane, 0)),
+            wr.addr.eq(ld["load_addr"]),
+            wr.data.eq(ld["load_data"][:lane_w].replicate(lanes)),
+            wr.en.eq(Mux(ld["load"], 1 << ld["load_lane"], 0)),
         ]
         visible = Signal(max(plan.slots, 1), init=sum(v << s for s, v in enumerate(self.visible)), name="visible")
         word = cut(rd.data, True, "word")
         xring = Signal(plan.ring, name="xring")
-        issue_side = [self.issue, self.init, (visible >> self.slot)[0], self.beta, self.w]
+        issue_side = [bc["issue"], bc["init"], (visible >> bc["slot"])[0], bc["beta"], bc["w"]]
         valid, init, vis, beta, w = (cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side))
-        taps = cut(self.taps, True, "taps_r")
+        # t + 1: each neighbour is one of four fixed ring bits of its source unit, by the wrap flags
+        taps = []
+        for k in range(deg):
+            ca, cb = (int(v) for v in plan.carry[self.unit, k])
+            fa = bc["wrap_a"][ca] if ca else Const(0)
+            fb = bc["wrap_b"][cb] if cb else Const(0)
+            four = self.nbr[4 * k : 4 * k + 4]
+            taps.append(Mux(fa, Mux(fb, four[3], four[2]), Mux(fb, four[1], four[0])))
+        taps = cut(Cat(*taps) if taps else Const(0, 1), True, "taps_r")
         x = cut(xring[plan.input_position(self.unit)], True, "x_r")
 
         # ---- t + 2: the datapath, with the registers of plan.pipeline_cuts ----
@@ -206,8 +226,8 @@ class LatticeUnit(wiring.Component):
         m.d.comb += nxt_ring.eq(Cat(ring[1:], ring[0]))
         with m.If(valid):
             m.d.comb += nxt_ring[pw].eq(spin)
-        with m.If(self.shift):
-            m.d.sync += [ring.eq(nxt_ring), xring.eq(Cat(xring[1:], Mux(self.copy, ring[0], xring[0])))]
+        with m.If(bc["shift"]):
+            m.d.sync += [ring.eq(nxt_ring), xring.eq(Cat(xring[1:], Mux(bc["copy"], ring[0], xring[0])))]
         m.d.comb += self.ring.eq(ring)
         return m
 
@@ -415,7 +435,7 @@ class LatticeCore(wiring.Component):
             self.done.eq(ctrl.done),
             self.cycles.eq(ctrl.cycles),
         ]
-        units, flags = [], []
+        units = []
         for u in range(plan.n_units):
             stream = self.first_array * plan.n_units + u
             vis = [int(banks.visible[c]) for c in plan.cells[u]]
@@ -424,8 +444,7 @@ class LatticeCore(wiring.Component):
             unit = LatticeUnit(cfg, plan, u, weights, vis, window)
             m.submodules[f"unit{u}"] = unit
             units.append(unit)
-            # the unit's own copy of the broadcast, one clock later for every unit alike
-            m.d.sync += [
+            m.d.comb += [
                 unit.issue.eq(ctrl.issue[int(plan.unit_color[u])]),
                 unit.slot.eq(ctrl.slot),
                 unit.bank.eq(ctrl.bank),
@@ -434,14 +453,13 @@ class LatticeCore(wiring.Component):
                 unit.w.eq(ctrl.w),
                 unit.shift.eq(ctrl.shift),
                 unit.copy.eq(ctrl.copy),
+                unit.wrap_a.eq(ctrl.wrap_a),
+                unit.wrap_b.eq(ctrl.wrap_b),
                 unit.load.eq(self.load_en & (self.load_unit == u)),
                 unit.load_addr.eq(self.load_addr),
                 unit.load_lane.eq(self.load_lane),
                 unit.load_data.eq(self.load_data),
             ]
-            wa, wb = Signal.like(ctrl.wrap_a, name=f"wrap_a{u}"), Signal.like(ctrl.wrap_b, name=f"wrap_b{u}")
-            m.d.sync += [wa.eq(ctrl.wrap_a), wb.eq(ctrl.wrap_b)]
-            flags.append((wa, wb))
         table = folded_table(cfg).tolist()
         for k in range(0, plan.n_units, 2):  # one table per pair of units: a dual-port block RAM
             pair = units[k : k + 2]
@@ -451,18 +469,12 @@ class LatticeCore(wiring.Component):
             for unit in pair:
                 port = tmem.read_port(domain="sync" if plan.pipeline_cuts["table"] else "comb")
                 m.d.comb += [port.addr.eq(unit.tab_addr), unit.tab_data.eq(port.data)]
-        for u, unit in enumerate(units):
-            taps = []
-            wa, wb = flags[u]
-            for k in range(plan.degree):
-                src = units[int(plan.src[u, k])].ring
-                p00, p01, p10, p11 = plan.tap_positions(u, k)
-                ca, cb = (int(v) for v in plan.carry[u, k])
-                fa = wa[ca] if ca else Const(0)
-                fb = wb[cb] if cb else Const(0)
-                taps.append(Mux(fa, Mux(fb, src[p11], src[p10]), Mux(fb, src[p01], src[p00])))
-            if taps:
-                m.d.comb += unit.taps.eq(Cat(*taps))
+        for u, unit in enumerate(units):  # the fixed neighbour nets: four ring bits per neighbour
+            bits = [
+                units[int(plan.src[u, k])].ring[pos] for k in range(plan.degree) for pos in plan.tap_positions(u, k)
+            ]
+            if bits:
+                m.d.comb += unit.nbr.eq(Cat(*bits))
         m.d.comb += [self.we.eq(Cat(*(u.we for u in units))), self.spin.eq(Cat(*(u.spin for u in units)))]
         self.units = units
         return m
