@@ -4,23 +4,26 @@ Layout and schedule are :class:`~pbitgen.model.lattice.LatticePlan`'s; what ever
 :mod:`pbitgen.model.lattice_golden`'s contract. The array is built for clock rate and routability:
 
 * no gathers: each unit keeps the spins of its elements (all its cells in every chain) in a ring of
-  flip-flops that shifts one position per clock; every neighbour is read at a fixed position of one
-  source unit's ring (one of four, chosen by two global wrap flags), so a neighbour is one single-bit net;
-* weights stream from one memory per unit (a bias word ``h'`` and the ``D`` couplings of the slot, and its
-  visible flag), read at issue and registered, so an FPGA flow maps it to block RAM with its output
-  register;
+  flip-flops that shifts one position per clock; every neighbour is one of four fixed positions of one
+  source unit's ring, chosen by two wrap flags, so a neighbour costs four single-bit nets and a 4:1
+  multiplexer; the input ring (x^t) is filled from the spin ring one element per clock between steps;
+* weights stream from one memory per unit (the stored bias ``h'`` and the ``D`` couplings of a slot),
+  read at issue and registered, so an FPGA flow maps it to block RAM with its output register; a load
+  port writes it lane by lane;
 * the field has no negations (``h' + 2 sum b_j J_j``), beta, rounding and clamping are folded into the
-  sigmoid table (:func:`~pbitgen.model.lattice_golden.folded_table`), and the random bits come from one
-  leap-ahead LFSR per unit (:mod:`pbitgen.model.lfsr`), advanced only by an update;
+  sigmoid table (:func:`~pbitgen.model.lattice_golden.folded_table`, one dual-port table per pair of
+  units), and the random bits come from one leap-ahead LFSR per unit (:mod:`pbitgen.model.lfsr`), advanced
+  only by an update;
 * ``C`` chains interleaved in two groups keep every unit busy on every clock (the gaps of
-  :attr:`LatticePlan.gap` are what the pipeline cannot hide).
+  :attr:`LatticePlan.gap` are what the pipeline cannot hide);
+* every unit registers the controller's broadcast on entry (its own copy, in its own module).
 
-Pipeline of an update issued at clock ``t``: ``t`` issue (memory address, wrap flags); ``t + 1`` memory
-read, ring taps and x^t read into registers; ``t + 2`` the datapath, with the cuts that ``array.stages``
-adds (2: registered table address; 3: after the field; 4: after the beta product; 5: after every level of
-the adder tree; 6: the table's output register; 7: the gated couplings and the sum before the clamp,
-:attr:`LatticePlan.pipeline_cuts`); the spin lands in the ring at the end of
-clock ``t + stages + 1`` (:attr:`LatticePlan.write_delay`).
+Pipeline of an update, in the unit's time (one clock after the controller's): ``t`` issue (memory
+address); ``t + 1`` memory read, neighbour and x^t ring bits into registers; ``t + 2`` the datapath, with
+the registers that ``array.stages`` adds (:attr:`LatticePlan.pipeline_cuts`: 2 the table address, 3 the
+field, 4 the beta product, 5 every adder level, 6 the table's output, 7 the gated couplings and the sum
+before the clamp); the spin lands in the ring at the end of clock ``t + write_delay``
+(:attr:`LatticePlan.write_delay`).
 """
 
 from __future__ import annotations
@@ -132,8 +135,19 @@ class LatticeUnit(wiring.Component):
         visible = Signal(max(plan.slots, 1), init=sum(v << s for s, v in enumerate(self.visible)), name="visible")
         word = cut(rd.data, True, "word")
         xring = Signal(plan.ring, name="xring")
-        issue_side = [bc["issue"], bc["init"], (visible >> bc["slot"])[0], bc["beta"], bc["w"]]
-        valid, init, vis, beta, w = (cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side))
+        # the input term's three possible values (its sign, or 0 off the visible cells), formed from the
+        # step's coupling at issue so that the datapath only selects one; with beta leaving the input
+        # unscaled they are 2 iota + off + 1, the table offset folded in (off: module of the folded table)
+        off = 2 * fixed.lut_offset(cfg)
+        w_al = bc["w"] << (ff - f.input.frac)
+        scaled = cfg.schedule.beta_scales_input
+        cand = [Signal(signed(cfg.field_width + off.bit_length() + 2), name=f"iota_{n}") for n in "pnz"]
+        for c, v in zip(cand, (w_al, -w_al, 0), strict=True):
+            m.d.comb += c.eq(v if scaled else (v << 1) + off + 1)
+        issue_side = [bc["issue"], bc["init"], (visible >> bc["slot"])[0], bc["beta"], *cand]
+        valid, init, vis, beta, i_p, i_n, i_z = (
+            cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side)
+        )
         # t + 1: each neighbour is one of four fixed ring bits of its source unit, by the wrap flags
         taps = []
         for k in range(deg):
@@ -146,13 +160,18 @@ class LatticeUnit(wiring.Component):
         x = cut(xring[plan.input_position(self.unit)], True, "x_r")
 
         # ---- t + 2: the datapath, with the registers of plan.pipeline_cuts ----
-        delay = [valid, init, x, vis, beta, w]
+        # What travels beside the datapath, registered at every cut, and dropped once used: the input
+        # term is formed at once (with the table's offset folded in when beta leaves it unscaled).
+        # the folded table has 2 off = 2^k entries at index q + off + 1
+        iota = Signal.like(i_p, name="iota")
+        m.d.comb += iota.eq(Mux(vis, Mux(x, i_p, i_n), i_z))
+        side: dict[str, Value] = {"valid": valid, "init": init, "beta": beta, "iota": iota}
 
         def along(name: str, times: int = 1) -> None:
             """Register the signals that travel beside the datapath at a cut."""
             for k in range(times):
-                for i, v in enumerate(delay):
-                    delay[i] = cut(v, True, f"{name}{k}_{i}")
+                for key, v in side.items():
+                    side[key] = cut(v, True, f"{name}{k}_{key}")
 
         bias = word[:hw].as_signed()
         terms = [
@@ -182,28 +201,21 @@ class LatticeUnit(wiring.Component):
         m.d.comb += gamma.eq(bias + (sum_j << (ff - f.coupling.frac + 1)))
         gamma = cut(gamma, bool(cuts["field"]), "gamma_r")
         along("field", cuts["field"])
-        valid, init, x, vis, beta, w = delay
-        w_al = w << (ff - f.input.frac)
-        iota = Signal(signed(cfg.field_width), name="iota")
-        m.d.comb += iota.eq(Mux(vis, Mux(x, w_al, -w_al), 0))
         fb = f.beta.frac
-        prod = beta * (gamma + iota if cfg.schedule.beta_scales_input else gamma)
+        beta = side.pop("beta")
+        prod = beta * (gamma + side.pop("iota") if scaled else gamma)
         q = Signal(signed(cfg.scaled_width + 3), name="q")
         m.d.comb += q.eq((prod >> (fb - 1)) if fb else (prod << 1))
         q = cut(q, bool(cuts["product"]), "q_r")
-        iota = cut(iota, bool(cuts["product"]), "iota_r")
         along("prod", cuts["product"])
-        valid, init = delay[0], delay[1]
-        if not cfg.schedule.beta_scales_input:
-            q2 = Signal(signed(cfg.scaled_width + 4), name="q_in")
-            m.d.comb += q2.eq(q + (iota << 1))
-            q = q2
-        q = cut(q, bool(cuts["index"]), "q_index")
+        # the table index before its clamp; the clamp itself is a sign bit and an OR of the high bits
+        idx = Signal(signed(cfg.scaled_width + off.bit_length() + 5), name="idx")
+        m.d.comb += idx.eq(q + (off + 1 if scaled else side.pop("iota")))
+        idx = cut(idx, bool(cuts["index"]), "idx_r")
         along("index", cuts["index"])
-        valid, init = delay[0], delay[1]
-        off = 2 * fixed.lut_offset(cfg)
-        top = 2 * off - 1
-        m.d.comb += self.tab_addr.eq(Mux(q < -off - 1, 0, Mux(q > off - 2, top, q + off + 1)))
+        valid, init = side["valid"], side["init"]
+        k_bits = (2 * off - 1).bit_length()
+        m.d.comb += self.tab_addr.eq(Mux(idx[-1], 0, Mux(idx[k_bits:].any(), 2 * off - 1, idx[:k_bits])))
         for name in ("table", "table_out"):
             if cuts[name]:
                 valid, init = cut(valid, True, f"valid_{name}"), cut(init, True, f"init_{name}")
