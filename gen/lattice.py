@@ -135,19 +135,18 @@ class LatticeUnit(wiring.Component):
         visible = Signal(max(plan.slots, 1), init=sum(v << s for s, v in enumerate(self.visible)), name="visible")
         word = cut(rd.data, True, "word")
         xring = Signal(plan.ring, name="xring")
-        # the input term's three possible values (its sign, or 0 off the visible cells), formed from the
-        # step's coupling at issue so that the datapath only selects one; with beta leaving the input
-        # unscaled they are 2 iota + off + 1, the table offset folded in (off: module of the folded table)
-        off = 2 * fixed.lut_offset(cfg)
+        # the input term's three possible values (+w, -w, or 0 off the visible cells), registered from the
+        # step's coupling, which holds still while any update of the step is in flight (the controller
+        # switches it in the middle of the idle phases), so the datapath only selects one where it adds
+        # it; with beta leaving the input unscaled they are 2 iota + off + 1, the table's offset folded in
+        off = 2 * fixed.lut_offset(cfg)  # the folded table has 2 off = 2^k entries at index q + off + 1
         w_al = bc["w"] << (ff - f.input.frac)
         scaled = cfg.schedule.beta_scales_input
         cand = [Signal(signed(cfg.field_width + off.bit_length() + 2), name=f"iota_{n}") for n in "pnz"]
         for c, v in zip(cand, (w_al, -w_al, 0), strict=True):
-            m.d.comb += c.eq(v if scaled else (v << 1) + off + 1)
-        issue_side = [bc["issue"], bc["init"], (visible >> bc["slot"])[0], bc["beta"], *cand]
-        valid, init, vis, beta, i_p, i_n, i_z = (
-            cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side)
-        )
+            m.d.sync += c.eq(v if scaled else (v << 1) + off + 1)
+        issue_side = [bc["issue"], bc["init"], (visible >> bc["slot"])[0], bc["beta"]]
+        valid, init, vis, beta = (cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side))
         # t + 1: each neighbour is one of four fixed ring bits of its source unit, by the wrap flags
         taps = []
         for k in range(deg):
@@ -162,10 +161,15 @@ class LatticeUnit(wiring.Component):
         # ---- t + 2: the datapath, with the registers of plan.pipeline_cuts ----
         # What travels beside the datapath, registered at every cut, and dropped once used: the input
         # term is formed at once (with the table's offset folded in when beta leaves it unscaled).
-        # the folded table has 2 off = 2^k entries at index q + off + 1
-        iota = Signal.like(i_p, name="iota")
-        m.d.comb += iota.eq(Mux(vis, Mux(x, i_p, i_n), i_z))
-        side: dict[str, Value] = {"valid": valid, "init": init, "beta": beta, "iota": iota}
+        side: dict[str, Value] = {"valid": valid, "init": init, "beta": beta, "sign": Cat(x, vis)}
+
+        def input_term() -> Value:
+            """The input term of the element at this stage: a selection among the three values."""
+            sign = side.pop("sign")
+            x_bit, vis_bit = sign[0], sign[1]
+            iota = Signal.like(cand[0], name="iota")
+            m.d.comb += iota.eq(Mux(vis_bit, Mux(x_bit, cand[0], cand[1]), cand[2]))
+            return iota
 
         def along(name: str, times: int = 1) -> None:
             """Register the signals that travel beside the datapath at a cut."""
@@ -203,14 +207,14 @@ class LatticeUnit(wiring.Component):
         along("field", cuts["field"])
         fb = f.beta.frac
         beta = side.pop("beta")
-        prod = beta * (gamma + side.pop("iota") if scaled else gamma)
+        prod = beta * (gamma + input_term() if scaled else gamma)
         q = Signal(signed(cfg.scaled_width + 3), name="q")
         m.d.comb += q.eq((prod >> (fb - 1)) if fb else (prod << 1))
         q = cut(q, bool(cuts["product"]), "q_r")
         along("prod", cuts["product"])
         # the table index before its clamp; the clamp itself is a sign bit and an OR of the high bits
         idx = Signal(signed(cfg.scaled_width + off.bit_length() + 5), name="idx")
-        m.d.comb += idx.eq(q + (off + 1 if scaled else side.pop("iota")))
+        m.d.comb += idx.eq(q + (off + 1 if scaled else input_term()))
         idx = cut(idx, bool(cuts["index"]), "idx_r")
         along("index", cuts["index"])
         valid, init = side["valid"], side["init"]
@@ -326,6 +330,7 @@ class LatticeController(wiring.Component):
         a = Signal(range(max(plan.rows, 2)))
         b = Signal(range(max(plan.cols, 2)))
         sec = Signal(2)  # 0 INIT, 1 GAP, 2 SWEEP, 3 END
+        w_bank = Signal.like(self.bank)  # the input coupling's bank: switched once the step's updates landed
         m.submodules.beta = beta_mem = memory.Memory(
             shape=unsigned(cfg.formats.beta.width), depth=len(self.beta_init), init=self.beta_init
         )
@@ -335,7 +340,7 @@ class LatticeController(wiring.Component):
         beta_rd, in_rd = beta_mem.read_port(domain="comb"), in_mem.read_port(domain="comb")
         m.d.comb += [
             beta_rd.addr.eq(ph >> 1),
-            in_rd.addr.eq(self.bank),
+            in_rd.addr.eq(w_bank),
             self.beta.eq(beta_rd.data),
             self.w.eq(in_rd.data),
         ]
@@ -387,6 +392,8 @@ class LatticeController(wiring.Component):
                         with m.If(ph == 1):
                             m.d.sync += [sec.eq(1), ph.eq(0)]
                     with m.Case(1):
+                        with m.If(ph == 1):  # the last update of the step before has landed
+                            m.d.sync += w_bank.eq(self.bank)
                         with m.If(ph == plan.idle_phases - 1):
                             m.d.sync += [sec.eq(2), ph.eq(0)]
                     with m.Case(2):

@@ -344,6 +344,23 @@ def test_rtl_writes_every_spin_the_golden_model_predicts(case):
     check_rtl(lattice_cfg(**case))
 
 
+def test_input_coupling_and_beta_stay_with_the_updates_in_flight():
+    """Every cell visible, w = 1.5 in the first step and 0 in the second, beta 0.5 then 1.5, no gap: an
+    update still in flight when the controller moves to the next bank or sweep must keep its step's w (the
+    controller switches it only after the drain; a switch at the bank change fails here) and its sweep's
+    beta (which travels with it)."""
+    cfg = lattice_cfg(pitch=[4, 4], chains=24, stages=7, schedule={"steps": 2, "sweeps": 2, "beta": [0.5, 1.5]})
+    p = LatticePlan(cfg)
+    assert p.gap == 0  # updates issued at the end of the last phase are still in flight after it
+    r = np.random.default_rng(4)
+    banks, _ = quantize_banks(
+        cfg, r.normal(0, 0.5, len(p.graph.edges)), r.normal(0, 0.3, p.graph.n), [0.0, 1.5], np.ones(p.graph.n, bool)
+    )
+    run = LatticeGolden(cfg, banks, p).run(record=True)
+    writes, _, _ = rtl_run(cfg, banks)
+    assert writes == expected_writes(p, run)
+
+
 def test_weights_written_through_the_load_port_give_the_same_run():
     check_rtl(lattice_cfg(pitch=[4, 4], chains=2, stages=4), preload=False)
 
