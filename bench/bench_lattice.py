@@ -31,7 +31,7 @@ RESULTS = Path(__file__).with_name("results")
 #: name -> (graph, array) of each measured core; steps 8, sweeps 250 and the default formats throughout
 VARIANTS = {
     "small": ({"side": 8, "pattern": "G8", "torus": True}, {"pitch": [4, 4], "chains": 8, "stages": 7}),
-    "default": ({"side": 28, "pattern": "G12", "torus": True}, {"pitch": [4, 14], "chains": 24, "stages": 7}),
+    "default": ({"side": 28, "pattern": "G12", "torus": True}, {"pitch": [4, 14], "chains": 12, "stages": 6}),
 }
 
 

@@ -132,7 +132,7 @@ class LatticeUnit(wiring.Component):
             wr.data.eq(ld["load_data"][:lane_w].replicate(lanes)),
             wr.en.eq(Mux(ld["load"], 1 << ld["load_lane"], 0)),
         ]
-        visible = Signal(max(plan.slots, 1), init=sum(v << s for s, v in enumerate(self.visible)), name="visible")
+        visible = Const(sum(v << s for s, v in enumerate(self.visible)), max(plan.slots, 1))
         word = cut(rd.data, True, "word")
         xring = Signal(plan.ring, name="xring")
         # the input term's three possible values (+w, -w, or 0 off the visible cells), registered from the
@@ -142,9 +142,10 @@ class LatticeUnit(wiring.Component):
         off = 2 * fixed.lut_offset(cfg)  # the folded table has 2 off = 2^k entries at index q + off + 1
         w_al = bc["w"] << (ff - f.input.frac)
         scaled = cfg.schedule.beta_scales_input
-        cand = [Signal(signed(cfg.field_width + off.bit_length() + 2), name=f"iota_{n}") for n in "pnz"]
-        for c, v in zip(cand, (w_al, -w_al, 0), strict=True):
+        cand = [Signal(signed(cfg.field_width + off.bit_length() + 2), name=f"iota_{n}") for n in "pn"]
+        for c, v in zip(cand, (w_al, -w_al), strict=True):
             m.d.sync += c.eq(v if scaled else (v << 1) + off + 1)
+        cand.append(Const(0 if scaled else off + 1, cand[0].shape()))
         issue_side = [bc["issue"], bc["init"], (visible >> bc["slot"])[0], bc["beta"]]
         valid, init, vis, beta = (cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side))
         # t + 1: each neighbour is one of four fixed ring bits of its source unit, by the wrap flags
@@ -305,7 +306,7 @@ class LatticeController(wiring.Component):
                 "start": In(1),
                 "busy": Out(1),
                 "done": Out(1),
-                "cycles": Out(32),
+                "cycles": Out(plan.cycle_bits),
                 "issue": Out(2),
                 "slot": Out(range(max(plan.slots, 2))),
                 "bank": Out(range(max(1 << ceil_log2(cfg.schedule.steps), 2))),
@@ -325,7 +326,7 @@ class LatticeController(wiring.Component):
         k_sweeps, steps = cfg.schedule.sweeps, cfg.schedule.steps
         r_clk, phi, n = plan.phase_clocks, plan.issue_clocks, plan.per_group
         e = Signal(range(max(r_clk, 2)))
-        ph = Signal(range(2 * k_sweeps + 1))
+        ph = Signal(range(max(2 * k_sweeps, plan.idle_phases)))
         j = Signal(range(max(n, 2)))
         a = Signal(range(max(plan.rows, 2)))
         b = Signal(range(max(plan.cols, 2)))
@@ -431,7 +432,7 @@ class LatticeCore(wiring.Component):
                 "start": In(1),
                 "busy": Out(1),
                 "done": Out(1),
-                "cycles": Out(32),
+                "cycles": Out(p.cycle_bits),
                 "we": Out(p.n_units),
                 "spin": Out(p.n_units),
                 "load_en": In(1),

@@ -46,6 +46,7 @@ class ArrayPlan:
     """The layout of cells over tiles and units for one config (see module docstring)."""
 
     def __init__(self, cfg: Config, graph: Graph | None = None) -> None:
+        cfg.require_generic("the generic array (its plan, generator, benches and power model)")
         self.cfg = cfg
         self.graph = build_graph(cfg.graph) if graph is None else graph
         n, colors = self.graph.n, self.graph.colors

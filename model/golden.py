@@ -149,6 +149,7 @@ class GoldenArray:
     """The array's twin for one config and one set of banks."""
 
     def __init__(self, cfg: Config, banks: Banks, graph: Graph | None = None) -> None:
+        cfg.require_generic("GoldenArray (the lattice layout's twin is pbitgen.model.lattice_golden)")
         self.cfg = cfg
         self.graph = build_graph(cfg.graph) if graph is None else graph
         if self.graph.n != cfg.n_nodes:

@@ -112,6 +112,8 @@ class LatticePlan:
         self.chains = c_total
         self.per_group = (c_total + 1) // 2
         self.groups = (tuple(range(self.per_group)), tuple(range(self.per_group, c_total)))
+        if self.phase_clocks < self.write_delay:  # the idle phases' drain and copy windows rely on it
+            raise AssertionError(f"phase of {self.phase_clocks} clocks is shorter than the write delay")
 
     # ---- timing (read by the generator and the controller) ---------------------------------------------
     @property
@@ -146,7 +148,8 @@ class LatticePlan:
 
     @property
     def latency(self) -> int:
-        """An update issued at clock t is visible to ring reads from clock t + latency on."""
+        """An update issued at clock t is seen by the updates issued from clock t + latency on (its spin is
+        in the ring from clock t + write_delay + 1, and an update reads the rings one clock after issue)."""
         return self.write_delay + 1 - self.read_delay
 
     @property
@@ -168,8 +171,14 @@ class LatticePlan:
 
     @property
     def phase_clocks(self) -> int:
-        """R: clocks of one phase."""
+        """R: clocks of one phase. At least ``write_delay`` (offsets come in +- pairs, so the largest slot
+        step is not negative): two idle phases always cover the last updates of a phase."""
         return self.issue_clocks + self.gap
+
+    @property
+    def cycle_bits(self) -> int:
+        """Width of the cycle counter: the clocks of a whole run of the configured schedule."""
+        return max(32, self.run_clocks(self.cfg.schedule.steps, self.cfg.schedule.sweeps).bit_length())
 
     @property
     def ring(self) -> int:

@@ -10,14 +10,16 @@ lattice array changes:
 1. Order and chains (:mod:`pbitgen.model.lattice`): ``C`` chains per array in two groups; group 0 updates
    colour 0 then colour 1 in every sweep, group 1 colour 1 then colour 0. Updates of one colour of one
    chain read only the other colour, so their order inside a phase does not matter.
-2. Random bits: unit ``u`` of array ``b`` owns :mod:`pbitgen.model.lfsr` stream ``b U + u`` and spends one
-   draw per update, in issue order: per phase, elements ``e = s n + j`` ascending (slot ``s``, the
+2. Random bits: unit ``u`` of array ``b`` owns :mod:`pbitgen.model.lfsr` stream ``b U + u`` (loaded at
+   reset: a run starts from the streams' first windows, so the core runs one schedule per reset until the
+   bus can reload them) and spends one draw per update, in issue order: per phase, elements ``e = s n + j`` ascending (slot ``s``, the
    group's ``j``-th chain). The initial spin of an element is the top bit of its draw; an update sets +1
    iff ``u < p``.
 3. Stored forms (the hardware's, equal in value): the bias word holds ``h' = h - sum_j J_ij`` so that the
    field is ``h' + 2 sum_j b_j J_ij`` with spin bits ``b_j`` (no negation); the sigmoid table is indexed by
    ``q = floor(beta gamma / 2^(fb-1))`` (``+ 2 iota`` when beta does not scale the input), clipped to
-   ``[-2 R 2^F - 1, 2 R 2^F - 2]``, holding ``lut[clip(floor((q + 1) / 2)) + offset]``:
+   ``[-2 o - 1, 2 o - 2]`` with ``o = lut_range 2^F`` the generic table's offset, holding
+   ``lut[clip(floor((q + 1) / 2)) + o]``:
    :func:`folded_table` and :func:`folded_index`, equal to the rule above for every field and beta.
 """
 

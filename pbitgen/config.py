@@ -39,6 +39,7 @@ PATTERNS: dict[str, tuple[tuple[int, int], ...]] = {
 
 RNG_KINDS = {"xorshift64": 64, "xorshift32": 32, "lfsr89": 89}
 LAYOUTS = ("generic", "lattice")
+MAX_SCALED_WIDTH = 62  # beta x field (and the lattice's table index) stays inside int64 with room to spare
 
 
 def _int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
@@ -312,7 +313,12 @@ class ArrayConfig:
     They shorten the clock period
     for FPGA and ASIC flows, at the price of ``min(stages, 6) - 1`` idle clocks between colour phases and
     a drain of ``drain_clocks`` after each sweep (a cell of
-    the next colour must see every spin of this one). The samples are the same at every depth."""
+    the next colour must see every spin of this one). The samples are the same at every depth.
+
+    ``layout = "lattice"`` selects the lattice array (:mod:`pbitgen.model.lattice`, grid tori only): units
+    set by ``pitch = (rows, cols)`` (even divisors of the side) instead of ``tiles`` and
+    ``cells_per_unit``, ``chains`` interleaved chains (1 or even), and ``stages`` adding the registers of
+    :attr:`~pbitgen.model.lattice.LatticePlan.pipeline_cuts` (its broadcast is always registered)."""
 
     tiles: int = 1
     cells_per_unit: int = 1
@@ -399,6 +405,11 @@ class Config:
                 raise ValueError(
                     f"array.tile_shape {shape} must divide graph.side {self.graph.side} in both directions"
                 )
+        if self.scaled_width > MAX_SCALED_WIDTH:
+            raise ValueError(
+                f"formats: beta x field needs {self.scaled_width} bits (field {self.field_width} + beta "
+                f"{self.formats.beta.width}); at most {MAX_SCALED_WIDTH} fit the golden model's 64-bit integers"
+            )
         if self.array.layout == "lattice":
             self._check_lattice()
         elif self.rng.kind == "lfsr89" or self.array.pitch or self.array.chains > 1:
@@ -408,6 +419,14 @@ class Config:
             )
         if self.array.tiles > self.n_nodes:
             raise ValueError(f"array.tiles must be at most the number of cells {self.n_nodes}, not {self.array.tiles}")
+
+    def require_generic(self, what: str) -> None:
+        """Refuse a lattice-layout config where only the generic layout is served (one line, names both)."""
+        if self.array.layout != "generic":
+            raise ValueError(
+                f"array.layout {self.array.layout!r} is not served by {what} yet: the lattice array exists as a "
+                "core without its bus (pbitgen.gen.lattice); use array.layout = 'generic'"
+            )
 
     def _check_lattice(self) -> None:
         """The lattice array (:mod:`pbitgen.gen.lattice`) serves grid tori cut by an even pitch."""

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from pbitgen.cli import main
 from pbitgen.config import Config
 from pbitgen.gen.lattice import LatticeCore, load_writes
 from pbitgen.model import exact, fixed, lfsr
@@ -242,11 +243,13 @@ def test_golden_equals_update_at_a_time_twin(case):
 # ---- the RTL against the golden model ----------------------------------------------------------------------
 
 
-def rtl_run(cfg: Config, banks: Banks, preload: bool = True) -> tuple[list[list[int]], list[int], int]:
+def rtl_run(
+    cfg: Config, banks: Banks, preload: bool = True, first_array: int = 0
+) -> tuple[list[list[int]], list[int], int]:
     """Run the LatticeCore in Amaranth's simulator: every unit's written spins in order, the final rings
     and the CYCLES count. Without ``preload`` the weight memories start empty and are written through the
     load port first."""
-    core = LatticeCore(cfg, banks, preload=preload)
+    core = LatticeCore(cfg, banks, preload=preload, first_array=first_array)
     writes: list[list[int]] = []
     out: dict[str, object] = {}
     sim = Simulator(core)
@@ -310,20 +313,23 @@ def check_rtl(cfg: Config, seed: int = 3, preload: bool = True) -> None:
     assert cycles == p.run_clocks(cfg.schedule.steps, cfg.schedule.sweeps)
 
 
+#: the narrowest formats the config accepts (2 bits), and formats whose beta x field product reaches the
+#: config's limit of 62 bits (32-bit beta)
 NARROW = {
-    "coupling": {"width": 4, "frac": 2},
-    "bias": {"width": 4, "frac": 2},
-    "input": {"width": 3, "frac": 1},
-    "beta": {"width": 4, "frac": 2, "signed": False},
-    "lut_range": 2,
+    "coupling": {"width": 2, "frac": 1},
+    "bias": {"width": 2, "frac": 0},
+    "input": {"width": 2, "frac": 1},
+    "beta": {"width": 2, "frac": 1, "signed": False},
+    "lut_range": 1,
 }
 WIDE = {
-    "coupling": {"width": 16, "frac": 12},
-    "bias": {"width": 16, "frac": 12},
-    "input": {"width": 16, "frac": 12},
-    "beta": {"width": 12, "frac": 8, "signed": False},
-    "lut_range": 4,
+    "coupling": {"width": 26, "frac": 12},
+    "bias": {"width": 26, "frac": 12},
+    "input": {"width": 26, "frac": 12},
+    "beta": {"width": 32, "frac": 16, "signed": False},
+    "lut_range": 1,
 }
+
 
 RTL_CASES = [
     dict(pitch=[8, 8], chains=2, stages=1),  # one cell per unit: fully parallel
@@ -336,6 +342,8 @@ RTL_CASES = [
     dict(pitch=[4, 4], chains=2, stages=3, formats=NARROW, schedule={"beta_scales_input": True}),
     dict(pitch=[4, 4], chains=2, stages=6, formats=WIDE, schedule={"beta": [0.5, 1.5]}),
     dict(side=12, pattern="G12", pitch=[2, 6], chains=2, stages=4, schedule={"steps": 3, "sweeps": 1}),
+    dict(pitch=[2, 4], chains=16, stages=5, schedule={"beta": [0.75, 1.25]}),  # no gap
+    dict(pitch=[8, 2], chains=2, stages=2),  # slot rows of one slot
 ]
 
 
@@ -365,13 +373,47 @@ def test_weights_written_through_the_load_port_give_the_same_run():
     check_rtl(lattice_cfg(pitch=[4, 4], chains=2, stages=4), preload=False)
 
 
-def test_rtl_check_catches_a_missing_gap(monkeypatch):
-    """Negative control: without the gap the pipeline cannot hide, a neighbour is read before it lands."""
+def test_rtl_check_catches_a_gap_one_clock_short(monkeypatch):
+    """Negative control: one idle clock fewer than the plan's gap, and a neighbour is read before it lands."""
     cfg = lattice_cfg(pitch=[4, 4], chains=2, stages=4)
-    assert LatticePlan(cfg).gap > 0
-    monkeypatch.setattr(LatticePlan, "gap", property(lambda self: 0))
+    gap = LatticePlan(cfg).gap
+    assert gap > 0
+    monkeypatch.setattr(LatticePlan, "gap", property(lambda self: gap - 1))
     with pytest.raises(AssertionError, match="first wrong update"):
         check_rtl(cfg)
+
+
+def test_rtl_check_catches_an_unwritten_lane(monkeypatch):
+    """Negative control for the load-port test: one lane of every word left unwritten."""
+    real = load_writes
+    monkeypatch.setitem(globals(), "load_writes", lambda *a: [w for w in real(*a) if w[2] != 1])
+    with pytest.raises(AssertionError, match="first wrong update"):
+        check_rtl(lattice_cfg(pitch=[4, 4], chains=2, stages=4), preload=False)
+
+
+def test_second_array_uses_its_own_streams():
+    """Array b draws from streams b U + u: the core built for array 1 writes array 1's golden spins, and they
+    differ from array 0's."""
+    cfg = lattice_cfg(pitch=[4, 4], chains=2, stages=3)
+    p = LatticePlan(cfg)
+    banks = random_banks(cfg, p.graph, 3, visible_fraction=0.4)
+    run = LatticeGolden(cfg, banks, p).run(arrays=2, record=True)
+    writes, _, _ = rtl_run(cfg, banks, first_array=1)
+    one = type(run)(run.spins[1:], run.inputs[:, 1:], run.init[1:], run.trace[:, :, 1:])
+    assert writes == expected_writes(p, one)
+    assert writes != expected_writes(p, run)
+
+
+def test_generic_commands_refuse_a_lattice_config(tmp_path, capsys):
+    path = tmp_path / "lattice.toml"
+    path.write_text(
+        '[graph]\nside = 8\npattern = "G8"\ntorus = true\n[rng]\nkind = "lfsr89"\n'
+        '[array]\nlayout = "lattice"\npitch = [4, 4]\nchains = 2\n'
+    )
+    assert main(["verilog", "--config", str(path), "--random-weights", "--out", str(tmp_path / "v")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pbitgen: error: array.layout 'lattice' is not served by the generic array")
+    assert "\n" not in err and not (tmp_path / "v").exists()
 
 
 def test_rtl_check_catches_a_wrong_tap(monkeypatch):
@@ -389,12 +431,10 @@ def test_rtl_check_catches_a_wrong_tap(monkeypatch):
 # ---- the law does not depend on the pitch or the chains -----------------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("pitch,chains,arrays", [((2, 2), 64, 60), ((4, 4), 2, 1920), ((2, 4), 1, 3840)])
-def test_law_matches_exact_enumeration_at_every_pitch_and_chain_count(pitch, chains, arrays):
+def check_law(pitch: tuple[int, int], chains: int, arrays: int) -> None:
     """beta = 1, one step, no input: the lattice chain is Gibbs on the quantized model whatever the order
-    and the random streams; 3,840 samples of a 16-spin G4 torus after 30 sweeps against enumeration
-    (marginals and edge moments within 5 standard errors)."""
+    and the random streams; samples of a 16-spin G4 torus after 30 sweeps against enumeration (marginals
+    and edge moments within 5 standard errors)."""
     cfg = lattice_cfg(4, "G4", schedule={"steps": 1, "sweeps": 30}, pitch=list(pitch), chains=chains)
     p = LatticePlan(cfg)
     r = np.random.default_rng(11)
@@ -412,9 +452,34 @@ def test_law_matches_exact_enumeration_at_every_pitch_and_chain_count(pitch, cha
     assert (np.abs(got - em) < Z * np.sqrt((1 - em**2) / n)).all()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("pitch,chains,arrays", [((2, 2), 64, 60), ((4, 4), 2, 1920), ((2, 4), 1, 3840)])
+def test_law_matches_exact_enumeration_at_every_pitch_and_chain_count(pitch, chains, arrays):
+    """3,840 samples at each setting (see :func:`check_law`)."""
+    check_law(pitch, chains, arrays)
+
+
+@pytest.mark.slow
+def test_law_check_catches_a_cross_chain_read(monkeypatch):
+    """Negative control: updates that read the neighbours of the other group's chains sample a wrong law."""
+    real = LatticeGolden._update
+
+    def wrong(self, s, iota_all, gen, bank, beta_q, c, group):
+        other = self.plan.groups[1 - self.plan.groups.index(group)]
+        mixed = s.copy()
+        mixed[:, group[0] : group[-1] + 1] = s[:, other[0] : other[-1] + 1]
+        real(self, mixed, iota_all, gen, bank, beta_q, c, group)
+        s[:, group[0] : group[-1] + 1] = mixed[:, group[0] : group[-1] + 1]
+
+    monkeypatch.setattr(LatticeGolden, "_update", wrong)
+    with pytest.raises(AssertionError):
+        check_law((2, 2), 64, 60)
+
+
 # ---- Verilator and Icarus ----------------------------------------------------------------------------------
 
 SIM_CASES = [
+    dict(pitch=[4, 4], chains=24, stages=7, schedule={"beta": [0.5, 1.5]}),  # no gap: updates in flight
     dict(pitch=[4, 4], chains=2, stages=6),
     dict(pitch=[2, 4], chains=1, stages=7, schedule={"beta_scales_input": True, "beta": [0.75, 1.25]}),
     dict(side=12, pattern="G12", pitch=[2, 6], chains=4, stages=3, formats=NARROW),
