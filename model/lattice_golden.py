@@ -13,8 +13,8 @@ lattice array changes:
 2. Random bits: unit ``u`` of array ``b`` owns :mod:`pbitgen.model.lfsr` stream ``b U + u`` (loaded at
    reset: a run starts from the streams' first windows, so the core runs one schedule per reset until the
    bus can reload them) and spends one draw per update, in issue order: per phase, elements
-   ``e = s n + j`` ascending (slot ``s``, the group's ``j``-th chain). The initial spin of an element is the top bit of its draw; an update sets +1
-   iff ``u < p``.
+   ``e = s n + j`` ascending (slot ``s``, the group's ``j``-th chain). The initial spin of an element is
+   the top bit of its draw; an update sets +1 iff ``u < p``.
 3. Stored forms (the hardware's, equal in value): the bias word holds ``h' = h - sum_j J_ij`` so that the
    field is ``h' + 2 sum_j b_j J_ij`` with spin bits ``b_j`` (no negation); the sigmoid table is indexed by
    ``q = floor(beta gamma / 2^(fb-1))`` (``+ 2 iota`` when beta does not scale the input), clipped to
