@@ -432,18 +432,23 @@ class Config:
         """The lattice array (:mod:`pbitgen.gen.lattice`) serves grid tori cut by an even pitch."""
         g, a = self.graph, self.array
         if g.kind != "grid" or not g.torus:
-            raise ValueError("array.layout 'lattice' needs a grid torus (graph.kind = 'grid', graph.torus = true); "
-                             "use array.layout = 'generic' for other graphs")
+            raise ValueError(
+                "array.layout 'lattice' needs a grid torus (graph.kind = 'grid', graph.torus = true); "
+                "use array.layout = 'generic' for other graphs"
+            )
         if not a.pitch:
             raise ValueError("array.layout 'lattice' needs array.pitch = [rows, cols], even divisors of graph.side")
         if g.side % a.pitch[0] or g.side % a.pitch[1]:
             raise ValueError(f"array.pitch {a.pitch} must divide graph.side {g.side} in both directions")
         if self.rng.kind != "lfsr89":
-            raise ValueError(f"array.layout 'lattice' needs rng.kind = 'lfsr89' (one generator per unit), "
-                             f"not {self.rng.kind!r}")
+            raise ValueError(
+                f"array.layout 'lattice' needs rng.kind = 'lfsr89' (one generator per unit), not {self.rng.kind!r}"
+            )
         if a.tiles != 1 or a.tile_shape or a.cells_per_unit != 1:
-            raise ValueError("array.tiles, array.tile_shape and array.cells_per_unit belong to the generic layout; "
-                             "the lattice layout sets its units with array.pitch")
+            raise ValueError(
+                "array.tiles, array.tile_shape and array.cells_per_unit belong to the generic layout; "
+                "the lattice layout sets its units with array.pitch"
+            )
 
     # ---- derived widths (here and nowhere else) -------------------------------------------------------
     @property
