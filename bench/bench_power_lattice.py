@@ -30,11 +30,8 @@ from pbitgen.power import lattice as pl
 from pbitgen.power import model as pm
 from pbitgen.power import tech
 
-#: name -> (graph, array), as bench/bench_lattice.py measures them on the FPGA
-VARIANTS = {
-    "small": ({"side": 8, "pattern": "G8", "torus": True}, {"pitch": [4, 4], "chains": 8, "stages": 7}),
-    "default": ({"side": 28, "pattern": "G12", "torus": True}, {"pitch": [4, 14], "chains": 24, "stages": 7}),
-}
+from .bench_lattice import VARIANTS  # the cores bench/bench_lattice.py measures on the FPGA
+
 IMAGE_SWEEPS = 250
 GENERIC_PJ_PER_FLIP = 55.6  # README's "## Power model", the generic default design on sky130
 
