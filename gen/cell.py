@@ -22,6 +22,8 @@ shorter). The inputs are sampled in the first clock; ``spin`` is valid ``min(s, 
 
 from __future__ import annotations
 
+from functools import partial
+
 from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
@@ -30,6 +32,15 @@ from pbitgen.config import Config
 from pbitgen.model import fixed
 
 from .rng import xorshift_step
+
+
+def pipeline_cut(m: Module, value: Value, on: bool, name: str) -> Value:
+    """``value`` itself, or a register of it (in ``m``'s sync domain) when this pipeline cut is in use."""
+    if not on:
+        return value
+    reg = Signal(value.shape(), name=name)
+    m.d.sync += reg.eq(value)
+    return reg
 
 
 def _tree_sum(values: list[Value]) -> Value:
@@ -85,13 +96,7 @@ class Cell(wiring.Component):
         p_bits, state_w = cfg.rng.draw_bits, cfg.rng.state_width
         stages = cfg.array.execute_stages
 
-        def cut(value: Value, on: bool, name: str) -> Value:
-            """``value`` itself, or a register of it when this pipeline cut is in use."""
-            if not on:
-                return value
-            reg = Signal(value.shape(), name=name)
-            m.d.sync += reg.eq(value)
-            return reg
+        cut = partial(pipeline_cut, m)
 
         # Each cut below is in use from the ``stages`` value in brackets; every cut adds one clock.
         # [5] the operands: memory and neighbour reads from across the array get a clock of their own

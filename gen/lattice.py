@@ -28,6 +28,8 @@ before the clamp); the spin lands in the ring at the end of clock ``t + write_de
 
 from __future__ import annotations
 
+from functools import partial
+
 from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
@@ -37,6 +39,8 @@ from pbitgen.model import fixed, lfsr
 from pbitgen.model.golden import Banks
 from pbitgen.model.lattice import LatticePlan
 from pbitgen.model.lattice_golden import folded_table, stored_bias, stored_bias_width
+
+from .cell import pipeline_cut
 
 
 class LatticeUnit(wiring.Component):
@@ -104,12 +108,7 @@ class LatticeUnit(wiring.Component):
         ff = cfg.field_frac
         hw, cw, deg = self.word["bias"], f.coupling.width, plan.degree
 
-        def cut(value: Value, on: bool, name: str) -> Value:
-            if not on:
-                return value
-            reg = Signal(value.shape(), name=name)
-            m.d.sync += reg.eq(value)
-            return reg
+        cut = partial(pipeline_cut, m)
 
         # ---- the broadcast register: this unit's own copy of the controller's signals ----
         bc = {
