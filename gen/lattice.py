@@ -159,8 +159,8 @@ class LatticeUnit(wiring.Component):
         x = cut(xring[plan.input_position(self.unit)], True, "x_r")
 
         # ---- t + 2: the datapath, with the registers of plan.pipeline_cuts ----
-        # What travels beside the datapath, registered at every cut, and dropped once used: the input
-        # term is formed at once (with the table's offset folded in when beta leaves it unscaled).
+        # What travels beside the datapath, registered at every cut, and dropped once used: the valid and
+        # init flags, beta until the product, and the x^t and visible bits until the input term is added.
         side: dict[str, Value] = {"valid": valid, "init": init, "beta": beta, "sign": Cat(x, vis)}
 
         def input_term() -> Value:
