@@ -1,7 +1,7 @@
 r"""The adaptive correlation penalty (ACP): control laws and the autocorrelation they are driven by.
 
 The correlation penalty takes $\lambda$ times the negative phase's connected correlation off each coupling
-update (DESIGN.md), which keeps the model from growing the long-range order that makes Gibbs chains
+update (the public replication's form), which keeps the model from growing the long-range order that makes Gibbs chains
 slow. ACP sets $\lambda$ once per epoch from the measured autocorrelation $a$ of the sampling chain
 against a target $\varepsilon$. Two laws are offered; a model records which one it used.
 

@@ -8,7 +8,7 @@ Data
     and that labels lie in 0..9. Pixels are scaled to [0, 1], optionally averaged over 2x2 blocks (28 -> 14),
     and binarised at 0.5 (a pixel is 1 iff its value is >= 0.5).
 
-Forward process (DESIGN.md)
+Forward process (the paper's, for binary data)
     Over a time :math:`\Delta t` each bit is replaced by a fair coin with probability
     :math:`1 - e^{-\lambda \Delta t}`; it therefore keeps its value with probability
     :math:`(1 + e^{-\lambda\Delta t}) / 2`. Step ``t`` of ``T`` covers :math:`[t_{t-1}, t_t]` of the log grid

@@ -36,7 +36,7 @@ class DTMConfig:
         for the image's class, -1 for the others); 0 = no labels. Labels are a clean conditioning input,
         clamped in both phases and at generation (not noised: see README), so they need no input coupling.
     noise_rate : float
-        lambda of the forward process for pixels (DESIGN.md; the replication uses 0.9).
+        lambda of the forward process for pixels (the replication uses 0.9).
     time_offset : float
         The replication's offset of the noise times (0.15).
     placement_seed : int
@@ -64,7 +64,7 @@ class DTMConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How each step is trained (DESIGN.md "Training").
+    """How each step is trained (the paper's training, as the replication runs it).
 
     Attributes
     ----------

@@ -4,7 +4,7 @@ A :class:`Graph` is the structure every sampler and the generator share: ``n`` n
 edge array with ``i < j`` in lexicographic order, and a proper colouring (no edge joins two nodes of
 one colour), so that all nodes of a colour can update at once (chromatic Gibbs).
 
-Grid family (DESIGN.md, following the public replication): node ``(r, c)`` of an ``L x L`` grid has index
+Grid family (following the public replication): node ``(r, c)`` of an ``L x L`` grid has index
 ``r * L + c`` and colour ``(r + c) % 2``. Each jump ``(dx, dy)`` with ``dx + dy`` odd joins ``(r, c)`` to
 ``(r + d0, c + d1)`` for the four rotations ``(dx, dy), (-dy, dx), (-dx, -dy), (dy, -dx)``; on a torus the
 offsets wrap, at an open boundary they are dropped. Duplicate edges (two jumps that land on the same

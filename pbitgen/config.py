@@ -26,7 +26,7 @@ from .errors import PbitgenError, in_file
 
 SCHEMA_VERSION = 1
 
-#: Jump lists of the DTM grid family (DESIGN.md; the public replication's presets). Each jump (dx, dy),
+#: Jump lists of the DTM grid family (the public replication's presets). Each jump (dx, dy),
 #: dx + dy odd, adds its four rotations as edges, so the degree is 4 x the number of jumps.
 PATTERNS: dict[str, tuple[tuple[int, int], ...]] = {
     "G4": ((0, 1),),
@@ -266,7 +266,7 @@ class ScheduleConfig:
 
     ``beta`` holds one value (constant) or one per sweep (the same ramp in every step).
     ``beta_scales_input`` says whether beta multiplies the input coupling w_t * x^t as well as the
-    model's own bias and couplings (DESIGN.md: w_t encodes the fixed noise process, so the default
+    model's own bias and couplings (w_t encodes the fixed noise process, so the default
     leaves it unscaled).
     """
 

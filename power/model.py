@@ -216,7 +216,7 @@ def comparison_rows(b: Breakdown, table: TechTable, model_sweeps: int) -> list[t
             "GPU (thrml, 8 B200) - our estimate",
             _fj(gpu_flip),
             _nj(gpu_flip * n_paper * t * k_mix),
-            "board power / DESIGN.md's 185 flips/ns; not the paper's GPU figure",
+            "board power / thrml's reported 185 flips/ns; not the paper's GPU figure",
         ),
         ("Landauer bound kT ln 2 (300 K)", _fj(landauer), _nj(landauer * a.n_cells * t * k_mix), "per bit, our N"),
     ]

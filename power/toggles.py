@@ -18,7 +18,7 @@ RTL side
   initial value (memory contents, registers declared with an initialiser) as a toggle; this file holds
   exactly those changes;
 * ``run.saif``: the whole run. :func:`parse_saif` reads both; :func:`remove_initial` subtracts the first
-  from the second, bit by bit (TOOLCHAIN.md: every tool counts the time-zero change).
+  from the second, bit by bit (every tool tried here counts the time-zero change).
 
 :func:`netlist_info` reads the generated Verilog to decide which traced names are real nets: module inputs
 are the parent's nets seen again, and ``assign a = b[3:0]`` (or a concatenation) is a wire alias with no
