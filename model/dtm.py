@@ -225,35 +225,34 @@ def sample_spins(
     """
     from .gibbs import GibbsSampler  # numba: imported when sampling
 
-    cfg = model.run.config
     if free_labels:
         labels = None
     elif model.conditional and labels is None:
         labels = np.random.default_rng([seed, 0x1AB]).integers(0, N_CLASSES, n)
     betas = np.repeat(sweep_betas(model, sweeps), steps_as_one) if steps_as_one > 1 else sweep_betas(model, sweeps)
-    w = model.input_coupling
     sampler = GibbsSampler(model.graph, n, seed, parallel=parallel)
-    pix = model.pixel_nodes
     for t in range(model.steps, 0, -1):
-        j, h = fold_labels(model, t, labels)
-        x = sampler.spins[:, pix].astype(np.float64)
-        if cfg.schedule.beta_scales_input:
-            hh = np.repeat(h, n, axis=0) if len(h) == 1 else h.copy()
-            hh[:, pix] += w[t - 1] * x
-            sampler.run(j, hh, betas, len(betas))
-            continue
-        # field = beta (b + J s) + w x: pass w x / beta as bias, one call per run of equal beta
-        start = 0
-        while start < len(betas):
-            stop = start
-            while stop < len(betas) and betas[stop] == betas[start]:
-                stop += 1
-            hh = np.repeat(h, n, axis=0) if len(h) == 1 else h.copy()
-            if w[t - 1] != 0.0:
-                hh[:, pix] += w[t - 1] * x / max(betas[start], 1e-12)
-            sampler.run(j, hh, float(betas[start]), stop - start)
-            start = stop
+        denoise_step(model, sampler, t, labels, betas)
     return np.asarray(sampler.spins, dtype=np.int8)
+
+
+def denoise_step(model: DTM, sampler, t: int, labels: np.ndarray | None, betas: np.ndarray) -> None:
+    """Step ``t`` on a :class:`~pbitgen.model.gibbs.GibbsSampler`'s chains: latch ``x^t`` (the visible
+    spins now), then one sweep per entry of ``betas``; the visible spins are then ``x^{t-1}``.
+
+    The field is the golden model's: ``beta (b + J s) + w_t x^t`` (the input added after beta, so it acts
+    in full even at beta = 0), or ``beta (b + J s + w_t x^t)`` when ``schedule.beta_scales_input`` is set.
+    Where every beta is 1 the two agree and the input joins the bias (the form training uses).
+    """
+    j, h = fold_labels(model, t, labels)
+    pix = model.pixel_nodes
+    iota = np.zeros((sampler.n_chains, model.graph.n))
+    iota[:, pix] = model.input_coupling[t - 1] * sampler.spins[:, pix]
+    betas = np.asarray(betas, dtype=np.float64)
+    if model.run.config.schedule.beta_scales_input or (betas == 1.0).all():
+        sampler.run(j, h + iota, betas, len(betas))
+    else:
+        sampler.run(j, h[0] if len(h) == 1 else h, betas, len(betas), h_input=iota)
 
 
 def generate(model: DTM, n: int, seed: int, **kw) -> np.ndarray:

@@ -2,11 +2,14 @@ r"""The fast float reference sampler: chromatic (block) Gibbs sampling of Ising 
 
 Spins :math:`s_i \in \{-1, +1\}`; node ``i`` is set to +1 with probability
 
-.. math:: P(s_i = +1 \mid \text{rest}) = \sigma(2 \beta \gamma_i), \qquad
+.. math:: P(s_i = +1 \mid \text{rest}) = \sigma(2 (\beta \gamma_i + \iota_i)), \qquad
           \gamma_i = h_i + \sum_j J_{ij} s_j ,
 
-which is the Gibbs conditional of :math:`p(s) \propto \exp\beta(\sum_i h_i s_i + \sum_{(i,j)} J_{ij} s_i s_j)`
-(the model of :mod:`pbitgen.model.exact`). One sweep updates the colours ``0 .. C-1`` of the graph in turn;
+which is the Gibbs conditional of :math:`p(s) \propto \exp(\beta(\sum_i h_i s_i + \sum_{(i,j)} J_{ij} s_i
+s_j) + \sum_i \iota_i s_i)` (with :math:`\iota = 0`, the model of :mod:`pbitgen.model.exact`). The input
+field :math:`\iota` (``h_input``) is optional: it is what a DTM step whose schedule leaves the input
+coupling unscaled adds after beta (the golden model's ``z = beta * gamma + iota``), so it acts fully even
+in a sweep at beta = 0. One sweep updates the colours ``0 .. C-1`` of the graph in turn;
 all nodes of a colour are conditionally independent given the others, so they are updated from the same
 state, exactly as the hardware does.
 
@@ -48,6 +51,7 @@ __all__ = ["CHUNK", "GibbsSampler", "sample"]
 CHUNK = 32
 
 _LOG2E = 1.4426950408889634
+_M2LOG2E = np.float32(-2.0 * _LOG2E)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -131,14 +135,17 @@ def _rotl32(x, k):
 # the kernel
 # ---------------------------------------------------------------------------------------------------------
 @njit(cache=True, boundscheck=False, fastmath={"contract"})
-def _run_chunk(s, rng, valid, order, cptr, nbr, wts, h, beta, edges, node_sum, edge_sum, warmup, every, n_samples):
+def _run_chunk(
+    s, rng, valid, order, cptr, nbr, wts, h, h_in, beta, edges, node_sum, edge_sum, warmup, every, n_samples
+):
     """All sweeps of one chunk of :data:`CHUNK` chains.
 
     ``s`` (N, CHUNK) int8 spins and ``rng`` (4, CHUNK) uint32 xoshiro128+ states of the chunk (updated in
     place); only the first ``valid`` lanes are real chains (the rest pad the last chunk and are not
     counted). ``order[cptr[c]:cptr[c+1]]`` are the nodes of colour ``c`` that are updated (clamped nodes
     left out); ``nbr``/``wts`` (N, D) the neighbour table padded to a multiple of 4 with zero weights;
-    ``h`` (N, 1) shared or (N, CHUNK) per-chain bias; ``beta`` (sweeps,) one value per sweep. When
+    ``h`` (N, 1) shared or (N, CHUNK) per-chain bias; ``h_in`` the input field added after beta, laid out
+    like ``h``, or (0, 1) for none; ``beta`` (sweeps,) one value per sweep. When
     ``n_samples > 0``, snapshots are taken after ``warmup`` sweeps and then every ``every`` sweeps, and
     their spin and edge-product sums added (exactly, as integers) to ``node_sum`` (N,) and ``edge_sum``
     (E,).
@@ -146,6 +153,8 @@ def _run_chunk(s, rng, valid, order, cptr, nbr, wts, h, beta, edges, node_sum, e
     n_colors = len(cptr) - 1
     deg = nbr.shape[1]
     per_chain = h.shape[1] > 1
+    has_input = h_in.shape[0] > 0
+    input_per_chain = h_in.shape[1] > 1
     g = np.empty(CHUNK, dtype=np.float32)
     r0 = rng[0].copy()
     r1 = rng[1].copy()
@@ -155,7 +164,8 @@ def _run_chunk(s, rng, valid, order, cptr, nbr, wts, h, beta, edges, node_sum, e
     taken = 0
     for t in range(n_sweeps + 1):
         if t > 0:
-            nb = np.float32(-2.0 * _LOG2E) * beta[t - 1]
+            bt = beta[t - 1]
+            nb = _M2LOG2E * bt
             for c in range(n_colors):
                 for idx in range(cptr[c], cptr[c + 1]):
                     i = order[idx]
@@ -178,6 +188,18 @@ def _run_chunk(s, rng, valid, order, cptr, nbr, wts, h, beta, edges, node_sum, e
                                 + w2 * np.float32(s2[b])
                                 + w3 * np.float32(s3[b])
                             )
+                    # the input field, added after beta: g <- beta g + iota, then scaled by 1
+                    scale = nb
+                    if has_input:
+                        scale = _M2LOG2E
+                        if input_per_chain:
+                            irow = h_in[i]
+                            for b in range(CHUNK):
+                                g[b] = g[b] * bt + irow[b]
+                        else:
+                            ii = h_in[i, 0]
+                            for b in range(CHUNK):
+                                g[b] = g[b] * bt + ii
                     # draw: +1 iff u < sigmoid(2 beta g)  <=>  u * (1 + 2**(-2 beta g log2 e)) < 1
                     si = s[i]
                     for b in range(CHUNK):
@@ -192,7 +214,7 @@ def _run_chunk(s, rng, valid, order, cptr, nbr, wts, h, beta, edges, node_sum, e
                         a3 = _rotl32(a3, 11)
                         r0[b], r1[b], r2[b], r3[b] = a0, a1, a2, a3
                         u = (np.float32(np.int32(x >> np.uint32(8))) + _HALF) * _U24
-                        y = min(max(g[b] * nb, -_YMAX), _YMAX)
+                        y = min(max(g[b] * scale, -_YMAX), _YMAX)
                         si[b] = np.int8(1) if u * (_ONE + _exp2(y)) < _ONE else np.int8(-1)
         if n_samples > 0 and t >= warmup and (t - warmup) % every == 0 and taken < n_samples:
             taken += 1
@@ -215,9 +237,12 @@ def _run_chunk(s, rng, valid, order, cptr, nbr, wts, h, beta, edges, node_sum, e
 
 
 @njit(cache=True)
-def _run_serial(s, rng, n_chains, order, cptr, nbr, wts, h, beta, edges, node_sum, edge_sum, warmup, every, n_samples):
+def _run_serial(
+    s, rng, n_chains, order, cptr, nbr, wts, h, h_in, beta, edges, node_sum, edge_sum, warmup, every, n_samples
+):
     for ch in range(s.shape[0]):
         hc = h[ch] if h.shape[0] > 1 else h[0]
+        ic = h_in[ch] if h_in.shape[0] > 1 else h_in[0]
         valid = min(CHUNK, n_chains - ch * CHUNK)
         _run_chunk(
             s[ch],
@@ -228,6 +253,7 @@ def _run_serial(s, rng, n_chains, order, cptr, nbr, wts, h, beta, edges, node_su
             nbr,
             wts,
             hc,
+            ic,
             beta,
             edges,
             node_sum[ch],
@@ -240,10 +266,11 @@ def _run_serial(s, rng, n_chains, order, cptr, nbr, wts, h, beta, edges, node_su
 
 @njit(cache=True, parallel=True)
 def _run_parallel(
-    s, rng, n_chains, order, cptr, nbr, wts, h, beta, edges, node_sum, edge_sum, warmup, every, n_samples
+    s, rng, n_chains, order, cptr, nbr, wts, h, h_in, beta, edges, node_sum, edge_sum, warmup, every, n_samples
 ):
     for ch in prange(s.shape[0]):
         hc = h[ch] if h.shape[0] > 1 else h[0]
+        ic = h_in[ch] if h_in.shape[0] > 1 else h_in[0]
         valid = min(CHUNK, n_chains - ch * CHUNK)
         _run_chunk(
             s[ch],
@@ -254,6 +281,7 @@ def _run_parallel(
             nbr,
             wts,
             hc,
+            ic,
             beta,
             edges,
             node_sum[ch],
@@ -487,23 +515,29 @@ class GibbsSampler:
         return mean, pair
 
     # ---- sampling ---------------------------------------------------------------------------------------
-    def _prepare(self, J: object, h: object, clamp: object) -> tuple:
+    def _field(self, name: str, value: object) -> np.ndarray:
+        """A checked (N,) or (B, N) field in the kernel's layout: (1, N, 1) shared, or (n_chunks, N, CHUNK)
+        per chain like the spins (pad chains get 0)."""
+        n = self.graph.n
+        arr = _check_real_array(name, value, [(n,), (self.n_chains, n)], f"({n},) or ({self.n_chains}, {n})")
+        if arr.ndim == 1:
+            return arr.astype(np.float32).reshape(1, n, 1)
+        full = np.zeros((self._n_chunks * CHUNK, n), dtype=np.float32)
+        full[: self.n_chains] = arr
+        return np.ascontiguousarray(full.reshape(self._n_chunks, CHUNK, n).transpose(0, 2, 1))
+
+    def _prepare(self, J: object, h: object, clamp: object, h_input: object) -> tuple:
         n, e = self.graph.n, len(self._edges)
         J = _check_real_array("J", J, [(e,)], f"({e},) (one per graph edge)")
-        h = _check_real_array("h", h, [(n,), (self.n_chains, n)], f"({n},) or ({self.n_chains}, {n})")
+        hk = self._field("h", h)
+        hin = np.zeros((1, 0, 1), dtype=np.float32) if h_input is None else self._field("h_input", h_input)
         clamp = _check_clamp(clamp, n)
         wts = np.where(self._mask, J[self._eid] if e else 0.0, 0.0).astype(np.float32)
-        if h.ndim == 1:
-            hk = h.astype(np.float32).reshape(1, n, 1)
-        else:  # per-chain bias, laid out like the spins; pad chains get 0
-            full = np.zeros((self._n_chunks * CHUNK, n), dtype=np.float32)
-            full[: self.n_chains] = h
-            hk = np.ascontiguousarray(full.reshape(self._n_chunks, CHUNK, n).transpose(0, 2, 1))
         free = [b[~clamp[b]] for b in self._blocks]
         order = np.concatenate(free).astype(np.int32) if free else np.zeros(0, np.int32)
         cptr = np.zeros(len(free) + 1, dtype=np.int64)
         cptr[1:] = np.cumsum([len(b) for b in free])
-        return wts, hk, order, cptr
+        return wts, hk, hin, order, cptr
 
     def _kernel(self, n_updates: int):
         par = self.parallel
@@ -512,7 +546,13 @@ class GibbsSampler:
         return _run_parallel if par else _run_serial
 
     def run(
-        self, J: np.ndarray, h: np.ndarray, beta: float | np.ndarray, sweeps: int, clamp: np.ndarray | None = None
+        self,
+        J: np.ndarray,
+        h: np.ndarray,
+        beta: float | np.ndarray,
+        sweeps: int,
+        clamp: np.ndarray | None = None,
+        h_input: np.ndarray | None = None,
     ) -> None:
         """Advance every chain by ``sweeps`` sweeps.
 
@@ -529,9 +569,12 @@ class GibbsSampler:
             Number of sweeps; each updates colours ``0 .. C-1`` in turn.
         clamp : ndarray of shape (N,) bool, optional
             Nodes that keep their current spins (set them first with :meth:`set_spins`).
+        h_input : ndarray of shape (N,) or (B, N), optional
+            Input field added *after* beta: the field is ``beta * (h + J s) + h_input`` (a DTM step whose
+            schedule leaves the input coupling unscaled, so the input acts even at beta = 0). ``None``: 0.
         """
         sweeps = _check_int("sweeps", sweeps, 0)
-        wts, hk, order, cptr = self._prepare(J, h, clamp)
+        wts, hk, hin, order, cptr = self._prepare(J, h, clamp, h_input)
         beta = _check_beta(beta, sweeps)
         if sweeps == 0:
             return
@@ -546,6 +589,7 @@ class GibbsSampler:
             self._nbr,
             wts,
             hk,
+            hin,
             beta,
             self._edges[:0],
             dummy,
@@ -564,6 +608,7 @@ class GibbsSampler:
         n_samples: int,
         every: int,
         clamp: np.ndarray | None = None,
+        h_input: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Run and average snapshots: the statistics a training step needs, in one kernel call.
 
@@ -574,7 +619,7 @@ class GibbsSampler:
 
         Parameters
         ----------
-        J, h, clamp
+        J, h, clamp, h_input
             As for :meth:`run`.
         beta : float or ndarray of shape (warmup + (n_samples - 1) * every,)
             Inverse temperature, constant or one per sweep.
@@ -595,7 +640,7 @@ class GibbsSampler:
         warmup = _check_int("warmup", warmup, 0)
         n_samples = _check_int("n_samples", n_samples, 1)
         every = _check_int("every", every, 1)
-        wts, hk, order, cptr = self._prepare(J, h, clamp)
+        wts, hk, hin, order, cptr = self._prepare(J, h, clamp, h_input)
         sweeps = warmup + (n_samples - 1) * every
         beta = _check_beta(beta, sweeps)
         node_sum = np.zeros((self._n_chunks, self.graph.n), dtype=np.int64)
@@ -610,6 +655,7 @@ class GibbsSampler:
             self._nbr,
             wts,
             hk,
+            hin,
             beta,
             self._edges,
             node_sum,

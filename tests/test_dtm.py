@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pbitgen.errors import PbitgenError
-from pbitgen.model import dtm
+from pbitgen.model import dtm, golden
 from pbitgen.model.dtm_config import RunConfig
 from pbitgen.model.graph import build_graph
 
@@ -83,7 +83,7 @@ def test_generate_shapes_determinism_and_labels():
     assert b.shape == (8, 14, 14)
 
 
-def test_beta_ramp_without_input_scaling_matches_grouping():
+def test_sweep_betas_follow_the_schedule_or_stretch_its_ramp():
     m = tiny_model(labels=0, sweeps=4, beta=[0.8, 0.9, 1.1, 1.2])
     assert dtm.sweep_betas(m).tolist() == [0.8, 0.9, 1.1, 1.2]
     assert np.allclose(dtm.sweep_betas(m, 7), np.linspace(0.8, 1.2, 7))
@@ -104,6 +104,59 @@ def test_golden_and_float_agree_in_distribution():
     se = np.sqrt(f.mean(0).var() / 196 + (f.var() + g.var()) / (n * 196) * 20)  # pixels are correlated: x20
     assert abs(diff) < Z * se + 0.01
     assert np.corrcoef(f.mean(0), g.mean(0))[0, 1] > 0.5
+
+
+def on_grid(m: dtm.DTM) -> dtm.DTM:
+    """The model with its couplings and biases rounded to the fixed-point grid (1/32), so that the golden
+    model's banks hold exactly the float model's weights."""
+    m.coupling[:] = np.round(m.coupling * 32) / 32
+    m.bias[:] = np.round(m.bias * 32) / 32
+    return m
+
+
+def agreement_float(m: dtm.DTM, n: int, seed: int) -> np.ndarray:
+    """Per chain: the fraction of pixels with x^0 = x^1 (the last step's output equals its input), float
+    sampler (:func:`dtm.denoise_step`, step by step as :func:`dtm.sample_spins` runs them)."""
+    from pbitgen.model.gibbs import GibbsSampler
+
+    sampler = GibbsSampler(m.graph, n, seed)
+    for t in range(m.steps, 0, -1):
+        x_in = sampler.spins[:, m.pixel_nodes]
+        dtm.denoise_step(m, sampler, t, None, dtm.sweep_betas(m))
+    return (sampler.spins[:, m.pixel_nodes] == x_in).mean(axis=1)
+
+
+def agreement_golden(m: dtm.DTM, n: int) -> np.ndarray:
+    """:func:`agreement_float` of the bit-exact golden model."""
+    banks, sat = m.quantize()
+    assert sum(sat.values()) == 0
+    res = golden.GoldenArray(m.run.config, banks, graph=m.graph).run(chains=n)
+    return ((res.spins[:, m.pixel_nodes] > 0) == res.inputs[-1][:, m.pixel_nodes]).mean(axis=1)
+
+
+RAMP = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25]  # multiples of 1/64: the beta format holds them exactly
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scales_input", [False, True])
+@pytest.mark.parametrize("beta", [[0.0], RAMP, RAMP[::-1]], ids=["zero", "up", "down"])
+def test_float_and_golden_share_the_input_law(scales_input, beta):
+    """The float sampler computes the golden model's field at every beta, 0 included: ``beta gamma + w x``
+    (input unscaled) or ``beta (gamma + w x)``. Statistic: P(x^0 = x^1) on the pixels of a 2-step model
+    (step 2 has w = 0; step 1 has w_1 = 0.598, so sigmoid(2 w_1) = 0.768 when the input acts alone and 1/2
+    when beta = 0 scales it away). Chains are independent, so the per-chain fractions give the standard
+    error; the slack bounds what rounding moves one draw's probability: sigmoid(2z) has slope <= 1/2 and
+    the golden field differs from the float one by the rounding of w_1 to 1/32 plus <= 1/64 for beta gamma."""
+    m = on_grid(tiny_model(labels=0, sweeps=len(beta), beta=beta, beta_scales_input=scales_input))
+    n = 2000
+    f, g = agreement_float(m, n, 1), agreement_golden(m, n)
+    w = m.input_coupling[0]
+    slack = 0.5 * (abs(w - np.round(w * 32) / 32) + 1 / 64)
+    se = np.hypot(f.std(), g.std()) / np.sqrt(n)
+    assert abs(f.mean() - g.mean()) < Z * se + slack, (f.mean(), g.mean(), se, slack)
+    if beta[-1] == 0.0:  # the last sweep alone decides each pixel, independently: exact law, binomial error
+        p = 1.0 / (1.0 + np.exp(-2 * w)) if not scales_input else 0.5
+        assert abs(f.mean() - p) < Z * np.sqrt(p * (1 - p) / (n * len(m.pixel_nodes))), (f.mean(), p)
 
 
 def test_conditional_golden_runs():

@@ -184,6 +184,28 @@ def test_per_chain_bias() -> None:
         assert_moments(mean, pair, exact.marginals, exact.edge_moments(graph.edges), len(sub))
 
 
+@pytest.mark.parametrize(("beta", "per_chain"), [(0.0, True), (0.7, True), (0.7, False)])
+def test_input_field_is_added_after_beta(beta: float, per_chain: bool) -> None:
+    """``h_input`` joins the field after beta: the chains follow exp(beta (h s + J s s) + iota s), which is
+    the model of couplings beta J and biases beta h + iota at beta 1. At beta 0 that is independent spins
+    with P(+1) = sigmoid(2 iota): the input alone, not lost."""
+    graph = GRAPHS["rand10"]()
+    J, h = random_weights(graph, 4)
+    iotas = [np.random.default_rng(8).normal(0.0, 0.8, graph.n)]
+    iotas.append(0.3 - iotas[0] if per_chain else iotas[0])
+    m = 20000
+    group = np.arange(m) % 2
+    sampler = GibbsSampler(graph, m, seed=12)
+    sampler.run(J, h, beta, 60, h_input=np.where(group[:, None] == 0, *iotas) if per_chain else iotas[0])
+    spins = sampler.spins
+    for gi, iota in enumerate(iotas):
+        exact = enumerate_model(graph.edges, beta * J, beta * h + iota, 1.0)
+        sub = spins[group == gi]
+        pair = (sub[:, graph.edges[:, 0]] * sub[:, graph.edges[:, 1]]).mean(axis=0)
+        assert_moments(sub.mean(axis=0), pair, exact.marginals, exact.edge_moments(graph.edges), len(sub))
+        assert_histogram(sub, exact.probs)
+
+
 # --------------------------------------------------------------------------------------------------------
 # reproducibility
 # --------------------------------------------------------------------------------------------------------
@@ -267,6 +289,10 @@ def test_bad_arguments(small) -> None:
         s.run(J, np.zeros((3, n)), 1.0, 1)
     with pytest.raises(TypeError, match="h must be a real array"):
         s.run(J, ["a"] * n, 1.0, 1)
+    with pytest.raises(ValueError, match=rf"h_input must be a real array of shape \({n},\) or \(4, {n}\)"):
+        s.run(J, h, 1.0, 1, h_input=np.zeros((3, n)))
+    with pytest.raises(ValueError, match="h_input must be finite"):
+        s.run_collect(J, h, 1.0, warmup=1, n_samples=1, every=1, h_input=np.full(n, np.inf))
     with pytest.raises(ValueError, match="J must be finite"):
         s.run(np.full(e, np.nan), h, 1.0, 1)
     with pytest.raises(ValueError, match=r"beta must be a number or an array of shape \(3,\)"):
