@@ -73,14 +73,12 @@ def test_fold_labels_gives_the_clamped_fields():
     assert np.allclose(field(m.coupling[0], m.bias[0], s)[:, free], field(j, h, s_other)[:, free])
 
 
-def test_generate_shapes_determinism_and_labels():
+def test_generate_shapes_and_determinism():
     m = tiny_model(labels=1)
     a = dtm.generate(m, 40, 5)
     assert a.shape == (40, 14, 14) and a.dtype == np.uint8 and set(np.unique(a)) <= {0, 1}
     assert np.array_equal(a, dtm.generate(m, 40, 5))
     assert not np.array_equal(a, dtm.generate(m, 40, 6))
-    b = dtm.generate(m, 8, 5, labels=np.full(8, 2))
-    assert b.shape == (8, 14, 14)
 
 
 def test_sweep_betas_follow_the_schedule_or_stretch_its_ramp():
@@ -159,10 +157,54 @@ def test_float_and_golden_share_the_input_law(scales_input, beta):
         assert abs(f.mean() - p) < Z * np.sqrt(p * (1 - p) / (n * len(m.pixel_nodes))), (f.mean(), p)
 
 
-def test_conditional_golden_runs():
-    m = tiny_model(labels=1)
-    imgs, _ = dtm.generate_golden(m, 6, 1, labels=np.array([0, 0, 1, 1, 2, 2]))
-    assert imgs.shape == (6, 14, 14)
+def label_model() -> dtm.DTM:
+    """``tiny_model(labels=1)`` with every edge of a label node at coupling 2 (on the grid): a clamped label
+    node then holds its hidden neighbours near its own sign (bias +-2), and they pass it on to their
+    pixels."""
+    m = on_grid(tiny_model(labels=1))
+    at_label = np.isin(m.graph.edges, m.label_nodes).any(axis=1)
+    m.coupling[:, at_label] = 2.0
+    return m
+
+
+def label_score(images: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    return (2.0 * images.reshape(len(images), -1) - 1.0) @ direction
+
+
+@pytest.mark.parametrize("sampler", ["float", "golden"])
+def test_labels_change_what_is_sampled(sampler):
+    """Images drawn for class 0 and class 1 differ beyond sampling noise. The direction to look along (the
+    difference of the two classes' mean images) comes from one draw, the test from a second, independent
+    draw: there each image's score along it is independent of the others, so the two classes' mean scores
+    differ by fewer than Z standard errors unless the label changes the law (it does: by 16 and 18 here)."""
+    m = label_model()
+    n = 400
+    labels = np.repeat([0, 1], n // 2)
+
+    def draw(seed):
+        if sampler == "float":
+            return dtm.generate(m, n, seed, labels=labels)
+        return dtm.generate_golden(m, n, seed, labels=labels)[0]
+
+    first = draw(1)
+    direction = first[labels == 0].reshape(n // 2, -1).mean(0) - first[labels == 1].reshape(n // 2, -1).mean(0)
+    score = label_score(draw(2), direction)
+    a, b = score[labels == 0], score[labels == 1]
+    se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    assert a.mean() - b.mean() > Z * se, (a.mean(), b.mean(), se)
+
+
+def test_label_nodes_push_their_neighbours_their_way():
+    """The class code reaches the chain with the right sign: class c's label node is +1 and the others -1,
+    so with couplings +2 the hidden neighbours of label node 0 lean to +1 for class 0 and to -1 for
+    class 1 (bias +-2, plus their other neighbours' fields of about +-1: means beyond +-0.5)."""
+    m = label_model()
+    n = 200
+    nbrs = np.unique(m.graph.edges[np.isin(m.graph.edges, m.label_nodes[:1]).any(axis=1)])
+    nbrs = np.setdiff1d(nbrs, m.label_nodes)
+    for label, sign in ((0, 1), (1, -1)):
+        spins = dtm.sample_spins(m, n, 3, labels=np.full(n, label))
+        assert sign * spins[:, nbrs].mean() > 0.5, (label, spins[:, nbrs].mean())
 
 
 # ---- model folders ---------------------------------------------------------------------------------------

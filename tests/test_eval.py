@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
 
 import numpy as np
@@ -14,9 +16,10 @@ from pbitgen.errors import PbitgenError
 from pbitgen.model import dtm
 from pbitgen.model.classifier import load_classifier, train_classifier
 from pbitgen.model.data import DEFAULT_ROOT
+from pbitgen.model.dtm_config import RunConfig
 from pbitgen.model.fd import fd, frechet_distance
 
-from .test_dtm import tiny_model
+from .test_dtm import Z, tiny_model
 
 
 def test_frechet_distance_closed_forms():
@@ -116,17 +119,111 @@ def test_sample_label_needs_conditional_model(tmp_path, capsys):
     assert "needs a model with label nodes" in capsys.readouterr().err
 
 
+TABLE_ROWS = (
+    "real training images (floor)",
+    "independent pixels (data marginals)",
+    "MEBM (T=1)",
+    "DTM, no ACP",
+    "DTM + ACP",
+)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not DEFAULT_ROOT.exists(), reason="needs the Debian package dataset-fashion-mnist")
 def test_eval_table(model_dir, tmp_path, capsys):
+    """The table's values: the JSON holds what is printed; real images sit far closer to the test set than
+    independent pixels (the floor is FD's finite-sample bias alone: 200 images give about a tenth of the
+    baseline's), an untrained model's samples are no closer than independent pixels, and the variants the
+    folder lacks are marked missing."""
     clf, _, _ = small_classifier()
     clf.save(model_dir / "classifier.npz")
     p = argparse.ArgumentParser()
     eval_cmd.add_arguments(p)
-    args = p.parse_args(["--model", str(model_dir), "--samples", "40", "--json", str(tmp_path / "t.json")])
+    args = p.parse_args(["--model", str(model_dir), "--samples", "200", "--json", str(tmp_path / "t.json")])
     assert eval_cmd.run(args) == 0
     out = capsys.readouterr().out
-    assert "FD = Frechet distance" in out and "not FID" in out
-    for row in ("real training images", "independent pixels", "MEBM (T=1)", "DTM, no ACP", "DTM + ACP"):
-        assert row in out
-    assert (tmp_path / "t.json").exists()
+    assert "FD = Frechet distance" in out and "not FID" in out and "200 images per row" in out
+    table = json.loads((tmp_path / "t.json").read_text())
+    assert table["samples"] == 200 and table["sweeps"] == 4
+    assert [r["row"] for r in table["rows"]] == list(TABLE_ROWS)
+    rows = {r["row"]: r for r in table["rows"]}
+    for name, row in rows.items():
+        line = next(ln for ln in out.splitlines() if ln.startswith(name))
+        fd_text, *cost, ac_text = line[len(name) :].split()
+        assert fd_text == f"{row['fd']:.2f}" and " ".join(cost) == row["cost"]
+        assert ac_text == ("-" if row["autocorr"] is None else f"{row['autocorr']:+.3f}")
+    floor, indep = rows[TABLE_ROWS[0]]["fd"], rows[TABLE_ROWS[1]]["fd"]
+    assert 0.0 < floor < indep / 4
+    dtm_row = rows["DTM + ACP"]
+    assert dtm_row["fd"] > indep and dtm_row["cost"] == "T=2 x 4" and abs(dtm_row["autocorr"]) < 1.0
+    for name in ("MEBM (T=1)", "DTM, no ACP"):
+        assert rows[name]["cost"] == "missing" and math.isnan(rows[name]["fd"]) and rows[name]["autocorr"] is None
+
+
+def test_make_quality_is_the_fd_of_the_epochs_samples():
+    """``make_quality`` draws ``samples`` images with seed ``seed + epoch``, ``sweeps`` and ``cost_steps``, and
+    measures them against the test images: when the test images *are* that draw, FD = 0; another epoch (a
+    new draw) or other sweeps or another cost give other images and FD > 0 (the FD of two draws of one
+    law, about 0.1 here, against a rounding error of 1e-9)."""
+    from pbitgen.cli.train import make_quality
+
+    clf, _, _ = small_classifier()
+    m = tiny_model(labels=0)
+    n, seed, epoch = 100, 5, 2
+    test_images = dtm.generate(m, n, seed + epoch, sweeps=3, steps_as_one=2)
+    assert make_quality(clf, test_images, n, 3, 2, seed)(m, epoch) == pytest.approx(0.0, abs=1e-6)
+    other = dtm.generate(m, n, seed + epoch + 1, sweeps=3, steps_as_one=2)
+    quality = make_quality(clf, test_images, n, 3, 2, seed)
+    assert quality(m, epoch + 1) == pytest.approx(fd(clf.features(other), clf.features(test_images)), rel=1e-9)
+    assert quality(m, epoch + 1) > 1e-3
+    assert make_quality(clf, test_images, n, 4, 2, seed)(m, epoch) > 1e-3
+    assert make_quality(clf, test_images, n, 3, 1, seed)(m, epoch) > 1e-3
+    assert make_quality(clf, test_images, n // 2, 3, 2, seed)(m, epoch) > 1e-3
+
+
+def paired_model(coupling: float, steps: int) -> dtm.DTM:
+    """An unconditional model whose last step (t = T, input coupling 0) joins each colour-0 node to its
+    right-hand neighbour only, with ``coupling``, and whose other steps have no couplings; biases 0.
+
+    In step T each pixel then forms an isolated pair with one hidden node, and chromatic Gibbs moves the pixel
+    as a two-state Markov chain with lag-1 correlation phi = tanh(J)^2 (the hidden node copies it with
+    correlation tanh J, the pixel copies the hidden node back): the visible projection, a sum of independent
+    such pairs, has autocorrelation phi^L at lag L exactly. Every other step draws its pixels independently
+    of each other and of the past, given the input: autocorrelation 0."""
+    run = RunConfig.from_dict(
+        {
+            "graph": {"side": 22, "pattern": "G4", "torus": True},
+            "schedule": {"steps": steps, "sweeps": 4},
+            "dtm": {"image_side": 14, "label_nodes": 0},
+            "train": {"warmup": 20, "acp_length": 400, "acp_lag": 2},
+        }
+    )
+    m = dtm.new_dtm(run)
+    m.coupling[:] = 0.0
+    side = 22
+    left = np.flatnonzero(m.graph.colors == 0)
+    right = left // side * side + (left % side + 1) % side
+    pairs = np.sort(np.stack([left, right], axis=1), axis=1)
+    key = m.graph.edges[:, 0] * m.graph.n + m.graph.edges[:, 1]
+    m.coupling[steps - 1, np.searchsorted(key, pairs[:, 0] * m.graph.n + pairs[:, 1])] = coupling
+    assert np.count_nonzero(m.coupling[steps - 1]) == (len(left) if coupling else 0)
+    return m
+
+
+@pytest.mark.parametrize(("coupling", "steps"), [(1.0, 2), (1.0, 1), (0.0, 2)])
+def test_model_autocorrelation_known_answers(coupling, steps):
+    """``model_autocorrelation`` is the mean over steps of the lag-L autocorrelation: phi^L / T with the
+    paired model above (phi = tanh(J)^2), 0 when nothing couples. Bound as for an AR(1) series
+    (tests/test_train.py's): 5 standard errors of B chains x M sweeps plus the centring bias."""
+    from pbitgen.cli.eval import model_autocorrelation
+
+    m = paired_model(coupling, steps)
+    tc = m.run.train
+    phi = math.tanh(coupling) ** 2
+    want = phi**tc.acp_lag / steps
+    chains = 256
+    images = (np.random.default_rng(3).random((chains, 14, 14)) < 0.4).astype(np.uint8)
+    got = model_autocorrelation(m, images, np.zeros(chains, dtype=np.int64), chains, seed=4)
+    se = math.sqrt((1 + phi**2) / (1 - phi**2) / (chains * tc.acp_length))
+    bias = 2 * (1 + phi) / (1 - phi) / tc.acp_length
+    assert abs(got - want) < Z * se + bias, (got, want, Z * se + bias)
