@@ -188,7 +188,7 @@ def _run_chunk(
                                 + w2 * np.float32(s2[b])
                                 + w3 * np.float32(s3[b])
                             )
-                    # the input field, added after beta: g <- beta g + iota, then scaled by 1
+                    # an input field joins after beta: g <- beta g + iota, and the draw's scale drops beta
                     scale = nb
                     if has_input:
                         scale = _M2LOG2E
@@ -200,7 +200,8 @@ def _run_chunk(
                             ii = h_in[i, 0]
                             for b in range(CHUNK):
                                 g[b] = g[b] * bt + ii
-                    # draw: +1 iff u < sigmoid(2 beta g)  <=>  u * (1 + 2**(-2 beta g log2 e)) < 1
+                    # draw: +1 iff u < sigmoid(2 beta g)  <=>  u * (1 + 2**(-2 beta g log2 e)) < 1  (scale =
+                    # -2 beta log2 e; with an input field, g already holds beta g + iota and scale = -2 log2 e)
                     si = s[i]
                     for b in range(CHUNK):
                         a0, a1, a2, a3 = r0[b], r1[b], r2[b], r3[b]
