@@ -10,7 +10,8 @@ Timing
   taken in this cycle), both are accepted in the same cycle; ``w_en`` pulses for that cycle with
   ``w_addr``/``w_data``; ``bvalid`` rises on the next cycle and stays until ``bready``. A manager that
   keeps ``bready`` high writes one word per clock. ``wstrb`` is ignored: every write is a full 32-bit word.
-* Read: when ``arvalid`` is high and no read data is pending, the address is accepted; ``r_addr`` shows it
+* Read: when ``arvalid`` is high, no read data is pending and the register side does not hold reads off
+  (``r_hold``: a write's effect still on its way), the address is accepted; ``r_addr`` shows it
   during that cycle and ``r_data`` (combinational from the register block) is captured, so ``rdata`` is
   valid with ``rvalid`` on the next cycle and stays until ``rready``.
 * Responses are always OKAY.
@@ -54,6 +55,13 @@ class AXI4LiteSignature(wiring.Signature):
         )
 
 
+class AXI4StreamSignature(wiring.Signature):
+    """AXI4-Stream, manager side: ``tdata``, ``tvalid``, ``tready``, ``tlast``."""
+
+    def __init__(self, data_width: int = 32) -> None:
+        super().__init__({"tdata": Out(data_width), "tvalid": Out(1), "tready": In(1), "tlast": Out(1)})
+
+
 class AXI4LiteSlave(wiring.Component):
     """Bus side ``bus``; register side ``w_en``/``w_addr``/``w_data`` and ``r_addr``/``r_data`` (byte
     addresses, word aligned)."""
@@ -68,6 +76,7 @@ class AXI4LiteSlave(wiring.Component):
                 "w_data": Out(32),
                 "r_addr": Out(addr_width),
                 "r_data": In(32),
+                "r_hold": In(1),
             }
         )
 
@@ -92,7 +101,7 @@ class AXI4LiteSlave(wiring.Component):
 
         accept_r = Signal()
         m.d.comb += [
-            accept_r.eq(bus.arvalid & ~bus.rvalid),
+            accept_r.eq(bus.arvalid & ~bus.rvalid & ~self.r_hold),
             bus.arready.eq(accept_r),
             self.r_addr.eq(bus.araddr),
         ]

@@ -11,15 +11,21 @@ model for reasons that are not the hardware's. Register offsets come from the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from pbitgen.config import Config
+from pbitgen.config import Config, ceil_log2
+from pbitgen.model import lfsr
 from pbitgen.model.beta import quantize_beta
-from pbitgen.model.golden import Banks
+from pbitgen.model.golden import Banks, GoldenArray
+from pbitgen.model.lattice import LatticePlan
+from pbitgen.model.lattice_golden import LatticeGolden
 
 from .image import cell_words, seeds
+from .lattice import load_writes as lattice_load_writes
 from .plan import ArrayPlan
-from .regmap import RegMap
+from .regmap import RegMap, build_lattice_regmap, build_regmap, lattice_fields
 
 Writes = list[tuple[int, int]]
 
@@ -104,3 +110,133 @@ def unpack_spins(words: list[int], n: int) -> np.ndarray:
     """Spin words read from SPINS or the trace stream -> (n,) bool (True = +1)."""
     bits = [(int(words[i // 32]) >> (i % 32)) & 1 for i in range(n)]
     return np.array(bits, dtype=bool)
+
+
+# ---- the lattice array ---------------------------------------------------------------------------------
+
+
+def lattice_weight_writes(cfg: Config, plan: LatticePlan, regmap: RegMap, banks: Banks) -> Writes:
+    """The writes that put ``banks`` (bias, couplings, visible flags) into every unit's weight words (the
+    padding words of the memories, beyond the slots or the banks, are left alone)."""
+    bits = lattice_fields(cfg, plan)
+    sw = ceil_log2(plan.slots)
+    base = regmap["WEIGHTS"].offset
+    return [
+        (base + 4 * ((unit << bits["addr"] + bits["lane"]) | (addr << bits["lane"]) | lane), data)
+        for unit, addr, lane, data in lattice_load_writes(cfg, plan, banks)
+        if addr % (1 << sw) < plan.slots and addr >> sw < cfg.schedule.steps
+    ]
+
+
+def lattice_seed_writes(cfg: Config, plan: LatticePlan, regmap: RegMap, array: int) -> Writes:
+    """The generator loads that start every unit on array ``array``'s streams (``b U + u``): the golden
+    model's :meth:`~pbitgen.model.lattice_golden.LatticeGolden.run` with ``first_array = array``."""
+    base = regmap["SEEDS"].offset
+    out = []
+    for u in range(plan.n_units):
+        state = lfsr.first_state(cfg.rng.seed, array * plan.n_units + u, cfg.rng.draw_bits)
+        out += [(base + 4 * u, c) for c in lfsr.load_chunks(state, cfg.rng.draw_bits)]
+    return out
+
+
+def lattice_elements(plan: LatticePlan, positions: np.ndarray) -> np.ndarray:
+    """Ring contents (2R, U) bool, position p of unit u (a read-out or a trace frame) -> spins (C, N) bool."""
+    out = np.zeros((plan.chains, plan.graph.n), dtype=bool)
+    for g, group in enumerate(plan.groups):
+        for j, chain in enumerate(group):
+            pos = g * plan.phase_clocks + np.arange(plan.slots) * plan.per_group + j  # (M,)
+            out[chain, plan.cells] = positions[pos[None, :], np.arange(plan.n_units)[:, None]]
+    return out
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The golden model's answer for ``runs`` runs: final spins (runs, I, N) and, when recorded, every
+    sweep's spins (runs, T K, I, N), bool, with ``I`` images per run."""
+
+    spins: np.ndarray
+    trace: np.ndarray | None
+
+
+class Host:
+    """What a bench needs of a design to drive it and check it, for either array, from its config.
+
+    A *run* starts with ``CTRL.start`` and makes ``images`` images; its random source is chosen by an
+    ``index`` (the generic array's chain, the lattice array's array number), and run ``r`` of a session
+    started at ``index`` uses ``index + r``. ``readback`` is the bus traffic that reads one run's images
+    (``("R", addr, count)`` reads and ``("W", addr, data)`` writes, in order); :meth:`spins` decodes what its
+    reads returned, :meth:`frame` one sweep's trace frame."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.lattice = cfg.array.layout == "lattice"
+        if self.lattice:
+            self.plan: ArrayPlan | LatticePlan = LatticePlan(cfg)
+            self.regmap = build_lattice_regmap(cfg, self.plan)
+            self.images = self.plan.chains
+        else:
+            self.plan = ArrayPlan(cfg)
+            self.regmap = build_regmap(cfg, self.plan)
+            self.images = 1
+        self.n = self.plan.graph.n
+
+    def load(self, banks: Banks, run: Config, index: int) -> Writes:
+        """Weights, the first run's random source and ``run``'s schedule."""
+        if not self.lattice:
+            return load_writes(self.cfg, self.plan, self.regmap, banks, run, index)
+        rm = self.regmap
+        inputs = [(rm["INPUT"].offset + 4 * k, _u32(w)) for k, w in enumerate(banks.input.tolist())]
+        return (
+            lattice_weight_writes(self.cfg, self.plan, rm, banks)
+            + inputs
+            + self.reseed(index)
+            + schedule_writes(rm, run)
+        )
+
+    def reseed(self, index: int) -> Writes:
+        if self.lattice:
+            return lattice_seed_writes(self.cfg, self.plan, self.regmap, index)
+        return seed_writes(self.cfg, self.plan, self.regmap, index)
+
+    def start(self, trace: bool) -> int:
+        return start_word(self.regmap, trace)
+
+    @property
+    def readback(self) -> list[tuple[str, int, int]]:
+        rm = self.regmap
+        if not self.lattice:
+            return [("R", rm["SPINS"].offset, -(-self.n // 32))]
+        words = -(-self.plan.n_units // 32)
+        return [
+            op
+            for _ in range(self.plan.ring)
+            for op in (("R", rm["SPINS"].offset, words), ("W", rm["ROTATE"].offset, 0))
+        ]
+
+    def spins(self, reads: list[list[int]]) -> np.ndarray:
+        """(images, N) bool from the words of :attr:`readback`'s reads."""
+        if not self.lattice:
+            return unpack_spins(reads[0], self.n)[None]
+        u = self.plan.n_units
+        rows = np.array([[(int(r[i // 32]) >> (i % 32)) & 1 for i in range(u)] for r in reads], dtype=bool)
+        return lattice_elements(self.plan, rows)
+
+    def frame(self, beats: list[int]) -> np.ndarray:
+        """(images, N) bool from one trace frame."""
+        if not self.lattice:
+            return unpack_spins(beats, self.n)[None]
+        u = self.plan.n_units
+        rows = np.array([[(int(b) >> i) & 1 for i in range(u)] for b in beats], dtype=bool)
+        return lattice_elements(self.plan, rows)
+
+    def expected(self, run: Config, banks: Banks, index: int, runs: int, record: bool = False) -> Expected:
+        """The golden model's spins for ``runs`` runs from ``index`` on ``run``'s schedule (``banks`` as
+        the run uses them: :func:`pbitgen.sim.job.runtime_banks`)."""
+        t, k = run.schedule.steps, run.schedule.sweeps
+        if self.lattice:
+            r = LatticeGolden(run, banks, self.plan).run(arrays=runs, first_array=index, record=record)
+            trace = None if r.trace is None else np.moveaxis(r.trace, 2, 0).reshape(runs, t * k, self.images, self.n)
+            return Expected(r.spins > 0, trace)
+        g = GoldenArray(run, banks, graph=self.plan.graph).run(chains=runs, first_chain=index, record=record)
+        trace = None if g.trace is None else np.moveaxis(g.trace, 2, 0).reshape(runs, t * k, 1, self.n)
+        return Expected(g.spins[:, None] > 0, trace)

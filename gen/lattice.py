@@ -32,14 +32,17 @@ from functools import partial
 
 from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from pbitgen.config import Config, ceil_log2
 from pbitgen.model import fixed, lfsr
+from pbitgen.model.beta import quantize_beta
 from pbitgen.model.golden import Banks
 from pbitgen.model.lattice import LatticePlan
 from pbitgen.model.lattice_golden import folded_table, stored_bias, stored_bias_width
 
+from .axil import AXI4StreamSignature
 from .cell import pipeline_cut
 
 
@@ -67,11 +70,9 @@ class LatticeUnit(wiring.Component):
     we, spin : Out(1), a spin is written this clock (for observation)
     """
 
-    def __init__(
-        self, cfg: Config, plan: LatticePlan, unit: int, weights: list[int], visible: list[int], window: int
-    ) -> None:
+    def __init__(self, cfg: Config, plan: LatticePlan, unit: int, weights: list[int], state: int) -> None:
         self.cfg, self.plan, self.unit = cfg, plan, unit
-        self.weights, self.visible, self.window = weights, visible, window
+        self.weights, self.state = weights, state
         f = cfg.formats
         self.banks = 1 << ceil_log2(cfg.schedule.steps)
         self.word = word_layout(cfg, plan)
@@ -91,6 +92,7 @@ class LatticeUnit(wiring.Component):
                 "tab_addr": Out(ceil_log2(4 * fixed.lut_offset(cfg))),
                 "tab_data": In(cfg.rng.draw_bits),
                 "load": In(1),
+                "load_seed": In(1),
                 "load_addr": In(ceil_log2(self.banks) + ceil_log2(plan.slots)),
                 "load_lane": In(range(max(self.word["lanes"], 2))),
                 "load_data": In(32),
@@ -115,7 +117,10 @@ class LatticeUnit(wiring.Component):
             k: cut(getattr(self, k), True, f"{k}_bc")
             for k in ("issue", "slot", "bank", "init", "beta", "w", "shift", "copy", "wrap_a", "wrap_b")
         }
-        ld = {k: cut(getattr(self, k), True, f"{k}_bc") for k in ("load", "load_addr", "load_lane", "load_data")}
+        ld = {
+            k: cut(getattr(self, k), True, f"{k}_bc")
+            for k in ("load", "load_seed", "load_addr", "load_lane", "load_data")
+        }
 
         # ---- issue (t): the weight word's address; read (t + 1): word, taps and x^t, registered ----
         sw, bw = ceil_log2(plan.slots), ceil_log2(self.banks)
@@ -131,7 +136,6 @@ class LatticeUnit(wiring.Component):
             wr.data.eq(ld["load_data"][:lane_w].replicate(lanes)),
             wr.en.eq(Mux(ld["load"], 1 << ld["load_lane"], 0)),
         ]
-        visible = Const(sum(v << s for s, v in enumerate(self.visible)), max(plan.slots, 1))
         word = cut(rd.data, True, "word")
         xring = Signal(plan.ring, name="xring")
         # the input term's three possible values (+w, -w, or 0 off the visible cells), registered from the
@@ -145,8 +149,9 @@ class LatticeUnit(wiring.Component):
         for c, v in zip(cand, (w_al, -w_al), strict=True):
             m.d.sync += c.eq(v if scaled else (v << 1) + off + 1)
         cand.append(Const(0 if scaled else off + 1, cand[0].shape()))
-        issue_side = [bc["issue"], bc["init"], (visible >> bc["slot"])[0], bc["beta"]]
-        valid, init, vis, beta = (cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side))
+        issue_side = [bc["issue"], bc["init"], bc["beta"]]
+        valid, init, beta = (cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side))
+        vis = word[self.word["visible"]]
         # t + 1: each neighbour is one of four fixed ring bits of its source unit, by the wrap flags
         taps = []
         for k in range(deg):
@@ -225,13 +230,14 @@ class LatticeUnit(wiring.Component):
                 valid, init = cut(valid, True, f"valid_{name}"), cut(init, True, f"init_{name}")
         prob = cut(self.tab_data, bool(cuts["table_out"]), "prob_r")
 
-        # ---- the draw: the unit's generator, advanced by each update that reaches this clock ----
+        # ---- the draw: the unit's generator, advanced by each update that reaches this clock; a load
+        # (lfsr.load_chunks) shifts the bus word's low bits in where a leap puts its new bits ----
         step = lfsr.leap(d_bits)
-        win = Signal(lfsr.DEGREE, init=lfsr.jump(self.window, step), name="lfsr")
-        nxt = Cat(win[step:], *(win[lfsr.TAP + i] ^ win[i] for i in range(step)))
+        win = Signal(lfsr.DEGREE, init=self.state, name="lfsr")
+        new = Cat(*(win[lfsr.TAP + i] ^ win[i] for i in range(step)))
         u = Cat(*(win[a] ^ win[b] ^ win[c] for a, b, c in lfsr.MIX[:d_bits]))
-        with m.If(valid):
-            m.d.sync += win.eq(nxt)
+        with m.If(valid | ld["load_seed"]):
+            m.d.sync += win.eq(Cat(win[step:], Mux(ld["load_seed"], ld["load_data"][:step], new)))
         spin = Mux(init, u[d_bits - 1], u < prob)
         m.d.comb += [self.we.eq(valid), self.spin.eq(spin)]
 
@@ -250,12 +256,15 @@ class LatticeUnit(wiring.Component):
 
 def word_layout(cfg: Config, plan: LatticePlan) -> dict[str, int]:
     """Bit fields of a unit's weight word: the stored bias ``h'`` (field units, as wide as the formats
-    can make it) at 0, then the ``D`` couplings from ``coupling``; ``width`` in all. The load port writes
-    it in ``lanes`` lanes of ``lane`` bits (at most 32), one per clock."""
+    can make it) at 0, then the ``D`` couplings from ``coupling``, then the cell's visible flag at
+    ``visible`` (the same in every bank: a bit of block RAM per word instead of a register and a slot
+    multiplexer per unit); ``width`` in all. The load port writes it in ``lanes`` lanes of ``lane`` bits (at
+    most 32), one per clock."""
     hw = stored_bias_width(cfg, plan.degree)
-    width = hw + plan.degree * cfg.formats.coupling.width
+    vis = hw + plan.degree * cfg.formats.coupling.width
+    width = vis + 1
     lanes = -(-width // 32)
-    return {"bias": hw, "coupling": hw, "width": width, "lanes": lanes, "lane": -(-width // lanes)}
+    return {"bias": hw, "coupling": hw, "visible": vis, "width": width, "lanes": lanes, "lane": -(-width // lanes)}
 
 
 def load_writes(cfg: Config, plan: LatticePlan, banks: Banks) -> list[tuple[int, int, int, int]]:
@@ -283,32 +292,52 @@ def unit_weights(cfg: Config, plan: LatticePlan, banks: Banks, unit: int) -> lis
             for k in range(plan.degree):
                 j = int(banks.coupling[t, plan.edge[cell, k]]) & ((1 << cw) - 1)
                 v |= j << (lay["coupling"] + k * cw)
-            words[(t << sw) + s] = v
+            words[(t << sw) + s] = v | int(banks.visible[cell]) << lay["visible"]
     return words
 
 
 class LatticeController(wiring.Component):
     """The run's schedule (module docstring of :mod:`pbitgen.model.lattice`): sections INIT (2 phases),
-    per step GAP (4 idle phases, ``copy`` in the last two) and SWEEP (2K phases), END (2 idle phases).
+    per step GAP (4 idle phases, ``copy`` in the last two) and SWEEP (2K phases), END (2 idle phases); with
+    ``trace_en`` at start, TRACE (4 idle phases) after every sweep, ``stream`` in its last two.
 
-    Members: ``start`` (In), ``busy``/``done`` (Out), ``cycles`` (Out, clocks of the last run), and the
-    broadcast: ``issue`` (per colour), ``slot``, ``bank``, ``init``, ``beta``, ``w`` (valid at issue),
+    Members: ``start``, ``steps``/``sweeps`` (the run's T and K, at most the configured ones),
+    ``trace_en`` (sampled at start), ``trace_room`` (the trace buffer takes two more beats: a streaming
+    clock waits for it), ``rotate`` (shift the rings one position while idle), ``wr_beta``/``wr_input``
+    with ``wr_addr``/``wr_data`` (the schedule memories' write port); ``busy``/``done``, ``cycles`` (clocks
+    of the last run), ``sweep_count``, ``stream`` (the rings' position 0 is a trace beat this clock), and
+    the broadcast: ``issue`` (per colour), ``slot``, ``bank``, ``init``, ``beta``, ``w`` (valid at issue),
     ``wrap_a``/``wrap_b`` (the slot-wrap flags of the element issued in the previous clock), ``shift``,
     ``copy``."""
 
+    INIT, GAP, SWEEP, END, TRACE = range(5)
+
     def __init__(self, cfg: Config, plan: LatticePlan, beta: list[int], inputs: list[int]) -> None:
         self.cfg, self.plan = cfg, plan
-        self.beta_init, self.input_init = beta, inputs
         f = cfg.formats
+        t_max, k_max = cfg.schedule.steps, cfg.schedule.sweeps
+        self.beta_init = beta + [0] * ((1 << ceil_log2(k_max)) - len(beta))
+        self.input_init = inputs + [0] * ((1 << ceil_log2(t_max)) - len(inputs))
         super().__init__(
             {
                 "start": In(1),
+                "steps": In(range(t_max + 1), init=t_max),
+                "sweeps": In(range(k_max + 1), init=k_max),
+                "trace_en": In(1),
+                "trace_room": In(1, init=1),
+                "rotate": In(1),
+                "wr_beta": In(1),
+                "wr_input": In(1),
+                "wr_addr": In(max(ceil_log2(k_max), ceil_log2(t_max), 1)),
+                "wr_data": In(32),
                 "busy": Out(1),
                 "done": Out(1),
                 "cycles": Out(plan.cycle_bits),
+                "sweep_count": Out(32),
+                "stream": Out(1),
                 "issue": Out(2),
                 "slot": Out(range(max(plan.slots, 2))),
-                "bank": Out(range(max(1 << ceil_log2(cfg.schedule.steps), 2))),
+                "bank": Out(range(max(1 << ceil_log2(t_max), 2))),
                 "init": Out(1),
                 "beta": Out(unsigned(f.beta.width)),
                 "w": Out(signed(f.input.width)),
@@ -322,14 +351,15 @@ class LatticeController(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         cfg, plan = self.cfg, self.plan
-        k_sweeps, steps = cfg.schedule.sweeps, cfg.schedule.steps
         r_clk, phi, n = plan.phase_clocks, plan.issue_clocks, plan.per_group
         e = Signal(range(max(r_clk, 2)))
-        ph = Signal(range(max(2 * k_sweeps, plan.idle_phases)))
+        ph = Signal(range(max(2 * cfg.schedule.sweeps + 1, plan.idle_phases)))
+        tph = Signal(2)  # phase within TRACE
         j = Signal(range(max(n, 2)))
         a = Signal(range(max(plan.rows, 2)))
         b = Signal(range(max(plan.cols, 2)))
-        sec = Signal(2)  # 0 INIT, 1 GAP, 2 SWEEP, 3 END
+        sec = Signal(range(5))
+        tracing = Signal()
         w_bank = Signal.like(self.bank)  # the input coupling's bank: switched once the step's updates landed
         m.submodules.beta = beta_mem = memory.Memory(
             shape=unsigned(cfg.formats.beta.width), depth=len(self.beta_init), init=self.beta_init
@@ -338,20 +368,29 @@ class LatticeController(wiring.Component):
             shape=signed(cfg.formats.input.width), depth=len(self.input_init), init=self.input_init
         )
         beta_rd, in_rd = beta_mem.read_port(domain="comb"), in_mem.read_port(domain="comb")
+        beta_wr, in_wr = beta_mem.write_port(), in_mem.write_port()
         m.d.comb += [
             beta_rd.addr.eq(ph >> 1),
             in_rd.addr.eq(w_bank),
             self.beta.eq(beta_rd.data),
             self.w.eq(in_rd.data),
+            beta_wr.addr.eq(self.wr_addr),
+            beta_wr.data.eq(self.wr_data),
+            beta_wr.en.eq(self.wr_beta),
+            in_wr.addr.eq(self.wr_addr),
+            in_wr.data.eq(self.wr_data),
+            in_wr.en.eq(self.wr_input),
         ]
 
-        issuing = Signal()
+        issuing, advance = Signal(), Signal()
         m.d.comb += [
-            issuing.eq(self.busy & ((sec == 0) | (sec == 2)) & (e < phi)),
-            self.init.eq(sec == 0),
+            self.stream.eq(self.busy & (sec == self.TRACE) & tph[1]),
+            advance.eq(~self.stream | self.trace_room),  # only a streaming clock waits; no update is in flight
+            issuing.eq(self.busy & ((sec == self.INIT) | (sec == self.SWEEP)) & (e < phi)),
+            self.init.eq(sec == self.INIT),
             self.slot.eq(a * plan.cols + b),
-            self.shift.eq(self.busy),
-            self.copy.eq(self.busy & (sec == 1) & (ph >= plan.idle_phases - 2)),
+            self.shift.eq(Mux(self.busy, advance, self.rotate)),
+            self.copy.eq(self.busy & (sec == self.GAP) & (ph >= plan.idle_phases - 2)),
         ]
         for c in (0, 1):  # colour c serves group (c + h) mod 2; a group may be empty (one chain)
             serves = [bool(plan.groups[(c + h) % 2]) for h in (0, 1)]
@@ -371,39 +410,56 @@ class LatticeController(wiring.Component):
                     m.d.sync += b.eq(b + 1)
             with m.Else():
                 m.d.sync += j.eq(j + 1)
+
+        def next_step() -> None:
+            m.d.sync += ph.eq(0)
+            with m.If(self.bank == 0):
+                m.d.sync += sec.eq(self.END)
+            with m.Else():
+                m.d.sync += [sec.eq(self.GAP), self.bank.eq(self.bank - 1)]
+
         with m.If(self.start & ~self.busy):
             m.d.sync += [
                 self.busy.eq(1),
                 self.done.eq(0),
                 self.cycles.eq(0),
-                sec.eq(0),
+                self.sweep_count.eq(0),
+                tracing.eq(self.trace_en),
+                sec.eq(self.INIT),
                 ph.eq(0),
                 e.eq(0),
-                self.bank.eq(steps - 1),
+                self.bank.eq(self.steps - 1),
                 j.eq(0),
                 a.eq(0),
                 b.eq(0),
             ]
-        with m.Elif(self.busy):
+        with m.Elif(self.busy & advance):
             with m.If(e == r_clk - 1):
                 m.d.sync += [e.eq(0), ph.eq(ph + 1)]
                 with m.Switch(sec):
-                    with m.Case(0):
+                    with m.Case(self.INIT):
                         with m.If(ph == 1):
-                            m.d.sync += [sec.eq(1), ph.eq(0)]
-                    with m.Case(1):
+                            m.d.sync += [sec.eq(self.GAP), ph.eq(0)]
+                    with m.Case(self.GAP):
                         with m.If(ph == 1):  # the last update of the step before has landed
                             m.d.sync += w_bank.eq(self.bank)
                         with m.If(ph == plan.idle_phases - 1):
-                            m.d.sync += [sec.eq(2), ph.eq(0)]
-                    with m.Case(2):
-                        with m.If(ph == 2 * k_sweeps - 1):
-                            m.d.sync += ph.eq(0)
-                            with m.If(self.bank == 0):
-                                m.d.sync += sec.eq(3)
+                            m.d.sync += [sec.eq(self.SWEEP), ph.eq(0)]
+                    with m.Case(self.SWEEP):
+                        with m.If(ph[0]):  # a sweep ends with its second phase
+                            m.d.sync += self.sweep_count.eq(self.sweep_count + 1)
+                        with m.If(ph[0] & tracing):
+                            m.d.sync += [sec.eq(self.TRACE), tph.eq(0)]
+                        with m.Elif(ph == (self.sweeps << 1) - 1):
+                            next_step()
+                    with m.Case(self.TRACE):
+                        m.d.sync += [tph.eq(tph + 1), ph.eq(ph)]
+                        with m.If(tph == 3):
+                            with m.If(ph == self.sweeps << 1):
+                                next_step()
                             with m.Else():
-                                m.d.sync += [sec.eq(1), self.bank.eq(self.bank - 1)]
-                    with m.Case(3):
+                                m.d.sync += sec.eq(self.SWEEP)
+                    with m.Case(self.END):
                         with m.If(ph == 1):
                             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
             with m.Else():
@@ -412,57 +468,104 @@ class LatticeController(wiring.Component):
 
 
 class LatticeCore(wiring.Component):
-    """The lattice array without its bus: controller, units and the fixed neighbour nets, with the
-    weights, schedule and seeds as memory images (``start``, ``busy``, ``done``, ``cycles``). ``we`` and
-    ``spin`` (Out(U)): bit ``u`` says that unit ``u`` writes a spin this clock, and which; they are what a
-    bench observes (each unit's spins in issue order) and keep every datapath alive in out-of-context
-    synthesis."""
+    """The lattice array without its bus: controller, units, the fixed neighbour nets and the trace stream.
+
+    Weights, schedule and generator states start as memory images (``preload``) and are written through
+    ``load_*`` (weight lanes and generator loads, by unit), ``wr_beta``/``wr_input`` at ``wr_addr`` and
+    ``wr_steps``/``wr_sweeps`` (the schedule, data from ``load_data``). ``we``
+    and ``spin`` (Out(U)): bit ``u`` says that unit ``u`` writes a spin this clock, and which; they are what
+    a bench observes (each unit's spins in issue order) and keep every datapath alive in out-of-context
+    synthesis. ``ring0`` (Out(U)) is every ring's position 0: after a run position ``p`` holds element
+    ``p`` (:meth:`LatticePlan.element`), and each ``rotate`` pulse moves the next one there.
+
+    ``trace`` (AXI4-Stream, ``tdata`` of ``U`` bits in whole bytes): with ``trace_en`` at start, after every
+    sweep one frame of ``2R`` beats, beat ``p`` holding element ``p`` of every unit (bit ``u``), ``tlast``
+    on the last; a full buffer stalls the run between sweeps, never drops a beat."""
+
+    TRACE_DEPTH = 8
 
     def __init__(
-        self, cfg: Config, banks: Banks, plan: LatticePlan | None = None, first_array: int = 0, preload: bool = True
+        self,
+        cfg: Config,
+        banks: Banks | None,
+        plan: LatticePlan | None = None,
+        first_array: int = 0,
+        preload: bool = True,
     ) -> None:
         self.cfg = cfg
         self.plan = LatticePlan(cfg) if plan is None else plan
-        self.banks, self.first_array, self.preload = banks, first_array, preload
+        self.banks, self.first_array = banks, first_array
+        self.preload = preload and banks is not None
         p = self.plan
         lay = word_layout(cfg, p)
+        t_max, k_max = cfg.schedule.steps, cfg.schedule.sweeps
         super().__init__(
             {
                 "start": In(1),
+                "trace_en": In(1),
+                "rotate": In(1),
                 "busy": Out(1),
                 "done": Out(1),
                 "cycles": Out(p.cycle_bits),
+                "sweep_count": Out(32),
                 "we": Out(p.n_units),
                 "spin": Out(p.n_units),
+                "ring0": Out(p.n_units),
                 "load_en": In(1),
+                "load_seed": In(1),
                 "load_unit": In(range(max(p.n_units, 2))),
-                "load_addr": In(ceil_log2(cfg.schedule.steps) + ceil_log2(p.slots)),
+                "load_addr": In(ceil_log2(t_max) + ceil_log2(p.slots)),
                 "load_lane": In(range(max(lay["lanes"], 2))),
                 "load_data": In(32),
+                "wr_beta": In(1),
+                "wr_input": In(1),
+                "wr_steps": In(1),
+                "wr_sweeps": In(1),
+                "wr_addr": In(max(ceil_log2(k_max), ceil_log2(t_max), 1)),
+                "steps": Out(range(t_max + 1), init=t_max),
+                "sweeps": Out(range(k_max + 1), init=k_max),
+                "trace": Out(AXI4StreamSignature(8 * -(-p.n_units // 8))),
             }
         )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         cfg, plan, banks = self.cfg, self.plan, self.banks
-        beta = banks.beta.tolist()
-        inputs = banks.input.tolist() + [0] * ((1 << ceil_log2(cfg.schedule.steps)) - cfg.schedule.steps)
+        if banks is None:  # memories loaded over the bus; the schedule's beta from the config
+            beta, inputs = quantize_beta(cfg).ints.tolist(), [0] * cfg.schedule.steps
+        else:
+            beta, inputs = banks.beta.tolist(), banks.input.tolist()
         m.submodules.ctrl = ctrl = LatticeController(cfg, plan, beta, inputs)
+        # the run's T and K: configuration, so they survive a reset (like the memories)
+        steps = Signal.like(self.steps, init=cfg.schedule.steps, reset_less=True)
+        sweeps = Signal.like(self.sweeps, init=cfg.schedule.sweeps, reset_less=True)
+        with m.If(self.wr_steps):
+            m.d.sync += steps.eq(self.load_data)
+        with m.If(self.wr_sweeps):
+            m.d.sync += sweeps.eq(self.load_data)
         m.d.comb += [
+            self.steps.eq(steps),
+            self.sweeps.eq(sweeps),
             ctrl.start.eq(self.start),
-            self.busy.eq(ctrl.busy),
-            self.done.eq(ctrl.done),
+            ctrl.steps.eq(steps),
+            ctrl.sweeps.eq(sweeps),
+            ctrl.trace_en.eq(self.trace_en),
+            ctrl.rotate.eq(self.rotate),
+            ctrl.wr_beta.eq(self.wr_beta),
+            ctrl.wr_input.eq(self.wr_input),
+            ctrl.wr_addr.eq(self.wr_addr),
+            ctrl.wr_data.eq(self.load_data),
             self.cycles.eq(ctrl.cycles),
+            self.sweep_count.eq(ctrl.sweep_count),
         ]
         units = []
         for u in range(plan.n_units):
-            stream = self.first_array * plan.n_units + u
-            vis = [int(banks.visible[c]) for c in plan.cells[u]]
-            window = lfsr.stream_window(cfg.rng.seed, stream)
+            state = lfsr.first_state(cfg.rng.seed, self.first_array * plan.n_units + u, cfg.rng.draw_bits)
             weights = unit_weights(cfg, plan, banks, u) if self.preload else []
-            unit = LatticeUnit(cfg, plan, u, weights, vis, window)
+            unit = LatticeUnit(cfg, plan, u, weights, state)
             m.submodules[f"unit{u}"] = unit
             units.append(unit)
+            mine = self.load_unit == u
             m.d.comb += [
                 unit.issue.eq(ctrl.issue[int(plan.unit_color[u])]),
                 unit.slot.eq(ctrl.slot),
@@ -474,7 +577,8 @@ class LatticeCore(wiring.Component):
                 unit.copy.eq(ctrl.copy),
                 unit.wrap_a.eq(ctrl.wrap_a),
                 unit.wrap_b.eq(ctrl.wrap_b),
-                unit.load.eq(self.load_en & (self.load_unit == u)),
+                unit.load.eq(self.load_en & mine),
+                unit.load_seed.eq(self.load_seed & mine),
                 unit.load_addr.eq(self.load_addr),
                 unit.load_lane.eq(self.load_lane),
                 unit.load_data.eq(self.load_data),
@@ -494,6 +598,42 @@ class LatticeCore(wiring.Component):
             ]
             if bits:
                 m.d.comb += unit.nbr.eq(Cat(*bits))
-        m.d.comb += [self.we.eq(Cat(*(u.we for u in units))), self.spin.eq(Cat(*(u.spin for u in units)))]
+        ring0 = Cat(*(u.ring[0] for u in units))
+        m.d.comb += [
+            self.we.eq(Cat(*(u.we for u in units))),
+            self.spin.eq(Cat(*(u.spin for u in units))),
+            self.ring0.eq(ring0),
+        ]
+        fifo = self._trace(m, ctrl, ring0)
+        # done once the units have stopped (they follow the controller by a clock) and the trace is out
+        landed = Signal()
+        m.d.sync += landed.eq(ctrl.done)
+        m.d.comb += [
+            self.done.eq(ctrl.done & landed & ~fifo.r_rdy),
+            self.busy.eq(ctrl.busy | (ctrl.done & ~self.done)),
+        ]
         self.units = units
         return m
+
+    def _trace(self, m: Module, ctrl: LatticeController, ring0: Value) -> SyncFIFO:
+        """The trace stream: the units see ``stream`` one clock after the controller (their broadcast
+        register), so a beat is their position 0 in that clock; a small buffer absorbs the beats in flight
+        when the stream stalls."""
+        plan = self.plan
+        m.submodules.trace_fifo = fifo = SyncFIFO(width=plan.n_units + 1, depth=self.TRACE_DEPTH)
+        beat = Signal(range(max(plan.ring, 2)))
+        streaming = Signal()
+        m.d.sync += streaming.eq(ctrl.stream & ctrl.shift)
+        last = beat == plan.ring - 1
+        with m.If(streaming):
+            m.d.sync += beat.eq(Mux(last, 0, beat + 1))
+        m.d.comb += [
+            fifo.w_data.eq(Cat(ring0, last)),
+            fifo.w_en.eq(streaming),
+            ctrl.trace_room.eq(fifo.level <= self.TRACE_DEPTH - 3),  # this clock's beat and the one in flight
+            self.trace.tvalid.eq(fifo.r_rdy),
+            self.trace.tdata.eq(fifo.r_data[: plan.n_units]),
+            self.trace.tlast.eq(fifo.r_data[plan.n_units]),
+            fifo.r_en.eq(self.trace.tready),
+        ]
+        return fifo

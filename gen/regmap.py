@@ -14,12 +14,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from amaranth import Const, Value
+
 from pbitgen.config import Config, ceil_log2
+from pbitgen.model import lfsr
+from pbitgen.model.lattice import LatticePlan
 
 from .plan import ArrayPlan
 
 MAGIC = 0x50424954  # "PBIT"
 REGMAP_VERSION = 2
+LATTICE_REGMAP_VERSION = 3  # the lattice array's map (``VERSION`` tells a host which one it talks to)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Register:
 class RegMap:
     registers: tuple[Register, ...]
     addr_width: int
+    version: int = REGMAP_VERSION
 
     def __getitem__(self, name: str) -> Register:
         for r in self.registers:
@@ -58,9 +64,16 @@ class RegMap:
         names = ", ".join(r.name for r in self.registers)
         raise KeyError(f"no register {name!r}; did you mean one of {names}")
 
+    def window(self, name: str, addr: Value) -> tuple[Value, Value]:
+        """Hardware decode of window ``name`` on byte address ``addr``: (hit, word index)."""
+        r = self[name]
+        size_log2 = ceil_log2(4 * r.count)
+        hit = (addr >> size_log2) == (r.offset >> size_log2)
+        return hit, addr[2:size_log2] if size_log2 > 2 else Const(0, 1)
+
     def to_dict(self) -> dict:
         return {
-            "version": REGMAP_VERSION,
+            "version": self.version,
             "addr_width": self.addr_width,
             "data_width": 32,
             "registers": [asdict(r) for r in self.registers],
@@ -84,13 +97,9 @@ class RegMap:
         return "\n".join(lines) + "\n"
 
 
-def build_regmap(cfg: Config, plan: ArrayPlan) -> RegMap:
-    """The map for one config: control registers first, then windows in decreasing size."""
-    f = cfg.formats
-    n_words = -(-plan.graph.n // 32)
-    weight_words, per_word = plan.weight_words, plan.couplings_per_word
-    cw = f.coupling.width
-    control = [
+def _control(cfg: Config, shape: Register) -> list[Register]:
+    """The registers both arrays have, at the same offsets."""
+    return [
         Register(
             "ID",
             0x00,
@@ -109,17 +118,7 @@ def build_regmap(cfg: Config, plan: ArrayPlan) -> RegMap:
             "r",
             "Number of cells N.",
         ),
-        Register(
-            "SHAPE",
-            0x0C,
-            "r",
-            "Array shape.",
-            fields=(
-                Field("units", 0, 16, "update units"),
-                Field("colors", 16, 8, "colours"),
-                Field("slots_log2", 24, 8, "log2 of slots per unit"),
-            ),
-        ),
+        shape,
         Register(
             "CTRL",
             0x10,
@@ -142,6 +141,26 @@ def build_regmap(cfg: Config, plan: ArrayPlan) -> RegMap:
         Register("CYCLES", 0x20, "r", "Clock cycles of the last run (low 32 bits)."),
         Register("SWEEP_COUNT", 0x24, "r", "Sweeps completed in the current or last run."),
     ]
+
+
+def build_regmap(cfg: Config, plan: ArrayPlan) -> RegMap:
+    """The map for one config: control registers first, then windows in decreasing size."""
+    f = cfg.formats
+    n_words = -(-plan.graph.n // 32)
+    weight_words, per_word = plan.weight_words, plan.couplings_per_word
+    cw = f.coupling.width
+    shape = Register(
+        "SHAPE",
+        0x0C,
+        "r",
+        "Array shape.",
+        fields=(
+            Field("units", 0, 16, "update units"),
+            Field("colors", 16, 8, "colours"),
+            Field("slots_log2", 24, 8, "log2 of slots per unit"),
+        ),
+    )
+    control = _control(cfg, shape)
     windows = [
         Register(
             "WEIGHTS",
@@ -176,7 +195,12 @@ def build_regmap(cfg: Config, plan: ArrayPlan) -> RegMap:
         ),
         Register("SPINS", 0, "r", "Spins (1 = +1): bit i of word w is cell 32 w + i.", count=1 << ceil_log2(n_words)),
     ]
-    windows.sort(key=lambda r: -r.count)
+    return _place(control, windows, REGMAP_VERSION)
+
+
+def _place(control: list[Register], windows: list[Register], version: int) -> RegMap:
+    """Windows after the control registers in decreasing size, each aligned to its power-of-two size."""
+    windows = sorted(windows, key=lambda r: -r.count)
     offset = 0x40
     placed = []
     for w in windows:
@@ -184,4 +208,85 @@ def build_regmap(cfg: Config, plan: ArrayPlan) -> RegMap:
         offset = -(-offset // size) * size
         placed.append(Register(w.name, offset, w.access, w.doc, w.count, w.fields))
         offset += size
-    return RegMap(tuple(control + sorted(placed, key=lambda r: r.offset)), ceil_log2(offset))
+    return RegMap(tuple(control + sorted(placed, key=lambda r: r.offset)), ceil_log2(offset), version)
+
+
+def lattice_fields(cfg: Config, plan: LatticePlan) -> dict[str, int]:
+    """Bit widths of the lattice map's window indices: ``unit``, weight word ``addr`` (bank, then slot),
+    ``lane``."""
+    from .lattice import word_layout
+
+    return {
+        "unit": ceil_log2(plan.n_units),
+        "addr": ceil_log2(cfg.schedule.steps) + ceil_log2(plan.slots),
+        "lane": ceil_log2(word_layout(cfg, plan)["lanes"]),
+    }
+
+
+def build_lattice_regmap(cfg: Config, plan: LatticePlan) -> RegMap:
+    """The lattice array's map: the common control registers, ``ROTATE`` and ``RING`` for reading the
+    spins back, and its own windows (weight words by unit, address and lane; one load register per
+    generator)."""
+    from .lattice import word_layout
+
+    f = cfg.formats
+    lay = word_layout(cfg, plan)
+    bits = lattice_fields(cfg, plan)
+    step = lfsr.leap(cfg.rng.draw_bits)
+    shape = Register(
+        "SHAPE",
+        0x0C,
+        "r",
+        "Array shape.",
+        fields=(Field("units", 0, 16, "update units U"), Field("chains", 16, 16, "chains C run together")),
+    )
+    rotate = Register(
+        "ROTATE",
+        0x28,
+        "w",
+        "While idle, any write moves every unit's spin ring one position: after a run ring position 0 of unit "
+        f"u (SPINS bit u) holds its element 0, after r rotations element r (element g {plan.phase_clocks} + "
+        f"s {plan.per_group} + j: slot s of the j-th chain of group g); {plan.ring} rotations go round once.",
+    )
+    control = [*_control(cfg, shape), rotate, Register("RING", 0x2C, "r", f"Ring positions 2R ({plan.ring}).")]
+    windows = [
+        Register(
+            "WEIGHTS",
+            0,
+            "w",
+            f"Weight words: word unit 2^{bits['addr'] + bits['lane']} + (bank 2^{ceil_log2(plan.slots)} + slot) "
+            f"2^{bits['lane']} + lane holds bits [{lay['lane']} lane + {lay['lane'] - 1}:{lay['lane']} "
+            f"lane] of the {lay['width']}-bit word of the unit's cell at that slot for step bank + 1: the stored "
+            f"bias h' = h - sum_j J_ij (field units, {lay['bias']} bits, two's complement) in bits "
+            f"[{lay['bias'] - 1}:0], coupling k ({f.coupling.describe()}) of neighbour offset k in bits "
+            f"[{lay['coupling']} + {f.coupling.width} k + {f.coupling.width - 1}:{lay['coupling']} + "
+            f"{f.coupling.width} k], the visible flag in bit {lay['visible']}.",
+            count=1 << sum(bits.values()),
+        ),
+        Register(
+            "SEEDS",
+            0,
+            "w",
+            f"Generator loads: a write to word u shifts unit u's 89-bit generator down by {step} bits and puts "
+            f"the word's bits [{step - 1}:0] at the top; {-(-lfsr.DEGREE // step)} writes set the whole state.",
+            count=1 << bits["unit"],
+        ),
+        Register(
+            "BETA", 0, "w", f"Beta of each sweep ({f.beta.describe()}).", count=1 << ceil_log2(cfg.schedule.sweeps)
+        ),
+        Register(
+            "INPUT",
+            0,
+            "w",
+            f"Input coupling w_t of each bank ({f.input.describe()}), sign-extended.",
+            count=1 << ceil_log2(cfg.schedule.steps),
+        ),
+        Register(
+            "SPINS",
+            0,
+            "r",
+            "Position 0 of every unit's spin ring (1 = +1): bit i of word w is unit 32 w + i (see ROTATE).",
+            count=1 << ceil_log2(-(-plan.n_units // 32)),
+        ),
+    ]
+    return _place(control, windows, LATTICE_REGMAP_VERSION)

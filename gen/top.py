@@ -14,26 +14,19 @@ Ports
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Signal, signed, unsigned
+from amaranth import Array, Cat, Module, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from pbitgen.config import Config, ceil_log2
 from pbitgen.model.beta import quantize_beta
 
-from .axil import AXI4LiteSignature, AXI4LiteSlave
+from .axil import AXI4LiteSignature, AXI4LiteSlave, AXI4StreamSignature
 from .controller import Controller
 from .plan import ArrayPlan
 from .regmap import MAGIC, REGMAP_VERSION, RegMap, build_regmap
 from .tile import Tile
 from .unit import UnitImage
-
-
-class AXI4StreamSignature(wiring.Signature):
-    """AXI4-Stream, manager side: ``tdata``, ``tvalid``, ``tready``, ``tlast``."""
-
-    def __init__(self, data_width: int = 32) -> None:
-        super().__init__({"tdata": Out(data_width), "tvalid": Out(1), "tready": In(1), "tlast": Out(1)})
 
 
 class Image:
@@ -120,15 +113,9 @@ class Top(wiring.Component):
             ]
 
         # ---- bus writes ----
-        def window(name: str, addr: object) -> tuple[object, object]:
-            r = rm[name]
-            size_log2 = ceil_log2(4 * r.count)
-            hit = (addr >> size_log2) == (r.offset >> size_log2)
-            return hit, addr[2:size_log2] if size_log2 > 2 else Const(0, 1)
-
         wa, wd, we = axil.w_addr, axil.w_data, axil.w_en
-        hit_w, idx_w = window("WEIGHTS", wa)
-        hit_s, idx_s = window("SEEDS", wa)
+        hit_w, idx_w = rm.window("WEIGHTS", wa)
+        hit_s, idx_s = rm.window("SEEDS", wa)
         unit_bits_w = ceil_log2(rm["WEIGHTS"].count // plan.n_units)
         unit_bits_s = ceil_log2(rm["SEEDS"].count // plan.n_units)
         for t in tiles:
@@ -141,9 +128,9 @@ class Top(wiring.Component):
                 m.d.comb += [t.wr_unit.eq(idx_w >> unit_bits_w), t.wr_index.eq(idx_w[:unit_bits_w])]
             with m.Else():
                 m.d.comb += [t.wr_unit.eq(idx_s >> unit_bits_s), t.wr_index.eq(idx_s[:unit_bits_s])]
-        hit_b, idx_b = window("BETA", wa)
-        hit_i, idx_i = window("INPUT", wa)
-        hit_v, idx_v = window("VISIBLE", wa)
+        hit_b, idx_b = rm.window("BETA", wa)
+        hit_i, idx_i = rm.window("INPUT", wa)
+        hit_v, idx_v = rm.window("VISIBLE", wa)
         m.d.comb += [
             beta_wr.addr.eq(idx_b),
             beta_wr.data.eq(wd),
@@ -165,8 +152,8 @@ class Top(wiring.Component):
 
         # ---- bus reads (combinational; the AXI block registers them) ----
         ra = axil.r_addr
-        hit_vr, idx_vr = window("VISIBLE", ra)
-        hit_sp, idx_sp = window("SPINS", ra)
+        hit_vr, idx_vr = rm.window("VISIBLE", ra)
+        hit_sp, idx_sp = rm.window("SPINS", ra)
         with m.Switch(ra):
             simple = {
                 "ID": MAGIC,

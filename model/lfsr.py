@@ -140,6 +140,24 @@ def _apply(cols: list[int], window: int) -> int:
     return out
 
 
+def first_state(seed: int, stream: int, draw_bits: int) -> int:
+    """The generator register of stream ``stream`` before its first draw: its first window after one leap
+    (a draw reads the register, then the register leaps; module docstring, Draws)."""
+    return jump(stream_window(seed, stream), leap(draw_bits))
+
+
+def load_chunks(state: int, draw_bits: int) -> list[int]:
+    """The words that set a generator register to ``state`` through its load input, in order.
+
+    A load shifts the register down by ``L = leap(draw_bits)`` bits and puts the word's low ``L`` bits at
+    the top, through the same gates that compute the ``L`` new bits of a leap (no extra logic per bit);
+    ``ceil(89 / L)`` loads replace every bit, the first word's low bits falling off the bottom."""
+    step = leap(draw_bits)
+    count = -(-DEGREE // step)
+    padded = state << (count * step - DEGREE)
+    return [(padded >> (k * step)) & ((1 << step) - 1) for k in range(count)]
+
+
 def window_bits(window: int) -> np.ndarray:
     """A window as 89 bits (uint8), index m = s_{t+m}."""
     return np.array([(window >> m) & 1 for m in range(DEGREE)], dtype=np.uint8)

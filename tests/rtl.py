@@ -27,6 +27,37 @@ class RtlRun:
     sweep_count: int
 
 
+def bus_access(ctx, bus):
+    """``write(addr, data)`` and ``read(addr)`` coroutines: one AXI4-Lite access each, as a host makes it."""
+
+    async def write(addr: int, data: int) -> None:
+        ctx.set(bus.awaddr, addr)
+        ctx.set(bus.wdata, data)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wvalid, 1)
+        ctx.set(bus.bready, 1)
+        while not ctx.get(bus.awready):
+            await ctx.tick()
+        await ctx.tick()
+        ctx.set(bus.awvalid, 0)
+        ctx.set(bus.wvalid, 0)
+
+    async def read(addr: int) -> int:
+        ctx.set(bus.araddr, addr)
+        ctx.set(bus.arvalid, 1)
+        while not ctx.get(bus.arready):
+            await ctx.tick()
+        await ctx.tick()
+        ctx.set(bus.arvalid, 0)
+        value = ctx.get(bus.rdata)
+        ctx.set(bus.rready, 1)
+        await ctx.tick()
+        ctx.set(bus.rready, 0)
+        return value
+
+    return write, read
+
+
 def rtl_run(cfg: Config, banks: Banks, chain: int = 0, load: str = "image", stall_every: int = 0) -> RtlRun:
     plan = ArrayPlan(cfg)
     top = Top(cfg, plan, image.memory_image(cfg, plan, banks, chain) if load == "image" else None)
@@ -38,30 +69,7 @@ def rtl_run(cfg: Config, banks: Banks, chain: int = 0, load: str = "image", stal
     async def tb(ctx) -> None:
         bus = top.bus
 
-        async def write(addr: int, data: int) -> None:
-            ctx.set(bus.awaddr, addr)
-            ctx.set(bus.wdata, data)
-            ctx.set(bus.awvalid, 1)
-            ctx.set(bus.wvalid, 1)
-            ctx.set(bus.bready, 1)
-            while not ctx.get(bus.awready):
-                await ctx.tick()
-            await ctx.tick()
-            ctx.set(bus.awvalid, 0)
-            ctx.set(bus.wvalid, 0)
-
-        async def read(addr: int) -> int:
-            ctx.set(bus.araddr, addr)
-            ctx.set(bus.arvalid, 1)
-            while not ctx.get(bus.arready):
-                await ctx.tick()
-            await ctx.tick()
-            ctx.set(bus.arvalid, 0)
-            value = ctx.get(bus.rdata)
-            ctx.set(bus.rready, 1)
-            await ctx.tick()
-            ctx.set(bus.rready, 0)
-            return value
+        write, read = bus_access(ctx, bus)
 
         assert await read(rm["ID"].offset) == 0x50424954
         if load == "bus":
@@ -95,3 +103,77 @@ def rtl_run(cfg: Config, banks: Banks, chain: int = 0, load: str = "image", stal
     sim.add_testbench(tb)
     sim.run()
     return RtlRun(result["spins"], result["trace"], result["cycles"], result["sweeps"])
+
+
+@dataclass
+class LatticeBusRun:
+    spins: np.ndarray  # (runs, C, N) bool, read back over the bus
+    trace: np.ndarray  # (runs, T*K, C, N) bool, from the trace stream
+    cycles: list[int]
+    sweep_counts: list[int]
+    stalled: int  # clocks the trace sink held tready low while tvalid was high
+
+
+def lattice_bus_run(
+    cfg: Config, banks: Banks, run_cfg: Config | None = None, index: int = 0, runs: int = 1, preload: bool = False,
+    stall_every: int = 0, trace: bool = True,
+) -> LatticeBusRun:  # fmt: skip
+    """A host session on the lattice top in Amaranth's simulator, all through :class:`host.Host`: load
+    (unless ``preload``: memories from ``banks``, first run on the reset streams), then ``runs`` runs from
+    ``index`` (reseeding between them), each traced with optional back-pressure and read back."""
+    from pbitgen.gen.lattice_top import LatticeTop
+
+    run_cfg = cfg if run_cfg is None else run_cfg
+    h = host.Host(cfg)
+    top = LatticeTop(cfg, h.plan, banks if preload else None)
+    out: dict = {"spins": [], "trace": [], "cycles": [], "sweeps": [], "stalled": 0}
+
+    async def tb(ctx) -> None:
+        bus = top.bus
+        write, read = bus_access(ctx, bus)
+
+        rm = h.regmap
+        assert await read(rm["ID"].offset) == 0x50424954
+        if preload:
+            writes = host.schedule_writes(rm, run_cfg) if run_cfg is not cfg else []
+            writes += h.reseed(index) if index else []
+        else:
+            writes = h.load(banks, run_cfg, index)
+        for r in range(runs):
+            for a, d in writes if r == 0 else h.reseed(index + r):
+                await write(a, d)
+            await write(rm["CTRL"].offset, h.start(trace))
+            beats: list[int] = []
+            frames: list[np.ndarray] = []
+            clock = 0
+            while not ctx.get(top.done):
+                ready = 0 if (stall_every and clock % stall_every == 0) else 1
+                ctx.set(top.trace.tready, ready)
+                if ctx.get(top.trace.tvalid):
+                    if not ready:
+                        out["stalled"] += 1
+                    else:
+                        beats.append(ctx.get(top.trace.tdata))
+                        if ctx.get(top.trace.tlast):
+                            assert len(beats) == h.plan.ring
+                            frames.append(h.frame(beats))
+                            beats = []
+                await ctx.tick()
+                clock += 1
+            assert not beats and not ctx.get(top.trace.tvalid), "trace beats after done"
+            reads = []
+            for op, addr, arg in h.readback:
+                if op == "R":
+                    reads.append([await read(addr + 4 * w) for w in range(arg)])
+                else:
+                    await write(addr, arg)
+            out["spins"].append(h.spins(reads))
+            out["trace"].append(np.array(frames).reshape(-1, h.images, h.n))
+            out["cycles"].append(await read(rm["CYCLES"].offset))
+            out["sweeps"].append(await read(rm["SWEEP_COUNT"].offset))
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    return LatticeBusRun(np.array(out["spins"]), np.array(out["trace"]), out["cycles"], out["sweeps"], out["stalled"])

@@ -10,21 +10,26 @@ Distribution tests show that the law does not depend on those knobs (exact enume
 from __future__ import annotations
 
 import subprocess
+from itertools import pairwise
 
 import numpy as np
 import pytest
+from amaranth import Signal
 from amaranth.sim import Simulator
 
 from pbitgen.cli import main
 from pbitgen.config import Config
+from pbitgen.gen.host import Expected, Host
 from pbitgen.gen.lattice import LatticeCore, load_writes
 from pbitgen.model import exact, fixed, lfsr
 from pbitgen.model.golden import Banks, quantize_banks, random_banks
 from pbitgen.model.lattice import LatticePlan
 from pbitgen.model.lattice_golden import LatticeGolden, folded_index, folded_table, stored_bias
+from pbitgen.sim.job import runtime_banks
 from pbitgen.sim.lattice_run import run_icarus, run_verilator, unit_writes, write_core
 from pbitgen.sim.tools import sim_env
 
+from .rtl import LatticeBusRun, lattice_bus_run
 from .test_toolchain import need
 from .util import Z
 
@@ -527,3 +532,94 @@ def test_lattice_core_is_lint_clean(core_design):
     r = subprocess.run([exe, "--lint-only", "-Wall", design.with_suffix(".vlt").name, design.name], cwd=out,
                        capture_output=True, text=True, env=sim_env())  # fmt: skip
     assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
+
+
+# ---- behind the bus: the host's view (gen/host.Host) ----------------------------------------------------------
+
+
+def bus_check(cfg: Config, run_cfg: Config | None = None, **kw: object) -> tuple[LatticeBusRun, Expected]:
+    """A bus session (tests/rtl.py) and the golden model's answer for it."""
+    h = Host(cfg)
+    run_cfg = cfg if run_cfg is None else run_cfg
+    banks = random_banks(cfg, h.plan.graph, 5, visible_fraction=0.4)
+    got = lattice_bus_run(cfg, banks, run_cfg, **kw)
+    want = h.expected(run_cfg, runtime_banks(banks, run_cfg), kw.get("index", 0), kw.get("runs", 1), record=True)
+    return got, want
+
+
+def test_bus_session_loads_reseeds_traces_and_reads_back_the_golden_spins():
+    """Weights, schedule and generator states written over AXI4-Lite, two runs (the second reseeded to array
+    1's streams), every sweep of every chain from the trace stream under back-pressure, the final spins
+    read back by rotating the rings: all equal to the golden model's."""
+    cfg = lattice_cfg(pitch=[4, 4], chains=4, stages=5, schedule={"beta": [0.5, 1.5]})
+    got, want = bus_check(cfg, runs=2, stall_every=3)
+    assert np.array_equal(got.spins, want.spins)
+    assert np.array_equal(got.trace, want.trace)
+    assert got.stalled > 0  # the sink really pushed back
+    p = LatticePlan(cfg)
+    k = cfg.schedule.steps * cfg.schedule.sweeps
+    assert got.sweep_counts == [k, k]
+    assert all(c >= p.run_clocks(cfg.schedule.steps, cfg.schedule.sweeps) + 4 * p.phase_clocks * k for c in got.cycles)
+
+
+def test_bus_run_without_trace_takes_the_plan_clocks():
+    cfg = lattice_cfg(pitch=[2, 4], chains=2, stages=3)
+    got, want = bus_check(cfg, trace=False)
+    assert np.array_equal(got.spins, want.spins)
+    assert got.cycles == [LatticePlan(cfg).run_clocks(2, 2)]
+
+
+def test_run_time_schedule_on_a_preloaded_design():
+    """Fewer steps and sweeps and another beta ramp, written over the bus to a design whose memories were
+    generated with the weights; the run starts on array 2's streams."""
+    cfg = lattice_cfg(pitch=[4, 4], chains=2, stages=4, schedule={"steps": 3, "sweeps": 3})
+    run_cfg = cfg.replace(schedule={"steps": 2, "sweeps": 2, "beta": [0.25, 1.75]})
+    got, want = bus_check(cfg, run_cfg, preload=True, index=2)
+    assert np.array_equal(got.spins, want.spins)
+    assert np.array_equal(got.trace, want.trace)
+
+
+def test_generator_loads_set_the_whole_state():
+    for bits in (2, 16, 24):
+        for state in (1, (1 << lfsr.DEGREE) - 1, lfsr.first_state(3, 5, bits)):
+            reg = 0
+            step = lfsr.leap(bits)
+            for chunk in lfsr.load_chunks(state, bits):  # the register's load: shift down, chunk at the top
+                reg = (reg >> step) | (chunk << (lfsr.DEGREE - step))
+            assert reg & ((1 << lfsr.DEGREE) - 1) == state
+
+
+def test_bus_check_catches_generator_loads_out_of_order(monkeypatch):
+    """Negative control: the loads of every generator in reverse order leave other states in the units."""
+    real = lfsr.load_chunks
+    monkeypatch.setattr(lfsr, "load_chunks", lambda state, bits: real(state, bits)[::-1])
+    got, want = bus_check(lattice_cfg(pitch=[4, 4], chains=2, stages=2), trace=False, index=1)
+    assert not np.array_equal(got.spins, want.spins)
+
+
+def test_bus_check_catches_a_read_before_the_rotation_lands(monkeypatch):
+    """Negative control: without the read hold-off after ROTATE, each read sees the ring before it moved."""
+    from pbitgen.gen import axil
+
+    real = axil.AXI4LiteSlave.elaborate
+
+    def without_hold(self, platform):
+        self.r_hold = Signal()  # the top drives the port's signal; the slave now reads an undriven one
+        return real(self, platform)
+
+    monkeypatch.setattr(axil.AXI4LiteSlave, "elaborate", without_hold)
+    got, want = bus_check(lattice_cfg(pitch=[4, 4], chains=2, stages=2), trace=False)
+    assert not np.array_equal(got.spins, want.spins)
+
+
+def test_every_host_write_lands_in_one_register_of_the_map():
+    cfg = lattice_cfg(pitch=[2, 4], chains=2, stages=2, schedule={"steps": 3, "sweeps": 5})
+    h = Host(cfg)
+    spans = sorted((r.offset, r.offset + r.size, r.name) for r in h.regmap.registers)
+    assert all(a[1] <= b[0] for a, b in pairwise(spans)), "registers overlap"
+    assert h.regmap.version == 3
+    banks = random_banks(cfg, h.plan.graph, 1)
+    writes = h.load(banks, cfg, 0) + [(a, d) for op, a, d in h.readback if op == "W"]
+    names = {name for a, _ in writes for lo, hi, name in spans if lo <= a < hi}
+    assert names == {"WEIGHTS", "INPUT", "SEEDS", "STEPS", "SWEEPS", "BETA", "ROTATE"}
+    assert all(any(lo <= a < hi for lo, hi, _ in spans) for a, _ in writes)
