@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pbitgen.config import Config, _int, _real
+from pbitgen.config import _SECTIONS, Config, _int, _real
 from pbitgen.errors import PbitgenError, in_file
 
 ACP_LAWS = ("replication", "paper", "none")
@@ -179,25 +179,43 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> RunConfig:
+        """Build and check a run; errors start with the field's name (``dtm.noise_rate must be ...``), so
+        that a caller can prefix where the run sits (``run.dtm.noise_rate`` in a model.json)."""
         if not isinstance(data, dict):
             raise TypeError(f"run config must be a table of sections, not {type(data).__name__}")
         data = dict(data)
+        known = ("version", *_SECTIONS, "dtm", "train")
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"{unknown[0]} is not a known section; expected one of {', '.join(known[1:])}")
+        if isinstance(data.get("version"), bool):
+            raise TypeError(f"version must be an integer, not {data['version']!r}")
         dtm = _section(DTMConfig, data.pop("dtm", {}), "dtm")
         train = _section(TrainConfig, data.pop("train", {}), "train")
         return cls(Config.from_dict(data), dtm, train)
 
     @classmethod
-    def load(cls, path: str | Path) -> RunConfig:
-        """Read a run file (TOML or JSON); any problem is one :class:`PbitgenError` line naming the field."""
+    def load(cls, path: str | Path, require: tuple[str, ...] = ()) -> RunConfig:
+        """Read a run file (TOML or JSON); any problem is one :class:`PbitgenError` line naming the field.
+        ``require`` names sections the file must hold (``("train",)`` for training: a hardware-only config
+        would otherwise train with every default)."""
         path = Path(path)
         try:
             raw = path.read_bytes()
         except OSError as e:
-            raise PbitgenError(f"{path}: cannot read config: {e.strerror}") from None
+            raise PbitgenError(
+                f"{path}: cannot read config: {e.strerror}; expected a run file (TOML or JSON)"
+            ) from None
         try:
             data = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
         except (ValueError, UnicodeDecodeError) as e:
             raise PbitgenError(f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {e}") from None
+        missing = [name for name in require if not isinstance(data, dict) or name not in data]
+        if missing:
+            raise PbitgenError(
+                f"{path}: section [{missing[0]}] is missing (a hardware-only config?); expected a run config "
+                f"with [{'] and ['.join(require)}] sections, like configs/dtm_default.toml"
+            )
         try:
             return cls.from_dict(data)
         except (TypeError, ValueError) as e:

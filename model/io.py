@@ -17,10 +17,13 @@ Every problem raises :class:`~pbitgen.errors.PbitgenError` naming the file and t
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
+import threading
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -61,6 +64,15 @@ def read_npz(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     if path.is_dir():
         raise PbitgenError(f"{path}: is a directory; expected an .npz model file")
     try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+        if head.startswith(b"\x93NUMPY"):
+            raise PbitgenError(f"{path}: not an .npz archive (a single .npy array?); expected arrays {', '.join(keys)}")
+        if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+            raise PbitgenError(
+                f"{path}: not a readable .npz file: it is not a zip archive, so not what numpy.savez writes; "
+                f"expected arrays {', '.join(keys)}"
+            )
         z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise PbitgenError(f"{path}: not an .npz archive (a single .npy array?)")
@@ -145,21 +157,105 @@ def load_ising(path: str | Path) -> IsingModel:
     return IsingModel(graph, a["J"].astype(np.float64)[order], h.astype(np.float64), beta)
 
 
+#: Signals held back while a group of files is renamed into place, so that they appear together.
+HELD_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+#: The files staged by :func:`written_together` (path -> temporary file), or None outside it.
+_staged: dict[Path, Path] | None = None
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold back SIGINT, SIGTERM and SIGHUP until the block ends, so that a short sequence of renames is
+    not cut in half: the first one that arrives is raised again afterwards. Works from the main thread,
+    whichever thread the signal lands on; elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    old = {}
+    for num in HELD_SIGNALS:
+        if signal.getsignal(num) not in (signal.SIG_IGN, None):
+            old[num] = signal.signal(num, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for num, handler in old.items():
+            signal.signal(num, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+def _publish(files: dict[Path, Path]) -> None:
+    """Rename each temporary file onto its path, all or none: signals are held back, and if a rename fails
+    the files already replaced get their old contents back (kept as hard links) or are removed."""
+    with signals_held():
+        backups: dict[Path, Path | None] = {}
+        try:
+            for path, tmp in files.items():
+                backups[path] = None
+                if path.exists():
+                    old = tmp.with_name(tmp.name + ".old")
+                    with contextlib.suppress(OSError):  # no hard links here: no way back for this one
+                        os.link(path, old)
+                        backups[path] = old
+                os.replace(tmp, path)
+        except BaseException:
+            for path, old in backups.items():
+                if old is not None:
+                    os.replace(old, path)
+                elif not files[path].exists():  # published, and there was nothing before
+                    path.unlink(missing_ok=True)
+            raise
+        finally:
+            for old in backups.values():
+                if old is not None:
+                    old.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def written_together() -> Iterator[None]:
+    """Make every :func:`atomic_write` inside the block (``save_npz``, ``save_text``, PNGs...) appear
+    together when the block ends, or not at all: each file is written to a temporary file beside it, and
+    only when the block finishes are they all renamed into place, with signals held back. An exception,
+    Ctrl-C or SIGTERM (when the CLI turns it into an exception) inside the block removes the temporary
+    files and leaves the old outputs as they were. Nested blocks join the outermost one."""
+    global _staged
+    if _staged is not None:
+        yield
+        return
+    _staged = {}
+    try:
+        yield
+        _publish(_staged)
+    finally:
+        for tmp in _staged.values():
+            tmp.unlink(missing_ok=True)
+        _staged = None
+
+
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write a file through ``write(fileobj)`` into a temporary file beside it, then rename: readers never
-    see half a file, and a failure leaves nothing behind."""
+    see half a file, and a failure leaves nothing behind. Inside :func:`written_together` the rename waits
+    for the block's end."""
     path = Path(path)
+    if _staged is not None and path.absolute() in {p.absolute() for p in _staged}:
+        raise PbitgenError(f"{path}: would be written twice by one command; expected distinct output names")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a written artifact gets ordinary permissions
-        os.replace(tmp, path)
+        if _staged is not None:
+            _staged[path] = tmp
+        else:
+            _publish({path: tmp})
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -2,19 +2,24 @@
 
 Each subcommand module has ``add_arguments(parser)`` and ``run(args) -> int``; :func:`main` keeps it
 testable (``main(["graph", ...])`` returns the exit code). A :class:`~pbitgen.errors.PbitgenError` prints
-``pbitgen: error: <message>`` and exits 1 with no traceback; Ctrl-C exits 130.
+``pbitgen: error: <message>`` and exits 1 with no traceback, as does a file error no check could foresee
+(disk full) or running out of memory; Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129, after ending worker
+processes and removing temporary files; a closed output pipe (``| head -1``) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from signal import SIGPIPE
 
 from pbitgen import __version__
 from pbitgen.errors import PbitgenError
 
 from . import eval, fpga, graph, power, regress, sample, sim, synth, train, verilog
+from .common import Terminated, signals_raise
 
 COMMANDS = {
     "graph": (graph, "export a DTM grid graph (edges and colours) as .npz"),
@@ -42,17 +47,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the reader of a pipe going away (``| head -1``) ends the command
+    quietly, without a second broken-pipe report when Python flushes stdout at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (captured, closed)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    try:
-        return int(args.run(args) or 0)
-    except PbitgenError as e:
-        print(f"pbitgen: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("pbitgen: interrupted", file=sys.stderr)
-        return 130
+    with signals_raise():
+        try:
+            code = int(args.run(args) or 0)
+            sys.stdout.flush()  # here, where a closed pipe is caught, rather than at exit
+            return code
+        except PbitgenError as e:
+            print(f"pbitgen: error: {e}", file=sys.stderr)
+            return 1
+        except Terminated as e:
+            print(f"pbitgen: terminated ({e})", file=sys.stderr)
+            return 128 + e.signum
+        except KeyboardInterrupt:
+            print("pbitgen: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            quiet_stdout()
+            return 128 + SIGPIPE
+        except MemoryError:
+            print("pbitgen: error: out of memory; expected smaller sizes (--chains, --images, --grid)", file=sys.stderr)
+            return 1
+        except OSError as e:  # a file problem no check before the work could foresee (disk full, permissions)
+            where = f"{e.filename}: " if e.filename else ""
+            print(f"pbitgen: error: {where}{e.strerror or e}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -4,11 +4,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
+import sys
+import tempfile
+import threading
 import tomllib
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
-from pbitgen.config import Config
+from pbitgen.config import Config, GraphConfig
 from pbitgen.errors import PbitgenError
 
 
@@ -21,6 +30,21 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="override one config field, VALUE in TOML syntax, e.g. --set formats.lut_range=16 (repeatable)",
     )
+
+
+def count(text: str) -> int:
+    """An argparse type for sizes: an integer, also written like ``1e5`` (which must be a whole number)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = Decimal(text.strip())
+        if value.is_finite() and value.adjusted() < 100 and value == value.to_integral_value():
+            return int(value)
+    except InvalidOperation:
+        pass
+    raise argparse.ArgumentTypeError(f"invalid count {text!r}; expected a whole number such as 1000 or 1e3")
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
@@ -55,3 +79,153 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
         return Config.from_dict(json.loads(json.dumps(data)))
     except (TypeError, ValueError) as e:
         raise PbitgenError(f"--set: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# outputs, sizes and signals: checks every command can run before its work starts
+# ---------------------------------------------------------------------------------------------------------
+def _writable_folder(folder: Path, where: str) -> None:
+    """The nearest existing folder at or above ``folder`` must be a folder this process can write in."""
+    d = folder if str(folder) else Path(".")
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    if not d.is_dir():
+        raise PbitgenError(f"{where}: {d} is a file, not a folder; expected a path whose folders are folders")
+    try:
+        with tempfile.TemporaryFile(dir=d):
+            pass
+    except OSError as e:
+        raise PbitgenError(f"{where}: cannot write in folder {d} ({e.strerror}); expected a writable folder") from None
+
+
+def check_output_file(path: str | Path, option: str = "--out", suffix: str | None = None) -> Path:
+    """Refuse, before any work, an output file that cannot be written: an existing folder, a path under
+    a regular file, a folder that is not writable, or (with ``suffix``) a name not ending in ``suffix``.
+    Meant for every command that writes a file (sim, verilog, power, regress and fpga can adopt it)."""
+    p = Path(path)
+    where = f"{option} {path}"
+    if suffix is not None and p.suffix != suffix:
+        raise PbitgenError(f"{where}: expected a file name ending in {suffix}")
+    if p.is_dir() or str(path).endswith(("/", os.sep)):
+        raise PbitgenError(f"{where}: is a folder; expected a file name")
+    _writable_folder(p.parent, where)
+    return p
+
+
+def check_output_folder(path: str | Path, option: str = "--out") -> Path:
+    """Refuse, before any work, an output folder that cannot be made or written (it is a file, lies under
+    a file, or in a folder that is not writable)."""
+    p = Path(path)
+    where = f"{option} {path}"
+    if p.exists() and not p.is_dir():
+        raise PbitgenError(f"{where}: is a file; expected a folder")
+    _writable_folder(p, where)
+    return p
+
+
+def check_torus_jumps(graph: GraphConfig, option: str = "--jumps") -> None:
+    """Refuse a torus on which a jump wraps onto itself or onto another jump (the four rotations of every
+    jump must reach distinct offsets modulo the side), which would silently drop edges. Meant for every
+    command that builds a grid from the command line (verilog and fpga can adopt it)."""
+    if graph.kind != "grid" or not graph.torus:
+        return
+    side, seen = graph.side, {}
+    for jump in graph.jump_list:
+        dx, dy = jump
+        for d in ((dx, dy), (-dy, dx), (-dx, -dy), (dy, -dx)):
+            key = (d[0] % side, d[1] % side)
+            if key in seen:
+                other = seen[key]
+                what = "onto itself" if other == jump else f"onto the jump {other}"
+                raise PbitgenError(
+                    f"{option}: the jump {jump} wraps {what} on the {side}x{side} torus, so edges would be lost; "
+                    f"expected jumps that stay distinct modulo {side} (a larger --grid, or other jumps)"
+                )
+            seen[key] = jump
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can give now (Linux: MemAvailable + SwapFree), else its physical size."""
+    try:
+        info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+        return (int(info["MemAvailable"].split()[0]) + int(info.get("SwapFree", "0 kB").split()[0])) * 1024
+    except (OSError, KeyError, ValueError):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError  # unreachable
+
+
+def check_memory(need: float, where: str, expected: str) -> None:
+    """Refuse, before any work, a size whose estimated memory ``need`` (bytes) this machine cannot give:
+    ``where`` names the option and value, ``expected`` what would fit."""
+    have = available_memory()
+    if need > have:
+        raise PbitgenError(
+            f"{where}: needs about {_bytes(need)} of memory, this machine has {_bytes(have)} available; "
+            f"expected {expected}"
+        )
+
+
+def check_seed(seed: int, option: str = "--seed") -> int:
+    """A seed the configs and samplers accept: an integer in [0, 2**63 - 1]."""
+    if not 0 <= seed <= MAX_SEED:
+        raise PbitgenError(f"{option} {seed}: out of range; expected an integer in [0, {MAX_SEED}]")
+    return seed
+
+
+#: The largest seed every part accepts (``rng.seed`` of a config).
+MAX_SEED = (1 << 63) - 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP raised as an exception (like Ctrl-C's KeyboardInterrupt), so that ``finally``
+    blocks run on the way out and remove temporary files."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_workers() -> None:
+    """End the processes this process started through multiprocessing (process pools, local clusters):
+    they also receive the terminal's Ctrl-C, and one killed while holding a pool's queue lock would leave
+    the pool's shutdown waiting forever."""
+    mp = sys.modules.get("multiprocessing")
+    if mp is None:
+        return
+    for p in mp.active_children():
+        with contextlib.suppress(Exception):
+            p.terminate()
+
+
+def _raise_on_signal(signum: int, frame: object) -> None:
+    stop_workers()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """Inside the block, SIGINT raises KeyboardInterrupt and SIGTERM/SIGHUP raise :class:`Terminated`,
+    after ending worker processes (:func:`stop_workers`). Signals that were ignored stay ignored; only the
+    main thread can set handlers, elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        num = getattr(signal, name, None)
+        if num is not None and signal.getsignal(num) is not signal.SIG_IGN:
+            old[num] = signal.signal(num, _raise_on_signal)
+    try:
+        yield
+    finally:
+        for num, handler in old.items():
+            signal.signal(num, handler)

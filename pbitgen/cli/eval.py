@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from pbitgen.errors import PbitgenError
-from pbitgen.model.io import save_text
+from pbitgen.model.io import save_text, written_together
+
+from .common import check_memory, check_output_file, check_seed, count
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="DIR", default="weights/default", help="model folder (default: %(default)s)")
-    p.add_argument("--samples", type=int, default=1000, metavar="N", help="images per row (default: %(default)s)")
-    p.add_argument("--sweeps", type=int, metavar="K", help="Gibbs sweeps per step (default: the model's schedule)")
+    p.add_argument("--samples", type=count, default=1000, metavar="N", help="images per row (default: %(default)s)")
+    p.add_argument("--sweeps", type=count, metavar="K", help="Gibbs sweeps per step (default: the model's schedule)")
     p.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default: %(default)s)")
     p.add_argument("--data", metavar="DIR", help="Fashion-MNIST IDX folder (default: the Debian package's)")
     p.add_argument("--json", metavar="FILE", help="also write the table as JSON")
@@ -80,6 +82,13 @@ def run(args: argparse.Namespace) -> int:
         raise PbitgenError(f"--samples must be >= 2, not {args.samples}")
     if args.sweeps is not None and args.sweeps < 1:
         raise PbitgenError(f"--sweeps must be >= 1, not {args.sweeps}")
+    check_seed(args.seed)
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.grid:
+        check_output_file(args.grid, "--grid")
+    if args.json and args.grid and Path(args.json).absolute() == Path(args.grid).absolute():
+        raise PbitgenError(f"--json and --grid {args.grid}: the same file; expected two different names")
     folder = Path(args.model)
     main = load_dtm(folder)
     clf = load_classifier(folder / "classifier.npz")
@@ -88,6 +97,12 @@ def run(args: argparse.Namespace) -> int:
         raise PbitgenError(f"{folder / 'classifier.npz'}: field 'side' is {clf.side}, the model's images are {side}")
     n = args.samples
     train = data_mod.load_binary("train", side, 0, args.data)
+    if n > len(train.images):
+        raise PbitgenError(
+            f"--samples {n}: more than the {len(train.images)} training images the floor row draws from; "
+            f"expected at most {len(train.images)}"
+        )
+    check_memory(n * main.graph.n * 64, f"--samples {n}", "a smaller --samples")
     test = data_mod.load_binary("test", side, 0, args.data)
     ref = clf.features(test.images)
     k = args.sweeps or main.run.config.schedule.sweeps
@@ -119,21 +134,12 @@ def run(args: argparse.Namespace) -> int:
     for name, val, cost, ac in rows:
         ac_s = f"{ac:+.3f}" if ac is not None else "-"
         print(f"{name:38s} {val:8.2f}  {cost:>15s}  {ac_s:>14s}")
-    if args.json:
-        save_text(
-            args.json,
-            json.dumps(
-                {
-                    "samples": n,
-                    "sweeps": k,
-                    "rows": [{"row": a, "fd": b, "cost": c, "autocorr": d} for a, b, c, d in rows],
-                },
-                indent=1,
-            )
-            + "\n",
-        )
-    if args.grid and grid is not None:
-        from pbitgen.model.plots import grid_png
+    with written_together():
+        if args.json:
+            table = [{"row": a, "fd": b, "cost": c, "autocorr": d} for a, b, c, d in rows]
+            save_text(args.json, json.dumps({"samples": n, "sweeps": k, "rows": table}, indent=1) + "\n")
+        if args.grid and grid is not None:
+            from pbitgen.model.plots import grid_png
 
-        grid_png(args.grid, grid[:64], rows_of=[grid[:64], test.images[:32]])
+            grid_png(args.grid, grid[:64], rows_of=[grid[:64], test.images[:32]])
     return 0

@@ -5,6 +5,7 @@ exact enumeration when the model is small enough."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,16 @@ from pbitgen.config import Config
 from pbitgen.errors import PbitgenError
 from pbitgen.model import exact, fixed, golden
 from pbitgen.model.graph import graph_config
-from pbitgen.model.io import IsingModel, load_ising, save_npz, save_text
+from pbitgen.model.io import IsingModel, load_ising, save_npz, save_text, written_together
 
-from .common import add_config_arguments, config_from_args
+from .common import (
+    add_config_arguments,
+    check_memory,
+    check_output_file,
+    check_seed,
+    config_from_args,
+    count,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,14 +32,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="Boltzmann machine file (.npz), or a DTM model folder with --images (default: weights/default)",
     )
-    p.add_argument("--images", type=int, metavar="N", help="generate N images with a DTM model folder")
+    p.add_argument("--images", type=count, metavar="N", help="generate N images with a DTM model folder")
     p.add_argument("--label", type=int, metavar="CLASS", help="with --images: condition on class 0..9")
-    p.add_argument("--chains", type=int, default=1024, metavar="B", help="independent chains (default: %(default)s)")
+    p.add_argument("--chains", type=count, default=1024, metavar="B", help="independent chains (default: %(default)s)")
     p.add_argument(
-        "--sweeps", type=int, metavar="K", help="Gibbs sweeps per chain, or per step of a DTM (default: 64; a DTM's K)"
+        "--sweeps",
+        type=count,
+        metavar="K",
+        help="Gibbs sweeps per chain, or per step of a DTM (default: 64; a DTM's K)",
     )
     p.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default: %(default)s)")
-    p.add_argument("--out", "-o", required=True, metavar="OUT.npz", help="where to write the final spins or images")
+    p.add_argument(
+        "--out",
+        "-o",
+        required=True,
+        metavar="OUT.npz",
+        help="where to write the final spins or images; OUT.config.json (and with --images OUT.png) go beside it",
+    )
     p.add_argument("--golden", action="store_true", help="use the bit-exact golden model of the hardware")
     add_config_arguments(p)
 
@@ -48,6 +65,53 @@ def golden_config(base: Config, model: IsingModel, sweeps: int, seed: int) -> Co
         raise PbitgenError(str(e)) from None
 
 
+#: Node updates per call of the float sampler (about a tenth of a second): between calls Python answers
+#: Ctrl-C and SIGTERM, which it cannot do inside one long numba call.
+UPDATES_PER_CALL = 50_000_000
+
+#: The largest beta the float sampler takes: it computes ``2 beta log2(e)`` in float32.
+MAX_FLOAT_BETA = 1e38
+
+#: Bytes of memory per node and chain, an upper estimate (sampler state, copies, exact comparison).
+BYTES_PER_SPIN = {False: 32, True: 64}
+
+
+def outputs(out: Path, png: bool) -> list[Path]:
+    """The files a sample run writes: the data ``OUT.npz``, ``OUT.config.json`` and (images) ``OUT.png``."""
+    return [out, out.with_suffix(".config.json")] + ([out.with_suffix(".png")] if png else [])
+
+
+def check_outputs(args: argparse.Namespace, png: bool) -> Path:
+    """``--out`` must end in .npz, so that the data, its config and its PNG get distinct names."""
+    if Path(args.out).suffix != ".npz" and not args.out.endswith(("/", os.sep)):
+        data, *rest = outputs(Path(args.out).with_suffix(".npz"), png)
+        raise PbitgenError(
+            f"--out {args.out}: expected a file name ending in .npz, such as {data}, "
+            f"beside which {' and '.join(map(str, rest))} are written"
+        )
+    return check_output_file(args.out)
+
+
+def check_chains(n: int, nodes: int, golden: bool, option: str) -> None:
+    check_memory(n * (nodes * BYTES_PER_SPIN[golden] + 64), f"{option} {n}", f"a smaller {option}")
+
+
+def sample_float(g, J: np.ndarray, h: np.ndarray, beta: float, chains: int, sweeps: int, seed: int) -> np.ndarray:
+    """``gibbs.sample`` in slices of sweeps, so that Ctrl-C and SIGTERM are answered between them; the
+    sampler carries every chain's spins and generator from one slice to the next, so the result is
+    bit-identical to one call."""
+    from pbitgen.model import gibbs  # numba: imported only when the float sampler runs
+
+    sampler = gibbs.GibbsSampler(g, chains, seed)
+    per_call = max(1, UPDATES_PER_CALL // (g.n * chains))
+    done = 0
+    while done < sweeps:
+        k = min(per_call, sweeps - done)
+        sampler.run(J, h, beta, k)
+        done += k
+    return sampler.spins
+
+
 def run(args: argparse.Namespace) -> int:
     if args.images is not None or (args.model is not None and Path(args.model).is_dir()):
         return run_dtm(args)
@@ -60,10 +124,11 @@ def run(args: argparse.Namespace) -> int:
     for name in ("chains", "sweeps"):
         if getattr(args, name) < 1:
             raise PbitgenError(f"--{name} must be >= 1, not {getattr(args, name)}")
-    if args.seed < 0:
-        raise PbitgenError(f"--seed must be >= 0, not {args.seed}")
+    check_seed(args.seed)
+    out = check_outputs(args, png=False)
     model = load_ising(args.model)
     g = model.graph
+    check_chains(args.chains, g.n, args.golden, "--chains")
     if args.golden:
         cfg = golden_config(config_from_args(args), model, args.sweeps, args.seed)
         banks, sat = golden.quantize_banks(cfg, model.J, model.h)
@@ -79,15 +144,18 @@ def run(args: argparse.Namespace) -> int:
             f"beta {f.beta.describe()}; saturated: {sum(sat.values())})"
         )
     else:
-        from pbitgen.model import gibbs  # numba: imported only when the float sampler runs
-
+        if not model.beta <= MAX_FLOAT_BETA:
+            raise PbitgenError(
+                f"{args.model}: field 'beta' is {model.beta:g}, too large for the float sampler (float32); "
+                f"expected at most {MAX_FLOAT_BETA:g}"
+            )
         cfg = config_from_args(args).replace(rng={"seed": args.seed})
-        spins = gibbs.sample(g, model.J, model.h, model.beta, args.chains, args.sweeps, args.seed)
+        spins = sample_float(g, model.J, model.h, model.beta, args.chains, args.sweeps, args.seed)
         target = (model.J, model.h, model.beta)
         kind = "float reference sampler"
-    out = Path(args.out)
-    save_npz(out, samples=spins.astype(np.int8))
-    save_text(out.with_suffix(".config.json"), cfg.to_json())
+    with written_together():
+        save_npz(out, samples=spins.astype(np.int8))
+        save_text(out.with_suffix(".config.json"), cfg.to_json())
     print(f"{args.model}: {g.n} nodes, {len(g.edges)} edges, {g.n_colors} colours, beta {model.beta:g}")
     print(f"{kind}: {args.chains} chains x {args.sweeps} sweeps, seed {args.seed} -> {out}")
     if g.n <= exact.MAX_NODES:
@@ -129,13 +197,14 @@ def run_dtm(args: argparse.Namespace) -> int:
     n = args.images if args.images is not None else args.chains
     if n < 1:
         raise PbitgenError(f"--images must be >= 1, not {n}")
-    if args.seed < 0:
-        raise PbitgenError(f"--seed must be >= 0, not {args.seed}")
-    folder = Path(args.model) if args.model else Path("weights/default")
-    model = dtm.load_dtm(folder)
+    check_seed(args.seed)
     sweeps = args.sweeps
     if sweeps is not None and sweeps < 1:
         raise PbitgenError(f"--sweeps must be >= 1, not {sweeps}")
+    out = check_outputs(args, png=True)
+    folder = Path(args.model) if args.model else Path("weights/default")
+    model = dtm.load_dtm(folder)
+    check_chains(n, model.graph.n, args.golden, "--images" if args.images is not None else "--chains")
     labels = None
     if args.label is not None:
         if not model.conditional:
@@ -150,15 +219,20 @@ def run_dtm(args: argparse.Namespace) -> int:
     else:
         images = dtm.generate(model, n, args.seed, labels=labels, sweeps=sweeps, steps_as_one=cost)
         kind = "float reference sampler"
-    out = Path(args.out)
+    k = sweeps or model.run.config.schedule.sweeps
+    cfg = model.run.config.replace(
+        rng={"seed": args.seed}, schedule={"sweeps": k, "beta": tuple(dtm.sweep_betas(model, k))}
+    )
     arrays = {"images": images}
     if labels is not None:
         arrays["labels"] = labels.astype(np.uint8)
-    save_npz(out, **arrays)
     from pbitgen.model.plots import grid_png
 
-    grid_png(out.with_suffix(".png"), images)
-    k = sweeps or model.run.config.schedule.sweeps
+    data, config, png = outputs(out, png=True)
+    with written_together():
+        save_npz(data, **arrays)
+        save_text(config, cfg.to_json())
+        grid_png(png, images)
     print(f"{folder}: DTM, T={model.steps}, {model.side}x{model.side} pixels, {model.run.config.graph.describe()}")
-    print(f"{kind}: {n} images, {k} sweeps per step, seed {args.seed} -> {out} and {out.with_suffix('.png')}")
+    print(f"{kind}: {n} images, {k} sweeps per step, seed {args.seed} -> {data}, {config} and {png}")
     return 0

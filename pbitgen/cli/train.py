@@ -19,7 +19,10 @@ import numpy as np
 from pbitgen.errors import PbitgenError
 from pbitgen.model.dtm_config import RunConfig
 
+from .common import check_output_folder, count
+
 VARIANTS = ("acp", "noacp", "mebm")
+DEFAULT_CONFIG = "configs/dtm_default.toml"
 LABELS = {"acp": "DTM + ACP", "noacp": "DTM, no ACP", "mebm": "MEBM (T=1)"}
 
 
@@ -40,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config",
         metavar="FILE",
-        default="configs/dtm_default.toml",
+        default=DEFAULT_CONFIG,
         help="run config: hardware sections plus [dtm] and [train] (default: %(default)s)",
     )
     p.add_argument("--out", "-o", metavar="DIR", default="weights/default", help="model folder (default: %(default)s)")
@@ -48,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compare", action="store_true", help="also train the MEBM and no-ACP baselines, draw curves")
     p.add_argument("--only", choices=VARIANTS, help="train one variant only (default: acp, or all with --compare)")
     p.add_argument("--data", metavar="DIR", help="Fashion-MNIST IDX folder (default: the Debian package's)")
-    p.add_argument("--epochs", type=int, metavar="N", help="override train.epochs")
+    p.add_argument("--epochs", type=count, metavar="N", help="override train.epochs")
     p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
 
 
@@ -84,13 +87,19 @@ def run(args: argparse.Namespace) -> int:
     from pbitgen.model.classifier import load_classifier, train_classifier
     from pbitgen.model.train import train
 
-    base = RunConfig.load(args.config)
+    if args.config == DEFAULT_CONFIG and not Path(args.config).exists():
+        raise PbitgenError(
+            f"--config {args.config}: no such file (the default, looked up from the current folder "
+            f"{Path.cwd()}); expected --config FILE, a run config with [dtm] and [train] sections"
+        )
+    base = RunConfig.load(args.config, require=("dtm", "train"))
     if args.epochs is not None:
         if args.epochs < 1:
             raise PbitgenError(f"--epochs must be >= 1, not {args.epochs}")
         base = base.replace(train={"epochs": args.epochs})
-    out = Path(args.out)
-    run_dir = Path(args.checkpoints) if args.checkpoints else Path("runs/train") / out.name
+    out = check_output_folder(args.out)
+    run_dir = check_output_folder(args.checkpoints, "--checkpoints") if args.checkpoints else None
+    run_dir = run_dir or check_output_folder(Path("runs/train") / out.name, "--checkpoints (default)")
     side = base.dtm.image_side
     train_set = data_mod.load_binary("train", side, base.train.n_train, args.data)
     test_set = data_mod.load_binary("test", side, 0, args.data)

@@ -1,0 +1,294 @@
+"""The command line under bad input and signals: one line ``pbitgen: error: ...``, a non-zero exit, nothing
+half-written; Ctrl-C and SIGTERM end a command within a second or two and leave no temporary files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pbitgen.cli import common, main
+from pbitgen.cli import sample as sample_cmd
+from pbitgen.model import dtm, gibbs
+from pbitgen.model.data import DEFAULT_ROOT
+from pbitgen.model.dtm_config import RunConfig
+from pbitgen.model.io import IsingModel, atomic_write, load_ising, save_ising, save_text, written_together
+
+from .test_dtm import tiny_model
+
+ROOT = Path(__file__).resolve().parent.parent
+ISING = str(ROOT / "weights" / "ising16.npz")
+#: The command as a user runs it, in a fresh process of this interpreter.
+PBITGEN = [sys.executable, "-c", "import sys; from pbitgen.cli import main; sys.exit(main())"]
+
+
+def fails(capsys, argv: list[str], pattern: str) -> str:
+    """``main(argv)`` exits 1 with exactly one line on stderr that matches ``pattern``."""
+    assert main([str(a) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pbitgen: error: ") and err.count("\n") == 1, err
+    assert re.search(pattern, err), err
+    return err
+
+
+def files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    dtm.save_dtm(tmp_path / "m", tiny_model(labels=1))
+    return tmp_path / "m"
+
+
+# ---- defect 1: Ctrl-C while sampling, results unchanged ----------------------------------------------------
+def test_float_sample_in_slices_is_bit_identical(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sample_cmd, "UPDATES_PER_CALL", 16 * 40 * 3)  # 3 sweeps per call: 7 = 3 + 3 + 1
+    out = tmp_path / "s.npz"
+    assert main(["sample", "--model", ISING, "--chains", "40", "--sweeps", "7", "--seed", "5", "--out", str(out)]) == 0
+    m = load_ising(ISING)
+    with np.load(out) as z:
+        got = z["samples"]
+    assert np.array_equal(got, gibbs.sample(m.graph, m.J, m.h, m.beta, 40, 7, 5))
+    assert files(tmp_path) == ["s.config.json", "s.npz"]
+
+
+def run_and_signal(argv: list[str], signum: int, after: float, group: bool = True) -> tuple[int, float, str]:
+    """Start the command, send ``signum`` after ``after`` seconds to its process group (as a terminal's
+    Ctrl-C does) or to the command alone; return its exit status, the seconds it took to end, and its
+    stderr."""
+    p = subprocess.Popen(
+        PBITGEN + argv, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(after)
+    if group:
+        os.killpg(p.pid, signum)
+    else:
+        os.kill(p.pid, signum)
+    t0 = time.monotonic()
+    try:
+        _, err = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        pytest.fail(f"{argv[0]} still ran 10 s after signal {signum}")
+    return p.returncode, time.monotonic() - t0, err
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_a_long_sample(tmp_path, signum, code):
+    argv = ["sample", "--model", ISING, "--chains", "100000", "--sweeps", "1000000", "--out", str(tmp_path / "s.npz")]
+    rc, seconds, err = run_and_signal(argv, signum, after=3.0)
+    assert rc == code and seconds < 3.0, (rc, seconds, err)
+    assert err.startswith("pbitgen: ") and "Traceback" not in err
+    assert files(tmp_path) == []
+
+
+@pytest.mark.skipif(not DEFAULT_ROOT.exists(), reason="needs the Debian package dataset-fashion-mnist")
+@pytest.mark.parametrize("group", [True, False])
+def test_signal_ends_training_and_its_workers(tmp_path, group):
+    """An epoch here takes far longer than the test waits: the step workers must be ended, not waited for,
+    whether they got the signal too (Ctrl-C) or only the main process did (``kill``)."""
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        '[graph]\nside = 20\npattern = "G8"\ntorus = true\n[schedule]\nsteps = 2\nsweeps = 8\n[dtm]\n'
+        "image_side = 14\n[train]\nepochs = 50\nupdates_per_epoch = 10000\nn_train = 500\nworkers = 2\n"
+        "eval_samples = 0\n"
+    )
+    (tmp_path / "t").mkdir()
+    shutil.copy(ROOT / "weights" / "default" / "classifier.npz", tmp_path / "t")
+    argv = ["train", "--config", str(cfg), "--out", str(tmp_path / "t"), "--checkpoints", str(tmp_path / "ck")]
+    rc, seconds, err = run_and_signal(argv, signal.SIGINT, after=4.0, group=group)
+    assert rc == 130 and seconds < 3.0 and "pbitgen: interrupted" in err, (rc, seconds, err)
+
+
+def test_sigterm_removes_temporary_files(tmp_path):
+    def write(f):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the file is half-written
+        f.write(b"x")
+
+    with common.signals_raise(), pytest.raises(common.Terminated):
+        atomic_write(tmp_path / "a.npz", write)
+    assert files(tmp_path) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone again
+
+
+# ---- defects 3, 4, 9: outputs published together, distinct names, config.json beside DTM samples ---------
+def test_outputs_appear_together_or_not_at_all(tmp_path, monkeypatch):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    save_text(a, "old a")
+    with pytest.raises(KeyboardInterrupt), written_together():
+        save_text(a, "new a")
+        save_text(b, "new b")
+        raise KeyboardInterrupt
+    assert files(tmp_path) == ["a.txt"] and a.read_text() == "old a"
+
+    real = os.replace
+    calls = []
+
+    def signal_between_renames(src, dst):
+        real(src, dst)
+        calls.append(dst)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # held back until both are in place
+
+    monkeypatch.setattr(os, "replace", signal_between_renames)
+    with common.signals_raise(), pytest.raises(common.Terminated), written_together():
+        save_text(a, "new a")
+        save_text(b, "new b")
+    assert (a.read_text(), b.read_text()) == ("new a", "new b") and files(tmp_path) == ["a.txt", "b.txt"]
+
+    def fail_second(src, dst):
+        if Path(dst) == b:
+            raise OSError(28, "No space left on device", str(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_second)
+    with pytest.raises(OSError), written_together():
+        save_text(a, "newer a")
+        save_text(b, "newer b")
+    monkeypatch.setattr(os, "replace", real)
+    assert (a.read_text(), b.read_text()) == ("new a", "new b") and files(tmp_path) == ["a.txt", "b.txt"]
+
+
+def test_dtm_sample_names_and_config(model_dir, tmp_path, capsys):
+    fails(capsys, ["sample", "--model", model_dir, "--images", "2", "--out", tmp_path / "x.png"], r"ending in \.npz")
+    assert files(tmp_path) == ["m"]
+    assert main(["sample", "--model", str(model_dir), "--images", "2", "--out", str(tmp_path / "x.npz")]) == 0
+    assert files(tmp_path) == ["m", "x.config.json", "x.npz", "x.png"]
+    cfg = json.loads((tmp_path / "x.config.json").read_text())
+    assert cfg["rng"]["seed"] == 1 and cfg["graph"] == json.loads(dtm.load_dtm(model_dir).run.to_json())["graph"]
+
+
+# ---- defects 5, 6: bad output paths, sizes, seeds, before any work ----------------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sample", "--model", ISING, "--out", "{out}"],
+        ["graph", "--grid", "8", "--out", "{out}"],
+        ["eval", "--model", "{tmp}/no-model", "--json", "{out}"],  # checked before the model is read
+        ["eval", "--model", "{tmp}/no-model", "--grid", "{out}"],
+    ],
+)
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [("folder.npz", r"is a folder; expected a file name"), ("file/x.npz", r"file is a file, not a folder")],
+)
+def test_bad_output_file(tmp_path, capsys, argv, out, message):
+    (tmp_path / "folder.npz").mkdir()
+    (tmp_path / "file").write_text("")
+    fails(capsys, [a.format(out=tmp_path / out, tmp=tmp_path) for a in argv], message)
+    assert files(tmp_path) == ["file", "folder.npz"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_output_folder(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o555)
+    fails(capsys, ["graph", "--grid", "8", "--out", ro / "g.npz"], r"cannot write in folder .*ro")
+
+
+def test_train_bad_folders_and_configs(tmp_path, capsys, monkeypatch):
+    (tmp_path / "file").write_text("")
+    run = ROOT / "configs" / "dtm_default.toml"
+    fails(capsys, ["train", "--config", run, "--out", tmp_path / "file"], r"--out .*file: is a file; expected a folder")
+    fails(capsys, ["train", "--config", run, "--out", tmp_path / "file/t"], r"file is a file, not a folder")
+    argv = ["train", "--config", run, "--out", tmp_path / "t", "--checkpoints", tmp_path / "file"]
+    fails(capsys, argv, r"--checkpoints .*is a file")
+    hw = ROOT / "configs" / "default.toml"
+    fails(capsys, ["train", "--config", hw, "--out", tmp_path / "t"], r"default\.toml: section \[dtm\] is missing")
+    monkeypatch.chdir(tmp_path)
+    fails(capsys, ["train"], r"--config configs/dtm_default\.toml: no such file \(the default")
+    assert files(tmp_path) == ["file"]
+
+
+def test_sizes_that_cannot_fit_are_refused_early(model_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "s.npz"
+    fails(capsys, ["sample", "--model", ISING, "--chains", "1e13", "--out", out], r"--chains 10{13}: needs about .* PB")
+    fails(capsys, ["sample", "--model", model_dir, "--images", "1e11", "--out", out], r"--images 10{11}: needs about")
+    monkeypatch.setattr(common, "available_memory", lambda: 10**9)
+    fails(capsys, ["graph", "--grid", "4096", "--out", out], r"--grid 4096: needs about .* GB of memory, .* 1\.0 GB")
+    assert files(tmp_path) == ["m"]
+
+
+@pytest.mark.parametrize("seed", ["-1", str(1 << 63), str(1 << 64)])
+def test_seed_out_of_range(tmp_path, capsys, seed):
+    argv = ["sample", "--model", ISING, "--seed", seed, "--out", tmp_path / "s.npz"]
+    fails(capsys, argv, rf"--seed {seed}: out of range; expected an integer in \[0, {(1 << 63) - 1}\]")
+
+
+@pytest.mark.skipif(not DEFAULT_ROOT.exists(), reason="needs the Debian package dataset-fashion-mnist")
+def test_eval_more_samples_than_data(tmp_path, capsys):
+    argv = ["eval", "--model", ROOT / "weights" / "default", "--samples", "60001", "--json", tmp_path / "e.json"]
+    fails(capsys, argv, r"--samples 60001: more than the 60000 training images")
+    assert files(tmp_path) == []
+
+
+def test_broken_pipe_ends_quietly(tmp_path):
+    p = subprocess.Popen(
+        [*PBITGEN, "graph", "--grid", "8", "--out", str(tmp_path / "g.npz")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    p.stdout.close()  # the reader is gone before the first line, as with `| head -0`
+    _, err = p.communicate(timeout=60)
+    assert err == b"" and p.returncode == 128 + signal.SIGPIPE
+
+
+def test_counts_accept_exponents(capsys):
+    assert common.count("1e3") == 1000 and common.count("64") == 64
+    with pytest.raises(SystemExit):
+        main(["sample", "--model", ISING, "--chains", "1.5", "--out", "x.npz"])
+    assert "invalid count '1.5'" in capsys.readouterr().err
+
+
+# ---- defects 7, 8: nonsense refused, messages that name the real problem --------------------------------
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--jumps", ""], r"--jumps '': expected pairs like"),
+        (["--jumps", "3,0;0,1", "--torus"], r"--jumps: the jump \(3, 0\) wraps onto itself on the 6x6 torus"),
+        (["--jumps", "1,0;7,0", "--torus"], r"the jump \(7, 0\) wraps onto the jump \(1, 0\)"),
+    ],
+)
+def test_graph_jumps_refused(tmp_path, capsys, extra, message):
+    fails(capsys, ["graph", "--grid", "6", *extra, "--out", tmp_path / "g.npz"], message)
+    assert files(tmp_path) == []
+
+
+def test_pattern_wrapping_on_a_small_torus(tmp_path, capsys):
+    fails(capsys, ["graph", "--grid", "4", "--pattern", "G8", "--torus", "--out", tmp_path / "g.npz"], r"--pattern: ")
+
+
+def test_huge_beta_refused_by_the_float_sampler(tmp_path, capsys):
+    m = load_ising(ISING)
+    save_ising(tmp_path / "m.npz", IsingModel(m.graph, m.J, m.h, 1e300))
+    argv = ["sample", "--model", tmp_path / "m.npz", "--out", tmp_path / "s.npz"]
+    fails(capsys, argv, r"m\.npz: field 'beta' is 1e\+300, too large .*; expected at most 1e\+38")
+    assert files(tmp_path) == ["m.npz"]
+
+
+def test_text_file_named_npz(tmp_path, capsys):
+    (tmp_path / "t.npz").write_text("J = 1\n")
+    fails(capsys, ["sample", "--model", tmp_path / "t.npz", "--out", tmp_path / "s.npz"], r"it is not a zip archive")
+
+
+def test_run_sections_and_version_in_model_json(model_dir, tmp_path, capsys):
+    meta = json.loads((model_dir / "model.json").read_text())
+    for change, message in (
+        ({"version": True}, r"field 'run\.version' must be an integer, not True"),
+        ({"runn": {}}, r"field 'run\.runn' is not a known section; expected one of graph, .*, train"),
+    ):
+        (model_dir / "model.json").write_text(json.dumps({**meta, "run": {**meta["run"], **change}}))
+        fails(capsys, ["sample", "--model", model_dir, "--images", "2", "--out", tmp_path / "s.npz"], message)
+    with pytest.raises(TypeError, match="version must be an integer"):
+        RunConfig.from_dict({"version": True})
