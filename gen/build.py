@@ -9,7 +9,7 @@ A folder ``DIR`` holds
 ``config.json``     the :class:`~pbitgen.config.Config` the design was generated from
 ``regmap.json``     the register map (:mod:`pbitgen.gen.regmap`); ``regmap.md`` as a table
 ``load.npz``        when weights were given: ``addr``/``data`` (uint32), the host's bus writes that load
-                    them and chain 0's seeds
+                    them, the first run's seeds and the schedule
 ==================  ==========================================================================
 
 The folder is built beside its destination and renamed into place, so a failed run leaves no partial
@@ -29,9 +29,11 @@ from amaranth.back import verilog
 
 from pbitgen.config import Config
 from pbitgen.model.golden import Banks
+from pbitgen.model.lattice import LatticePlan
 
-from .host import bus_writes
+from .host import Host
 from .image import memory_image
+from .lattice_top import LatticeTop
 from .plan import ArrayPlan
 from .top import Top
 
@@ -81,7 +83,7 @@ def waiver_file() -> str:
 @dataclass(frozen=True)
 class BuildResult:
     out: Path
-    plan: ArrayPlan
+    plan: ArrayPlan | LatticePlan
     convert_seconds: float
     verilog_bytes: int
 
@@ -90,14 +92,18 @@ def generate(
     cfg: Config, out: str | Path, banks: Banks | None = None, init: bool = False, chain: int = 0
 ) -> BuildResult:
     """Generate the design for ``cfg`` into ``out``; with ``init`` the memories start with ``banks`` and
-    chain ``chain``'s seeds (the design then runs without loading anything)."""
+    chain ``chain``'s seeds (the design then runs without loading anything; the lattice array always
+    starts on array 0's streams)."""
     out = Path(out)
-    plan = ArrayPlan(cfg)
+    h = Host(cfg)
+    plan = h.plan
     if banks is not None:
         banks.check(cfg, plan.graph)
-    image = memory_image(cfg, plan, banks, chain) if (init and banks is not None) else None
     t0 = time.perf_counter()
-    top = Top(cfg, plan, image)
+    if h.lattice:
+        top = LatticeTop(cfg, plan, banks if init else None)
+    else:
+        top = Top(cfg, plan, memory_image(cfg, plan, banks, chain) if (init and banks is not None) else None)
     text = verilog.convert(top, name=TOP, emit_src=False)
     seconds = time.perf_counter() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +117,7 @@ def generate(
         (tmp / "regmap.json").write_text(top.regmap.to_json() + "\n")
         (tmp / "regmap.md").write_text(f"# Register map of {TOP}\n\n" + top.regmap.to_markdown())
         if banks is not None:
-            writes = bus_writes(cfg, plan, top.regmap, banks, chain)
+            writes = h.load(banks, cfg, chain)
             with open(tmp / "load.npz", "wb") as f:
                 np.savez(
                     f,

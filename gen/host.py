@@ -213,6 +213,37 @@ class Host:
             for op in (("R", rm["SPINS"].offset, words), ("W", rm["ROTATE"].offset, 0))
         ]
 
+    def clock_bound(self, run: Config) -> int:
+        """Clocks a traced run of ``run``'s schedule takes when the stream never stalls (an upper bound for
+        time-outs)."""
+        t, k = run.schedule.steps, run.schedule.sweeps
+        if self.lattice:
+            return self.plan.run_clocks(t, k) + 2 * self.plan.ring * t * k
+        return (self.plan.sweep_clocks + 64) * (t * k + 2)
+
+    def bias_word(self, cell: int, bank: int) -> int:
+        """Byte address of the bus word that holds ``cell``'s bias in bank ``bank`` (low bits first)."""
+        if not self.lattice:
+            return weight_address(self.plan, self.regmap, cell, bank)
+        bits = lattice_fields(self.cfg, self.plan)
+        addr = bank << ceil_log2(self.plan.slots) | int(self.plan.slot_of[cell])
+        word = int(self.plan.unit_of[cell]) << bits["addr"] + bits["lane"] | addr << bits["lane"]
+        return self.regmap["WEIGHTS"].offset + 4 * word
+
+    def seed_words(self, cell: int) -> set[int]:
+        """Byte addresses of the bus words that seed ``cell``'s generator (the lattice: its unit's)."""
+        if self.lattice:
+            return {self.regmap["SEEDS"].offset + 4 * int(self.plan.unit_of[cell])}
+        low = seed_address(self.plan, self.regmap, cell)
+        return {low, low + 4}
+
+    def where(self, cell: int) -> str:
+        """Where a cell lives in the array, for mismatch reports."""
+        unit = int(self.plan.unit_of[cell])
+        if self.lattice:
+            return f"unit {unit}, slot {int(self.plan.slot_of[cell])}, cell {cell}"
+        return f"tile {self.plan.units[unit].tile}, unit {unit}, cell {cell}"
+
     def spins(self, reads: list[list[int]]) -> np.ndarray:
         """(images, N) bool from the words of :attr:`readback`'s reads."""
         if not self.lattice:

@@ -338,10 +338,18 @@ class LatticeToggles:
 
 
 def write_core(cfg: object, banks: object, out: str | Path) -> Path:
-    """The core's Verilog (``pbitgen_top.v``) and waivers in ``out``."""
-    from pbitgen.sim.lattice_run import write_core as write
+    """The core's Verilog (``pbitgen_top.v``, weights and the first streams in its memories) and waivers
+    in ``out``: the core runs without a bus load, which keeps the priced window to the sampling itself."""
+    from amaranth.back import verilog
 
-    return write(cfg, banks, out)
+    from pbitgen.gen.build import TOP, waiver_file
+    from pbitgen.gen.lattice import LatticeCore
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{TOP}.v").write_text(verilog.convert(LatticeCore(cfg, banks), name=TOP, emit_src=False))
+    (out / f"{TOP}.vlt").write_text(waiver_file())
+    return out / f"{TOP}.v"
 
 
 def _harness_run(exe: Path, path: Path, open_at: int, close_at: int, init_only: bool = False) -> dict:

@@ -31,6 +31,8 @@ import numpy as np
 
 from pbitgen.errors import PbitgenError
 
+Writes = list[tuple[int, int]]
+
 HARNESS = r"""// pbitgen plain harness: AXI4-Lite commands from a file, no trace, no VPI (see sim/harness.py).
 #include <chrono>
 #include <cstdio>
@@ -125,11 +127,13 @@ FLAGS = ["--cc", "--exe", "--build", "-j", "2", "-O3", "--top-module", "pbitgen_
 
 @dataclass(frozen=True)
 class HarnessRun:
-    """Final spins (images, N) bool, the cycles of each run, the wall time of the whole process and, timed
+    """Final spins (images, N) bool, the clocks of each run from its start write to ``done`` (``cycles``)
+    and by the RTL's own counter (``rtl_cycles``, CYCLES), the wall time of the whole process and, timed
     inside it, of loading the weights and of running (seed writes, runs and read-back)."""
 
     spins: np.ndarray
     cycles: list[int]
+    rtl_cycles: list[int]
     seconds: float
     build_seconds: float
     load_seconds: float
@@ -144,48 +148,49 @@ def build(design: str | Path, build_root: str | Path) -> tuple[Path, float]:
     return build_cpp(Path(design) / "pbitgen_top.v", build_root, "cpp", HARNESS, FLAGS)
 
 
-def commands(load: list[tuple[int, int]], per_chain: list[list[tuple[int, int]]], start: int, spins_at: int,
-             n_words: int) -> str:  # fmt: skip
-    """The command file: ``load`` once, then per chain its writes, a run and a read of the spins."""
+def commands(load: Writes, per_run: list[Writes], start: int, readback: list[tuple[str, int, int]], cycles: int) -> str:
+    """The command file: ``load`` once, then per run its writes, the run, the read-back traffic and a read
+    of the RTL's cycle counter at ``cycles``."""
     lines = [f"W {a} {d & 0xFFFFFFFF}" for a, d in load]
-    for writes in per_chain:
+    for writes in per_run:
         lines += [f"W {a} {d & 0xFFFFFFFF}" for a, d in writes]
-        lines += [f"G {start} 0", f"R {spins_at} {n_words}"]
+        lines.append(f"G {start} 0")
+        lines += [f"{op} {a} {x & 0xFFFFFFFF}" for op, a, x in readback]
+        lines.append(f"R {cycles} 1")
     return "\n".join(lines) + "\n"
 
 
 def run_images(design: str | Path, build_root: str | Path, work: str | Path, cfg: object, banks: object,
-               chains: list[int], trace: bool = False) -> HarnessRun:  # fmt: skip
-    """Load ``banks`` over the bus, then run one image per chain (only the seeds are rewritten between
-    images, as the cocotb bench does) and read its final spins back. The structure (addresses, banks held)
-    comes from the design's ``config.json``; ``cfg`` gives the run-time schedule (fewer steps or sweeps,
-    another beta ramp) as in a cocotb job, so one build serves both. ``trace`` starts the runs with
-    ``CTRL.trace`` (the stream is always ready), so that their cycles equal the cocotb bench's."""
+               runs: list[int], trace: bool = False) -> HarnessRun:  # fmt: skip
+    """Load ``banks`` over the bus, then make one run per entry of ``runs`` (the generic array's chain, the
+    lattice array's array number: :class:`~pbitgen.gen.host.Host`), rewriting only the seeds between runs
+    as the cocotb bench does, and read each run's images back. The structure (addresses, banks held) comes
+    from the design's ``config.json``; ``cfg`` gives the run-time schedule (fewer steps or sweeps, another
+    beta ramp) as in a cocotb job, so one build serves both. ``trace`` starts the runs with ``CTRL.trace``
+    (the stream is always ready), so that their cycles equal the cocotb bench's."""
     from pbitgen.config import Config
-    from pbitgen.gen.host import load_writes, seed_writes, start_word, unpack_spins
-    from pbitgen.gen.plan import ArrayPlan
-    from pbitgen.gen.regmap import build_regmap
+    from pbitgen.gen.host import Host
 
     exe, build_seconds = build(design, build_root)
-    full = Config.load(Path(design) / "config.json")
-    plan = ArrayPlan(full)
-    rm = build_regmap(full, plan)
-    n_words = -(-plan.graph.n // 32)
-    load = load_writes(full, plan, rm, banks, cfg, chains[0])
-    per_chain = [[], *(seed_writes(full, plan, rm, c) for c in chains[1:])]
+    h = Host(Config.load(Path(design) / "config.json"))
+    rm = h.regmap
+    load = h.load(banks, cfg, runs[0])
+    per_run = [[], *(h.reseed(r) for r in runs[1:])]
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    start = start_word(rm, trace)
-    (work / "commands.txt").write_text(commands(load, per_chain, start, rm["SPINS"].offset, n_words))
+    (work / "commands.txt").write_text(commands(load, per_run, h.start(trace), h.readback, rm["CYCLES"].offset))
     t0 = time.perf_counter()
     r = subprocess.run([str(exe), str(work / "commands.txt"), str(rm["CTRL"].offset)], capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if r.returncode != 0:
         raise PbitgenError(f"{exe}: the plain harness failed ({r.stderr.strip()[:200]})")
-    cycles = [int(line.split()[1]) for line in r.stdout.splitlines() if line.startswith("G ")]
-    spins = [unpack_spins([int(w) for w in line.split()[1:]], plan.graph.n) for line in r.stdout.splitlines()
-             if line.startswith("R")]  # fmt: skip
-    if len(spins) != len(chains):
-        raise PbitgenError(f"{exe}: {len(spins)} images read back, {len(chains)} expected")
-    load_s, run_s = (float(v) for v in next(ln for ln in r.stdout.splitlines() if ln.startswith("S ")).split()[1:])
-    return HarnessRun(np.array(spins), cycles, seconds, build_seconds, load_s, run_s)
+    lines = r.stdout.splitlines()
+    cycles = [int(line.split()[1]) for line in lines if line.startswith("G ")]
+    reads = [[int(w) for w in line.split()[1:]] for line in lines if line.startswith("R")]
+    per = sum(op == "R" for op, _, _ in h.readback) + 1
+    if len(reads) != per * len(runs):
+        raise PbitgenError(f"{exe}: {len(reads)} reads came back, {per * len(runs)} expected")
+    spins = np.concatenate([h.spins(reads[per * i : per * (i + 1) - 1]) for i in range(len(runs))])
+    rtl_cycles = [reads[per * (i + 1) - 1][0] for i in range(len(runs))]
+    load_s, run_s = (float(v) for v in next(ln for ln in lines if ln.startswith("S ")).split()[1:])
+    return HarnessRun(spins, cycles, rtl_cycles, seconds, build_seconds, load_s, run_s)

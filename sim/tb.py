@@ -18,8 +18,7 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamSink
 
-from pbitgen.gen.host import unpack_spins
-from pbitgen.gen.plan import ArrayPlan
+from pbitgen.gen.host import Host
 
 CLOCK_NS = 10
 
@@ -30,28 +29,27 @@ class Mismatch(AssertionError):
 
 @dataclass
 class Scoreboard:
-    """Expected spin snapshots (one per sweep, in order) and where each cell lives, to report mismatches."""
+    """Expected spin snapshots (one per sweep, in order, every image of the run) and the design's host view,
+    which decodes a trace frame and says where a cell lives."""
 
-    expected: np.ndarray  # (T*K, N) bool
+    expected: np.ndarray  # (T*K, I, N) bool
     sweeps: int
     steps: int
-    plan: ArrayPlan
+    host: Host
     checked: int = 0
 
-    def check(self, words: list[int], cycle: int) -> None:
-        got = unpack_spins(words, self.plan.graph.n)
+    def check(self, beats: list[int], cycle: int) -> None:
+        got = self.host.frame(beats)
         k = self.checked
         if k >= len(self.expected):
             raise Mismatch(f"cycle {cycle}: sweep snapshot {k} arrived but only {len(self.expected)} were expected")
-        bad = np.flatnonzero(got != self.expected[k])
+        bad = np.argwhere(got != self.expected[k])
         if len(bad):
-            cell = int(bad[0])
-            unit = int(self.plan.unit_of[cell])
-            tile = self.plan.units[unit].tile
+            image, cell = (int(v) for v in bad[0])
             raise Mismatch(
-                f"cycle {cycle}: step {self.steps - k // self.sweeps}, sweep {k % self.sweeps}: tile {tile}, "
-                f"unit {unit}, cell {cell}: expected {'+1' if self.expected[k][cell] else '-1'}, got "
-                f"{'+1' if got[cell] else '-1'} ({len(bad)} cells differ)"
+                f"cycle {cycle}: step {self.steps - k // self.sweeps}, sweep {k % self.sweeps}: image {image}, "
+                f"{self.host.where(cell)}: expected {'+1' if self.expected[k][image, cell] else '-1'}, got "
+                f"{'+1' if got[image, cell] else '-1'} ({len(bad)} spins differ)"
             )
         self.checked += 1
 
@@ -92,6 +90,16 @@ class TB:
 
     async def read(self, name: str, index: int = 0) -> int:
         return await self.axil.read_dword(self.addr(name, index))
+
+    async def readback(self, host: Host) -> np.ndarray:
+        """The images of the last run, read back with the host's traffic (:attr:`Host.readback`)."""
+        reads = []
+        for op, addr, arg in host.readback:
+            if op == "R":
+                reads.append([await self.axil.read_dword(addr + 4 * w) for w in range(arg)])
+            else:
+                await self.axil.write_dword(addr, arg)
+        return host.spins(reads)
 
     async def write_words(self, writes: list[tuple[int, int]]) -> None:
         """Write ``(byte address, 32-bit word)`` pairs in order; runs of consecutive addresses go out as one

@@ -16,56 +16,44 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
-from pbitgen.gen.host import (
-    Writes,
-    bus_writes,
-    load_writes,
-    seed_address,
-    seed_writes,
-    start_word,
-    unpack_spins,
-    weight_address,
-)
-from pbitgen.gen.plan import ArrayPlan
-from pbitgen.gen.regmap import MAGIC, RegMap, build_regmap
-from pbitgen.model.golden import GoldenArray
+from pbitgen.gen.host import Host, Writes
+from pbitgen.gen.regmap import MAGIC
 from pbitgen.model.io import save_text
 from pbitgen.sim.job import Job, load_banks, runtime_banks
 from pbitgen.sim.tb import TB, Mismatch, Scoreboard
 
 
-def planted(job: Job, writes: Writes, plan: ArrayPlan, regmap: RegMap, bank: int) -> Writes:
+def planted(job: Job, writes: Writes, h: Host, bank: int) -> Writes:
     """Apply the job's planted fault to the bus writes (the golden model still sees the true values);
     ``bank`` is the last bank of the run, whose bias a ``weight`` fault corrupts."""
     if not job.fault:
         return writes
     cell, kind = int(job.fault["cell"]), job.fault["kind"]
     if kind == "weight":
-        bias = weight_address(plan, regmap, cell, bank)
+        bias = h.bias_word(cell, bank)
         return [(a, d ^ 0x100 if a == bias else d) for a, d in writes]  # bit 8: a shift by 2^(8 - frac)
     if kind == "stuck_rng":
-        low = seed_address(plan, regmap, cell)
-        return [(a, 0xFFFFFFFF if a in (low, low + 4) else d) for a, d in writes]
+        words = h.seed_words(cell)
+        return [(a, 0xFFFFFFFF if a in words else d) for a, d in writes]
     raise ValueError(f"fault kind must be 'weight' or 'stuck_rng', not {kind!r}")
 
 
 async def execute(tb: TB, job: Job) -> dict:
-    """Load a job's weights once, then for each of its ``images`` chains: seeds, a traced run checked sweep
-    by sweep, and the final spins read back. Returns the result; a mismatch is recorded in it, not raised."""
-    full = Job(design=job.design, banks=job.banks).config()  # the structure the design was built with
+    """Load a job's weights once, then run after run (``Host.images`` images each, the random source
+    chosen by the run's index, starting at ``job.chain``): seeds, a traced run checked sweep by sweep, and
+    the final spins read back, until ``job.images`` images are made. Returns the result; a mismatch is
+    recorded in it, not raised."""
+    h = Host(Job(design=job.design, banks=job.banks).config())  # the structure the design was built with
     cfg = job.config()  # with this job's run-time schedule
-    plan = ArrayPlan(full)
-    regmap = build_regmap(full, plan)
     banks = runtime_banks(load_banks(job.banks), cfg)
     t_steps, k_sweeps = cfg.schedule.steps, cfg.schedule.sweeps
-    chains = range(job.chain, job.chain + job.images)
-    expected = GoldenArray(cfg, banks, graph=plan.graph).run(chains=job.images, first_chain=job.chain, record=True)
+    runs = -(-job.images // h.images)
+    expected = h.expected(cfg, banks, job.chain, runs, record=True)
 
     await tb.reset()
     assert await tb.read("ID") == MAGIC
     wall = time.perf_counter()
-    load = load_writes(full, plan, regmap, load_banks(job.banks), cfg, job.chain)
-    writes = planted(job, load, plan, regmap, t_steps - 1)
+    writes = planted(job, h.load(load_banks(job.banks), cfg, job.chain), h, t_steps - 1)
     await tb.write_words(writes)
     load_seconds = time.perf_counter() - wall
     tb.backpressure(job.backpressure)
@@ -78,24 +66,25 @@ async def execute(tb: TB, job: Job) -> dict:
         "sweeps_checked": 0,
     }
     try:
-        for i, chain in enumerate(chains):
-            if i:  # next image: only the seeds change
-                await tb.write_words(seed_writes(full, plan, regmap, chain))
-            board = Scoreboard(expected.trace[:, :, i].reshape(-1, plan.graph.n), k_sweeps, t_steps, plan)
+        for i in range(runs):
+            index = job.chain + i
+            if i:  # next run: only the seeds change
+                await tb.write_words(h.reseed(index))
+            board = Scoreboard(expected.trace[i], k_sweeps, t_steps, h)
             start_cycle = tb.cycle()
-            await tb.write("CTRL", start_word(regmap, trace=True))
-            await tb.wait_done(board, timeout_cycles=50 * (plan.sweep_clocks + 64) * (t_steps * k_sweeps + 2))
-            words = [await tb.read("SPINS", w) for w in range(-(-plan.graph.n // 32))]
-            spins = unpack_spins(words, plan.graph.n)
+            await tb.write("CTRL", h.start(trace=True))
+            await tb.wait_done(board, timeout_cycles=50 * h.clock_bound(cfg))
+            spins = await tb.readback(h)
             result["sweeps_checked"] += board.checked
             result["run_cycles"] += await tb.read("CYCLES")
             result["bench_cycles"] += tb.cycle() - start_cycle
             if board.checked != t_steps * k_sweeps:
-                raise Mismatch(f"chain {chain}: {board.checked} sweep snapshots arrived, {t_steps * k_sweeps} expected")
-            if not np.array_equal(spins, expected.spins[i] > 0):
-                bad = np.flatnonzero(spins != (expected.spins[i] > 0))[:8].tolist()
-                raise Mismatch(f"chain {chain}: final spins differ at cells {bad}")
-            result["spins"].append(spins.astype(int).tolist())
+                raise Mismatch(f"run {index}: {board.checked} sweep snapshots arrived, {t_steps * k_sweeps} expected")
+            bad = np.argwhere(spins != expected.spins[i])
+            if len(bad):
+                raise Mismatch(f"run {index}: final spins differ at (image, cell) {bad[:8].tolist()}")
+            result["spins"] += spins.astype(int).tolist()
+        result["spins"] = result["spins"][: job.images]
         result["bit_exact"] = True
     except Mismatch as e:
         result["mismatch"] = str(e)
@@ -133,20 +122,21 @@ async def control_job(dut) -> None:
     """Start while busy is ignored; reset mid-run returns to idle with memories kept; reloading the seeds
     then repeats the run bit for bit."""
     job = Job.load(os.environ["PBITGEN_JOB"])
-    design = Path(job.design)
     cfg = job.config()
-    plan = ArrayPlan(cfg)
-    regmap = build_regmap(cfg, plan)
+    h = Host(cfg)
     banks = load_banks(job.banks)
-    tb = TB(dut, design)
+    tb = TB(dut, Path(job.design))
     await tb.reset()
-    await tb.write_words(bus_writes(cfg, plan, regmap, banks, job.chain))
-    await tb.write("CTRL", start_word(regmap, trace=False))
-    await ClockCycles(dut.clk, 3 * (plan.sweep_clocks + 4))
+    await tb.write_words(h.load(banks, cfg, job.chain))
+    await tb.write("CTRL", h.start(trace=False))
+    before, waited = 0, 0
+    while not before and waited < h.clock_bound(cfg):  # until the first sweep is done
+        await ClockCycles(dut.clk, 8)
+        waited += 8
+        before = await tb.read("SWEEP_COUNT")
+    assert before >= 1, "no sweep completed"
     assert await tb.read("STATUS") & 1, "STATUS.busy must be set after start"
-    before = await tb.read("SWEEP_COUNT")
-    assert before >= 1
-    await tb.write("CTRL", start_word(regmap, trace=False))  # ignored: busy
+    await tb.write("CTRL", h.start(trace=False))  # ignored: busy
     # the sweep counter keeps counting up: the second start did not restart the run
     assert await tb.read("SWEEP_COUNT") >= before
     dut.rst.value = 1
@@ -154,13 +144,12 @@ async def control_job(dut) -> None:
     dut.rst.value = 0
     await ClockCycles(dut.clk, 2)
     assert await tb.read("STATUS") == 0, "reset must leave the array idle and not done"
-    await tb.write_words(seed_writes(cfg, plan, regmap, job.chain))
-    expected = GoldenArray(cfg, banks, graph=plan.graph).run(chains=1, first_chain=job.chain, record=True)
-    board = Scoreboard(expected.trace[:, :, 0].reshape(-1, plan.graph.n), cfg.schedule.sweeps, cfg.schedule.steps, plan)
-    await tb.write("CTRL", start_word(regmap, trace=True))
-    await tb.wait_done(
-        board, timeout_cycles=100 * (plan.sweep_clocks + 64) * (cfg.schedule.steps * cfg.schedule.sweeps + 2)
-    )
+    await tb.write_words(h.reseed(job.chain))
+    expected = h.expected(cfg, runtime_banks(banks, cfg), job.chain, 1, record=True)
+    board = Scoreboard(expected.trace[0], cfg.schedule.sweeps, cfg.schedule.steps, h)
+    await tb.write("CTRL", h.start(trace=True))
+    await tb.wait_done(board, timeout_cycles=100 * h.clock_bound(cfg))
     assert board.checked == cfg.schedule.steps * cfg.schedule.sweeps
     assert await tb.read("STATUS") == 0b10
+    assert np.array_equal(await tb.readback(h), expected.spins[0])
     save_text(job.result, json.dumps({"bit_exact": True}))

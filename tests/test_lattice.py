@@ -9,6 +9,7 @@ Distribution tests show that the law does not depend on those knobs (exact enume
 
 from __future__ import annotations
 
+import json
 import subprocess
 from itertools import pairwise
 
@@ -19,14 +20,15 @@ from amaranth.sim import Simulator
 
 from pbitgen.cli import main
 from pbitgen.config import Config
+from pbitgen.gen.build import generate
 from pbitgen.gen.host import Expected, Host
 from pbitgen.gen.lattice import LatticeCore, load_writes
 from pbitgen.model import exact, fixed, lfsr
 from pbitgen.model.golden import Banks, quantize_banks, random_banks
 from pbitgen.model.lattice import LatticePlan
 from pbitgen.model.lattice_golden import LatticeGolden, folded_index, folded_table, stored_bias
-from pbitgen.sim.job import runtime_banks
-from pbitgen.sim.lattice_run import run_icarus, run_verilator, unit_writes, write_core
+from pbitgen.sim import harness, runner
+from pbitgen.sim.job import Job, runtime_banks, save_banks
 from pbitgen.sim.tools import sim_env
 
 from .rtl import LatticeBusRun, lattice_bus_run
@@ -481,7 +483,7 @@ def test_law_check_catches_a_cross_chain_read(monkeypatch):
         check_law((2, 2), 64, 60)
 
 
-# ---- Verilator and Icarus ----------------------------------------------------------------------------------
+# ---- Verilator and Icarus: the whole top level behind its bus ------------------------------------------------
 
 SIM_CASES = [
     dict(pitch=[4, 4], chains=24, stages=7, schedule={"beta": [0.5, 1.5]}),  # no gap: updates in flight
@@ -492,46 +494,88 @@ SIM_CASES = [
 
 
 @pytest.fixture(scope="module", params=SIM_CASES, ids=lambda c: f"p{c['pitch']}-c{c['chains']}-s{c['stages']}")
-def core_design(request, tmp_path_factory):
-    case = dict(request.param)
-    cfg = lattice_cfg(**case)
-    p = LatticePlan(cfg)
-    banks = random_banks(cfg, p.graph, 9, visible_fraction=0.4)
-    out = tmp_path_factory.mktemp("lattice")
-    expected = expected_writes(p, LatticeGolden(cfg, banks, p).run(record=True))
-    return cfg, p, write_core(cfg, banks, out), expected, out
-
-
-def assert_same_writes(p: LatticePlan, text: str, expected: list[list[int]], cfg: Config) -> None:
-    writes, cycles = unit_writes(text, p)
-    for u in range(p.n_units):
-        assert writes[u] == expected[u], f"unit {u}: {len(writes[u])} writes, first differing at " + str(
-            next((i for i, (a, b) in enumerate(zip(writes[u], expected[u], strict=False)) if a != b), None)
-        )
-    assert cycles == p.run_clocks(cfg.schedule.steps, cfg.schedule.sweeps)
+def top_design(request, tmp_path_factory):
+    """A generated design folder (memories empty: everything is loaded over the bus) and its banks."""
+    cfg = lattice_cfg(**dict(request.param))
+    root = tmp_path_factory.mktemp("lattice")
+    generate(cfg, root / "design")
+    banks = random_banks(cfg, LatticePlan(cfg).graph, 9, visible_fraction=0.4)
+    save_banks(root / "banks.npz", banks)
+    return cfg, banks, root
 
 
 @pytest.mark.sim
-def test_lattice_core_in_verilator_writes_the_golden_spins(core_design, tmp_path):
+def test_verilator_harness_makes_the_golden_images(top_design):
+    """The plain C++ harness (the loads, three runs on arrays 1-3 reseeded between them, the read-back):
+    every image equal to the golden model's, and the RTL's cycle counter equal to the plan's clocks."""
     need("verilator")
-    cfg, p, design, expected, _ = core_design
-    assert_same_writes(p, run_verilator(design, tmp_path / "obj"), expected, cfg)
+    cfg, banks, root = top_design
+    h = Host(cfg)
+    run = harness.run_images(root / "design", root / "builds", root / "cpp", cfg, banks, [1, 2, 3])
+    want = h.expected(cfg, runtime_banks(banks, cfg), 1, 3)
+    assert np.array_equal(run.spins, want.spins.reshape(-1, h.n))
+    assert run.rtl_cycles == [LatticePlan(cfg).run_clocks(cfg.schedule.steps, cfg.schedule.sweeps)] * 3
 
 
 @pytest.mark.sim
-def test_lattice_core_in_icarus_writes_the_golden_spins(core_design, tmp_path):
+def test_icarus_cocotb_bench_checks_every_sweep(top_design):
+    """The cocotb bench on Icarus: loads through cocotbext-axi, every sweep of every chain from the trace
+    stream under back-pressure, two runs."""
     need("iverilog")
-    cfg, p, design, expected, _ = core_design
-    assert_same_writes(p, run_icarus(design, p.n_units, tmp_path), expected, cfg)
+    cfg, _, root = top_design
+    b = runner.build(root / "design", "icarus", root / "builds")
+    job = Job(design=str(root / "design"), banks=str(root / "banks.npz"), chain=0, images=cfg.array.chains + 1,
+              backpressure=True)  # fmt: skip
+    res = json.loads(runner.run(b, job, root / "icarus").read_text())
+    assert res["bit_exact"], res["mismatch"]
+    assert res["sweeps_checked"] == 2 * cfg.schedule.steps * cfg.schedule.sweeps
 
 
 @pytest.mark.sim
-def test_lattice_core_is_lint_clean(core_design):
-    _, _, design, _, out = core_design
+def test_lattice_top_is_lint_clean(top_design):
+    _, _, root = top_design
     exe = need("verilator")
-    r = subprocess.run([exe, "--lint-only", "-Wall", design.with_suffix(".vlt").name, design.name], cwd=out,
+    r = subprocess.run([exe, "--lint-only", "-Wall", "pbitgen_top.vlt", "pbitgen_top.v"], cwd=root / "design",
                        capture_output=True, text=True, env=sim_env())  # fmt: skip
     assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def verilator_bench(tmp_path_factory):
+    cfg = lattice_cfg(pitch=[4, 4], chains=4, stages=5, schedule={"steps": 2, "sweeps": 3})
+    root = tmp_path_factory.mktemp("lattice-cocotb")
+    generate(cfg, root / "design")
+    save_banks(root / "banks.npz", random_banks(cfg, LatticePlan(cfg).graph, 5, visible_fraction=0.4))
+    need("verilator")
+    return root, runner.build(root / "design", "verilator", root / "builds")
+
+
+def cocotb_job(bench, name: str, testcase: str = "run_job", **knobs: object) -> dict:
+    root, b = bench
+    job = Job(design=str(root / "design"), banks=str(root / "banks.npz"), **knobs)
+    return json.loads(runner.run(b, job, root / name, testcase=testcase).read_text())
+
+
+@pytest.mark.sim
+def test_verilator_cocotb_bench_and_run_time_schedule(verilator_bench):
+    res = cocotb_job(verilator_bench, "bp", chain=1, images=6, backpressure=True)
+    assert res["bit_exact"], res["mismatch"]
+    assert len(res["spins"]) == 6 and res["sweeps_checked"] == 2 * 6
+    res = cocotb_job(verilator_bench, "knobs", chain=3, steps=1, sweeps=2, beta=(1.75, 0.25))
+    assert res["bit_exact"], res["mismatch"]
+    assert res["sweeps_checked"] == 2
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("fault", [{"kind": "weight", "cell": 5}, {"kind": "stuck_rng", "cell": 9}])
+def test_verilator_cocotb_bench_catches_planted_faults(verilator_bench, fault):
+    res = cocotb_job(verilator_bench, f"fault-{fault['kind']}", fault=fault)
+    assert not res["bit_exact"] and "expected" in res["mismatch"]
+
+
+@pytest.mark.sim
+def test_start_while_busy_and_reset_mid_run(verilator_bench):
+    assert cocotb_job(verilator_bench, "control", testcase="control_job", chain=2)["bit_exact"]
 
 
 # ---- behind the bus: the host's view (gen/host.Host) ----------------------------------------------------------
