@@ -1,5 +1,13 @@
-"""Arguments every subcommand that needs a :class:`~pbitgen.config.Config` shares: ``--config FILE``
-(TOML or JSON) and ``--set SECTION.FIELD=VALUE`` overrides, applied in that order."""
+"""What the subcommands share.
+
+Arguments every subcommand that needs a :class:`~pbitgen.config.Config` takes: ``--config FILE`` (TOML or
+JSON) and ``--set SECTION.FIELD=VALUE`` overrides, applied in that order; the ``count`` argument type
+(``--chains 1e5``). Checks to run before any work, each failing with one :class:`PbitgenError` line that
+names the option: output files and folders (:func:`check_output_file`, :func:`check_output_folder`),
+memory (:func:`check_memory`), seeds (:func:`check_seed`), torus jumps (:func:`check_torus_jumps`).
+And signals: :func:`signals_raise` (which :func:`pbitgen.cli.main` wraps every command in) turns SIGINT,
+SIGTERM and SIGHUP into exceptions after ending worker processes, so that ``finally`` blocks clean up.
+"""
 
 from __future__ import annotations
 
