@@ -180,6 +180,11 @@ class Host:
             self.images = 1
         self.n = self.plan.graph.n
 
+    def runs(self, first: int, images: int) -> list[int]:
+        """The run indices that make ``images`` images from index ``first`` on (the last run's extra images,
+        if any, are dropped by the caller)."""
+        return list(range(first, first + -(-images // self.images)))
+
     def load(self, banks: Banks, run: Config, index: int) -> Writes:
         """Weights, the first run's random source and ``run``'s schedule."""
         if not self.lattice:

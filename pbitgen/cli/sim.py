@@ -68,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
     cfg, groups = view.cfg, view.groups
     arr = {k: v for k, v in (("tiles", args.tiles), ("cells_per_unit", args.cells_per_unit)) if v is not None}
     if arr:
-        cfg = cfg.replace(array=arr)
+        try:
+            cfg = cfg.replace(array=arr)
+        except ValueError as e:
+            raise PbitgenError(f"--tiles/--cells-per-unit: {e}") from None
     out = Path(args.out)
     design = out / "design"
     fresh = not (design / "config.json").exists() or (design / "config.json").read_text().strip() != cfg.to_json()
@@ -129,7 +132,7 @@ def _run_cocotb(args: argparse.Namespace, cfg, groups, design: Path, out: Path, 
         + (f" ({len(groups)} bank loads, one per class)" if len(groups) > 1 else "")
     )
     print(
-        f"{cycles:,} simulated cycles ({cycles / args.images:,.0f} per image); simulation wall time "
+        f"{cycles:,} simulated cycles ({_per_image(cycles, cfg, groups)}); simulation wall time "
         f"{wall:.1f} s (bus loading {total['load_seconds']:.1f} s, {total['bus_writes']:,} writes), "
         f"{total['bench_cycles'] / max(total['run_seconds'], 1e-9):,.0f} cycles/s; "
         f"total {time.perf_counter() - t0:.1f} s"
@@ -139,29 +142,47 @@ def _run_cocotb(args: argparse.Namespace, cfg, groups, design: Path, out: Path, 
     return np.array(spins) > 0
 
 
-def _golden(cfg, groups, limit: int | None = None) -> np.ndarray:
-    """The golden model's final spins of the first ``limit`` images (all by default), group by group."""
-    from pbitgen.model.golden import GoldenArray
+def _per_image(cycles: int, cfg, groups) -> str:
+    """Cycles per image made: a lattice run makes all its chains' images at once."""
+    from pbitgen.gen.host import Host
 
+    h = Host(cfg)
+    runs = sum(len(h.runs(chains.start, len(chains))) for chains, _ in groups)
+    per = f"{cycles / (runs * h.images):,.0f} per image"
+    return per if h.images == 1 else f"{per}, {runs} run(s) of {h.images} chains"
+
+
+def _golden(cfg, groups, limit: int | None = None) -> np.ndarray:
+    """The golden model's final spins (+-1) of the first ``limit`` images (all by default), group by group,
+    each group's images from the runs that make them (:meth:`pbitgen.gen.host.Host.runs`)."""
+    from pbitgen.gen.host import Host
+
+    h = Host(cfg)
     out = []
     for chains, banks in groups:
         stop = chains.stop if limit is None else min(chains.stop, limit)
         if stop > chains.start:
-            out.append(GoldenArray(cfg, banks).run(chains=stop - chains.start, first_chain=chains.start).spins)
+            images = stop - chains.start
+            runs = h.runs(chains.start, images)
+            spins = h.expected(cfg, banks, runs[0], len(runs)).spins.reshape(-1, h.n)[:images]
+            out.append(np.where(spins, 1, -1))
     return np.concatenate(out)
 
 
 def _run_cpp(args: argparse.Namespace, cfg, groups, design: Path, out: Path, t0: float) -> np.ndarray | None:
     """The plain C++ harness: the final spins of every image checked against the golden model."""
+    from pbitgen.gen.host import Host
     from pbitgen.sim import harness
 
+    h = Host(cfg)
     got, cycles, seconds = [], 0, 0.0
     for g, (chains, banks) in enumerate(groups):
-        run = harness.run_images(design, out / "builds", out / "cpp" / f"group{g}", cfg, banks, list(chains))
+        runs = h.runs(chains.start, len(chains))
+        run = harness.run_images(design, out / "builds", out / "cpp" / f"group{g}", cfg, banks, runs)
         if run.build_seconds:
             print(f"built the plain C++ harness in {run.build_seconds:.1f} s (cached builds are reused)")
-        got.append(run.spins)
-        cycles += sum(run.cycles)
+        got.append(run.spins[: len(chains)])
+        cycles += sum(run.rtl_cycles)
         seconds += run.seconds
     got = np.concatenate(got)
     t_gold = time.perf_counter()
@@ -179,7 +200,7 @@ def _run_cpp(args: argparse.Namespace, cfg, groups, design: Path, out: Path, t0:
             + (f"; {len(groups)} bank loads, one per class" if len(groups) > 1 else "")
         )
     print(
-        f"{cycles:,} simulated cycles ({cycles / args.images:,.0f} per image) in {seconds:.1f} s "
+        f"{cycles:,} simulated cycles ({_per_image(cycles, cfg, groups)}) in {seconds:.1f} s "
         f"({cycles / max(seconds, 1e-9):,.0f} cycles/s, loading included); golden model {gold_s:.1f} s; "
         f"total {time.perf_counter() - t0:.1f} s"
     )
