@@ -390,10 +390,12 @@ def load_dtm(folder: str | Path) -> DTM:
         raise PbitgenError(f"{jpath}: must hold a JSON object, not {type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise _err(jpath, "format", f"must be {FORMAT!r}, not {meta.get('format')!r}")
-    if meta.get("version") != VERSION:
+    if isinstance(meta.get("version"), bool) or meta.get("version") != VERSION:  # True == 1 in Python
         raise _err(jpath, "version", f"must be {VERSION}, not {meta.get('version')!r}")
     if "run" not in meta:
         raise _err(jpath, "run", "is missing")
+    if not isinstance(meta["run"], dict):
+        raise _err(jpath, "run", f"must be an object of config sections, not {type(meta['run']).__name__}")
     try:
         run = RunConfig.from_dict(meta["run"])
     except (TypeError, ValueError) as e:

@@ -146,10 +146,14 @@ def die_with_parent(parent: int) -> None:
 
 
 def _init_worker(x0: np.ndarray, labels: np.ndarray, threads: int, parent: int) -> None:
-    """Process initializer: end with the parent, keep the data, and pin numba to ``threads`` threads (no
-    oversubscription)."""
+    """Process initializer: end with the parent, ignore Ctrl-C (the terminal sends it to the whole process
+    group; the parent ends its workers itself, and a worker's own KeyboardInterrupt would only print a
+    traceback), keep the data, and pin numba to ``threads`` threads (no oversubscription)."""
+    import signal
+
     import numba
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent)
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     _WORKER["x0"], _WORKER["labels"] = x0, labels

@@ -109,6 +109,7 @@ def test_signal_ends_training_and_its_workers(tmp_path, group):
     argv = ["train", "--config", str(cfg), "--out", str(tmp_path / "t"), "--checkpoints", str(tmp_path / "ck")]
     rc, seconds, err = run_and_signal(argv, signal.SIGINT, after=4.0, group=group)
     assert rc == 130 and seconds < 3.0 and "pbitgen: interrupted" in err, (rc, seconds, err)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err  # workers ignore the terminal's Ctrl-C
 
 
 def test_sigterm_removes_temporary_files(tmp_path):
@@ -292,3 +293,18 @@ def test_run_sections_and_version_in_model_json(model_dir, tmp_path, capsys):
         fails(capsys, ["sample", "--model", model_dir, "--images", "2", "--out", tmp_path / "s.npz"], message)
     with pytest.raises(TypeError, match="version must be an integer"):
         RunConfig.from_dict({"version": True})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"version": True}, r"model\.json: field 'version' must be 1, not True"),
+        ({"run": [1, 2]}, r"model\.json: field 'run' must be an object of config sections, not list"),
+        ({"run": "x"}, r"model\.json: field 'run' must be an object of config sections, not str"),
+    ],
+)
+def test_top_level_version_and_run_in_model_json(model_dir, tmp_path, capsys, change, message):
+    meta = json.loads((model_dir / "model.json").read_text())
+    (model_dir / "model.json").write_text(json.dumps({**meta, **change}))
+    fails(capsys, ["sample", "--model", model_dir, "--images", "2", "--out", tmp_path / "s.npz"], message)
+    assert not (tmp_path / "s.npz").exists()

@@ -257,3 +257,18 @@ def test_step_workers_give_the_serial_result(tmp_path):
     one = train(tiny_run(epochs=1), tmp_path / "one", x0, labels, "h", log=lambda s: None)
     two = train(tiny_run(epochs=1, workers=2), tmp_path / "two", x0, labels, "h", log=lambda s: None)
     assert np.array_equal(one.coupling, two.coupling) and np.array_equal(one.bias, two.bias)
+
+
+def test_step_workers_ignore_ctrl_c():
+    """The terminal's Ctrl-C reaches the step workers too; they ignore it (the parent ends them), so that
+    no worker prints a KeyboardInterrupt traceback."""
+    import signal
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from pbitgen.model.train import _init_worker
+
+    x0, labels = tiny_data(4)
+    args = (x0, labels, 1, os.getpid())
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker, initargs=args) as pool:
+        assert pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
