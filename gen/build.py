@@ -29,6 +29,7 @@ from amaranth.back import verilog
 
 from pbitgen.config import Config
 from pbitgen.model.golden import Banks
+from pbitgen.model.io import signals_held
 from pbitgen.model.lattice import LatticePlan
 
 from .host import Host
@@ -95,6 +96,10 @@ def generate(
     chain ``chain``'s seeds (the design then runs without loading anything; the lattice array always
     starts on array 0's streams)."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: is a file, which replacing would delete; expected a folder")
+    if out.name in ("", ".", "..") or Path.cwd().is_relative_to(out.resolve()):
+        raise ValueError(f"{out}: is the current folder or one above it; expected a design folder of its own")
     h = Host(cfg)
     plan = h.plan
     if banks is not None:
@@ -132,11 +137,23 @@ def generate(
 
 
 def _replace_dir(new: Path, dest: Path) -> None:
-    """Move ``new`` to ``dest``, replacing an existing folder with as short a gap as renames allow."""
-    if dest.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
-        dest.rename(old / dest.name)
-        new.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.rename(dest)
+    """Move ``new`` to ``dest``, replacing an existing folder with as short a gap as renames allow. The
+    renames run with signals held back (a signal between them would leave no folder at ``dest``); if the
+    second fails the old folder goes back. The old folder is deleted once ``dest`` is in place, even when
+    a held signal is raised on the way out."""
+    old = None
+    try:
+        with signals_held():
+            if dest.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
+                dest.rename(old / dest.name)
+                try:
+                    new.rename(dest)
+                except BaseException:
+                    (old / dest.name).rename(dest)
+                    raise
+            else:
+                new.rename(dest)
+    finally:
+        if old is not None and dest.exists():
+            shutil.rmtree(old, ignore_errors=True)

@@ -308,3 +308,78 @@ def test_top_level_version_and_run_in_model_json(model_dir, tmp_path, capsys, ch
     (model_dir / "model.json").write_text(json.dumps({**meta, **change}))
     fails(capsys, ["sample", "--model", model_dir, "--images", "2", "--out", tmp_path / "s.npz"], message)
     assert not (tmp_path / "s.npz").exists()
+
+
+# ---- issue 15 leftovers: verilog's output folder, cells per unit and seed --------------------------------
+def verilog_argv(out, *extra) -> list:
+    return [str(a) for a in ("verilog", "--random-weights", "--grid", "4", "--pattern", "G4", *extra, "--out", out)]
+
+
+def test_verilog_refuses_outputs_it_would_destroy(tmp_path, capsys, monkeypatch):
+    (tmp_path / "file").write_text("keep")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("keep")
+    fails(capsys, verilog_argv(tmp_path / "file"), r"--out .*file: is a file; expected a folder")
+    fails(capsys, verilog_argv(tmp_path / "notes"), r"--out .*notes: is a folder that holds no pbitgen_top\.v")
+    monkeypatch.chdir(tmp_path / "notes")
+    for out in (".", "..", str(tmp_path)):
+        fails(capsys, verilog_argv(out), rf"--out {re.escape(out)}: is the current folder or one above it")
+    assert files(tmp_path) == ["file", "notes"] and (tmp_path / "file").read_text() == "keep"
+    assert files(tmp_path / "notes") == ["a.txt"]
+    assert main(verilog_argv(tmp_path / "d")) == 0 and main(verilog_argv(tmp_path / "d")) == 0  # a design: replaced
+    assert files(tmp_path) == ["d", "file", "notes"]
+
+
+def test_design_folder_replaced_whole_under_a_signal(tmp_path, monkeypatch):
+    """SIGTERM between the two renames of a design folder is held back until the new folder is in place."""
+    from pbitgen.gen import build
+
+    old, new = tmp_path / "d", tmp_path / "new"
+    old.mkdir()
+    (old / "v").write_text("old")
+    new.mkdir()
+    (new / "v").write_text("new")
+    real = Path.rename
+
+    def signal_between(self, target):
+        result = real(self, target)
+        if self == old:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return result
+
+    monkeypatch.setattr(Path, "rename", signal_between)
+    with common.signals_raise(), pytest.raises(common.Terminated):
+        build._replace_dir(new, old)
+    assert files(tmp_path) == ["d"] and (old / "v").read_text() == "new"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--cells-per-unit", "1000"], r"--cells-per-unit 1000: more than the 16 cells of a tile .*at most 16$"),
+        (["--tiles", "2", "--cells-per-unit", "9"], r"--cells-per-unit 9: .*8 cells of a tile .*at most 8$"),
+        (["--set", "array.cells_per_unit=17"], r"array\.cells_per_unit 17: more than the 16 cells"),
+        (["--seed", "-1"], r"--seed -1: out of range; expected an integer in \[0, "),
+        (["--seed", str(1 << 63)], rf"--seed {1 << 63}: out of range"),
+    ],
+)
+def test_verilog_refuses_cells_per_unit_and_seeds(tmp_path, capsys, extra, message):
+    fails(capsys, verilog_argv(tmp_path / "d", *extra), message)
+    assert files(tmp_path) == []
+
+
+def test_verilog_takes_the_largest_cells_per_unit(tmp_path, capsys):
+    assert main(verilog_argv(tmp_path / "d", "--tiles", "2", "--cells-per-unit", "8")) == 0
+
+
+def test_generate_refuses_a_file_and_the_current_folder(tmp_path, monkeypatch):
+    from pbitgen.config import Config
+    from pbitgen.gen import build
+
+    (tmp_path / "f").write_text("keep")
+    with pytest.raises(ValueError, match=r"f: is a file, which replacing would delete; expected a folder$"):
+        build.generate(Config(), tmp_path / "f")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"^\.: is the current folder or one above it"):
+        build.generate(Config(), ".")
+    assert files(tmp_path) == ["f"] and (tmp_path / "f").read_text() == "keep"

@@ -4,11 +4,12 @@ random weights (see :mod:`pbitgen.gen.build` for the folder's files)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from pbitgen.config import PATTERNS
+from pbitgen.config import PATTERNS, Config
 from pbitgen.errors import PbitgenError
 
-from .common import add_config_arguments, config_from_args
+from .common import add_config_arguments, check_output_folder, check_seed, config_from_args
 from .graph import parse_jumps
 
 
@@ -33,6 +34,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
 
 
+def check_design_folder(path: str) -> Path:
+    """Refuse, before any work, an ``--out`` that replacing would destroy something else: a file, the
+    current folder or one above it, or a folder with contents that is not a design (no ``pbitgen_top.v``)."""
+    from pbitgen.gen.build import TOP
+
+    out = check_output_folder(path)
+    where = f"--out {path}"
+    if out.name in ("", ".", "..") or Path.cwd().is_relative_to(out.resolve()):
+        raise PbitgenError(f"{where}: is the current folder or one above it; expected a design folder of its own")
+    if out.is_dir() and any(out.iterdir()) and not (out / f"{TOP}.v").is_file():
+        raise PbitgenError(
+            f"{where}: is a folder that holds no {TOP}.v, which replacing it would delete; expected a new or "
+            f"empty folder, or a design folder written by pbitgen verilog"
+        )
+    return out
+
+
+def check_cells_per_unit(cfg: Config, flag: bool) -> None:
+    """Refuse more cells per update unit than the largest tile holds (the extra would change nothing)."""
+    if cfg.array.layout != "generic":
+        return
+    largest = -(-cfg.n_nodes // cfg.array.tiles)  # tiles are even bands (or equal blocks) of the cells
+    if cfg.array.cells_per_unit > largest:
+        name = f"{'--cells-per-unit' if flag else 'array.cells_per_unit'} {cfg.array.cells_per_unit}"
+        raise PbitgenError(
+            f"{name}: more than the {largest} cells of a tile ({cfg.n_nodes} cells in {cfg.array.tiles} "
+            f"tile(s)); expected at most {largest}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from pbitgen.gen.build import generate  # Amaranth: imported only by the commands that generate
     from pbitgen.model import golden
@@ -40,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from pbitgen.model.io import IsingModel
     from pbitgen.model.loader import load_model
 
+    check_seed(args.seed)
+    check_design_folder(args.out)
     cfg = config_from_args(args)
     changes: dict = {"rng": {"seed": args.seed}} if args.seed is not None else {}
     sched = {k: v for k, v in (("steps", args.steps), ("sweeps", args.sweeps)) if v is not None}
@@ -69,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
                 cfg = model.run.config.replace(**{k: v for k, v in changes.items() if k != "graph"})
         except (TypeError, ValueError) as e:
             raise PbitgenError(str(e)) from None
+    check_cells_per_unit(cfg, args.cells_per_unit is not None)
+    if args.model:
         if isinstance(model, IsingModel):
             banks, sat = golden.quantize_banks(cfg, model.J, model.h)
         else:
