@@ -6,7 +6,8 @@ Data
     :data:`DEFAULT_ROOT`. :func:`read_idx` checks the magic number (unsigned bytes, 1 or 3 dimensions), the
     declared sizes against the payload length, and :func:`load_fashion` checks that images and labels agree
     and that labels lie in 0..9. Pixels are scaled to [0, 1], optionally averaged over 2x2 blocks (28 -> 14),
-    and binarised at 0.5 (a pixel is 1 iff its value is >= 0.5).
+    and binarised at a threshold (a pixel is 1 iff its value is >= the threshold; 0.5 unless the run's
+    ``dtm.binarize_threshold`` says otherwise; the replication uses 0.1).
 
 Forward process (the paper's, for binary data)
     Over a time :math:`\Delta t` each bit is replaced by a fair coin with probability
@@ -111,15 +112,15 @@ def downsample(images: np.ndarray, factor: int = 2) -> np.ndarray:
     return images.reshape(n, h // factor, factor, w // factor, factor).mean(axis=(2, 4))
 
 
-def binarize(images: np.ndarray, side: int) -> np.ndarray:
+def binarize(images: np.ndarray, side: int, threshold: float = 0.5) -> np.ndarray:
     """uint8 images (n, 28, 28) -> binary (n, side, side) uint8 in {0, 1}: scale to [0, 1], average 2x2
-    blocks when ``side == 14``, threshold at 0.5."""
+    blocks when ``side == 14``, 1 where the value is >= ``threshold``."""
     if side not in (14, 28):
         raise ValueError(f"side must be 14 or 28, not {side!r}")
     x = images.astype(np.float64) / 255.0
     if side == 14:
         x = downsample(x, 2)
-    return (x >= 0.5).astype(np.uint8)
+    return (x >= threshold).astype(np.uint8)
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,12 +145,15 @@ class Dataset:
         return (2 * self.images.reshape(len(self.images), -1).astype(np.int8) - 1).astype(np.int8)
 
 
-def load_binary(split: str, side: int, limit: int = 0, root: str | Path | None = None) -> Dataset:
-    """The binarised split at ``side`` pixels, optionally the first ``limit`` images only."""
+def load_binary(
+    split: str, side: int, limit: int = 0, root: str | Path | None = None, threshold: float = 0.5
+) -> Dataset:
+    """The binarised split at ``side`` pixels (threshold ``threshold``), optionally the first ``limit``
+    images only."""
     images, labels = load_fashion(split, root)
     if limit:
         images, labels = images[:limit], labels[:limit]
-    b = binarize(images, side)
+    b = binarize(images, side, threshold)
     h = hashlib.sha256(b.tobytes() + labels.tobytes()).hexdigest()
     return Dataset(b, labels.copy(), h)
 

@@ -176,12 +176,20 @@ def fold_labels(model: DTM, t: int, labels: np.ndarray | None) -> tuple[np.ndarr
 
 
 def sweep_betas(model: DTM, sweeps: int | None = None) -> np.ndarray:
-    """Beta of each generation sweep: the config's schedule, or its ramp stretched to ``sweeps``."""
+    """Beta of each generation sweep: the config's schedule, or its ramp stretched to ``sweeps``. With
+    ``dtm.fresh_hidden`` the first sweep runs at beta = 0 (fresh random hidden spins) and the schedule
+    fills the other ``sweeps - 1``."""
     sched = model.run.config.schedule
     k = sched.sweeps if sweeps is None else sweeps
+    if model.run.dtm.fresh_hidden:
+        return np.concatenate([[0.0], _schedule_betas(sched, k - 1)])
+    return _schedule_betas(sched, k)
+
+
+def _schedule_betas(sched: ScheduleConfig, k: int) -> np.ndarray:
     if k == sched.sweeps:
         return np.asarray(sched.beta_per_sweep())
-    if len(sched.beta) == 1:
+    if len(sched.beta) == 1 or k == 0:
         return np.full(k, sched.beta[0])
     return np.asarray(ScheduleConfig.ramp(sched.beta[0], sched.beta[-1], k))
 

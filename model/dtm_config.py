@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pbitgen.config import _SECTIONS, Config, _int, _real
+from pbitgen.config import _SECTIONS, Config, _bool, _int, _real
 from pbitgen.errors import PbitgenError, in_file
 
 ACP_LAWS = ("replication", "paper", "none")
+#: What bounds the couplings of the label nodes: the coupling format (like every coupling), or the bias
+#: path (a clamped label is folded into its neighbours' biases, so only the folded bias must fit).
+LABEL_BOUNDS = ("coupling", "bias")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,14 @@ class DTMConfig:
         The replication's offset of the noise times (0.15).
     placement_seed : int
         Seed of the random placement of pixel and label nodes on colour 0 of the grid.
+    binarize_threshold : float
+        A pixel (scaled to [0, 1], after 2x2 means at side 14) is 1 iff it is >= this (the replication
+        uses 0.1; default 0.5).
+    fresh_hidden : bool
+        Start every generation step from fresh random hidden spins: the first of the K sweeps of each
+        step runs at beta = 0 (on the hardware, one beta = 0 sweep), the other K - 1 follow the schedule's
+        betas (stretched to K - 1 sweeps). The beta = 0 sweep also redraws the pixels from their input
+        field alone (uniform when ``schedule.beta_scales_input`` is set).
     """
 
     image_side: int = 14
@@ -48,6 +59,8 @@ class DTMConfig:
     noise_rate: float = 0.9
     time_offset: float = 0.15
     placement_seed: int = 1
+    binarize_threshold: float = 0.5
+    fresh_hidden: bool = False
 
     def __post_init__(self) -> None:
         if self.image_side not in (14, 28):
@@ -56,6 +69,8 @@ class DTMConfig:
         _real("dtm.noise_rate", self.noise_rate, 1e-6, 100.0)
         _real("dtm.time_offset", self.time_offset, 0.0, 0.99)
         _int("dtm.placement_seed", self.placement_seed, 0, (1 << 63) - 1)
+        _real("dtm.binarize_threshold", self.binarize_threshold, 1e-6, 1.0)
+        _bool("dtm.fresh_hidden", self.fresh_hidden)
 
     @property
     def n_pixels(self) -> int:
@@ -80,7 +95,29 @@ class TrainConfig:
     warmup, n_samples, every : int
         Per phase: sweeps before the first snapshot, snapshots averaged, sweeps between them.
     lr, lr_final, adam_b1, adam_b2 : float
-        Adam with a cosine decay of the step size from ``lr`` to ``lr_final`` over all updates.
+        Adam with a cosine decay of the step size from ``lr`` to ``lr_final``.
+    lr_tail : float
+        Fraction of all updates, at the end, held flat at ``lr_final`` (the cosine spans the rest; 0 = the
+        cosine spans every update).
+    ema : float
+        Decay ``d`` of an exponential moving average of the weights, ``w_ema <- d w_ema + (1 - d) w`` after
+        every update (time constant ``1 / (1 - d)`` updates); when > 0 the average is what the per-epoch
+        FD measures and what the model ships. 0 = off: the last weights.
+    heldout : int
+        Training images (the last ``heldout`` of the ``n_train`` used) kept out of training; when > 0 the
+        per-epoch FD is measured against them and the model ships the epoch with the lowest FD (needs
+        ``eval_samples`` > 0). 0 = the FD against the test set, and the last epoch ships.
+    label_noise : float
+        Probability that each label spin is flipped in the positive phase (drawn per update and chain;
+        where labels are clamped in the negative phase too, it sees the same flipped code). Replication: 0.2.
+    free_labels_negative : bool
+        Leave the label nodes free in the negative phase (the model then learns labels jointly with the
+        pixels); default: clamped in both phases.
+    label_bound : str
+        ``"coupling"`` (default): label couplings are clipped to the coupling format like every coupling;
+        ``"bias"``: only what the hardware's bias path holds bounds them: at every node the bias plus the
+        summed magnitudes of its label couplings stays within the bias format, so a folded class never
+        saturates (the unfolded banks may then clip label couplings).
     acp_law : str
         ``"replication"`` (default), ``"paper"`` or ``"none"`` (the penalty stays at ``penalty_init``).
     penalty_init, acp_eps, acp_lambda_min, acp_delta : float
@@ -107,6 +144,7 @@ class TrainConfig:
     every: int = 4
     lr: float = 0.02
     lr_final: float = 0.002
+    lr_tail: float = 0.0
     adam_b1: float = 0.9
     adam_b2: float = 0.999
     acp_law: str = "replication"
@@ -121,6 +159,11 @@ class TrainConfig:
     eval_samples: int = 500
     eval_sweeps: int = 0
     workers: int = 2
+    ema: float = 0.0
+    heldout: int = 0
+    label_noise: float = 0.0
+    free_labels_negative: bool = False
+    label_bound: str = "coupling"
 
     def __post_init__(self) -> None:
         _int("train.seed", self.seed, 0, (1 << 63) - 1)
@@ -150,6 +193,17 @@ class TrainConfig:
         _int("train.eval_samples", self.eval_samples, 0, 1 << 20)
         _int("train.eval_sweeps", self.eval_sweeps, 0, 1 << 20)
         _int("train.workers", self.workers, 1, 256)
+        _real("train.lr_tail", self.lr_tail, 0.0, 0.99)
+        _real("train.ema", self.ema, 0.0, 0.99999)
+        _int("train.heldout", self.heldout, 0, 59999)
+        if self.heldout and not self.eval_samples:
+            raise ValueError("train.heldout needs train.eval_samples > 0 (the held-out FD picks the epoch)")
+        if self.heldout and self.n_train and self.heldout >= self.n_train:
+            raise ValueError(f"train.heldout {self.heldout} must be less than train.n_train {self.n_train}")
+        _real("train.label_noise", self.label_noise, 0.0, 1.0)
+        _bool("train.free_labels_negative", self.free_labels_negative)
+        if self.label_bound not in LABEL_BOUNDS:
+            raise ValueError(f"train.label_bound must be one of {', '.join(LABEL_BOUNDS)}, not {self.label_bound!r}")
 
 
 def _section(cls: type, data: Any, name: str) -> Any:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from pbitgen.config import FormatConfig
 from pbitgen.errors import PbitgenError
 
 from . import acp
@@ -45,6 +46,8 @@ from .io import read_npz, save_npz
 
 STATE_KEYS = ("coupling", "bias", "m_j", "v_j", "m_b", "v_b", "neg_spins", "pos_spins", "scalars")
 #: scalars: [adam updates done, penalty lambda, previous autocorrelation]
+#: The moving averages of the weights, in the state only when ``train.ema`` > 0.
+EMA_KEYS = ("ema_j", "ema_b")
 
 
 def moment_gradient(
@@ -64,10 +67,68 @@ def moment_gradient(
     return beta * (pos_pair - neg_pair - penalty * connected), beta * (pos_mean - neg_mean)
 
 
-def cosine_lr(lr: float, lr_final: float, done: int, total: int) -> float:
-    """Cosine decay from ``lr`` to ``lr_final`` over ``total`` updates."""
-    frac = min(done / max(total, 1), 1.0)
+def cosine_lr(lr: float, lr_final: float, done: int, total: int, tail: float = 0.0) -> float:
+    """Cosine decay from ``lr`` to ``lr_final`` over the first ``1 - tail`` of ``total`` updates, then flat
+    at ``lr_final`` for the last ``tail`` of them."""
+    span = total if tail == 0 else round(total * (1.0 - tail))
+    frac = min(done / max(span, 1), 1.0)
     return lr_final + 0.5 * (lr - lr_final) * (1.0 + math.cos(math.pi * frac))
+
+
+def ema_update(avg: np.ndarray, value: np.ndarray, decay: float) -> None:
+    """One step of an exponential moving average in place: ``avg <- decay avg + (1 - decay) value``."""
+    avg *= decay
+    avg += (1.0 - decay) * value
+
+
+def gradient_snr(total: np.ndarray, total_sq: np.ndarray, n: int) -> np.ndarray:
+    """Per-update signal-to-noise ratio of each parameter's gradient from ``n`` updates' sums: the mean
+    gradient over the updates divided by its rms deviation per update, ``|m| / s``. Parameters whose
+    gradient never varies get ``inf`` (or are left out, ``nan``, where it is always 0)."""
+    m = total / n
+    s = np.sqrt(np.maximum(total_sq / n - m * m, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.abs(m) / s
+
+
+def snr_stats(snr: np.ndarray) -> dict[str, float]:
+    """The history's summary of :func:`gradient_snr`: median (capped at 1e9) and the fraction above 1, over
+    the parameters that have a gradient at all."""
+    snr = snr[~np.isnan(snr)]
+    if not len(snr):
+        return {"snr_median": 0.0, "snr_above_1": 0.0}
+    return {"snr_median": float(min(np.median(snr), 1e9)), "snr_above_1": float(np.mean(snr > 1.0))}
+
+
+def label_edges(graph: Graph, label_nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edges that touch a label node, and the other (non-label) node of each: what folding a class adds to."""
+    is_label = np.zeros(graph.n, dtype=bool)
+    is_label[label_nodes] = True
+    e = graph.edges
+    idx = np.flatnonzero(is_label[e[:, 0]] | is_label[e[:, 1]])
+    return idx, np.where(is_label[e[idx, 0]], e[idx, 1], e[idx, 0])
+
+
+def bound_weights(
+    coupling: np.ndarray, bias: np.ndarray, fmt: FormatConfig, labels: tuple[np.ndarray, np.ndarray] | None = None
+) -> None:
+    """Keep the weights representable in place, so the hardware's banks never saturate: couplings within
+    the coupling format, biases within the bias format. With ``labels = label_edges(...)`` (the
+    ``"bias"`` label bound) the label couplings are bounded by the bias path instead: each is clipped to
+    the bias format, then at every node the label couplings are scaled down until the node's ``|bias|``
+    plus their summed magnitudes fits the bias format, so the bias with any class folded in does."""
+    bmax = fmt.bias.max_value
+    keep = coupling[labels[0]] if labels is not None else None
+    np.clip(coupling, fmt.coupling.min_value, fmt.coupling.max_value, out=coupling)
+    np.clip(bias, fmt.bias.min_value, bmax, out=bias)
+    if labels is None:
+        return
+    idx, end = labels
+    lab = np.clip(keep, -bmax, bmax)
+    total = np.bincount(end, np.abs(lab), minlength=len(bias))
+    room = np.maximum(bmax - np.abs(bias), 0.0)
+    scale = np.where(total > room, room / np.where(total > 0, total, 1.0), 1.0)
+    coupling[idx] = lab * scale[end]
 
 
 def adam_step(
@@ -96,9 +157,13 @@ class StepState:
     neg_spins: np.ndarray
     pos_spins: np.ndarray
     scalars: np.ndarray
+    ema_j: np.ndarray | None = None
+    ema_b: np.ndarray | None = None
 
     @classmethod
-    def initial(cls, coupling: np.ndarray, bias: np.ndarray, batch: int, penalty: float, seed: int) -> StepState:
+    def initial(
+        cls, coupling: np.ndarray, bias: np.ndarray, batch: int, penalty: float, seed: int, ema: bool = False
+    ) -> StepState:
         r = np.random.default_rng(seed)
         n = len(bias)
         spins = np.where(r.random((2, batch, n)) < 0.5, 1, -1).astype(np.int8)
@@ -113,10 +178,16 @@ class StepState:
             spins[0],
             spins[1],
             np.array([0.0, penalty, math.nan]),
+            coupling.astype(np.float64) if ema else None,
+            bias.astype(np.float64) if ema else None,
         )
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {k: getattr(self, k) for k in STATE_KEYS}
+        return {k: getattr(self, k) for k in (*STATE_KEYS, *EMA_KEYS) if getattr(self, k) is not None}
+
+    def weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """The weights to evaluate and ship: the moving averages where kept, else the last weights."""
+        return (self.coupling, self.bias) if self.ema_j is None else (self.ema_j, self.ema_b)
 
 
 def z_like(a: np.ndarray) -> np.ndarray:
@@ -222,19 +293,22 @@ def train_epoch(
     labels = _WORKER["labels"] if labels is None else labels
     graph = build_graph(run.config.graph)
     fmt = run.config.formats
-    jmax, bmax = fmt.coupling.max_value, fmt.bias.max_value
-    jmin, bmin = fmt.coupling.min_value, fmt.bias.min_value
     rng = np.random.default_rng([tc.seed, t, epoch])
+    flip_rng = np.random.default_rng([tc.seed, t, epoch, 4])  # label noise: its own stream
     pos = GibbsSampler(graph, tc.batch, _seed(tc.seed, t, epoch, 1), spins=state.pos_spins, parallel=parallel)
     neg = GibbsSampler(graph, tc.batch, _seed(tc.seed, t, epoch, 2), spins=state.neg_spins, parallel=parallel)
     clamp_neg = np.zeros(graph.n, dtype=bool)
-    clamp_neg[label_nodes] = True
+    clamp_neg[label_nodes] = not tc.free_labels_negative
     clamp_pos = clamp_neg.copy()
+    clamp_pos[label_nodes] = True
     clamp_pos[pixel_nodes] = True
+    bound = label_edges(graph, label_nodes) if tc.label_bound == "bias" and len(label_nodes) else None
     st = StepState(**{k: v.copy() for k, v in state.arrays().items()})
     count, lam, a_prev = int(st.scalars[0]), float(st.scalars[1]), float(st.scalars[2])
     total = tc.epochs * tc.updates_per_epoch
     gaps = []
+    g_sum = np.zeros(len(graph.edges) + graph.n)
+    g_sq = np.zeros_like(g_sum)
     h = np.empty((tc.batch, graph.n))
     for _ in range(tc.updates_per_epoch):
         idx = rng.integers(0, len(x0), tc.batch)
@@ -243,20 +317,27 @@ def train_epoch(
         h[:, pixel_nodes] += w * x_in
         if len(label_nodes):
             lab = label_spins(labels[idx], run.dtm.label_nodes)
+            if tc.label_noise:
+                lab = np.where(flip_rng.random(lab.shape) < tc.label_noise, -lab, lab).astype(np.int8)
             pos.set_spins(lab, label_nodes)
-            neg.set_spins(lab, label_nodes)
+            if not tc.free_labels_negative:
+                neg.set_spins(lab, label_nodes)
         pos.set_spins(x_prev, pixel_nodes)
         pm, pp = pos.run_collect(st.coupling, h, 1.0, tc.warmup, tc.n_samples, tc.every, clamp=clamp_pos)
         nm, npair = neg.run_collect(st.coupling, h, 1.0, tc.warmup, tc.n_samples, tc.every, clamp=clamp_neg)
         gj, gb = moment_gradient(pm, pp, nm, npair, graph.edges, 1.0, lam)
         gaps.append(float(np.sqrt(np.mean(np.concatenate([pp - npair, pm - nm]) ** 2))))
+        g = np.concatenate([gj, gb])
+        g_sum += g
+        g_sq += g * g
         count += 1
-        lr = cosine_lr(tc.lr, tc.lr_final, count, total)
+        lr = cosine_lr(tc.lr, tc.lr_final, count, total, tc.lr_tail)
         adam_step(st.coupling, gj, st.m_j, st.v_j, count, lr, tc.adam_b1, tc.adam_b2)
         adam_step(st.bias, gb, st.m_b, st.v_b, count, lr, tc.adam_b1, tc.adam_b2)
-        # keep the weights representable, so the hardware's banks never saturate
-        np.clip(st.coupling, jmin, jmax, out=st.coupling)
-        np.clip(st.bias, bmin, bmax, out=st.bias)
+        bound_weights(st.coupling, st.bias, fmt, bound)
+        if st.ema_j is not None:
+            ema_update(st.ema_j, st.coupling, tc.ema)
+            ema_update(st.ema_b, st.bias, tc.ema)
     st.pos_spins, st.neg_spins = pos.spins, neg.spins
     nch = min(tc.acp_chains, tc.batch)
     a = chain_autocorrelation(
@@ -275,7 +356,9 @@ def train_epoch(
     )
     lam = acp.update_penalty(tc.acp_law, lam, a, a_prev, tc.acp_eps, tc.acp_lambda_min, tc.acp_delta)
     st.scalars = np.array([float(count), lam, a])
-    stats = {"gap": float(np.mean(gaps)), "autocorr": a, "penalty": lam, "seconds": time.time() - start}
+    stats = {"gap": float(np.mean(gaps)), "autocorr": a, "penalty": lam}
+    stats.update(snr_stats(gradient_snr(g_sum, g_sq, tc.updates_per_epoch)))
+    stats["seconds"] = time.time() - start
     return st, stats
 
 
@@ -286,25 +369,52 @@ def _job(args: tuple) -> tuple[StepState, dict[str, float]]:
 # ---------------------------------------------------------------------------------------------------------
 # the whole run: epochs over all steps, checkpoints, progress, per-epoch quality
 # ---------------------------------------------------------------------------------------------------------
-def save_checkpoint(path: Path, epoch: int, states: list[StepState], history: dict[str, Any]) -> None:
-    """All steps' states and the history in one .npz, written atomically (the history as JSON bytes)."""
+def save_checkpoint(
+    path: Path, epoch: int, states: list[StepState], history: dict[str, Any], best: DTM | None = None
+) -> None:
+    """All steps' states, the history (as JSON bytes) and, when epochs are chosen on held-out images, the
+    best epoch's weights, in one .npz written atomically."""
     arrays = {"epoch": np.array(epoch)}
     for t, s in enumerate(states, 1):
         for k, v in s.arrays().items():
             arrays[f"s{t}_{k}"] = v
+    if best is not None:
+        arrays["best_coupling"], arrays["best_bias"] = best.coupling, best.bias
     arrays["history"] = np.frombuffer(json.dumps(history).encode(), dtype=np.uint8)
     save_npz(path, **arrays)
 
 
-def load_checkpoint(path: Path, steps: int) -> tuple[int, list[StepState], dict[str, Any]]:
-    keys = ("epoch", "history", *(f"s{t}_{k}" for t in range(1, steps + 1) for k in STATE_KEYS))
-    a = read_npz(path, keys)
+def load_checkpoint(
+    path: Path, steps: int, ema: bool = False, best: bool = False
+) -> tuple[int, list[StepState], dict[str, Any], tuple[np.ndarray, np.ndarray] | None]:
+    """What :func:`save_checkpoint` wrote: epoch, states, history and the best weights (``None`` unless
+    ``best``); ``ema`` and ``best`` say which optional arrays the run keeps."""
+    state_keys = (*STATE_KEYS, *(EMA_KEYS if ema else ()))
+    keys = ("epoch", "history", *(f"s{t}_{k}" for t in range(1, steps + 1) for k in state_keys))
+    a = read_npz(path, (*keys, *(("best_coupling", "best_bias") if best else ())))
     try:
         history = json.loads(a["history"].tobytes().decode())
     except (UnicodeDecodeError, ValueError) as e:
         raise PbitgenError(f"{path}: field 'history' is not valid JSON: {e}") from None
-    states = [StepState(**{k: a[f"s{t}_{k}"] for k in STATE_KEYS}) for t in range(1, steps + 1)]
-    return int(a["epoch"]), states, history
+    states = [StepState(**{k: a[f"s{t}_{k}"] for k in state_keys}) for t in range(1, steps + 1)]
+    return int(a["epoch"]), states, history, ((a["best_coupling"], a["best_bias"]) if best else None)
+
+
+def same_run(stored: Any, run: RunConfig) -> bool:
+    """Whether a run recorded as JSON (a checkpoint's or a model's) is ``run``, fields added since it was
+    written counting as their defaults."""
+    try:
+        return RunConfig.from_dict(stored) == run
+    except (TypeError, ValueError):
+        return False
+
+
+def split_heldout(x0: np.ndarray, labels: np.ndarray, heldout: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The training images and labels without the last ``heldout``, and those held out (spins)."""
+    n = len(x0) - heldout
+    if n < 1:
+        raise PbitgenError(f"train.heldout {heldout}: leaves no training images of {len(x0)}; expected fewer")
+    return x0[:n], labels[:n], x0[n:]
 
 
 def _fmt_time(s: float) -> str:
@@ -330,12 +440,15 @@ def train(
     out : path
         Run folder: ``checkpoint.npz`` (all steps, after every epoch, atomic) lives here.
     x0 : ndarray of shape (n, P), int8 +-1
-        Binary training images as spins.
+        Binary training images as spins; with ``train.heldout`` the last ones are held out
+        (:func:`split_heldout`) and ``quality`` should measure against them.
     labels : ndarray of shape (n,)
     data_hash : str
         Recorded in the model's metadata.
     quality : callable, optional
-        ``quality(model, epoch) -> FD`` called after every epoch (the per-epoch curves).
+        ``quality(model, epoch) -> FD`` called after every epoch (the per-epoch curves) on the weights the
+        model ships (the moving average with ``train.ema``); with ``train.heldout`` the epoch with the
+        lowest FD ships.
     log : callable
         Where progress lines go.
     resume : bool
@@ -343,18 +456,26 @@ def train(
     """
     out = Path(out)
     tc, steps = run.train, run.config.schedule.steps
+    if tc.heldout:
+        x0, labels, _ = split_heldout(x0, labels, tc.heldout)
+    select = bool(tc.heldout) and quality is not None
     model = new_dtm(run)
     w = model.input_coupling
     ckpt = out / "checkpoint.npz"
+    best: DTM | None = None
     if resume and ckpt.exists():
-        epoch0, states, history = load_checkpoint(ckpt, steps)
-        if history.get("run") != json.loads(run.to_json()):
+        epoch0, states, history, kept = load_checkpoint(ckpt, steps, tc.ema > 0, select)
+        if not same_run(history.get("run"), run):
             raise PbitgenError(f"{ckpt}: field 'history.run' does not match this run's config; use a new --out")
+        if kept is not None:
+            best = DTM(run, model.graph, kept[0], kept[1], model.pixel_nodes, model.label_nodes)
         log(f"resuming {ckpt} at epoch {epoch0}/{tc.epochs}")
     else:
         epoch0, history = 0, {"run": json.loads(run.to_json()), "epochs": []}
         states = [
-            StepState.initial(model.coupling[t - 1], model.bias[t - 1], tc.batch, tc.penalty_init, _seed(tc.seed, t))
+            StepState.initial(
+                model.coupling[t - 1], model.bias[t - 1], tc.batch, tc.penalty_init, _seed(tc.seed, t), tc.ema > 0
+            )
             for t in range(1, steps + 1)
         ]
     workers = min(tc.workers, steps)
@@ -381,32 +502,45 @@ def train(
                 results = [train_epoch(*j, x0=x0, labels=labels, parallel=None) for j in jobs]
             states = [r[0] for r in results]
             for t, s in enumerate(states, 1):
-                model.coupling[t - 1], model.bias[t - 1] = s.coupling, s.bias
+                model.coupling[t - 1], model.bias[t - 1] = s.weights()
             rec: dict[str, Any] = {"epoch": epoch + 1, "steps": [r[1] for r in results]}
             fd = quality(model, epoch + 1) if quality is not None else None
             rec["fd"] = fd
             rec["seconds"] = time.time() - t0
             history["epochs"].append(rec)
-            save_checkpoint(ckpt, epoch + 1, states, history)
+            if select and (best is None or fd < history["best"]["fd"]):
+                best = DTM(run, model.graph, model.coupling.copy(), model.bias.copy(), model.pixel_nodes,
+                           model.label_nodes)  # fmt: skip
+                history["best"] = {"epoch": epoch + 1, "fd": fd}
+            save_checkpoint(ckpt, epoch + 1, states, history, best)
             done = epoch + 1 - epoch0
             left = (time.time() - started) / done * (tc.epochs - epoch - 1)
             for t, (_, s) in enumerate(results, 1):
                 log(
                     f"epoch {epoch + 1:3d}/{tc.epochs} step {t}/{steps}: gap {s['gap']:.4f}  "
-                    f"autocorr {s['autocorr']:+.3f}  penalty {s['penalty']:.4f}  {s['seconds']:.1f}s"
+                    f"autocorr {s['autocorr']:+.3f}  penalty {s['penalty']:.4f}  "
+                    f"SNR median {s['snr_median']:.2f}, >1 {s['snr_above_1']:.0%}  {s['seconds']:.1f}s"
                 )
-            fd_text = f"  FD {fd:.2f}" if fd is not None else ""
+            fd_text = f"  {'held-out ' if tc.heldout else ''}FD {fd:.2f}" if fd is not None else ""
             log(f"epoch {epoch + 1:3d}/{tc.epochs} done in {rec['seconds']:.1f}s{fd_text}  time left {_fmt_time(left)}")
     finally:
         if pool is not None:
             pool.shutdown()
+    if best is not None:
+        model.coupling, model.bias = best.coupling, best.bias
+        log(f"shipping epoch {history['best']['epoch']} (lowest held-out FD {history['best']['fd']:.2f})")
     model.meta.update(
         {
-            "data": {"sha256": data_hash, "images": len(x0)},
+            "data": {"sha256": data_hash, "images": len(x0), "heldout": tc.heldout},
             "seeds": {"train": tc.seed, "placement": run.dtm.placement_seed},
             "acp_law": tc.acp_law,
             "history": history["epochs"],
             "train_seconds": sum(e["seconds"] for e in history["epochs"]),
+            "shipped": {
+                "epoch": history["best"]["epoch"] if best is not None else len(history["epochs"]),
+                "weights": "moving average" if tc.ema > 0 else "last",
+                "chosen_by": "held-out FD" if best is not None else "last epoch",
+            },
         }
     )
     return model

@@ -190,7 +190,7 @@ def test_resumed_run_equals_uninterrupted(tmp_path):
     assert len(resumed.meta["history"]) == 2
     for rec in resumed.meta["history"]:
         for s in rec["steps"]:
-            assert set(s) == {"gap", "autocorr", "penalty", "seconds"}
+            assert set(s) == {"gap", "autocorr", "penalty", "snr_median", "snr_above_1", "seconds"}
 
 
 def test_weights_stay_representable(tmp_path):

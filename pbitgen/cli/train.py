@@ -33,8 +33,10 @@ def finished(folder: Path, run: RunConfig) -> list | None:
         meta = json.loads((folder / "model.json").read_text())
     except (OSError, ValueError):
         return None
+    from pbitgen.model.train import same_run
+
     hist = meta.get("history") if isinstance(meta, dict) else None
-    if meta.get("run") != json.loads(run.to_json()) or not isinstance(hist, list) or len(hist) != run.train.epochs:
+    if not isinstance(hist, list) or len(hist) != run.train.epochs or not same_run(meta.get("run"), run):
         return None
     return hist
 
@@ -100,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out)
     run_dir = check_output_folder(args.checkpoints, "--checkpoints") if args.checkpoints else None
     run_dir = run_dir or check_output_folder(Path("runs/train") / out.name, "--checkpoints (default)")
-    side = base.dtm.image_side
-    train_set = data_mod.load_binary("train", side, base.train.n_train, args.data)
-    test_set = data_mod.load_binary("test", side, 0, args.data)
+    side, threshold = base.dtm.image_side, base.dtm.binarize_threshold
+    train_set = data_mod.load_binary("train", side, base.train.n_train, args.data, threshold)
+    test_set = data_mod.load_binary("test", side, 0, args.data, threshold)
     print(f"data: {len(train_set.images)} training images at {side}x{side}, sha256 {train_set.sha256[:16]}")
 
     cpath = out / "classifier.npz"
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             raise PbitgenError(f"{cpath}: field 'side' is {clf.side}, but the model's images are {side}x{side}")
     else:
         t0 = time.time()
-        full = data_mod.load_binary("train", side, 0, args.data)
+        full = data_mod.load_binary("train", side, 0, args.data, threshold)
         clf = train_classifier(full.images, full.labels, seed=base.train.seed)
         clf.test_accuracy = float((clf.predict(test_set.images) == test_set.labels).mean())
         clf.save(cpath)
@@ -128,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
         sweeps = vrun.train.eval_sweeps or None
         quality = None
         if vrun.train.eval_samples:
-            quality = make_quality(clf, test_set.images, vrun.train.eval_samples, sweeps, cost, vrun.train.seed)
+            # the per-epoch FD's reference: the test set, or the training images train() holds out
+            ref = train_set.images[-vrun.train.heldout :] if vrun.train.heldout else test_set.images
+            quality = make_quality(clf, ref, vrun.train.eval_samples, sweeps, cost, vrun.train.seed)
         done = None if args.no_resume else finished(folder, vrun)
         if done is not None:
             histories[LABELS[variant]] = done
