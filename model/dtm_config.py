@@ -197,9 +197,15 @@ class TrainConfig:
         _real("train.ema", self.ema, 0.0, 0.99999)
         _int("train.heldout", self.heldout, 0, 59999)
         if self.heldout and not self.eval_samples:
-            raise ValueError("train.heldout needs train.eval_samples > 0 (the held-out FD picks the epoch)")
+            raise ValueError(
+                f"train.heldout {self.heldout} needs the per-epoch FD to pick the epoch; expected train.eval_samples "
+                f"> 0 or train.heldout = 0"
+            )
         if self.heldout and self.n_train and self.heldout >= self.n_train:
-            raise ValueError(f"train.heldout {self.heldout} must be less than train.n_train {self.n_train}")
+            raise ValueError(
+                f"train.heldout {self.heldout} leaves no training images; expected less than train.n_train "
+                f"{self.n_train}"
+            )
         _real("train.label_noise", self.label_noise, 0.0, 1.0)
         _bool("train.free_labels_negative", self.free_labels_negative)
         if self.label_bound not in LABEL_BOUNDS:

@@ -383,3 +383,25 @@ def test_generate_refuses_a_file_and_the_current_folder(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"^\.: is the current folder or one above it"):
         build.generate(Config(), ".")
     assert files(tmp_path) == ["f"] and (tmp_path / "f").read_text() == "keep"
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        (
+            "heldout = 10\neval_samples = 0",
+            r"heldout 10 needs the per-epoch FD .*; expected train\.eval_samples > 0",
+        ),
+        (
+            "heldout = 10\nn_train = 10",
+            r"heldout 10 leaves no training images; expected less than train\.n_train 10",
+        ),
+        ('label_bound = "x"', r"train\.label_bound must be one of coupling, bias, not 'x'"),
+        ("label_noise = 1.5", r"train\.label_noise must be a number in \[0\.0, 1\.0\], not 1\.5"),
+    ],
+)
+def test_train_option_errors(tmp_path, capsys, train, message):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f"[graph]\nside = 20\n[dtm]\nimage_side = 14\n[train]\n{train}\n")
+    fails(capsys, ["train", "--config", cfg, "--out", tmp_path / "t"], rf"run\.toml: (train\.)?{message}")
+    assert files(tmp_path) == ["run.toml"]

@@ -321,3 +321,29 @@ NEW = {
     "dtm": ("binarize_threshold", "fresh_hidden"),
     "train": ("lr_tail", "ema", "heldout", "label_noise", "free_labels_negative", "label_bound"),
 }
+
+
+@pytest.mark.skipif(not data.DEFAULT_ROOT.exists(), reason="needs the Debian package dataset-fashion-mnist")
+def test_train_command_binarises_at_the_threshold_and_holds_images_out(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    from pbitgen.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "t").mkdir()
+    shutil.copy(root / "weights" / "default" / "classifier.npz", tmp_path / "t")
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        '[graph]\nside = 20\npattern = "G8"\ntorus = true\n[schedule]\nsteps = 2\nsweeps = 4\n[dtm]\nimage_side = 14\n'
+        "binarize_threshold = 0.1\n[train]\nepochs = 2\nupdates_per_epoch = 2\nn_train = 200\nheldout = 50\n"
+        "eval_samples = 8\nbatch = 8\nwarmup = 1\nacp_chains = 8\nacp_length = 4\nacp_lag = 1\nworkers = 1\n"
+    )
+    argv = ["train", "--config", str(cfg), "--out", str(tmp_path / "t"), "--checkpoints", str(tmp_path / "ck")]
+    assert main(argv) == 0
+    assert "held-out FD" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "t" / "model.json").read_text())
+    assert meta["data"]["sha256"] == data.load_binary("train", 14, 200, threshold=0.1).sha256
+    assert meta["data"]["sha256"] != data.load_binary("train", 14, 200).sha256
+    assert meta["data"]["images"] == 150 and meta["shipped"]["chosen_by"] == "held-out FD"
+    assert meta["run"]["dtm"]["binarize_threshold"] == 0.1
