@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 from amaranth.back import verilog
-from amaranth.sim import Simulator
 
 from pbitgen.config import Config
 from pbitgen.gen import fpga
 from pbitgen.gen.lattice import LatticeCore
 from pbitgen.model.golden import random_banks
 from pbitgen.model.lattice import LatticePlan
+from pbitgen.sim.cycles import lattice_flips_per_clock
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -47,29 +47,6 @@ def variant_config(name: str) -> Config:
     )
 
 
-def run_cycles(cfg: Config, sweeps: int) -> int:
-    """The core's CYCLES after a run of one step of ``sweeps`` sweeps, in Amaranth's simulator."""
-    d = cfg.to_dict()
-    d["schedule"].update(steps=1, sweeps=sweeps, beta=[1.0])
-    short = Config.from_dict(d)
-    plan = LatticePlan(short)
-    core = LatticeCore(short, random_banks(short, plan.graph, 1), plan)
-    sim = Simulator(core)
-    sim.add_clock(1e-6)
-    out = {}
-
-    async def bench(ctx):
-        ctx.set(core.start, 1)
-        await ctx.tick()
-        ctx.set(core.start, 0)
-        await ctx.tick().until(core.done)
-        out["cycles"] = ctx.get(core.cycles)
-
-    sim.add_testbench(bench)
-    sim.run()
-    return out["cycles"]
-
-
 def measure(name: str, freq: float, seed: int, timeout: float) -> dict:
     cfg = variant_config(name)
     plan = LatticePlan(cfg)
@@ -85,7 +62,7 @@ def measure(name: str, freq: float, seed: int, timeout: float) -> dict:
     t0 = time.perf_counter()
     # -noflatten: every unit keeps its own copy of the controller's broadcast; flattened, Yosys merges the
     # identical registers of all units into one (opt_merge), and that register's fan-out sets the clock
-    script = fpga.yosys_script(dev, "core.v").replace(dev.synth, dev.synth + " -noflatten")
+    script = fpga.yosys_script(dev, "core.v", flatten=False)
     fpga._run(
         [*fpga.yosys_command(), "-q", "-l", "yosys.log", "-p", script],
         out,
@@ -105,8 +82,7 @@ def measure(name: str, freq: float, seed: int, timeout: float) -> dict:
     pnr_s = time.perf_counter() - t0
     fig = fpga.parse_report(json.loads((out / "report.json").read_text()), dev, out / "report.json")
     fmax, luts = fig["fmax_mhz"], fig["lut"][0]
-    sweep_clocks = run_cycles(cfg, 2) - run_cycles(cfg, 1)
-    flips = plan.chains * plan.graph.n / sweep_clocks
+    flips, sweep_clocks = lattice_flips_per_clock(cfg)
     return {
         "name": name,
         "what": "lattice core out of context (no bus, no trace; weights as memory images)",

@@ -27,12 +27,10 @@ from pbitgen.model.golden import random_banks
 from pbitgen.model.io import save_text
 from pbitgen.model.lattice import LatticePlan
 from pbitgen.power import lattice as pl
-from pbitgen.power import model as pm
-from pbitgen.power import tech
 
 from .bench_lattice import VARIANTS  # the cores bench/bench_lattice.py measures on the FPGA
 
-IMAGE_SWEEPS = 250
+IMAGE_SWEEPS = 250  # the default model's K
 GENERIC_PJ_PER_FLIP = 55.6  # README's "## Power model", the generic default design on sky130
 
 
@@ -46,61 +44,6 @@ def variant_config(name: str, sweeps: int) -> Config:
             "array": {"layout": "lattice", **array},
         }
     )
-
-
-def activity(run: pl.LatticeToggles, plan: LatticePlan, steps: int, sweeps: int) -> pm.Activity:
-    """A SAIF window as the power model's Activity: flips of all chains (``n_cells`` = N C)."""
-    return pm.Activity(
-        toggles={c: float(v) for c, v in run.grouped.toggles.items() if c != "clock"},
-        flops=run.grouped.flops,
-        net_bits=sum(run.grouped.bits.values()),
-        cycles=run.clocks,
-        read_bits=0.0,  # the calibration synthesized the memories: their reads are in the memory class
-        n_cells=plan.graph.n * plan.chains,
-        steps=steps,
-        sweeps=sweeps,
-    )
-
-
-def image_breakdown(full: pm.Breakdown, sweep: pm.Breakdown, plan: LatticePlan, steps: int) -> pm.Breakdown:
-    """One image (one chain) at K = 250, by part: the run's fixed part plus T K sweeps at the window's
-    energy per sweep, over the C chains."""
-    k_sim = sweep.activity.sweeps
-    parts, sigma = {}, {}
-    for k in pm.PARTS:
-        fixed = full.parts[k] - steps * sweep.parts[k]
-        parts[k] = (fixed + steps * IMAGE_SWEEPS * sweep.parts[k] / k_sim) / plan.chains
-        sigma[k] = steps * IMAGE_SWEEPS * sweep.sigma[k] / k_sim / plan.chains  # the sweeps dominate
-    act = pm.Activity(
-        toggles={}, flops=full.activity.flops, net_bits=full.activity.net_bits, cycles=full.activity.cycles,
-        read_bits=0.0, n_cells=plan.graph.n, steps=steps, sweeps=IMAGE_SWEEPS,
-    )  # fmt: skip
-    return pm.Breakdown(full.node, parts, sigma, act)
-
-
-def node_figures(full: pl.LatticeToggles, win: pl.LatticeToggles, plan: LatticePlan, cfg: Config) -> dict:
-    """Per node: fJ per flip (steady sweeping) by part, per image at K = 250, and the comparison rows."""
-    table = tech.load_tech()
-    calib = pm.load_calibration(pl.CALIBRATION_FILE)
-    steps, k_sim = cfg.schedule.steps, cfg.schedule.sweeps
-    out = {}
-    for name in table.nodes:
-        node = table.node(name)
-        sweep = pm.energy(activity(win, plan, 1, k_sim), node, calib)
-        whole = pm.energy(activity(full, plan, steps, k_sim), node, calib)
-        img = image_breakdown(whole, sweep, plan, steps)
-        rows = [list(r) for r in pm.comparison_rows(img, table, IMAGE_SWEEPS)]
-        rows[0][0] = "ours, one image (one chain)"
-        rows[0][3] = f"{steps} x {k_sim} sweeps simulated, scaled to K = {IMAGE_SWEEPS}; N = {plan.graph.n}"
-        out[name] = {
-            "fj_per_flip": sweep.total / sweep.activity.flips * 1e15,
-            "fj_per_flip_sigma": sweep.total_sigma / sweep.activity.flips * 1e15,
-            "parts_fj_per_flip": {k: v / sweep.activity.flips * 1e15 for k, v in sweep.parts.items()},
-            "image_j": img.total,
-            "image_fj_per_flip": img.total / img.activity.flips * 1e15,
-            "comparison": rows,
-        }
-    return out
 
 
 def generator_version() -> str:
@@ -136,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         full = pl.run_window(verilog, Path("build/power-lattice/builds"), work / "full")
         win = pl.run_window(verilog, Path("build/power-lattice/builds"), work / "sweeps", start, stop)
     seconds = time.perf_counter() - t0
-    figures = node_figures(full, win, plan, cfg)
+    figures = pl.node_figures(full, win, plan, cfg, IMAGE_SWEEPS)
     calib = json.loads(pl.CALIBRATION_FILE.read_text())
     result = {
         "what": "lattice core (no bus), SAIF toggles x lattice gate-level calibration x power/tech.toml",

@@ -48,7 +48,7 @@ from pbitgen.config import Config
 from pbitgen.errors import PbitgenError
 
 from .build import TOP
-from .plan import ArrayPlan
+from .host import Host
 from .synth import yosys_command
 
 
@@ -124,6 +124,8 @@ class FpgaResult:
     cells: int = 0
     units: int = 0
     stages: int = 1
+    flips_per_clock_plan: float = 0.0
+    counted: str = "plan"  # where flips_per_clock comes from: "plan" or "rtl" (the cycle counter)
 
     @property
     def utilisation(self) -> float:
@@ -161,8 +163,12 @@ def nextpnr_command(name: str) -> list[str]:
     return [exe]
 
 
-def yosys_script(dev: Device, verilog: str) -> str:
-    script = f"read_verilog {verilog}; {dev.synth}; tee -q -o synth_stat.json stat -json"
+def yosys_script(dev: Device, verilog: str, flatten: bool = True) -> str:
+    """The Yosys script; without ``flatten`` the hierarchy is kept (``-noflatten``): the lattice array's
+    units each keep their own copy of the controller's broadcast, which a flattened design would merge
+    into one register (opt_merge) whose fan-out sets the clock."""
+    synth = dev.synth if flatten else dev.synth + " -noflatten"
+    script = f"read_verilog {verilog}; {synth}; tee -q -o synth_stat.json stat -json"
     if dev.family == "ice40":  # out of context by hand: every top-level wire but the clock stops being a port
         script += f"; delete -port {TOP}/w:* {TOP}/w:{CLOCK} %d"
     return script + "; write_json netlist.json"
@@ -256,7 +262,7 @@ def place_and_route(
     design: str | Path,
     device_name: str,
     out: str | Path,
-    freq: float = 100.0,
+    freq: float | None = None,
     seed: int = 1,
     progress: Callable[[str], None] | None = None,
     timeout: float = 4 * 3600,
@@ -264,8 +270,10 @@ def place_and_route(
     route: bool = True,
 ) -> FpgaResult:
     """Synthesize ``design/pbitgen_top.v`` and place and route it on ``device_name`` in the run folder
-    ``out``; flips per clock come from the design's ``config.json``. Each tool gets ``timeout`` seconds.
-    With ``route=False`` nextpnr stops after placement and Fmax is its post-placement estimate."""
+    ``out`` at ``freq`` MHz (default: the design's ``array.clock_mhz``, else 100). Flips per clock come
+    from the design's ``config.json``: the plan's for the generic array, the RTL's cycle counter in
+    simulation for the lattice array (:mod:`pbitgen.sim.cycles`). Each tool gets ``timeout`` seconds. With
+    ``route=False`` nextpnr stops after placement and Fmax is its post-placement estimate."""
     dev = device(device_name)
     if router not in ROUTERS:
         raise PbitgenError(f"--router {router}: expected one of {', '.join(ROUTERS)}")
@@ -273,13 +281,15 @@ def place_and_route(
     for name in (f"{TOP}.v", "config.json"):
         if not (design / name).is_file():
             raise PbitgenError(f"{design}: no {name} here (generate a design with `pbitgen verilog`)")
-    if freq <= 0:
+    if freq is not None and freq <= 0:
         raise PbitgenError(f"--freq {freq:g}: expected a positive target in MHz")
     try:
         cfg = Config.load(design / "config.json")
-        plan = ArrayPlan(cfg)
+        plan = Host(cfg).plan
     except (TypeError, ValueError, KeyError) as e:
         raise PbitgenError(f"{design / 'config.json'}: {e}") from None
+    lattice = cfg.array.layout == "lattice"
+    freq = freq or cfg.array.clock_mhz or 100.0
     say = progress or (lambda _: None)
     yosys, nextpnr = yosys_command(), nextpnr_command(dev.nextpnr)
     out.mkdir(parents=True, exist_ok=True)
@@ -287,9 +297,10 @@ def place_and_route(
         (out / name).unlink(missing_ok=True)
     verilog = os.path.relpath((design / f"{TOP}.v").resolve(), out.resolve())
 
-    say(f"synthesis ({dev.synth.split()[0]}, flattened) started")
+    say(f"synthesis ({dev.synth.split()[0]}, {'hierarchy kept' if lattice else 'flattened'}) started")
     t0 = time.perf_counter()
-    _run([*yosys, "-q", "-l", "yosys.log", "-p", yosys_script(dev, verilog)], out, "yosys.log", "Yosys", timeout)
+    script = yosys_script(dev, verilog, flatten=not lattice)
+    _run([*yosys, "-q", "-l", "yosys.log", "-p", script], out, "yosys.log", "Yosys", timeout)
     synth_seconds = time.perf_counter() - t0
     say(f"synthesis finished in {synth_seconds:.1f} s")
 
@@ -316,6 +327,12 @@ def place_and_route(
     ffs = fig["ff"][0] if dev.ff else _count_ffs(json.loads((out / "synth_stat.json").read_text()))
     if fig["lut"][0] <= 0:
         raise PbitgenError(f"{out / 'report.json'}: no {dev.lut} used")
+    flips = plan.sustained_flips_per_clock
+    if lattice:
+        from pbitgen.sim.cycles import lattice_flips_per_clock
+
+        say("flips per clock from the RTL's cycle counter (Amaranth simulation of one and two sweeps)")
+        flips = lattice_flips_per_clock(cfg)[0]
     return FpgaResult(
         device=device_name,
         luts=fig["lut"][0],
@@ -328,7 +345,7 @@ def place_and_route(
         fmax_mhz=fig["fmax_mhz"],
         target_mhz=fig["target_mhz"] or freq,
         seed=seed,
-        flips_per_clock=plan.sustained_flips_per_clock,
+        flips_per_clock=flips,
         synth_seconds=synth_seconds,
         pnr_seconds=pnr_seconds,
         router=router,
@@ -336,6 +353,8 @@ def place_and_route(
         cells=plan.graph.n,
         units=plan.n_units,
         stages=cfg.array.stages,
+        flips_per_clock_plan=plan.sustained_flips_per_clock,
+        counted="rtl" if lattice else "plan",
     )
 
 
@@ -354,7 +373,7 @@ def table(r: FpgaResult) -> str:
             "Fmax" if r.routed else "Fmax (post-placement estimate, not routed)",
             f"{r.fmax_mhz:.2f} MHz (target {r.target_mhz:g} MHz {met}, seed {r.seed})",
         ),
-        ("flips/clock", f"{r.flips_per_clock:.2f}"),
+        ("flips/clock", f"{r.flips_per_clock:.2f}" + (" (RTL cycle counter)" if r.counted == "rtl" else " (plan)")),
         ("flips/ns", f"{r.flips_per_ns:.4g}"),
         ("flips/ns per 1k LUTs", f"{r.flips_per_ns_per_klut:.4g}"),
         ("synthesis", f"{r.synth_seconds:.1f} s"),

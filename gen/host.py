@@ -223,7 +223,7 @@ class Host:
         time-outs)."""
         t, k = run.schedule.steps, run.schedule.sweeps
         if self.lattice:
-            return self.plan.run_clocks(t, k) + 2 * self.plan.ring * t * k
+            return self.plan.traced_run_clocks(t, k)
         return (self.plan.sweep_clocks + 64) * (t * k + 2)
 
     def bias_word(self, cell: int, bank: int) -> int:

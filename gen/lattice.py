@@ -298,15 +298,17 @@ def unit_weights(cfg: Config, plan: LatticePlan, banks: Banks, unit: int) -> lis
 
 class LatticeController(wiring.Component):
     """The run's schedule (module docstring of :mod:`pbitgen.model.lattice`): sections INIT (2 phases),
-    per step GAP (4 idle phases, ``copy`` in the last two) and SWEEP (2K phases), END (2 idle phases); with
-    ``trace_en`` at start, TRACE (4 idle phases) after every sweep, ``stream`` in its last two.
+    per step GAP (4 idle phases, ``copy`` in the last two) and SWEEP (2K + 2 phases: colour 0 issues in the
+    first 2K, colour 1 from the second to the (2K+1)-th), END (2 idle phases); with ``trace_en`` at start,
+    each step's sweeps run one SWEEP section of one sweep at a time, each followed by TRACE (4 idle phases,
+    ``stream`` in the last two).
 
     Members: ``start``, ``steps``/``sweeps`` (the run's T and K, at most the configured ones),
     ``trace_en`` (sampled at start), ``trace_room`` (the trace buffer takes two more beats: a streaming
     clock waits for it), ``rotate`` (shift the rings one position while idle), ``wr_beta``/``wr_input``
     with ``wr_addr``/``wr_data`` (the schedule memories' write port); ``busy``/``done``, ``cycles`` (clocks
     of the last run), ``sweep_count``, ``stream`` (the rings' position 0 is a trace beat this clock), and
-    the broadcast: ``issue`` (per colour), ``slot``, ``bank``, ``init``, ``beta``, ``w`` (valid at issue),
+    the broadcast: ``issue`` and ``beta`` (per colour), ``slot``, ``bank``, ``init``, ``w`` (valid at issue),
     ``wrap_a``/``wrap_b`` (the slot-wrap flags of the element issued in the previous clock), ``shift``,
     ``copy``."""
 
@@ -339,7 +341,7 @@ class LatticeController(wiring.Component):
                 "slot": Out(range(max(plan.slots, 2))),
                 "bank": Out(range(max(1 << ceil_log2(t_max), 2))),
                 "init": Out(1),
-                "beta": Out(unsigned(f.beta.width)),
+                "beta": Out(unsigned(2 * f.beta.width)),
                 "w": Out(signed(f.input.width)),
                 "wrap_a": Out(max(plan.rows, 1)),
                 "wrap_b": Out(max(plan.cols, 1)),
@@ -352,9 +354,11 @@ class LatticeController(wiring.Component):
         m = Module()
         cfg, plan = self.cfg, self.plan
         r_clk, phi, n = plan.phase_clocks, plan.issue_clocks, plan.per_group
+        k_max = cfg.schedule.sweeps
         e = Signal(range(max(r_clk, 2)))
-        ph = Signal(range(max(2 * cfg.schedule.sweeps + 1, plan.idle_phases)))
+        ph = Signal(range(max(2 * k_max + 2, plan.idle_phases)))
         tph = Signal(2)  # phase within TRACE
+        kt = Signal(range(max(k_max, 2)))  # the sweep a traced run is in
         j = Signal(range(max(n, 2)))
         a = Signal(range(max(plan.rows, 2)))
         b = Signal(range(max(plan.cols, 2)))
@@ -367,12 +371,18 @@ class LatticeController(wiring.Component):
         m.submodules.inputs = in_mem = memory.Memory(
             shape=signed(cfg.formats.input.width), depth=len(self.input_init), init=self.input_init
         )
-        beta_rd, in_rd = beta_mem.read_port(domain="comb"), in_mem.read_port(domain="comb")
+        beta_rd = [beta_mem.read_port(domain="comb") for _ in (0, 1)]
+        in_rd = in_mem.read_port(domain="comb")
         beta_wr, in_wr = beta_mem.write_port(), in_mem.write_port()
+        # the sweeps of this SWEEP section: all K, or the one a traced run is in; colour 0 works on sweep
+        # base + ph // 2, colour 1 (one phase behind) on base + (ph - 1) // 2
+        sweeps = Mux(tracing, 1, self.sweeps)
+        base = Mux(tracing, kt, 0)
         m.d.comb += [
-            beta_rd.addr.eq(ph >> 1),
+            beta_rd[0].addr.eq(base + (ph >> 1)),
+            beta_rd[1].addr.eq(base + ((ph - 1) >> 1)),
             in_rd.addr.eq(w_bank),
-            self.beta.eq(beta_rd.data),
+            self.beta.eq(Cat(beta_rd[0].data, beta_rd[1].data)),
             self.w.eq(in_rd.data),
             beta_wr.addr.eq(self.wr_addr),
             beta_wr.data.eq(self.wr_data),
@@ -392,16 +402,20 @@ class LatticeController(wiring.Component):
             self.shift.eq(Mux(self.busy, advance, self.rotate)),
             self.copy.eq(self.busy & (sec == self.GAP) & (ph >= plan.idle_phases - 2)),
         ]
-        for c in (0, 1):  # colour c serves group (c + h) mod 2; a group may be empty (one chain)
+        # in a phase of parity h the ring brings colour c the elements of group (c + h) mod 2 (a group may be
+        # empty: one chain); in a SWEEP section colour 0 rests in its last two phases, colour 1 in its first
+        # and last, so that every chain updates colour 0 first in each of its sweeps
+        works = [(sec == self.INIT) | (ph < (sweeps << 1)), (sec == self.INIT) | ((ph >= 1) & (ph <= (sweeps << 1)))]
+        for c in (0, 1):
             serves = [bool(plan.groups[(c + h) % 2]) for h in (0, 1)]
-            m.d.comb += self.issue[c].eq(issuing & Mux(ph[0], serves[1], serves[0]))
+            m.d.comb += self.issue[c].eq(issuing & works[c] & Mux(ph[0], serves[1], serves[0]))
         m.d.sync += [
             self.wrap_a.eq(Cat(*(a >= plan.rows - x for x in range(plan.rows)))),
             self.wrap_b.eq(Cat(*(b >= plan.cols - y for y in range(plan.cols)))),
         ]
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
-        with m.If(issuing):  # next element: chain, then column, then row
+        with m.If(issuing):  # next element: chain, then column, then row (also in a colour's resting phase)
             with m.If(j == n - 1):
                 m.d.sync += j.eq(0)
                 with m.If(b == plan.cols - 1):
@@ -425,6 +439,7 @@ class LatticeController(wiring.Component):
                 self.cycles.eq(0),
                 self.sweep_count.eq(0),
                 tracing.eq(self.trace_en),
+                kt.eq(0),
                 sec.eq(self.INIT),
                 ph.eq(0),
                 e.eq(0),
@@ -446,19 +461,20 @@ class LatticeController(wiring.Component):
                         with m.If(ph == plan.idle_phases - 1):
                             m.d.sync += [sec.eq(self.SWEEP), ph.eq(0)]
                     with m.Case(self.SWEEP):
-                        with m.If(ph[0]):  # a sweep ends with its second phase
+                        with m.If(ph[0] & (ph < (sweeps << 1))):  # group 0 ends a sweep
                             m.d.sync += self.sweep_count.eq(self.sweep_count + 1)
-                        with m.If(ph[0] & tracing):
-                            m.d.sync += [sec.eq(self.TRACE), tph.eq(0)]
-                        with m.Elif(ph == (self.sweeps << 1) - 1):
-                            next_step()
-                    with m.Case(self.TRACE):
-                        m.d.sync += [tph.eq(tph + 1), ph.eq(ph)]
-                        with m.If(tph == 3):
-                            with m.If(ph == self.sweeps << 1):
-                                next_step()
+                        with m.If(ph == (sweeps << 1) + 1):
+                            with m.If(tracing):
+                                m.d.sync += [sec.eq(self.TRACE), tph.eq(0)]
                             with m.Else():
-                                m.d.sync += sec.eq(self.SWEEP)
+                                next_step()
+                    with m.Case(self.TRACE):
+                        m.d.sync += tph.eq(tph + 1)
+                        with m.If(tph == 3):
+                            m.d.sync += [ph.eq(0), kt.eq(kt + 1), sec.eq(self.SWEEP)]
+                            with m.If(kt == self.sweeps - 1):
+                                m.d.sync += kt.eq(0)
+                                next_step()
                     with m.Case(self.END):
                         with m.If(ph == 1):
                             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
@@ -571,7 +587,7 @@ class LatticeCore(wiring.Component):
                 unit.slot.eq(ctrl.slot),
                 unit.bank.eq(ctrl.bank),
                 unit.init.eq(ctrl.init),
-                unit.beta.eq(ctrl.beta),
+                unit.beta.eq(ctrl.beta.word_select(int(plan.unit_color[u]), cfg.formats.beta.width)),
                 unit.w.eq(ctrl.w),
                 unit.shift.eq(ctrl.shift),
                 unit.copy.eq(ctrl.copy),

@@ -21,8 +21,11 @@ Chains and phases
 Time is cut into phases of ``R = n M + gap`` clocks. In phase ``h`` the units of colour ``c`` serve
 group ``(c + h) mod 2``: in its first ``n M`` clocks a unit issues the elements ``e = s n + j`` (slot
 ``s``, the group's ``j``-th chain) in ascending order, one per clock; the ``gap`` clocks after them are
-idle. So a sweep is two phases; group 0 updates colour 0 then colour 1, group 1 colour 1 then colour 0,
-and with two groups every unit issues on every clock but the gaps. ``gap`` is the fewest clocks that let
+idle. So a sweep is two phases, and every chain updates colour 0 first: group 0 in phases ``2k, 2k + 1``,
+group 1 one phase behind, in ``2k + 1, 2k + 2`` (colour 0 rests in the last phase of a step's sweeps,
+colour 1 in the first); with two groups every unit issues on every clock but the gaps and those two
+phases per step. (With group 1 updating colour 1 first, the two groups would sample different laws after
+a finite number of sweeps: order matters until a chain has mixed.) ``gap`` is the fewest clocks that let
 every update land (``latency`` clocks after its issue) before any cell of the same chain reads it in the
 next phase: ``gap = max(0, latency + n max(S' - S) - n M)`` over all cells and neighbours (slot ``S``,
 neighbour slot ``S'``).
@@ -37,9 +40,11 @@ Run
 ---
 INIT: two phases with the initial-noise flag (every unit draws the noise spin of its elements: the top
 bit of the draw); then for each step ``t = T..1``: four idle phases (two for the last updates to land, two
-in which every unit copies its spin ring into its input ring, which then holds ``x^t``), and ``2 K`` sweep
-phases; then two idle phases (the last updates land). The phase count is even throughout, so the colour
-order of each group is the same in every sweep.
+in which every unit copies its spin ring into its input ring, which then holds ``x^t``), and ``2 K + 2``
+sweep phases (the last idle); then two idle phases (the last updates land). The phase count is even
+throughout, so in a phase of parity ``h`` the ring brings colour ``c`` group ``(c + h) mod 2``. A traced
+run (the bus's ``CTRL.trace``) runs each sweep as a section of its own (four phases) followed by four
+idle phases whose last two stream the rings: the same updates and draws, more clocks.
 """
 
 from __future__ import annotations
@@ -191,8 +196,13 @@ class LatticePlan:
 
     def run_clocks(self, steps: int, sweeps: int) -> int:
         """Clocks of a run while busy (the controller's ``cycles``): two init phases, per step four idle
-        phases and 2K sweep phases, and two closing idle phases."""
-        return (2 + steps * (self.idle_phases + 2 * sweeps) + 2) * self.phase_clocks
+        phases and 2K + 2 sweep phases, and two closing idle phases."""
+        return (2 + steps * (self.idle_phases + 2 * sweeps + 2) + 2) * self.phase_clocks
+
+    def traced_run_clocks(self, steps: int, sweeps: int) -> int:
+        """Clocks of a traced run that never waits for the stream: each sweep is a section of four phases
+        followed by four trace phases."""
+        return (2 + steps * (self.idle_phases + 8 * sweeps) + 2) * self.phase_clocks
 
     @property
     def sustained_flips_per_clock(self) -> float:

@@ -7,13 +7,15 @@ same field ``gamma = h + sum_j s_j J_ij`` and input term, the same ``z = round(b
 [+ iota]`` and probability ``p = lut[clip(z) + offset]``, the same steps, sweeps and x^t latch. What the
 lattice array changes:
 
-1. Order and chains (:mod:`pbitgen.model.lattice`): ``C`` chains per array in two groups; group 0 updates
-   colour 0 then colour 1 in every sweep, group 1 colour 1 then colour 0. Updates of one colour of one
-   chain read only the other colour, so their order inside a phase does not matter.
+1. Order and chains (:mod:`pbitgen.model.lattice`): ``C`` chains per array in two groups, each chain
+   updating colour 0 then colour 1 in every sweep, as the float reference sampler does (a chain run for a
+   finite number of sweeps samples a law that depends on the colour order, which the stationary law does
+   not show); group 1 runs one phase behind group 0. Updates of one colour of one chain read only the
+   other colour, so their order inside a phase does not matter.
 2. Random bits: unit ``u`` of array ``b`` owns :mod:`pbitgen.model.lfsr` stream ``b U + u`` (loaded at
-   reset: a run starts from the streams' first windows, so the core runs one schedule per reset until the
-   bus can reload them) and spends one draw per update, in issue order: per phase, elements
-   ``e = s n + j`` ascending (slot ``s``, the group's ``j``-th chain). The initial spin of an element is
+   reset, or through the bus's generator loads) and spends one draw per update, in issue order: per sweep,
+   the elements ``e = s n + j`` (slot ``s``, the group's ``j``-th chain) of group 0 ascending, then those
+   of group 1. The initial spin of an element is
    the top bit of its draw; an update sets +1 iff ``u < p``.
 3. Stored forms (the hardware's, equal in value): the bias word holds ``h' = h - sum_j J_ij`` so that the
    field is ``h' + 2 sum_j b_j J_ij`` with spin bits ``b_j`` (no negation); the sigmoid table is indexed by
@@ -152,9 +154,8 @@ class LatticeGolden:
             iota_all = x * self._w[bank]
             for k in range(k_sweeps):
                 beta_q = int(self.banks.beta[k])
-                for h in (0, 1):
+                for group in p.groups:  # every chain: colour 0, then colour 1
                     for c in (0, 1):
-                        group = p.groups[(c + h) % 2]
                         if group:
                             self._update(s, iota_all, gen, bank, beta_q, c, group)
                 if record:

@@ -318,7 +318,10 @@ class ArrayConfig:
     ``layout = "lattice"`` selects the lattice array (:mod:`pbitgen.model.lattice`, grid tori only): units
     set by ``pitch = (rows, cols)`` (even divisors of the side) instead of ``tiles`` and
     ``cells_per_unit``, ``chains`` interleaved chains (1 or even), and ``stages`` adding the registers of
-    :attr:`~pbitgen.model.lattice.LatticePlan.pipeline_cuts` (its broadcast is always registered)."""
+    :attr:`~pbitgen.model.lattice.LatticePlan.pipeline_cuts` (its broadcast is always registered).
+
+    ``clock_mhz`` is the clock the design is built for: the target ``pbitgen fpga`` asks the placer and
+    router for (0: not stated; the command then asks for 100 MHz)."""
 
     tiles: int = 1
     cells_per_unit: int = 1
@@ -327,8 +330,14 @@ class ArrayConfig:
     layout: str = "generic"
     pitch: tuple[int, ...] = ()
     chains: int = 1
+    clock_mhz: float = 0.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.clock_mhz, bool) or not isinstance(self.clock_mhz, int | float):
+            raise TypeError(f"clock_mhz must be a number of MHz, not {self.clock_mhz!r}")
+        if not 0 <= self.clock_mhz <= 2000:
+            raise ValueError(f"clock_mhz must be in [0, 2000] MHz (0: not stated), not {self.clock_mhz!r}")
+        object.__setattr__(self, "clock_mhz", float(self.clock_mhz))
         _int("tiles", self.tiles, 1, 4096)
         _int("cells_per_unit", self.cells_per_unit, 1, 1 << 16)
         _int("stages", self.stages, 1, 7)

@@ -39,7 +39,9 @@ import numpy as np
 
 from pbitgen.errors import PbitgenError
 
+from . import model as pm
 from . import toggles
+from .tech import load_tech
 from .toggles import CLASSES, Grouped, ModuleInfo, Saif, _idents, netlist_info, parse_saif, remove_initial
 
 #: What a named net that no rule knows is reported as (and counted as control).
@@ -64,6 +66,8 @@ TOP_RULES: tuple[tuple[str, str], ...] = (
     (r"ring(\$\d+)?", "spin"),
     (r"(issue|slot|bank|init|beta|w|shift|copy|load|load_\w+|wrap_[ab])(\$?\d+)?", "control"),
     (r"(we|spin|start|busy|done|cycles|clk|rst)(\$\d+)?|\$auto\$.*", "control"),
+    # the bus-facing parts: run-time schedule, trace stream and its buffer, ring read-out, write strobes
+    (r"(steps|sweeps|beat|landed|streaming|trace_\w+|ring0|rotate|sweep_count|wr_\w+)(\$\d+)?", "control"),
 )
 
 _ANON = re.compile(r"\$\d+|_\d+_")
@@ -392,12 +396,18 @@ def load_window(verilog: str | Path, out: str | Path) -> LatticeToggles:
 
 
 def sweep_window(plan: object, sweeps: int) -> tuple[int, int]:
-    """Harness clocks of the first step's ``sweeps`` sweeps as the units see them: after the start clock,
-    INIT (2 phases) and the step's GAP (4 phases), shifted by the broadcast register and the write delay,
-    ``2 K`` phases long."""
+    """Harness clocks of the steady part of the first step's ``sweeps`` sweeps as the units see them: after
+    the start clock, INIT (2 phases), the step's GAP (4 phases) and the sweep section's first phase (colour
+    1 rests in it), shifted by the broadcast register and the write delay, ``2 K - 1`` phases long (colour
+    0 rests in the section's last two): :func:`window_sweeps` sweeps of every chain."""
     r = plan.phase_clocks
-    start = 1 + (2 + plan.idle_phases) * r + 1 + plan.write_delay
-    return start, start + 2 * sweeps * r
+    start = 1 + (2 + plan.idle_phases + 1) * r + 1 + plan.write_delay
+    return start, start + (2 * sweeps - 1) * r
+
+
+def window_sweeps(sweeps: int) -> float:
+    """Sweeps' worth of updates in :func:`sweep_window` (each phase updates half the cells of every chain)."""
+    return sweeps - 0.5
 
 
 # ----------------------------------------------------------------------------------- golden spin ring
@@ -407,27 +417,32 @@ def ring_stream(plan: object, run: object, unit: int) -> np.ndarray:
     """The values entering unit ``unit``'s write position, one per rotation element: per rotation (two
     phases) the ring's elements in tape order (the group its colour serves in phase 0, its gap, the other
     group, its gap), after that rotation's writes. Rotations: INIT, then per step two idle rotations and
-    K sweeps, then the closing idle rotation (see :func:`ring_toggles`)."""
+    the K + 1 rotations of the sweep section (colour 0 serves sweep r in rotation r and rests in the last;
+    colour 1, a phase behind, serves group 1's sweep r - 1 and group 0's sweep r), then the closing idle
+    rotation (see :func:`ring_toggles`)."""
     p = plan
     c = int(p.unit_color[unit])
     cells = p.cells[unit]
 
-    def tape(spins: np.ndarray) -> np.ndarray:  # spins: (C, N) bool
+    def tape(first: np.ndarray, second: np.ndarray) -> np.ndarray:  # (C, N) bool: each half's state
         parts = []
-        for h in (0, 1):
+        for h, spins in ((0, first), (1, second)):
             group = p.groups[(c + h) % 2]
             vals = spins[list(group)][:, cells].T.reshape(-1) if group else np.zeros(0, bool)  # slot-major
             parts += [vals, np.zeros(p.phase_clocks - len(vals), bool)]
         return np.concatenate(parts)
 
-    rotations = [tape(run.init[0])]
+    rotations = [tape(run.init[0], run.init[0])]
     current = run.init[0]
+    k_sweeps = run.trace.shape[1]
     for row in range(run.trace.shape[0]):
-        rotations += [tape(current)] * 2
-        for k in range(run.trace.shape[1]):
-            current = run.trace[row, k, 0]
-            rotations.append(tape(current))
-    rotations.append(tape(current))
+        rotations += [tape(current, current)] * 2
+        states = [current] + [run.trace[row, k, 0] for k in range(k_sweeps)]  # states[k + 1]: after sweep k
+        for r in range(k_sweeps + 1):
+            after = states[min(r + 1, k_sweeps)]
+            rotations.append(tape(after, after) if c == 0 else tape(states[r], after))
+        current = states[k_sweeps]
+    rotations.append(tape(current, current))
     return np.concatenate(rotations)
 
 
@@ -436,10 +451,10 @@ def ring_toggles(plan: object, run: object, shifts: int) -> int:
 
     Why this is exact: the ring shifts on every busy clock, so each bit's value sequence is the stream of
     values entering the write position (:func:`ring_stream`), delayed by its distance from it; the first
-    write reaches the write position ``write_delay + 1`` shifts after the first shift, and the harness stops
-    after ``shifts`` shifts. Bit ``d`` places behind the write position sees the first
-    ``shifts - write_delay - 1 - d`` stream values (from its initial 0)."""
-    lag = plan.write_delay + 1
+    value is at the write position after ``write_delay + 1`` shifts, and the units make ``shifts`` shifts
+    (the core's ``done`` waits for their last). Bit ``d`` places behind the write position sees the first
+    ``shifts - write_delay - d`` stream values (from its initial 0)."""
+    lag = plan.write_delay
     total = 0
     for u in range(plan.n_units):
         s = ring_stream(plan, run, u).astype(np.int8)
@@ -449,6 +464,66 @@ def ring_toggles(plan: object, run: object, shifts: int) -> int:
             n = max(0, min(len(s), shifts - lag - d))
             total += int(cum[n])
     return total
+
+
+# ------------------------------------------------------------------------------------- energy
+
+
+def activity(run: LatticeToggles, plan: object, steps: int, sweeps: float) -> pm.Activity:
+    """A SAIF window as the power model's Activity: flips of all chains (``n_cells`` = N C)."""
+    return pm.Activity(
+        toggles={c: float(v) for c, v in run.grouped.toggles.items() if c != "clock"},
+        flops=run.grouped.flops,
+        net_bits=sum(run.grouped.bits.values()),
+        cycles=run.clocks,
+        read_bits=0.0,  # the calibration synthesized the memories: their reads are in the memory class
+        n_cells=plan.graph.n * plan.chains,
+        steps=steps,
+        sweeps=sweeps,
+    )
+
+
+def image_breakdown(full: pm.Breakdown, sweep: pm.Breakdown, plan: object, steps: int, sweeps: int) -> pm.Breakdown:
+    """One image (one chain) at ``sweeps`` sweeps per step, by part: the run's fixed part (the whole run
+    less its T K sweeps at the window's energy per sweep) plus T ``sweeps`` sweeps at that energy, over the
+    C chains."""
+    k_sim = sweep.activity.sweeps
+    parts, sigma = {}, {}
+    for k in pm.PARTS:
+        fixed = full.parts[k] - steps * full.activity.sweeps * sweep.parts[k] / k_sim  # the run's own K sweeps
+        parts[k] = (fixed + steps * sweeps * sweep.parts[k] / k_sim) / plan.chains
+        sigma[k] = steps * sweeps * sweep.sigma[k] / k_sim / plan.chains  # the sweeps dominate
+    act = pm.Activity(
+        toggles={}, flops=full.activity.flops, net_bits=full.activity.net_bits, cycles=full.activity.cycles,
+        read_bits=0.0, n_cells=plan.graph.n, steps=steps, sweeps=sweeps,
+    )  # fmt: skip
+    return pm.Breakdown(full.node, parts, sigma, act)
+
+
+def node_figures(full: LatticeToggles, win: LatticeToggles, plan: object, cfg: object, sweeps: int) -> dict:
+    """Per node: fJ per flip (steady sweeping) by part, per image at ``sweeps`` sweeps per step, and the
+    comparison rows (``full``: a whole run of ``cfg``; ``win``: its :func:`sweep_window`)."""
+    table = load_tech()
+    calib = pm.load_calibration(CALIBRATION_FILE)
+    steps, k_sim = cfg.schedule.steps, cfg.schedule.sweeps
+    out = {}
+    for name in table.nodes:
+        node = table.node(name)
+        sweep = pm.energy(activity(win, plan, 1, window_sweeps(k_sim)), node, calib)
+        whole = pm.energy(activity(full, plan, steps, k_sim), node, calib)
+        img = image_breakdown(whole, sweep, plan, steps, sweeps)
+        rows = [list(r) for r in pm.comparison_rows(img, table, sweeps)]
+        rows[0][0] = "ours, one image (one chain)"
+        rows[0][3] = f"{steps} x {k_sim} sweeps simulated, scaled to K = {sweeps}; N = {plan.graph.n}"
+        out[name] = {
+            "fj_per_flip": sweep.total / sweep.activity.flips * 1e15,
+            "fj_per_flip_sigma": sweep.total_sigma / sweep.activity.flips * 1e15,
+            "parts_fj_per_flip": {k: v / sweep.activity.flips * 1e15 for k, v in sweep.parts.items()},
+            "image_j": img.total,
+            "image_fj_per_flip": img.total / img.activity.flips * 1e15,
+            "comparison": rows,
+        }
+    return out
 
 
 # ----------------------------------------------------------------------------------------- calibration

@@ -197,10 +197,12 @@ def ref_run(cfg: Config, banks: Banks) -> tuple[np.ndarray, list[np.ndarray]]:
     spins = [[0] * p.graph.n for _ in range(p.chains)]
     trace = []
 
-    def phase(h: int, bank: int, beta_q: int, x: list[list[int]] | None) -> None:
+    def phase(h: int, bank: int, beta_q: int, x: list[list[int]] | None, colour: int | None = None) -> None:
+        """Phase parity ``h`` (group ``(c + h) mod 2`` at the units of colour ``c``), of one colour's units
+        only when ``colour`` is given."""
         for u in range(p.n_units):
             group = p.groups[(int(p.unit_color[u]) + h) % 2]
-            if not group:
+            if not group or colour not in (None, int(p.unit_color[u])):
                 continue
             draws = gen.take(p.issue_clocks, u).tolist()
             for e in range(p.issue_clocks):
@@ -222,8 +224,9 @@ def ref_run(cfg: Config, banks: Banks) -> tuple[np.ndarray, list[np.ndarray]]:
     for t in range(cfg.schedule.steps, 0, -1):
         x = [list(row) for row in spins]
         for k in range(cfg.schedule.sweeps):
-            for h in (0, 1):
-                phase(h, t - 1, int(banks.beta[k]), x)
+            for g in (0, 1):  # each group updates colour 0, then colour 1
+                for c in (0, 1):
+                    phase((g + c) % 2, t - 1, int(banks.beta[k]), x, colour=c)
             trace.append(np.array(spins, dtype=bool))
     return np.array(spins, dtype=bool), trace
 
@@ -292,12 +295,14 @@ def rtl_run(
 
 def expected_writes(p: LatticePlan, run) -> list[list[int]]:
     """Each unit's spins in issue order, from the golden run's initial spins and trace."""
-    sweeps = [run.init[0]] + [sw[0] for step in run.trace for sw in step]
     exp: list[list[int]] = [[] for _ in range(p.n_units)]
-    for spins in sweeps:
-        for h in (0, 1):
-            for u in range(p.n_units):
-                group = p.groups[(int(p.unit_color[u]) + h) % 2]
+    for h in (0, 1):  # the initial noise: in phase h colour c draws for group (c + h) mod 2
+        for u in range(p.n_units):
+            group = p.groups[(int(p.unit_color[u]) + h) % 2]
+            exp[u].extend(int(run.init[0][ch, p.cells[u, s]]) for s in range(p.slots) for ch in group)
+    for spins in (sw[0] for step in run.trace for sw in step):  # each sweep: group 0's elements, then group 1's
+        for u in range(p.n_units):
+            for group in p.groups:
                 exp[u].extend(int(spins[ch, p.cells[u, s]]) for s in range(p.slots) for ch in group)
     return exp
 
@@ -411,16 +416,19 @@ def test_second_array_uses_its_own_streams():
     assert writes != expected_writes(p, run)
 
 
-def test_generic_commands_refuse_a_lattice_config(tmp_path, capsys):
+def test_verilog_command_writes_the_lattice_top(tmp_path, capsys):
     path = tmp_path / "lattice.toml"
     path.write_text(
         '[graph]\nside = 8\npattern = "G8"\ntorus = true\n[rng]\nkind = "lfsr89"\n'
         '[array]\nlayout = "lattice"\npitch = [4, 4]\nchains = 2\n'
     )
-    assert main(["verilog", "--config", str(path), "--random-weights", "--out", str(tmp_path / "v")]) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("pbitgen: error: array.layout 'lattice' is not served by the generic array")
-    assert "\n" not in err and not (tmp_path / "v").exists()
+    assert main(["verilog", "--config", str(path), "--random-weights", "--out", str(tmp_path / "v")]) == 0
+    assert "16 lattice units" in capsys.readouterr().out
+    regmap = json.loads((tmp_path / "v" / "regmap.json").read_text())
+    assert regmap["version"] == 3 and {"ROTATE", "RING", "SEEDS"} <= {r["name"] for r in regmap["registers"]}
+    with np.load(tmp_path / "v" / "load.npz", allow_pickle=False) as z:
+        assert len(z["addr"]) == len(Host(Config.load(path)).load(random_banks(Config.load(path), LatticePlan(
+            Config.load(path)).graph, 1), Config.load(path), 0))  # fmt: skip
 
 
 def test_rtl_check_catches_a_wrong_tap(monkeypatch):

@@ -64,7 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--design", metavar="DIR", help="a folder written by `pbitgen verilog` (instead of generating one)"
     )
     p.add_argument("--device", required=True, metavar="DEVICE", help="ecp5-85k, ecp5-25k or ice40-up5k")
-    p.add_argument("--freq", type=float, default=100.0, metavar="MHZ", help="target clock (default: %(default)g)")
+    p.add_argument(
+        "--freq", type=float, metavar="MHZ", help="target clock (default: the design's array.clock_mhz, else 100)"
+    )
     p.add_argument(
         "--out", "-o", default="build/fpga", metavar="DIR", help="run folder: logs, netlist (default: %(default)s)"
     )

@@ -54,6 +54,50 @@ def load_for_power(path: str | Path, sweeps: int | None, seed: int) -> tuple[obj
     return cfg, model_banks(model, cfg), hardware_config(model, seed).schedule.sweeps, f"model {path}"
 
 
+#: sweeps per step a lattice run simulates when --sweeps is not given (the figures are scaled to the model's K)
+LATTICE_SWEEPS = 4
+
+
+def _lattice(args: argparse.Namespace, cfg, banks, model_k: int, what: str, out: Path) -> int:
+    """The lattice array: its core (weights and the first streams in its memories, no bus) in a SAIF run of
+    T steps of a few sweeps, priced per flip on the steady sweeps and per image at the model's K, with the
+    lattice calibration (power/calibration_lattice.json); see bench/bench_power_lattice.py."""
+    from pbitgen.model.io import save_text
+    from pbitgen.model.lattice import LatticePlan
+    from pbitgen.power import lattice as pl
+    from pbitgen.sim.job import runtime_banks
+
+    if banks is None:
+        raise PbitgenError(f"{args.model}: a lattice design folder; give the model it was generated for instead")
+    if args.tech or args.calibration:
+        raise PbitgenError("--tech/--calibration: the lattice array is priced with power/tech.toml and its own "
+                           "calibration (power/calibration_lattice.json)")  # fmt: skip
+    k_sim = args.sweeps or LATTICE_SWEEPS
+    beta = cfg.schedule.beta if len(cfg.schedule.beta) == 1 else (1.0,)  # a ramp is priced at beta 1
+    sim_cfg = cfg.replace(schedule={"sweeps": k_sim, "beta": beta})
+    plan = LatticePlan(sim_cfg)
+    print(f"{what}: {plan.summary()}")
+    print(
+        f"simulating T = {cfg.schedule.steps} steps of K = {k_sim} sweeps (beta {beta[0]:g}), scaled to K = {model_k}"
+    )
+    verilog = pl.write_core(sim_cfg, runtime_banks(banks, sim_cfg), out / "design")
+    start, stop = pl.sweep_window(plan, k_sim)
+    full = pl.run_window(verilog, out / "builds", out / "full")
+    win = pl.run_window(verilog, out / "builds", out / "sweeps", start, stop)
+    figures = pl.node_figures(full, win, plan, sim_cfg, model_k)
+    for name, f in figures.items():
+        parts = ", ".join(f"{k} {v / f['fj_per_flip']:.0%}" for k, v in sorted(f["parts_fj_per_flip"].items(),
+                          key=lambda kv: -kv[1]) if v > 0)  # fmt: skip
+        print(f"{name:<8} {f['fj_per_flip'] / 1e3:8.4g} pJ/flip ({parts}); {f['image_j'] * 1e6:8.4g} uJ per image")
+    print()
+    for row in figures[args.node]["comparison"] if args.node in figures else []:
+        print("  " + " | ".join(row))
+    report = {"design": plan.summary(), "model_sweeps": model_k, "sweeps_simulated": k_sim, "nodes": figures}
+    save_text(out / "power.json", json.dumps(report, indent=1) + "\n")
+    print(f"\nfigures: {out / 'power.json'}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from pbitgen.gen.build import generate
     from pbitgen.gen.plan import ArrayPlan
@@ -69,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     calib = pm.load_calibration(args.calibration)
     cfg, banks, model_k, what = load_for_power(args.model, args.sweeps, args.seed)
     out = Path(args.out)
+    if cfg.array.layout == "lattice":
+        return _lattice(args, cfg, banks, model_k, what, out)
     if banks is None:
         design = Path(args.model)
     else:
