@@ -126,9 +126,11 @@ def _run_cocotb(args: argparse.Namespace, cfg, groups, design: Path, out: Path, 
     wall = time.perf_counter() - t_run
     t, k = cfg.schedule.steps, cfg.schedule.sweeps
     cycles = total["run_cycles"]
+    chains = cfg.array.chains if cfg.array.layout == "lattice" else 1
+    swept = f"{total['sweeps_checked']} sweeps" + (f" of {chains} chains each" if chains > 1 else "")
     print(
         f"bit-exact: {args.images} image(s) x {t} step(s) x {k} sweeps on {args.simulator}: every spin of "
-        f"{total['sweeps_checked']} sweeps equals the golden model"
+        f"{swept} equals the golden model"
         + (f" ({len(groups)} bank loads, one per class)" if len(groups) > 1 else "")
     )
     print(
