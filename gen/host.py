@@ -24,6 +24,7 @@ from pbitgen.model.lattice_golden import LatticeGolden
 
 from .image import cell_words, seeds
 from .lattice import load_writes as lattice_load_writes
+from .lattice import visible_words
 from .plan import ArrayPlan
 from .regmap import RegMap, build_lattice_regmap, build_regmap, lattice_fields
 
@@ -128,6 +129,13 @@ def lattice_weight_writes(cfg: Config, plan: LatticePlan, regmap: RegMap, banks:
     ]
 
 
+def lattice_visible_writes(plan: LatticePlan, regmap: RegMap, visible: np.ndarray) -> Writes:
+    """The writes of every unit's visible flags (:func:`~pbitgen.gen.lattice.visible_words`)."""
+    vb = lattice_fields(plan.cfg, plan)["vis"]
+    base = regmap["VISIBLE"].offset
+    return [(base + 4 * ((u << vb) | w), word) for u, w, word in visible_words(plan, visible)]
+
+
 def lattice_seed_writes(cfg: Config, plan: LatticePlan, regmap: RegMap, array: int) -> Writes:
     """The generator loads that start every unit on array ``array``'s streams (``b U + u``): the golden
     model's :meth:`~pbitgen.model.lattice_golden.LatticeGolden.run` with ``first_array = array``."""
@@ -193,6 +201,7 @@ class Host:
         inputs = [(rm["INPUT"].offset + 4 * k, _u32(w)) for k, w in enumerate(banks.input.tolist())]
         return (
             lattice_weight_writes(self.cfg, self.plan, rm, banks)
+            + lattice_visible_writes(self.plan, rm, banks.visible)
             + inputs
             + self.reseed(index)
             + schedule_writes(rm, run)

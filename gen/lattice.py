@@ -70,9 +70,11 @@ class LatticeUnit(wiring.Component):
     we, spin : Out(1), a spin is written this clock (for observation)
     """
 
-    def __init__(self, cfg: Config, plan: LatticePlan, unit: int, weights: list[int], state: int) -> None:
+    def __init__(
+        self, cfg: Config, plan: LatticePlan, unit: int, weights: list[int], visible: list[int], state: int
+    ) -> None:
         self.cfg, self.plan, self.unit = cfg, plan, unit
-        self.weights, self.state = weights, state
+        self.weights, self.visible, self.state = weights, visible, state
         f = cfg.formats
         self.banks = 1 << ceil_log2(cfg.schedule.steps)
         self.word = word_layout(cfg, plan)
@@ -93,6 +95,7 @@ class LatticeUnit(wiring.Component):
                 "tab_data": In(cfg.rng.draw_bits),
                 "load": In(1),
                 "load_seed": In(1),
+                "load_vis": In(1),
                 "load_addr": In(ceil_log2(self.banks) + ceil_log2(plan.slots)),
                 "load_lane": In(range(max(self.word["lanes"], 2))),
                 "load_data": In(32),
@@ -119,7 +122,7 @@ class LatticeUnit(wiring.Component):
         }
         ld = {
             k: cut(getattr(self, k), True, f"{k}_bc")
-            for k in ("load", "load_seed", "load_addr", "load_lane", "load_data")
+            for k in ("load", "load_seed", "load_vis", "load_addr", "load_lane", "load_data")
         }
 
         # ---- issue (t): the weight word's address; read (t + 1): word, taps and x^t, registered ----
@@ -149,9 +152,16 @@ class LatticeUnit(wiring.Component):
         for c, v in zip(cand, (w_al, -w_al), strict=True):
             m.d.sync += c.eq(v if scaled else (v << 1) + off + 1)
         cand.append(Const(0 if scaled else off + 1, cand[0].shape()))
-        issue_side = [bc["issue"], bc["init"], bc["beta"]]
-        valid, init, beta = (cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side))
-        vis = word[self.word["visible"]]
+        # the visible flags of the unit's cells: a register per slot (a bit per word would cost the default
+        # design a fourth block RAM per unit), written 32 slots per load
+        flags = sum(v << s for s, v in enumerate(self.visible))
+        visible = Signal(max(plan.slots, 1), init=flags, reset_less=True, name="visible")  # configuration
+        with m.If(ld["load_vis"]):
+            for w in range(-(-plan.slots // 32)):
+                with m.If(ld["load_addr"] == w):
+                    m.d.sync += visible[32 * w : 32 * w + 32].eq(ld["load_data"])
+        issue_side = [bc["issue"], bc["init"], (visible >> bc["slot"])[0], bc["beta"]]
+        valid, init, vis, beta = (cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side))
         # t + 1: each neighbour is one of four fixed ring bits of its source unit, by the wrap flags
         taps = []
         for k in range(deg):
@@ -256,15 +266,12 @@ class LatticeUnit(wiring.Component):
 
 def word_layout(cfg: Config, plan: LatticePlan) -> dict[str, int]:
     """Bit fields of a unit's weight word: the stored bias ``h'`` (field units, as wide as the formats
-    can make it) at 0, then the ``D`` couplings from ``coupling``, then the cell's visible flag at
-    ``visible`` (the same in every bank: a bit of block RAM per word instead of a register and a slot
-    multiplexer per unit); ``width`` in all. The load port writes it in ``lanes`` lanes of ``lane`` bits (at
-    most 32), one per clock."""
+    can make it) at 0, then the ``D`` couplings from ``coupling``; ``width`` in all. The load port writes
+    it in ``lanes`` lanes of ``lane`` bits (at most 32), one per clock."""
     hw = stored_bias_width(cfg, plan.degree)
-    vis = hw + plan.degree * cfg.formats.coupling.width
-    width = vis + 1
+    width = hw + plan.degree * cfg.formats.coupling.width
     lanes = -(-width // 32)
-    return {"bias": hw, "coupling": hw, "visible": vis, "width": width, "lanes": lanes, "lane": -(-width // lanes)}
+    return {"bias": hw, "coupling": hw, "width": width, "lanes": lanes, "lane": -(-width // lanes)}
 
 
 def load_writes(cfg: Config, plan: LatticePlan, banks: Banks) -> list[tuple[int, int, int, int]]:
@@ -276,6 +283,17 @@ def load_writes(cfg: Config, plan: LatticePlan, banks: Banks) -> list[tuple[int,
         for addr, word in enumerate(unit_weights(cfg, plan, banks, u)):
             for lane in range(lay["lanes"]):
                 out.append((u, addr, lane, word >> (lane * lay["lane"]) & ((1 << lay["lane"]) - 1)))
+    return out
+
+
+def visible_words(plan: LatticePlan, visible: object) -> list[tuple[int, int, int]]:
+    """``(unit, word, flags)`` of every load of the units' visible flags (bit ``i`` of word ``w`` is slot
+    ``32 w + i``)."""
+    out = []
+    for u in range(plan.n_units):
+        flags = [bool(visible[c]) for c in plan.cells[u]]
+        for w in range(-(-plan.slots // 32)):
+            out.append((u, w, sum(1 << i for i, f in enumerate(flags[32 * w : 32 * w + 32]) if f)))
     return out
 
 
@@ -292,7 +310,7 @@ def unit_weights(cfg: Config, plan: LatticePlan, banks: Banks, unit: int) -> lis
             for k in range(plan.degree):
                 j = int(banks.coupling[t, plan.edge[cell, k]]) & ((1 << cw) - 1)
                 v |= j << (lay["coupling"] + k * cw)
-            words[(t << sw) + s] = v | int(banks.visible[cell]) << lay["visible"]
+            words[(t << sw) + s] = v
     return words
 
 
@@ -487,7 +505,8 @@ class LatticeCore(wiring.Component):
     """The lattice array without its bus: controller, units, the fixed neighbour nets and the trace stream.
 
     Weights, schedule and generator states start as memory images (``preload``) and are written through
-    ``load_*`` (weight lanes and generator loads, by unit), ``wr_beta``/``wr_input`` at ``wr_addr`` and
+    ``load_*`` (weight lanes, generator loads and visible flags, by unit), ``wr_beta``/``wr_input`` at
+    ``wr_addr`` and
     ``wr_steps``/``wr_sweeps`` (the schedule, data from ``load_data``). ``we``
     and ``spin`` (Out(U)): bit ``u`` says that unit ``u`` writes a spin this clock, and which; they are what
     a bench observes (each unit's spins in issue order) and keep every datapath alive in out-of-context
@@ -529,6 +548,7 @@ class LatticeCore(wiring.Component):
                 "ring0": Out(p.n_units),
                 "load_en": In(1),
                 "load_seed": In(1),
+                "load_vis": In(1),
                 "load_unit": In(range(max(p.n_units, 2))),
                 "load_addr": In(ceil_log2(t_max) + ceil_log2(p.slots)),
                 "load_lane": In(range(max(lay["lanes"], 2))),
@@ -578,7 +598,8 @@ class LatticeCore(wiring.Component):
         for u in range(plan.n_units):
             state = lfsr.first_state(cfg.rng.seed, self.first_array * plan.n_units + u, cfg.rng.draw_bits)
             weights = unit_weights(cfg, plan, banks, u) if self.preload else []
-            unit = LatticeUnit(cfg, plan, u, weights, state)
+            visible = [int(banks.visible[c]) for c in plan.cells[u]] if self.preload else []
+            unit = LatticeUnit(cfg, plan, u, weights, visible, state)
             m.submodules[f"unit{u}"] = unit
             units.append(unit)
             mine = self.load_unit == u
@@ -595,6 +616,7 @@ class LatticeCore(wiring.Component):
                 unit.wrap_b.eq(ctrl.wrap_b),
                 unit.load.eq(self.load_en & mine),
                 unit.load_seed.eq(self.load_seed & mine),
+                unit.load_vis.eq(self.load_vis & mine),
                 unit.load_addr.eq(self.load_addr),
                 unit.load_lane.eq(self.load_lane),
                 unit.load_data.eq(self.load_data),

@@ -63,10 +63,12 @@ class LatticeTop(wiring.Component):
         hit_s, idx_s = rm.window("SEEDS", wa)
         hit_b, idx_b = rm.window("BETA", wa)
         hit_i, idx_i = rm.window("INPUT", wa)
+        hit_v, idx_v = rm.window("VISIBLE", wa)
         lane, addr = bits["lane"], bits["addr"]
         m.d.comb += [
             core.load_en.eq(we & hit_w),
             core.load_seed.eq(we & hit_s),
+            core.load_vis.eq(we & hit_v),
             core.load_unit.eq(idx_s),
             core.load_addr.eq(idx_w[lane : lane + addr]),
             core.load_lane.eq(idx_w[:lane]),
@@ -77,6 +79,8 @@ class LatticeTop(wiring.Component):
         ]
         with m.If(hit_w):
             m.d.comb += core.load_unit.eq(idx_w[lane + addr :])
+        with m.If(hit_v):
+            m.d.comb += [core.load_unit.eq(idx_v[bits["vis"] :]), core.load_addr.eq(idx_v[: bits["vis"]])]
         with m.If(hit_b):
             m.d.comb += core.wr_addr.eq(idx_b)
         idle = ~core.busy

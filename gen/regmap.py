@@ -213,13 +213,14 @@ def _place(control: list[Register], windows: list[Register], version: int) -> Re
 
 def lattice_fields(cfg: Config, plan: LatticePlan) -> dict[str, int]:
     """Bit widths of the lattice map's window indices: ``unit``, weight word ``addr`` (bank, then slot),
-    ``lane``."""
+    ``lane``, and ``vis`` (a unit's visible-flag words)."""
     from .lattice import word_layout
 
     return {
         "unit": ceil_log2(plan.n_units),
         "addr": ceil_log2(cfg.schedule.steps) + ceil_log2(plan.slots),
         "lane": ceil_log2(word_layout(cfg, plan)["lanes"]),
+        "vis": ceil_log2(-(-plan.slots // 32)),
     }
 
 
@@ -260,8 +261,16 @@ def build_lattice_regmap(cfg: Config, plan: LatticePlan) -> RegMap:
             f"bias h' = h - sum_j J_ij (field units, {lay['bias']} bits, two's complement) in bits "
             f"[{lay['bias'] - 1}:0], coupling k ({f.coupling.describe()}) of neighbour offset k in bits "
             f"[{lay['coupling']} + {f.coupling.width} k + {f.coupling.width - 1}:{lay['coupling']} + "
-            f"{f.coupling.width} k], the visible flag in bit {lay['visible']}.",
-            count=1 << sum(bits.values()),
+            f"{f.coupling.width} k].",
+            count=1 << (bits["unit"] + bits["addr"] + bits["lane"]),
+        ),
+        Register(
+            "VISIBLE",
+            0,
+            "w",
+            f"Visible (input-coupled) flags: bit i of word unit 2^{bits['vis']} + w is the flag of the unit's "
+            f"slot 32 w + i.",
+            count=1 << (bits["unit"] + bits["vis"]),
         ),
         Register(
             "SEEDS",

@@ -22,7 +22,7 @@ from pbitgen.cli import main
 from pbitgen.config import Config
 from pbitgen.gen.build import generate
 from pbitgen.gen.host import Expected, Host
-from pbitgen.gen.lattice import LatticeCore, load_writes
+from pbitgen.gen.lattice import LatticeCore, load_writes, visible_words
 from pbitgen.model import exact, fixed, lfsr
 from pbitgen.model.golden import Banks, GoldenArray, quantize_banks, random_banks
 from pbitgen.model.lattice import LatticePlan
@@ -276,6 +276,13 @@ def rtl_run(
                 ctx.set(core.load_data, data)
                 await ctx.tick()
             ctx.set(core.load_en, 0)
+            for unit, w, flags in visible_words(core.plan, banks.visible):
+                ctx.set(core.load_vis, 1)
+                ctx.set(core.load_unit, unit)
+                ctx.set(core.load_addr, w)
+                ctx.set(core.load_data, flags)
+                await ctx.tick()
+            ctx.set(core.load_vis, 0)
         ctx.set(core.start, 1)
         await ctx.tick()
         ctx.set(core.start, 0)
@@ -674,7 +681,7 @@ def test_every_host_write_lands_in_one_register_of_the_map():
     banks = random_banks(cfg, h.plan.graph, 1)
     writes = h.load(banks, cfg, 0) + [(a, d) for op, a, d in h.readback if op == "W"]
     names = {name for a, _ in writes for lo, hi, name in spans if lo <= a < hi}
-    assert names == {"WEIGHTS", "INPUT", "SEEDS", "STEPS", "SWEEPS", "BETA", "ROTATE"}
+    assert names == {"WEIGHTS", "VISIBLE", "INPUT", "SEEDS", "STEPS", "SWEEPS", "BETA", "ROTATE"}
     assert all(any(lo <= a < hi for lo, hi, _ in spans) for a, _ in writes)
 
 
@@ -729,3 +736,12 @@ def test_finite_k_law_check_catches_group_one_updating_colour_one_first(monkeypa
     cfg = lattice_cfg(pitch=[4, 4], chains=8, stages=2)
     g0, g1 = finite_k_law(cfg, strong_banks(cfg), 4000)
     assert g0.passed and not g1.passed, (g0.line(), g1.line())
+
+
+def test_bus_check_catches_unwritten_visible_flags(monkeypatch):
+    """Negative control: a load without the VISIBLE writes leaves every input term off."""
+    from pbitgen.gen import host
+
+    monkeypatch.setattr(host, "lattice_visible_writes", lambda *a: [])
+    got, want = bus_check(lattice_cfg(pitch=[4, 4], chains=2, stages=2), trace=False)
+    assert not np.array_equal(got.spins, want.spins)
