@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from pbitgen.config import Config
-from pbitgen.gen.plan import ArrayPlan
+from pbitgen.gen.host import Host
 from pbitgen.model import dtm, golden
 from pbitgen.model.io import save_text
 from pbitgen.sim import harness
@@ -26,6 +26,7 @@ DESIGN = Path("hdl/default")
 WORK = Path("build/bench-chain")
 ASIC_MHZ = 100.0  # an assumed clock for a 130 nm standard-cell flow, not a measured one
 FPGA = (
+    "default",  # the default (lattice) design, `pbitgen fpga --config configs/default.toml`
     "default-s7",
     "default-s7-router1",
     "default-s7-placed",
@@ -56,31 +57,35 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     dtm.generate(model, n, 1, free_labels=True)
     row("float reference (numba)", n, time.perf_counter() - t0, "dtm.generate")
+    h = Host(cfg)
+    runs = h.runs(0, n)  # a lattice run makes all its chains' images
+    made = len(runs) * h.images
     t0 = time.perf_counter()
-    golden.GoldenArray(cfg, banks, graph=model.graph).run(chains=n)
-    row("golden model (NumPy)", n, time.perf_counter() - t0, "GoldenArray.run")
-    run = harness.run_images(DESIGN, WORK / "builds", WORK / "cpp", cfg, banks, list(range(n)))
-    row("Verilator, C++ harness", n, run.seconds, "pbitgen sim --harness cpp", "loading included")
-    cycles = run.cycles[0]
+    h.expected(cfg, banks, 0, len(runs))
+    row("golden model (NumPy)", made, time.perf_counter() - t0, "Host.expected (the design's golden model)")
+    run = harness.run_images(DESIGN, WORK / "builds", WORK / "cpp", cfg, banks, runs)
+    row("Verilator, C++ harness", made, run.seconds, "pbitgen sim --harness cpp", "loading included")
+    cycles = run.rtl_cycles[0] / h.images  # per image
 
     from pbitgen.sim import runner
     from pbitgen.sim.job import Job, save_banks
 
     b = runner.build(DESIGN, "verilator", WORK / "builds")
     save_banks(WORK / "banks.npz", banks)
-    job = Job(design=str(DESIGN.resolve()), banks=str((WORK / "banks.npz").resolve()), images=1)
+    job = Job(design=str(DESIGN.resolve()), banks=str((WORK / "banks.npz").resolve()), images=h.images)
     res = json.loads(runner.run(b, job, WORK / "cocotb").read_text())
-    row("Verilator, cocotb bench", 1, res["load_seconds"] + res["run_seconds"], "pbitgen sim",
+    row("Verilator, cocotb bench", h.images, res["load_seconds"] + res["run_seconds"], "pbitgen sim",
         "every sweep checked; trace stream on")  # fmt: skip
     fpga = next((p for p in a.fpga if p.exists()), None)
     if fpga is not None:  # the first measured variant: its clock, and its pipeline's cycles per image
         f = json.loads(fpga.read_text())
         mhz, stages = f["fmax_mhz"], f.get("stages", 1)
-        own = ArrayPlan(cfg.replace(array={"stages": stages})).run_clocks(cfg.schedule.steps, cfg.schedule.sweeps)
+        staged = Host(cfg.replace(array={"stages": stages}))
+        own = staged.plan.run_clocks(cfg.schedule.steps, cfg.schedule.sweeps) / staged.images  # per image
         same = f.get("cells") == cfg.n_nodes
         row(f"FPGA {f['device']} at {mhz:.0f} MHz, {stages} stages", 1, own / (mhz * 1e6),
             f.get("command", "pbitgen fpga"),
-            f"projection: {own:,} cycles per image (the {stages}-stage pipeline) / "
+            f"projection: {own:,.0f} cycles per image (the {stages}-stage pipeline) / "
             f"{'routed Fmax' if f.get('routed', True) else 'post-placement Fmax estimate (not routed)'} of "
             f"`{f.get('variant', fpga.stem)}`" + ("" if same else " (a smaller design's clock)"))  # fmt: skip
     row(f"ASIC at {ASIC_MHZ:.0f} MHz", 1, cycles / (ASIC_MHZ * 1e6), "-", "projection at an assumed clock")

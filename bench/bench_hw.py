@@ -29,8 +29,9 @@ import numpy as np
 
 from pbitgen.config import Config
 from pbitgen.gen.build import generate
+from pbitgen.gen.host import Host
 from pbitgen.model.dtm_config import RunConfig
-from pbitgen.model.golden import GoldenArray, random_banks
+from pbitgen.model.golden import random_banks
 from pbitgen.model.graph import build_graph
 from pbitgen.model.io import save_text
 from pbitgen.sim import harness
@@ -67,16 +68,20 @@ def bench_design(name: str, path: str, golden_chains: int, images: int, sweeps: 
     rt = cfg.replace(schedule={"steps": 1, "sweeps": sweeps})
     n = cfg.n_nodes
     sim_t, load_t, cycles = [], [], 0
+    h = Host(cfg)
+    runs = h.runs(0, images)
+    images = len(runs) * h.images  # a lattice run makes all its chains' images
     for r in range(repeats):  # speed while running; the bus load of the weights is timed apart
-        run = harness.run_images(work / "design", work / "builds", work / f"run{r}", rt, banks, list(range(images)))
+        run = harness.run_images(work / "design", work / "builds", work / f"run{r}", rt, banks, runs)
         sim_t.append(run.run_seconds)
         load_t.append(run.load_seconds)
         cycles = sum(run.cycles)
-    gold = GoldenArray(rt, runtime_banks(banks, rt))
+    golden_runs = h.runs(0, golden_chains)
+    golden_chains = len(golden_runs) * h.images
     gold_t = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        gold.run(chains=golden_chains)
+        h.expected(rt, runtime_banks(banks, rt), 0, len(golden_runs))
         gold_t.append(time.perf_counter() - t0)
     out = {
         "summary": res.plan.summary(),
@@ -127,12 +132,13 @@ def bench_cocotb(images: int, sweeps: int, repeats: int) -> dict:
         result = json.loads(runner.run(b, job, work / f"cocotb{r}").read_text())
         if not result["bit_exact"]:
             raise SystemExit(f"cocotb run not bit-exact: {result['mismatch']}")
-        run = harness.run_images(design, work / "builds", work / f"cpp{r}", rt, banks, list(range(images)), trace=True)
+        runs = Host(cfg).runs(0, images)
+        run = harness.run_images(design, work / "builds", work / f"cpp{r}", rt, banks, runs, trace=True)
         for key, v in (("cocotb_load", result["load_seconds"]), ("cocotb_run", result["run_seconds"]),
                        ("cpp_load", run.load_seconds), ("cpp_run", run.run_seconds)):  # fmt: skip
             parts[key].append(v)
         spins = np.array(result["spins"]) > 0
-        if not np.array_equal(spins, run.spins):
+        if not np.array_equal(spins, run.spins[:images]):
             raise SystemExit("cocotb and the C++ harness read back different spins")
     best = {k: min(v) for k, v in parts.items()}
     cocotb_t = [a + b for a, b in zip(parts["cocotb_load"], parts["cocotb_run"], strict=True)]

@@ -205,6 +205,11 @@ class LatticePlan:
         return (2 + steps * (self.idle_phases + 8 * sweeps) + 2) * self.phase_clocks
 
     @property
+    def flips_per_clock(self) -> float:
+        """Peak updates per clock: every unit issues one in every clock of a sweep phase."""
+        return float(self.n_units)
+
+    @property
     def sustained_flips_per_clock(self) -> float:
         """Updates per clock while sweeping: C N updates in two phases."""
         return self.chains * self.graph.n / self.ring

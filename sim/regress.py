@@ -26,9 +26,12 @@ from .job import Job, save_banks
 
 
 def random_structure(seed: int) -> Config:
-    """One structural configuration (small enough to build in about a minute)."""
+    """One structural configuration (small enough to build in about a minute): the generic array on a grid
+    or an edge list, or the lattice array on a grid torus (:func:`random_lattice`)."""
     r = np.random.default_rng([seed, 1])
-    kind = r.choice(["grid", "grid", "edges"])
+    kind = r.choice(["grid", "grid", "edges", "lattice"])
+    if kind == "lattice":
+        return random_lattice(r)
     if kind == "grid":
         side = int(r.choice([4, 6, 8]))
         graph = GraphConfig(side=side, pattern=str(r.choice(["G4", "G8", "G12"])), torus=bool(r.random() < 0.5))
@@ -38,14 +41,7 @@ def random_structure(seed: int) -> Config:
         keep = r.random(len(i)) < 0.3
         graph = graph_config(graph_from_arrays(n, np.stack([i[keep], j[keep]], 1)))
     n_nodes = graph.nodes
-    cw = int(r.integers(5, 11))
-    formats = FormatConfig(
-        coupling=FixedFormat(cw, int(r.integers(2, cw - 1))),
-        bias=FixedFormat(int(r.integers(7, 13)), int(r.integers(2, 6))),
-        input=FixedFormat(int(r.integers(5, 9)), int(r.integers(2, 4))),
-        beta=FixedFormat(int(r.integers(6, 10)), int(r.integers(4, 6)), signed=False),
-        lut_range=int(r.choice([4, 8])),
-    )
+    formats = random_formats(r)
     steps, sweeps = int(r.integers(1, 4)), int(r.integers(2, 7))
     tiles = int(r.integers(1, 4))
     return Config(
@@ -60,6 +56,38 @@ def random_structure(seed: int) -> Config:
         array=ArrayConfig(
             tiles=min(tiles, n_nodes),
             cells_per_unit=int(r.choice([1, 2, 3, 5, 8, 64])),
+            stages=int(r.integers(1, 8)),
+        ),
+    )
+
+
+def random_formats(r: np.random.Generator) -> FormatConfig:
+    cw = int(r.integers(5, 11))
+    return FormatConfig(
+        coupling=FixedFormat(cw, int(r.integers(2, cw - 1))),
+        bias=FixedFormat(int(r.integers(7, 13)), int(r.integers(2, 6))),
+        input=FixedFormat(int(r.integers(5, 9)), int(r.integers(2, 4))),
+        beta=FixedFormat(int(r.integers(6, 10)), int(r.integers(4, 6)), signed=False),
+        lut_range=int(r.choice([4, 8])),
+    )
+
+
+def random_lattice(r: np.random.Generator) -> Config:
+    """A lattice-array structure: an 8x8 or 12x12 torus, any even pitch dividing its side, 1 to 8 chains,
+    every pipeline depth."""
+    side = int(r.choice([8, 12]))
+    pitches = [p for p in range(2, side + 1, 2) if side % p == 0]
+    return Config(
+        graph=GraphConfig(side=side, pattern=str(r.choice(["G4", "G8", "G12"])), torus=True),
+        formats=random_formats(r),
+        rng=RngConfig(kind="lfsr89", seed=int(r.integers(0, 2**31)), draw_bits=int(r.choice([12, 16]))),
+        schedule=ScheduleConfig(
+            steps=int(r.integers(1, 4)), sweeps=int(r.integers(2, 7)), beta_scales_input=bool(r.random() < 0.5)
+        ),
+        array=ArrayConfig(
+            layout="lattice",
+            pitch=(int(r.choice(pitches)), int(r.choice(pitches))),
+            chains=int(r.choice([1, 2, 4, 8])),
             stages=int(r.integers(1, 8)),
         ),
     )
