@@ -3,6 +3,7 @@ half-written; Ctrl-C and SIGTERM end a command within a second or two and leave 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -405,3 +406,235 @@ def test_train_option_errors(tmp_path, capsys, train, message):
     cfg.write_text(f"[graph]\nside = 20\n[dtm]\nimage_side = 14\n[train]\n{train}\n")
     fails(capsys, ["train", "--config", cfg, "--out", tmp_path / "t"], rf"run\.toml: (train\.)?{message}")
     assert files(tmp_path) == ["run.toml"]
+
+
+# ---- issue 15: sim, power, regress and fpga check their options before any work ---------------------------
+DEFAULT_MODEL = ROOT / "weights" / "default"
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Every expensive step of sim, power, fpga and regress fails the test at once: the checks must come
+    first (and a check that went missing never starts a simulator or an FPGA tool)."""
+
+    def started(*args, **kwargs):
+        raise AssertionError("expensive work started before the options were checked")
+
+    for target in (
+        "pbitgen.gen.build.generate",
+        "pbitgen.sim.runner.build",
+        "pbitgen.sim.harness.run_images",
+        "pbitgen.power.toggles.run_saif",
+        "pbitgen.power.lattice.write_core",
+        "pbitgen.gen.fpga.place_and_route",
+        "pbitgen.sim.regress.regress",
+    ):
+        monkeypatch.setattr(target, started)
+
+
+@pytest.mark.parametrize("seed", ["-1", str(1 << 63)])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sim", "--model", ISING],
+        ["power", "--model", ISING],
+        ["regress"],
+        ["fpga", "--design", "{tmp}/d", "--device", "ecp5-25k"],
+        ["fpga", "--random-weights", "--grid", "4", "--device", "ecp5-25k"],
+    ],
+)
+def test_seed_out_of_range_before_any_work(tmp_path, capsys, no_work, argv, seed):
+    argv = [a.format(tmp=tmp_path) for a in argv] + ["--seed", seed, "--out", tmp_path / "o"]
+    fails(capsys, argv, rf"--seed {seed}: out of range; expected an integer in \[0, {(1 << 63) - 1}\]$")
+    assert files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sim", "--model", ISING, "--tiles", "0"], r"--tiles 0: not a positive count; expected a whole number >= 1$"),
+        (["sim", "--model", ISING, "--cells-per-unit", "0"], r"--cells-per-unit 0: not a positive count"),
+        (["sim", "--model", ISING, "--images", "0"], r"--images 0: not a positive count"),
+        (["sim", "--model", ISING, "--images", "-3"], r"--images -3: not a positive count"),
+        (["sim", "--model", ISING, "--sweeps", "0"], r"--sweeps 0: not a positive count"),  # ran 64 sweeps
+        (["power", "--model", ISING, "--sweeps", "0"], r"--sweeps 0: not a positive count"),
+        (["regress", "--configs", "0"], r"--configs 0: not a positive count"),
+        (["sim", "--model", ISING, "--tiles", "17"], r"--tiles 17: array\.tiles must be at most the number of cells"),
+        (["sim", "--model", ISING, "--cells-per-unit", "17"], r"--cells-per-unit 17: more than the 16 cells"),
+        (
+            ["sim", "--model", DEFAULT_MODEL, "--tiles", "2"],
+            r"--tiles 2: the model's hardware is the lattice array, .*; expected no --tiles or --cells-per-unit",
+        ),
+        (["sim", "--model", DEFAULT_MODEL, "--cells-per-unit", "1"], r"--cells-per-unit 1: .* the lattice array"),
+        (["sim", "--model", ISING, "--fd"], r"--fd: .*ising16\.npz holds no classifier\.npz; expected a DTM model"),
+        (
+            ["fpga", "--random-weights", "--grid", "4", "--device", "ecp5-25k", "--freq", "0"],
+            r"--freq 0: expected a positive number of MHz$",
+        ),
+        (["fpga", "--design", "d", "--device", "ecp5-25k", "--freq", "-70"], r"--freq -70: .*expected a positive"),
+        (["fpga", "--design", "d", "--device", "ecp5-25k", "--freq", "nan"], r"--freq nan: "),
+        (["power", "--model", ISING, "--out", "{tmp}/file"], r"--out .*file: is a file; expected a folder"),
+        (["power", "--model", ISING, "--out", "{tmp}/file/o"], r"--out .*file is a file, not a folder"),
+        (["power", "--model", ISING, "--png", "{tmp}/folder.png"], r"--png .*folder\.png: is a folder"),
+        (["power", "--model", ISING, "--png", "{tmp}/file/p.png"], r"--png .*file is a file, not a folder"),
+        (["power", "--model", ISING, "--png", "{tmp}/p.jpg"], r"--png .*p\.jpg: expected a file name ending in \.png"),
+        (["power", "--model", DEFAULT_MODEL, "--png", "{tmp}/p.png"], r"--png .*p\.png: the lattice array's figures"),
+        (["fpga", "--design", "{tmp}/d", "--device", "ecp5-25k", "--out", "{tmp}/file"], r"--out .*file: is a file"),
+        (["fpga", "--design", "{tmp}/d", "--device", "ecp5-25k", "--json", "{tmp}/folder.png"], r"--json .*is a fold"),
+        (["fpga", "--random-weights", "--device", "ecp5-25k", "--json", "{tmp}/file/f.json"], r"--json .*not a folder"),
+        (["sim", "--model", ISING, "--out", "{tmp}/file"], r"--out .*file: is a file; expected a folder"),
+        (["regress", "--out", "{tmp}/file/r"], r"--out .*file is a file, not a folder"),
+        (["synth", "--design", "{tmp}/file"], r"--design .*file: is a file; expected a folder"),
+    ],
+)
+def test_options_refused_before_any_work(tmp_path, capsys, no_work, argv, message):
+    """Nonsense counts, flags that do not fit the model, and outputs that cannot be written (checked before
+    the computation, not after it)."""
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "file").write_text("keep")
+    fails(capsys, [str(a).format(tmp=tmp_path) for a in argv], message)
+    assert files(tmp_path) == ["file", "folder.png"] and (tmp_path / "file").read_text() == "keep"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_outputs_of_power_and_fpga(tmp_path, capsys, no_work):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o555)
+    fails(capsys, ["power", "--model", ISING, "--out", ro / "p"], r"--out .*: cannot write in folder .*ro")
+    argv = ["fpga", "--design", tmp_path / "d", "--device", "ecp5-25k", "--json", ro / "f.json"]
+    fails(capsys, argv, r"--json .*: cannot write in folder .*ro")
+
+
+def test_fpga_seed_from_set_or_config(tmp_path, capsys, monkeypatch):
+    """``--set rng.seed=77`` seeds the generated design and the placer (the default --seed took over);
+    beside a different explicit --seed it is refused."""
+    from types import SimpleNamespace
+
+    seen = {}
+
+    def generate(cfg, out, banks=None, init=False):
+        seen["design"] = cfg.rng.seed
+        return SimpleNamespace(plan=SimpleNamespace(summary=str), verilog_bytes=0, convert_seconds=0.0, out=out)
+
+    def place_and_route(design, device, out, freq, seed, **kwargs):
+        seen["placer"] = seed
+        raise common.PbitgenError("stopped before the tools")
+
+    monkeypatch.setattr("pbitgen.gen.build.generate", generate)
+    monkeypatch.setattr("pbitgen.gen.fpga.place_and_route", place_and_route)
+    argv = ["fpga", "--random-weights", "--grid", "4", "--pattern", "G4", "--device", "ecp5-25k", "--out", tmp_path]
+    fails(capsys, [*argv, "--set", "rng.seed=77"], r"stopped before the tools")
+    assert seen == {"design": 77, "placer": 77}
+    fails(capsys, [*argv, "--set", "rng.seed=77", "--seed", "77"], r"stopped before the tools")
+    assert seen == {"design": 77, "placer": 77}
+    seen.clear()
+    fails(capsys, [*argv, "--set", "rng.seed=77", "--seed", "5"], r"--seed 5: conflicts with --set rng\.seed=77; exp")
+    assert seen == {}
+    fails(capsys, argv, r"stopped before the tools")
+    assert seen == {"design": 1, "placer": 1}  # neither: as before
+
+
+# ---- issue 15: regress against a scheduler that is not there, and ended by a signal or a closed pipe ------
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("tcp://127.0.0.1:1", r"cannot connect \(Connection refused\)"),
+        ("tcp://127.0.0.1", r"not an address \(missing port number"),
+        ("{web}", r"no Dask scheduler answers there"),
+    ],
+)
+def test_regress_unreachable_scheduler(tmp_path, capsys, no_work, address, message):
+    import socket
+    import threading
+
+    with socket.create_server(("127.0.0.1", 0)) as web:
+
+        def answer():  # a web server's reply, which Dask would read as the length of a message
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = web.accept()
+                    with conn:
+                        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+        threading.Thread(target=answer, daemon=True).start()
+        address = address.format(web=f"tcp://127.0.0.1:{web.getsockname()[1]}")
+        t0 = time.monotonic()
+        argv = ["regress", "--scheduler", address, "--out", tmp_path / "r"]
+        fails(capsys, argv, rf"--scheduler {address}: {message}.*; expected the address of a running Dask scheduler")
+        assert time.monotonic() - t0 < 5 and files(tmp_path) == []
+
+
+def test_regress_scheduler_check_passes_a_scheduler():
+    from distributed import LocalCluster
+
+    from pbitgen.cli import regress as regress_cmd
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster:
+        regress_cmd.check_scheduler(cluster.scheduler_address, timeout=10)
+
+
+#: ``pbitgen regress`` with stand-ins for its builds and simulations: a build marks its start, the first
+#: batch of jobs passes at once, the others take a minute.
+FAKE_REGRESS = """
+import os, sys, time
+from pbitgen.cli import main
+from pbitgen.sim import regress as r
+
+def build(cfg_json, folder, simulator):
+    open(os.environ["MARK"], "w").close()
+    return folder
+
+def jobs(indices, structure, folder, build_dir, simulator, knobs):
+    from pbitgen.sim.regress import Outcome
+    time.sleep(0 if indices[0] == 0 else 60)
+    return [Outcome(i, structure, simulator, True, "", 0.0, k) for i, k in zip(indices, knobs)]
+
+r.build_structure, r.run_chunk = build, jobs
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def start_fake_regress(tmp_path, stdout) -> subprocess.Popen:
+    argv = ["regress", "--configs", "16", "--structures", "4", "--out", str(tmp_path / "r")]
+    return subprocess.Popen(
+        [sys.executable, "-c", FAKE_REGRESS, *argv],
+        cwd=ROOT,
+        env={**os.environ, "MARK": str(tmp_path / "started")},
+        start_new_session=True,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_regress_ends_quietly_on_a_closed_pipe(tmp_path):
+    """The first progress line meets a closed pipe while other jobs run: no word from Dask or its workers."""
+    p = start_fake_regress(tmp_path, subprocess.PIPE)
+    p.stdout.close()
+    try:
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert err == "" and p.returncode == 128 + signal.SIGPIPE, err
+
+
+def test_regress_ends_quietly_on_ctrl_c(tmp_path):
+    """Ctrl-C while jobs run, with the scheduler's usual HTTP port taken (by another run, say): one line."""
+    import socket
+
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(OSError):  # when it is taken already, so much the better
+            stack.enter_context(socket.create_server(("127.0.0.1", 8787)))
+        p = start_fake_regress(tmp_path, subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.killpg(p.pid, signal.SIGINT)
+        try:
+            _, err = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+    assert err == "pbitgen: interrupted\n" and p.returncode == 130, err

@@ -4,7 +4,7 @@ print LUTs, flip-flops, block RAM, the routed Fmax and flips/ns (see :mod:`pbitg
 The design is a folder written by ``pbitgen verilog`` (``--design DIR``), or is generated first into
 ``OUT/design`` from the same flags ``pbitgen verilog`` takes (``--model M``, ``--config FILE``,
 ``--random-weights --grid L ...``). ``--seed`` seeds both the generated design (as in ``pbitgen verilog``)
-and nextpnr's placer.
+and nextpnr's placer; without it, the config's ``rng.seed`` (``--config``, ``--set rng.seed=S``) does.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 from pathlib import Path
 
 from pbitgen.errors import PbitgenError
 
 from . import verilog
+from .common import check_output_file, check_output_folder, check_seed, config_from_args, parse_override
 
 #: flags that only make sense when the design is generated here
 GENERATION = (
@@ -48,8 +50,9 @@ class _DesignFlags:
     def add_argument(self, *names: str, **kwargs):
         if "--out" in names:
             return None
-        if "--seed" in names:
-            kwargs["help"] = "seed of weights and streams, and of nextpnr's placer (default: %(default)s)"
+        if "--seed" in names:  # no default: an explicit --set rng.seed=S must not lose to it
+            kwargs["default"] = None
+            kwargs["help"] = "seed of weights and streams, and of nextpnr's placer (default: the config's rng.seed, 1)"
         return self.parser.add_argument(*names, **kwargs)
 
     def add_mutually_exclusive_group(self, **kwargs):
@@ -86,13 +89,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def check_positive(value: float | None, option: str, unit: str) -> None:
+    """Refuse, before any work, a number option given as zero, negative, infinite or NaN."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise PbitgenError(f"{option} {value:g}: expected a positive number of {unit}")
+
+
+def design_seed(args: argparse.Namespace) -> int:
+    """The seed of the generated design and of the placer: ``--seed``, else the config's ``rng.seed`` (as
+    ``--config`` and ``--set`` leave it), else 1. ``--seed`` beside a different ``--set rng.seed`` is refused,
+    not silently preferred."""
+    sets = [value for section, name, value in map(parse_override, args.set) if (section, name) == ("rng", "seed")]
+    if args.seed is None:
+        return 1 if args.design else config_from_args(args).rng.seed
+    check_seed(args.seed)
+    if sets and sets[-1] != args.seed:
+        raise PbitgenError(
+            f"--seed {args.seed}: conflicts with --set rng.seed={sets[-1]}; expected one of the two, or the same seed"
+        )
+    return args.seed
+
+
 def run(args: argparse.Namespace) -> int:
     from pbitgen.gen.fpga import device, place_and_route, table
 
     device(args.device)  # an unknown device fails before anything is generated
     given = [name for name in GENERATION if getattr(args, name, None)]
-    if args.timeout <= 0:
-        raise PbitgenError(f"--timeout {args.timeout:g}: expected a positive number of minutes")
+    check_positive(args.timeout, "--timeout", "minutes")
+    check_positive(args.freq, "--freq", "MHz")
+    check_output_folder(args.out)
+    if args.json:
+        check_output_file(args.json, "--json")
+    args.seed = design_seed(args)
     if args.design:
         if given:
             flag = "--" + given[0].replace("_", "-")

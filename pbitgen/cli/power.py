@@ -15,6 +15,9 @@ from pathlib import Path
 
 from pbitgen.errors import PbitgenError
 
+from .common import check_output_file, check_output_folder, check_seed, count
+from .sim import check_counts
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="M", help="DTM model folder, single-machine .npz or design folder")
@@ -23,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tech", metavar="FILE", help="technology table (default: power/tech.toml)")
     p.add_argument("--calibration", metavar="FILE", help="calibration factors (default: power/calibration.json if any)")
-    p.add_argument("--sweeps", type=int, metavar="K", help="sweeps per step to simulate (default: the model's)")
+    p.add_argument("--sweeps", type=count, metavar="K", help="sweeps per step to simulate (default: the model's)")
     p.add_argument(
         "--seed", type=int, default=1, metavar="S", help="seed of the hardware's streams (default: %(default)s)"
     )
@@ -106,14 +109,20 @@ def run(args: argparse.Namespace) -> int:
     from pbitgen.power.tech import load_tech
     from pbitgen.power.toggles import run_saif
 
-    if args.sweeps is not None and args.sweeps < 1:
-        raise PbitgenError(f"--sweeps must be >= 1, not {args.sweeps}")
+    check_counts(args, "sweeps")
+    check_seed(args.seed)
+    out = check_output_folder(args.out)
+    png = check_output_file(args.png, "--png", ".png") if args.png else out / "power.png"
     table = load_tech(args.tech)
     node = table.node(args.node)
     calib = pm.load_calibration(args.calibration)
     cfg, banks, model_k, what = load_for_power(args.model, args.sweeps, args.seed)
-    out = Path(args.out)
     if cfg.array.layout == "lattice":
+        if args.png:
+            raise PbitgenError(
+                f"--png {args.png}: the lattice array's figures go to {out / 'power.json'}, with no bar chart; "
+                f"expected no --png for a lattice model"
+            )
         return _lattice(args, cfg, banks, model_k, what, out)
     if banks is None:
         design = Path(args.model)
@@ -159,7 +168,6 @@ def run(args: argparse.Namespace) -> int:
             f"{e.node} {e.total / act.flips * 1e15:.4g} fJ / {e.per_image(model_k) * 1e6:.4g} uJ" for e in every
         )
     )
-    png = Path(args.png) if args.png else out / "power.png"
     pm.stacked_bar_png(every, png)
     print(f"\nbreakdown PNG: {png}")
     return 0

@@ -17,20 +17,24 @@ import numpy as np
 
 from pbitgen.errors import PbitgenError
 
+from .common import check_output_folder, check_seed, count
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="M", help="DTM model folder or single-machine .npz")
     p.add_argument(
-        "--images", type=int, default=4, metavar="N", help="images (chains) to generate (default: %(default)s)"
+        "--images", type=count, default=4, metavar="N", help="images (chains) to generate (default: %(default)s)"
     )
     p.add_argument(
         "--seed", type=int, default=1, metavar="S", help="seed of the hardware's streams (default: %(default)s)"
     )
-    p.add_argument("--sweeps", type=int, metavar="K", help="sweeps per step (default: the model's)")
+    p.add_argument("--sweeps", type=count, metavar="K", help="sweeps per step (default: the model's)")
     p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"], help="(default: %(default)s)")
-    p.add_argument("--tiles", type=int, metavar="N", help="tiles of the generated array (default: the model's config)")
     p.add_argument(
-        "--cells-per-unit", type=int, metavar="C", help="cells per update unit (default: the model's config)"
+        "--tiles", type=count, metavar="N", help="tiles of the generated array (default: the model's config)"
+    )
+    p.add_argument(
+        "--cells-per-unit", type=count, metavar="C", help="cells per update unit (default: the model's config)"
     )
     p.add_argument("--waves", action="store_true", help="record waves (FST) under the run folder")
     p.add_argument(
@@ -49,29 +53,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", default="build/sim", metavar="DIR", help="working folder (default: %(default)s)")
 
 
+def check_counts(args: argparse.Namespace, *names: str) -> None:
+    """Refuse, before any work, a count option (``args.<name>``, ``--<name>``) given below 1; ``None`` is
+    an option not given."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise PbitgenError(f"{flag} {value}: not a positive count; expected a whole number >= 1")
+
+
 def run(args: argparse.Namespace) -> int:
     from pbitgen.gen.build import generate
     from pbitgen.model.hardware import hardware_view
     from pbitgen.model.loader import load_model
 
-    if args.images < 1:
-        raise PbitgenError(f"--images must be >= 1, not {args.images}")
+    check_counts(args, "images", "sweeps", "tiles", "cells_per_unit")
+    check_seed(args.seed)
+    check_output_folder(args.out)
     if args.harness == "cpp" and (args.simulator != "verilator" or args.waves):
         raise PbitgenError("--harness cpp runs Verilator without waves; drop --simulator icarus / --waves")
     if args.power:
         from pbitgen.power.tech import load_tech
 
         load_tech().node(args.power)  # an unknown node fails now, not after the simulation
+    if args.fd:
+        classifier_file(args.model)
     t0 = time.perf_counter()
     model = load_model(args.model)
     view = hardware_view(model, args.images, args.seed, args.sweeps)
-    cfg, groups = view.cfg, view.groups
-    arr = {k: v for k, v in (("tiles", args.tiles), ("cells_per_unit", args.cells_per_unit)) if v is not None}
-    if arr:
-        try:
-            cfg = cfg.replace(array=arr)
-        except ValueError as e:
-            raise PbitgenError(f"--tiles/--cells-per-unit: {e}") from None
+    cfg, groups = array_flags(args, view.cfg), view.groups
     out = Path(args.out)
     design = out / "design"
     fresh = not (design / "config.json").exists() or (design / "config.json").read_text().strip() != cfg.to_json()
@@ -98,6 +109,29 @@ def run(args: argparse.Namespace) -> int:
             )
         )  # fmt: skip
     return 0
+
+
+def array_flags(args: argparse.Namespace, cfg):
+    """``cfg`` with the array shape of ``--tiles`` and ``--cells-per-unit``, refused in one line naming the
+    flag where it does not fit: on the lattice array (whose units ``array.pitch`` sets), or a shape the
+    generic array cannot take."""
+    from .verilog import check_cells_per_unit
+
+    given = {k: v for k, v in (("tiles", args.tiles), ("cells_per_unit", args.cells_per_unit)) if v is not None}
+    if not given:
+        return cfg
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items())
+    if cfg.array.layout == "lattice":
+        raise PbitgenError(
+            f"{flags}: the model's hardware is the lattice array, whose units array.pitch sets (tiles and cells "
+            f"per unit belong to the generic layout); expected no --tiles or --cells-per-unit for this model"
+        )
+    try:
+        cfg = cfg.replace(array=given)
+    except ValueError as e:
+        raise PbitgenError(f"{flags}: {e}") from None
+    check_cells_per_unit(cfg, args.cells_per_unit is not None)
+    return cfg
 
 
 def _run_cocotb(args: argparse.Namespace, cfg, groups, design: Path, out: Path, t0: float) -> np.ndarray | None:
@@ -130,8 +164,7 @@ def _run_cocotb(args: argparse.Namespace, cfg, groups, design: Path, out: Path, 
     swept = f"{total['sweeps_checked']} sweeps" + (f" of {chains} chains each" if chains > 1 else "")
     print(
         f"bit-exact: {args.images} image(s) x {t} step(s) x {k} sweeps on {args.simulator}: every spin of "
-        f"{swept} equals the golden model"
-        + (f" ({len(groups)} bank loads, one per class)" if len(groups) > 1 else "")
+        f"{swept} equals the golden model" + (f" ({len(groups)} bank loads, one per class)" if len(groups) > 1 else "")
     )
     print(
         f"{cycles:,} simulated cycles ({_per_image(cycles, cfg, groups)}); simulation wall time "
@@ -231,12 +264,20 @@ def fd_line(args: argparse.Namespace, model, hw: np.ndarray, ref: np.ndarray) ->
     from pbitgen.model.classifier import load_classifier
     from pbitgen.model.fd import fd
 
-    folder = Path(args.model)
-    if not (folder / "classifier.npz").exists():
-        raise PbitgenError(f"{folder}: --fd needs a DTM model folder with classifier.npz")
-    clf = load_classifier(folder / "classifier.npz")
+    clf = load_classifier(classifier_file(args.model))
     test = clf.features(data_mod.load_binary("test", model.side, 0, None).images)
     return (
         f"FD against the test set ({len(hw)} images each): hardware (RTL) {fd(clf.features(hw), test):.2f}, "
         f"float reference {fd(clf.features(ref), test):.2f}"
     )
+
+
+def classifier_file(model: str) -> Path:
+    """The classifier ``--fd`` measures with: ``classifier.npz`` in the DTM model folder ``model``."""
+    path = Path(model) / "classifier.npz"
+    if not path.is_file():
+        raise PbitgenError(
+            f"--fd: {model} holds no classifier.npz; expected a DTM model folder with classifier.npz (a "
+            f"single-machine model has none)"
+        )
+    return path

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import check_output_folder
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--design", required=True, metavar="DIR", help="a folder written by `pbitgen verilog`")
@@ -14,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pbitgen.gen.synth import report, synthesize
 
+    check_output_folder(args.design, "--design")  # Yosys writes its log and figures into the design folder
     res = synthesize(args.design, args.target)
     print(report(res))
     if res["total"].latch:
