@@ -101,7 +101,7 @@ def design_seed(args: argparse.Namespace) -> int:
     not silently preferred."""
     sets = [value for section, name, value in map(parse_override, args.set) if (section, name) == ("rng", "seed")]
     if args.seed is None:
-        return 1 if args.design else config_from_args(args).rng.seed
+        return 1 if getattr(args, "design", None) else config_from_args(args).rng.seed
     check_seed(args.seed)
     if sets and sets[-1] != args.seed:
         raise PbitgenError(
