@@ -200,6 +200,21 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+def design_seed(args: argparse.Namespace) -> int:
+    """The seed of the generated design and of the placer: ``--seed``, else the config's ``rng.seed`` (as
+    ``--config`` and ``--set`` leave it), else 1. ``--seed`` beside a different ``--set rng.seed`` is refused,
+    not silently preferred."""
+    sets = [value for section, name, value in map(parse_override, args.set) if (section, name) == ("rng", "seed")]
+    if args.seed is None:
+        return 1 if getattr(args, "design", None) else config_from_args(args).rng.seed
+    check_seed(args.seed)
+    if sets and sets[-1] != args.seed:
+        raise PbitgenError(
+            f"--seed {args.seed}: conflicts with --set rng.seed={sets[-1]}; expected one of the two, or the same seed"
+        )
+    return args.seed
+
+
 def stop_workers() -> None:
     """End the processes this process started through multiprocessing (process pools, local clusters):
     they also receive the terminal's Ctrl-C, and one killed while holding a pool's queue lock would leave

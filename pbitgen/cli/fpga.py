@@ -18,7 +18,7 @@ from pathlib import Path
 from pbitgen.errors import PbitgenError
 
 from . import verilog
-from .common import check_output_file, check_output_folder, check_seed, config_from_args, parse_override
+from .common import check_output_file, check_output_folder, design_seed
 
 #: flags that only make sense when the design is generated here
 GENERATION = (
@@ -93,21 +93,6 @@ def check_positive(value: float | None, option: str, unit: str) -> None:
     """Refuse, before any work, a number option given as zero, negative, infinite or NaN."""
     if value is not None and not (math.isfinite(value) and value > 0):
         raise PbitgenError(f"{option} {value:g}: expected a positive number of {unit}")
-
-
-def design_seed(args: argparse.Namespace) -> int:
-    """The seed of the generated design and of the placer: ``--seed``, else the config's ``rng.seed`` (as
-    ``--config`` and ``--set`` leave it), else 1. ``--seed`` beside a different ``--set rng.seed`` is refused,
-    not silently preferred."""
-    sets = [value for section, name, value in map(parse_override, args.set) if (section, name) == ("rng", "seed")]
-    if args.seed is None:
-        return 1 if getattr(args, "design", None) else config_from_args(args).rng.seed
-    check_seed(args.seed)
-    if sets and sets[-1] != args.seed:
-        raise PbitgenError(
-            f"--seed {args.seed}: conflicts with --set rng.seed={sets[-1]}; expected one of the two, or the same seed"
-        )
-    return args.seed
 
 
 def run(args: argparse.Namespace) -> int:

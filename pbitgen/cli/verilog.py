@@ -9,7 +9,7 @@ from pathlib import Path
 from pbitgen.config import PATTERNS, Config
 from pbitgen.errors import PbitgenError
 
-from .common import add_config_arguments, check_output_folder, check_seed, config_from_args
+from .common import add_config_arguments, check_output_folder, config_from_args, design_seed
 from .graph import parse_jumps
 
 
@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jumps", metavar="DX,DY;...", help="explicit jump list instead of --pattern")
     p.add_argument("--torus", action="store_true", help="wrap the grid around")
     p.add_argument(
-        "--seed", type=int, default=1, metavar="S", help="seed of weights and streams (default: %(default)s)"
+        "--seed", type=int, metavar="S", help="seed of weights and streams (default: the config's rng.seed, 1)"
     )
     p.add_argument("--steps", type=int, metavar="T", help="steps T (banks)")
     p.add_argument("--sweeps", type=int, metavar="K", help="sweeps K per step")
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from pbitgen.model.io import IsingModel
     from pbitgen.model.loader import load_model
 
-    check_seed(args.seed)
+    args.seed = design_seed(args)  # --seed, else --set/--config rng.seed; a conflict is one line
     check_design_folder(args.out)
     cfg = config_from_args(args)
     changes: dict = {"rng": {"seed": args.seed}} if args.seed is not None else {}
