@@ -160,8 +160,9 @@ class LatticeUnit(wiring.Component):
             for w in range(-(-plan.slots // 32)):
                 with m.If(ld["load_addr"] == w):
                     m.d.sync += visible[32 * w : 32 * w + 32].eq(ld["load_data"])
-        issue_side = [bc["issue"], bc["init"], (visible >> bc["slot"])[0], bc["beta"]]
-        valid, init, vis, beta = (cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side))
+        issue_side = [bc["issue"], bc["init"], (visible >> bc["slot"])[0]]
+        valid, init, vis = (cut(cut(v, True, f"op{i}_a"), True, f"op{i}_b") for i, v in enumerate(issue_side))
+        beta = cut(bc["beta"], True, "op3_b")  # the controller registers beta: it comes a clock after its issue
         # t + 1: each neighbour is one of four fixed ring bits of its source unit, by the wrap flags
         taps = []
         for k in range(deg):
@@ -326,7 +327,8 @@ class LatticeController(wiring.Component):
     clock waits for it), ``rotate`` (shift the rings one position while idle), ``wr_beta``/``wr_input``
     with ``wr_addr``/``wr_data`` (the schedule memories' write port); ``busy``/``done``, ``cycles`` (clocks
     of the last run), ``sweep_count``, ``stream`` (the rings' position 0 is a trace beat this clock), and
-    the broadcast: ``issue`` and ``beta`` (per colour), ``slot``, ``bank``, ``init``, ``w`` (valid at issue),
+    the broadcast: ``issue`` (per colour), ``slot``, ``bank``, ``init``, ``w`` (valid at issue), ``beta``
+    (per colour, a clock after the issue it belongs to),
     ``wrap_a``/``wrap_b`` (the slot-wrap flags of the element issued in the previous clock), ``shift``,
     ``copy``."""
 
@@ -376,6 +378,7 @@ class LatticeController(wiring.Component):
         e = Signal(range(max(r_clk, 2)))
         ph = Signal(range(max(2 * k_max + 2, plan.idle_phases)))
         tph = Signal(2)  # phase within TRACE
+        h1 = Signal(range(max(k_max, 2)))  # (ph - 1) // 2 in a SWEEP section (colour 1's sweep)
         kt = Signal(range(max(k_max, 2)))  # the sweep a traced run is in
         j = Signal(range(max(n, 2)))
         a = Signal(range(max(plan.rows, 2)))
@@ -392,15 +395,14 @@ class LatticeController(wiring.Component):
         beta_rd = [beta_mem.read_port(domain="comb") for _ in (0, 1)]
         in_rd = in_mem.read_port(domain="comb")
         beta_wr, in_wr = beta_mem.write_port(), in_mem.write_port()
-        # the sweeps of this SWEEP section: all K, or the one a traced run is in; colour 0 works on sweep
-        # base + ph // 2, colour 1 (one phase behind) on base + (ph - 1) // 2
+        # the sweeps of this SWEEP section: all K, or the one a traced run is in. Colour 0 works on sweep
+        # ph // 2, colour 1 (a phase behind) on (ph - 1) // 2, kept in a register (h1) so that no adder sits
+        # between the phase counter and the beta memory; in a traced run both work on sweep kt
         sweeps = Mux(tracing, 1, self.sweeps)
-        base = Mux(tracing, kt, 0)
         m.d.comb += [
-            beta_rd[0].addr.eq(base + (ph >> 1)),
-            beta_rd[1].addr.eq(base + ((ph - 1) >> 1)),
+            beta_rd[0].addr.eq(Mux(tracing, kt, ph >> 1)),
+            beta_rd[1].addr.eq(Mux(tracing, kt, h1)),
             in_rd.addr.eq(w_bank),
-            self.beta.eq(Cat(beta_rd[0].data, beta_rd[1].data)),
             self.w.eq(in_rd.data),
             beta_wr.addr.eq(self.wr_addr),
             beta_wr.data.eq(self.wr_data),
@@ -409,6 +411,9 @@ class LatticeController(wiring.Component):
             in_wr.data.eq(self.wr_data),
             in_wr.en.eq(self.wr_input),
         ]
+        # beta leaves registered (the units take it one register later): the memory read and the wires to
+        # every unit are then a clock of their own
+        m.d.sync += self.beta.eq(Cat(beta_rd[0].data, beta_rd[1].data))
 
         issuing, advance = Signal(), Signal()
         m.d.comb += [
@@ -468,7 +473,7 @@ class LatticeController(wiring.Component):
             ]
         with m.Elif(self.busy & advance):
             with m.If(e == r_clk - 1):
-                m.d.sync += [e.eq(0), ph.eq(ph + 1)]
+                m.d.sync += [e.eq(0), ph.eq(ph + 1), h1.eq(ph >> 1)]
                 with m.Switch(sec):
                     with m.Case(self.INIT):
                         with m.If(ph == 1):
