@@ -21,6 +21,11 @@ from .bench_lattice import VARIANTS as LATTICE_VARIANTS
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 #: why the lattice core misses its goal, from its critical path and utilisation reports (README, lattice)
+DEFAULT_WHY = (
+    "8 flips/ns at the default's 53.5 flips/clock needs 150 MHz; the routed clock is set by wires that cross the "
+    "chip: the 56 units each read their own block RAMs and the controller's broadcast, and nextpnr places a unit's "
+    "logic far from its block RAM (see the critical path in the README)"
+)
 LATTICE_WHY = (
     "the small core packs into about 590 LUTs per flip per clock (per unit, Yosys counts 178 LUT4, 63 two-LUT "
     "carry cells of the adder tree, comparator and clamp, and 40 LUT-RAMs holding its weights), where 0.5 at "

@@ -194,7 +194,12 @@ class Host:
         return list(range(first, first + -(-images // self.images)))
 
     def load(self, banks: Banks, run: Config, index: int) -> Writes:
-        """Weights, the first run's random source and ``run``'s schedule."""
+        """Weights, the first run's random source and ``run``'s schedule (at most the design's T and K: the
+        schedule memories hold no more)."""
+        for name in ("steps", "sweeps"):
+            have, want = getattr(self.cfg.schedule, name), getattr(run.schedule, name)
+            if want > have:
+                raise ValueError(f"schedule.{name} {want}: the design holds at most {have}; expected 1..{have}")
         if not self.lattice:
             return load_writes(self.cfg, self.plan, self.regmap, banks, run, index)
         rm = self.regmap

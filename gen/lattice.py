@@ -516,7 +516,8 @@ class LatticeCore(wiring.Component):
     and ``spin`` (Out(U)): bit ``u`` says that unit ``u`` writes a spin this clock, and which; they are what
     a bench observes (each unit's spins in issue order) and keep every datapath alive in out-of-context
     synthesis. ``ring0`` (Out(U)) is every ring's position 0: after a run position ``p`` holds element
-    ``p`` (:meth:`LatticePlan.element`), and each ``rotate`` pulse moves the next one there.
+    ``p`` (``g R + s n + j``: slot ``s`` of the ``j``-th chain of group ``g``), and each ``rotate`` pulse
+    moves the next one there.
 
     ``trace`` (AXI4-Stream, ``tdata`` of ``U`` bits in whole bytes): with ``trace_en`` at start, after every
     sweep one frame of ``2R`` beats, beat ``p`` holding element ``p`` of every unit (bit ``u``), ``tlast``
@@ -580,10 +581,13 @@ class LatticeCore(wiring.Component):
         # the run's T and K: configuration, so they survive a reset (like the memories)
         steps = Signal.like(self.steps, init=cfg.schedule.steps, reset_less=True)
         sweeps = Signal.like(self.sweeps, init=cfg.schedule.sweeps, reset_less=True)
-        with m.If(self.wr_steps):
-            m.d.sync += steps.eq(self.load_data)
-        with m.If(self.wr_sweeps):
-            m.d.sync += sweeps.eq(self.load_data)
+        for reg, strobe, most in (
+            (steps, self.wr_steps, cfg.schedule.steps),
+            (sweeps, self.wr_sweeps, cfg.schedule.sweeps),
+        ):
+            with m.If(strobe):  # clamped to 1..most: a run of 0 or of more than the memories hold never ends
+                d = self.load_data
+                m.d.sync += reg.eq(Mux(d == 0, 1, Mux(d > most, most, d)))
         m.d.comb += [
             self.steps.eq(steps),
             self.sweeps.eq(sweeps),

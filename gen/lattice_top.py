@@ -57,7 +57,10 @@ class LatticeTop(wiring.Component):
         m.d.comb += self.done.eq(core.done)
 
         # ---- bus writes ----
-        wa, wd, we = axil.w_addr, axil.w_data, axil.w_en
+        # every write waits for an idle array: a run reads weights, flags, generators and schedule live
+        wa, wd = axil.w_addr, axil.w_data
+        idle = ~core.busy
+        we = axil.w_en & idle
         bits = lattice_fields(cfg, plan)
         hit_w, idx_w = rm.window("WEIGHTS", wa)
         hit_s, idx_s = rm.window("SEEDS", wa)
@@ -83,10 +86,9 @@ class LatticeTop(wiring.Component):
             m.d.comb += [core.load_unit.eq(idx_v[bits["vis"] :]), core.load_addr.eq(idx_v[: bits["vis"]])]
         with m.If(hit_b):
             m.d.comb += core.wr_addr.eq(idx_b)
-        idle = ~core.busy
-        with m.If(we & (wa == rm["CTRL"].offset) & idle):
+        with m.If(we & (wa == rm["CTRL"].offset)):
             m.d.comb += [core.start.eq(wd[0]), core.trace_en.eq(wd[1])]
-        with m.If(we & (wa == rm["ROTATE"].offset) & idle):
+        with m.If(we & (wa == rm["ROTATE"].offset)):
             m.d.comb += core.rotate.eq(1)
         rotating = Signal()  # the units shift a clock after the controller: no read sees the ring before it
         m.d.sync += rotating.eq(core.rotate)

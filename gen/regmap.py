@@ -136,8 +136,18 @@ def _control(cfg: Config, shape: Register) -> list[Register]:
             "Status.",
             fields=(Field("busy", 0, 1, "a run is in progress"), Field("done", 1, 1, "the last run finished")),
         ),
-        Register("STEPS", 0x18, "rw", f"Steps T of a run, 1..{cfg.schedule.steps} (reset: {cfg.schedule.steps})."),
-        Register("SWEEPS", 0x1C, "rw", f"Sweeps K per step, 1..{cfg.schedule.sweeps} (reset: {cfg.schedule.sweeps})."),
+        Register(
+            "STEPS",
+            0x18,
+            "rw",
+            f"Steps T of a run, 1..{cfg.schedule.steps} (power-on: {cfg.schedule.steps}; a reset keeps it).",
+        ),
+        Register(
+            "SWEEPS",
+            0x1C,
+            "rw",
+            f"Sweeps K per step, 1..{cfg.schedule.sweeps} (power-on: {cfg.schedule.sweeps}; a reset keeps it).",
+        ),
         Register("CYCLES", 0x20, "r", "Clock cycles of the last run (low 32 bits)."),
         Register("SWEEP_COUNT", 0x24, "r", "Sweeps completed in the current or last run."),
     ]
@@ -249,7 +259,12 @@ def build_lattice_regmap(cfg: Config, plan: LatticePlan) -> RegMap:
         f"u (SPINS bit u) holds its element 0, after r rotations element r (element g {plan.phase_clocks} + "
         f"s {plan.per_group} + j: slot s of the j-th chain of group g); {plan.ring} rotations go round once.",
     )
-    control = [*_control(cfg, shape), rotate, Register("RING", 0x2C, "r", f"Ring positions 2R ({plan.ring}).")]
+    busy = " Every write, to any register, is ignored while STATUS.busy: a run reads its configuration live."
+    clamp = " Values outside the range are clamped to it."
+    notes = {"CTRL": busy, "STEPS": clamp, "SWEEPS": clamp}
+    control = [Register(r.name, r.offset, r.access, r.doc + notes.get(r.name, ""), r.count, r.fields)
+               for r in _control(cfg, shape)]  # fmt: skip
+    control += [rotate, Register("RING", 0x2C, "r", f"Ring positions 2R ({plan.ring}).")]
     windows = [
         Register(
             "WEIGHTS",

@@ -745,3 +745,60 @@ def test_bus_check_catches_unwritten_visible_flags(monkeypatch):
     monkeypatch.setattr(host, "lattice_visible_writes", lambda *a: [])
     got, want = bus_check(lattice_cfg(pitch=[4, 4], chains=2, stages=2), trace=False)
     assert not np.array_equal(got.spins, want.spins)
+
+
+def test_schedule_writes_are_clamped_and_busy_writes_ignored():
+    """SWEEPS = 0 and STEPS beyond the design run as 1 and T (no hang on a run that cannot end); a SEEDS and
+    a SWEEPS write in the middle of a run are ignored (the run stays the golden model's)."""
+    from amaranth.sim import Simulator
+
+    from pbitgen.gen.lattice_top import LatticeTop
+
+    from .rtl import bus_access
+
+    cfg = lattice_cfg(pitch=[4, 4], chains=2, stages=3, schedule={"steps": 3, "sweeps": 3})
+    h = Host(cfg)
+    banks = random_banks(cfg, h.plan.graph, 5, visible_fraction=0.4)
+    top = LatticeTop(cfg, h.plan, banks)
+    rm = h.regmap
+    got: dict = {}
+
+    async def tb(ctx):
+        write, read = bus_access(ctx, top.bus)
+        await write(rm["SWEEPS"].offset, 0)
+        await write(rm["STEPS"].offset, 99)
+        got["schedule"] = (await read(rm["STEPS"].offset), await read(rm["SWEEPS"].offset))
+        await write(rm["CTRL"].offset, h.start(trace=False))
+        for _ in range(40):
+            await ctx.tick()
+        assert await read(rm["STATUS"].offset) & 1
+        for a, d in h.reseed(5)[:6]:
+            await write(a, d)  # ignored: busy
+        await write(rm["SWEEPS"].offset, 2)  # ignored: busy
+        while not ctx.get(top.done):
+            await ctx.tick()
+        reads = []
+        for op, addr, arg in h.readback:
+            if op == "R":
+                reads.append([await read(addr + 4 * w) for w in range(arg)])
+            else:
+                await write(addr, arg)
+        got["spins"] = h.spins(reads)
+        got["cycles"] = await read(rm["CYCLES"].offset)
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    run_cfg = cfg.replace(schedule={"steps": 3, "sweeps": 1, "beta": (1.0,)})
+    assert got["schedule"] == (3, 1)
+    assert got["cycles"] == h.plan.run_clocks(3, 1)
+    assert np.array_equal(got["spins"], h.expected(run_cfg, runtime_banks(banks, run_cfg), 0, 1).spins[0])
+
+
+def test_host_refuses_a_schedule_larger_than_the_design():
+    cfg = lattice_cfg(pitch=[4, 4], chains=2, schedule={"steps": 2, "sweeps": 3})
+    h = Host(cfg)
+    banks = random_banks(cfg, h.plan.graph, 1)
+    with pytest.raises(ValueError, match=r"schedule.sweeps 4: the design holds at most 3"):
+        h.load(banks, cfg.replace(schedule={"sweeps": 4, "beta": (1.0,)}), 0)

@@ -5,52 +5,59 @@
 module pbitgen_top(bus__awprot, bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arprot, bus__arvalid, bus__rready, trace__tready, clk, rst, bus__awready, bus__wready, bus__bresp, bus__bvalid, bus__arready, bus__rdata, bus__rresp, bus__rvalid
 , trace__tdata, trace__tvalid, trace__tlast, done, bus__awaddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire [18:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
   wire [18:0] \$11 ;
   wire \$12 ;
-  wire [18:0] \$13 ;
+  wire \$13 ;
   wire \$14 ;
   wire [18:0] \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire \$19 ;
+  wire [18:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$21 ;
+  wire [18:0] \$21 ;
   wire \$22 ;
-  wire \$23 ;
+  wire [18:0] \$23 ;
   wire \$24 ;
-  wire \$25 ;
+  wire [18:0] \$25 ;
   wire \$26 ;
-  wire [18:0] \$27 ;
+  wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [18:0] \$3 ;
   wire \$30 ;
-  wire [18:0] \$31 ;
+  wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  reg \$35 ;
-  wire [56:0] \$36 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$41 ;
+  wire [18:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
+  wire [18:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
-  wire [18:0] \$5 ;
-  wire \$50 ;
+  reg \$49 ;
+  wire \$5 ;
+  wire [56:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
@@ -93,10 +100,17 @@ module pbitgen_top(bus__awprot, bus__awvalid, bus__wdata, bus__wstrb, bus__wvali
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [18:0] \$9 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input [18:0] bus__araddr;
   wire [18:0] bus__araddr;
   wire [18:0] \bus__araddr$26 ;
@@ -202,38 +216,52 @@ module pbitgen_top(bus__awprot, bus__awvalid, bus__wdata, bus__wstrb, bus__wvali
   wire wr_input;
   wire wr_steps;
   wire wr_sweeps;
-  assign \$6  = \$5  == 10'h202;
-  assign load_vis = bus__awready & \$6 ;
-  assign \$8  = \$7  == 9'h100;
-  assign wr_beta = bus__awready & \$8 ;
-  assign \$10  = \$9  == 14'h2038;
-  assign wr_input = bus__awready & \$10 ;
-  assign \$12  = \$11  == 1'h1;
-  assign \$14  = \$13  == 10'h202;
+  assign \$1  = ~ busy;
+  assign \$2  = bus__awready & \$1 ;
+  assign \$4  = \$3  == 1'h1;
+  assign load_en = \$2  & \$4 ;
+  assign \$5  = ~ busy;
+  assign \$6  = bus__awready & \$5 ;
+  assign \$8  = \$7  == 11'h406;
+  assign load_seed = \$6  & \$8 ;
+  assign \$9  = ~ busy;
+  assign \$10  = bus__awready & \$9 ;
+  assign \$12  = \$11  == 10'h202;
+  assign load_vis = \$10  & \$12 ;
+  assign \$13  = ~ busy;
+  assign \$14  = bus__awready & \$13 ;
   assign \$16  = \$15  == 9'h100;
-  assign \$17  = bus__awaddr == 5'h10;
+  assign wr_beta = \$14  & \$16 ;
+  assign \$17  = ~ busy;
   assign \$18  = bus__awready & \$17 ;
-  assign \$19  = ~ busy;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = bus__awaddr == 6'h28;
-  assign \$22  = bus__awready & \$21 ;
-  assign \$23  = ~ busy;
-  assign \$24  = \$22  & \$23 ;
-  assign \$25  = bus__awaddr == 5'h18;
-  assign wr_steps = bus__awready & \$25 ;
-  assign \$26  = bus__awaddr == 5'h1c;
-  assign wr_sweeps = bus__awready & \$26 ;
-  assign \$28  = \$27  == 16'h80e4;
-  assign \$29  = ! bus__araddr[2];
+  assign \$20  = \$19  == 14'h2038;
+  assign wr_input = \$18  & \$20 ;
+  assign \$22  = \$21  == 1'h1;
+  assign \$24  = \$23  == 10'h202;
+  assign \$26  = \$25  == 9'h100;
+  assign \$27  = ~ busy;
+  assign \$28  = bus__awready & \$27 ;
+  assign \$29  = bus__awaddr == 5'h10;
   assign \$30  = \$28  & \$29 ;
-  assign \$32  = \$31  == 16'h80e4;
+  assign \$31  = ~ busy;
+  assign \$32  = bus__awready & \$31 ;
+  assign \$33  = bus__awaddr == 6'h28;
   assign \$34  = \$32  & \$33 ;
+  assign \$35  = ~ busy;
+  assign \$36  = bus__awready & \$35 ;
+  assign \$37  = bus__awaddr == 5'h18;
+  assign wr_steps = \$36  & \$37 ;
+  assign \$38  = ~ busy;
+  assign \$39  = bus__awready & \$38 ;
+  assign \$40  = bus__awaddr == 5'h1c;
+  assign wr_sweeps = \$39  & \$40 ;
+  assign \$42  = \$41  == 16'h80e4;
+  assign \$43  = ! bus__araddr[2];
+  assign \$44  = \$42  & \$43 ;
+  assign \$46  = \$45  == 16'h80e4;
+  assign \$48  = \$46  & \$47 ;
   always @(posedge clk)
-    r_hold <= \$35 ;
-  assign \$2  = \$1  == 1'h1;
-  assign load_en = bus__awready & \$2 ;
-  assign \$4  = \$3  == 11'h406;
-  assign load_seed = bus__awready & \$4 ;
+    r_hold <= \$49 ;
   \pbitgen_top.axil  axil (
     .accept_r(bus__arready),
     .accept_w(bus__awready),
@@ -265,63 +293,63 @@ module pbitgen_top(bus__awprot, bus__awvalid, bus__wdata, bus__wstrb, bus__wvali
     .\load_seed$57 (load_seed),
     .load_unit(load_unit),
     .\load_vis$59 (load_vis),
-    .\port$14741$0 (\$37 ),
-    .\port$14900$0 (\$38 ),
-    .\port$15059$0 (\$39 ),
-    .\port$15218$0 (\$40 ),
-    .\port$15377$0 (\$41 ),
-    .\port$15536$0 (\$42 ),
-    .\port$15695$0 (\$43 ),
-    .\port$15854$0 (\$44 ),
-    .\port$16013$0 (\$45 ),
-    .\port$16172$0 (\$46 ),
-    .\port$16331$0 (\$47 ),
-    .\port$16490$0 (\$48 ),
-    .\port$16649$0 (\$49 ),
-    .\port$16808$0 (\$50 ),
-    .\port$16967$0 (\$51 ),
-    .\port$17126$0 (\$52 ),
-    .\port$17285$0 (\$53 ),
-    .\port$17444$0 (\$54 ),
-    .\port$17603$0 (\$55 ),
-    .\port$17762$0 (\$56 ),
-    .\port$17921$0 (\$57 ),
-    .\port$18080$0 (\$58 ),
-    .\port$18239$0 (\$59 ),
-    .\port$18398$0 (\$60 ),
-    .\port$18557$0 (\$61 ),
-    .\port$18716$0 (\$62 ),
-    .\port$18875$0 (\$63 ),
-    .\port$19034$0 (\$64 ),
-    .\port$19193$0 (\$65 ),
-    .\port$19352$0 (\$66 ),
-    .\port$19511$0 (\$67 ),
-    .\port$19670$0 (\$68 ),
-    .\port$19829$0 (\$69 ),
-    .\port$19988$0 (\$70 ),
-    .\port$20147$0 (\$71 ),
-    .\port$20306$0 (\$72 ),
-    .\port$20465$0 (\$73 ),
-    .\port$20624$0 (\$74 ),
-    .\port$20783$0 (\$75 ),
-    .\port$20942$0 (\$76 ),
-    .\port$21101$0 (\$77 ),
-    .\port$21260$0 (\$78 ),
-    .\port$21419$0 (\$79 ),
-    .\port$21578$0 (\$80 ),
-    .\port$21737$0 (\$81 ),
-    .\port$21896$0 (\$82 ),
-    .\port$22055$0 (\$83 ),
-    .\port$22214$0 (\$84 ),
-    .\port$22373$0 (\$85 ),
-    .\port$22532$0 (\$86 ),
-    .\port$22691$0 (\$87 ),
-    .\port$22850$0 (\$88 ),
-    .\port$23009$0 (\$89 ),
-    .\port$23168$0 (\$90 ),
-    .\port$23327$0 (\$91 ),
-    .\port$23486$0 (\$92 ),
-    .r_data(\$36 ),
+    .\port$14763$0 (\$51 ),
+    .\port$14922$0 (\$52 ),
+    .\port$15081$0 (\$53 ),
+    .\port$15240$0 (\$54 ),
+    .\port$15399$0 (\$55 ),
+    .\port$15558$0 (\$56 ),
+    .\port$15717$0 (\$57 ),
+    .\port$15876$0 (\$58 ),
+    .\port$16035$0 (\$59 ),
+    .\port$16194$0 (\$60 ),
+    .\port$16353$0 (\$61 ),
+    .\port$16512$0 (\$62 ),
+    .\port$16671$0 (\$63 ),
+    .\port$16830$0 (\$64 ),
+    .\port$16989$0 (\$65 ),
+    .\port$17148$0 (\$66 ),
+    .\port$17307$0 (\$67 ),
+    .\port$17466$0 (\$68 ),
+    .\port$17625$0 (\$69 ),
+    .\port$17784$0 (\$70 ),
+    .\port$17943$0 (\$71 ),
+    .\port$18102$0 (\$72 ),
+    .\port$18261$0 (\$73 ),
+    .\port$18420$0 (\$74 ),
+    .\port$18579$0 (\$75 ),
+    .\port$18738$0 (\$76 ),
+    .\port$18897$0 (\$77 ),
+    .\port$19056$0 (\$78 ),
+    .\port$19215$0 (\$79 ),
+    .\port$19374$0 (\$80 ),
+    .\port$19533$0 (\$81 ),
+    .\port$19692$0 (\$82 ),
+    .\port$19851$0 (\$83 ),
+    .\port$20010$0 (\$84 ),
+    .\port$20169$0 (\$85 ),
+    .\port$20328$0 (\$86 ),
+    .\port$20487$0 (\$87 ),
+    .\port$20646$0 (\$88 ),
+    .\port$20805$0 (\$89 ),
+    .\port$20964$0 (\$90 ),
+    .\port$21123$0 (\$91 ),
+    .\port$21282$0 (\$92 ),
+    .\port$21441$0 (\$93 ),
+    .\port$21600$0 (\$94 ),
+    .\port$21759$0 (\$95 ),
+    .\port$21918$0 (\$96 ),
+    .\port$22077$0 (\$97 ),
+    .\port$22236$0 (\$98 ),
+    .\port$22395$0 (\$99 ),
+    .\port$22554$0 (\$100 ),
+    .\port$22713$0 (\$101 ),
+    .\port$22872$0 (\$102 ),
+    .\port$23031$0 (\$103 ),
+    .\port$23190$0 (\$104 ),
+    .\port$23349$0 (\$105 ),
+    .\port$23508$0 (\$106 ),
+    .r_data(\$50 ),
     .r_en(trace__tready),
     .rotate(rotate),
     .rst(rst),
@@ -340,45 +368,45 @@ module pbitgen_top(bus__awprot, bus__awvalid, bus__wdata, bus__wstrb, bus__wvali
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     load_unit = bus__awaddr[7:2];
-    if (\$12 ) begin
+    if (\$22 ) begin
       load_unit = bus__awaddr[16:11];
     end
-    if (\$14 ) begin
+    if (\$24 ) begin
       load_unit = bus__awaddr[8:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     load_addr = bus__awaddr[10:4];
-    if (\$14 ) begin
+    if (\$24 ) begin
       load_addr = { 6'h00, bus__awaddr[2] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     wr_addr = { 5'h00, bus__awaddr[4:2] };
-    if (\$16 ) begin
+    if (\$26 ) begin
       wr_addr = bus__awaddr[9:2];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     start = 1'h0;
-    if (\$20 ) begin
+    if (\$30 ) begin
       start = bus__wdata[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     trace_en = 1'h0;
-    if (\$20 ) begin
+    if (\$30 ) begin
       trace_en = bus__wdata[1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     rotate = 1'h0;
-    if (\$24 ) begin
+    if (\$34 ) begin
       rotate = 1'h1;
     end
   end
@@ -409,20 +437,20 @@ module pbitgen_top(bus__awprot, bus__awvalid, bus__wdata, bus__wstrb, bus__wvali
           r_data = sweep_count;
       default:
         begin
-          if (\$30 ) begin
-            r_data = { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37  };
+          if (\$44 ) begin
+            r_data = { \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
           end
-          if (\$34 ) begin
-            r_data = { 8'h00, \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69  };
+          if (\$48 ) begin
+            r_data = { 8'h00, \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83  };
           end
         end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = rotate;
+    \$49  = rotate;
     if (rst) begin
-      \$35  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   assign \bus__araddr$26  = bus__araddr;
@@ -444,8 +472,8 @@ module pbitgen_top(bus__awprot, bus__awvalid, bus__wdata, bus__wstrb, bus__wvali
   assign \bus__wready$42  = bus__awready;
   assign \bus__wstrb$43  = bus__wstrb;
   assign \bus__wvalid$44  = bus__wvalid;
-  assign \trace__tdata$45  = \$36 [55:0];
-  assign \trace__tlast$46  = \$36 [56];
+  assign \trace__tdata$45  = \$50 [55:0];
+  assign \trace__tlast$46  = \$50 [56];
   assign \trace__tready$47  = trace__tready;
   assign \trace__tvalid$48  = trace__tvalid;
   assign \done$49  = done;
@@ -456,23 +484,23 @@ module pbitgen_top(bus__awprot, bus__awvalid, bus__wdata, bus__wstrb, bus__wvali
   assign w_data = bus__wdata;
   assign rotating = r_hold;
   assign r_addr = bus__araddr;
-  assign ring0 = { \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37  };
+  assign ring0 = { \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
   assign bus__wready = bus__awready;
   assign bus__bresp = 2'h0;
   assign bus__rresp = 2'h0;
-  assign trace__tdata = \$36 [55:0];
-  assign trace__tlast = \$36 [56];
-  assign \$1  = { 17'h00000, bus__awaddr[18:17] };
-  assign \$3  = { 8'h00, bus__awaddr[18:8] };
-  assign \$5  = { 9'h000, bus__awaddr[18:9] };
-  assign \$7  = { 10'h000, bus__awaddr[18:10] };
-  assign \$9  = { 5'h00, bus__awaddr[18:5] };
-  assign \$11  = { 17'h00000, bus__awaddr[18:17] };
-  assign \$13  = { 9'h000, bus__awaddr[18:9] };
+  assign trace__tdata = \$50 [55:0];
+  assign trace__tlast = \$50 [56];
+  assign \$3  = { 17'h00000, bus__awaddr[18:17] };
+  assign \$7  = { 8'h00, bus__awaddr[18:8] };
+  assign \$11  = { 9'h000, bus__awaddr[18:9] };
   assign \$15  = { 10'h000, bus__awaddr[18:10] };
-  assign \$27  = { 3'h0, bus__araddr[18:3] };
-  assign \$31  = { 3'h0, bus__araddr[18:3] };
-  assign \$33  = bus__araddr[2];
+  assign \$19  = { 5'h00, bus__awaddr[18:5] };
+  assign \$21  = { 17'h00000, bus__awaddr[18:17] };
+  assign \$23  = { 9'h000, bus__awaddr[18:9] };
+  assign \$25  = { 10'h000, bus__awaddr[18:10] };
+  assign \$41  = { 3'h0, bus__araddr[18:3] };
+  assign \$45  = { 3'h0, bus__araddr[18:3] };
+  assign \$47  = bus__araddr[2];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -591,9 +619,9 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \load_vis$59 , wr_beta, wr_input, wr_steps, wr_sweeps, \done$1407 , busy, trace__tvalid, r_data, load_unit, load_addr, wr_addr, start, trace_en, rotate
-, steps, sweeps, cycles, sweep_count, \port$14741$0 , \port$14900$0 , \port$15059$0 , \port$15218$0 , \port$15377$0 , \port$15536$0 , \port$15695$0 , \port$15854$0 , \port$16013$0 , \port$16172$0 , \port$16331$0 , \port$16490$0 , \port$16649$0 , \port$16808$0 , \port$16967$0 , \port$17126$0 , \port$17285$0 
-, \port$17444$0 , \port$17603$0 , \port$17762$0 , \port$17921$0 , \port$18080$0 , \port$18239$0 , \port$18398$0 , \port$18557$0 , \port$18716$0 , \port$18875$0 , \port$19034$0 , \port$19193$0 , \port$19352$0 , \port$19511$0 , \port$19670$0 , \port$19829$0 , \port$19988$0 , \port$20147$0 , \port$20306$0 , \port$20465$0 , \port$20624$0 
-, \port$20783$0 , \port$20942$0 , \port$21101$0 , \port$21260$0 , \port$21419$0 , \port$21578$0 , \port$21737$0 , \port$21896$0 , \port$22055$0 , \port$22214$0 , \port$22373$0 , \port$22532$0 , \port$22691$0 , \port$22850$0 , \port$23009$0 , \port$23168$0 , \port$23327$0 , \port$23486$0 , load_lane);
+, steps, sweeps, cycles, sweep_count, \port$14763$0 , \port$14922$0 , \port$15081$0 , \port$15240$0 , \port$15399$0 , \port$15558$0 , \port$15717$0 , \port$15876$0 , \port$16035$0 , \port$16194$0 , \port$16353$0 , \port$16512$0 , \port$16671$0 , \port$16830$0 , \port$16989$0 , \port$17148$0 , \port$17307$0 
+, \port$17466$0 , \port$17625$0 , \port$17784$0 , \port$17943$0 , \port$18102$0 , \port$18261$0 , \port$18420$0 , \port$18579$0 , \port$18738$0 , \port$18897$0 , \port$19056$0 , \port$19215$0 , \port$19374$0 , \port$19533$0 , \port$19692$0 , \port$19851$0 , \port$20010$0 , \port$20169$0 , \port$20328$0 , \port$20487$0 , \port$20646$0 
+, \port$20805$0 , \port$20964$0 , \port$21123$0 , \port$21282$0 , \port$21441$0 , \port$21600$0 , \port$21759$0 , \port$21918$0 , \port$22077$0 , \port$22236$0 , \port$22395$0 , \port$22554$0 , \port$22713$0 , \port$22872$0 , \port$23031$0 , \port$23190$0 , \port$23349$0 , \port$23508$0 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -607,7 +635,7 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
-  wire \$11 ;
+  wire [8:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
@@ -618,7 +646,7 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire \$12 ;
+  wire [8:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -682,13 +710,21 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  reg [3:0] \$178 ;
-  reg [7:0] \$179 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  reg \$180 ;
-  reg [7:0] \$181 ;
-  reg \$182 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  reg [3:0] \$186 ;
+  reg [7:0] \$187 ;
+  reg \$188 ;
+  reg [7:0] \$189 ;
   wire \$19 ;
+  reg \$190 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -700,7 +736,7 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [8:0] \$3 ;
+  wire [31:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -711,7 +747,7 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [8:0] \$4 ;
+  wire [31:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -744,7 +780,7 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire \$7 ;
+  wire [31:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -755,7 +791,7 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire \$8 ;
+  wire [31:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
@@ -1482,118 +1518,118 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
   wire [47:0] \nbr$1278 ;
   wire [47:0] \nbr$1279 ;
   wire [47:0] \nbr$1280 ;
-  output \port$14741$0 ;
-  wire \port$14741$0 ;
-  output \port$14900$0 ;
-  wire \port$14900$0 ;
-  output \port$15059$0 ;
-  wire \port$15059$0 ;
-  output \port$15218$0 ;
-  wire \port$15218$0 ;
-  output \port$15377$0 ;
-  wire \port$15377$0 ;
-  output \port$15536$0 ;
-  wire \port$15536$0 ;
-  output \port$15695$0 ;
-  wire \port$15695$0 ;
-  output \port$15854$0 ;
-  wire \port$15854$0 ;
-  output \port$16013$0 ;
-  wire \port$16013$0 ;
-  output \port$16172$0 ;
-  wire \port$16172$0 ;
-  output \port$16331$0 ;
-  wire \port$16331$0 ;
-  output \port$16490$0 ;
-  wire \port$16490$0 ;
-  output \port$16649$0 ;
-  wire \port$16649$0 ;
-  output \port$16808$0 ;
-  wire \port$16808$0 ;
-  output \port$16967$0 ;
-  wire \port$16967$0 ;
-  output \port$17126$0 ;
-  wire \port$17126$0 ;
-  output \port$17285$0 ;
-  wire \port$17285$0 ;
-  output \port$17444$0 ;
-  wire \port$17444$0 ;
-  output \port$17603$0 ;
-  wire \port$17603$0 ;
-  output \port$17762$0 ;
-  wire \port$17762$0 ;
-  output \port$17921$0 ;
-  wire \port$17921$0 ;
-  output \port$18080$0 ;
-  wire \port$18080$0 ;
-  output \port$18239$0 ;
-  wire \port$18239$0 ;
-  output \port$18398$0 ;
-  wire \port$18398$0 ;
-  output \port$18557$0 ;
-  wire \port$18557$0 ;
-  output \port$18716$0 ;
-  wire \port$18716$0 ;
-  output \port$18875$0 ;
-  wire \port$18875$0 ;
-  output \port$19034$0 ;
-  wire \port$19034$0 ;
-  output \port$19193$0 ;
-  wire \port$19193$0 ;
-  output \port$19352$0 ;
-  wire \port$19352$0 ;
-  output \port$19511$0 ;
-  wire \port$19511$0 ;
-  output \port$19670$0 ;
-  wire \port$19670$0 ;
-  output \port$19829$0 ;
-  wire \port$19829$0 ;
-  output \port$19988$0 ;
-  wire \port$19988$0 ;
-  output \port$20147$0 ;
-  wire \port$20147$0 ;
-  output \port$20306$0 ;
-  wire \port$20306$0 ;
-  output \port$20465$0 ;
-  wire \port$20465$0 ;
-  output \port$20624$0 ;
-  wire \port$20624$0 ;
-  output \port$20783$0 ;
-  wire \port$20783$0 ;
-  output \port$20942$0 ;
-  wire \port$20942$0 ;
-  output \port$21101$0 ;
-  wire \port$21101$0 ;
-  output \port$21260$0 ;
-  wire \port$21260$0 ;
-  output \port$21419$0 ;
-  wire \port$21419$0 ;
-  output \port$21578$0 ;
-  wire \port$21578$0 ;
-  output \port$21737$0 ;
-  wire \port$21737$0 ;
-  output \port$21896$0 ;
-  wire \port$21896$0 ;
-  output \port$22055$0 ;
-  wire \port$22055$0 ;
-  output \port$22214$0 ;
-  wire \port$22214$0 ;
-  output \port$22373$0 ;
-  wire \port$22373$0 ;
-  output \port$22532$0 ;
-  wire \port$22532$0 ;
-  output \port$22691$0 ;
-  wire \port$22691$0 ;
-  output \port$22850$0 ;
-  wire \port$22850$0 ;
-  output \port$23009$0 ;
-  wire \port$23009$0 ;
-  output \port$23168$0 ;
-  wire \port$23168$0 ;
-  output \port$23327$0 ;
-  wire \port$23327$0 ;
-  output \port$23486$0 ;
-  wire \port$23486$0 ;
+  output \port$14763$0 ;
+  wire \port$14763$0 ;
+  output \port$14922$0 ;
+  wire \port$14922$0 ;
+  output \port$15081$0 ;
+  wire \port$15081$0 ;
+  output \port$15240$0 ;
+  wire \port$15240$0 ;
+  output \port$15399$0 ;
+  wire \port$15399$0 ;
+  output \port$15558$0 ;
+  wire \port$15558$0 ;
+  output \port$15717$0 ;
+  wire \port$15717$0 ;
+  output \port$15876$0 ;
+  wire \port$15876$0 ;
+  output \port$16035$0 ;
+  wire \port$16035$0 ;
+  output \port$16194$0 ;
+  wire \port$16194$0 ;
+  output \port$16353$0 ;
+  wire \port$16353$0 ;
+  output \port$16512$0 ;
+  wire \port$16512$0 ;
+  output \port$16671$0 ;
+  wire \port$16671$0 ;
+  output \port$16830$0 ;
+  wire \port$16830$0 ;
+  output \port$16989$0 ;
+  wire \port$16989$0 ;
+  output \port$17148$0 ;
+  wire \port$17148$0 ;
+  output \port$17307$0 ;
+  wire \port$17307$0 ;
+  output \port$17466$0 ;
+  wire \port$17466$0 ;
+  output \port$17625$0 ;
+  wire \port$17625$0 ;
+  output \port$17784$0 ;
+  wire \port$17784$0 ;
+  output \port$17943$0 ;
+  wire \port$17943$0 ;
+  output \port$18102$0 ;
+  wire \port$18102$0 ;
+  output \port$18261$0 ;
+  wire \port$18261$0 ;
+  output \port$18420$0 ;
+  wire \port$18420$0 ;
+  output \port$18579$0 ;
+  wire \port$18579$0 ;
+  output \port$18738$0 ;
+  wire \port$18738$0 ;
+  output \port$18897$0 ;
+  wire \port$18897$0 ;
+  output \port$19056$0 ;
+  wire \port$19056$0 ;
+  output \port$19215$0 ;
+  wire \port$19215$0 ;
+  output \port$19374$0 ;
+  wire \port$19374$0 ;
+  output \port$19533$0 ;
+  wire \port$19533$0 ;
+  output \port$19692$0 ;
+  wire \port$19692$0 ;
+  output \port$19851$0 ;
+  wire \port$19851$0 ;
+  output \port$20010$0 ;
+  wire \port$20010$0 ;
+  output \port$20169$0 ;
+  wire \port$20169$0 ;
+  output \port$20328$0 ;
+  wire \port$20328$0 ;
+  output \port$20487$0 ;
+  wire \port$20487$0 ;
+  output \port$20646$0 ;
+  wire \port$20646$0 ;
+  output \port$20805$0 ;
+  wire \port$20805$0 ;
+  output \port$20964$0 ;
+  wire \port$20964$0 ;
+  output \port$21123$0 ;
+  wire \port$21123$0 ;
+  output \port$21282$0 ;
+  wire \port$21282$0 ;
+  output \port$21441$0 ;
+  wire \port$21441$0 ;
+  output \port$21600$0 ;
+  wire \port$21600$0 ;
+  output \port$21759$0 ;
+  wire \port$21759$0 ;
+  output \port$21918$0 ;
+  wire \port$21918$0 ;
+  output \port$22077$0 ;
+  wire \port$22077$0 ;
+  output \port$22236$0 ;
+  wire \port$22236$0 ;
+  output \port$22395$0 ;
+  wire \port$22395$0 ;
+  output \port$22554$0 ;
+  wire \port$22554$0 ;
+  output \port$22713$0 ;
+  wire \port$22713$0 ;
+  output \port$22872$0 ;
+  wire \port$22872$0 ;
+  output \port$23031$0 ;
+  wire \port$23031$0 ;
+  output \port$23190$0 ;
+  wire \port$23190$0 ;
+  output \port$23349$0 ;
+  wire \port$23349$0 ;
+  output \port$23508$0 ;
+  wire \port$23508$0 ;
   wire [9:0] port__addr;
   wire [9:0] \port__addr$1001 ;
   wire [9:0] \port__addr$1005 ;
@@ -31310,364 +31346,372 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
   end
   assign \tab_data$1023  = _54_;
   assign \tab_data$1019  = _55_;
-  assign \$1  = stream & shift;
-  assign \$2  = beat == 8'haf;
-  assign \$3  = beat + 1'h1;
-  assign \$4  = \$2  ? 9'h000 : \$3 ;
-  assign \$5  = ! load_unit;
-  assign load = load_en & \$5 ;
-  assign \$6  = ! load_unit;
-  assign load_seed = \load_seed$57  & \$6 ;
-  assign \$7  = ! load_unit;
-  assign load_vis = \load_vis$59  & \$7 ;
-  assign \$8  = load_unit == 1'h1;
-  assign \load$75  = load_en & \$8 ;
-  assign \$9  = load_unit == 1'h1;
-  assign \load_seed$76  = \load_seed$57  & \$9 ;
-  assign \$10  = load_unit == 1'h1;
-  assign \load_vis$77  = \load_vis$59  & \$10 ;
-  assign \$11  = load_unit == 2'h2;
-  assign \load$91  = load_en & \$11 ;
-  assign \$12  = load_unit == 2'h2;
-  assign \load_seed$92  = \load_seed$57  & \$12 ;
-  assign \$13  = load_unit == 2'h2;
-  assign \load_vis$93  = \load_vis$59  & \$13 ;
-  assign \$14  = load_unit == 2'h3;
-  assign \load$107  = load_en & \$14 ;
-  assign \$15  = load_unit == 2'h3;
-  assign \load_seed$108  = \load_seed$57  & \$15 ;
-  assign \$16  = load_unit == 2'h3;
-  assign \load_vis$109  = \load_vis$59  & \$16 ;
-  assign \$17  = load_unit == 3'h4;
-  assign \load$123  = load_en & \$17 ;
-  assign \$18  = load_unit == 3'h4;
-  assign \load_seed$124  = \load_seed$57  & \$18 ;
-  assign \$19  = load_unit == 3'h4;
-  assign \load_vis$125  = \load_vis$59  & \$19 ;
-  assign \$20  = load_unit == 3'h5;
-  assign \load$139  = load_en & \$20 ;
-  assign \$21  = load_unit == 3'h5;
-  assign \load_seed$140  = \load_seed$57  & \$21 ;
-  assign \$22  = load_unit == 3'h5;
-  assign \load_vis$141  = \load_vis$59  & \$22 ;
-  assign \$23  = load_unit == 3'h6;
-  assign \load$155  = load_en & \$23 ;
-  assign \$24  = load_unit == 3'h6;
-  assign \load_seed$156  = \load_seed$57  & \$24 ;
-  assign \$25  = load_unit == 3'h6;
-  assign \load_vis$157  = \load_vis$59  & \$25 ;
-  assign \$26  = load_unit == 3'h7;
-  assign \load$171  = load_en & \$26 ;
-  assign \$27  = load_unit == 3'h7;
-  assign \load_seed$172  = \load_seed$57  & \$27 ;
-  assign \$28  = load_unit == 3'h7;
-  assign \load_vis$173  = \load_vis$59  & \$28 ;
-  assign \$29  = load_unit == 4'h8;
-  assign \load$187  = load_en & \$29 ;
-  assign \$30  = load_unit == 4'h8;
-  assign \load_seed$188  = \load_seed$57  & \$30 ;
-  assign \$31  = load_unit == 4'h8;
-  assign \load_vis$189  = \load_vis$59  & \$31 ;
-  assign \$32  = load_unit == 4'h9;
-  assign \load$203  = load_en & \$32 ;
-  assign \$33  = load_unit == 4'h9;
-  assign \load_seed$204  = \load_seed$57  & \$33 ;
-  assign \$34  = load_unit == 4'h9;
-  assign \load_vis$205  = \load_vis$59  & \$34 ;
-  assign \$35  = load_unit == 4'ha;
-  assign \load$219  = load_en & \$35 ;
-  assign \$36  = load_unit == 4'ha;
-  assign \load_seed$220  = \load_seed$57  & \$36 ;
-  assign \$37  = load_unit == 4'ha;
-  assign \load_vis$221  = \load_vis$59  & \$37 ;
-  assign \$38  = load_unit == 4'hb;
-  assign \load$235  = load_en & \$38 ;
-  assign \$39  = load_unit == 4'hb;
-  assign \load_seed$236  = \load_seed$57  & \$39 ;
-  assign \$40  = load_unit == 4'hb;
-  assign \load_vis$237  = \load_vis$59  & \$40 ;
-  assign \$41  = load_unit == 4'hc;
-  assign \load$251  = load_en & \$41 ;
-  assign \$42  = load_unit == 4'hc;
-  assign \load_seed$252  = \load_seed$57  & \$42 ;
-  assign \$43  = load_unit == 4'hc;
-  assign \load_vis$253  = \load_vis$59  & \$43 ;
-  assign \$44  = load_unit == 4'hd;
-  assign \load$267  = load_en & \$44 ;
-  assign \$45  = load_unit == 4'hd;
-  assign \load_seed$268  = \load_seed$57  & \$45 ;
-  assign \$46  = load_unit == 4'hd;
-  assign \load_vis$269  = \load_vis$59  & \$46 ;
-  assign \$47  = load_unit == 4'he;
-  assign \load$283  = load_en & \$47 ;
-  assign \$48  = load_unit == 4'he;
-  assign \load_seed$284  = \load_seed$57  & \$48 ;
-  assign \$49  = load_unit == 4'he;
-  assign \load_vis$285  = \load_vis$59  & \$49 ;
-  assign \$50  = load_unit == 4'hf;
-  assign \load$299  = load_en & \$50 ;
-  assign \$51  = load_unit == 4'hf;
-  assign \load_seed$300  = \load_seed$57  & \$51 ;
-  assign \$52  = load_unit == 4'hf;
-  assign \load_vis$301  = \load_vis$59  & \$52 ;
-  assign \$53  = load_unit == 5'h10;
-  assign \load$315  = load_en & \$53 ;
-  assign \$54  = load_unit == 5'h10;
-  assign \load_seed$316  = \load_seed$57  & \$54 ;
-  assign \$55  = load_unit == 5'h10;
-  assign \load_vis$317  = \load_vis$59  & \$55 ;
-  assign \$56  = load_unit == 5'h11;
-  assign \load$331  = load_en & \$56 ;
-  assign \$57  = load_unit == 5'h11;
-  assign \load_seed$332  = \load_seed$57  & \$57 ;
-  assign \$58  = load_unit == 5'h11;
-  assign \load_vis$333  = \load_vis$59  & \$58 ;
-  assign \$59  = load_unit == 5'h12;
-  assign \load$347  = load_en & \$59 ;
-  assign \$60  = load_unit == 5'h12;
-  assign \load_seed$348  = \load_seed$57  & \$60 ;
-  assign \$61  = load_unit == 5'h12;
-  assign \load_vis$349  = \load_vis$59  & \$61 ;
-  assign \$62  = load_unit == 5'h13;
-  assign \load$363  = load_en & \$62 ;
-  assign \$63  = load_unit == 5'h13;
-  assign \load_seed$364  = \load_seed$57  & \$63 ;
-  assign \$64  = load_unit == 5'h13;
-  assign \load_vis$365  = \load_vis$59  & \$64 ;
-  assign \$65  = load_unit == 5'h14;
-  assign \load$379  = load_en & \$65 ;
-  assign \$66  = load_unit == 5'h14;
-  assign \load_seed$380  = \load_seed$57  & \$66 ;
-  assign \$67  = load_unit == 5'h14;
-  assign \load_vis$381  = \load_vis$59  & \$67 ;
-  assign \$68  = load_unit == 5'h15;
-  assign \load$395  = load_en & \$68 ;
-  assign \$69  = load_unit == 5'h15;
-  assign \load_seed$396  = \load_seed$57  & \$69 ;
-  assign \$70  = load_unit == 5'h15;
-  assign \load_vis$397  = \load_vis$59  & \$70 ;
-  assign \$71  = load_unit == 5'h16;
-  assign \load$411  = load_en & \$71 ;
-  assign \$72  = load_unit == 5'h16;
-  assign \load_seed$412  = \load_seed$57  & \$72 ;
-  assign \$73  = load_unit == 5'h16;
-  assign \load_vis$413  = \load_vis$59  & \$73 ;
-  assign \$74  = load_unit == 5'h17;
-  assign \load$427  = load_en & \$74 ;
-  assign \$75  = load_unit == 5'h17;
-  assign \load_seed$428  = \load_seed$57  & \$75 ;
-  assign \$76  = load_unit == 5'h17;
-  assign \load_vis$429  = \load_vis$59  & \$76 ;
-  assign \$77  = load_unit == 5'h18;
-  assign \load$443  = load_en & \$77 ;
-  assign \$78  = load_unit == 5'h18;
-  assign \load_seed$444  = \load_seed$57  & \$78 ;
-  assign \$79  = load_unit == 5'h18;
-  assign \load_vis$445  = \load_vis$59  & \$79 ;
-  assign \$80  = load_unit == 5'h19;
-  assign \load$459  = load_en & \$80 ;
-  assign \$81  = load_unit == 5'h19;
-  assign \load_seed$460  = \load_seed$57  & \$81 ;
-  assign \$82  = load_unit == 5'h19;
-  assign \load_vis$461  = \load_vis$59  & \$82 ;
-  assign \$83  = load_unit == 5'h1a;
-  assign \load$475  = load_en & \$83 ;
-  assign \$84  = load_unit == 5'h1a;
-  assign \load_seed$476  = \load_seed$57  & \$84 ;
-  assign \$85  = load_unit == 5'h1a;
-  assign \load_vis$477  = \load_vis$59  & \$85 ;
-  assign \$86  = load_unit == 5'h1b;
-  assign \load$491  = load_en & \$86 ;
-  assign \$87  = load_unit == 5'h1b;
-  assign \load_seed$492  = \load_seed$57  & \$87 ;
-  assign \$88  = load_unit == 5'h1b;
-  assign \load_vis$493  = \load_vis$59  & \$88 ;
-  assign \$89  = load_unit == 5'h1c;
-  assign \load$507  = load_en & \$89 ;
-  assign \$90  = load_unit == 5'h1c;
-  assign \load_seed$508  = \load_seed$57  & \$90 ;
-  assign \$91  = load_unit == 5'h1c;
-  assign \load_vis$509  = \load_vis$59  & \$91 ;
-  assign \$92  = load_unit == 5'h1d;
-  assign \load$523  = load_en & \$92 ;
-  assign \$93  = load_unit == 5'h1d;
-  assign \load_seed$524  = \load_seed$57  & \$93 ;
-  assign \$94  = load_unit == 5'h1d;
-  assign \load_vis$525  = \load_vis$59  & \$94 ;
-  assign \$95  = load_unit == 5'h1e;
-  assign \load$539  = load_en & \$95 ;
-  assign \$96  = load_unit == 5'h1e;
-  assign \load_seed$540  = \load_seed$57  & \$96 ;
-  assign \$97  = load_unit == 5'h1e;
-  assign \load_vis$541  = \load_vis$59  & \$97 ;
-  assign \$98  = load_unit == 5'h1f;
-  assign \load$555  = load_en & \$98 ;
-  assign \$99  = load_unit == 5'h1f;
-  assign \load_seed$556  = \load_seed$57  & \$99 ;
-  assign \$100  = load_unit == 5'h1f;
-  assign \load_vis$557  = \load_vis$59  & \$100 ;
-  assign \$101  = load_unit == 6'h20;
-  assign \load$571  = load_en & \$101 ;
-  assign \$102  = load_unit == 6'h20;
-  assign \load_seed$572  = \load_seed$57  & \$102 ;
-  assign \$103  = load_unit == 6'h20;
-  assign \load_vis$573  = \load_vis$59  & \$103 ;
-  assign \$104  = load_unit == 6'h21;
-  assign \load$587  = load_en & \$104 ;
-  assign \$105  = load_unit == 6'h21;
-  assign \load_seed$588  = \load_seed$57  & \$105 ;
-  assign \$106  = load_unit == 6'h21;
-  assign \load_vis$589  = \load_vis$59  & \$106 ;
-  assign \$107  = load_unit == 6'h22;
-  assign \load$603  = load_en & \$107 ;
-  assign \$108  = load_unit == 6'h22;
-  assign \load_seed$604  = \load_seed$57  & \$108 ;
-  assign \$109  = load_unit == 6'h22;
-  assign \load_vis$605  = \load_vis$59  & \$109 ;
-  assign \$110  = load_unit == 6'h23;
-  assign \load$619  = load_en & \$110 ;
-  assign \$111  = load_unit == 6'h23;
-  assign \load_seed$620  = \load_seed$57  & \$111 ;
-  assign \$112  = load_unit == 6'h23;
-  assign \load_vis$621  = \load_vis$59  & \$112 ;
-  assign \$113  = load_unit == 6'h24;
-  assign \load$635  = load_en & \$113 ;
-  assign \$114  = load_unit == 6'h24;
-  assign \load_seed$636  = \load_seed$57  & \$114 ;
-  assign \$115  = load_unit == 6'h24;
-  assign \load_vis$637  = \load_vis$59  & \$115 ;
-  assign \$116  = load_unit == 6'h25;
-  assign \load$651  = load_en & \$116 ;
-  assign \$117  = load_unit == 6'h25;
-  assign \load_seed$652  = \load_seed$57  & \$117 ;
-  assign \$118  = load_unit == 6'h25;
-  assign \load_vis$653  = \load_vis$59  & \$118 ;
-  assign \$119  = load_unit == 6'h26;
-  assign \load$667  = load_en & \$119 ;
-  assign \$120  = load_unit == 6'h26;
-  assign \load_seed$668  = \load_seed$57  & \$120 ;
-  assign \$121  = load_unit == 6'h26;
-  assign \load_vis$669  = \load_vis$59  & \$121 ;
-  assign \$122  = load_unit == 6'h27;
-  assign \load$683  = load_en & \$122 ;
-  assign \$123  = load_unit == 6'h27;
-  assign \load_seed$684  = \load_seed$57  & \$123 ;
-  assign \$124  = load_unit == 6'h27;
-  assign \load_vis$685  = \load_vis$59  & \$124 ;
-  assign \$125  = load_unit == 6'h28;
-  assign \load$699  = load_en & \$125 ;
-  assign \$126  = load_unit == 6'h28;
-  assign \load_seed$700  = \load_seed$57  & \$126 ;
-  assign \$127  = load_unit == 6'h28;
-  assign \load_vis$701  = \load_vis$59  & \$127 ;
-  assign \$128  = load_unit == 6'h29;
-  assign \load$715  = load_en & \$128 ;
-  assign \$129  = load_unit == 6'h29;
-  assign \load_seed$716  = \load_seed$57  & \$129 ;
-  assign \$130  = load_unit == 6'h29;
-  assign \load_vis$717  = \load_vis$59  & \$130 ;
-  assign \$131  = load_unit == 6'h2a;
-  assign \load$731  = load_en & \$131 ;
-  assign \$132  = load_unit == 6'h2a;
-  assign \load_seed$732  = \load_seed$57  & \$132 ;
-  assign \$133  = load_unit == 6'h2a;
-  assign \load_vis$733  = \load_vis$59  & \$133 ;
-  assign \$134  = load_unit == 6'h2b;
-  assign \load$747  = load_en & \$134 ;
-  assign \$135  = load_unit == 6'h2b;
-  assign \load_seed$748  = \load_seed$57  & \$135 ;
-  assign \$136  = load_unit == 6'h2b;
-  assign \load_vis$749  = \load_vis$59  & \$136 ;
-  assign \$137  = load_unit == 6'h2c;
-  assign \load$763  = load_en & \$137 ;
-  assign \$138  = load_unit == 6'h2c;
-  assign \load_seed$764  = \load_seed$57  & \$138 ;
-  assign \$139  = load_unit == 6'h2c;
-  assign \load_vis$765  = \load_vis$59  & \$139 ;
-  assign \$140  = load_unit == 6'h2d;
-  assign \load$779  = load_en & \$140 ;
-  assign \$141  = load_unit == 6'h2d;
-  assign \load_seed$780  = \load_seed$57  & \$141 ;
-  assign \$142  = load_unit == 6'h2d;
-  assign \load_vis$781  = \load_vis$59  & \$142 ;
-  assign \$143  = load_unit == 6'h2e;
-  assign \load$795  = load_en & \$143 ;
-  assign \$144  = load_unit == 6'h2e;
-  assign \load_seed$796  = \load_seed$57  & \$144 ;
-  assign \$145  = load_unit == 6'h2e;
-  assign \load_vis$797  = \load_vis$59  & \$145 ;
-  assign \$146  = load_unit == 6'h2f;
-  assign \load$811  = load_en & \$146 ;
-  assign \$147  = load_unit == 6'h2f;
-  assign \load_seed$812  = \load_seed$57  & \$147 ;
-  assign \$148  = load_unit == 6'h2f;
-  assign \load_vis$813  = \load_vis$59  & \$148 ;
-  assign \$149  = load_unit == 6'h30;
-  assign \load$827  = load_en & \$149 ;
-  assign \$150  = load_unit == 6'h30;
-  assign \load_seed$828  = \load_seed$57  & \$150 ;
-  assign \$151  = load_unit == 6'h30;
-  assign \load_vis$829  = \load_vis$59  & \$151 ;
-  assign \$152  = load_unit == 6'h31;
-  assign \load$843  = load_en & \$152 ;
-  assign \$153  = load_unit == 6'h31;
-  assign \load_seed$844  = \load_seed$57  & \$153 ;
-  assign \$154  = load_unit == 6'h31;
-  assign \load_vis$845  = \load_vis$59  & \$154 ;
-  assign \$155  = load_unit == 6'h32;
-  assign \load$859  = load_en & \$155 ;
-  assign \$156  = load_unit == 6'h32;
-  assign \load_seed$860  = \load_seed$57  & \$156 ;
-  assign \$157  = load_unit == 6'h32;
-  assign \load_vis$861  = \load_vis$59  & \$157 ;
-  assign \$158  = load_unit == 6'h33;
-  assign \load$875  = load_en & \$158 ;
-  assign \$159  = load_unit == 6'h33;
-  assign \load_seed$876  = \load_seed$57  & \$159 ;
-  assign \$160  = load_unit == 6'h33;
-  assign \load_vis$877  = \load_vis$59  & \$160 ;
-  assign \$161  = load_unit == 6'h34;
-  assign \load$891  = load_en & \$161 ;
-  assign \$162  = load_unit == 6'h34;
-  assign \load_seed$892  = \load_seed$57  & \$162 ;
-  assign \$163  = load_unit == 6'h34;
-  assign \load_vis$893  = \load_vis$59  & \$163 ;
-  assign \$164  = load_unit == 6'h35;
-  assign \load$907  = load_en & \$164 ;
-  assign \$165  = load_unit == 6'h35;
-  assign \load_seed$908  = \load_seed$57  & \$165 ;
-  assign \$166  = load_unit == 6'h35;
-  assign \load_vis$909  = \load_vis$59  & \$166 ;
-  assign \$167  = load_unit == 6'h36;
-  assign \load$923  = load_en & \$167 ;
-  assign \$168  = load_unit == 6'h36;
-  assign \load_seed$924  = \load_seed$57  & \$168 ;
-  assign \$169  = load_unit == 6'h36;
-  assign \load_vis$925  = \load_vis$59  & \$169 ;
-  assign \$170  = load_unit == 6'h37;
-  assign \load$939  = load_en & \$170 ;
-  assign \$171  = load_unit == 6'h37;
-  assign \load_seed$940  = \load_seed$57  & \$171 ;
-  assign \$172  = load_unit == 6'h37;
-  assign \load_vis$941  = \load_vis$59  & \$172 ;
-  assign \$173  = beat == 8'haf;
+  assign \$1  = ! load_data;
+  assign \$2  = load_data > 4'h8;
+  assign \$3  = \$2  ? 32'd8 : load_data;
+  assign \$4  = \$1  ? 32'd1 : \$3 ;
+  assign \$5  = ! load_data;
+  assign \$6  = load_data > 8'hfa;
+  assign \$7  = \$6  ? 32'd250 : load_data;
+  assign \$8  = \$5  ? 32'd1 : \$7 ;
+  assign \$9  = stream & shift;
+  assign \$10  = beat == 8'haf;
+  assign \$11  = beat + 1'h1;
+  assign \$12  = \$10  ? 9'h000 : \$11 ;
+  assign \$13  = ! load_unit;
+  assign load = load_en & \$13 ;
+  assign \$14  = ! load_unit;
+  assign load_seed = \load_seed$57  & \$14 ;
+  assign \$15  = ! load_unit;
+  assign load_vis = \load_vis$59  & \$15 ;
+  assign \$16  = load_unit == 1'h1;
+  assign \load$75  = load_en & \$16 ;
+  assign \$17  = load_unit == 1'h1;
+  assign \load_seed$76  = \load_seed$57  & \$17 ;
+  assign \$18  = load_unit == 1'h1;
+  assign \load_vis$77  = \load_vis$59  & \$18 ;
+  assign \$19  = load_unit == 2'h2;
+  assign \load$91  = load_en & \$19 ;
+  assign \$20  = load_unit == 2'h2;
+  assign \load_seed$92  = \load_seed$57  & \$20 ;
+  assign \$21  = load_unit == 2'h2;
+  assign \load_vis$93  = \load_vis$59  & \$21 ;
+  assign \$22  = load_unit == 2'h3;
+  assign \load$107  = load_en & \$22 ;
+  assign \$23  = load_unit == 2'h3;
+  assign \load_seed$108  = \load_seed$57  & \$23 ;
+  assign \$24  = load_unit == 2'h3;
+  assign \load_vis$109  = \load_vis$59  & \$24 ;
+  assign \$25  = load_unit == 3'h4;
+  assign \load$123  = load_en & \$25 ;
+  assign \$26  = load_unit == 3'h4;
+  assign \load_seed$124  = \load_seed$57  & \$26 ;
+  assign \$27  = load_unit == 3'h4;
+  assign \load_vis$125  = \load_vis$59  & \$27 ;
+  assign \$28  = load_unit == 3'h5;
+  assign \load$139  = load_en & \$28 ;
+  assign \$29  = load_unit == 3'h5;
+  assign \load_seed$140  = \load_seed$57  & \$29 ;
+  assign \$30  = load_unit == 3'h5;
+  assign \load_vis$141  = \load_vis$59  & \$30 ;
+  assign \$31  = load_unit == 3'h6;
+  assign \load$155  = load_en & \$31 ;
+  assign \$32  = load_unit == 3'h6;
+  assign \load_seed$156  = \load_seed$57  & \$32 ;
+  assign \$33  = load_unit == 3'h6;
+  assign \load_vis$157  = \load_vis$59  & \$33 ;
+  assign \$34  = load_unit == 3'h7;
+  assign \load$171  = load_en & \$34 ;
+  assign \$35  = load_unit == 3'h7;
+  assign \load_seed$172  = \load_seed$57  & \$35 ;
+  assign \$36  = load_unit == 3'h7;
+  assign \load_vis$173  = \load_vis$59  & \$36 ;
+  assign \$37  = load_unit == 4'h8;
+  assign \load$187  = load_en & \$37 ;
+  assign \$38  = load_unit == 4'h8;
+  assign \load_seed$188  = \load_seed$57  & \$38 ;
+  assign \$39  = load_unit == 4'h8;
+  assign \load_vis$189  = \load_vis$59  & \$39 ;
+  assign \$40  = load_unit == 4'h9;
+  assign \load$203  = load_en & \$40 ;
+  assign \$41  = load_unit == 4'h9;
+  assign \load_seed$204  = \load_seed$57  & \$41 ;
+  assign \$42  = load_unit == 4'h9;
+  assign \load_vis$205  = \load_vis$59  & \$42 ;
+  assign \$43  = load_unit == 4'ha;
+  assign \load$219  = load_en & \$43 ;
+  assign \$44  = load_unit == 4'ha;
+  assign \load_seed$220  = \load_seed$57  & \$44 ;
+  assign \$45  = load_unit == 4'ha;
+  assign \load_vis$221  = \load_vis$59  & \$45 ;
+  assign \$46  = load_unit == 4'hb;
+  assign \load$235  = load_en & \$46 ;
+  assign \$47  = load_unit == 4'hb;
+  assign \load_seed$236  = \load_seed$57  & \$47 ;
+  assign \$48  = load_unit == 4'hb;
+  assign \load_vis$237  = \load_vis$59  & \$48 ;
+  assign \$49  = load_unit == 4'hc;
+  assign \load$251  = load_en & \$49 ;
+  assign \$50  = load_unit == 4'hc;
+  assign \load_seed$252  = \load_seed$57  & \$50 ;
+  assign \$51  = load_unit == 4'hc;
+  assign \load_vis$253  = \load_vis$59  & \$51 ;
+  assign \$52  = load_unit == 4'hd;
+  assign \load$267  = load_en & \$52 ;
+  assign \$53  = load_unit == 4'hd;
+  assign \load_seed$268  = \load_seed$57  & \$53 ;
+  assign \$54  = load_unit == 4'hd;
+  assign \load_vis$269  = \load_vis$59  & \$54 ;
+  assign \$55  = load_unit == 4'he;
+  assign \load$283  = load_en & \$55 ;
+  assign \$56  = load_unit == 4'he;
+  assign \load_seed$284  = \load_seed$57  & \$56 ;
+  assign \$57  = load_unit == 4'he;
+  assign \load_vis$285  = \load_vis$59  & \$57 ;
+  assign \$58  = load_unit == 4'hf;
+  assign \load$299  = load_en & \$58 ;
+  assign \$59  = load_unit == 4'hf;
+  assign \load_seed$300  = \load_seed$57  & \$59 ;
+  assign \$60  = load_unit == 4'hf;
+  assign \load_vis$301  = \load_vis$59  & \$60 ;
+  assign \$61  = load_unit == 5'h10;
+  assign \load$315  = load_en & \$61 ;
+  assign \$62  = load_unit == 5'h10;
+  assign \load_seed$316  = \load_seed$57  & \$62 ;
+  assign \$63  = load_unit == 5'h10;
+  assign \load_vis$317  = \load_vis$59  & \$63 ;
+  assign \$64  = load_unit == 5'h11;
+  assign \load$331  = load_en & \$64 ;
+  assign \$65  = load_unit == 5'h11;
+  assign \load_seed$332  = \load_seed$57  & \$65 ;
+  assign \$66  = load_unit == 5'h11;
+  assign \load_vis$333  = \load_vis$59  & \$66 ;
+  assign \$67  = load_unit == 5'h12;
+  assign \load$347  = load_en & \$67 ;
+  assign \$68  = load_unit == 5'h12;
+  assign \load_seed$348  = \load_seed$57  & \$68 ;
+  assign \$69  = load_unit == 5'h12;
+  assign \load_vis$349  = \load_vis$59  & \$69 ;
+  assign \$70  = load_unit == 5'h13;
+  assign \load$363  = load_en & \$70 ;
+  assign \$71  = load_unit == 5'h13;
+  assign \load_seed$364  = \load_seed$57  & \$71 ;
+  assign \$72  = load_unit == 5'h13;
+  assign \load_vis$365  = \load_vis$59  & \$72 ;
+  assign \$73  = load_unit == 5'h14;
+  assign \load$379  = load_en & \$73 ;
+  assign \$74  = load_unit == 5'h14;
+  assign \load_seed$380  = \load_seed$57  & \$74 ;
+  assign \$75  = load_unit == 5'h14;
+  assign \load_vis$381  = \load_vis$59  & \$75 ;
+  assign \$76  = load_unit == 5'h15;
+  assign \load$395  = load_en & \$76 ;
+  assign \$77  = load_unit == 5'h15;
+  assign \load_seed$396  = \load_seed$57  & \$77 ;
+  assign \$78  = load_unit == 5'h15;
+  assign \load_vis$397  = \load_vis$59  & \$78 ;
+  assign \$79  = load_unit == 5'h16;
+  assign \load$411  = load_en & \$79 ;
+  assign \$80  = load_unit == 5'h16;
+  assign \load_seed$412  = \load_seed$57  & \$80 ;
+  assign \$81  = load_unit == 5'h16;
+  assign \load_vis$413  = \load_vis$59  & \$81 ;
+  assign \$82  = load_unit == 5'h17;
+  assign \load$427  = load_en & \$82 ;
+  assign \$83  = load_unit == 5'h17;
+  assign \load_seed$428  = \load_seed$57  & \$83 ;
+  assign \$84  = load_unit == 5'h17;
+  assign \load_vis$429  = \load_vis$59  & \$84 ;
+  assign \$85  = load_unit == 5'h18;
+  assign \load$443  = load_en & \$85 ;
+  assign \$86  = load_unit == 5'h18;
+  assign \load_seed$444  = \load_seed$57  & \$86 ;
+  assign \$87  = load_unit == 5'h18;
+  assign \load_vis$445  = \load_vis$59  & \$87 ;
+  assign \$88  = load_unit == 5'h19;
+  assign \load$459  = load_en & \$88 ;
+  assign \$89  = load_unit == 5'h19;
+  assign \load_seed$460  = \load_seed$57  & \$89 ;
+  assign \$90  = load_unit == 5'h19;
+  assign \load_vis$461  = \load_vis$59  & \$90 ;
+  assign \$91  = load_unit == 5'h1a;
+  assign \load$475  = load_en & \$91 ;
+  assign \$92  = load_unit == 5'h1a;
+  assign \load_seed$476  = \load_seed$57  & \$92 ;
+  assign \$93  = load_unit == 5'h1a;
+  assign \load_vis$477  = \load_vis$59  & \$93 ;
+  assign \$94  = load_unit == 5'h1b;
+  assign \load$491  = load_en & \$94 ;
+  assign \$95  = load_unit == 5'h1b;
+  assign \load_seed$492  = \load_seed$57  & \$95 ;
+  assign \$96  = load_unit == 5'h1b;
+  assign \load_vis$493  = \load_vis$59  & \$96 ;
+  assign \$97  = load_unit == 5'h1c;
+  assign \load$507  = load_en & \$97 ;
+  assign \$98  = load_unit == 5'h1c;
+  assign \load_seed$508  = \load_seed$57  & \$98 ;
+  assign \$99  = load_unit == 5'h1c;
+  assign \load_vis$509  = \load_vis$59  & \$99 ;
+  assign \$100  = load_unit == 5'h1d;
+  assign \load$523  = load_en & \$100 ;
+  assign \$101  = load_unit == 5'h1d;
+  assign \load_seed$524  = \load_seed$57  & \$101 ;
+  assign \$102  = load_unit == 5'h1d;
+  assign \load_vis$525  = \load_vis$59  & \$102 ;
+  assign \$103  = load_unit == 5'h1e;
+  assign \load$539  = load_en & \$103 ;
+  assign \$104  = load_unit == 5'h1e;
+  assign \load_seed$540  = \load_seed$57  & \$104 ;
+  assign \$105  = load_unit == 5'h1e;
+  assign \load_vis$541  = \load_vis$59  & \$105 ;
+  assign \$106  = load_unit == 5'h1f;
+  assign \load$555  = load_en & \$106 ;
+  assign \$107  = load_unit == 5'h1f;
+  assign \load_seed$556  = \load_seed$57  & \$107 ;
+  assign \$108  = load_unit == 5'h1f;
+  assign \load_vis$557  = \load_vis$59  & \$108 ;
+  assign \$109  = load_unit == 6'h20;
+  assign \load$571  = load_en & \$109 ;
+  assign \$110  = load_unit == 6'h20;
+  assign \load_seed$572  = \load_seed$57  & \$110 ;
+  assign \$111  = load_unit == 6'h20;
+  assign \load_vis$573  = \load_vis$59  & \$111 ;
+  assign \$112  = load_unit == 6'h21;
+  assign \load$587  = load_en & \$112 ;
+  assign \$113  = load_unit == 6'h21;
+  assign \load_seed$588  = \load_seed$57  & \$113 ;
+  assign \$114  = load_unit == 6'h21;
+  assign \load_vis$589  = \load_vis$59  & \$114 ;
+  assign \$115  = load_unit == 6'h22;
+  assign \load$603  = load_en & \$115 ;
+  assign \$116  = load_unit == 6'h22;
+  assign \load_seed$604  = \load_seed$57  & \$116 ;
+  assign \$117  = load_unit == 6'h22;
+  assign \load_vis$605  = \load_vis$59  & \$117 ;
+  assign \$118  = load_unit == 6'h23;
+  assign \load$619  = load_en & \$118 ;
+  assign \$119  = load_unit == 6'h23;
+  assign \load_seed$620  = \load_seed$57  & \$119 ;
+  assign \$120  = load_unit == 6'h23;
+  assign \load_vis$621  = \load_vis$59  & \$120 ;
+  assign \$121  = load_unit == 6'h24;
+  assign \load$635  = load_en & \$121 ;
+  assign \$122  = load_unit == 6'h24;
+  assign \load_seed$636  = \load_seed$57  & \$122 ;
+  assign \$123  = load_unit == 6'h24;
+  assign \load_vis$637  = \load_vis$59  & \$123 ;
+  assign \$124  = load_unit == 6'h25;
+  assign \load$651  = load_en & \$124 ;
+  assign \$125  = load_unit == 6'h25;
+  assign \load_seed$652  = \load_seed$57  & \$125 ;
+  assign \$126  = load_unit == 6'h25;
+  assign \load_vis$653  = \load_vis$59  & \$126 ;
+  assign \$127  = load_unit == 6'h26;
+  assign \load$667  = load_en & \$127 ;
+  assign \$128  = load_unit == 6'h26;
+  assign \load_seed$668  = \load_seed$57  & \$128 ;
+  assign \$129  = load_unit == 6'h26;
+  assign \load_vis$669  = \load_vis$59  & \$129 ;
+  assign \$130  = load_unit == 6'h27;
+  assign \load$683  = load_en & \$130 ;
+  assign \$131  = load_unit == 6'h27;
+  assign \load_seed$684  = \load_seed$57  & \$131 ;
+  assign \$132  = load_unit == 6'h27;
+  assign \load_vis$685  = \load_vis$59  & \$132 ;
+  assign \$133  = load_unit == 6'h28;
+  assign \load$699  = load_en & \$133 ;
+  assign \$134  = load_unit == 6'h28;
+  assign \load_seed$700  = \load_seed$57  & \$134 ;
+  assign \$135  = load_unit == 6'h28;
+  assign \load_vis$701  = \load_vis$59  & \$135 ;
+  assign \$136  = load_unit == 6'h29;
+  assign \load$715  = load_en & \$136 ;
+  assign \$137  = load_unit == 6'h29;
+  assign \load_seed$716  = \load_seed$57  & \$137 ;
+  assign \$138  = load_unit == 6'h29;
+  assign \load_vis$717  = \load_vis$59  & \$138 ;
+  assign \$139  = load_unit == 6'h2a;
+  assign \load$731  = load_en & \$139 ;
+  assign \$140  = load_unit == 6'h2a;
+  assign \load_seed$732  = \load_seed$57  & \$140 ;
+  assign \$141  = load_unit == 6'h2a;
+  assign \load_vis$733  = \load_vis$59  & \$141 ;
+  assign \$142  = load_unit == 6'h2b;
+  assign \load$747  = load_en & \$142 ;
+  assign \$143  = load_unit == 6'h2b;
+  assign \load_seed$748  = \load_seed$57  & \$143 ;
+  assign \$144  = load_unit == 6'h2b;
+  assign \load_vis$749  = \load_vis$59  & \$144 ;
+  assign \$145  = load_unit == 6'h2c;
+  assign \load$763  = load_en & \$145 ;
+  assign \$146  = load_unit == 6'h2c;
+  assign \load_seed$764  = \load_seed$57  & \$146 ;
+  assign \$147  = load_unit == 6'h2c;
+  assign \load_vis$765  = \load_vis$59  & \$147 ;
+  assign \$148  = load_unit == 6'h2d;
+  assign \load$779  = load_en & \$148 ;
+  assign \$149  = load_unit == 6'h2d;
+  assign \load_seed$780  = \load_seed$57  & \$149 ;
+  assign \$150  = load_unit == 6'h2d;
+  assign \load_vis$781  = \load_vis$59  & \$150 ;
+  assign \$151  = load_unit == 6'h2e;
+  assign \load$795  = load_en & \$151 ;
+  assign \$152  = load_unit == 6'h2e;
+  assign \load_seed$796  = \load_seed$57  & \$152 ;
+  assign \$153  = load_unit == 6'h2e;
+  assign \load_vis$797  = \load_vis$59  & \$153 ;
+  assign \$154  = load_unit == 6'h2f;
+  assign \load$811  = load_en & \$154 ;
+  assign \$155  = load_unit == 6'h2f;
+  assign \load_seed$812  = \load_seed$57  & \$155 ;
+  assign \$156  = load_unit == 6'h2f;
+  assign \load_vis$813  = \load_vis$59  & \$156 ;
+  assign \$157  = load_unit == 6'h30;
+  assign \load$827  = load_en & \$157 ;
+  assign \$158  = load_unit == 6'h30;
+  assign \load_seed$828  = \load_seed$57  & \$158 ;
+  assign \$159  = load_unit == 6'h30;
+  assign \load_vis$829  = \load_vis$59  & \$159 ;
+  assign \$160  = load_unit == 6'h31;
+  assign \load$843  = load_en & \$160 ;
+  assign \$161  = load_unit == 6'h31;
+  assign \load_seed$844  = \load_seed$57  & \$161 ;
+  assign \$162  = load_unit == 6'h31;
+  assign \load_vis$845  = \load_vis$59  & \$162 ;
+  assign \$163  = load_unit == 6'h32;
+  assign \load$859  = load_en & \$163 ;
+  assign \$164  = load_unit == 6'h32;
+  assign \load_seed$860  = \load_seed$57  & \$164 ;
+  assign \$165  = load_unit == 6'h32;
+  assign \load_vis$861  = \load_vis$59  & \$165 ;
+  assign \$166  = load_unit == 6'h33;
+  assign \load$875  = load_en & \$166 ;
+  assign \$167  = load_unit == 6'h33;
+  assign \load_seed$876  = \load_seed$57  & \$167 ;
+  assign \$168  = load_unit == 6'h33;
+  assign \load_vis$877  = \load_vis$59  & \$168 ;
+  assign \$169  = load_unit == 6'h34;
+  assign \load$891  = load_en & \$169 ;
+  assign \$170  = load_unit == 6'h34;
+  assign \load_seed$892  = \load_seed$57  & \$170 ;
+  assign \$171  = load_unit == 6'h34;
+  assign \load_vis$893  = \load_vis$59  & \$171 ;
+  assign \$172  = load_unit == 6'h35;
+  assign \load$907  = load_en & \$172 ;
+  assign \$173  = load_unit == 6'h35;
+  assign \load_seed$908  = \load_seed$57  & \$173 ;
+  assign \$174  = load_unit == 6'h35;
+  assign \load_vis$909  = \load_vis$59  & \$174 ;
+  assign \$175  = load_unit == 6'h36;
+  assign \load$923  = load_en & \$175 ;
+  assign \$176  = load_unit == 6'h36;
+  assign \load_seed$924  = \load_seed$57  & \$176 ;
+  assign \$177  = load_unit == 6'h36;
+  assign \load_vis$925  = \load_vis$59  & \$177 ;
+  assign \$178  = load_unit == 6'h37;
+  assign \load$939  = load_en & \$178 ;
+  assign \$179  = load_unit == 6'h37;
+  assign \load_seed$940  = \load_seed$57  & \$179 ;
+  assign \$180  = load_unit == 6'h37;
+  assign \load_vis$941  = \load_vis$59  & \$180 ;
+  assign \$181  = beat == 8'haf;
   assign trace_room = level <= 3'h5;
-  assign \$174  = done & landed;
-  assign \$175  = ~ trace__tvalid;
-  assign \done$1407  = \$174  & \$175 ;
-  assign \$176  = ~ \done$1407 ;
-  assign \$177  = done & \$176 ;
-  assign busy = \busy$1409  | \$177 ;
+  assign \$182  = done & landed;
+  assign \$183  = ~ trace__tvalid;
+  assign \done$1407  = \$182  & \$183 ;
+  assign \$184  = ~ \done$1407 ;
+  assign \$185  = done & \$184 ;
+  assign busy = \busy$1409  | \$185 ;
   always @(posedge clk)
-    steps <= \$178 ;
+    steps <= \$186 ;
   always @(posedge clk)
-    sweeps <= \$179 ;
+    sweeps <= \$187 ;
   always @(posedge clk)
-    streaming <= \$180 ;
+    streaming <= \$188 ;
   always @(posedge clk)
-    beat <= \$181 ;
+    beat <= \$189 ;
   always @(posedge clk)
-    landed <= \$182 ;
+    landed <= \$190 ;
   \pbitgen_top.core.ctrl  ctrl (
     .bank(bank),
     .beta(\beta$43 ),
@@ -31700,63 +31744,63 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
   \pbitgen_top.core.trace_fifo  trace_fifo (
     .clk(clk),
     .level(level),
-    .\port$14741$0 (\ring$1183 [0]),
-    .\port$14900$0 (ring[0]),
-    .\port$15059$0 (\ring$1181 [0]),
-    .\port$15218$0 (\ring$1192 [0]),
-    .\port$15377$0 (\ring$1202 [0]),
-    .\port$15536$0 (\ring$1212 [0]),
-    .\port$15695$0 (\ring$1217 [0]),
-    .\port$15854$0 (\ring$1222 [0]),
-    .\port$16013$0 (\ring$1225 [0]),
-    .\port$16172$0 (\ring$1228 [0]),
-    .\port$16331$0 (\ring$1231 [0]),
-    .\port$16490$0 (\ring$1234 [0]),
-    .\port$16649$0 (\ring$1236 [0]),
-    .\port$16808$0 (\ring$1172 [0]),
-    .\port$16967$0 (\ring$1173 [0]),
-    .\port$17126$0 (\ring$1184 [0]),
-    .\port$17285$0 (\ring$1194 [0]),
-    .\port$17444$0 (\ring$1204 [0]),
-    .\port$17603$0 (\ring$1179 [0]),
-    .\port$17762$0 (\ring$1190 [0]),
-    .\port$17921$0 (\ring$1200 [0]),
-    .\port$18080$0 (\ring$1210 [0]),
-    .\port$18239$0 (\ring$1215 [0]),
-    .\port$18398$0 (\ring$1220 [0]),
-    .\port$18557$0 (\ring$1175 [0]),
-    .\port$18716$0 (\ring$1186 [0]),
-    .\port$18875$0 (\ring$1196 [0]),
-    .\port$19034$0 (\ring$1206 [0]),
-    .\port$19193$0 (\ring$1219 [0]),
-    .\port$19352$0 (\ring$1223 [0]),
-    .\port$19511$0 (\ring$1226 [0]),
-    .\port$19670$0 (\ring$1229 [0]),
-    .\port$19829$0 (\ring$1232 [0]),
-    .\port$19988$0 (\ring$1178 [0]),
-    .\port$20147$0 (\ring$1189 [0]),
-    .\port$20306$0 (\ring$1199 [0]),
-    .\port$20465$0 (\ring$1209 [0]),
-    .\port$20624$0 (\ring$1176 [0]),
-    .\port$20783$0 (\ring$1187 [0]),
-    .\port$20942$0 (\ring$1197 [0]),
-    .\port$21101$0 (\ring$1207 [0]),
-    .\port$21260$0 (\ring$1214 [0]),
-    .\port$21419$0 (\ring$1171 [0]),
-    .\port$21578$0 (\ring$1182 [0]),
-    .\port$21737$0 (\ring$1193 [0]),
-    .\port$21896$0 (\ring$1203 [0]),
-    .\port$22055$0 (\ring$1174 [0]),
-    .\port$22214$0 (\ring$1185 [0]),
-    .\port$22373$0 (\ring$1195 [0]),
-    .\port$22532$0 (\ring$1205 [0]),
-    .\port$22691$0 (\ring$1213 [0]),
-    .\port$22850$0 (\ring$1218 [0]),
-    .\port$23009$0 (\ring$1177 [0]),
-    .\port$23168$0 (\ring$1188 [0]),
-    .\port$23327$0 (\ring$1198 [0]),
-    .\port$23486$0 (\ring$1208 [0]),
-    .\port$427$0 (\$173 ),
+    .\port$14763$0 (\ring$1183 [0]),
+    .\port$14922$0 (ring[0]),
+    .\port$15081$0 (\ring$1181 [0]),
+    .\port$15240$0 (\ring$1192 [0]),
+    .\port$15399$0 (\ring$1202 [0]),
+    .\port$15558$0 (\ring$1212 [0]),
+    .\port$15717$0 (\ring$1217 [0]),
+    .\port$15876$0 (\ring$1222 [0]),
+    .\port$16035$0 (\ring$1225 [0]),
+    .\port$16194$0 (\ring$1228 [0]),
+    .\port$16353$0 (\ring$1231 [0]),
+    .\port$16512$0 (\ring$1234 [0]),
+    .\port$16671$0 (\ring$1236 [0]),
+    .\port$16830$0 (\ring$1172 [0]),
+    .\port$16989$0 (\ring$1173 [0]),
+    .\port$17148$0 (\ring$1184 [0]),
+    .\port$17307$0 (\ring$1194 [0]),
+    .\port$17466$0 (\ring$1204 [0]),
+    .\port$17625$0 (\ring$1179 [0]),
+    .\port$17784$0 (\ring$1190 [0]),
+    .\port$17943$0 (\ring$1200 [0]),
+    .\port$18102$0 (\ring$1210 [0]),
+    .\port$18261$0 (\ring$1215 [0]),
+    .\port$18420$0 (\ring$1220 [0]),
+    .\port$18579$0 (\ring$1175 [0]),
+    .\port$18738$0 (\ring$1186 [0]),
+    .\port$18897$0 (\ring$1196 [0]),
+    .\port$19056$0 (\ring$1206 [0]),
+    .\port$19215$0 (\ring$1219 [0]),
+    .\port$19374$0 (\ring$1223 [0]),
+    .\port$19533$0 (\ring$1226 [0]),
+    .\port$19692$0 (\ring$1229 [0]),
+    .\port$19851$0 (\ring$1232 [0]),
+    .\port$20010$0 (\ring$1178 [0]),
+    .\port$20169$0 (\ring$1189 [0]),
+    .\port$20328$0 (\ring$1199 [0]),
+    .\port$20487$0 (\ring$1209 [0]),
+    .\port$20646$0 (\ring$1176 [0]),
+    .\port$20805$0 (\ring$1187 [0]),
+    .\port$20964$0 (\ring$1197 [0]),
+    .\port$21123$0 (\ring$1207 [0]),
+    .\port$21282$0 (\ring$1214 [0]),
+    .\port$21441$0 (\ring$1171 [0]),
+    .\port$21600$0 (\ring$1182 [0]),
+    .\port$21759$0 (\ring$1193 [0]),
+    .\port$21918$0 (\ring$1203 [0]),
+    .\port$22077$0 (\ring$1174 [0]),
+    .\port$22236$0 (\ring$1185 [0]),
+    .\port$22395$0 (\ring$1195 [0]),
+    .\port$22554$0 (\ring$1205 [0]),
+    .\port$22713$0 (\ring$1213 [0]),
+    .\port$22872$0 (\ring$1218 [0]),
+    .\port$23031$0 (\ring$1177 [0]),
+    .\port$23190$0 (\ring$1188 [0]),
+    .\port$23349$0 (\ring$1198 [0]),
+    .\port$23508$0 (\ring$1208 [0]),
+    .\port$449$0 (\$181 ),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(trace__tvalid),
@@ -31776,51 +31820,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(load_seed),
     .load_vis(load_vis),
-    .\port$14900$103 (ring[103]),
-    .\port$14900$11 (ring[11]),
-    .\port$14900$163 (ring[163]),
-    .\port$14900$175 (ring[175]),
-    .\port$14900$79 (ring[79]),
-    .\port$14900$91 (ring[91]),
-    .\port$16808$157 (\ring$1172 [157]),
-    .\port$16808$169 (\ring$1172 [169]),
-    .\port$16808$5 (\ring$1172 [5]),
-    .\port$16808$65 (\ring$1172 [65]),
-    .\port$16808$77 (\ring$1172 [77]),
-    .\port$16808$85 (\ring$1172 [85]),
-    .\port$16808$97 (\ring$1172 [97]),
-    .\port$16967$163 (\ring$1173 [163]),
-    .\port$16967$175 (\ring$1173 [175]),
-    .\port$16967$79 (\ring$1173 [79]),
-    .\port$16967$91 (\ring$1173 [91]),
-    .\port$17603$109 (\ring$1179 [109]),
-    .\port$17603$121 (\ring$1179 [121]),
-    .\port$17603$17 (\ring$1179 [17]),
-    .\port$17603$29 (\ring$1179 [29]),
-    .\port$18557$169 (\ring$1175 [169]),
-    .\port$18557$5 (\ring$1175 [5]),
-    .\port$18557$85 (\ring$1175 [85]),
-    .\port$18557$97 (\ring$1175 [97]),
-    .\port$19988$133 (\ring$1178 [133]),
-    .\port$19988$145 (\ring$1178 [145]),
-    .\port$19988$41 (\ring$1178 [41]),
-    .\port$19988$53 (\ring$1178 [53]),
-    .\port$20624$103 (\ring$1176 [103]),
-    .\port$20624$11 (\ring$1176 [11]),
-    .\port$20624$115 (\ring$1176 [115]),
-    .\port$20624$23 (\ring$1176 [23]),
-    .\port$21419$151 (\ring$1171 [151]),
-    .\port$21419$163 (\ring$1171 [163]),
-    .\port$21419$59 (\ring$1171 [59]),
-    .\port$21419$71 (\ring$1171 [71]),
-    .\port$22055$151 (\ring$1174 [151]),
-    .\port$22055$163 (\ring$1174 [163]),
-    .\port$22055$59 (\ring$1174 [59]),
-    .\port$22055$71 (\ring$1174 [71]),
-    .\port$23009$127 (\ring$1177 [127]),
-    .\port$23009$139 (\ring$1177 [139]),
-    .\port$23009$35 (\ring$1177 [35]),
-    .\port$23009$47 (\ring$1177 [47]),
+    .\port$14922$103 (ring[103]),
+    .\port$14922$11 (ring[11]),
+    .\port$14922$163 (ring[163]),
+    .\port$14922$175 (ring[175]),
+    .\port$14922$79 (ring[79]),
+    .\port$14922$91 (ring[91]),
+    .\port$16830$157 (\ring$1172 [157]),
+    .\port$16830$169 (\ring$1172 [169]),
+    .\port$16830$5 (\ring$1172 [5]),
+    .\port$16830$65 (\ring$1172 [65]),
+    .\port$16830$77 (\ring$1172 [77]),
+    .\port$16830$85 (\ring$1172 [85]),
+    .\port$16830$97 (\ring$1172 [97]),
+    .\port$16989$163 (\ring$1173 [163]),
+    .\port$16989$175 (\ring$1173 [175]),
+    .\port$16989$79 (\ring$1173 [79]),
+    .\port$16989$91 (\ring$1173 [91]),
+    .\port$17625$109 (\ring$1179 [109]),
+    .\port$17625$121 (\ring$1179 [121]),
+    .\port$17625$17 (\ring$1179 [17]),
+    .\port$17625$29 (\ring$1179 [29]),
+    .\port$18579$169 (\ring$1175 [169]),
+    .\port$18579$5 (\ring$1175 [5]),
+    .\port$18579$85 (\ring$1175 [85]),
+    .\port$18579$97 (\ring$1175 [97]),
+    .\port$20010$133 (\ring$1178 [133]),
+    .\port$20010$145 (\ring$1178 [145]),
+    .\port$20010$41 (\ring$1178 [41]),
+    .\port$20010$53 (\ring$1178 [53]),
+    .\port$20646$103 (\ring$1176 [103]),
+    .\port$20646$11 (\ring$1176 [11]),
+    .\port$20646$115 (\ring$1176 [115]),
+    .\port$20646$23 (\ring$1176 [23]),
+    .\port$21441$151 (\ring$1171 [151]),
+    .\port$21441$163 (\ring$1171 [163]),
+    .\port$21441$59 (\ring$1171 [59]),
+    .\port$21441$71 (\ring$1171 [71]),
+    .\port$22077$151 (\ring$1174 [151]),
+    .\port$22077$163 (\ring$1174 [163]),
+    .\port$22077$59 (\ring$1174 [59]),
+    .\port$22077$71 (\ring$1174 [71]),
+    .\port$23031$127 (\ring$1177 [127]),
+    .\port$23031$139 (\ring$1177 [139]),
+    .\port$23031$35 (\ring$1177 [35]),
+    .\port$23031$47 (\ring$1177 [47]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -31846,51 +31890,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$76 ),
     .load_vis(\load_vis$77 ),
-    .\port$14741$147 (\ring$1183 [147]),
-    .\port$14741$159 (\ring$1183 [159]),
-    .\port$14741$167 (\ring$1183 [167]),
-    .\port$14741$3 (\ring$1183 [3]),
-    .\port$14741$63 (\ring$1183 [63]),
-    .\port$14741$75 (\ring$1183 [75]),
-    .\port$14741$87 (\ring$1183 [87]),
-    .\port$15059$15 (\ring$1181 [15]),
-    .\port$15059$167 (\ring$1181 [167]),
-    .\port$15059$3 (\ring$1181 [3]),
-    .\port$15059$75 (\ring$1181 [75]),
-    .\port$15059$87 (\ring$1181 [87]),
-    .\port$15059$99 (\ring$1181 [99]),
-    .\port$17126$167 (\ring$1184 [167]),
-    .\port$17126$3 (\ring$1184 [3]),
-    .\port$17126$75 (\ring$1184 [75]),
-    .\port$17126$87 (\ring$1184 [87]),
-    .\port$17762$105 (\ring$1190 [105]),
-    .\port$17762$117 (\ring$1190 [117]),
-    .\port$17762$21 (\ring$1190 [21]),
-    .\port$17762$33 (\ring$1190 [33]),
-    .\port$18716$173 (\ring$1186 [173]),
-    .\port$18716$81 (\ring$1186 [81]),
-    .\port$18716$9 (\ring$1186 [9]),
-    .\port$18716$93 (\ring$1186 [93]),
-    .\port$20147$129 (\ring$1189 [129]),
-    .\port$20147$141 (\ring$1189 [141]),
-    .\port$20147$45 (\ring$1189 [45]),
-    .\port$20147$57 (\ring$1189 [57]),
-    .\port$20783$111 (\ring$1187 [111]),
-    .\port$20783$15 (\ring$1187 [15]),
-    .\port$20783$27 (\ring$1187 [27]),
-    .\port$20783$99 (\ring$1187 [99]),
-    .\port$21578$147 (\ring$1182 [147]),
-    .\port$21578$159 (\ring$1182 [159]),
-    .\port$21578$63 (\ring$1182 [63]),
-    .\port$21578$75 (\ring$1182 [75]),
-    .\port$22214$147 (\ring$1185 [147]),
-    .\port$22214$159 (\ring$1185 [159]),
-    .\port$22214$63 (\ring$1185 [63]),
-    .\port$22214$75 (\ring$1185 [75]),
-    .\port$23168$123 (\ring$1188 [123]),
-    .\port$23168$135 (\ring$1188 [135]),
-    .\port$23168$39 (\ring$1188 [39]),
-    .\port$23168$51 (\ring$1188 [51]),
+    .\port$14763$147 (\ring$1183 [147]),
+    .\port$14763$159 (\ring$1183 [159]),
+    .\port$14763$167 (\ring$1183 [167]),
+    .\port$14763$3 (\ring$1183 [3]),
+    .\port$14763$63 (\ring$1183 [63]),
+    .\port$14763$75 (\ring$1183 [75]),
+    .\port$14763$87 (\ring$1183 [87]),
+    .\port$15081$15 (\ring$1181 [15]),
+    .\port$15081$167 (\ring$1181 [167]),
+    .\port$15081$3 (\ring$1181 [3]),
+    .\port$15081$75 (\ring$1181 [75]),
+    .\port$15081$87 (\ring$1181 [87]),
+    .\port$15081$99 (\ring$1181 [99]),
+    .\port$17148$167 (\ring$1184 [167]),
+    .\port$17148$3 (\ring$1184 [3]),
+    .\port$17148$75 (\ring$1184 [75]),
+    .\port$17148$87 (\ring$1184 [87]),
+    .\port$17784$105 (\ring$1190 [105]),
+    .\port$17784$117 (\ring$1190 [117]),
+    .\port$17784$21 (\ring$1190 [21]),
+    .\port$17784$33 (\ring$1190 [33]),
+    .\port$18738$173 (\ring$1186 [173]),
+    .\port$18738$81 (\ring$1186 [81]),
+    .\port$18738$9 (\ring$1186 [9]),
+    .\port$18738$93 (\ring$1186 [93]),
+    .\port$20169$129 (\ring$1189 [129]),
+    .\port$20169$141 (\ring$1189 [141]),
+    .\port$20169$45 (\ring$1189 [45]),
+    .\port$20169$57 (\ring$1189 [57]),
+    .\port$20805$111 (\ring$1187 [111]),
+    .\port$20805$15 (\ring$1187 [15]),
+    .\port$20805$27 (\ring$1187 [27]),
+    .\port$20805$99 (\ring$1187 [99]),
+    .\port$21600$147 (\ring$1182 [147]),
+    .\port$21600$159 (\ring$1182 [159]),
+    .\port$21600$63 (\ring$1182 [63]),
+    .\port$21600$75 (\ring$1182 [75]),
+    .\port$22236$147 (\ring$1185 [147]),
+    .\port$22236$159 (\ring$1185 [159]),
+    .\port$22236$63 (\ring$1185 [63]),
+    .\port$22236$75 (\ring$1185 [75]),
+    .\port$23190$123 (\ring$1188 [123]),
+    .\port$23190$135 (\ring$1188 [135]),
+    .\port$23190$39 (\ring$1188 [39]),
+    .\port$23190$51 (\ring$1188 [51]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -31916,51 +31960,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$220 ),
     .load_vis(\load_vis$221 ),
-    .\port$16172$151 (\ring$1228 [151]),
-    .\port$16172$163 (\ring$1228 [163]),
-    .\port$16172$175 (\ring$1228 [175]),
-    .\port$16172$59 (\ring$1228 [59]),
-    .\port$16172$71 (\ring$1228 [71]),
-    .\port$16172$79 (\ring$1228 [79]),
-    .\port$16172$91 (\ring$1228 [91]),
-    .\port$16490$103 (\ring$1234 [103]),
-    .\port$16490$11 (\ring$1234 [11]),
-    .\port$16490$163 (\ring$1234 [163]),
-    .\port$16490$175 (\ring$1234 [175]),
-    .\port$16490$79 (\ring$1234 [79]),
-    .\port$16490$91 (\ring$1234 [91]),
-    .\port$16967$103 (\ring$1173 [103]),
-    .\port$16967$11 (\ring$1173 [11]),
-    .\port$16967$115 (\ring$1173 [115]),
-    .\port$16967$23 (\ring$1173 [23]),
-    .\port$17921$163 (\ring$1200 [163]),
-    .\port$17921$175 (\ring$1200 [175]),
-    .\port$17921$79 (\ring$1200 [79]),
-    .\port$17921$91 (\ring$1200 [91]),
-    .\port$18557$163 (\ring$1175 [163]),
-    .\port$18557$175 (\ring$1175 [175]),
-    .\port$18557$79 (\ring$1175 [79]),
-    .\port$18557$91 (\ring$1175 [91]),
-    .\port$19352$127 (\ring$1223 [127]),
-    .\port$19352$139 (\ring$1223 [139]),
-    .\port$19352$35 (\ring$1223 [35]),
-    .\port$19352$47 (\ring$1223 [47]),
-    .\port$19988$109 (\ring$1178 [109]),
-    .\port$19988$121 (\ring$1178 [121]),
-    .\port$19988$17 (\ring$1178 [17]),
-    .\port$19988$29 (\ring$1178 [29]),
-    .\port$21419$157 (\ring$1171 [157]),
-    .\port$21419$169 (\ring$1171 [169]),
-    .\port$21419$65 (\ring$1171 [65]),
-    .\port$21419$77 (\ring$1171 [77]),
-    .\port$22373$133 (\ring$1195 [133]),
-    .\port$22373$145 (\ring$1195 [145]),
-    .\port$22373$41 (\ring$1195 [41]),
-    .\port$22373$53 (\ring$1195 [53]),
-    .\port$23009$151 (\ring$1177 [151]),
-    .\port$23009$163 (\ring$1177 [163]),
-    .\port$23009$59 (\ring$1177 [59]),
-    .\port$23009$71 (\ring$1177 [71]),
+    .\port$16194$151 (\ring$1228 [151]),
+    .\port$16194$163 (\ring$1228 [163]),
+    .\port$16194$175 (\ring$1228 [175]),
+    .\port$16194$59 (\ring$1228 [59]),
+    .\port$16194$71 (\ring$1228 [71]),
+    .\port$16194$79 (\ring$1228 [79]),
+    .\port$16194$91 (\ring$1228 [91]),
+    .\port$16512$103 (\ring$1234 [103]),
+    .\port$16512$11 (\ring$1234 [11]),
+    .\port$16512$163 (\ring$1234 [163]),
+    .\port$16512$175 (\ring$1234 [175]),
+    .\port$16512$79 (\ring$1234 [79]),
+    .\port$16512$91 (\ring$1234 [91]),
+    .\port$16989$103 (\ring$1173 [103]),
+    .\port$16989$11 (\ring$1173 [11]),
+    .\port$16989$115 (\ring$1173 [115]),
+    .\port$16989$23 (\ring$1173 [23]),
+    .\port$17943$163 (\ring$1200 [163]),
+    .\port$17943$175 (\ring$1200 [175]),
+    .\port$17943$79 (\ring$1200 [79]),
+    .\port$17943$91 (\ring$1200 [91]),
+    .\port$18579$163 (\ring$1175 [163]),
+    .\port$18579$175 (\ring$1175 [175]),
+    .\port$18579$79 (\ring$1175 [79]),
+    .\port$18579$91 (\ring$1175 [91]),
+    .\port$19374$127 (\ring$1223 [127]),
+    .\port$19374$139 (\ring$1223 [139]),
+    .\port$19374$35 (\ring$1223 [35]),
+    .\port$19374$47 (\ring$1223 [47]),
+    .\port$20010$109 (\ring$1178 [109]),
+    .\port$20010$121 (\ring$1178 [121]),
+    .\port$20010$17 (\ring$1178 [17]),
+    .\port$20010$29 (\ring$1178 [29]),
+    .\port$21441$157 (\ring$1171 [157]),
+    .\port$21441$169 (\ring$1171 [169]),
+    .\port$21441$65 (\ring$1171 [65]),
+    .\port$21441$77 (\ring$1171 [77]),
+    .\port$22395$133 (\ring$1195 [133]),
+    .\port$22395$145 (\ring$1195 [145]),
+    .\port$22395$41 (\ring$1195 [41]),
+    .\port$22395$53 (\ring$1195 [53]),
+    .\port$23031$151 (\ring$1177 [151]),
+    .\port$23031$163 (\ring$1177 [163]),
+    .\port$23031$59 (\ring$1177 [59]),
+    .\port$23031$71 (\ring$1177 [71]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -31986,51 +32030,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$236 ),
     .load_vis(\load_vis$237 ),
-    .\port$16331$147 (\ring$1231 [147]),
-    .\port$16331$159 (\ring$1231 [159]),
-    .\port$16331$167 (\ring$1231 [167]),
-    .\port$16331$3 (\ring$1231 [3]),
-    .\port$16331$63 (\ring$1231 [63]),
-    .\port$16331$75 (\ring$1231 [75]),
-    .\port$16331$87 (\ring$1231 [87]),
-    .\port$16649$15 (\ring$1236 [15]),
-    .\port$16649$167 (\ring$1236 [167]),
-    .\port$16649$3 (\ring$1236 [3]),
-    .\port$16649$75 (\ring$1236 [75]),
-    .\port$16649$87 (\ring$1236 [87]),
-    .\port$16649$99 (\ring$1236 [99]),
-    .\port$17126$111 (\ring$1184 [111]),
-    .\port$17126$15 (\ring$1184 [15]),
-    .\port$17126$27 (\ring$1184 [27]),
-    .\port$17126$99 (\ring$1184 [99]),
-    .\port$18080$167 (\ring$1210 [167]),
-    .\port$18080$3 (\ring$1210 [3]),
-    .\port$18080$75 (\ring$1210 [75]),
-    .\port$18080$87 (\ring$1210 [87]),
-    .\port$18716$167 (\ring$1186 [167]),
-    .\port$18716$3 (\ring$1186 [3]),
-    .\port$18716$75 (\ring$1186 [75]),
-    .\port$18716$87 (\ring$1186 [87]),
-    .\port$19511$123 (\ring$1226 [123]),
-    .\port$19511$135 (\ring$1226 [135]),
-    .\port$19511$39 (\ring$1226 [39]),
-    .\port$19511$51 (\ring$1226 [51]),
-    .\port$20147$105 (\ring$1189 [105]),
-    .\port$20147$117 (\ring$1189 [117]),
-    .\port$20147$21 (\ring$1189 [21]),
-    .\port$20147$33 (\ring$1189 [33]),
-    .\port$21578$153 (\ring$1182 [153]),
-    .\port$21578$165 (\ring$1182 [165]),
-    .\port$21578$69 (\ring$1182 [69]),
-    .\port$21578$81 (\ring$1182 [81]),
-    .\port$22532$129 (\ring$1205 [129]),
-    .\port$22532$141 (\ring$1205 [141]),
-    .\port$22532$45 (\ring$1205 [45]),
-    .\port$22532$57 (\ring$1205 [57]),
-    .\port$23168$147 (\ring$1188 [147]),
-    .\port$23168$159 (\ring$1188 [159]),
-    .\port$23168$63 (\ring$1188 [63]),
-    .\port$23168$75 (\ring$1188 [75]),
+    .\port$16353$147 (\ring$1231 [147]),
+    .\port$16353$159 (\ring$1231 [159]),
+    .\port$16353$167 (\ring$1231 [167]),
+    .\port$16353$3 (\ring$1231 [3]),
+    .\port$16353$63 (\ring$1231 [63]),
+    .\port$16353$75 (\ring$1231 [75]),
+    .\port$16353$87 (\ring$1231 [87]),
+    .\port$16671$15 (\ring$1236 [15]),
+    .\port$16671$167 (\ring$1236 [167]),
+    .\port$16671$3 (\ring$1236 [3]),
+    .\port$16671$75 (\ring$1236 [75]),
+    .\port$16671$87 (\ring$1236 [87]),
+    .\port$16671$99 (\ring$1236 [99]),
+    .\port$17148$111 (\ring$1184 [111]),
+    .\port$17148$15 (\ring$1184 [15]),
+    .\port$17148$27 (\ring$1184 [27]),
+    .\port$17148$99 (\ring$1184 [99]),
+    .\port$18102$167 (\ring$1210 [167]),
+    .\port$18102$3 (\ring$1210 [3]),
+    .\port$18102$75 (\ring$1210 [75]),
+    .\port$18102$87 (\ring$1210 [87]),
+    .\port$18738$167 (\ring$1186 [167]),
+    .\port$18738$3 (\ring$1186 [3]),
+    .\port$18738$75 (\ring$1186 [75]),
+    .\port$18738$87 (\ring$1186 [87]),
+    .\port$19533$123 (\ring$1226 [123]),
+    .\port$19533$135 (\ring$1226 [135]),
+    .\port$19533$39 (\ring$1226 [39]),
+    .\port$19533$51 (\ring$1226 [51]),
+    .\port$20169$105 (\ring$1189 [105]),
+    .\port$20169$117 (\ring$1189 [117]),
+    .\port$20169$21 (\ring$1189 [21]),
+    .\port$20169$33 (\ring$1189 [33]),
+    .\port$21600$153 (\ring$1182 [153]),
+    .\port$21600$165 (\ring$1182 [165]),
+    .\port$21600$69 (\ring$1182 [69]),
+    .\port$21600$81 (\ring$1182 [81]),
+    .\port$22554$129 (\ring$1205 [129]),
+    .\port$22554$141 (\ring$1205 [141]),
+    .\port$22554$45 (\ring$1205 [45]),
+    .\port$22554$57 (\ring$1205 [57]),
+    .\port$23190$147 (\ring$1188 [147]),
+    .\port$23190$159 (\ring$1188 [159]),
+    .\port$23190$63 (\ring$1188 [63]),
+    .\port$23190$75 (\ring$1188 [75]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32056,51 +32100,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$252 ),
     .load_vis(\load_vis$253 ),
-    .\port$16490$151 (\ring$1234 [151]),
-    .\port$16490$163 (\ring$1234 [163]),
-    .\port$16490$175 (\ring$1234 [175]),
-    .\port$16490$59 (\ring$1234 [59]),
-    .\port$16490$71 (\ring$1234 [71]),
-    .\port$16490$79 (\ring$1234 [79]),
-    .\port$16490$91 (\ring$1234 [91]),
-    .\port$16808$103 (\ring$1172 [103]),
-    .\port$16808$11 (\ring$1172 [11]),
-    .\port$16808$163 (\ring$1172 [163]),
-    .\port$16808$175 (\ring$1172 [175]),
-    .\port$16808$79 (\ring$1172 [79]),
-    .\port$16808$91 (\ring$1172 [91]),
-    .\port$17285$103 (\ring$1194 [103]),
-    .\port$17285$11 (\ring$1194 [11]),
-    .\port$17285$115 (\ring$1194 [115]),
-    .\port$17285$23 (\ring$1194 [23]),
-    .\port$18239$163 (\ring$1215 [163]),
-    .\port$18239$175 (\ring$1215 [175]),
-    .\port$18239$79 (\ring$1215 [79]),
-    .\port$18239$91 (\ring$1215 [91]),
-    .\port$18875$163 (\ring$1196 [163]),
-    .\port$18875$175 (\ring$1196 [175]),
-    .\port$18875$79 (\ring$1196 [79]),
-    .\port$18875$91 (\ring$1196 [91]),
-    .\port$19670$127 (\ring$1229 [127]),
-    .\port$19670$139 (\ring$1229 [139]),
-    .\port$19670$35 (\ring$1229 [35]),
-    .\port$19670$47 (\ring$1229 [47]),
-    .\port$20306$109 (\ring$1199 [109]),
-    .\port$20306$121 (\ring$1199 [121]),
-    .\port$20306$17 (\ring$1199 [17]),
-    .\port$20306$29 (\ring$1199 [29]),
-    .\port$21737$157 (\ring$1193 [157]),
-    .\port$21737$169 (\ring$1193 [169]),
-    .\port$21737$65 (\ring$1193 [65]),
-    .\port$21737$77 (\ring$1193 [77]),
-    .\port$22691$133 (\ring$1213 [133]),
-    .\port$22691$145 (\ring$1213 [145]),
-    .\port$22691$41 (\ring$1213 [41]),
-    .\port$22691$53 (\ring$1213 [53]),
-    .\port$23327$151 (\ring$1198 [151]),
-    .\port$23327$163 (\ring$1198 [163]),
-    .\port$23327$59 (\ring$1198 [59]),
-    .\port$23327$71 (\ring$1198 [71]),
+    .\port$16512$151 (\ring$1234 [151]),
+    .\port$16512$163 (\ring$1234 [163]),
+    .\port$16512$175 (\ring$1234 [175]),
+    .\port$16512$59 (\ring$1234 [59]),
+    .\port$16512$71 (\ring$1234 [71]),
+    .\port$16512$79 (\ring$1234 [79]),
+    .\port$16512$91 (\ring$1234 [91]),
+    .\port$16830$103 (\ring$1172 [103]),
+    .\port$16830$11 (\ring$1172 [11]),
+    .\port$16830$163 (\ring$1172 [163]),
+    .\port$16830$175 (\ring$1172 [175]),
+    .\port$16830$79 (\ring$1172 [79]),
+    .\port$16830$91 (\ring$1172 [91]),
+    .\port$17307$103 (\ring$1194 [103]),
+    .\port$17307$11 (\ring$1194 [11]),
+    .\port$17307$115 (\ring$1194 [115]),
+    .\port$17307$23 (\ring$1194 [23]),
+    .\port$18261$163 (\ring$1215 [163]),
+    .\port$18261$175 (\ring$1215 [175]),
+    .\port$18261$79 (\ring$1215 [79]),
+    .\port$18261$91 (\ring$1215 [91]),
+    .\port$18897$163 (\ring$1196 [163]),
+    .\port$18897$175 (\ring$1196 [175]),
+    .\port$18897$79 (\ring$1196 [79]),
+    .\port$18897$91 (\ring$1196 [91]),
+    .\port$19692$127 (\ring$1229 [127]),
+    .\port$19692$139 (\ring$1229 [139]),
+    .\port$19692$35 (\ring$1229 [35]),
+    .\port$19692$47 (\ring$1229 [47]),
+    .\port$20328$109 (\ring$1199 [109]),
+    .\port$20328$121 (\ring$1199 [121]),
+    .\port$20328$17 (\ring$1199 [17]),
+    .\port$20328$29 (\ring$1199 [29]),
+    .\port$21759$157 (\ring$1193 [157]),
+    .\port$21759$169 (\ring$1193 [169]),
+    .\port$21759$65 (\ring$1193 [65]),
+    .\port$21759$77 (\ring$1193 [77]),
+    .\port$22713$133 (\ring$1213 [133]),
+    .\port$22713$145 (\ring$1213 [145]),
+    .\port$22713$41 (\ring$1213 [41]),
+    .\port$22713$53 (\ring$1213 [53]),
+    .\port$23349$151 (\ring$1198 [151]),
+    .\port$23349$163 (\ring$1198 [163]),
+    .\port$23349$59 (\ring$1198 [59]),
+    .\port$23349$71 (\ring$1198 [71]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32126,51 +32170,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$268 ),
     .load_vis(\load_vis$269 ),
-    .\port$14741$105 (\ring$1183 [105]),
-    .\port$14741$173 (\ring$1183 [173]),
-    .\port$14741$21 (\ring$1183 [21]),
-    .\port$14741$81 (\ring$1183 [81]),
-    .\port$14741$9 (\ring$1183 [9]),
-    .\port$14741$93 (\ring$1183 [93]),
-    .\port$16649$147 (\ring$1236 [147]),
-    .\port$16649$159 (\ring$1236 [159]),
-    .\port$16649$167 (\ring$1236 [167]),
-    .\port$16649$3 (\ring$1236 [3]),
-    .\port$16649$63 (\ring$1236 [63]),
-    .\port$16649$75 (\ring$1236 [75]),
-    .\port$16649$87 (\ring$1236 [87]),
-    .\port$17444$111 (\ring$1204 [111]),
-    .\port$17444$15 (\ring$1204 [15]),
-    .\port$17444$27 (\ring$1204 [27]),
-    .\port$17444$99 (\ring$1204 [99]),
-    .\port$18398$167 (\ring$1220 [167]),
-    .\port$18398$3 (\ring$1220 [3]),
-    .\port$18398$75 (\ring$1220 [75]),
-    .\port$18398$87 (\ring$1220 [87]),
-    .\port$19034$167 (\ring$1206 [167]),
-    .\port$19034$3 (\ring$1206 [3]),
-    .\port$19034$75 (\ring$1206 [75]),
-    .\port$19034$87 (\ring$1206 [87]),
-    .\port$19829$123 (\ring$1232 [123]),
-    .\port$19829$135 (\ring$1232 [135]),
-    .\port$19829$39 (\ring$1232 [39]),
-    .\port$19829$51 (\ring$1232 [51]),
-    .\port$20465$105 (\ring$1209 [105]),
-    .\port$20465$117 (\ring$1209 [117]),
-    .\port$20465$21 (\ring$1209 [21]),
-    .\port$20465$33 (\ring$1209 [33]),
-    .\port$21896$153 (\ring$1203 [153]),
-    .\port$21896$165 (\ring$1203 [165]),
-    .\port$21896$69 (\ring$1203 [69]),
-    .\port$21896$81 (\ring$1203 [81]),
-    .\port$22850$129 (\ring$1218 [129]),
-    .\port$22850$141 (\ring$1218 [141]),
-    .\port$22850$45 (\ring$1218 [45]),
-    .\port$22850$57 (\ring$1218 [57]),
-    .\port$23486$147 (\ring$1208 [147]),
-    .\port$23486$159 (\ring$1208 [159]),
-    .\port$23486$63 (\ring$1208 [63]),
-    .\port$23486$75 (\ring$1208 [75]),
+    .\port$14763$105 (\ring$1183 [105]),
+    .\port$14763$173 (\ring$1183 [173]),
+    .\port$14763$21 (\ring$1183 [21]),
+    .\port$14763$81 (\ring$1183 [81]),
+    .\port$14763$9 (\ring$1183 [9]),
+    .\port$14763$93 (\ring$1183 [93]),
+    .\port$16671$147 (\ring$1236 [147]),
+    .\port$16671$159 (\ring$1236 [159]),
+    .\port$16671$167 (\ring$1236 [167]),
+    .\port$16671$3 (\ring$1236 [3]),
+    .\port$16671$63 (\ring$1236 [63]),
+    .\port$16671$75 (\ring$1236 [75]),
+    .\port$16671$87 (\ring$1236 [87]),
+    .\port$17466$111 (\ring$1204 [111]),
+    .\port$17466$15 (\ring$1204 [15]),
+    .\port$17466$27 (\ring$1204 [27]),
+    .\port$17466$99 (\ring$1204 [99]),
+    .\port$18420$167 (\ring$1220 [167]),
+    .\port$18420$3 (\ring$1220 [3]),
+    .\port$18420$75 (\ring$1220 [75]),
+    .\port$18420$87 (\ring$1220 [87]),
+    .\port$19056$167 (\ring$1206 [167]),
+    .\port$19056$3 (\ring$1206 [3]),
+    .\port$19056$75 (\ring$1206 [75]),
+    .\port$19056$87 (\ring$1206 [87]),
+    .\port$19851$123 (\ring$1232 [123]),
+    .\port$19851$135 (\ring$1232 [135]),
+    .\port$19851$39 (\ring$1232 [39]),
+    .\port$19851$51 (\ring$1232 [51]),
+    .\port$20487$105 (\ring$1209 [105]),
+    .\port$20487$117 (\ring$1209 [117]),
+    .\port$20487$21 (\ring$1209 [21]),
+    .\port$20487$33 (\ring$1209 [33]),
+    .\port$21918$153 (\ring$1203 [153]),
+    .\port$21918$165 (\ring$1203 [165]),
+    .\port$21918$69 (\ring$1203 [69]),
+    .\port$21918$81 (\ring$1203 [81]),
+    .\port$22872$129 (\ring$1218 [129]),
+    .\port$22872$141 (\ring$1218 [141]),
+    .\port$22872$45 (\ring$1218 [45]),
+    .\port$22872$57 (\ring$1218 [57]),
+    .\port$23508$147 (\ring$1208 [147]),
+    .\port$23508$159 (\ring$1208 [159]),
+    .\port$23508$63 (\ring$1208 [63]),
+    .\port$23508$75 (\ring$1208 [75]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32196,51 +32240,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$284 ),
     .load_vis(\load_vis$285 ),
-    .\port$14741$167 (\ring$1183 [167]),
-    .\port$14741$3 (\ring$1183 [3]),
-    .\port$14741$75 (\ring$1183 [75]),
-    .\port$14741$87 (\ring$1183 [87]),
-    .\port$15377$167 (\ring$1202 [167]),
-    .\port$15377$3 (\ring$1202 [3]),
-    .\port$15377$75 (\ring$1202 [75]),
-    .\port$15377$87 (\ring$1202 [87]),
-    .\port$16331$135 (\ring$1231 [135]),
-    .\port$16331$147 (\ring$1231 [147]),
-    .\port$16331$51 (\ring$1231 [51]),
-    .\port$16331$63 (\ring$1231 [63]),
-    .\port$17126$15 (\ring$1184 [15]),
-    .\port$17126$167 (\ring$1184 [167]),
-    .\port$17126$3 (\ring$1184 [3]),
-    .\port$17126$75 (\ring$1184 [75]),
-    .\port$17126$87 (\ring$1184 [87]),
-    .\port$17126$99 (\ring$1184 [99]),
-    .\port$19034$153 (\ring$1206 [153]),
-    .\port$19034$165 (\ring$1206 [165]),
-    .\port$19034$173 (\ring$1206 [173]),
-    .\port$19034$69 (\ring$1206 [69]),
-    .\port$19034$81 (\ring$1206 [81]),
-    .\port$19034$9 (\ring$1206 [9]),
-    .\port$19034$93 (\ring$1206 [93]),
-    .\port$19193$167 (\ring$1219 [167]),
-    .\port$19193$3 (\ring$1219 [3]),
-    .\port$19193$75 (\ring$1219 [75]),
-    .\port$19193$87 (\ring$1219 [87]),
-    .\port$19829$105 (\ring$1232 [105]),
-    .\port$19829$117 (\ring$1232 [117]),
-    .\port$19829$21 (\ring$1232 [21]),
-    .\port$19829$33 (\ring$1232 [33]),
-    .\port$20783$173 (\ring$1187 [173]),
-    .\port$20783$81 (\ring$1187 [81]),
-    .\port$20783$9 (\ring$1187 [9]),
-    .\port$20783$93 (\ring$1187 [93]),
-    .\port$22214$129 (\ring$1185 [129]),
-    .\port$22214$141 (\ring$1185 [141]),
-    .\port$22214$45 (\ring$1185 [45]),
-    .\port$22214$57 (\ring$1185 [57]),
-    .\port$22850$111 (\ring$1218 [111]),
-    .\port$22850$15 (\ring$1218 [15]),
-    .\port$22850$27 (\ring$1218 [27]),
-    .\port$22850$99 (\ring$1218 [99]),
+    .\port$14763$167 (\ring$1183 [167]),
+    .\port$14763$3 (\ring$1183 [3]),
+    .\port$14763$75 (\ring$1183 [75]),
+    .\port$14763$87 (\ring$1183 [87]),
+    .\port$15399$167 (\ring$1202 [167]),
+    .\port$15399$3 (\ring$1202 [3]),
+    .\port$15399$75 (\ring$1202 [75]),
+    .\port$15399$87 (\ring$1202 [87]),
+    .\port$16353$135 (\ring$1231 [135]),
+    .\port$16353$147 (\ring$1231 [147]),
+    .\port$16353$51 (\ring$1231 [51]),
+    .\port$16353$63 (\ring$1231 [63]),
+    .\port$17148$15 (\ring$1184 [15]),
+    .\port$17148$167 (\ring$1184 [167]),
+    .\port$17148$3 (\ring$1184 [3]),
+    .\port$17148$75 (\ring$1184 [75]),
+    .\port$17148$87 (\ring$1184 [87]),
+    .\port$17148$99 (\ring$1184 [99]),
+    .\port$19056$153 (\ring$1206 [153]),
+    .\port$19056$165 (\ring$1206 [165]),
+    .\port$19056$173 (\ring$1206 [173]),
+    .\port$19056$69 (\ring$1206 [69]),
+    .\port$19056$81 (\ring$1206 [81]),
+    .\port$19056$9 (\ring$1206 [9]),
+    .\port$19056$93 (\ring$1206 [93]),
+    .\port$19215$167 (\ring$1219 [167]),
+    .\port$19215$3 (\ring$1219 [3]),
+    .\port$19215$75 (\ring$1219 [75]),
+    .\port$19215$87 (\ring$1219 [87]),
+    .\port$19851$105 (\ring$1232 [105]),
+    .\port$19851$117 (\ring$1232 [117]),
+    .\port$19851$21 (\ring$1232 [21]),
+    .\port$19851$33 (\ring$1232 [33]),
+    .\port$20805$173 (\ring$1187 [173]),
+    .\port$20805$81 (\ring$1187 [81]),
+    .\port$20805$9 (\ring$1187 [9]),
+    .\port$20805$93 (\ring$1187 [93]),
+    .\port$22236$129 (\ring$1185 [129]),
+    .\port$22236$141 (\ring$1185 [141]),
+    .\port$22236$45 (\ring$1185 [45]),
+    .\port$22236$57 (\ring$1185 [57]),
+    .\port$22872$111 (\ring$1218 [111]),
+    .\port$22872$15 (\ring$1218 [15]),
+    .\port$22872$27 (\ring$1218 [27]),
+    .\port$22872$99 (\ring$1218 [99]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32266,51 +32310,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$300 ),
     .load_vis(\load_vis$301 ),
-    .\port$14900$163 (ring[163]),
-    .\port$14900$175 (ring[175]),
-    .\port$14900$79 (ring[79]),
-    .\port$14900$91 (ring[91]),
-    .\port$15536$163 (\ring$1212 [163]),
-    .\port$15536$175 (\ring$1212 [175]),
-    .\port$15536$79 (\ring$1212 [79]),
-    .\port$15536$91 (\ring$1212 [91]),
-    .\port$16490$139 (\ring$1234 [139]),
-    .\port$16490$151 (\ring$1234 [151]),
-    .\port$16490$47 (\ring$1234 [47]),
-    .\port$16490$59 (\ring$1234 [59]),
-    .\port$16967$151 (\ring$1173 [151]),
-    .\port$16967$163 (\ring$1173 [163]),
-    .\port$16967$175 (\ring$1173 [175]),
-    .\port$16967$59 (\ring$1173 [59]),
-    .\port$16967$71 (\ring$1173 [71]),
-    .\port$16967$79 (\ring$1173 [79]),
-    .\port$16967$91 (\ring$1173 [91]),
-    .\port$17285$103 (\ring$1194 [103]),
-    .\port$17285$11 (\ring$1194 [11]),
-    .\port$17285$163 (\ring$1194 [163]),
-    .\port$17285$175 (\ring$1194 [175]),
-    .\port$17285$79 (\ring$1194 [79]),
-    .\port$17285$91 (\ring$1194 [91]),
-    .\port$19352$163 (\ring$1223 [163]),
-    .\port$19352$175 (\ring$1223 [175]),
-    .\port$19352$79 (\ring$1223 [79]),
-    .\port$19352$91 (\ring$1223 [91]),
-    .\port$19988$109 (\ring$1178 [109]),
-    .\port$19988$121 (\ring$1178 [121]),
-    .\port$19988$17 (\ring$1178 [17]),
-    .\port$19988$29 (\ring$1178 [29]),
-    .\port$20942$169 (\ring$1197 [169]),
-    .\port$20942$5 (\ring$1197 [5]),
-    .\port$20942$85 (\ring$1197 [85]),
-    .\port$20942$97 (\ring$1197 [97]),
-    .\port$22373$133 (\ring$1195 [133]),
-    .\port$22373$145 (\ring$1195 [145]),
-    .\port$22373$41 (\ring$1195 [41]),
-    .\port$22373$53 (\ring$1195 [53]),
-    .\port$23009$103 (\ring$1177 [103]),
-    .\port$23009$11 (\ring$1177 [11]),
-    .\port$23009$115 (\ring$1177 [115]),
-    .\port$23009$23 (\ring$1177 [23]),
+    .\port$14922$163 (ring[163]),
+    .\port$14922$175 (ring[175]),
+    .\port$14922$79 (ring[79]),
+    .\port$14922$91 (ring[91]),
+    .\port$15558$163 (\ring$1212 [163]),
+    .\port$15558$175 (\ring$1212 [175]),
+    .\port$15558$79 (\ring$1212 [79]),
+    .\port$15558$91 (\ring$1212 [91]),
+    .\port$16512$139 (\ring$1234 [139]),
+    .\port$16512$151 (\ring$1234 [151]),
+    .\port$16512$47 (\ring$1234 [47]),
+    .\port$16512$59 (\ring$1234 [59]),
+    .\port$16989$151 (\ring$1173 [151]),
+    .\port$16989$163 (\ring$1173 [163]),
+    .\port$16989$175 (\ring$1173 [175]),
+    .\port$16989$59 (\ring$1173 [59]),
+    .\port$16989$71 (\ring$1173 [71]),
+    .\port$16989$79 (\ring$1173 [79]),
+    .\port$16989$91 (\ring$1173 [91]),
+    .\port$17307$103 (\ring$1194 [103]),
+    .\port$17307$11 (\ring$1194 [11]),
+    .\port$17307$163 (\ring$1194 [163]),
+    .\port$17307$175 (\ring$1194 [175]),
+    .\port$17307$79 (\ring$1194 [79]),
+    .\port$17307$91 (\ring$1194 [91]),
+    .\port$19374$163 (\ring$1223 [163]),
+    .\port$19374$175 (\ring$1223 [175]),
+    .\port$19374$79 (\ring$1223 [79]),
+    .\port$19374$91 (\ring$1223 [91]),
+    .\port$20010$109 (\ring$1178 [109]),
+    .\port$20010$121 (\ring$1178 [121]),
+    .\port$20010$17 (\ring$1178 [17]),
+    .\port$20010$29 (\ring$1178 [29]),
+    .\port$20964$169 (\ring$1197 [169]),
+    .\port$20964$5 (\ring$1197 [5]),
+    .\port$20964$85 (\ring$1197 [85]),
+    .\port$20964$97 (\ring$1197 [97]),
+    .\port$22395$133 (\ring$1195 [133]),
+    .\port$22395$145 (\ring$1195 [145]),
+    .\port$22395$41 (\ring$1195 [41]),
+    .\port$22395$53 (\ring$1195 [53]),
+    .\port$23031$103 (\ring$1177 [103]),
+    .\port$23031$11 (\ring$1177 [11]),
+    .\port$23031$115 (\ring$1177 [115]),
+    .\port$23031$23 (\ring$1177 [23]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32336,51 +32380,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$316 ),
     .load_vis(\load_vis$317 ),
-    .\port$15059$167 (\ring$1181 [167]),
-    .\port$15059$3 (\ring$1181 [3]),
-    .\port$15059$75 (\ring$1181 [75]),
-    .\port$15059$87 (\ring$1181 [87]),
-    .\port$15695$167 (\ring$1217 [167]),
-    .\port$15695$3 (\ring$1217 [3]),
-    .\port$15695$75 (\ring$1217 [75]),
-    .\port$15695$87 (\ring$1217 [87]),
-    .\port$16649$135 (\ring$1236 [135]),
-    .\port$16649$147 (\ring$1236 [147]),
-    .\port$16649$51 (\ring$1236 [51]),
-    .\port$16649$63 (\ring$1236 [63]),
-    .\port$17126$147 (\ring$1184 [147]),
-    .\port$17126$159 (\ring$1184 [159]),
-    .\port$17126$167 (\ring$1184 [167]),
-    .\port$17126$3 (\ring$1184 [3]),
-    .\port$17126$63 (\ring$1184 [63]),
-    .\port$17126$75 (\ring$1184 [75]),
-    .\port$17126$87 (\ring$1184 [87]),
-    .\port$17444$15 (\ring$1204 [15]),
-    .\port$17444$167 (\ring$1204 [167]),
-    .\port$17444$3 (\ring$1204 [3]),
-    .\port$17444$75 (\ring$1204 [75]),
-    .\port$17444$87 (\ring$1204 [87]),
-    .\port$17444$99 (\ring$1204 [99]),
-    .\port$19511$167 (\ring$1226 [167]),
-    .\port$19511$3 (\ring$1226 [3]),
-    .\port$19511$75 (\ring$1226 [75]),
-    .\port$19511$87 (\ring$1226 [87]),
-    .\port$20147$105 (\ring$1189 [105]),
-    .\port$20147$117 (\ring$1189 [117]),
-    .\port$20147$21 (\ring$1189 [21]),
-    .\port$20147$33 (\ring$1189 [33]),
-    .\port$21101$173 (\ring$1207 [173]),
-    .\port$21101$81 (\ring$1207 [81]),
-    .\port$21101$9 (\ring$1207 [9]),
-    .\port$21101$93 (\ring$1207 [93]),
-    .\port$22532$129 (\ring$1205 [129]),
-    .\port$22532$141 (\ring$1205 [141]),
-    .\port$22532$45 (\ring$1205 [45]),
-    .\port$22532$57 (\ring$1205 [57]),
-    .\port$23168$111 (\ring$1188 [111]),
-    .\port$23168$15 (\ring$1188 [15]),
-    .\port$23168$27 (\ring$1188 [27]),
-    .\port$23168$99 (\ring$1188 [99]),
+    .\port$15081$167 (\ring$1181 [167]),
+    .\port$15081$3 (\ring$1181 [3]),
+    .\port$15081$75 (\ring$1181 [75]),
+    .\port$15081$87 (\ring$1181 [87]),
+    .\port$15717$167 (\ring$1217 [167]),
+    .\port$15717$3 (\ring$1217 [3]),
+    .\port$15717$75 (\ring$1217 [75]),
+    .\port$15717$87 (\ring$1217 [87]),
+    .\port$16671$135 (\ring$1236 [135]),
+    .\port$16671$147 (\ring$1236 [147]),
+    .\port$16671$51 (\ring$1236 [51]),
+    .\port$16671$63 (\ring$1236 [63]),
+    .\port$17148$147 (\ring$1184 [147]),
+    .\port$17148$159 (\ring$1184 [159]),
+    .\port$17148$167 (\ring$1184 [167]),
+    .\port$17148$3 (\ring$1184 [3]),
+    .\port$17148$63 (\ring$1184 [63]),
+    .\port$17148$75 (\ring$1184 [75]),
+    .\port$17148$87 (\ring$1184 [87]),
+    .\port$17466$15 (\ring$1204 [15]),
+    .\port$17466$167 (\ring$1204 [167]),
+    .\port$17466$3 (\ring$1204 [3]),
+    .\port$17466$75 (\ring$1204 [75]),
+    .\port$17466$87 (\ring$1204 [87]),
+    .\port$17466$99 (\ring$1204 [99]),
+    .\port$19533$167 (\ring$1226 [167]),
+    .\port$19533$3 (\ring$1226 [3]),
+    .\port$19533$75 (\ring$1226 [75]),
+    .\port$19533$87 (\ring$1226 [87]),
+    .\port$20169$105 (\ring$1189 [105]),
+    .\port$20169$117 (\ring$1189 [117]),
+    .\port$20169$21 (\ring$1189 [21]),
+    .\port$20169$33 (\ring$1189 [33]),
+    .\port$21123$173 (\ring$1207 [173]),
+    .\port$21123$81 (\ring$1207 [81]),
+    .\port$21123$9 (\ring$1207 [9]),
+    .\port$21123$93 (\ring$1207 [93]),
+    .\port$22554$129 (\ring$1205 [129]),
+    .\port$22554$141 (\ring$1205 [141]),
+    .\port$22554$45 (\ring$1205 [45]),
+    .\port$22554$57 (\ring$1205 [57]),
+    .\port$23190$111 (\ring$1188 [111]),
+    .\port$23190$15 (\ring$1188 [15]),
+    .\port$23190$27 (\ring$1188 [27]),
+    .\port$23190$99 (\ring$1188 [99]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32406,51 +32450,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$332 ),
     .load_vis(\load_vis$333 ),
-    .\port$15218$163 (\ring$1192 [163]),
-    .\port$15218$175 (\ring$1192 [175]),
-    .\port$15218$79 (\ring$1192 [79]),
-    .\port$15218$91 (\ring$1192 [91]),
-    .\port$15854$163 (\ring$1222 [163]),
-    .\port$15854$175 (\ring$1222 [175]),
-    .\port$15854$79 (\ring$1222 [79]),
-    .\port$15854$91 (\ring$1222 [91]),
-    .\port$16808$139 (\ring$1172 [139]),
-    .\port$16808$151 (\ring$1172 [151]),
-    .\port$16808$47 (\ring$1172 [47]),
-    .\port$16808$59 (\ring$1172 [59]),
-    .\port$17285$151 (\ring$1194 [151]),
-    .\port$17285$163 (\ring$1194 [163]),
-    .\port$17285$175 (\ring$1194 [175]),
-    .\port$17285$59 (\ring$1194 [59]),
-    .\port$17285$71 (\ring$1194 [71]),
-    .\port$17285$79 (\ring$1194 [79]),
-    .\port$17285$91 (\ring$1194 [91]),
-    .\port$17603$103 (\ring$1179 [103]),
-    .\port$17603$11 (\ring$1179 [11]),
-    .\port$17603$163 (\ring$1179 [163]),
-    .\port$17603$175 (\ring$1179 [175]),
-    .\port$17603$79 (\ring$1179 [79]),
-    .\port$17603$91 (\ring$1179 [91]),
-    .\port$19670$163 (\ring$1229 [163]),
-    .\port$19670$175 (\ring$1229 [175]),
-    .\port$19670$79 (\ring$1229 [79]),
-    .\port$19670$91 (\ring$1229 [91]),
-    .\port$20306$109 (\ring$1199 [109]),
-    .\port$20306$121 (\ring$1199 [121]),
-    .\port$20306$17 (\ring$1199 [17]),
-    .\port$20306$29 (\ring$1199 [29]),
-    .\port$21260$169 (\ring$1214 [169]),
-    .\port$21260$5 (\ring$1214 [5]),
-    .\port$21260$85 (\ring$1214 [85]),
-    .\port$21260$97 (\ring$1214 [97]),
-    .\port$22691$133 (\ring$1213 [133]),
-    .\port$22691$145 (\ring$1213 [145]),
-    .\port$22691$41 (\ring$1213 [41]),
-    .\port$22691$53 (\ring$1213 [53]),
-    .\port$23327$103 (\ring$1198 [103]),
-    .\port$23327$11 (\ring$1198 [11]),
-    .\port$23327$115 (\ring$1198 [115]),
-    .\port$23327$23 (\ring$1198 [23]),
+    .\port$15240$163 (\ring$1192 [163]),
+    .\port$15240$175 (\ring$1192 [175]),
+    .\port$15240$79 (\ring$1192 [79]),
+    .\port$15240$91 (\ring$1192 [91]),
+    .\port$15876$163 (\ring$1222 [163]),
+    .\port$15876$175 (\ring$1222 [175]),
+    .\port$15876$79 (\ring$1222 [79]),
+    .\port$15876$91 (\ring$1222 [91]),
+    .\port$16830$139 (\ring$1172 [139]),
+    .\port$16830$151 (\ring$1172 [151]),
+    .\port$16830$47 (\ring$1172 [47]),
+    .\port$16830$59 (\ring$1172 [59]),
+    .\port$17307$151 (\ring$1194 [151]),
+    .\port$17307$163 (\ring$1194 [163]),
+    .\port$17307$175 (\ring$1194 [175]),
+    .\port$17307$59 (\ring$1194 [59]),
+    .\port$17307$71 (\ring$1194 [71]),
+    .\port$17307$79 (\ring$1194 [79]),
+    .\port$17307$91 (\ring$1194 [91]),
+    .\port$17625$103 (\ring$1179 [103]),
+    .\port$17625$11 (\ring$1179 [11]),
+    .\port$17625$163 (\ring$1179 [163]),
+    .\port$17625$175 (\ring$1179 [175]),
+    .\port$17625$79 (\ring$1179 [79]),
+    .\port$17625$91 (\ring$1179 [91]),
+    .\port$19692$163 (\ring$1229 [163]),
+    .\port$19692$175 (\ring$1229 [175]),
+    .\port$19692$79 (\ring$1229 [79]),
+    .\port$19692$91 (\ring$1229 [91]),
+    .\port$20328$109 (\ring$1199 [109]),
+    .\port$20328$121 (\ring$1199 [121]),
+    .\port$20328$17 (\ring$1199 [17]),
+    .\port$20328$29 (\ring$1199 [29]),
+    .\port$21282$169 (\ring$1214 [169]),
+    .\port$21282$5 (\ring$1214 [5]),
+    .\port$21282$85 (\ring$1214 [85]),
+    .\port$21282$97 (\ring$1214 [97]),
+    .\port$22713$133 (\ring$1213 [133]),
+    .\port$22713$145 (\ring$1213 [145]),
+    .\port$22713$41 (\ring$1213 [41]),
+    .\port$22713$53 (\ring$1213 [53]),
+    .\port$23349$103 (\ring$1198 [103]),
+    .\port$23349$11 (\ring$1198 [11]),
+    .\port$23349$115 (\ring$1198 [115]),
+    .\port$23349$23 (\ring$1198 [23]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32476,51 +32520,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$348 ),
     .load_vis(\load_vis$349 ),
-    .\port$14741$141 (\ring$1183 [141]),
-    .\port$14741$153 (\ring$1183 [153]),
-    .\port$14741$57 (\ring$1183 [57]),
-    .\port$14741$69 (\ring$1183 [69]),
-    .\port$15377$167 (\ring$1202 [167]),
-    .\port$15377$3 (\ring$1202 [3]),
-    .\port$15377$75 (\ring$1202 [75]),
-    .\port$15377$87 (\ring$1202 [87]),
-    .\port$16013$167 (\ring$1225 [167]),
-    .\port$16013$3 (\ring$1225 [3]),
-    .\port$16013$75 (\ring$1225 [75]),
-    .\port$16013$87 (\ring$1225 [87]),
-    .\port$17444$147 (\ring$1204 [147]),
-    .\port$17444$159 (\ring$1204 [159]),
-    .\port$17444$167 (\ring$1204 [167]),
-    .\port$17444$3 (\ring$1204 [3]),
-    .\port$17444$63 (\ring$1204 [63]),
-    .\port$17444$75 (\ring$1204 [75]),
-    .\port$17444$87 (\ring$1204 [87]),
-    .\port$17762$15 (\ring$1190 [15]),
-    .\port$17762$167 (\ring$1190 [167]),
-    .\port$17762$3 (\ring$1190 [3]),
-    .\port$17762$75 (\ring$1190 [75]),
-    .\port$17762$87 (\ring$1190 [87]),
-    .\port$17762$99 (\ring$1190 [99]),
-    .\port$19193$167 (\ring$1219 [167]),
-    .\port$19193$3 (\ring$1219 [3]),
-    .\port$19193$75 (\ring$1219 [75]),
-    .\port$19193$87 (\ring$1219 [87]),
-    .\port$19829$167 (\ring$1232 [167]),
-    .\port$19829$3 (\ring$1232 [3]),
-    .\port$19829$75 (\ring$1232 [75]),
-    .\port$19829$87 (\ring$1232 [87]),
-    .\port$20465$105 (\ring$1209 [105]),
-    .\port$20465$117 (\ring$1209 [117]),
-    .\port$20465$21 (\ring$1209 [21]),
-    .\port$20465$33 (\ring$1209 [33]),
-    .\port$22850$129 (\ring$1218 [129]),
-    .\port$22850$141 (\ring$1218 [141]),
-    .\port$22850$45 (\ring$1218 [45]),
-    .\port$22850$57 (\ring$1218 [57]),
-    .\port$23486$111 (\ring$1208 [111]),
-    .\port$23486$15 (\ring$1208 [15]),
-    .\port$23486$27 (\ring$1208 [27]),
-    .\port$23486$99 (\ring$1208 [99]),
+    .\port$14763$141 (\ring$1183 [141]),
+    .\port$14763$153 (\ring$1183 [153]),
+    .\port$14763$57 (\ring$1183 [57]),
+    .\port$14763$69 (\ring$1183 [69]),
+    .\port$15399$167 (\ring$1202 [167]),
+    .\port$15399$3 (\ring$1202 [3]),
+    .\port$15399$75 (\ring$1202 [75]),
+    .\port$15399$87 (\ring$1202 [87]),
+    .\port$16035$167 (\ring$1225 [167]),
+    .\port$16035$3 (\ring$1225 [3]),
+    .\port$16035$75 (\ring$1225 [75]),
+    .\port$16035$87 (\ring$1225 [87]),
+    .\port$17466$147 (\ring$1204 [147]),
+    .\port$17466$159 (\ring$1204 [159]),
+    .\port$17466$167 (\ring$1204 [167]),
+    .\port$17466$3 (\ring$1204 [3]),
+    .\port$17466$63 (\ring$1204 [63]),
+    .\port$17466$75 (\ring$1204 [75]),
+    .\port$17466$87 (\ring$1204 [87]),
+    .\port$17784$15 (\ring$1190 [15]),
+    .\port$17784$167 (\ring$1190 [167]),
+    .\port$17784$3 (\ring$1190 [3]),
+    .\port$17784$75 (\ring$1190 [75]),
+    .\port$17784$87 (\ring$1190 [87]),
+    .\port$17784$99 (\ring$1190 [99]),
+    .\port$19215$167 (\ring$1219 [167]),
+    .\port$19215$3 (\ring$1219 [3]),
+    .\port$19215$75 (\ring$1219 [75]),
+    .\port$19215$87 (\ring$1219 [87]),
+    .\port$19851$167 (\ring$1232 [167]),
+    .\port$19851$3 (\ring$1232 [3]),
+    .\port$19851$75 (\ring$1232 [75]),
+    .\port$19851$87 (\ring$1232 [87]),
+    .\port$20487$105 (\ring$1209 [105]),
+    .\port$20487$117 (\ring$1209 [117]),
+    .\port$20487$21 (\ring$1209 [21]),
+    .\port$20487$33 (\ring$1209 [33]),
+    .\port$22872$129 (\ring$1218 [129]),
+    .\port$22872$141 (\ring$1218 [141]),
+    .\port$22872$45 (\ring$1218 [45]),
+    .\port$22872$57 (\ring$1218 [57]),
+    .\port$23508$111 (\ring$1208 [111]),
+    .\port$23508$15 (\ring$1208 [15]),
+    .\port$23508$27 (\ring$1208 [27]),
+    .\port$23508$99 (\ring$1208 [99]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32546,51 +32590,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$364 ),
     .load_vis(\load_vis$365 ),
-    .\port$14900$145 (ring[145]),
-    .\port$14900$157 (ring[157]),
-    .\port$14900$53 (ring[53]),
-    .\port$14900$65 (ring[65]),
-    .\port$15536$163 (\ring$1212 [163]),
-    .\port$15536$175 (\ring$1212 [175]),
-    .\port$15536$79 (\ring$1212 [79]),
-    .\port$15536$91 (\ring$1212 [91]),
-    .\port$16172$163 (\ring$1228 [163]),
-    .\port$16172$175 (\ring$1228 [175]),
-    .\port$16172$79 (\ring$1228 [79]),
-    .\port$16172$91 (\ring$1228 [91]),
-    .\port$17603$151 (\ring$1179 [151]),
-    .\port$17603$163 (\ring$1179 [163]),
-    .\port$17603$175 (\ring$1179 [175]),
-    .\port$17603$59 (\ring$1179 [59]),
-    .\port$17603$71 (\ring$1179 [71]),
-    .\port$17603$79 (\ring$1179 [79]),
-    .\port$17603$91 (\ring$1179 [91]),
-    .\port$17921$103 (\ring$1200 [103]),
-    .\port$17921$11 (\ring$1200 [11]),
-    .\port$17921$163 (\ring$1200 [163]),
-    .\port$17921$175 (\ring$1200 [175]),
-    .\port$17921$79 (\ring$1200 [79]),
-    .\port$17921$91 (\ring$1200 [91]),
-    .\port$19352$163 (\ring$1223 [163]),
-    .\port$19352$175 (\ring$1223 [175]),
-    .\port$19352$79 (\ring$1223 [79]),
-    .\port$19352$91 (\ring$1223 [91]),
-    .\port$19988$163 (\ring$1178 [163]),
-    .\port$19988$175 (\ring$1178 [175]),
-    .\port$19988$79 (\ring$1178 [79]),
-    .\port$19988$91 (\ring$1178 [91]),
-    .\port$20624$109 (\ring$1176 [109]),
-    .\port$20624$121 (\ring$1176 [121]),
-    .\port$20624$17 (\ring$1176 [17]),
-    .\port$20624$29 (\ring$1176 [29]),
-    .\port$21419$109 (\ring$1171 [109]),
-    .\port$21419$121 (\ring$1171 [121]),
-    .\port$21419$17 (\ring$1171 [17]),
-    .\port$21419$29 (\ring$1171 [29]),
-    .\port$23009$133 (\ring$1177 [133]),
-    .\port$23009$145 (\ring$1177 [145]),
-    .\port$23009$41 (\ring$1177 [41]),
-    .\port$23009$53 (\ring$1177 [53]),
+    .\port$14922$145 (ring[145]),
+    .\port$14922$157 (ring[157]),
+    .\port$14922$53 (ring[53]),
+    .\port$14922$65 (ring[65]),
+    .\port$15558$163 (\ring$1212 [163]),
+    .\port$15558$175 (\ring$1212 [175]),
+    .\port$15558$79 (\ring$1212 [79]),
+    .\port$15558$91 (\ring$1212 [91]),
+    .\port$16194$163 (\ring$1228 [163]),
+    .\port$16194$175 (\ring$1228 [175]),
+    .\port$16194$79 (\ring$1228 [79]),
+    .\port$16194$91 (\ring$1228 [91]),
+    .\port$17625$151 (\ring$1179 [151]),
+    .\port$17625$163 (\ring$1179 [163]),
+    .\port$17625$175 (\ring$1179 [175]),
+    .\port$17625$59 (\ring$1179 [59]),
+    .\port$17625$71 (\ring$1179 [71]),
+    .\port$17625$79 (\ring$1179 [79]),
+    .\port$17625$91 (\ring$1179 [91]),
+    .\port$17943$103 (\ring$1200 [103]),
+    .\port$17943$11 (\ring$1200 [11]),
+    .\port$17943$163 (\ring$1200 [163]),
+    .\port$17943$175 (\ring$1200 [175]),
+    .\port$17943$79 (\ring$1200 [79]),
+    .\port$17943$91 (\ring$1200 [91]),
+    .\port$19374$163 (\ring$1223 [163]),
+    .\port$19374$175 (\ring$1223 [175]),
+    .\port$19374$79 (\ring$1223 [79]),
+    .\port$19374$91 (\ring$1223 [91]),
+    .\port$20010$163 (\ring$1178 [163]),
+    .\port$20010$175 (\ring$1178 [175]),
+    .\port$20010$79 (\ring$1178 [79]),
+    .\port$20010$91 (\ring$1178 [91]),
+    .\port$20646$109 (\ring$1176 [109]),
+    .\port$20646$121 (\ring$1176 [121]),
+    .\port$20646$17 (\ring$1176 [17]),
+    .\port$20646$29 (\ring$1176 [29]),
+    .\port$21441$109 (\ring$1171 [109]),
+    .\port$21441$121 (\ring$1171 [121]),
+    .\port$21441$17 (\ring$1171 [17]),
+    .\port$21441$29 (\ring$1171 [29]),
+    .\port$23031$133 (\ring$1177 [133]),
+    .\port$23031$145 (\ring$1177 [145]),
+    .\port$23031$41 (\ring$1177 [41]),
+    .\port$23031$53 (\ring$1177 [53]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32616,51 +32660,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$92 ),
     .load_vis(\load_vis$93 ),
-    .\port$14900$151 (ring[151]),
-    .\port$14900$163 (ring[163]),
-    .\port$14900$175 (ring[175]),
-    .\port$14900$59 (ring[59]),
-    .\port$14900$71 (ring[71]),
-    .\port$14900$79 (ring[79]),
-    .\port$14900$91 (ring[91]),
-    .\port$15218$103 (\ring$1192 [103]),
-    .\port$15218$11 (\ring$1192 [11]),
-    .\port$15218$163 (\ring$1192 [163]),
-    .\port$15218$175 (\ring$1192 [175]),
-    .\port$15218$79 (\ring$1192 [79]),
-    .\port$15218$91 (\ring$1192 [91]),
-    .\port$17285$163 (\ring$1194 [163]),
-    .\port$17285$175 (\ring$1194 [175]),
-    .\port$17285$79 (\ring$1194 [79]),
-    .\port$17285$91 (\ring$1194 [91]),
-    .\port$17921$109 (\ring$1200 [109]),
-    .\port$17921$121 (\ring$1200 [121]),
-    .\port$17921$17 (\ring$1200 [17]),
-    .\port$17921$29 (\ring$1200 [29]),
-    .\port$18875$169 (\ring$1196 [169]),
-    .\port$18875$5 (\ring$1196 [5]),
-    .\port$18875$85 (\ring$1196 [85]),
-    .\port$18875$97 (\ring$1196 [97]),
-    .\port$20306$133 (\ring$1199 [133]),
-    .\port$20306$145 (\ring$1199 [145]),
-    .\port$20306$41 (\ring$1199 [41]),
-    .\port$20306$53 (\ring$1199 [53]),
-    .\port$20942$103 (\ring$1197 [103]),
-    .\port$20942$11 (\ring$1197 [11]),
-    .\port$20942$115 (\ring$1197 [115]),
-    .\port$20942$23 (\ring$1197 [23]),
-    .\port$21737$151 (\ring$1193 [151]),
-    .\port$21737$163 (\ring$1193 [163]),
-    .\port$21737$59 (\ring$1193 [59]),
-    .\port$21737$71 (\ring$1193 [71]),
-    .\port$22373$151 (\ring$1195 [151]),
-    .\port$22373$163 (\ring$1195 [163]),
-    .\port$22373$59 (\ring$1195 [59]),
-    .\port$22373$71 (\ring$1195 [71]),
-    .\port$23327$127 (\ring$1198 [127]),
-    .\port$23327$139 (\ring$1198 [139]),
-    .\port$23327$35 (\ring$1198 [35]),
-    .\port$23327$47 (\ring$1198 [47]),
+    .\port$14922$151 (ring[151]),
+    .\port$14922$163 (ring[163]),
+    .\port$14922$175 (ring[175]),
+    .\port$14922$59 (ring[59]),
+    .\port$14922$71 (ring[71]),
+    .\port$14922$79 (ring[79]),
+    .\port$14922$91 (ring[91]),
+    .\port$15240$103 (\ring$1192 [103]),
+    .\port$15240$11 (\ring$1192 [11]),
+    .\port$15240$163 (\ring$1192 [163]),
+    .\port$15240$175 (\ring$1192 [175]),
+    .\port$15240$79 (\ring$1192 [79]),
+    .\port$15240$91 (\ring$1192 [91]),
+    .\port$17307$163 (\ring$1194 [163]),
+    .\port$17307$175 (\ring$1194 [175]),
+    .\port$17307$79 (\ring$1194 [79]),
+    .\port$17307$91 (\ring$1194 [91]),
+    .\port$17943$109 (\ring$1200 [109]),
+    .\port$17943$121 (\ring$1200 [121]),
+    .\port$17943$17 (\ring$1200 [17]),
+    .\port$17943$29 (\ring$1200 [29]),
+    .\port$18897$169 (\ring$1196 [169]),
+    .\port$18897$5 (\ring$1196 [5]),
+    .\port$18897$85 (\ring$1196 [85]),
+    .\port$18897$97 (\ring$1196 [97]),
+    .\port$20328$133 (\ring$1199 [133]),
+    .\port$20328$145 (\ring$1199 [145]),
+    .\port$20328$41 (\ring$1199 [41]),
+    .\port$20328$53 (\ring$1199 [53]),
+    .\port$20964$103 (\ring$1197 [103]),
+    .\port$20964$11 (\ring$1197 [11]),
+    .\port$20964$115 (\ring$1197 [115]),
+    .\port$20964$23 (\ring$1197 [23]),
+    .\port$21759$151 (\ring$1193 [151]),
+    .\port$21759$163 (\ring$1193 [163]),
+    .\port$21759$59 (\ring$1193 [59]),
+    .\port$21759$71 (\ring$1193 [71]),
+    .\port$22395$151 (\ring$1195 [151]),
+    .\port$22395$163 (\ring$1195 [163]),
+    .\port$22395$59 (\ring$1195 [59]),
+    .\port$22395$71 (\ring$1195 [71]),
+    .\port$23349$127 (\ring$1198 [127]),
+    .\port$23349$139 (\ring$1198 [139]),
+    .\port$23349$35 (\ring$1198 [35]),
+    .\port$23349$47 (\ring$1198 [47]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32686,51 +32730,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$380 ),
     .load_vis(\load_vis$381 ),
-    .\port$15059$141 (\ring$1181 [141]),
-    .\port$15059$153 (\ring$1181 [153]),
-    .\port$15059$57 (\ring$1181 [57]),
-    .\port$15059$69 (\ring$1181 [69]),
-    .\port$15695$167 (\ring$1217 [167]),
-    .\port$15695$3 (\ring$1217 [3]),
-    .\port$15695$75 (\ring$1217 [75]),
-    .\port$15695$87 (\ring$1217 [87]),
-    .\port$16331$167 (\ring$1231 [167]),
-    .\port$16331$3 (\ring$1231 [3]),
-    .\port$16331$75 (\ring$1231 [75]),
-    .\port$16331$87 (\ring$1231 [87]),
-    .\port$17762$147 (\ring$1190 [147]),
-    .\port$17762$159 (\ring$1190 [159]),
-    .\port$17762$167 (\ring$1190 [167]),
-    .\port$17762$3 (\ring$1190 [3]),
-    .\port$17762$63 (\ring$1190 [63]),
-    .\port$17762$75 (\ring$1190 [75]),
-    .\port$17762$87 (\ring$1190 [87]),
-    .\port$18080$15 (\ring$1210 [15]),
-    .\port$18080$167 (\ring$1210 [167]),
-    .\port$18080$3 (\ring$1210 [3]),
-    .\port$18080$75 (\ring$1210 [75]),
-    .\port$18080$87 (\ring$1210 [87]),
-    .\port$18080$99 (\ring$1210 [99]),
-    .\port$19511$167 (\ring$1226 [167]),
-    .\port$19511$3 (\ring$1226 [3]),
-    .\port$19511$75 (\ring$1226 [75]),
-    .\port$19511$87 (\ring$1226 [87]),
-    .\port$20147$167 (\ring$1189 [167]),
-    .\port$20147$3 (\ring$1189 [3]),
-    .\port$20147$75 (\ring$1189 [75]),
-    .\port$20147$87 (\ring$1189 [87]),
-    .\port$20783$105 (\ring$1187 [105]),
-    .\port$20783$117 (\ring$1187 [117]),
-    .\port$20783$21 (\ring$1187 [21]),
-    .\port$20783$33 (\ring$1187 [33]),
-    .\port$21578$105 (\ring$1182 [105]),
-    .\port$21578$117 (\ring$1182 [117]),
-    .\port$21578$21 (\ring$1182 [21]),
-    .\port$21578$33 (\ring$1182 [33]),
-    .\port$23168$129 (\ring$1188 [129]),
-    .\port$23168$141 (\ring$1188 [141]),
-    .\port$23168$45 (\ring$1188 [45]),
-    .\port$23168$57 (\ring$1188 [57]),
+    .\port$15081$141 (\ring$1181 [141]),
+    .\port$15081$153 (\ring$1181 [153]),
+    .\port$15081$57 (\ring$1181 [57]),
+    .\port$15081$69 (\ring$1181 [69]),
+    .\port$15717$167 (\ring$1217 [167]),
+    .\port$15717$3 (\ring$1217 [3]),
+    .\port$15717$75 (\ring$1217 [75]),
+    .\port$15717$87 (\ring$1217 [87]),
+    .\port$16353$167 (\ring$1231 [167]),
+    .\port$16353$3 (\ring$1231 [3]),
+    .\port$16353$75 (\ring$1231 [75]),
+    .\port$16353$87 (\ring$1231 [87]),
+    .\port$17784$147 (\ring$1190 [147]),
+    .\port$17784$159 (\ring$1190 [159]),
+    .\port$17784$167 (\ring$1190 [167]),
+    .\port$17784$3 (\ring$1190 [3]),
+    .\port$17784$63 (\ring$1190 [63]),
+    .\port$17784$75 (\ring$1190 [75]),
+    .\port$17784$87 (\ring$1190 [87]),
+    .\port$18102$15 (\ring$1210 [15]),
+    .\port$18102$167 (\ring$1210 [167]),
+    .\port$18102$3 (\ring$1210 [3]),
+    .\port$18102$75 (\ring$1210 [75]),
+    .\port$18102$87 (\ring$1210 [87]),
+    .\port$18102$99 (\ring$1210 [99]),
+    .\port$19533$167 (\ring$1226 [167]),
+    .\port$19533$3 (\ring$1226 [3]),
+    .\port$19533$75 (\ring$1226 [75]),
+    .\port$19533$87 (\ring$1226 [87]),
+    .\port$20169$167 (\ring$1189 [167]),
+    .\port$20169$3 (\ring$1189 [3]),
+    .\port$20169$75 (\ring$1189 [75]),
+    .\port$20169$87 (\ring$1189 [87]),
+    .\port$20805$105 (\ring$1187 [105]),
+    .\port$20805$117 (\ring$1187 [117]),
+    .\port$20805$21 (\ring$1187 [21]),
+    .\port$20805$33 (\ring$1187 [33]),
+    .\port$21600$105 (\ring$1182 [105]),
+    .\port$21600$117 (\ring$1182 [117]),
+    .\port$21600$21 (\ring$1182 [21]),
+    .\port$21600$33 (\ring$1182 [33]),
+    .\port$23190$129 (\ring$1188 [129]),
+    .\port$23190$141 (\ring$1188 [141]),
+    .\port$23190$45 (\ring$1188 [45]),
+    .\port$23190$57 (\ring$1188 [57]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32756,51 +32800,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$396 ),
     .load_vis(\load_vis$397 ),
-    .\port$15218$145 (\ring$1192 [145]),
-    .\port$15218$157 (\ring$1192 [157]),
-    .\port$15218$53 (\ring$1192 [53]),
-    .\port$15218$65 (\ring$1192 [65]),
-    .\port$15854$163 (\ring$1222 [163]),
-    .\port$15854$175 (\ring$1222 [175]),
-    .\port$15854$79 (\ring$1222 [79]),
-    .\port$15854$91 (\ring$1222 [91]),
-    .\port$16490$163 (\ring$1234 [163]),
-    .\port$16490$175 (\ring$1234 [175]),
-    .\port$16490$79 (\ring$1234 [79]),
-    .\port$16490$91 (\ring$1234 [91]),
-    .\port$17921$151 (\ring$1200 [151]),
-    .\port$17921$163 (\ring$1200 [163]),
-    .\port$17921$175 (\ring$1200 [175]),
-    .\port$17921$59 (\ring$1200 [59]),
-    .\port$17921$71 (\ring$1200 [71]),
-    .\port$17921$79 (\ring$1200 [79]),
-    .\port$17921$91 (\ring$1200 [91]),
-    .\port$18239$103 (\ring$1215 [103]),
-    .\port$18239$11 (\ring$1215 [11]),
-    .\port$18239$163 (\ring$1215 [163]),
-    .\port$18239$175 (\ring$1215 [175]),
-    .\port$18239$79 (\ring$1215 [79]),
-    .\port$18239$91 (\ring$1215 [91]),
-    .\port$19670$163 (\ring$1229 [163]),
-    .\port$19670$175 (\ring$1229 [175]),
-    .\port$19670$79 (\ring$1229 [79]),
-    .\port$19670$91 (\ring$1229 [91]),
-    .\port$20306$163 (\ring$1199 [163]),
-    .\port$20306$175 (\ring$1199 [175]),
-    .\port$20306$79 (\ring$1199 [79]),
-    .\port$20306$91 (\ring$1199 [91]),
-    .\port$20942$109 (\ring$1197 [109]),
-    .\port$20942$121 (\ring$1197 [121]),
-    .\port$20942$17 (\ring$1197 [17]),
-    .\port$20942$29 (\ring$1197 [29]),
-    .\port$21737$109 (\ring$1193 [109]),
-    .\port$21737$121 (\ring$1193 [121]),
-    .\port$21737$17 (\ring$1193 [17]),
-    .\port$21737$29 (\ring$1193 [29]),
-    .\port$23327$133 (\ring$1198 [133]),
-    .\port$23327$145 (\ring$1198 [145]),
-    .\port$23327$41 (\ring$1198 [41]),
-    .\port$23327$53 (\ring$1198 [53]),
+    .\port$15240$145 (\ring$1192 [145]),
+    .\port$15240$157 (\ring$1192 [157]),
+    .\port$15240$53 (\ring$1192 [53]),
+    .\port$15240$65 (\ring$1192 [65]),
+    .\port$15876$163 (\ring$1222 [163]),
+    .\port$15876$175 (\ring$1222 [175]),
+    .\port$15876$79 (\ring$1222 [79]),
+    .\port$15876$91 (\ring$1222 [91]),
+    .\port$16512$163 (\ring$1234 [163]),
+    .\port$16512$175 (\ring$1234 [175]),
+    .\port$16512$79 (\ring$1234 [79]),
+    .\port$16512$91 (\ring$1234 [91]),
+    .\port$17943$151 (\ring$1200 [151]),
+    .\port$17943$163 (\ring$1200 [163]),
+    .\port$17943$175 (\ring$1200 [175]),
+    .\port$17943$59 (\ring$1200 [59]),
+    .\port$17943$71 (\ring$1200 [71]),
+    .\port$17943$79 (\ring$1200 [79]),
+    .\port$17943$91 (\ring$1200 [91]),
+    .\port$18261$103 (\ring$1215 [103]),
+    .\port$18261$11 (\ring$1215 [11]),
+    .\port$18261$163 (\ring$1215 [163]),
+    .\port$18261$175 (\ring$1215 [175]),
+    .\port$18261$79 (\ring$1215 [79]),
+    .\port$18261$91 (\ring$1215 [91]),
+    .\port$19692$163 (\ring$1229 [163]),
+    .\port$19692$175 (\ring$1229 [175]),
+    .\port$19692$79 (\ring$1229 [79]),
+    .\port$19692$91 (\ring$1229 [91]),
+    .\port$20328$163 (\ring$1199 [163]),
+    .\port$20328$175 (\ring$1199 [175]),
+    .\port$20328$79 (\ring$1199 [79]),
+    .\port$20328$91 (\ring$1199 [91]),
+    .\port$20964$109 (\ring$1197 [109]),
+    .\port$20964$121 (\ring$1197 [121]),
+    .\port$20964$17 (\ring$1197 [17]),
+    .\port$20964$29 (\ring$1197 [29]),
+    .\port$21759$109 (\ring$1193 [109]),
+    .\port$21759$121 (\ring$1193 [121]),
+    .\port$21759$17 (\ring$1193 [17]),
+    .\port$21759$29 (\ring$1193 [29]),
+    .\port$23349$133 (\ring$1198 [133]),
+    .\port$23349$145 (\ring$1198 [145]),
+    .\port$23349$41 (\ring$1198 [41]),
+    .\port$23349$53 (\ring$1198 [53]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32826,51 +32870,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$412 ),
     .load_vis(\load_vis$413 ),
-    .\port$15377$141 (\ring$1202 [141]),
-    .\port$15377$153 (\ring$1202 [153]),
-    .\port$15377$57 (\ring$1202 [57]),
-    .\port$15377$69 (\ring$1202 [69]),
-    .\port$16013$167 (\ring$1225 [167]),
-    .\port$16013$3 (\ring$1225 [3]),
-    .\port$16013$75 (\ring$1225 [75]),
-    .\port$16013$87 (\ring$1225 [87]),
-    .\port$16649$167 (\ring$1236 [167]),
-    .\port$16649$3 (\ring$1236 [3]),
-    .\port$16649$75 (\ring$1236 [75]),
-    .\port$16649$87 (\ring$1236 [87]),
-    .\port$18080$147 (\ring$1210 [147]),
-    .\port$18080$159 (\ring$1210 [159]),
-    .\port$18080$167 (\ring$1210 [167]),
-    .\port$18080$3 (\ring$1210 [3]),
-    .\port$18080$63 (\ring$1210 [63]),
-    .\port$18080$75 (\ring$1210 [75]),
-    .\port$18080$87 (\ring$1210 [87]),
-    .\port$18398$15 (\ring$1220 [15]),
-    .\port$18398$167 (\ring$1220 [167]),
-    .\port$18398$3 (\ring$1220 [3]),
-    .\port$18398$75 (\ring$1220 [75]),
-    .\port$18398$87 (\ring$1220 [87]),
-    .\port$18398$99 (\ring$1220 [99]),
-    .\port$19829$167 (\ring$1232 [167]),
-    .\port$19829$3 (\ring$1232 [3]),
-    .\port$19829$75 (\ring$1232 [75]),
-    .\port$19829$87 (\ring$1232 [87]),
-    .\port$20465$167 (\ring$1209 [167]),
-    .\port$20465$3 (\ring$1209 [3]),
-    .\port$20465$75 (\ring$1209 [75]),
-    .\port$20465$87 (\ring$1209 [87]),
-    .\port$21101$105 (\ring$1207 [105]),
-    .\port$21101$117 (\ring$1207 [117]),
-    .\port$21101$21 (\ring$1207 [21]),
-    .\port$21101$33 (\ring$1207 [33]),
-    .\port$21896$105 (\ring$1203 [105]),
-    .\port$21896$117 (\ring$1203 [117]),
-    .\port$21896$21 (\ring$1203 [21]),
-    .\port$21896$33 (\ring$1203 [33]),
-    .\port$23486$129 (\ring$1208 [129]),
-    .\port$23486$141 (\ring$1208 [141]),
-    .\port$23486$45 (\ring$1208 [45]),
-    .\port$23486$57 (\ring$1208 [57]),
+    .\port$15399$141 (\ring$1202 [141]),
+    .\port$15399$153 (\ring$1202 [153]),
+    .\port$15399$57 (\ring$1202 [57]),
+    .\port$15399$69 (\ring$1202 [69]),
+    .\port$16035$167 (\ring$1225 [167]),
+    .\port$16035$3 (\ring$1225 [3]),
+    .\port$16035$75 (\ring$1225 [75]),
+    .\port$16035$87 (\ring$1225 [87]),
+    .\port$16671$167 (\ring$1236 [167]),
+    .\port$16671$3 (\ring$1236 [3]),
+    .\port$16671$75 (\ring$1236 [75]),
+    .\port$16671$87 (\ring$1236 [87]),
+    .\port$18102$147 (\ring$1210 [147]),
+    .\port$18102$159 (\ring$1210 [159]),
+    .\port$18102$167 (\ring$1210 [167]),
+    .\port$18102$3 (\ring$1210 [3]),
+    .\port$18102$63 (\ring$1210 [63]),
+    .\port$18102$75 (\ring$1210 [75]),
+    .\port$18102$87 (\ring$1210 [87]),
+    .\port$18420$15 (\ring$1220 [15]),
+    .\port$18420$167 (\ring$1220 [167]),
+    .\port$18420$3 (\ring$1220 [3]),
+    .\port$18420$75 (\ring$1220 [75]),
+    .\port$18420$87 (\ring$1220 [87]),
+    .\port$18420$99 (\ring$1220 [99]),
+    .\port$19851$167 (\ring$1232 [167]),
+    .\port$19851$3 (\ring$1232 [3]),
+    .\port$19851$75 (\ring$1232 [75]),
+    .\port$19851$87 (\ring$1232 [87]),
+    .\port$20487$167 (\ring$1209 [167]),
+    .\port$20487$3 (\ring$1209 [3]),
+    .\port$20487$75 (\ring$1209 [75]),
+    .\port$20487$87 (\ring$1209 [87]),
+    .\port$21123$105 (\ring$1207 [105]),
+    .\port$21123$117 (\ring$1207 [117]),
+    .\port$21123$21 (\ring$1207 [21]),
+    .\port$21123$33 (\ring$1207 [33]),
+    .\port$21918$105 (\ring$1203 [105]),
+    .\port$21918$117 (\ring$1203 [117]),
+    .\port$21918$21 (\ring$1203 [21]),
+    .\port$21918$33 (\ring$1203 [33]),
+    .\port$23508$129 (\ring$1208 [129]),
+    .\port$23508$141 (\ring$1208 [141]),
+    .\port$23508$45 (\ring$1208 [45]),
+    .\port$23508$57 (\ring$1208 [57]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32896,51 +32940,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$428 ),
     .load_vis(\load_vis$429 ),
-    .\port$15536$145 (\ring$1212 [145]),
-    .\port$15536$157 (\ring$1212 [157]),
-    .\port$15536$53 (\ring$1212 [53]),
-    .\port$15536$65 (\ring$1212 [65]),
-    .\port$16172$163 (\ring$1228 [163]),
-    .\port$16172$175 (\ring$1228 [175]),
-    .\port$16172$79 (\ring$1228 [79]),
-    .\port$16172$91 (\ring$1228 [91]),
-    .\port$16808$163 (\ring$1172 [163]),
-    .\port$16808$175 (\ring$1172 [175]),
-    .\port$16808$79 (\ring$1172 [79]),
-    .\port$16808$91 (\ring$1172 [91]),
-    .\port$18239$151 (\ring$1215 [151]),
-    .\port$18239$163 (\ring$1215 [163]),
-    .\port$18239$175 (\ring$1215 [175]),
-    .\port$18239$59 (\ring$1215 [59]),
-    .\port$18239$71 (\ring$1215 [71]),
-    .\port$18239$79 (\ring$1215 [79]),
-    .\port$18239$91 (\ring$1215 [91]),
-    .\port$18557$103 (\ring$1175 [103]),
-    .\port$18557$11 (\ring$1175 [11]),
-    .\port$18557$163 (\ring$1175 [163]),
-    .\port$18557$175 (\ring$1175 [175]),
-    .\port$18557$79 (\ring$1175 [79]),
-    .\port$18557$91 (\ring$1175 [91]),
-    .\port$19988$163 (\ring$1178 [163]),
-    .\port$19988$175 (\ring$1178 [175]),
-    .\port$19988$79 (\ring$1178 [79]),
-    .\port$19988$91 (\ring$1178 [91]),
-    .\port$20624$163 (\ring$1176 [163]),
-    .\port$20624$175 (\ring$1176 [175]),
-    .\port$20624$79 (\ring$1176 [79]),
-    .\port$20624$91 (\ring$1176 [91]),
-    .\port$21260$109 (\ring$1214 [109]),
-    .\port$21260$121 (\ring$1214 [121]),
-    .\port$21260$17 (\ring$1214 [17]),
-    .\port$21260$29 (\ring$1214 [29]),
-    .\port$21419$127 (\ring$1171 [127]),
-    .\port$21419$139 (\ring$1171 [139]),
-    .\port$21419$35 (\ring$1171 [35]),
-    .\port$21419$47 (\ring$1171 [47]),
-    .\port$22055$109 (\ring$1174 [109]),
-    .\port$22055$121 (\ring$1174 [121]),
-    .\port$22055$17 (\ring$1174 [17]),
-    .\port$22055$29 (\ring$1174 [29]),
+    .\port$15558$145 (\ring$1212 [145]),
+    .\port$15558$157 (\ring$1212 [157]),
+    .\port$15558$53 (\ring$1212 [53]),
+    .\port$15558$65 (\ring$1212 [65]),
+    .\port$16194$163 (\ring$1228 [163]),
+    .\port$16194$175 (\ring$1228 [175]),
+    .\port$16194$79 (\ring$1228 [79]),
+    .\port$16194$91 (\ring$1228 [91]),
+    .\port$16830$163 (\ring$1172 [163]),
+    .\port$16830$175 (\ring$1172 [175]),
+    .\port$16830$79 (\ring$1172 [79]),
+    .\port$16830$91 (\ring$1172 [91]),
+    .\port$18261$151 (\ring$1215 [151]),
+    .\port$18261$163 (\ring$1215 [163]),
+    .\port$18261$175 (\ring$1215 [175]),
+    .\port$18261$59 (\ring$1215 [59]),
+    .\port$18261$71 (\ring$1215 [71]),
+    .\port$18261$79 (\ring$1215 [79]),
+    .\port$18261$91 (\ring$1215 [91]),
+    .\port$18579$103 (\ring$1175 [103]),
+    .\port$18579$11 (\ring$1175 [11]),
+    .\port$18579$163 (\ring$1175 [163]),
+    .\port$18579$175 (\ring$1175 [175]),
+    .\port$18579$79 (\ring$1175 [79]),
+    .\port$18579$91 (\ring$1175 [91]),
+    .\port$20010$163 (\ring$1178 [163]),
+    .\port$20010$175 (\ring$1178 [175]),
+    .\port$20010$79 (\ring$1178 [79]),
+    .\port$20010$91 (\ring$1178 [91]),
+    .\port$20646$163 (\ring$1176 [163]),
+    .\port$20646$175 (\ring$1176 [175]),
+    .\port$20646$79 (\ring$1176 [79]),
+    .\port$20646$91 (\ring$1176 [91]),
+    .\port$21282$109 (\ring$1214 [109]),
+    .\port$21282$121 (\ring$1214 [121]),
+    .\port$21282$17 (\ring$1214 [17]),
+    .\port$21282$29 (\ring$1214 [29]),
+    .\port$21441$127 (\ring$1171 [127]),
+    .\port$21441$139 (\ring$1171 [139]),
+    .\port$21441$35 (\ring$1171 [35]),
+    .\port$21441$47 (\ring$1171 [47]),
+    .\port$22077$109 (\ring$1174 [109]),
+    .\port$22077$121 (\ring$1174 [121]),
+    .\port$22077$17 (\ring$1174 [17]),
+    .\port$22077$29 (\ring$1174 [29]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -32966,51 +33010,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$444 ),
     .load_vis(\load_vis$445 ),
-    .\port$14741$173 (\ring$1183 [173]),
-    .\port$14741$81 (\ring$1183 [81]),
-    .\port$14741$9 (\ring$1183 [9]),
-    .\port$14741$93 (\ring$1183 [93]),
-    .\port$15695$141 (\ring$1217 [141]),
-    .\port$15695$153 (\ring$1217 [153]),
-    .\port$15695$57 (\ring$1217 [57]),
-    .\port$15695$69 (\ring$1217 [69]),
-    .\port$16331$167 (\ring$1231 [167]),
-    .\port$16331$3 (\ring$1231 [3]),
-    .\port$16331$75 (\ring$1231 [75]),
-    .\port$16331$87 (\ring$1231 [87]),
-    .\port$18398$147 (\ring$1220 [147]),
-    .\port$18398$159 (\ring$1220 [159]),
-    .\port$18398$167 (\ring$1220 [167]),
-    .\port$18398$3 (\ring$1220 [3]),
-    .\port$18398$63 (\ring$1220 [63]),
-    .\port$18398$75 (\ring$1220 [75]),
-    .\port$18398$87 (\ring$1220 [87]),
-    .\port$18716$15 (\ring$1186 [15]),
-    .\port$18716$167 (\ring$1186 [167]),
-    .\port$18716$3 (\ring$1186 [3]),
-    .\port$18716$75 (\ring$1186 [75]),
-    .\port$18716$87 (\ring$1186 [87]),
-    .\port$18716$99 (\ring$1186 [99]),
-    .\port$19193$111 (\ring$1219 [111]),
-    .\port$19193$15 (\ring$1219 [15]),
-    .\port$19193$27 (\ring$1219 [27]),
-    .\port$19193$99 (\ring$1219 [99]),
-    .\port$20147$167 (\ring$1189 [167]),
-    .\port$20147$3 (\ring$1189 [3]),
-    .\port$20147$75 (\ring$1189 [75]),
-    .\port$20147$87 (\ring$1189 [87]),
-    .\port$20783$167 (\ring$1187 [167]),
-    .\port$20783$3 (\ring$1187 [3]),
-    .\port$20783$75 (\ring$1187 [75]),
-    .\port$20783$87 (\ring$1187 [87]),
-    .\port$21578$123 (\ring$1182 [123]),
-    .\port$21578$135 (\ring$1182 [135]),
-    .\port$21578$39 (\ring$1182 [39]),
-    .\port$21578$51 (\ring$1182 [51]),
-    .\port$22214$105 (\ring$1185 [105]),
-    .\port$22214$117 (\ring$1185 [117]),
-    .\port$22214$21 (\ring$1185 [21]),
-    .\port$22214$33 (\ring$1185 [33]),
+    .\port$14763$173 (\ring$1183 [173]),
+    .\port$14763$81 (\ring$1183 [81]),
+    .\port$14763$9 (\ring$1183 [9]),
+    .\port$14763$93 (\ring$1183 [93]),
+    .\port$15717$141 (\ring$1217 [141]),
+    .\port$15717$153 (\ring$1217 [153]),
+    .\port$15717$57 (\ring$1217 [57]),
+    .\port$15717$69 (\ring$1217 [69]),
+    .\port$16353$167 (\ring$1231 [167]),
+    .\port$16353$3 (\ring$1231 [3]),
+    .\port$16353$75 (\ring$1231 [75]),
+    .\port$16353$87 (\ring$1231 [87]),
+    .\port$18420$147 (\ring$1220 [147]),
+    .\port$18420$159 (\ring$1220 [159]),
+    .\port$18420$167 (\ring$1220 [167]),
+    .\port$18420$3 (\ring$1220 [3]),
+    .\port$18420$63 (\ring$1220 [63]),
+    .\port$18420$75 (\ring$1220 [75]),
+    .\port$18420$87 (\ring$1220 [87]),
+    .\port$18738$15 (\ring$1186 [15]),
+    .\port$18738$167 (\ring$1186 [167]),
+    .\port$18738$3 (\ring$1186 [3]),
+    .\port$18738$75 (\ring$1186 [75]),
+    .\port$18738$87 (\ring$1186 [87]),
+    .\port$18738$99 (\ring$1186 [99]),
+    .\port$19215$111 (\ring$1219 [111]),
+    .\port$19215$15 (\ring$1219 [15]),
+    .\port$19215$27 (\ring$1219 [27]),
+    .\port$19215$99 (\ring$1219 [99]),
+    .\port$20169$167 (\ring$1189 [167]),
+    .\port$20169$3 (\ring$1189 [3]),
+    .\port$20169$75 (\ring$1189 [75]),
+    .\port$20169$87 (\ring$1189 [87]),
+    .\port$20805$167 (\ring$1187 [167]),
+    .\port$20805$3 (\ring$1187 [3]),
+    .\port$20805$75 (\ring$1187 [75]),
+    .\port$20805$87 (\ring$1187 [87]),
+    .\port$21600$123 (\ring$1182 [123]),
+    .\port$21600$135 (\ring$1182 [135]),
+    .\port$21600$39 (\ring$1182 [39]),
+    .\port$21600$51 (\ring$1182 [51]),
+    .\port$22236$105 (\ring$1185 [105]),
+    .\port$22236$117 (\ring$1185 [117]),
+    .\port$22236$21 (\ring$1185 [21]),
+    .\port$22236$33 (\ring$1185 [33]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33036,51 +33080,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$460 ),
     .load_vis(\load_vis$461 ),
-    .\port$14900$169 (ring[169]),
-    .\port$14900$5 (ring[5]),
-    .\port$14900$85 (ring[85]),
-    .\port$14900$97 (ring[97]),
-    .\port$15854$145 (\ring$1222 [145]),
-    .\port$15854$157 (\ring$1222 [157]),
-    .\port$15854$53 (\ring$1222 [53]),
-    .\port$15854$65 (\ring$1222 [65]),
-    .\port$16490$163 (\ring$1234 [163]),
-    .\port$16490$175 (\ring$1234 [175]),
-    .\port$16490$79 (\ring$1234 [79]),
-    .\port$16490$91 (\ring$1234 [91]),
-    .\port$18557$151 (\ring$1175 [151]),
-    .\port$18557$163 (\ring$1175 [163]),
-    .\port$18557$175 (\ring$1175 [175]),
-    .\port$18557$59 (\ring$1175 [59]),
-    .\port$18557$71 (\ring$1175 [71]),
-    .\port$18557$79 (\ring$1175 [79]),
-    .\port$18557$91 (\ring$1175 [91]),
-    .\port$18875$103 (\ring$1196 [103]),
-    .\port$18875$11 (\ring$1196 [11]),
-    .\port$18875$163 (\ring$1196 [163]),
-    .\port$18875$175 (\ring$1196 [175]),
-    .\port$18875$79 (\ring$1196 [79]),
-    .\port$18875$91 (\ring$1196 [91]),
-    .\port$19352$103 (\ring$1223 [103]),
-    .\port$19352$11 (\ring$1223 [11]),
-    .\port$19352$115 (\ring$1223 [115]),
-    .\port$19352$23 (\ring$1223 [23]),
-    .\port$20306$163 (\ring$1199 [163]),
-    .\port$20306$175 (\ring$1199 [175]),
-    .\port$20306$79 (\ring$1199 [79]),
-    .\port$20306$91 (\ring$1199 [91]),
-    .\port$20942$163 (\ring$1197 [163]),
-    .\port$20942$175 (\ring$1197 [175]),
-    .\port$20942$79 (\ring$1197 [79]),
-    .\port$20942$91 (\ring$1197 [91]),
-    .\port$21737$127 (\ring$1193 [127]),
-    .\port$21737$139 (\ring$1193 [139]),
-    .\port$21737$35 (\ring$1193 [35]),
-    .\port$21737$47 (\ring$1193 [47]),
-    .\port$22373$109 (\ring$1195 [109]),
-    .\port$22373$121 (\ring$1195 [121]),
-    .\port$22373$17 (\ring$1195 [17]),
-    .\port$22373$29 (\ring$1195 [29]),
+    .\port$14922$169 (ring[169]),
+    .\port$14922$5 (ring[5]),
+    .\port$14922$85 (ring[85]),
+    .\port$14922$97 (ring[97]),
+    .\port$15876$145 (\ring$1222 [145]),
+    .\port$15876$157 (\ring$1222 [157]),
+    .\port$15876$53 (\ring$1222 [53]),
+    .\port$15876$65 (\ring$1222 [65]),
+    .\port$16512$163 (\ring$1234 [163]),
+    .\port$16512$175 (\ring$1234 [175]),
+    .\port$16512$79 (\ring$1234 [79]),
+    .\port$16512$91 (\ring$1234 [91]),
+    .\port$18579$151 (\ring$1175 [151]),
+    .\port$18579$163 (\ring$1175 [163]),
+    .\port$18579$175 (\ring$1175 [175]),
+    .\port$18579$59 (\ring$1175 [59]),
+    .\port$18579$71 (\ring$1175 [71]),
+    .\port$18579$79 (\ring$1175 [79]),
+    .\port$18579$91 (\ring$1175 [91]),
+    .\port$18897$103 (\ring$1196 [103]),
+    .\port$18897$11 (\ring$1196 [11]),
+    .\port$18897$163 (\ring$1196 [163]),
+    .\port$18897$175 (\ring$1196 [175]),
+    .\port$18897$79 (\ring$1196 [79]),
+    .\port$18897$91 (\ring$1196 [91]),
+    .\port$19374$103 (\ring$1223 [103]),
+    .\port$19374$11 (\ring$1223 [11]),
+    .\port$19374$115 (\ring$1223 [115]),
+    .\port$19374$23 (\ring$1223 [23]),
+    .\port$20328$163 (\ring$1199 [163]),
+    .\port$20328$175 (\ring$1199 [175]),
+    .\port$20328$79 (\ring$1199 [79]),
+    .\port$20328$91 (\ring$1199 [91]),
+    .\port$20964$163 (\ring$1197 [163]),
+    .\port$20964$175 (\ring$1197 [175]),
+    .\port$20964$79 (\ring$1197 [79]),
+    .\port$20964$91 (\ring$1197 [91]),
+    .\port$21759$127 (\ring$1193 [127]),
+    .\port$21759$139 (\ring$1193 [139]),
+    .\port$21759$35 (\ring$1193 [35]),
+    .\port$21759$47 (\ring$1193 [47]),
+    .\port$22395$109 (\ring$1195 [109]),
+    .\port$22395$121 (\ring$1195 [121]),
+    .\port$22395$17 (\ring$1195 [17]),
+    .\port$22395$29 (\ring$1195 [29]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33106,51 +33150,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$476 ),
     .load_vis(\load_vis$477 ),
-    .\port$15059$173 (\ring$1181 [173]),
-    .\port$15059$81 (\ring$1181 [81]),
-    .\port$15059$9 (\ring$1181 [9]),
-    .\port$15059$93 (\ring$1181 [93]),
-    .\port$16013$141 (\ring$1225 [141]),
-    .\port$16013$153 (\ring$1225 [153]),
-    .\port$16013$57 (\ring$1225 [57]),
-    .\port$16013$69 (\ring$1225 [69]),
-    .\port$16649$167 (\ring$1236 [167]),
-    .\port$16649$3 (\ring$1236 [3]),
-    .\port$16649$75 (\ring$1236 [75]),
-    .\port$16649$87 (\ring$1236 [87]),
-    .\port$18716$147 (\ring$1186 [147]),
-    .\port$18716$159 (\ring$1186 [159]),
-    .\port$18716$167 (\ring$1186 [167]),
-    .\port$18716$3 (\ring$1186 [3]),
-    .\port$18716$63 (\ring$1186 [63]),
-    .\port$18716$75 (\ring$1186 [75]),
-    .\port$18716$87 (\ring$1186 [87]),
-    .\port$19034$15 (\ring$1206 [15]),
-    .\port$19034$167 (\ring$1206 [167]),
-    .\port$19034$3 (\ring$1206 [3]),
-    .\port$19034$75 (\ring$1206 [75]),
-    .\port$19034$87 (\ring$1206 [87]),
-    .\port$19034$99 (\ring$1206 [99]),
-    .\port$19511$111 (\ring$1226 [111]),
-    .\port$19511$15 (\ring$1226 [15]),
-    .\port$19511$27 (\ring$1226 [27]),
-    .\port$19511$99 (\ring$1226 [99]),
-    .\port$20465$167 (\ring$1209 [167]),
-    .\port$20465$3 (\ring$1209 [3]),
-    .\port$20465$75 (\ring$1209 [75]),
-    .\port$20465$87 (\ring$1209 [87]),
-    .\port$21101$167 (\ring$1207 [167]),
-    .\port$21101$3 (\ring$1207 [3]),
-    .\port$21101$75 (\ring$1207 [75]),
-    .\port$21101$87 (\ring$1207 [87]),
-    .\port$21896$123 (\ring$1203 [123]),
-    .\port$21896$135 (\ring$1203 [135]),
-    .\port$21896$39 (\ring$1203 [39]),
-    .\port$21896$51 (\ring$1203 [51]),
-    .\port$22532$105 (\ring$1205 [105]),
-    .\port$22532$117 (\ring$1205 [117]),
-    .\port$22532$21 (\ring$1205 [21]),
-    .\port$22532$33 (\ring$1205 [33]),
+    .\port$15081$173 (\ring$1181 [173]),
+    .\port$15081$81 (\ring$1181 [81]),
+    .\port$15081$9 (\ring$1181 [9]),
+    .\port$15081$93 (\ring$1181 [93]),
+    .\port$16035$141 (\ring$1225 [141]),
+    .\port$16035$153 (\ring$1225 [153]),
+    .\port$16035$57 (\ring$1225 [57]),
+    .\port$16035$69 (\ring$1225 [69]),
+    .\port$16671$167 (\ring$1236 [167]),
+    .\port$16671$3 (\ring$1236 [3]),
+    .\port$16671$75 (\ring$1236 [75]),
+    .\port$16671$87 (\ring$1236 [87]),
+    .\port$18738$147 (\ring$1186 [147]),
+    .\port$18738$159 (\ring$1186 [159]),
+    .\port$18738$167 (\ring$1186 [167]),
+    .\port$18738$3 (\ring$1186 [3]),
+    .\port$18738$63 (\ring$1186 [63]),
+    .\port$18738$75 (\ring$1186 [75]),
+    .\port$18738$87 (\ring$1186 [87]),
+    .\port$19056$15 (\ring$1206 [15]),
+    .\port$19056$167 (\ring$1206 [167]),
+    .\port$19056$3 (\ring$1206 [3]),
+    .\port$19056$75 (\ring$1206 [75]),
+    .\port$19056$87 (\ring$1206 [87]),
+    .\port$19056$99 (\ring$1206 [99]),
+    .\port$19533$111 (\ring$1226 [111]),
+    .\port$19533$15 (\ring$1226 [15]),
+    .\port$19533$27 (\ring$1226 [27]),
+    .\port$19533$99 (\ring$1226 [99]),
+    .\port$20487$167 (\ring$1209 [167]),
+    .\port$20487$3 (\ring$1209 [3]),
+    .\port$20487$75 (\ring$1209 [75]),
+    .\port$20487$87 (\ring$1209 [87]),
+    .\port$21123$167 (\ring$1207 [167]),
+    .\port$21123$3 (\ring$1207 [3]),
+    .\port$21123$75 (\ring$1207 [75]),
+    .\port$21123$87 (\ring$1207 [87]),
+    .\port$21918$123 (\ring$1203 [123]),
+    .\port$21918$135 (\ring$1203 [135]),
+    .\port$21918$39 (\ring$1203 [39]),
+    .\port$21918$51 (\ring$1203 [51]),
+    .\port$22554$105 (\ring$1205 [105]),
+    .\port$22554$117 (\ring$1205 [117]),
+    .\port$22554$21 (\ring$1205 [21]),
+    .\port$22554$33 (\ring$1205 [33]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33176,51 +33220,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$492 ),
     .load_vis(\load_vis$493 ),
-    .\port$15218$169 (\ring$1192 [169]),
-    .\port$15218$5 (\ring$1192 [5]),
-    .\port$15218$85 (\ring$1192 [85]),
-    .\port$15218$97 (\ring$1192 [97]),
-    .\port$16172$145 (\ring$1228 [145]),
-    .\port$16172$157 (\ring$1228 [157]),
-    .\port$16172$53 (\ring$1228 [53]),
-    .\port$16172$65 (\ring$1228 [65]),
-    .\port$16808$163 (\ring$1172 [163]),
-    .\port$16808$175 (\ring$1172 [175]),
-    .\port$16808$79 (\ring$1172 [79]),
-    .\port$16808$91 (\ring$1172 [91]),
-    .\port$16967$109 (\ring$1173 [109]),
-    .\port$16967$169 (\ring$1173 [169]),
-    .\port$16967$17 (\ring$1173 [17]),
-    .\port$16967$5 (\ring$1173 [5]),
-    .\port$16967$85 (\ring$1173 [85]),
-    .\port$16967$97 (\ring$1173 [97]),
-    .\port$18875$151 (\ring$1196 [151]),
-    .\port$18875$163 (\ring$1196 [163]),
-    .\port$18875$175 (\ring$1196 [175]),
-    .\port$18875$59 (\ring$1196 [59]),
-    .\port$18875$71 (\ring$1196 [71]),
-    .\port$18875$79 (\ring$1196 [79]),
-    .\port$18875$91 (\ring$1196 [91]),
-    .\port$19670$103 (\ring$1229 [103]),
-    .\port$19670$11 (\ring$1229 [11]),
-    .\port$19670$115 (\ring$1229 [115]),
-    .\port$19670$23 (\ring$1229 [23]),
-    .\port$20624$163 (\ring$1176 [163]),
-    .\port$20624$175 (\ring$1176 [175]),
-    .\port$20624$79 (\ring$1176 [79]),
-    .\port$20624$91 (\ring$1176 [91]),
-    .\port$21260$163 (\ring$1214 [163]),
-    .\port$21260$175 (\ring$1214 [175]),
-    .\port$21260$79 (\ring$1214 [79]),
-    .\port$21260$91 (\ring$1214 [91]),
-    .\port$22055$127 (\ring$1174 [127]),
-    .\port$22055$139 (\ring$1174 [139]),
-    .\port$22055$35 (\ring$1174 [35]),
-    .\port$22055$47 (\ring$1174 [47]),
-    .\port$22691$109 (\ring$1213 [109]),
-    .\port$22691$121 (\ring$1213 [121]),
-    .\port$22691$17 (\ring$1213 [17]),
-    .\port$22691$29 (\ring$1213 [29]),
+    .\port$15240$169 (\ring$1192 [169]),
+    .\port$15240$5 (\ring$1192 [5]),
+    .\port$15240$85 (\ring$1192 [85]),
+    .\port$15240$97 (\ring$1192 [97]),
+    .\port$16194$145 (\ring$1228 [145]),
+    .\port$16194$157 (\ring$1228 [157]),
+    .\port$16194$53 (\ring$1228 [53]),
+    .\port$16194$65 (\ring$1228 [65]),
+    .\port$16830$163 (\ring$1172 [163]),
+    .\port$16830$175 (\ring$1172 [175]),
+    .\port$16830$79 (\ring$1172 [79]),
+    .\port$16830$91 (\ring$1172 [91]),
+    .\port$16989$109 (\ring$1173 [109]),
+    .\port$16989$169 (\ring$1173 [169]),
+    .\port$16989$17 (\ring$1173 [17]),
+    .\port$16989$5 (\ring$1173 [5]),
+    .\port$16989$85 (\ring$1173 [85]),
+    .\port$16989$97 (\ring$1173 [97]),
+    .\port$18897$151 (\ring$1196 [151]),
+    .\port$18897$163 (\ring$1196 [163]),
+    .\port$18897$175 (\ring$1196 [175]),
+    .\port$18897$59 (\ring$1196 [59]),
+    .\port$18897$71 (\ring$1196 [71]),
+    .\port$18897$79 (\ring$1196 [79]),
+    .\port$18897$91 (\ring$1196 [91]),
+    .\port$19692$103 (\ring$1229 [103]),
+    .\port$19692$11 (\ring$1229 [11]),
+    .\port$19692$115 (\ring$1229 [115]),
+    .\port$19692$23 (\ring$1229 [23]),
+    .\port$20646$163 (\ring$1176 [163]),
+    .\port$20646$175 (\ring$1176 [175]),
+    .\port$20646$79 (\ring$1176 [79]),
+    .\port$20646$91 (\ring$1176 [91]),
+    .\port$21282$163 (\ring$1214 [163]),
+    .\port$21282$175 (\ring$1214 [175]),
+    .\port$21282$79 (\ring$1214 [79]),
+    .\port$21282$91 (\ring$1214 [91]),
+    .\port$22077$127 (\ring$1174 [127]),
+    .\port$22077$139 (\ring$1174 [139]),
+    .\port$22077$35 (\ring$1174 [35]),
+    .\port$22077$47 (\ring$1174 [47]),
+    .\port$22713$109 (\ring$1213 [109]),
+    .\port$22713$121 (\ring$1213 [121]),
+    .\port$22713$17 (\ring$1213 [17]),
+    .\port$22713$29 (\ring$1213 [29]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33246,51 +33290,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$508 ),
     .load_vis(\load_vis$509 ),
-    .\port$15536$145 (\ring$1212 [145]),
-    .\port$15536$157 (\ring$1212 [157]),
-    .\port$15536$53 (\ring$1212 [53]),
-    .\port$15536$65 (\ring$1212 [65]),
-    .\port$16172$115 (\ring$1228 [115]),
-    .\port$16172$127 (\ring$1228 [127]),
-    .\port$16172$23 (\ring$1228 [23]),
-    .\port$16172$35 (\ring$1228 [35]),
-    .\port$16967$163 (\ring$1173 [163]),
-    .\port$16967$175 (\ring$1173 [175]),
-    .\port$16967$79 (\ring$1173 [79]),
-    .\port$16967$91 (\ring$1173 [91]),
-    .\port$17603$163 (\ring$1179 [163]),
-    .\port$17603$175 (\ring$1179 [175]),
-    .\port$17603$79 (\ring$1179 [79]),
-    .\port$17603$91 (\ring$1179 [91]),
-    .\port$18557$139 (\ring$1175 [139]),
-    .\port$18557$151 (\ring$1175 [151]),
-    .\port$18557$47 (\ring$1175 [47]),
-    .\port$18557$59 (\ring$1175 [59]),
-    .\port$19352$103 (\ring$1223 [103]),
-    .\port$19352$11 (\ring$1223 [11]),
-    .\port$19352$163 (\ring$1223 [163]),
-    .\port$19352$175 (\ring$1223 [175]),
-    .\port$19352$79 (\ring$1223 [79]),
-    .\port$19352$91 (\ring$1223 [91]),
-    .\port$21260$157 (\ring$1214 [157]),
-    .\port$21260$169 (\ring$1214 [169]),
-    .\port$21260$5 (\ring$1214 [5]),
-    .\port$21260$65 (\ring$1214 [65]),
-    .\port$21260$77 (\ring$1214 [77]),
-    .\port$21260$85 (\ring$1214 [85]),
-    .\port$21260$97 (\ring$1214 [97]),
-    .\port$21419$163 (\ring$1171 [163]),
-    .\port$21419$175 (\ring$1171 [175]),
-    .\port$21419$79 (\ring$1171 [79]),
-    .\port$21419$91 (\ring$1171 [91]),
-    .\port$22055$109 (\ring$1174 [109]),
-    .\port$22055$121 (\ring$1174 [121]),
-    .\port$22055$17 (\ring$1174 [17]),
-    .\port$22055$29 (\ring$1174 [29]),
-    .\port$23009$169 (\ring$1177 [169]),
-    .\port$23009$5 (\ring$1177 [5]),
-    .\port$23009$85 (\ring$1177 [85]),
-    .\port$23009$97 (\ring$1177 [97]),
+    .\port$15558$145 (\ring$1212 [145]),
+    .\port$15558$157 (\ring$1212 [157]),
+    .\port$15558$53 (\ring$1212 [53]),
+    .\port$15558$65 (\ring$1212 [65]),
+    .\port$16194$115 (\ring$1228 [115]),
+    .\port$16194$127 (\ring$1228 [127]),
+    .\port$16194$23 (\ring$1228 [23]),
+    .\port$16194$35 (\ring$1228 [35]),
+    .\port$16989$163 (\ring$1173 [163]),
+    .\port$16989$175 (\ring$1173 [175]),
+    .\port$16989$79 (\ring$1173 [79]),
+    .\port$16989$91 (\ring$1173 [91]),
+    .\port$17625$163 (\ring$1179 [163]),
+    .\port$17625$175 (\ring$1179 [175]),
+    .\port$17625$79 (\ring$1179 [79]),
+    .\port$17625$91 (\ring$1179 [91]),
+    .\port$18579$139 (\ring$1175 [139]),
+    .\port$18579$151 (\ring$1175 [151]),
+    .\port$18579$47 (\ring$1175 [47]),
+    .\port$18579$59 (\ring$1175 [59]),
+    .\port$19374$103 (\ring$1223 [103]),
+    .\port$19374$11 (\ring$1223 [11]),
+    .\port$19374$163 (\ring$1223 [163]),
+    .\port$19374$175 (\ring$1223 [175]),
+    .\port$19374$79 (\ring$1223 [79]),
+    .\port$19374$91 (\ring$1223 [91]),
+    .\port$21282$157 (\ring$1214 [157]),
+    .\port$21282$169 (\ring$1214 [169]),
+    .\port$21282$5 (\ring$1214 [5]),
+    .\port$21282$65 (\ring$1214 [65]),
+    .\port$21282$77 (\ring$1214 [77]),
+    .\port$21282$85 (\ring$1214 [85]),
+    .\port$21282$97 (\ring$1214 [97]),
+    .\port$21441$163 (\ring$1171 [163]),
+    .\port$21441$175 (\ring$1171 [175]),
+    .\port$21441$79 (\ring$1171 [79]),
+    .\port$21441$91 (\ring$1171 [91]),
+    .\port$22077$109 (\ring$1174 [109]),
+    .\port$22077$121 (\ring$1174 [121]),
+    .\port$22077$17 (\ring$1174 [17]),
+    .\port$22077$29 (\ring$1174 [29]),
+    .\port$23031$169 (\ring$1177 [169]),
+    .\port$23031$5 (\ring$1177 [5]),
+    .\port$23031$85 (\ring$1177 [85]),
+    .\port$23031$97 (\ring$1177 [97]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33316,51 +33360,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$524 ),
     .load_vis(\load_vis$525 ),
-    .\port$15695$141 (\ring$1217 [141]),
-    .\port$15695$153 (\ring$1217 [153]),
-    .\port$15695$57 (\ring$1217 [57]),
-    .\port$15695$69 (\ring$1217 [69]),
-    .\port$16331$111 (\ring$1231 [111]),
-    .\port$16331$123 (\ring$1231 [123]),
-    .\port$16331$27 (\ring$1231 [27]),
-    .\port$16331$39 (\ring$1231 [39]),
-    .\port$17126$167 (\ring$1184 [167]),
-    .\port$17126$3 (\ring$1184 [3]),
-    .\port$17126$75 (\ring$1184 [75]),
-    .\port$17126$87 (\ring$1184 [87]),
-    .\port$17762$167 (\ring$1190 [167]),
-    .\port$17762$3 (\ring$1190 [3]),
-    .\port$17762$75 (\ring$1190 [75]),
-    .\port$17762$87 (\ring$1190 [87]),
-    .\port$18716$135 (\ring$1186 [135]),
-    .\port$18716$147 (\ring$1186 [147]),
-    .\port$18716$51 (\ring$1186 [51]),
-    .\port$18716$63 (\ring$1186 [63]),
-    .\port$19193$147 (\ring$1219 [147]),
-    .\port$19193$159 (\ring$1219 [159]),
-    .\port$19193$167 (\ring$1219 [167]),
-    .\port$19193$3 (\ring$1219 [3]),
-    .\port$19193$63 (\ring$1219 [63]),
-    .\port$19193$75 (\ring$1219 [75]),
-    .\port$19193$87 (\ring$1219 [87]),
-    .\port$19511$15 (\ring$1226 [15]),
-    .\port$19511$167 (\ring$1226 [167]),
-    .\port$19511$3 (\ring$1226 [3]),
-    .\port$19511$75 (\ring$1226 [75]),
-    .\port$19511$87 (\ring$1226 [87]),
-    .\port$19511$99 (\ring$1226 [99]),
-    .\port$21578$167 (\ring$1182 [167]),
-    .\port$21578$3 (\ring$1182 [3]),
-    .\port$21578$75 (\ring$1182 [75]),
-    .\port$21578$87 (\ring$1182 [87]),
-    .\port$22214$105 (\ring$1185 [105]),
-    .\port$22214$117 (\ring$1185 [117]),
-    .\port$22214$21 (\ring$1185 [21]),
-    .\port$22214$33 (\ring$1185 [33]),
-    .\port$23168$173 (\ring$1188 [173]),
-    .\port$23168$81 (\ring$1188 [81]),
-    .\port$23168$9 (\ring$1188 [9]),
-    .\port$23168$93 (\ring$1188 [93]),
+    .\port$15717$141 (\ring$1217 [141]),
+    .\port$15717$153 (\ring$1217 [153]),
+    .\port$15717$57 (\ring$1217 [57]),
+    .\port$15717$69 (\ring$1217 [69]),
+    .\port$16353$111 (\ring$1231 [111]),
+    .\port$16353$123 (\ring$1231 [123]),
+    .\port$16353$27 (\ring$1231 [27]),
+    .\port$16353$39 (\ring$1231 [39]),
+    .\port$17148$167 (\ring$1184 [167]),
+    .\port$17148$3 (\ring$1184 [3]),
+    .\port$17148$75 (\ring$1184 [75]),
+    .\port$17148$87 (\ring$1184 [87]),
+    .\port$17784$167 (\ring$1190 [167]),
+    .\port$17784$3 (\ring$1190 [3]),
+    .\port$17784$75 (\ring$1190 [75]),
+    .\port$17784$87 (\ring$1190 [87]),
+    .\port$18738$135 (\ring$1186 [135]),
+    .\port$18738$147 (\ring$1186 [147]),
+    .\port$18738$51 (\ring$1186 [51]),
+    .\port$18738$63 (\ring$1186 [63]),
+    .\port$19215$147 (\ring$1219 [147]),
+    .\port$19215$159 (\ring$1219 [159]),
+    .\port$19215$167 (\ring$1219 [167]),
+    .\port$19215$3 (\ring$1219 [3]),
+    .\port$19215$63 (\ring$1219 [63]),
+    .\port$19215$75 (\ring$1219 [75]),
+    .\port$19215$87 (\ring$1219 [87]),
+    .\port$19533$15 (\ring$1226 [15]),
+    .\port$19533$167 (\ring$1226 [167]),
+    .\port$19533$3 (\ring$1226 [3]),
+    .\port$19533$75 (\ring$1226 [75]),
+    .\port$19533$87 (\ring$1226 [87]),
+    .\port$19533$99 (\ring$1226 [99]),
+    .\port$21600$167 (\ring$1182 [167]),
+    .\port$21600$3 (\ring$1182 [3]),
+    .\port$21600$75 (\ring$1182 [75]),
+    .\port$21600$87 (\ring$1182 [87]),
+    .\port$22236$105 (\ring$1185 [105]),
+    .\port$22236$117 (\ring$1185 [117]),
+    .\port$22236$21 (\ring$1185 [21]),
+    .\port$22236$33 (\ring$1185 [33]),
+    .\port$23190$173 (\ring$1188 [173]),
+    .\port$23190$81 (\ring$1188 [81]),
+    .\port$23190$9 (\ring$1188 [9]),
+    .\port$23190$93 (\ring$1188 [93]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33386,51 +33430,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$108 ),
     .load_vis(\load_vis$109 ),
-    .\port$15059$147 (\ring$1181 [147]),
-    .\port$15059$159 (\ring$1181 [159]),
-    .\port$15059$167 (\ring$1181 [167]),
-    .\port$15059$3 (\ring$1181 [3]),
-    .\port$15059$63 (\ring$1181 [63]),
-    .\port$15059$75 (\ring$1181 [75]),
-    .\port$15059$87 (\ring$1181 [87]),
-    .\port$15377$15 (\ring$1202 [15]),
-    .\port$15377$167 (\ring$1202 [167]),
-    .\port$15377$3 (\ring$1202 [3]),
-    .\port$15377$75 (\ring$1202 [75]),
-    .\port$15377$87 (\ring$1202 [87]),
-    .\port$15377$99 (\ring$1202 [99]),
-    .\port$17444$167 (\ring$1204 [167]),
-    .\port$17444$3 (\ring$1204 [3]),
-    .\port$17444$75 (\ring$1204 [75]),
-    .\port$17444$87 (\ring$1204 [87]),
-    .\port$18080$105 (\ring$1210 [105]),
-    .\port$18080$117 (\ring$1210 [117]),
-    .\port$18080$21 (\ring$1210 [21]),
-    .\port$18080$33 (\ring$1210 [33]),
-    .\port$19034$173 (\ring$1206 [173]),
-    .\port$19034$81 (\ring$1206 [81]),
-    .\port$19034$9 (\ring$1206 [9]),
-    .\port$19034$93 (\ring$1206 [93]),
-    .\port$20465$129 (\ring$1209 [129]),
-    .\port$20465$141 (\ring$1209 [141]),
-    .\port$20465$45 (\ring$1209 [45]),
-    .\port$20465$57 (\ring$1209 [57]),
-    .\port$21101$111 (\ring$1207 [111]),
-    .\port$21101$15 (\ring$1207 [15]),
-    .\port$21101$27 (\ring$1207 [27]),
-    .\port$21101$99 (\ring$1207 [99]),
-    .\port$21896$147 (\ring$1203 [147]),
-    .\port$21896$159 (\ring$1203 [159]),
-    .\port$21896$63 (\ring$1203 [63]),
-    .\port$21896$75 (\ring$1203 [75]),
-    .\port$22532$147 (\ring$1205 [147]),
-    .\port$22532$159 (\ring$1205 [159]),
-    .\port$22532$63 (\ring$1205 [63]),
-    .\port$22532$75 (\ring$1205 [75]),
-    .\port$23486$123 (\ring$1208 [123]),
-    .\port$23486$135 (\ring$1208 [135]),
-    .\port$23486$39 (\ring$1208 [39]),
-    .\port$23486$51 (\ring$1208 [51]),
+    .\port$15081$147 (\ring$1181 [147]),
+    .\port$15081$159 (\ring$1181 [159]),
+    .\port$15081$167 (\ring$1181 [167]),
+    .\port$15081$3 (\ring$1181 [3]),
+    .\port$15081$63 (\ring$1181 [63]),
+    .\port$15081$75 (\ring$1181 [75]),
+    .\port$15081$87 (\ring$1181 [87]),
+    .\port$15399$15 (\ring$1202 [15]),
+    .\port$15399$167 (\ring$1202 [167]),
+    .\port$15399$3 (\ring$1202 [3]),
+    .\port$15399$75 (\ring$1202 [75]),
+    .\port$15399$87 (\ring$1202 [87]),
+    .\port$15399$99 (\ring$1202 [99]),
+    .\port$17466$167 (\ring$1204 [167]),
+    .\port$17466$3 (\ring$1204 [3]),
+    .\port$17466$75 (\ring$1204 [75]),
+    .\port$17466$87 (\ring$1204 [87]),
+    .\port$18102$105 (\ring$1210 [105]),
+    .\port$18102$117 (\ring$1210 [117]),
+    .\port$18102$21 (\ring$1210 [21]),
+    .\port$18102$33 (\ring$1210 [33]),
+    .\port$19056$173 (\ring$1206 [173]),
+    .\port$19056$81 (\ring$1206 [81]),
+    .\port$19056$9 (\ring$1206 [9]),
+    .\port$19056$93 (\ring$1206 [93]),
+    .\port$20487$129 (\ring$1209 [129]),
+    .\port$20487$141 (\ring$1209 [141]),
+    .\port$20487$45 (\ring$1209 [45]),
+    .\port$20487$57 (\ring$1209 [57]),
+    .\port$21123$111 (\ring$1207 [111]),
+    .\port$21123$15 (\ring$1207 [15]),
+    .\port$21123$27 (\ring$1207 [27]),
+    .\port$21123$99 (\ring$1207 [99]),
+    .\port$21918$147 (\ring$1203 [147]),
+    .\port$21918$159 (\ring$1203 [159]),
+    .\port$21918$63 (\ring$1203 [63]),
+    .\port$21918$75 (\ring$1203 [75]),
+    .\port$22554$147 (\ring$1205 [147]),
+    .\port$22554$159 (\ring$1205 [159]),
+    .\port$22554$63 (\ring$1205 [63]),
+    .\port$22554$75 (\ring$1205 [75]),
+    .\port$23508$123 (\ring$1208 [123]),
+    .\port$23508$135 (\ring$1208 [135]),
+    .\port$23508$39 (\ring$1208 [39]),
+    .\port$23508$51 (\ring$1208 [51]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33456,51 +33500,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$540 ),
     .load_vis(\load_vis$541 ),
-    .\port$15854$145 (\ring$1222 [145]),
-    .\port$15854$157 (\ring$1222 [157]),
-    .\port$15854$53 (\ring$1222 [53]),
-    .\port$15854$65 (\ring$1222 [65]),
-    .\port$16490$115 (\ring$1234 [115]),
-    .\port$16490$127 (\ring$1234 [127]),
-    .\port$16490$23 (\ring$1234 [23]),
-    .\port$16490$35 (\ring$1234 [35]),
-    .\port$17285$163 (\ring$1194 [163]),
-    .\port$17285$175 (\ring$1194 [175]),
-    .\port$17285$79 (\ring$1194 [79]),
-    .\port$17285$91 (\ring$1194 [91]),
-    .\port$17921$163 (\ring$1200 [163]),
-    .\port$17921$175 (\ring$1200 [175]),
-    .\port$17921$79 (\ring$1200 [79]),
-    .\port$17921$91 (\ring$1200 [91]),
-    .\port$18875$139 (\ring$1196 [139]),
-    .\port$18875$151 (\ring$1196 [151]),
-    .\port$18875$47 (\ring$1196 [47]),
-    .\port$18875$59 (\ring$1196 [59]),
-    .\port$19352$151 (\ring$1223 [151]),
-    .\port$19352$163 (\ring$1223 [163]),
-    .\port$19352$175 (\ring$1223 [175]),
-    .\port$19352$59 (\ring$1223 [59]),
-    .\port$19352$71 (\ring$1223 [71]),
-    .\port$19352$79 (\ring$1223 [79]),
-    .\port$19352$91 (\ring$1223 [91]),
-    .\port$19670$103 (\ring$1229 [103]),
-    .\port$19670$11 (\ring$1229 [11]),
-    .\port$19670$163 (\ring$1229 [163]),
-    .\port$19670$175 (\ring$1229 [175]),
-    .\port$19670$79 (\ring$1229 [79]),
-    .\port$19670$91 (\ring$1229 [91]),
-    .\port$21737$163 (\ring$1193 [163]),
-    .\port$21737$175 (\ring$1193 [175]),
-    .\port$21737$79 (\ring$1193 [79]),
-    .\port$21737$91 (\ring$1193 [91]),
-    .\port$22373$109 (\ring$1195 [109]),
-    .\port$22373$121 (\ring$1195 [121]),
-    .\port$22373$17 (\ring$1195 [17]),
-    .\port$22373$29 (\ring$1195 [29]),
-    .\port$23327$169 (\ring$1198 [169]),
-    .\port$23327$5 (\ring$1198 [5]),
-    .\port$23327$85 (\ring$1198 [85]),
-    .\port$23327$97 (\ring$1198 [97]),
+    .\port$15876$145 (\ring$1222 [145]),
+    .\port$15876$157 (\ring$1222 [157]),
+    .\port$15876$53 (\ring$1222 [53]),
+    .\port$15876$65 (\ring$1222 [65]),
+    .\port$16512$115 (\ring$1234 [115]),
+    .\port$16512$127 (\ring$1234 [127]),
+    .\port$16512$23 (\ring$1234 [23]),
+    .\port$16512$35 (\ring$1234 [35]),
+    .\port$17307$163 (\ring$1194 [163]),
+    .\port$17307$175 (\ring$1194 [175]),
+    .\port$17307$79 (\ring$1194 [79]),
+    .\port$17307$91 (\ring$1194 [91]),
+    .\port$17943$163 (\ring$1200 [163]),
+    .\port$17943$175 (\ring$1200 [175]),
+    .\port$17943$79 (\ring$1200 [79]),
+    .\port$17943$91 (\ring$1200 [91]),
+    .\port$18897$139 (\ring$1196 [139]),
+    .\port$18897$151 (\ring$1196 [151]),
+    .\port$18897$47 (\ring$1196 [47]),
+    .\port$18897$59 (\ring$1196 [59]),
+    .\port$19374$151 (\ring$1223 [151]),
+    .\port$19374$163 (\ring$1223 [163]),
+    .\port$19374$175 (\ring$1223 [175]),
+    .\port$19374$59 (\ring$1223 [59]),
+    .\port$19374$71 (\ring$1223 [71]),
+    .\port$19374$79 (\ring$1223 [79]),
+    .\port$19374$91 (\ring$1223 [91]),
+    .\port$19692$103 (\ring$1229 [103]),
+    .\port$19692$11 (\ring$1229 [11]),
+    .\port$19692$163 (\ring$1229 [163]),
+    .\port$19692$175 (\ring$1229 [175]),
+    .\port$19692$79 (\ring$1229 [79]),
+    .\port$19692$91 (\ring$1229 [91]),
+    .\port$21759$163 (\ring$1193 [163]),
+    .\port$21759$175 (\ring$1193 [175]),
+    .\port$21759$79 (\ring$1193 [79]),
+    .\port$21759$91 (\ring$1193 [91]),
+    .\port$22395$109 (\ring$1195 [109]),
+    .\port$22395$121 (\ring$1195 [121]),
+    .\port$22395$17 (\ring$1195 [17]),
+    .\port$22395$29 (\ring$1195 [29]),
+    .\port$23349$169 (\ring$1198 [169]),
+    .\port$23349$5 (\ring$1198 [5]),
+    .\port$23349$85 (\ring$1198 [85]),
+    .\port$23349$97 (\ring$1198 [97]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33526,51 +33570,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$556 ),
     .load_vis(\load_vis$557 ),
-    .\port$16013$141 (\ring$1225 [141]),
-    .\port$16013$153 (\ring$1225 [153]),
-    .\port$16013$57 (\ring$1225 [57]),
-    .\port$16013$69 (\ring$1225 [69]),
-    .\port$16649$111 (\ring$1236 [111]),
-    .\port$16649$123 (\ring$1236 [123]),
-    .\port$16649$27 (\ring$1236 [27]),
-    .\port$16649$39 (\ring$1236 [39]),
-    .\port$17444$167 (\ring$1204 [167]),
-    .\port$17444$3 (\ring$1204 [3]),
-    .\port$17444$75 (\ring$1204 [75]),
-    .\port$17444$87 (\ring$1204 [87]),
-    .\port$18080$167 (\ring$1210 [167]),
-    .\port$18080$3 (\ring$1210 [3]),
-    .\port$18080$75 (\ring$1210 [75]),
-    .\port$18080$87 (\ring$1210 [87]),
-    .\port$19034$135 (\ring$1206 [135]),
-    .\port$19034$147 (\ring$1206 [147]),
-    .\port$19034$51 (\ring$1206 [51]),
-    .\port$19034$63 (\ring$1206 [63]),
-    .\port$19511$147 (\ring$1226 [147]),
-    .\port$19511$159 (\ring$1226 [159]),
-    .\port$19511$167 (\ring$1226 [167]),
-    .\port$19511$3 (\ring$1226 [3]),
-    .\port$19511$63 (\ring$1226 [63]),
-    .\port$19511$75 (\ring$1226 [75]),
-    .\port$19511$87 (\ring$1226 [87]),
-    .\port$19829$15 (\ring$1232 [15]),
-    .\port$19829$167 (\ring$1232 [167]),
-    .\port$19829$3 (\ring$1232 [3]),
-    .\port$19829$75 (\ring$1232 [75]),
-    .\port$19829$87 (\ring$1232 [87]),
-    .\port$19829$99 (\ring$1232 [99]),
-    .\port$21896$167 (\ring$1203 [167]),
-    .\port$21896$3 (\ring$1203 [3]),
-    .\port$21896$75 (\ring$1203 [75]),
-    .\port$21896$87 (\ring$1203 [87]),
-    .\port$22532$105 (\ring$1205 [105]),
-    .\port$22532$117 (\ring$1205 [117]),
-    .\port$22532$21 (\ring$1205 [21]),
-    .\port$22532$33 (\ring$1205 [33]),
-    .\port$23486$173 (\ring$1208 [173]),
-    .\port$23486$81 (\ring$1208 [81]),
-    .\port$23486$9 (\ring$1208 [9]),
-    .\port$23486$93 (\ring$1208 [93]),
+    .\port$16035$141 (\ring$1225 [141]),
+    .\port$16035$153 (\ring$1225 [153]),
+    .\port$16035$57 (\ring$1225 [57]),
+    .\port$16035$69 (\ring$1225 [69]),
+    .\port$16671$111 (\ring$1236 [111]),
+    .\port$16671$123 (\ring$1236 [123]),
+    .\port$16671$27 (\ring$1236 [27]),
+    .\port$16671$39 (\ring$1236 [39]),
+    .\port$17466$167 (\ring$1204 [167]),
+    .\port$17466$3 (\ring$1204 [3]),
+    .\port$17466$75 (\ring$1204 [75]),
+    .\port$17466$87 (\ring$1204 [87]),
+    .\port$18102$167 (\ring$1210 [167]),
+    .\port$18102$3 (\ring$1210 [3]),
+    .\port$18102$75 (\ring$1210 [75]),
+    .\port$18102$87 (\ring$1210 [87]),
+    .\port$19056$135 (\ring$1206 [135]),
+    .\port$19056$147 (\ring$1206 [147]),
+    .\port$19056$51 (\ring$1206 [51]),
+    .\port$19056$63 (\ring$1206 [63]),
+    .\port$19533$147 (\ring$1226 [147]),
+    .\port$19533$159 (\ring$1226 [159]),
+    .\port$19533$167 (\ring$1226 [167]),
+    .\port$19533$3 (\ring$1226 [3]),
+    .\port$19533$63 (\ring$1226 [63]),
+    .\port$19533$75 (\ring$1226 [75]),
+    .\port$19533$87 (\ring$1226 [87]),
+    .\port$19851$15 (\ring$1232 [15]),
+    .\port$19851$167 (\ring$1232 [167]),
+    .\port$19851$3 (\ring$1232 [3]),
+    .\port$19851$75 (\ring$1232 [75]),
+    .\port$19851$87 (\ring$1232 [87]),
+    .\port$19851$99 (\ring$1232 [99]),
+    .\port$21918$167 (\ring$1203 [167]),
+    .\port$21918$3 (\ring$1203 [3]),
+    .\port$21918$75 (\ring$1203 [75]),
+    .\port$21918$87 (\ring$1203 [87]),
+    .\port$22554$105 (\ring$1205 [105]),
+    .\port$22554$117 (\ring$1205 [117]),
+    .\port$22554$21 (\ring$1205 [21]),
+    .\port$22554$33 (\ring$1205 [33]),
+    .\port$23508$173 (\ring$1208 [173]),
+    .\port$23508$81 (\ring$1208 [81]),
+    .\port$23508$9 (\ring$1208 [9]),
+    .\port$23508$93 (\ring$1208 [93]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33596,51 +33640,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$572 ),
     .load_vis(\load_vis$573 ),
-    .\port$16172$145 (\ring$1228 [145]),
-    .\port$16172$157 (\ring$1228 [157]),
-    .\port$16172$53 (\ring$1228 [53]),
-    .\port$16172$65 (\ring$1228 [65]),
-    .\port$16808$115 (\ring$1172 [115]),
-    .\port$16808$127 (\ring$1172 [127]),
-    .\port$16808$23 (\ring$1172 [23]),
-    .\port$16808$35 (\ring$1172 [35]),
-    .\port$16967$145 (\ring$1173 [145]),
-    .\port$16967$157 (\ring$1173 [157]),
-    .\port$16967$53 (\ring$1173 [53]),
-    .\port$16967$65 (\ring$1173 [65]),
-    .\port$17603$163 (\ring$1179 [163]),
-    .\port$17603$175 (\ring$1179 [175]),
-    .\port$17603$79 (\ring$1179 [79]),
-    .\port$17603$91 (\ring$1179 [91]),
-    .\port$18239$163 (\ring$1215 [163]),
-    .\port$18239$175 (\ring$1215 [175]),
-    .\port$18239$79 (\ring$1215 [79]),
-    .\port$18239$91 (\ring$1215 [91]),
-    .\port$19670$151 (\ring$1229 [151]),
-    .\port$19670$163 (\ring$1229 [163]),
-    .\port$19670$175 (\ring$1229 [175]),
-    .\port$19670$59 (\ring$1229 [59]),
-    .\port$19670$71 (\ring$1229 [71]),
-    .\port$19670$79 (\ring$1229 [79]),
-    .\port$19670$91 (\ring$1229 [91]),
-    .\port$19988$103 (\ring$1178 [103]),
-    .\port$19988$11 (\ring$1178 [11]),
-    .\port$19988$163 (\ring$1178 [163]),
-    .\port$19988$175 (\ring$1178 [175]),
-    .\port$19988$79 (\ring$1178 [79]),
-    .\port$19988$91 (\ring$1178 [91]),
-    .\port$21419$163 (\ring$1171 [163]),
-    .\port$21419$175 (\ring$1171 [175]),
-    .\port$21419$79 (\ring$1171 [79]),
-    .\port$21419$91 (\ring$1171 [91]),
-    .\port$22055$163 (\ring$1174 [163]),
-    .\port$22055$175 (\ring$1174 [175]),
-    .\port$22055$79 (\ring$1174 [79]),
-    .\port$22055$91 (\ring$1174 [91]),
-    .\port$22691$109 (\ring$1213 [109]),
-    .\port$22691$121 (\ring$1213 [121]),
-    .\port$22691$17 (\ring$1213 [17]),
-    .\port$22691$29 (\ring$1213 [29]),
+    .\port$16194$145 (\ring$1228 [145]),
+    .\port$16194$157 (\ring$1228 [157]),
+    .\port$16194$53 (\ring$1228 [53]),
+    .\port$16194$65 (\ring$1228 [65]),
+    .\port$16830$115 (\ring$1172 [115]),
+    .\port$16830$127 (\ring$1172 [127]),
+    .\port$16830$23 (\ring$1172 [23]),
+    .\port$16830$35 (\ring$1172 [35]),
+    .\port$16989$145 (\ring$1173 [145]),
+    .\port$16989$157 (\ring$1173 [157]),
+    .\port$16989$53 (\ring$1173 [53]),
+    .\port$16989$65 (\ring$1173 [65]),
+    .\port$17625$163 (\ring$1179 [163]),
+    .\port$17625$175 (\ring$1179 [175]),
+    .\port$17625$79 (\ring$1179 [79]),
+    .\port$17625$91 (\ring$1179 [91]),
+    .\port$18261$163 (\ring$1215 [163]),
+    .\port$18261$175 (\ring$1215 [175]),
+    .\port$18261$79 (\ring$1215 [79]),
+    .\port$18261$91 (\ring$1215 [91]),
+    .\port$19692$151 (\ring$1229 [151]),
+    .\port$19692$163 (\ring$1229 [163]),
+    .\port$19692$175 (\ring$1229 [175]),
+    .\port$19692$59 (\ring$1229 [59]),
+    .\port$19692$71 (\ring$1229 [71]),
+    .\port$19692$79 (\ring$1229 [79]),
+    .\port$19692$91 (\ring$1229 [91]),
+    .\port$20010$103 (\ring$1178 [103]),
+    .\port$20010$11 (\ring$1178 [11]),
+    .\port$20010$163 (\ring$1178 [163]),
+    .\port$20010$175 (\ring$1178 [175]),
+    .\port$20010$79 (\ring$1178 [79]),
+    .\port$20010$91 (\ring$1178 [91]),
+    .\port$21441$163 (\ring$1171 [163]),
+    .\port$21441$175 (\ring$1171 [175]),
+    .\port$21441$79 (\ring$1171 [79]),
+    .\port$21441$91 (\ring$1171 [91]),
+    .\port$22077$163 (\ring$1174 [163]),
+    .\port$22077$175 (\ring$1174 [175]),
+    .\port$22077$79 (\ring$1174 [79]),
+    .\port$22077$91 (\ring$1174 [91]),
+    .\port$22713$109 (\ring$1213 [109]),
+    .\port$22713$121 (\ring$1213 [121]),
+    .\port$22713$17 (\ring$1213 [17]),
+    .\port$22713$29 (\ring$1213 [29]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33666,51 +33710,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$588 ),
     .load_vis(\load_vis$589 ),
-    .\port$14741$117 (\ring$1183 [117]),
-    .\port$14741$129 (\ring$1183 [129]),
-    .\port$14741$33 (\ring$1183 [33]),
-    .\port$14741$45 (\ring$1183 [45]),
-    .\port$16331$141 (\ring$1231 [141]),
-    .\port$16331$153 (\ring$1231 [153]),
-    .\port$16331$57 (\ring$1231 [57]),
-    .\port$16331$69 (\ring$1231 [69]),
-    .\port$17126$141 (\ring$1184 [141]),
-    .\port$17126$153 (\ring$1184 [153]),
-    .\port$17126$57 (\ring$1184 [57]),
-    .\port$17126$69 (\ring$1184 [69]),
-    .\port$17762$167 (\ring$1190 [167]),
-    .\port$17762$3 (\ring$1190 [3]),
-    .\port$17762$75 (\ring$1190 [75]),
-    .\port$17762$87 (\ring$1190 [87]),
-    .\port$18398$167 (\ring$1220 [167]),
-    .\port$18398$3 (\ring$1220 [3]),
-    .\port$18398$75 (\ring$1220 [75]),
-    .\port$18398$87 (\ring$1220 [87]),
-    .\port$19829$147 (\ring$1232 [147]),
-    .\port$19829$159 (\ring$1232 [159]),
-    .\port$19829$167 (\ring$1232 [167]),
-    .\port$19829$3 (\ring$1232 [3]),
-    .\port$19829$63 (\ring$1232 [63]),
-    .\port$19829$75 (\ring$1232 [75]),
-    .\port$19829$87 (\ring$1232 [87]),
-    .\port$20147$15 (\ring$1189 [15]),
-    .\port$20147$167 (\ring$1189 [167]),
-    .\port$20147$3 (\ring$1189 [3]),
-    .\port$20147$75 (\ring$1189 [75]),
-    .\port$20147$87 (\ring$1189 [87]),
-    .\port$20147$99 (\ring$1189 [99]),
-    .\port$21578$167 (\ring$1182 [167]),
-    .\port$21578$3 (\ring$1182 [3]),
-    .\port$21578$75 (\ring$1182 [75]),
-    .\port$21578$87 (\ring$1182 [87]),
-    .\port$22214$167 (\ring$1185 [167]),
-    .\port$22214$3 (\ring$1185 [3]),
-    .\port$22214$75 (\ring$1185 [75]),
-    .\port$22214$87 (\ring$1185 [87]),
-    .\port$22850$105 (\ring$1218 [105]),
-    .\port$22850$117 (\ring$1218 [117]),
-    .\port$22850$21 (\ring$1218 [21]),
-    .\port$22850$33 (\ring$1218 [33]),
+    .\port$14763$117 (\ring$1183 [117]),
+    .\port$14763$129 (\ring$1183 [129]),
+    .\port$14763$33 (\ring$1183 [33]),
+    .\port$14763$45 (\ring$1183 [45]),
+    .\port$16353$141 (\ring$1231 [141]),
+    .\port$16353$153 (\ring$1231 [153]),
+    .\port$16353$57 (\ring$1231 [57]),
+    .\port$16353$69 (\ring$1231 [69]),
+    .\port$17148$141 (\ring$1184 [141]),
+    .\port$17148$153 (\ring$1184 [153]),
+    .\port$17148$57 (\ring$1184 [57]),
+    .\port$17148$69 (\ring$1184 [69]),
+    .\port$17784$167 (\ring$1190 [167]),
+    .\port$17784$3 (\ring$1190 [3]),
+    .\port$17784$75 (\ring$1190 [75]),
+    .\port$17784$87 (\ring$1190 [87]),
+    .\port$18420$167 (\ring$1220 [167]),
+    .\port$18420$3 (\ring$1220 [3]),
+    .\port$18420$75 (\ring$1220 [75]),
+    .\port$18420$87 (\ring$1220 [87]),
+    .\port$19851$147 (\ring$1232 [147]),
+    .\port$19851$159 (\ring$1232 [159]),
+    .\port$19851$167 (\ring$1232 [167]),
+    .\port$19851$3 (\ring$1232 [3]),
+    .\port$19851$63 (\ring$1232 [63]),
+    .\port$19851$75 (\ring$1232 [75]),
+    .\port$19851$87 (\ring$1232 [87]),
+    .\port$20169$15 (\ring$1189 [15]),
+    .\port$20169$167 (\ring$1189 [167]),
+    .\port$20169$3 (\ring$1189 [3]),
+    .\port$20169$75 (\ring$1189 [75]),
+    .\port$20169$87 (\ring$1189 [87]),
+    .\port$20169$99 (\ring$1189 [99]),
+    .\port$21600$167 (\ring$1182 [167]),
+    .\port$21600$3 (\ring$1182 [3]),
+    .\port$21600$75 (\ring$1182 [75]),
+    .\port$21600$87 (\ring$1182 [87]),
+    .\port$22236$167 (\ring$1185 [167]),
+    .\port$22236$3 (\ring$1185 [3]),
+    .\port$22236$75 (\ring$1185 [75]),
+    .\port$22236$87 (\ring$1185 [87]),
+    .\port$22872$105 (\ring$1218 [105]),
+    .\port$22872$117 (\ring$1218 [117]),
+    .\port$22872$21 (\ring$1218 [21]),
+    .\port$22872$33 (\ring$1218 [33]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33736,51 +33780,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$604 ),
     .load_vis(\load_vis$605 ),
-    .\port$14900$121 (ring[121]),
-    .\port$14900$133 (ring[133]),
-    .\port$14900$29 (ring[29]),
-    .\port$14900$41 (ring[41]),
-    .\port$16490$145 (\ring$1234 [145]),
-    .\port$16490$157 (\ring$1234 [157]),
-    .\port$16490$53 (\ring$1234 [53]),
-    .\port$16490$65 (\ring$1234 [65]),
-    .\port$17285$145 (\ring$1194 [145]),
-    .\port$17285$157 (\ring$1194 [157]),
-    .\port$17285$53 (\ring$1194 [53]),
-    .\port$17285$65 (\ring$1194 [65]),
-    .\port$17921$163 (\ring$1200 [163]),
-    .\port$17921$175 (\ring$1200 [175]),
-    .\port$17921$79 (\ring$1200 [79]),
-    .\port$17921$91 (\ring$1200 [91]),
-    .\port$18557$163 (\ring$1175 [163]),
-    .\port$18557$175 (\ring$1175 [175]),
-    .\port$18557$79 (\ring$1175 [79]),
-    .\port$18557$91 (\ring$1175 [91]),
-    .\port$19988$151 (\ring$1178 [151]),
-    .\port$19988$163 (\ring$1178 [163]),
-    .\port$19988$175 (\ring$1178 [175]),
-    .\port$19988$59 (\ring$1178 [59]),
-    .\port$19988$71 (\ring$1178 [71]),
-    .\port$19988$79 (\ring$1178 [79]),
-    .\port$19988$91 (\ring$1178 [91]),
-    .\port$20306$103 (\ring$1199 [103]),
-    .\port$20306$11 (\ring$1199 [11]),
-    .\port$20306$163 (\ring$1199 [163]),
-    .\port$20306$175 (\ring$1199 [175]),
-    .\port$20306$79 (\ring$1199 [79]),
-    .\port$20306$91 (\ring$1199 [91]),
-    .\port$21737$163 (\ring$1193 [163]),
-    .\port$21737$175 (\ring$1193 [175]),
-    .\port$21737$79 (\ring$1193 [79]),
-    .\port$21737$91 (\ring$1193 [91]),
-    .\port$22373$163 (\ring$1195 [163]),
-    .\port$22373$175 (\ring$1195 [175]),
-    .\port$22373$79 (\ring$1195 [79]),
-    .\port$22373$91 (\ring$1195 [91]),
-    .\port$23009$109 (\ring$1177 [109]),
-    .\port$23009$121 (\ring$1177 [121]),
-    .\port$23009$17 (\ring$1177 [17]),
-    .\port$23009$29 (\ring$1177 [29]),
+    .\port$14922$121 (ring[121]),
+    .\port$14922$133 (ring[133]),
+    .\port$14922$29 (ring[29]),
+    .\port$14922$41 (ring[41]),
+    .\port$16512$145 (\ring$1234 [145]),
+    .\port$16512$157 (\ring$1234 [157]),
+    .\port$16512$53 (\ring$1234 [53]),
+    .\port$16512$65 (\ring$1234 [65]),
+    .\port$17307$145 (\ring$1194 [145]),
+    .\port$17307$157 (\ring$1194 [157]),
+    .\port$17307$53 (\ring$1194 [53]),
+    .\port$17307$65 (\ring$1194 [65]),
+    .\port$17943$163 (\ring$1200 [163]),
+    .\port$17943$175 (\ring$1200 [175]),
+    .\port$17943$79 (\ring$1200 [79]),
+    .\port$17943$91 (\ring$1200 [91]),
+    .\port$18579$163 (\ring$1175 [163]),
+    .\port$18579$175 (\ring$1175 [175]),
+    .\port$18579$79 (\ring$1175 [79]),
+    .\port$18579$91 (\ring$1175 [91]),
+    .\port$20010$151 (\ring$1178 [151]),
+    .\port$20010$163 (\ring$1178 [163]),
+    .\port$20010$175 (\ring$1178 [175]),
+    .\port$20010$59 (\ring$1178 [59]),
+    .\port$20010$71 (\ring$1178 [71]),
+    .\port$20010$79 (\ring$1178 [79]),
+    .\port$20010$91 (\ring$1178 [91]),
+    .\port$20328$103 (\ring$1199 [103]),
+    .\port$20328$11 (\ring$1199 [11]),
+    .\port$20328$163 (\ring$1199 [163]),
+    .\port$20328$175 (\ring$1199 [175]),
+    .\port$20328$79 (\ring$1199 [79]),
+    .\port$20328$91 (\ring$1199 [91]),
+    .\port$21759$163 (\ring$1193 [163]),
+    .\port$21759$175 (\ring$1193 [175]),
+    .\port$21759$79 (\ring$1193 [79]),
+    .\port$21759$91 (\ring$1193 [91]),
+    .\port$22395$163 (\ring$1195 [163]),
+    .\port$22395$175 (\ring$1195 [175]),
+    .\port$22395$79 (\ring$1195 [79]),
+    .\port$22395$91 (\ring$1195 [91]),
+    .\port$23031$109 (\ring$1177 [109]),
+    .\port$23031$121 (\ring$1177 [121]),
+    .\port$23031$17 (\ring$1177 [17]),
+    .\port$23031$29 (\ring$1177 [29]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33806,51 +33850,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$620 ),
     .load_vis(\load_vis$621 ),
-    .\port$15059$117 (\ring$1181 [117]),
-    .\port$15059$129 (\ring$1181 [129]),
-    .\port$15059$33 (\ring$1181 [33]),
-    .\port$15059$45 (\ring$1181 [45]),
-    .\port$16649$141 (\ring$1236 [141]),
-    .\port$16649$153 (\ring$1236 [153]),
-    .\port$16649$57 (\ring$1236 [57]),
-    .\port$16649$69 (\ring$1236 [69]),
-    .\port$17444$141 (\ring$1204 [141]),
-    .\port$17444$153 (\ring$1204 [153]),
-    .\port$17444$57 (\ring$1204 [57]),
-    .\port$17444$69 (\ring$1204 [69]),
-    .\port$18080$167 (\ring$1210 [167]),
-    .\port$18080$3 (\ring$1210 [3]),
-    .\port$18080$75 (\ring$1210 [75]),
-    .\port$18080$87 (\ring$1210 [87]),
-    .\port$18716$167 (\ring$1186 [167]),
-    .\port$18716$3 (\ring$1186 [3]),
-    .\port$18716$75 (\ring$1186 [75]),
-    .\port$18716$87 (\ring$1186 [87]),
-    .\port$20147$147 (\ring$1189 [147]),
-    .\port$20147$159 (\ring$1189 [159]),
-    .\port$20147$167 (\ring$1189 [167]),
-    .\port$20147$3 (\ring$1189 [3]),
-    .\port$20147$63 (\ring$1189 [63]),
-    .\port$20147$75 (\ring$1189 [75]),
-    .\port$20147$87 (\ring$1189 [87]),
-    .\port$20465$15 (\ring$1209 [15]),
-    .\port$20465$167 (\ring$1209 [167]),
-    .\port$20465$3 (\ring$1209 [3]),
-    .\port$20465$75 (\ring$1209 [75]),
-    .\port$20465$87 (\ring$1209 [87]),
-    .\port$20465$99 (\ring$1209 [99]),
-    .\port$21896$167 (\ring$1203 [167]),
-    .\port$21896$3 (\ring$1203 [3]),
-    .\port$21896$75 (\ring$1203 [75]),
-    .\port$21896$87 (\ring$1203 [87]),
-    .\port$22532$167 (\ring$1205 [167]),
-    .\port$22532$3 (\ring$1205 [3]),
-    .\port$22532$75 (\ring$1205 [75]),
-    .\port$22532$87 (\ring$1205 [87]),
-    .\port$23168$105 (\ring$1188 [105]),
-    .\port$23168$117 (\ring$1188 [117]),
-    .\port$23168$21 (\ring$1188 [21]),
-    .\port$23168$33 (\ring$1188 [33]),
+    .\port$15081$117 (\ring$1181 [117]),
+    .\port$15081$129 (\ring$1181 [129]),
+    .\port$15081$33 (\ring$1181 [33]),
+    .\port$15081$45 (\ring$1181 [45]),
+    .\port$16671$141 (\ring$1236 [141]),
+    .\port$16671$153 (\ring$1236 [153]),
+    .\port$16671$57 (\ring$1236 [57]),
+    .\port$16671$69 (\ring$1236 [69]),
+    .\port$17466$141 (\ring$1204 [141]),
+    .\port$17466$153 (\ring$1204 [153]),
+    .\port$17466$57 (\ring$1204 [57]),
+    .\port$17466$69 (\ring$1204 [69]),
+    .\port$18102$167 (\ring$1210 [167]),
+    .\port$18102$3 (\ring$1210 [3]),
+    .\port$18102$75 (\ring$1210 [75]),
+    .\port$18102$87 (\ring$1210 [87]),
+    .\port$18738$167 (\ring$1186 [167]),
+    .\port$18738$3 (\ring$1186 [3]),
+    .\port$18738$75 (\ring$1186 [75]),
+    .\port$18738$87 (\ring$1186 [87]),
+    .\port$20169$147 (\ring$1189 [147]),
+    .\port$20169$159 (\ring$1189 [159]),
+    .\port$20169$167 (\ring$1189 [167]),
+    .\port$20169$3 (\ring$1189 [3]),
+    .\port$20169$63 (\ring$1189 [63]),
+    .\port$20169$75 (\ring$1189 [75]),
+    .\port$20169$87 (\ring$1189 [87]),
+    .\port$20487$15 (\ring$1209 [15]),
+    .\port$20487$167 (\ring$1209 [167]),
+    .\port$20487$3 (\ring$1209 [3]),
+    .\port$20487$75 (\ring$1209 [75]),
+    .\port$20487$87 (\ring$1209 [87]),
+    .\port$20487$99 (\ring$1209 [99]),
+    .\port$21918$167 (\ring$1203 [167]),
+    .\port$21918$3 (\ring$1203 [3]),
+    .\port$21918$75 (\ring$1203 [75]),
+    .\port$21918$87 (\ring$1203 [87]),
+    .\port$22554$167 (\ring$1205 [167]),
+    .\port$22554$3 (\ring$1205 [3]),
+    .\port$22554$75 (\ring$1205 [75]),
+    .\port$22554$87 (\ring$1205 [87]),
+    .\port$23190$105 (\ring$1188 [105]),
+    .\port$23190$117 (\ring$1188 [117]),
+    .\port$23190$21 (\ring$1188 [21]),
+    .\port$23190$33 (\ring$1188 [33]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33876,51 +33920,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$636 ),
     .load_vis(\load_vis$637 ),
-    .\port$15218$121 (\ring$1192 [121]),
-    .\port$15218$133 (\ring$1192 [133]),
-    .\port$15218$29 (\ring$1192 [29]),
-    .\port$15218$41 (\ring$1192 [41]),
-    .\port$16808$145 (\ring$1172 [145]),
-    .\port$16808$157 (\ring$1172 [157]),
-    .\port$16808$53 (\ring$1172 [53]),
-    .\port$16808$65 (\ring$1172 [65]),
-    .\port$17603$145 (\ring$1179 [145]),
-    .\port$17603$157 (\ring$1179 [157]),
-    .\port$17603$53 (\ring$1179 [53]),
-    .\port$17603$65 (\ring$1179 [65]),
-    .\port$18239$163 (\ring$1215 [163]),
-    .\port$18239$175 (\ring$1215 [175]),
-    .\port$18239$79 (\ring$1215 [79]),
-    .\port$18239$91 (\ring$1215 [91]),
-    .\port$18875$163 (\ring$1196 [163]),
-    .\port$18875$175 (\ring$1196 [175]),
-    .\port$18875$79 (\ring$1196 [79]),
-    .\port$18875$91 (\ring$1196 [91]),
-    .\port$20306$151 (\ring$1199 [151]),
-    .\port$20306$163 (\ring$1199 [163]),
-    .\port$20306$175 (\ring$1199 [175]),
-    .\port$20306$59 (\ring$1199 [59]),
-    .\port$20306$71 (\ring$1199 [71]),
-    .\port$20306$79 (\ring$1199 [79]),
-    .\port$20306$91 (\ring$1199 [91]),
-    .\port$20624$103 (\ring$1176 [103]),
-    .\port$20624$11 (\ring$1176 [11]),
-    .\port$20624$163 (\ring$1176 [163]),
-    .\port$20624$175 (\ring$1176 [175]),
-    .\port$20624$79 (\ring$1176 [79]),
-    .\port$20624$91 (\ring$1176 [91]),
-    .\port$22055$163 (\ring$1174 [163]),
-    .\port$22055$175 (\ring$1174 [175]),
-    .\port$22055$79 (\ring$1174 [79]),
-    .\port$22055$91 (\ring$1174 [91]),
-    .\port$22691$163 (\ring$1213 [163]),
-    .\port$22691$175 (\ring$1213 [175]),
-    .\port$22691$79 (\ring$1213 [79]),
-    .\port$22691$91 (\ring$1213 [91]),
-    .\port$23327$109 (\ring$1198 [109]),
-    .\port$23327$121 (\ring$1198 [121]),
-    .\port$23327$17 (\ring$1198 [17]),
-    .\port$23327$29 (\ring$1198 [29]),
+    .\port$15240$121 (\ring$1192 [121]),
+    .\port$15240$133 (\ring$1192 [133]),
+    .\port$15240$29 (\ring$1192 [29]),
+    .\port$15240$41 (\ring$1192 [41]),
+    .\port$16830$145 (\ring$1172 [145]),
+    .\port$16830$157 (\ring$1172 [157]),
+    .\port$16830$53 (\ring$1172 [53]),
+    .\port$16830$65 (\ring$1172 [65]),
+    .\port$17625$145 (\ring$1179 [145]),
+    .\port$17625$157 (\ring$1179 [157]),
+    .\port$17625$53 (\ring$1179 [53]),
+    .\port$17625$65 (\ring$1179 [65]),
+    .\port$18261$163 (\ring$1215 [163]),
+    .\port$18261$175 (\ring$1215 [175]),
+    .\port$18261$79 (\ring$1215 [79]),
+    .\port$18261$91 (\ring$1215 [91]),
+    .\port$18897$163 (\ring$1196 [163]),
+    .\port$18897$175 (\ring$1196 [175]),
+    .\port$18897$79 (\ring$1196 [79]),
+    .\port$18897$91 (\ring$1196 [91]),
+    .\port$20328$151 (\ring$1199 [151]),
+    .\port$20328$163 (\ring$1199 [163]),
+    .\port$20328$175 (\ring$1199 [175]),
+    .\port$20328$59 (\ring$1199 [59]),
+    .\port$20328$71 (\ring$1199 [71]),
+    .\port$20328$79 (\ring$1199 [79]),
+    .\port$20328$91 (\ring$1199 [91]),
+    .\port$20646$103 (\ring$1176 [103]),
+    .\port$20646$11 (\ring$1176 [11]),
+    .\port$20646$163 (\ring$1176 [163]),
+    .\port$20646$175 (\ring$1176 [175]),
+    .\port$20646$79 (\ring$1176 [79]),
+    .\port$20646$91 (\ring$1176 [91]),
+    .\port$22077$163 (\ring$1174 [163]),
+    .\port$22077$175 (\ring$1174 [175]),
+    .\port$22077$79 (\ring$1174 [79]),
+    .\port$22077$91 (\ring$1174 [91]),
+    .\port$22713$163 (\ring$1213 [163]),
+    .\port$22713$175 (\ring$1213 [175]),
+    .\port$22713$79 (\ring$1213 [79]),
+    .\port$22713$91 (\ring$1213 [91]),
+    .\port$23349$109 (\ring$1198 [109]),
+    .\port$23349$121 (\ring$1198 [121]),
+    .\port$23349$17 (\ring$1198 [17]),
+    .\port$23349$29 (\ring$1198 [29]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -33946,51 +33990,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$652 ),
     .load_vis(\load_vis$653 ),
-    .\port$14741$135 (\ring$1183 [135]),
-    .\port$14741$147 (\ring$1183 [147]),
-    .\port$14741$51 (\ring$1183 [51]),
-    .\port$14741$63 (\ring$1183 [63]),
-    .\port$15377$117 (\ring$1202 [117]),
-    .\port$15377$129 (\ring$1202 [129]),
-    .\port$15377$33 (\ring$1202 [33]),
-    .\port$15377$45 (\ring$1202 [45]),
-    .\port$17762$141 (\ring$1190 [141]),
-    .\port$17762$153 (\ring$1190 [153]),
-    .\port$17762$57 (\ring$1190 [57]),
-    .\port$17762$69 (\ring$1190 [69]),
-    .\port$18398$167 (\ring$1220 [167]),
-    .\port$18398$3 (\ring$1220 [3]),
-    .\port$18398$75 (\ring$1220 [75]),
-    .\port$18398$87 (\ring$1220 [87]),
-    .\port$19034$167 (\ring$1206 [167]),
-    .\port$19034$3 (\ring$1206 [3]),
-    .\port$19034$75 (\ring$1206 [75]),
-    .\port$19034$87 (\ring$1206 [87]),
-    .\port$20465$147 (\ring$1209 [147]),
-    .\port$20465$159 (\ring$1209 [159]),
-    .\port$20465$167 (\ring$1209 [167]),
-    .\port$20465$3 (\ring$1209 [3]),
-    .\port$20465$63 (\ring$1209 [63]),
-    .\port$20465$75 (\ring$1209 [75]),
-    .\port$20465$87 (\ring$1209 [87]),
-    .\port$20783$15 (\ring$1187 [15]),
-    .\port$20783$167 (\ring$1187 [167]),
-    .\port$20783$3 (\ring$1187 [3]),
-    .\port$20783$75 (\ring$1187 [75]),
-    .\port$20783$87 (\ring$1187 [87]),
-    .\port$20783$99 (\ring$1187 [99]),
-    .\port$22214$167 (\ring$1185 [167]),
-    .\port$22214$3 (\ring$1185 [3]),
-    .\port$22214$75 (\ring$1185 [75]),
-    .\port$22214$87 (\ring$1185 [87]),
-    .\port$22850$167 (\ring$1218 [167]),
-    .\port$22850$3 (\ring$1218 [3]),
-    .\port$22850$75 (\ring$1218 [75]),
-    .\port$22850$87 (\ring$1218 [87]),
-    .\port$23486$105 (\ring$1208 [105]),
-    .\port$23486$117 (\ring$1208 [117]),
-    .\port$23486$21 (\ring$1208 [21]),
-    .\port$23486$33 (\ring$1208 [33]),
+    .\port$14763$135 (\ring$1183 [135]),
+    .\port$14763$147 (\ring$1183 [147]),
+    .\port$14763$51 (\ring$1183 [51]),
+    .\port$14763$63 (\ring$1183 [63]),
+    .\port$15399$117 (\ring$1202 [117]),
+    .\port$15399$129 (\ring$1202 [129]),
+    .\port$15399$33 (\ring$1202 [33]),
+    .\port$15399$45 (\ring$1202 [45]),
+    .\port$17784$141 (\ring$1190 [141]),
+    .\port$17784$153 (\ring$1190 [153]),
+    .\port$17784$57 (\ring$1190 [57]),
+    .\port$17784$69 (\ring$1190 [69]),
+    .\port$18420$167 (\ring$1220 [167]),
+    .\port$18420$3 (\ring$1220 [3]),
+    .\port$18420$75 (\ring$1220 [75]),
+    .\port$18420$87 (\ring$1220 [87]),
+    .\port$19056$167 (\ring$1206 [167]),
+    .\port$19056$3 (\ring$1206 [3]),
+    .\port$19056$75 (\ring$1206 [75]),
+    .\port$19056$87 (\ring$1206 [87]),
+    .\port$20487$147 (\ring$1209 [147]),
+    .\port$20487$159 (\ring$1209 [159]),
+    .\port$20487$167 (\ring$1209 [167]),
+    .\port$20487$3 (\ring$1209 [3]),
+    .\port$20487$63 (\ring$1209 [63]),
+    .\port$20487$75 (\ring$1209 [75]),
+    .\port$20487$87 (\ring$1209 [87]),
+    .\port$20805$15 (\ring$1187 [15]),
+    .\port$20805$167 (\ring$1187 [167]),
+    .\port$20805$3 (\ring$1187 [3]),
+    .\port$20805$75 (\ring$1187 [75]),
+    .\port$20805$87 (\ring$1187 [87]),
+    .\port$20805$99 (\ring$1187 [99]),
+    .\port$22236$167 (\ring$1185 [167]),
+    .\port$22236$3 (\ring$1185 [3]),
+    .\port$22236$75 (\ring$1185 [75]),
+    .\port$22236$87 (\ring$1185 [87]),
+    .\port$22872$167 (\ring$1218 [167]),
+    .\port$22872$3 (\ring$1218 [3]),
+    .\port$22872$75 (\ring$1218 [75]),
+    .\port$22872$87 (\ring$1218 [87]),
+    .\port$23508$105 (\ring$1208 [105]),
+    .\port$23508$117 (\ring$1208 [117]),
+    .\port$23508$21 (\ring$1208 [21]),
+    .\port$23508$33 (\ring$1208 [33]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34016,51 +34060,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$668 ),
     .load_vis(\load_vis$669 ),
-    .\port$14900$139 (ring[139]),
-    .\port$14900$151 (ring[151]),
-    .\port$14900$47 (ring[47]),
-    .\port$14900$59 (ring[59]),
-    .\port$15536$121 (\ring$1212 [121]),
-    .\port$15536$133 (\ring$1212 [133]),
-    .\port$15536$29 (\ring$1212 [29]),
-    .\port$15536$41 (\ring$1212 [41]),
-    .\port$16967$169 (\ring$1173 [169]),
-    .\port$16967$5 (\ring$1173 [5]),
-    .\port$16967$85 (\ring$1173 [85]),
-    .\port$16967$97 (\ring$1173 [97]),
-    .\port$17921$145 (\ring$1200 [145]),
-    .\port$17921$157 (\ring$1200 [157]),
-    .\port$17921$53 (\ring$1200 [53]),
-    .\port$17921$65 (\ring$1200 [65]),
-    .\port$18557$163 (\ring$1175 [163]),
-    .\port$18557$175 (\ring$1175 [175]),
-    .\port$18557$79 (\ring$1175 [79]),
-    .\port$18557$91 (\ring$1175 [91]),
-    .\port$20624$151 (\ring$1176 [151]),
-    .\port$20624$163 (\ring$1176 [163]),
-    .\port$20624$175 (\ring$1176 [175]),
-    .\port$20624$59 (\ring$1176 [59]),
-    .\port$20624$71 (\ring$1176 [71]),
-    .\port$20624$79 (\ring$1176 [79]),
-    .\port$20624$91 (\ring$1176 [91]),
-    .\port$20942$103 (\ring$1197 [103]),
-    .\port$20942$11 (\ring$1197 [11]),
-    .\port$20942$163 (\ring$1197 [163]),
-    .\port$20942$175 (\ring$1197 [175]),
-    .\port$20942$79 (\ring$1197 [79]),
-    .\port$20942$91 (\ring$1197 [91]),
-    .\port$21419$103 (\ring$1171 [103]),
-    .\port$21419$11 (\ring$1171 [11]),
-    .\port$21419$115 (\ring$1171 [115]),
-    .\port$21419$23 (\ring$1171 [23]),
-    .\port$22373$163 (\ring$1195 [163]),
-    .\port$22373$175 (\ring$1195 [175]),
-    .\port$22373$79 (\ring$1195 [79]),
-    .\port$22373$91 (\ring$1195 [91]),
-    .\port$23009$163 (\ring$1177 [163]),
-    .\port$23009$175 (\ring$1177 [175]),
-    .\port$23009$79 (\ring$1177 [79]),
-    .\port$23009$91 (\ring$1177 [91]),
+    .\port$14922$139 (ring[139]),
+    .\port$14922$151 (ring[151]),
+    .\port$14922$47 (ring[47]),
+    .\port$14922$59 (ring[59]),
+    .\port$15558$121 (\ring$1212 [121]),
+    .\port$15558$133 (\ring$1212 [133]),
+    .\port$15558$29 (\ring$1212 [29]),
+    .\port$15558$41 (\ring$1212 [41]),
+    .\port$16989$169 (\ring$1173 [169]),
+    .\port$16989$5 (\ring$1173 [5]),
+    .\port$16989$85 (\ring$1173 [85]),
+    .\port$16989$97 (\ring$1173 [97]),
+    .\port$17943$145 (\ring$1200 [145]),
+    .\port$17943$157 (\ring$1200 [157]),
+    .\port$17943$53 (\ring$1200 [53]),
+    .\port$17943$65 (\ring$1200 [65]),
+    .\port$18579$163 (\ring$1175 [163]),
+    .\port$18579$175 (\ring$1175 [175]),
+    .\port$18579$79 (\ring$1175 [79]),
+    .\port$18579$91 (\ring$1175 [91]),
+    .\port$20646$151 (\ring$1176 [151]),
+    .\port$20646$163 (\ring$1176 [163]),
+    .\port$20646$175 (\ring$1176 [175]),
+    .\port$20646$59 (\ring$1176 [59]),
+    .\port$20646$71 (\ring$1176 [71]),
+    .\port$20646$79 (\ring$1176 [79]),
+    .\port$20646$91 (\ring$1176 [91]),
+    .\port$20964$103 (\ring$1197 [103]),
+    .\port$20964$11 (\ring$1197 [11]),
+    .\port$20964$163 (\ring$1197 [163]),
+    .\port$20964$175 (\ring$1197 [175]),
+    .\port$20964$79 (\ring$1197 [79]),
+    .\port$20964$91 (\ring$1197 [91]),
+    .\port$21441$103 (\ring$1171 [103]),
+    .\port$21441$11 (\ring$1171 [11]),
+    .\port$21441$115 (\ring$1171 [115]),
+    .\port$21441$23 (\ring$1171 [23]),
+    .\port$22395$163 (\ring$1195 [163]),
+    .\port$22395$175 (\ring$1195 [175]),
+    .\port$22395$79 (\ring$1195 [79]),
+    .\port$22395$91 (\ring$1195 [91]),
+    .\port$23031$163 (\ring$1177 [163]),
+    .\port$23031$175 (\ring$1177 [175]),
+    .\port$23031$79 (\ring$1177 [79]),
+    .\port$23031$91 (\ring$1177 [91]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34086,51 +34130,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$684 ),
     .load_vis(\load_vis$685 ),
-    .\port$15059$135 (\ring$1181 [135]),
-    .\port$15059$147 (\ring$1181 [147]),
-    .\port$15059$51 (\ring$1181 [51]),
-    .\port$15059$63 (\ring$1181 [63]),
-    .\port$15695$117 (\ring$1217 [117]),
-    .\port$15695$129 (\ring$1217 [129]),
-    .\port$15695$33 (\ring$1217 [33]),
-    .\port$15695$45 (\ring$1217 [45]),
-    .\port$17126$173 (\ring$1184 [173]),
-    .\port$17126$81 (\ring$1184 [81]),
-    .\port$17126$9 (\ring$1184 [9]),
-    .\port$17126$93 (\ring$1184 [93]),
-    .\port$18080$141 (\ring$1210 [141]),
-    .\port$18080$153 (\ring$1210 [153]),
-    .\port$18080$57 (\ring$1210 [57]),
-    .\port$18080$69 (\ring$1210 [69]),
-    .\port$18716$167 (\ring$1186 [167]),
-    .\port$18716$3 (\ring$1186 [3]),
-    .\port$18716$75 (\ring$1186 [75]),
-    .\port$18716$87 (\ring$1186 [87]),
-    .\port$20783$147 (\ring$1187 [147]),
-    .\port$20783$159 (\ring$1187 [159]),
-    .\port$20783$167 (\ring$1187 [167]),
-    .\port$20783$3 (\ring$1187 [3]),
-    .\port$20783$63 (\ring$1187 [63]),
-    .\port$20783$75 (\ring$1187 [75]),
-    .\port$20783$87 (\ring$1187 [87]),
-    .\port$21101$15 (\ring$1207 [15]),
-    .\port$21101$167 (\ring$1207 [167]),
-    .\port$21101$3 (\ring$1207 [3]),
-    .\port$21101$75 (\ring$1207 [75]),
-    .\port$21101$87 (\ring$1207 [87]),
-    .\port$21101$99 (\ring$1207 [99]),
-    .\port$21578$111 (\ring$1182 [111]),
-    .\port$21578$15 (\ring$1182 [15]),
-    .\port$21578$27 (\ring$1182 [27]),
-    .\port$21578$99 (\ring$1182 [99]),
-    .\port$22532$167 (\ring$1205 [167]),
-    .\port$22532$3 (\ring$1205 [3]),
-    .\port$22532$75 (\ring$1205 [75]),
-    .\port$22532$87 (\ring$1205 [87]),
-    .\port$23168$167 (\ring$1188 [167]),
-    .\port$23168$3 (\ring$1188 [3]),
-    .\port$23168$75 (\ring$1188 [75]),
-    .\port$23168$87 (\ring$1188 [87]),
+    .\port$15081$135 (\ring$1181 [135]),
+    .\port$15081$147 (\ring$1181 [147]),
+    .\port$15081$51 (\ring$1181 [51]),
+    .\port$15081$63 (\ring$1181 [63]),
+    .\port$15717$117 (\ring$1217 [117]),
+    .\port$15717$129 (\ring$1217 [129]),
+    .\port$15717$33 (\ring$1217 [33]),
+    .\port$15717$45 (\ring$1217 [45]),
+    .\port$17148$173 (\ring$1184 [173]),
+    .\port$17148$81 (\ring$1184 [81]),
+    .\port$17148$9 (\ring$1184 [9]),
+    .\port$17148$93 (\ring$1184 [93]),
+    .\port$18102$141 (\ring$1210 [141]),
+    .\port$18102$153 (\ring$1210 [153]),
+    .\port$18102$57 (\ring$1210 [57]),
+    .\port$18102$69 (\ring$1210 [69]),
+    .\port$18738$167 (\ring$1186 [167]),
+    .\port$18738$3 (\ring$1186 [3]),
+    .\port$18738$75 (\ring$1186 [75]),
+    .\port$18738$87 (\ring$1186 [87]),
+    .\port$20805$147 (\ring$1187 [147]),
+    .\port$20805$159 (\ring$1187 [159]),
+    .\port$20805$167 (\ring$1187 [167]),
+    .\port$20805$3 (\ring$1187 [3]),
+    .\port$20805$63 (\ring$1187 [63]),
+    .\port$20805$75 (\ring$1187 [75]),
+    .\port$20805$87 (\ring$1187 [87]),
+    .\port$21123$15 (\ring$1207 [15]),
+    .\port$21123$167 (\ring$1207 [167]),
+    .\port$21123$3 (\ring$1207 [3]),
+    .\port$21123$75 (\ring$1207 [75]),
+    .\port$21123$87 (\ring$1207 [87]),
+    .\port$21123$99 (\ring$1207 [99]),
+    .\port$21600$111 (\ring$1182 [111]),
+    .\port$21600$15 (\ring$1182 [15]),
+    .\port$21600$27 (\ring$1182 [27]),
+    .\port$21600$99 (\ring$1182 [99]),
+    .\port$22554$167 (\ring$1205 [167]),
+    .\port$22554$3 (\ring$1205 [3]),
+    .\port$22554$75 (\ring$1205 [75]),
+    .\port$22554$87 (\ring$1205 [87]),
+    .\port$23190$167 (\ring$1188 [167]),
+    .\port$23190$3 (\ring$1188 [3]),
+    .\port$23190$75 (\ring$1188 [75]),
+    .\port$23190$87 (\ring$1188 [87]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34156,51 +34200,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$124 ),
     .load_vis(\load_vis$125 ),
-    .\port$15218$151 (\ring$1192 [151]),
-    .\port$15218$163 (\ring$1192 [163]),
-    .\port$15218$175 (\ring$1192 [175]),
-    .\port$15218$59 (\ring$1192 [59]),
-    .\port$15218$71 (\ring$1192 [71]),
-    .\port$15218$79 (\ring$1192 [79]),
-    .\port$15218$91 (\ring$1192 [91]),
-    .\port$15536$103 (\ring$1212 [103]),
-    .\port$15536$11 (\ring$1212 [11]),
-    .\port$15536$163 (\ring$1212 [163]),
-    .\port$15536$175 (\ring$1212 [175]),
-    .\port$15536$79 (\ring$1212 [79]),
-    .\port$15536$91 (\ring$1212 [91]),
-    .\port$16967$163 (\ring$1173 [163]),
-    .\port$16967$175 (\ring$1173 [175]),
-    .\port$16967$79 (\ring$1173 [79]),
-    .\port$16967$91 (\ring$1173 [91]),
-    .\port$17603$163 (\ring$1179 [163]),
-    .\port$17603$175 (\ring$1179 [175]),
-    .\port$17603$79 (\ring$1179 [79]),
-    .\port$17603$91 (\ring$1179 [91]),
-    .\port$18239$109 (\ring$1215 [109]),
-    .\port$18239$121 (\ring$1215 [121]),
-    .\port$18239$17 (\ring$1215 [17]),
-    .\port$18239$29 (\ring$1215 [29]),
-    .\port$20624$133 (\ring$1176 [133]),
-    .\port$20624$145 (\ring$1176 [145]),
-    .\port$20624$41 (\ring$1176 [41]),
-    .\port$20624$53 (\ring$1176 [53]),
-    .\port$21260$103 (\ring$1214 [103]),
-    .\port$21260$11 (\ring$1214 [11]),
-    .\port$21260$115 (\ring$1214 [115]),
-    .\port$21260$23 (\ring$1214 [23]),
-    .\port$21419$133 (\ring$1171 [133]),
-    .\port$21419$145 (\ring$1171 [145]),
-    .\port$21419$41 (\ring$1171 [41]),
-    .\port$21419$53 (\ring$1171 [53]),
-    .\port$22055$151 (\ring$1174 [151]),
-    .\port$22055$163 (\ring$1174 [163]),
-    .\port$22055$59 (\ring$1174 [59]),
-    .\port$22055$71 (\ring$1174 [71]),
-    .\port$22691$151 (\ring$1213 [151]),
-    .\port$22691$163 (\ring$1213 [163]),
-    .\port$22691$59 (\ring$1213 [59]),
-    .\port$22691$71 (\ring$1213 [71]),
+    .\port$15240$151 (\ring$1192 [151]),
+    .\port$15240$163 (\ring$1192 [163]),
+    .\port$15240$175 (\ring$1192 [175]),
+    .\port$15240$59 (\ring$1192 [59]),
+    .\port$15240$71 (\ring$1192 [71]),
+    .\port$15240$79 (\ring$1192 [79]),
+    .\port$15240$91 (\ring$1192 [91]),
+    .\port$15558$103 (\ring$1212 [103]),
+    .\port$15558$11 (\ring$1212 [11]),
+    .\port$15558$163 (\ring$1212 [163]),
+    .\port$15558$175 (\ring$1212 [175]),
+    .\port$15558$79 (\ring$1212 [79]),
+    .\port$15558$91 (\ring$1212 [91]),
+    .\port$16989$163 (\ring$1173 [163]),
+    .\port$16989$175 (\ring$1173 [175]),
+    .\port$16989$79 (\ring$1173 [79]),
+    .\port$16989$91 (\ring$1173 [91]),
+    .\port$17625$163 (\ring$1179 [163]),
+    .\port$17625$175 (\ring$1179 [175]),
+    .\port$17625$79 (\ring$1179 [79]),
+    .\port$17625$91 (\ring$1179 [91]),
+    .\port$18261$109 (\ring$1215 [109]),
+    .\port$18261$121 (\ring$1215 [121]),
+    .\port$18261$17 (\ring$1215 [17]),
+    .\port$18261$29 (\ring$1215 [29]),
+    .\port$20646$133 (\ring$1176 [133]),
+    .\port$20646$145 (\ring$1176 [145]),
+    .\port$20646$41 (\ring$1176 [41]),
+    .\port$20646$53 (\ring$1176 [53]),
+    .\port$21282$103 (\ring$1214 [103]),
+    .\port$21282$11 (\ring$1214 [11]),
+    .\port$21282$115 (\ring$1214 [115]),
+    .\port$21282$23 (\ring$1214 [23]),
+    .\port$21441$133 (\ring$1171 [133]),
+    .\port$21441$145 (\ring$1171 [145]),
+    .\port$21441$41 (\ring$1171 [41]),
+    .\port$21441$53 (\ring$1171 [53]),
+    .\port$22077$151 (\ring$1174 [151]),
+    .\port$22077$163 (\ring$1174 [163]),
+    .\port$22077$59 (\ring$1174 [59]),
+    .\port$22077$71 (\ring$1174 [71]),
+    .\port$22713$151 (\ring$1213 [151]),
+    .\port$22713$163 (\ring$1213 [163]),
+    .\port$22713$59 (\ring$1213 [59]),
+    .\port$22713$71 (\ring$1213 [71]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34226,51 +34270,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$700 ),
     .load_vis(\load_vis$701 ),
-    .\port$15218$139 (\ring$1192 [139]),
-    .\port$15218$151 (\ring$1192 [151]),
-    .\port$15218$47 (\ring$1192 [47]),
-    .\port$15218$59 (\ring$1192 [59]),
-    .\port$15854$121 (\ring$1222 [121]),
-    .\port$15854$133 (\ring$1222 [133]),
-    .\port$15854$29 (\ring$1222 [29]),
-    .\port$15854$41 (\ring$1222 [41]),
-    .\port$17285$169 (\ring$1194 [169]),
-    .\port$17285$5 (\ring$1194 [5]),
-    .\port$17285$85 (\ring$1194 [85]),
-    .\port$17285$97 (\ring$1194 [97]),
-    .\port$18239$145 (\ring$1215 [145]),
-    .\port$18239$157 (\ring$1215 [157]),
-    .\port$18239$53 (\ring$1215 [53]),
-    .\port$18239$65 (\ring$1215 [65]),
-    .\port$18875$163 (\ring$1196 [163]),
-    .\port$18875$175 (\ring$1196 [175]),
-    .\port$18875$79 (\ring$1196 [79]),
-    .\port$18875$91 (\ring$1196 [91]),
-    .\port$20942$151 (\ring$1197 [151]),
-    .\port$20942$163 (\ring$1197 [163]),
-    .\port$20942$175 (\ring$1197 [175]),
-    .\port$20942$59 (\ring$1197 [59]),
-    .\port$20942$71 (\ring$1197 [71]),
-    .\port$20942$79 (\ring$1197 [79]),
-    .\port$20942$91 (\ring$1197 [91]),
-    .\port$21260$103 (\ring$1214 [103]),
-    .\port$21260$11 (\ring$1214 [11]),
-    .\port$21260$163 (\ring$1214 [163]),
-    .\port$21260$175 (\ring$1214 [175]),
-    .\port$21260$79 (\ring$1214 [79]),
-    .\port$21260$91 (\ring$1214 [91]),
-    .\port$21737$103 (\ring$1193 [103]),
-    .\port$21737$11 (\ring$1193 [11]),
-    .\port$21737$115 (\ring$1193 [115]),
-    .\port$21737$23 (\ring$1193 [23]),
-    .\port$22691$163 (\ring$1213 [163]),
-    .\port$22691$175 (\ring$1213 [175]),
-    .\port$22691$79 (\ring$1213 [79]),
-    .\port$22691$91 (\ring$1213 [91]),
-    .\port$23327$163 (\ring$1198 [163]),
-    .\port$23327$175 (\ring$1198 [175]),
-    .\port$23327$79 (\ring$1198 [79]),
-    .\port$23327$91 (\ring$1198 [91]),
+    .\port$15240$139 (\ring$1192 [139]),
+    .\port$15240$151 (\ring$1192 [151]),
+    .\port$15240$47 (\ring$1192 [47]),
+    .\port$15240$59 (\ring$1192 [59]),
+    .\port$15876$121 (\ring$1222 [121]),
+    .\port$15876$133 (\ring$1222 [133]),
+    .\port$15876$29 (\ring$1222 [29]),
+    .\port$15876$41 (\ring$1222 [41]),
+    .\port$17307$169 (\ring$1194 [169]),
+    .\port$17307$5 (\ring$1194 [5]),
+    .\port$17307$85 (\ring$1194 [85]),
+    .\port$17307$97 (\ring$1194 [97]),
+    .\port$18261$145 (\ring$1215 [145]),
+    .\port$18261$157 (\ring$1215 [157]),
+    .\port$18261$53 (\ring$1215 [53]),
+    .\port$18261$65 (\ring$1215 [65]),
+    .\port$18897$163 (\ring$1196 [163]),
+    .\port$18897$175 (\ring$1196 [175]),
+    .\port$18897$79 (\ring$1196 [79]),
+    .\port$18897$91 (\ring$1196 [91]),
+    .\port$20964$151 (\ring$1197 [151]),
+    .\port$20964$163 (\ring$1197 [163]),
+    .\port$20964$175 (\ring$1197 [175]),
+    .\port$20964$59 (\ring$1197 [59]),
+    .\port$20964$71 (\ring$1197 [71]),
+    .\port$20964$79 (\ring$1197 [79]),
+    .\port$20964$91 (\ring$1197 [91]),
+    .\port$21282$103 (\ring$1214 [103]),
+    .\port$21282$11 (\ring$1214 [11]),
+    .\port$21282$163 (\ring$1214 [163]),
+    .\port$21282$175 (\ring$1214 [175]),
+    .\port$21282$79 (\ring$1214 [79]),
+    .\port$21282$91 (\ring$1214 [91]),
+    .\port$21759$103 (\ring$1193 [103]),
+    .\port$21759$11 (\ring$1193 [11]),
+    .\port$21759$115 (\ring$1193 [115]),
+    .\port$21759$23 (\ring$1193 [23]),
+    .\port$22713$163 (\ring$1213 [163]),
+    .\port$22713$175 (\ring$1213 [175]),
+    .\port$22713$79 (\ring$1213 [79]),
+    .\port$22713$91 (\ring$1213 [91]),
+    .\port$23349$163 (\ring$1198 [163]),
+    .\port$23349$175 (\ring$1198 [175]),
+    .\port$23349$79 (\ring$1198 [79]),
+    .\port$23349$91 (\ring$1198 [91]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34296,51 +34340,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$716 ),
     .load_vis(\load_vis$717 ),
-    .\port$15377$135 (\ring$1202 [135]),
-    .\port$15377$147 (\ring$1202 [147]),
-    .\port$15377$51 (\ring$1202 [51]),
-    .\port$15377$63 (\ring$1202 [63]),
-    .\port$16013$117 (\ring$1225 [117]),
-    .\port$16013$129 (\ring$1225 [129]),
-    .\port$16013$33 (\ring$1225 [33]),
-    .\port$16013$45 (\ring$1225 [45]),
-    .\port$17444$173 (\ring$1204 [173]),
-    .\port$17444$81 (\ring$1204 [81]),
-    .\port$17444$9 (\ring$1204 [9]),
-    .\port$17444$93 (\ring$1204 [93]),
-    .\port$18398$141 (\ring$1220 [141]),
-    .\port$18398$153 (\ring$1220 [153]),
-    .\port$18398$57 (\ring$1220 [57]),
-    .\port$18398$69 (\ring$1220 [69]),
-    .\port$19034$167 (\ring$1206 [167]),
-    .\port$19034$3 (\ring$1206 [3]),
-    .\port$19034$75 (\ring$1206 [75]),
-    .\port$19034$87 (\ring$1206 [87]),
-    .\port$19193$105 (\ring$1219 [105]),
-    .\port$19193$173 (\ring$1219 [173]),
-    .\port$19193$21 (\ring$1219 [21]),
-    .\port$19193$81 (\ring$1219 [81]),
-    .\port$19193$9 (\ring$1219 [9]),
-    .\port$19193$93 (\ring$1219 [93]),
-    .\port$21101$147 (\ring$1207 [147]),
-    .\port$21101$159 (\ring$1207 [159]),
-    .\port$21101$167 (\ring$1207 [167]),
-    .\port$21101$3 (\ring$1207 [3]),
-    .\port$21101$63 (\ring$1207 [63]),
-    .\port$21101$75 (\ring$1207 [75]),
-    .\port$21101$87 (\ring$1207 [87]),
-    .\port$21896$111 (\ring$1203 [111]),
-    .\port$21896$15 (\ring$1203 [15]),
-    .\port$21896$27 (\ring$1203 [27]),
-    .\port$21896$99 (\ring$1203 [99]),
-    .\port$22850$167 (\ring$1218 [167]),
-    .\port$22850$3 (\ring$1218 [3]),
-    .\port$22850$75 (\ring$1218 [75]),
-    .\port$22850$87 (\ring$1218 [87]),
-    .\port$23486$167 (\ring$1208 [167]),
-    .\port$23486$3 (\ring$1208 [3]),
-    .\port$23486$75 (\ring$1208 [75]),
-    .\port$23486$87 (\ring$1208 [87]),
+    .\port$15399$135 (\ring$1202 [135]),
+    .\port$15399$147 (\ring$1202 [147]),
+    .\port$15399$51 (\ring$1202 [51]),
+    .\port$15399$63 (\ring$1202 [63]),
+    .\port$16035$117 (\ring$1225 [117]),
+    .\port$16035$129 (\ring$1225 [129]),
+    .\port$16035$33 (\ring$1225 [33]),
+    .\port$16035$45 (\ring$1225 [45]),
+    .\port$17466$173 (\ring$1204 [173]),
+    .\port$17466$81 (\ring$1204 [81]),
+    .\port$17466$9 (\ring$1204 [9]),
+    .\port$17466$93 (\ring$1204 [93]),
+    .\port$18420$141 (\ring$1220 [141]),
+    .\port$18420$153 (\ring$1220 [153]),
+    .\port$18420$57 (\ring$1220 [57]),
+    .\port$18420$69 (\ring$1220 [69]),
+    .\port$19056$167 (\ring$1206 [167]),
+    .\port$19056$3 (\ring$1206 [3]),
+    .\port$19056$75 (\ring$1206 [75]),
+    .\port$19056$87 (\ring$1206 [87]),
+    .\port$19215$105 (\ring$1219 [105]),
+    .\port$19215$173 (\ring$1219 [173]),
+    .\port$19215$21 (\ring$1219 [21]),
+    .\port$19215$81 (\ring$1219 [81]),
+    .\port$19215$9 (\ring$1219 [9]),
+    .\port$19215$93 (\ring$1219 [93]),
+    .\port$21123$147 (\ring$1207 [147]),
+    .\port$21123$159 (\ring$1207 [159]),
+    .\port$21123$167 (\ring$1207 [167]),
+    .\port$21123$3 (\ring$1207 [3]),
+    .\port$21123$63 (\ring$1207 [63]),
+    .\port$21123$75 (\ring$1207 [75]),
+    .\port$21123$87 (\ring$1207 [87]),
+    .\port$21918$111 (\ring$1203 [111]),
+    .\port$21918$15 (\ring$1203 [15]),
+    .\port$21918$27 (\ring$1203 [27]),
+    .\port$21918$99 (\ring$1203 [99]),
+    .\port$22872$167 (\ring$1218 [167]),
+    .\port$22872$3 (\ring$1218 [3]),
+    .\port$22872$75 (\ring$1218 [75]),
+    .\port$22872$87 (\ring$1218 [87]),
+    .\port$23508$167 (\ring$1208 [167]),
+    .\port$23508$3 (\ring$1208 [3]),
+    .\port$23508$75 (\ring$1208 [75]),
+    .\port$23508$87 (\ring$1208 [87]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34366,51 +34410,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$732 ),
     .load_vis(\load_vis$733 ),
-    .\port$14741$15 (\ring$1183 [15]),
-    .\port$14741$3 (\ring$1183 [3]),
-    .\port$14741$87 (\ring$1183 [87]),
-    .\port$14741$99 (\ring$1183 [99]),
-    .\port$15377$117 (\ring$1202 [117]),
-    .\port$15377$129 (\ring$1202 [129]),
-    .\port$15377$33 (\ring$1202 [33]),
-    .\port$15377$45 (\ring$1202 [45]),
-    .\port$16331$105 (\ring$1231 [105]),
-    .\port$16331$21 (\ring$1231 [21]),
-    .\port$16331$9 (\ring$1231 [9]),
-    .\port$16331$93 (\ring$1231 [93]),
-    .\port$17762$141 (\ring$1190 [141]),
-    .\port$17762$153 (\ring$1190 [153]),
-    .\port$17762$57 (\ring$1190 [57]),
-    .\port$17762$69 (\ring$1190 [69]),
-    .\port$18398$111 (\ring$1220 [111]),
-    .\port$18398$123 (\ring$1220 [123]),
-    .\port$18398$27 (\ring$1220 [27]),
-    .\port$18398$39 (\ring$1220 [39]),
-    .\port$19193$167 (\ring$1219 [167]),
-    .\port$19193$3 (\ring$1219 [3]),
-    .\port$19193$75 (\ring$1219 [75]),
-    .\port$19193$87 (\ring$1219 [87]),
-    .\port$19829$167 (\ring$1232 [167]),
-    .\port$19829$3 (\ring$1232 [3]),
-    .\port$19829$75 (\ring$1232 [75]),
-    .\port$19829$87 (\ring$1232 [87]),
-    .\port$20783$135 (\ring$1187 [135]),
-    .\port$20783$147 (\ring$1187 [147]),
-    .\port$20783$51 (\ring$1187 [51]),
-    .\port$20783$63 (\ring$1187 [63]),
-    .\port$21578$15 (\ring$1182 [15]),
-    .\port$21578$167 (\ring$1182 [167]),
-    .\port$21578$3 (\ring$1182 [3]),
-    .\port$21578$75 (\ring$1182 [75]),
-    .\port$21578$87 (\ring$1182 [87]),
-    .\port$21578$99 (\ring$1182 [99]),
-    .\port$23486$153 (\ring$1208 [153]),
-    .\port$23486$165 (\ring$1208 [165]),
-    .\port$23486$173 (\ring$1208 [173]),
-    .\port$23486$69 (\ring$1208 [69]),
-    .\port$23486$81 (\ring$1208 [81]),
-    .\port$23486$9 (\ring$1208 [9]),
-    .\port$23486$93 (\ring$1208 [93]),
+    .\port$14763$15 (\ring$1183 [15]),
+    .\port$14763$3 (\ring$1183 [3]),
+    .\port$14763$87 (\ring$1183 [87]),
+    .\port$14763$99 (\ring$1183 [99]),
+    .\port$15399$117 (\ring$1202 [117]),
+    .\port$15399$129 (\ring$1202 [129]),
+    .\port$15399$33 (\ring$1202 [33]),
+    .\port$15399$45 (\ring$1202 [45]),
+    .\port$16353$105 (\ring$1231 [105]),
+    .\port$16353$21 (\ring$1231 [21]),
+    .\port$16353$9 (\ring$1231 [9]),
+    .\port$16353$93 (\ring$1231 [93]),
+    .\port$17784$141 (\ring$1190 [141]),
+    .\port$17784$153 (\ring$1190 [153]),
+    .\port$17784$57 (\ring$1190 [57]),
+    .\port$17784$69 (\ring$1190 [69]),
+    .\port$18420$111 (\ring$1220 [111]),
+    .\port$18420$123 (\ring$1220 [123]),
+    .\port$18420$27 (\ring$1220 [27]),
+    .\port$18420$39 (\ring$1220 [39]),
+    .\port$19215$167 (\ring$1219 [167]),
+    .\port$19215$3 (\ring$1219 [3]),
+    .\port$19215$75 (\ring$1219 [75]),
+    .\port$19215$87 (\ring$1219 [87]),
+    .\port$19851$167 (\ring$1232 [167]),
+    .\port$19851$3 (\ring$1232 [3]),
+    .\port$19851$75 (\ring$1232 [75]),
+    .\port$19851$87 (\ring$1232 [87]),
+    .\port$20805$135 (\ring$1187 [135]),
+    .\port$20805$147 (\ring$1187 [147]),
+    .\port$20805$51 (\ring$1187 [51]),
+    .\port$20805$63 (\ring$1187 [63]),
+    .\port$21600$15 (\ring$1182 [15]),
+    .\port$21600$167 (\ring$1182 [167]),
+    .\port$21600$3 (\ring$1182 [3]),
+    .\port$21600$75 (\ring$1182 [75]),
+    .\port$21600$87 (\ring$1182 [87]),
+    .\port$21600$99 (\ring$1182 [99]),
+    .\port$23508$153 (\ring$1208 [153]),
+    .\port$23508$165 (\ring$1208 [165]),
+    .\port$23508$173 (\ring$1208 [173]),
+    .\port$23508$69 (\ring$1208 [69]),
+    .\port$23508$81 (\ring$1208 [81]),
+    .\port$23508$9 (\ring$1208 [9]),
+    .\port$23508$93 (\ring$1208 [93]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34436,51 +34480,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$748 ),
     .load_vis(\load_vis$749 ),
-    .\port$14900$103 (ring[103]),
-    .\port$14900$11 (ring[11]),
-    .\port$14900$175 (ring[175]),
-    .\port$14900$91 (ring[91]),
-    .\port$15536$121 (\ring$1212 [121]),
-    .\port$15536$133 (\ring$1212 [133]),
-    .\port$15536$29 (\ring$1212 [29]),
-    .\port$15536$41 (\ring$1212 [41]),
-    .\port$16490$109 (\ring$1234 [109]),
-    .\port$16490$17 (\ring$1234 [17]),
-    .\port$16490$5 (\ring$1234 [5]),
-    .\port$16490$97 (\ring$1234 [97]),
-    .\port$17921$145 (\ring$1200 [145]),
-    .\port$17921$157 (\ring$1200 [157]),
-    .\port$17921$53 (\ring$1200 [53]),
-    .\port$17921$65 (\ring$1200 [65]),
-    .\port$18557$115 (\ring$1175 [115]),
-    .\port$18557$127 (\ring$1175 [127]),
-    .\port$18557$23 (\ring$1175 [23]),
-    .\port$18557$35 (\ring$1175 [35]),
-    .\port$19352$163 (\ring$1223 [163]),
-    .\port$19352$175 (\ring$1223 [175]),
-    .\port$19352$79 (\ring$1223 [79]),
-    .\port$19352$91 (\ring$1223 [91]),
-    .\port$19988$163 (\ring$1178 [163]),
-    .\port$19988$175 (\ring$1178 [175]),
-    .\port$19988$79 (\ring$1178 [79]),
-    .\port$19988$91 (\ring$1178 [91]),
-    .\port$20942$139 (\ring$1197 [139]),
-    .\port$20942$151 (\ring$1197 [151]),
-    .\port$20942$47 (\ring$1197 [47]),
-    .\port$20942$59 (\ring$1197 [59]),
-    .\port$21419$151 (\ring$1171 [151]),
-    .\port$21419$163 (\ring$1171 [163]),
-    .\port$21419$175 (\ring$1171 [175]),
-    .\port$21419$59 (\ring$1171 [59]),
-    .\port$21419$71 (\ring$1171 [71]),
-    .\port$21419$79 (\ring$1171 [79]),
-    .\port$21419$91 (\ring$1171 [91]),
-    .\port$21737$103 (\ring$1193 [103]),
-    .\port$21737$11 (\ring$1193 [11]),
-    .\port$21737$163 (\ring$1193 [163]),
-    .\port$21737$175 (\ring$1193 [175]),
-    .\port$21737$79 (\ring$1193 [79]),
-    .\port$21737$91 (\ring$1193 [91]),
+    .\port$14922$103 (ring[103]),
+    .\port$14922$11 (ring[11]),
+    .\port$14922$175 (ring[175]),
+    .\port$14922$91 (ring[91]),
+    .\port$15558$121 (\ring$1212 [121]),
+    .\port$15558$133 (\ring$1212 [133]),
+    .\port$15558$29 (\ring$1212 [29]),
+    .\port$15558$41 (\ring$1212 [41]),
+    .\port$16512$109 (\ring$1234 [109]),
+    .\port$16512$17 (\ring$1234 [17]),
+    .\port$16512$5 (\ring$1234 [5]),
+    .\port$16512$97 (\ring$1234 [97]),
+    .\port$17943$145 (\ring$1200 [145]),
+    .\port$17943$157 (\ring$1200 [157]),
+    .\port$17943$53 (\ring$1200 [53]),
+    .\port$17943$65 (\ring$1200 [65]),
+    .\port$18579$115 (\ring$1175 [115]),
+    .\port$18579$127 (\ring$1175 [127]),
+    .\port$18579$23 (\ring$1175 [23]),
+    .\port$18579$35 (\ring$1175 [35]),
+    .\port$19374$163 (\ring$1223 [163]),
+    .\port$19374$175 (\ring$1223 [175]),
+    .\port$19374$79 (\ring$1223 [79]),
+    .\port$19374$91 (\ring$1223 [91]),
+    .\port$20010$163 (\ring$1178 [163]),
+    .\port$20010$175 (\ring$1178 [175]),
+    .\port$20010$79 (\ring$1178 [79]),
+    .\port$20010$91 (\ring$1178 [91]),
+    .\port$20964$139 (\ring$1197 [139]),
+    .\port$20964$151 (\ring$1197 [151]),
+    .\port$20964$47 (\ring$1197 [47]),
+    .\port$20964$59 (\ring$1197 [59]),
+    .\port$21441$151 (\ring$1171 [151]),
+    .\port$21441$163 (\ring$1171 [163]),
+    .\port$21441$175 (\ring$1171 [175]),
+    .\port$21441$59 (\ring$1171 [59]),
+    .\port$21441$71 (\ring$1171 [71]),
+    .\port$21441$79 (\ring$1171 [79]),
+    .\port$21441$91 (\ring$1171 [91]),
+    .\port$21759$103 (\ring$1193 [103]),
+    .\port$21759$11 (\ring$1193 [11]),
+    .\port$21759$163 (\ring$1193 [163]),
+    .\port$21759$175 (\ring$1193 [175]),
+    .\port$21759$79 (\ring$1193 [79]),
+    .\port$21759$91 (\ring$1193 [91]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34506,51 +34550,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$764 ),
     .load_vis(\load_vis$765 ),
-    .\port$15059$15 (\ring$1181 [15]),
-    .\port$15059$3 (\ring$1181 [3]),
-    .\port$15059$87 (\ring$1181 [87]),
-    .\port$15059$99 (\ring$1181 [99]),
-    .\port$15695$117 (\ring$1217 [117]),
-    .\port$15695$129 (\ring$1217 [129]),
-    .\port$15695$33 (\ring$1217 [33]),
-    .\port$15695$45 (\ring$1217 [45]),
-    .\port$16649$105 (\ring$1236 [105]),
-    .\port$16649$21 (\ring$1236 [21]),
-    .\port$16649$9 (\ring$1236 [9]),
-    .\port$16649$93 (\ring$1236 [93]),
-    .\port$18080$141 (\ring$1210 [141]),
-    .\port$18080$153 (\ring$1210 [153]),
-    .\port$18080$57 (\ring$1210 [57]),
-    .\port$18080$69 (\ring$1210 [69]),
-    .\port$18716$111 (\ring$1186 [111]),
-    .\port$18716$123 (\ring$1186 [123]),
-    .\port$18716$27 (\ring$1186 [27]),
-    .\port$18716$39 (\ring$1186 [39]),
-    .\port$19511$167 (\ring$1226 [167]),
-    .\port$19511$3 (\ring$1226 [3]),
-    .\port$19511$75 (\ring$1226 [75]),
-    .\port$19511$87 (\ring$1226 [87]),
-    .\port$20147$167 (\ring$1189 [167]),
-    .\port$20147$3 (\ring$1189 [3]),
-    .\port$20147$75 (\ring$1189 [75]),
-    .\port$20147$87 (\ring$1189 [87]),
-    .\port$21101$135 (\ring$1207 [135]),
-    .\port$21101$147 (\ring$1207 [147]),
-    .\port$21101$51 (\ring$1207 [51]),
-    .\port$21101$63 (\ring$1207 [63]),
-    .\port$21578$147 (\ring$1182 [147]),
-    .\port$21578$159 (\ring$1182 [159]),
-    .\port$21578$167 (\ring$1182 [167]),
-    .\port$21578$3 (\ring$1182 [3]),
-    .\port$21578$63 (\ring$1182 [63]),
-    .\port$21578$75 (\ring$1182 [75]),
-    .\port$21578$87 (\ring$1182 [87]),
-    .\port$21896$15 (\ring$1203 [15]),
-    .\port$21896$167 (\ring$1203 [167]),
-    .\port$21896$3 (\ring$1203 [3]),
-    .\port$21896$75 (\ring$1203 [75]),
-    .\port$21896$87 (\ring$1203 [87]),
-    .\port$21896$99 (\ring$1203 [99]),
+    .\port$15081$15 (\ring$1181 [15]),
+    .\port$15081$3 (\ring$1181 [3]),
+    .\port$15081$87 (\ring$1181 [87]),
+    .\port$15081$99 (\ring$1181 [99]),
+    .\port$15717$117 (\ring$1217 [117]),
+    .\port$15717$129 (\ring$1217 [129]),
+    .\port$15717$33 (\ring$1217 [33]),
+    .\port$15717$45 (\ring$1217 [45]),
+    .\port$16671$105 (\ring$1236 [105]),
+    .\port$16671$21 (\ring$1236 [21]),
+    .\port$16671$9 (\ring$1236 [9]),
+    .\port$16671$93 (\ring$1236 [93]),
+    .\port$18102$141 (\ring$1210 [141]),
+    .\port$18102$153 (\ring$1210 [153]),
+    .\port$18102$57 (\ring$1210 [57]),
+    .\port$18102$69 (\ring$1210 [69]),
+    .\port$18738$111 (\ring$1186 [111]),
+    .\port$18738$123 (\ring$1186 [123]),
+    .\port$18738$27 (\ring$1186 [27]),
+    .\port$18738$39 (\ring$1186 [39]),
+    .\port$19533$167 (\ring$1226 [167]),
+    .\port$19533$3 (\ring$1226 [3]),
+    .\port$19533$75 (\ring$1226 [75]),
+    .\port$19533$87 (\ring$1226 [87]),
+    .\port$20169$167 (\ring$1189 [167]),
+    .\port$20169$3 (\ring$1189 [3]),
+    .\port$20169$75 (\ring$1189 [75]),
+    .\port$20169$87 (\ring$1189 [87]),
+    .\port$21123$135 (\ring$1207 [135]),
+    .\port$21123$147 (\ring$1207 [147]),
+    .\port$21123$51 (\ring$1207 [51]),
+    .\port$21123$63 (\ring$1207 [63]),
+    .\port$21600$147 (\ring$1182 [147]),
+    .\port$21600$159 (\ring$1182 [159]),
+    .\port$21600$167 (\ring$1182 [167]),
+    .\port$21600$3 (\ring$1182 [3]),
+    .\port$21600$63 (\ring$1182 [63]),
+    .\port$21600$75 (\ring$1182 [75]),
+    .\port$21600$87 (\ring$1182 [87]),
+    .\port$21918$15 (\ring$1203 [15]),
+    .\port$21918$167 (\ring$1203 [167]),
+    .\port$21918$3 (\ring$1203 [3]),
+    .\port$21918$75 (\ring$1203 [75]),
+    .\port$21918$87 (\ring$1203 [87]),
+    .\port$21918$99 (\ring$1203 [99]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34576,51 +34620,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$780 ),
     .load_vis(\load_vis$781 ),
-    .\port$15218$103 (\ring$1192 [103]),
-    .\port$15218$11 (\ring$1192 [11]),
-    .\port$15218$175 (\ring$1192 [175]),
-    .\port$15218$91 (\ring$1192 [91]),
-    .\port$15854$121 (\ring$1222 [121]),
-    .\port$15854$133 (\ring$1222 [133]),
-    .\port$15854$29 (\ring$1222 [29]),
-    .\port$15854$41 (\ring$1222 [41]),
-    .\port$16808$109 (\ring$1172 [109]),
-    .\port$16808$17 (\ring$1172 [17]),
-    .\port$16808$5 (\ring$1172 [5]),
-    .\port$16808$97 (\ring$1172 [97]),
-    .\port$18239$145 (\ring$1215 [145]),
-    .\port$18239$157 (\ring$1215 [157]),
-    .\port$18239$53 (\ring$1215 [53]),
-    .\port$18239$65 (\ring$1215 [65]),
-    .\port$18875$115 (\ring$1196 [115]),
-    .\port$18875$127 (\ring$1196 [127]),
-    .\port$18875$23 (\ring$1196 [23]),
-    .\port$18875$35 (\ring$1196 [35]),
-    .\port$19670$163 (\ring$1229 [163]),
-    .\port$19670$175 (\ring$1229 [175]),
-    .\port$19670$79 (\ring$1229 [79]),
-    .\port$19670$91 (\ring$1229 [91]),
-    .\port$20306$163 (\ring$1199 [163]),
-    .\port$20306$175 (\ring$1199 [175]),
-    .\port$20306$79 (\ring$1199 [79]),
-    .\port$20306$91 (\ring$1199 [91]),
-    .\port$21260$139 (\ring$1214 [139]),
-    .\port$21260$151 (\ring$1214 [151]),
-    .\port$21260$47 (\ring$1214 [47]),
-    .\port$21260$59 (\ring$1214 [59]),
-    .\port$21737$151 (\ring$1193 [151]),
-    .\port$21737$163 (\ring$1193 [163]),
-    .\port$21737$175 (\ring$1193 [175]),
-    .\port$21737$59 (\ring$1193 [59]),
-    .\port$21737$71 (\ring$1193 [71]),
-    .\port$21737$79 (\ring$1193 [79]),
-    .\port$21737$91 (\ring$1193 [91]),
-    .\port$22055$103 (\ring$1174 [103]),
-    .\port$22055$11 (\ring$1174 [11]),
-    .\port$22055$163 (\ring$1174 [163]),
-    .\port$22055$175 (\ring$1174 [175]),
-    .\port$22055$79 (\ring$1174 [79]),
-    .\port$22055$91 (\ring$1174 [91]),
+    .\port$15240$103 (\ring$1192 [103]),
+    .\port$15240$11 (\ring$1192 [11]),
+    .\port$15240$175 (\ring$1192 [175]),
+    .\port$15240$91 (\ring$1192 [91]),
+    .\port$15876$121 (\ring$1222 [121]),
+    .\port$15876$133 (\ring$1222 [133]),
+    .\port$15876$29 (\ring$1222 [29]),
+    .\port$15876$41 (\ring$1222 [41]),
+    .\port$16830$109 (\ring$1172 [109]),
+    .\port$16830$17 (\ring$1172 [17]),
+    .\port$16830$5 (\ring$1172 [5]),
+    .\port$16830$97 (\ring$1172 [97]),
+    .\port$18261$145 (\ring$1215 [145]),
+    .\port$18261$157 (\ring$1215 [157]),
+    .\port$18261$53 (\ring$1215 [53]),
+    .\port$18261$65 (\ring$1215 [65]),
+    .\port$18897$115 (\ring$1196 [115]),
+    .\port$18897$127 (\ring$1196 [127]),
+    .\port$18897$23 (\ring$1196 [23]),
+    .\port$18897$35 (\ring$1196 [35]),
+    .\port$19692$163 (\ring$1229 [163]),
+    .\port$19692$175 (\ring$1229 [175]),
+    .\port$19692$79 (\ring$1229 [79]),
+    .\port$19692$91 (\ring$1229 [91]),
+    .\port$20328$163 (\ring$1199 [163]),
+    .\port$20328$175 (\ring$1199 [175]),
+    .\port$20328$79 (\ring$1199 [79]),
+    .\port$20328$91 (\ring$1199 [91]),
+    .\port$21282$139 (\ring$1214 [139]),
+    .\port$21282$151 (\ring$1214 [151]),
+    .\port$21282$47 (\ring$1214 [47]),
+    .\port$21282$59 (\ring$1214 [59]),
+    .\port$21759$151 (\ring$1193 [151]),
+    .\port$21759$163 (\ring$1193 [163]),
+    .\port$21759$175 (\ring$1193 [175]),
+    .\port$21759$59 (\ring$1193 [59]),
+    .\port$21759$71 (\ring$1193 [71]),
+    .\port$21759$79 (\ring$1193 [79]),
+    .\port$21759$91 (\ring$1193 [91]),
+    .\port$22077$103 (\ring$1174 [103]),
+    .\port$22077$11 (\ring$1174 [11]),
+    .\port$22077$163 (\ring$1174 [163]),
+    .\port$22077$175 (\ring$1174 [175]),
+    .\port$22077$79 (\ring$1174 [79]),
+    .\port$22077$91 (\ring$1174 [91]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34646,51 +34690,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$796 ),
     .load_vis(\load_vis$797 ),
-    .\port$14741$15 (\ring$1183 [15]),
-    .\port$14741$3 (\ring$1183 [3]),
-    .\port$14741$87 (\ring$1183 [87]),
-    .\port$14741$99 (\ring$1183 [99]),
-    .\port$15377$15 (\ring$1202 [15]),
-    .\port$15377$3 (\ring$1202 [3]),
-    .\port$15377$87 (\ring$1202 [87]),
-    .\port$15377$99 (\ring$1202 [99]),
-    .\port$16013$117 (\ring$1225 [117]),
-    .\port$16013$129 (\ring$1225 [129]),
-    .\port$16013$33 (\ring$1225 [33]),
-    .\port$16013$45 (\ring$1225 [45]),
-    .\port$18398$141 (\ring$1220 [141]),
-    .\port$18398$153 (\ring$1220 [153]),
-    .\port$18398$57 (\ring$1220 [57]),
-    .\port$18398$69 (\ring$1220 [69]),
-    .\port$19034$111 (\ring$1206 [111]),
-    .\port$19034$123 (\ring$1206 [123]),
-    .\port$19034$27 (\ring$1206 [27]),
-    .\port$19034$39 (\ring$1206 [39]),
-    .\port$19193$141 (\ring$1219 [141]),
-    .\port$19193$153 (\ring$1219 [153]),
-    .\port$19193$57 (\ring$1219 [57]),
-    .\port$19193$69 (\ring$1219 [69]),
-    .\port$19829$167 (\ring$1232 [167]),
-    .\port$19829$3 (\ring$1232 [3]),
-    .\port$19829$75 (\ring$1232 [75]),
-    .\port$19829$87 (\ring$1232 [87]),
-    .\port$20465$167 (\ring$1209 [167]),
-    .\port$20465$3 (\ring$1209 [3]),
-    .\port$20465$75 (\ring$1209 [75]),
-    .\port$20465$87 (\ring$1209 [87]),
-    .\port$21896$147 (\ring$1203 [147]),
-    .\port$21896$159 (\ring$1203 [159]),
-    .\port$21896$167 (\ring$1203 [167]),
-    .\port$21896$3 (\ring$1203 [3]),
-    .\port$21896$63 (\ring$1203 [63]),
-    .\port$21896$75 (\ring$1203 [75]),
-    .\port$21896$87 (\ring$1203 [87]),
-    .\port$22214$15 (\ring$1185 [15]),
-    .\port$22214$167 (\ring$1185 [167]),
-    .\port$22214$3 (\ring$1185 [3]),
-    .\port$22214$75 (\ring$1185 [75]),
-    .\port$22214$87 (\ring$1185 [87]),
-    .\port$22214$99 (\ring$1185 [99]),
+    .\port$14763$15 (\ring$1183 [15]),
+    .\port$14763$3 (\ring$1183 [3]),
+    .\port$14763$87 (\ring$1183 [87]),
+    .\port$14763$99 (\ring$1183 [99]),
+    .\port$15399$15 (\ring$1202 [15]),
+    .\port$15399$3 (\ring$1202 [3]),
+    .\port$15399$87 (\ring$1202 [87]),
+    .\port$15399$99 (\ring$1202 [99]),
+    .\port$16035$117 (\ring$1225 [117]),
+    .\port$16035$129 (\ring$1225 [129]),
+    .\port$16035$33 (\ring$1225 [33]),
+    .\port$16035$45 (\ring$1225 [45]),
+    .\port$18420$141 (\ring$1220 [141]),
+    .\port$18420$153 (\ring$1220 [153]),
+    .\port$18420$57 (\ring$1220 [57]),
+    .\port$18420$69 (\ring$1220 [69]),
+    .\port$19056$111 (\ring$1206 [111]),
+    .\port$19056$123 (\ring$1206 [123]),
+    .\port$19056$27 (\ring$1206 [27]),
+    .\port$19056$39 (\ring$1206 [39]),
+    .\port$19215$141 (\ring$1219 [141]),
+    .\port$19215$153 (\ring$1219 [153]),
+    .\port$19215$57 (\ring$1219 [57]),
+    .\port$19215$69 (\ring$1219 [69]),
+    .\port$19851$167 (\ring$1232 [167]),
+    .\port$19851$3 (\ring$1232 [3]),
+    .\port$19851$75 (\ring$1232 [75]),
+    .\port$19851$87 (\ring$1232 [87]),
+    .\port$20487$167 (\ring$1209 [167]),
+    .\port$20487$3 (\ring$1209 [3]),
+    .\port$20487$75 (\ring$1209 [75]),
+    .\port$20487$87 (\ring$1209 [87]),
+    .\port$21918$147 (\ring$1203 [147]),
+    .\port$21918$159 (\ring$1203 [159]),
+    .\port$21918$167 (\ring$1203 [167]),
+    .\port$21918$3 (\ring$1203 [3]),
+    .\port$21918$63 (\ring$1203 [63]),
+    .\port$21918$75 (\ring$1203 [75]),
+    .\port$21918$87 (\ring$1203 [87]),
+    .\port$22236$15 (\ring$1185 [15]),
+    .\port$22236$167 (\ring$1185 [167]),
+    .\port$22236$3 (\ring$1185 [3]),
+    .\port$22236$75 (\ring$1185 [75]),
+    .\port$22236$87 (\ring$1185 [87]),
+    .\port$22236$99 (\ring$1185 [99]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34716,51 +34760,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$812 ),
     .load_vis(\load_vis$813 ),
-    .\port$14900$103 (ring[103]),
-    .\port$14900$11 (ring[11]),
-    .\port$14900$175 (ring[175]),
-    .\port$14900$91 (ring[91]),
-    .\port$15536$103 (\ring$1212 [103]),
-    .\port$15536$11 (\ring$1212 [11]),
-    .\port$15536$175 (\ring$1212 [175]),
-    .\port$15536$91 (\ring$1212 [91]),
-    .\port$16172$121 (\ring$1228 [121]),
-    .\port$16172$133 (\ring$1228 [133]),
-    .\port$16172$29 (\ring$1228 [29]),
-    .\port$16172$41 (\ring$1228 [41]),
-    .\port$16967$121 (\ring$1173 [121]),
-    .\port$16967$133 (\ring$1173 [133]),
-    .\port$16967$29 (\ring$1173 [29]),
-    .\port$16967$41 (\ring$1173 [41]),
-    .\port$18557$145 (\ring$1175 [145]),
-    .\port$18557$157 (\ring$1175 [157]),
-    .\port$18557$53 (\ring$1175 [53]),
-    .\port$18557$65 (\ring$1175 [65]),
-    .\port$19352$145 (\ring$1223 [145]),
-    .\port$19352$157 (\ring$1223 [157]),
-    .\port$19352$53 (\ring$1223 [53]),
-    .\port$19352$65 (\ring$1223 [65]),
-    .\port$19988$163 (\ring$1178 [163]),
-    .\port$19988$175 (\ring$1178 [175]),
-    .\port$19988$79 (\ring$1178 [79]),
-    .\port$19988$91 (\ring$1178 [91]),
-    .\port$20624$163 (\ring$1176 [163]),
-    .\port$20624$175 (\ring$1176 [175]),
-    .\port$20624$79 (\ring$1176 [79]),
-    .\port$20624$91 (\ring$1176 [91]),
-    .\port$22055$151 (\ring$1174 [151]),
-    .\port$22055$163 (\ring$1174 [163]),
-    .\port$22055$175 (\ring$1174 [175]),
-    .\port$22055$59 (\ring$1174 [59]),
-    .\port$22055$71 (\ring$1174 [71]),
-    .\port$22055$79 (\ring$1174 [79]),
-    .\port$22055$91 (\ring$1174 [91]),
-    .\port$22373$103 (\ring$1195 [103]),
-    .\port$22373$11 (\ring$1195 [11]),
-    .\port$22373$163 (\ring$1195 [163]),
-    .\port$22373$175 (\ring$1195 [175]),
-    .\port$22373$79 (\ring$1195 [79]),
-    .\port$22373$91 (\ring$1195 [91]),
+    .\port$14922$103 (ring[103]),
+    .\port$14922$11 (ring[11]),
+    .\port$14922$175 (ring[175]),
+    .\port$14922$91 (ring[91]),
+    .\port$15558$103 (\ring$1212 [103]),
+    .\port$15558$11 (\ring$1212 [11]),
+    .\port$15558$175 (\ring$1212 [175]),
+    .\port$15558$91 (\ring$1212 [91]),
+    .\port$16194$121 (\ring$1228 [121]),
+    .\port$16194$133 (\ring$1228 [133]),
+    .\port$16194$29 (\ring$1228 [29]),
+    .\port$16194$41 (\ring$1228 [41]),
+    .\port$16989$121 (\ring$1173 [121]),
+    .\port$16989$133 (\ring$1173 [133]),
+    .\port$16989$29 (\ring$1173 [29]),
+    .\port$16989$41 (\ring$1173 [41]),
+    .\port$18579$145 (\ring$1175 [145]),
+    .\port$18579$157 (\ring$1175 [157]),
+    .\port$18579$53 (\ring$1175 [53]),
+    .\port$18579$65 (\ring$1175 [65]),
+    .\port$19374$145 (\ring$1223 [145]),
+    .\port$19374$157 (\ring$1223 [157]),
+    .\port$19374$53 (\ring$1223 [53]),
+    .\port$19374$65 (\ring$1223 [65]),
+    .\port$20010$163 (\ring$1178 [163]),
+    .\port$20010$175 (\ring$1178 [175]),
+    .\port$20010$79 (\ring$1178 [79]),
+    .\port$20010$91 (\ring$1178 [91]),
+    .\port$20646$163 (\ring$1176 [163]),
+    .\port$20646$175 (\ring$1176 [175]),
+    .\port$20646$79 (\ring$1176 [79]),
+    .\port$20646$91 (\ring$1176 [91]),
+    .\port$22077$151 (\ring$1174 [151]),
+    .\port$22077$163 (\ring$1174 [163]),
+    .\port$22077$175 (\ring$1174 [175]),
+    .\port$22077$59 (\ring$1174 [59]),
+    .\port$22077$71 (\ring$1174 [71]),
+    .\port$22077$79 (\ring$1174 [79]),
+    .\port$22077$91 (\ring$1174 [91]),
+    .\port$22395$103 (\ring$1195 [103]),
+    .\port$22395$11 (\ring$1195 [11]),
+    .\port$22395$163 (\ring$1195 [163]),
+    .\port$22395$175 (\ring$1195 [175]),
+    .\port$22395$79 (\ring$1195 [79]),
+    .\port$22395$91 (\ring$1195 [91]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34786,51 +34830,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$828 ),
     .load_vis(\load_vis$829 ),
-    .\port$15059$15 (\ring$1181 [15]),
-    .\port$15059$3 (\ring$1181 [3]),
-    .\port$15059$87 (\ring$1181 [87]),
-    .\port$15059$99 (\ring$1181 [99]),
-    .\port$15695$15 (\ring$1217 [15]),
-    .\port$15695$3 (\ring$1217 [3]),
-    .\port$15695$87 (\ring$1217 [87]),
-    .\port$15695$99 (\ring$1217 [99]),
-    .\port$16331$117 (\ring$1231 [117]),
-    .\port$16331$129 (\ring$1231 [129]),
-    .\port$16331$33 (\ring$1231 [33]),
-    .\port$16331$45 (\ring$1231 [45]),
-    .\port$17126$117 (\ring$1184 [117]),
-    .\port$17126$129 (\ring$1184 [129]),
-    .\port$17126$33 (\ring$1184 [33]),
-    .\port$17126$45 (\ring$1184 [45]),
-    .\port$18716$141 (\ring$1186 [141]),
-    .\port$18716$153 (\ring$1186 [153]),
-    .\port$18716$57 (\ring$1186 [57]),
-    .\port$18716$69 (\ring$1186 [69]),
-    .\port$19511$141 (\ring$1226 [141]),
-    .\port$19511$153 (\ring$1226 [153]),
-    .\port$19511$57 (\ring$1226 [57]),
-    .\port$19511$69 (\ring$1226 [69]),
-    .\port$20147$167 (\ring$1189 [167]),
-    .\port$20147$3 (\ring$1189 [3]),
-    .\port$20147$75 (\ring$1189 [75]),
-    .\port$20147$87 (\ring$1189 [87]),
-    .\port$20783$167 (\ring$1187 [167]),
-    .\port$20783$3 (\ring$1187 [3]),
-    .\port$20783$75 (\ring$1187 [75]),
-    .\port$20783$87 (\ring$1187 [87]),
-    .\port$22214$147 (\ring$1185 [147]),
-    .\port$22214$159 (\ring$1185 [159]),
-    .\port$22214$167 (\ring$1185 [167]),
-    .\port$22214$3 (\ring$1185 [3]),
-    .\port$22214$63 (\ring$1185 [63]),
-    .\port$22214$75 (\ring$1185 [75]),
-    .\port$22214$87 (\ring$1185 [87]),
-    .\port$22532$15 (\ring$1205 [15]),
-    .\port$22532$167 (\ring$1205 [167]),
-    .\port$22532$3 (\ring$1205 [3]),
-    .\port$22532$75 (\ring$1205 [75]),
-    .\port$22532$87 (\ring$1205 [87]),
-    .\port$22532$99 (\ring$1205 [99]),
+    .\port$15081$15 (\ring$1181 [15]),
+    .\port$15081$3 (\ring$1181 [3]),
+    .\port$15081$87 (\ring$1181 [87]),
+    .\port$15081$99 (\ring$1181 [99]),
+    .\port$15717$15 (\ring$1217 [15]),
+    .\port$15717$3 (\ring$1217 [3]),
+    .\port$15717$87 (\ring$1217 [87]),
+    .\port$15717$99 (\ring$1217 [99]),
+    .\port$16353$117 (\ring$1231 [117]),
+    .\port$16353$129 (\ring$1231 [129]),
+    .\port$16353$33 (\ring$1231 [33]),
+    .\port$16353$45 (\ring$1231 [45]),
+    .\port$17148$117 (\ring$1184 [117]),
+    .\port$17148$129 (\ring$1184 [129]),
+    .\port$17148$33 (\ring$1184 [33]),
+    .\port$17148$45 (\ring$1184 [45]),
+    .\port$18738$141 (\ring$1186 [141]),
+    .\port$18738$153 (\ring$1186 [153]),
+    .\port$18738$57 (\ring$1186 [57]),
+    .\port$18738$69 (\ring$1186 [69]),
+    .\port$19533$141 (\ring$1226 [141]),
+    .\port$19533$153 (\ring$1226 [153]),
+    .\port$19533$57 (\ring$1226 [57]),
+    .\port$19533$69 (\ring$1226 [69]),
+    .\port$20169$167 (\ring$1189 [167]),
+    .\port$20169$3 (\ring$1189 [3]),
+    .\port$20169$75 (\ring$1189 [75]),
+    .\port$20169$87 (\ring$1189 [87]),
+    .\port$20805$167 (\ring$1187 [167]),
+    .\port$20805$3 (\ring$1187 [3]),
+    .\port$20805$75 (\ring$1187 [75]),
+    .\port$20805$87 (\ring$1187 [87]),
+    .\port$22236$147 (\ring$1185 [147]),
+    .\port$22236$159 (\ring$1185 [159]),
+    .\port$22236$167 (\ring$1185 [167]),
+    .\port$22236$3 (\ring$1185 [3]),
+    .\port$22236$63 (\ring$1185 [63]),
+    .\port$22236$75 (\ring$1185 [75]),
+    .\port$22236$87 (\ring$1185 [87]),
+    .\port$22554$15 (\ring$1205 [15]),
+    .\port$22554$167 (\ring$1205 [167]),
+    .\port$22554$3 (\ring$1205 [3]),
+    .\port$22554$75 (\ring$1205 [75]),
+    .\port$22554$87 (\ring$1205 [87]),
+    .\port$22554$99 (\ring$1205 [99]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34856,51 +34900,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$844 ),
     .load_vis(\load_vis$845 ),
-    .\port$15218$103 (\ring$1192 [103]),
-    .\port$15218$11 (\ring$1192 [11]),
-    .\port$15218$175 (\ring$1192 [175]),
-    .\port$15218$91 (\ring$1192 [91]),
-    .\port$15854$103 (\ring$1222 [103]),
-    .\port$15854$11 (\ring$1222 [11]),
-    .\port$15854$175 (\ring$1222 [175]),
-    .\port$15854$91 (\ring$1222 [91]),
-    .\port$16490$121 (\ring$1234 [121]),
-    .\port$16490$133 (\ring$1234 [133]),
-    .\port$16490$29 (\ring$1234 [29]),
-    .\port$16490$41 (\ring$1234 [41]),
-    .\port$17285$121 (\ring$1194 [121]),
-    .\port$17285$133 (\ring$1194 [133]),
-    .\port$17285$29 (\ring$1194 [29]),
-    .\port$17285$41 (\ring$1194 [41]),
-    .\port$18875$145 (\ring$1196 [145]),
-    .\port$18875$157 (\ring$1196 [157]),
-    .\port$18875$53 (\ring$1196 [53]),
-    .\port$18875$65 (\ring$1196 [65]),
-    .\port$19670$145 (\ring$1229 [145]),
-    .\port$19670$157 (\ring$1229 [157]),
-    .\port$19670$53 (\ring$1229 [53]),
-    .\port$19670$65 (\ring$1229 [65]),
-    .\port$20306$163 (\ring$1199 [163]),
-    .\port$20306$175 (\ring$1199 [175]),
-    .\port$20306$79 (\ring$1199 [79]),
-    .\port$20306$91 (\ring$1199 [91]),
-    .\port$20942$163 (\ring$1197 [163]),
-    .\port$20942$175 (\ring$1197 [175]),
-    .\port$20942$79 (\ring$1197 [79]),
-    .\port$20942$91 (\ring$1197 [91]),
-    .\port$22373$151 (\ring$1195 [151]),
-    .\port$22373$163 (\ring$1195 [163]),
-    .\port$22373$175 (\ring$1195 [175]),
-    .\port$22373$59 (\ring$1195 [59]),
-    .\port$22373$71 (\ring$1195 [71]),
-    .\port$22373$79 (\ring$1195 [79]),
-    .\port$22373$91 (\ring$1195 [91]),
-    .\port$22691$103 (\ring$1213 [103]),
-    .\port$22691$11 (\ring$1213 [11]),
-    .\port$22691$163 (\ring$1213 [163]),
-    .\port$22691$175 (\ring$1213 [175]),
-    .\port$22691$79 (\ring$1213 [79]),
-    .\port$22691$91 (\ring$1213 [91]),
+    .\port$15240$103 (\ring$1192 [103]),
+    .\port$15240$11 (\ring$1192 [11]),
+    .\port$15240$175 (\ring$1192 [175]),
+    .\port$15240$91 (\ring$1192 [91]),
+    .\port$15876$103 (\ring$1222 [103]),
+    .\port$15876$11 (\ring$1222 [11]),
+    .\port$15876$175 (\ring$1222 [175]),
+    .\port$15876$91 (\ring$1222 [91]),
+    .\port$16512$121 (\ring$1234 [121]),
+    .\port$16512$133 (\ring$1234 [133]),
+    .\port$16512$29 (\ring$1234 [29]),
+    .\port$16512$41 (\ring$1234 [41]),
+    .\port$17307$121 (\ring$1194 [121]),
+    .\port$17307$133 (\ring$1194 [133]),
+    .\port$17307$29 (\ring$1194 [29]),
+    .\port$17307$41 (\ring$1194 [41]),
+    .\port$18897$145 (\ring$1196 [145]),
+    .\port$18897$157 (\ring$1196 [157]),
+    .\port$18897$53 (\ring$1196 [53]),
+    .\port$18897$65 (\ring$1196 [65]),
+    .\port$19692$145 (\ring$1229 [145]),
+    .\port$19692$157 (\ring$1229 [157]),
+    .\port$19692$53 (\ring$1229 [53]),
+    .\port$19692$65 (\ring$1229 [65]),
+    .\port$20328$163 (\ring$1199 [163]),
+    .\port$20328$175 (\ring$1199 [175]),
+    .\port$20328$79 (\ring$1199 [79]),
+    .\port$20328$91 (\ring$1199 [91]),
+    .\port$20964$163 (\ring$1197 [163]),
+    .\port$20964$175 (\ring$1197 [175]),
+    .\port$20964$79 (\ring$1197 [79]),
+    .\port$20964$91 (\ring$1197 [91]),
+    .\port$22395$151 (\ring$1195 [151]),
+    .\port$22395$163 (\ring$1195 [163]),
+    .\port$22395$175 (\ring$1195 [175]),
+    .\port$22395$59 (\ring$1195 [59]),
+    .\port$22395$71 (\ring$1195 [71]),
+    .\port$22395$79 (\ring$1195 [79]),
+    .\port$22395$91 (\ring$1195 [91]),
+    .\port$22713$103 (\ring$1213 [103]),
+    .\port$22713$11 (\ring$1213 [11]),
+    .\port$22713$163 (\ring$1213 [163]),
+    .\port$22713$175 (\ring$1213 [175]),
+    .\port$22713$79 (\ring$1213 [79]),
+    .\port$22713$91 (\ring$1213 [91]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34926,51 +34970,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$140 ),
     .load_vis(\load_vis$141 ),
-    .\port$15377$147 (\ring$1202 [147]),
-    .\port$15377$159 (\ring$1202 [159]),
-    .\port$15377$167 (\ring$1202 [167]),
-    .\port$15377$3 (\ring$1202 [3]),
-    .\port$15377$63 (\ring$1202 [63]),
-    .\port$15377$75 (\ring$1202 [75]),
-    .\port$15377$87 (\ring$1202 [87]),
-    .\port$15695$15 (\ring$1217 [15]),
-    .\port$15695$167 (\ring$1217 [167]),
-    .\port$15695$3 (\ring$1217 [3]),
-    .\port$15695$75 (\ring$1217 [75]),
-    .\port$15695$87 (\ring$1217 [87]),
-    .\port$15695$99 (\ring$1217 [99]),
-    .\port$17126$167 (\ring$1184 [167]),
-    .\port$17126$3 (\ring$1184 [3]),
-    .\port$17126$75 (\ring$1184 [75]),
-    .\port$17126$87 (\ring$1184 [87]),
-    .\port$17762$167 (\ring$1190 [167]),
-    .\port$17762$3 (\ring$1190 [3]),
-    .\port$17762$75 (\ring$1190 [75]),
-    .\port$17762$87 (\ring$1190 [87]),
-    .\port$18398$105 (\ring$1220 [105]),
-    .\port$18398$117 (\ring$1220 [117]),
-    .\port$18398$21 (\ring$1220 [21]),
-    .\port$18398$33 (\ring$1220 [33]),
-    .\port$19193$105 (\ring$1219 [105]),
-    .\port$19193$117 (\ring$1219 [117]),
-    .\port$19193$21 (\ring$1219 [21]),
-    .\port$19193$33 (\ring$1219 [33]),
-    .\port$20783$129 (\ring$1187 [129]),
-    .\port$20783$141 (\ring$1187 [141]),
-    .\port$20783$45 (\ring$1187 [45]),
-    .\port$20783$57 (\ring$1187 [57]),
-    .\port$21578$129 (\ring$1182 [129]),
-    .\port$21578$141 (\ring$1182 [141]),
-    .\port$21578$45 (\ring$1182 [45]),
-    .\port$21578$57 (\ring$1182 [57]),
-    .\port$22214$147 (\ring$1185 [147]),
-    .\port$22214$159 (\ring$1185 [159]),
-    .\port$22214$63 (\ring$1185 [63]),
-    .\port$22214$75 (\ring$1185 [75]),
-    .\port$22850$147 (\ring$1218 [147]),
-    .\port$22850$159 (\ring$1218 [159]),
-    .\port$22850$63 (\ring$1218 [63]),
-    .\port$22850$75 (\ring$1218 [75]),
+    .\port$15399$147 (\ring$1202 [147]),
+    .\port$15399$159 (\ring$1202 [159]),
+    .\port$15399$167 (\ring$1202 [167]),
+    .\port$15399$3 (\ring$1202 [3]),
+    .\port$15399$63 (\ring$1202 [63]),
+    .\port$15399$75 (\ring$1202 [75]),
+    .\port$15399$87 (\ring$1202 [87]),
+    .\port$15717$15 (\ring$1217 [15]),
+    .\port$15717$167 (\ring$1217 [167]),
+    .\port$15717$3 (\ring$1217 [3]),
+    .\port$15717$75 (\ring$1217 [75]),
+    .\port$15717$87 (\ring$1217 [87]),
+    .\port$15717$99 (\ring$1217 [99]),
+    .\port$17148$167 (\ring$1184 [167]),
+    .\port$17148$3 (\ring$1184 [3]),
+    .\port$17148$75 (\ring$1184 [75]),
+    .\port$17148$87 (\ring$1184 [87]),
+    .\port$17784$167 (\ring$1190 [167]),
+    .\port$17784$3 (\ring$1190 [3]),
+    .\port$17784$75 (\ring$1190 [75]),
+    .\port$17784$87 (\ring$1190 [87]),
+    .\port$18420$105 (\ring$1220 [105]),
+    .\port$18420$117 (\ring$1220 [117]),
+    .\port$18420$21 (\ring$1220 [21]),
+    .\port$18420$33 (\ring$1220 [33]),
+    .\port$19215$105 (\ring$1219 [105]),
+    .\port$19215$117 (\ring$1219 [117]),
+    .\port$19215$21 (\ring$1219 [21]),
+    .\port$19215$33 (\ring$1219 [33]),
+    .\port$20805$129 (\ring$1187 [129]),
+    .\port$20805$141 (\ring$1187 [141]),
+    .\port$20805$45 (\ring$1187 [45]),
+    .\port$20805$57 (\ring$1187 [57]),
+    .\port$21600$129 (\ring$1182 [129]),
+    .\port$21600$141 (\ring$1182 [141]),
+    .\port$21600$45 (\ring$1182 [45]),
+    .\port$21600$57 (\ring$1182 [57]),
+    .\port$22236$147 (\ring$1185 [147]),
+    .\port$22236$159 (\ring$1185 [159]),
+    .\port$22236$63 (\ring$1185 [63]),
+    .\port$22236$75 (\ring$1185 [75]),
+    .\port$22872$147 (\ring$1218 [147]),
+    .\port$22872$159 (\ring$1218 [159]),
+    .\port$22872$63 (\ring$1218 [63]),
+    .\port$22872$75 (\ring$1218 [75]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -34996,51 +35040,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$860 ),
     .load_vis(\load_vis$861 ),
-    .\port$15377$15 (\ring$1202 [15]),
-    .\port$15377$3 (\ring$1202 [3]),
-    .\port$15377$87 (\ring$1202 [87]),
-    .\port$15377$99 (\ring$1202 [99]),
-    .\port$16013$15 (\ring$1225 [15]),
-    .\port$16013$3 (\ring$1225 [3]),
-    .\port$16013$87 (\ring$1225 [87]),
-    .\port$16013$99 (\ring$1225 [99]),
-    .\port$16649$117 (\ring$1236 [117]),
-    .\port$16649$129 (\ring$1236 [129]),
-    .\port$16649$33 (\ring$1236 [33]),
-    .\port$16649$45 (\ring$1236 [45]),
-    .\port$17444$117 (\ring$1204 [117]),
-    .\port$17444$129 (\ring$1204 [129]),
-    .\port$17444$33 (\ring$1204 [33]),
-    .\port$17444$45 (\ring$1204 [45]),
-    .\port$19034$141 (\ring$1206 [141]),
-    .\port$19034$153 (\ring$1206 [153]),
-    .\port$19034$57 (\ring$1206 [57]),
-    .\port$19034$69 (\ring$1206 [69]),
-    .\port$19829$141 (\ring$1232 [141]),
-    .\port$19829$153 (\ring$1232 [153]),
-    .\port$19829$57 (\ring$1232 [57]),
-    .\port$19829$69 (\ring$1232 [69]),
-    .\port$20465$167 (\ring$1209 [167]),
-    .\port$20465$3 (\ring$1209 [3]),
-    .\port$20465$75 (\ring$1209 [75]),
-    .\port$20465$87 (\ring$1209 [87]),
-    .\port$21101$167 (\ring$1207 [167]),
-    .\port$21101$3 (\ring$1207 [3]),
-    .\port$21101$75 (\ring$1207 [75]),
-    .\port$21101$87 (\ring$1207 [87]),
-    .\port$22532$147 (\ring$1205 [147]),
-    .\port$22532$159 (\ring$1205 [159]),
-    .\port$22532$167 (\ring$1205 [167]),
-    .\port$22532$3 (\ring$1205 [3]),
-    .\port$22532$63 (\ring$1205 [63]),
-    .\port$22532$75 (\ring$1205 [75]),
-    .\port$22532$87 (\ring$1205 [87]),
-    .\port$22850$15 (\ring$1218 [15]),
-    .\port$22850$167 (\ring$1218 [167]),
-    .\port$22850$3 (\ring$1218 [3]),
-    .\port$22850$75 (\ring$1218 [75]),
-    .\port$22850$87 (\ring$1218 [87]),
-    .\port$22850$99 (\ring$1218 [99]),
+    .\port$15399$15 (\ring$1202 [15]),
+    .\port$15399$3 (\ring$1202 [3]),
+    .\port$15399$87 (\ring$1202 [87]),
+    .\port$15399$99 (\ring$1202 [99]),
+    .\port$16035$15 (\ring$1225 [15]),
+    .\port$16035$3 (\ring$1225 [3]),
+    .\port$16035$87 (\ring$1225 [87]),
+    .\port$16035$99 (\ring$1225 [99]),
+    .\port$16671$117 (\ring$1236 [117]),
+    .\port$16671$129 (\ring$1236 [129]),
+    .\port$16671$33 (\ring$1236 [33]),
+    .\port$16671$45 (\ring$1236 [45]),
+    .\port$17466$117 (\ring$1204 [117]),
+    .\port$17466$129 (\ring$1204 [129]),
+    .\port$17466$33 (\ring$1204 [33]),
+    .\port$17466$45 (\ring$1204 [45]),
+    .\port$19056$141 (\ring$1206 [141]),
+    .\port$19056$153 (\ring$1206 [153]),
+    .\port$19056$57 (\ring$1206 [57]),
+    .\port$19056$69 (\ring$1206 [69]),
+    .\port$19851$141 (\ring$1232 [141]),
+    .\port$19851$153 (\ring$1232 [153]),
+    .\port$19851$57 (\ring$1232 [57]),
+    .\port$19851$69 (\ring$1232 [69]),
+    .\port$20487$167 (\ring$1209 [167]),
+    .\port$20487$3 (\ring$1209 [3]),
+    .\port$20487$75 (\ring$1209 [75]),
+    .\port$20487$87 (\ring$1209 [87]),
+    .\port$21123$167 (\ring$1207 [167]),
+    .\port$21123$3 (\ring$1207 [3]),
+    .\port$21123$75 (\ring$1207 [75]),
+    .\port$21123$87 (\ring$1207 [87]),
+    .\port$22554$147 (\ring$1205 [147]),
+    .\port$22554$159 (\ring$1205 [159]),
+    .\port$22554$167 (\ring$1205 [167]),
+    .\port$22554$3 (\ring$1205 [3]),
+    .\port$22554$63 (\ring$1205 [63]),
+    .\port$22554$75 (\ring$1205 [75]),
+    .\port$22554$87 (\ring$1205 [87]),
+    .\port$22872$15 (\ring$1218 [15]),
+    .\port$22872$167 (\ring$1218 [167]),
+    .\port$22872$3 (\ring$1218 [3]),
+    .\port$22872$75 (\ring$1218 [75]),
+    .\port$22872$87 (\ring$1218 [87]),
+    .\port$22872$99 (\ring$1218 [99]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -35066,51 +35110,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$876 ),
     .load_vis(\load_vis$877 ),
-    .\port$15536$103 (\ring$1212 [103]),
-    .\port$15536$11 (\ring$1212 [11]),
-    .\port$15536$175 (\ring$1212 [175]),
-    .\port$15536$91 (\ring$1212 [91]),
-    .\port$16172$103 (\ring$1228 [103]),
-    .\port$16172$11 (\ring$1228 [11]),
-    .\port$16172$175 (\ring$1228 [175]),
-    .\port$16172$91 (\ring$1228 [91]),
-    .\port$16808$121 (\ring$1172 [121]),
-    .\port$16808$133 (\ring$1172 [133]),
-    .\port$16808$29 (\ring$1172 [29]),
-    .\port$16808$41 (\ring$1172 [41]),
-    .\port$16967$139 (\ring$1173 [139]),
-    .\port$16967$151 (\ring$1173 [151]),
-    .\port$16967$47 (\ring$1173 [47]),
-    .\port$16967$59 (\ring$1173 [59]),
-    .\port$17603$121 (\ring$1179 [121]),
-    .\port$17603$133 (\ring$1179 [133]),
-    .\port$17603$29 (\ring$1179 [29]),
-    .\port$17603$41 (\ring$1179 [41]),
-    .\port$19988$145 (\ring$1178 [145]),
-    .\port$19988$157 (\ring$1178 [157]),
-    .\port$19988$53 (\ring$1178 [53]),
-    .\port$19988$65 (\ring$1178 [65]),
-    .\port$20624$163 (\ring$1176 [163]),
-    .\port$20624$175 (\ring$1176 [175]),
-    .\port$20624$79 (\ring$1176 [79]),
-    .\port$20624$91 (\ring$1176 [91]),
-    .\port$21260$163 (\ring$1214 [163]),
-    .\port$21260$175 (\ring$1214 [175]),
-    .\port$21260$79 (\ring$1214 [79]),
-    .\port$21260$91 (\ring$1214 [91]),
-    .\port$22691$151 (\ring$1213 [151]),
-    .\port$22691$163 (\ring$1213 [163]),
-    .\port$22691$175 (\ring$1213 [175]),
-    .\port$22691$59 (\ring$1213 [59]),
-    .\port$22691$71 (\ring$1213 [71]),
-    .\port$22691$79 (\ring$1213 [79]),
-    .\port$22691$91 (\ring$1213 [91]),
-    .\port$23009$103 (\ring$1177 [103]),
-    .\port$23009$11 (\ring$1177 [11]),
-    .\port$23009$163 (\ring$1177 [163]),
-    .\port$23009$175 (\ring$1177 [175]),
-    .\port$23009$79 (\ring$1177 [79]),
-    .\port$23009$91 (\ring$1177 [91]),
+    .\port$15558$103 (\ring$1212 [103]),
+    .\port$15558$11 (\ring$1212 [11]),
+    .\port$15558$175 (\ring$1212 [175]),
+    .\port$15558$91 (\ring$1212 [91]),
+    .\port$16194$103 (\ring$1228 [103]),
+    .\port$16194$11 (\ring$1228 [11]),
+    .\port$16194$175 (\ring$1228 [175]),
+    .\port$16194$91 (\ring$1228 [91]),
+    .\port$16830$121 (\ring$1172 [121]),
+    .\port$16830$133 (\ring$1172 [133]),
+    .\port$16830$29 (\ring$1172 [29]),
+    .\port$16830$41 (\ring$1172 [41]),
+    .\port$16989$139 (\ring$1173 [139]),
+    .\port$16989$151 (\ring$1173 [151]),
+    .\port$16989$47 (\ring$1173 [47]),
+    .\port$16989$59 (\ring$1173 [59]),
+    .\port$17625$121 (\ring$1179 [121]),
+    .\port$17625$133 (\ring$1179 [133]),
+    .\port$17625$29 (\ring$1179 [29]),
+    .\port$17625$41 (\ring$1179 [41]),
+    .\port$20010$145 (\ring$1178 [145]),
+    .\port$20010$157 (\ring$1178 [157]),
+    .\port$20010$53 (\ring$1178 [53]),
+    .\port$20010$65 (\ring$1178 [65]),
+    .\port$20646$163 (\ring$1176 [163]),
+    .\port$20646$175 (\ring$1176 [175]),
+    .\port$20646$79 (\ring$1176 [79]),
+    .\port$20646$91 (\ring$1176 [91]),
+    .\port$21282$163 (\ring$1214 [163]),
+    .\port$21282$175 (\ring$1214 [175]),
+    .\port$21282$79 (\ring$1214 [79]),
+    .\port$21282$91 (\ring$1214 [91]),
+    .\port$22713$151 (\ring$1213 [151]),
+    .\port$22713$163 (\ring$1213 [163]),
+    .\port$22713$175 (\ring$1213 [175]),
+    .\port$22713$59 (\ring$1213 [59]),
+    .\port$22713$71 (\ring$1213 [71]),
+    .\port$22713$79 (\ring$1213 [79]),
+    .\port$22713$91 (\ring$1213 [91]),
+    .\port$23031$103 (\ring$1177 [103]),
+    .\port$23031$11 (\ring$1177 [11]),
+    .\port$23031$163 (\ring$1177 [163]),
+    .\port$23031$175 (\ring$1177 [175]),
+    .\port$23031$79 (\ring$1177 [79]),
+    .\port$23031$91 (\ring$1177 [91]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -35136,51 +35180,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$892 ),
     .load_vis(\load_vis$893 ),
-    .\port$14741$111 (\ring$1183 [111]),
-    .\port$14741$123 (\ring$1183 [123]),
-    .\port$14741$27 (\ring$1183 [27]),
-    .\port$14741$39 (\ring$1183 [39]),
-    .\port$15695$15 (\ring$1217 [15]),
-    .\port$15695$3 (\ring$1217 [3]),
-    .\port$15695$87 (\ring$1217 [87]),
-    .\port$15695$99 (\ring$1217 [99]),
-    .\port$16331$15 (\ring$1231 [15]),
-    .\port$16331$3 (\ring$1231 [3]),
-    .\port$16331$87 (\ring$1231 [87]),
-    .\port$16331$99 (\ring$1231 [99]),
-    .\port$17126$135 (\ring$1184 [135]),
-    .\port$17126$147 (\ring$1184 [147]),
-    .\port$17126$51 (\ring$1184 [51]),
-    .\port$17126$63 (\ring$1184 [63]),
-    .\port$17762$117 (\ring$1190 [117]),
-    .\port$17762$129 (\ring$1190 [129]),
-    .\port$17762$33 (\ring$1190 [33]),
-    .\port$17762$45 (\ring$1190 [45]),
-    .\port$19193$173 (\ring$1219 [173]),
-    .\port$19193$81 (\ring$1219 [81]),
-    .\port$19193$9 (\ring$1219 [9]),
-    .\port$19193$93 (\ring$1219 [93]),
-    .\port$20147$141 (\ring$1189 [141]),
-    .\port$20147$153 (\ring$1189 [153]),
-    .\port$20147$57 (\ring$1189 [57]),
-    .\port$20147$69 (\ring$1189 [69]),
-    .\port$20783$167 (\ring$1187 [167]),
-    .\port$20783$3 (\ring$1187 [3]),
-    .\port$20783$75 (\ring$1187 [75]),
-    .\port$20783$87 (\ring$1187 [87]),
-    .\port$22850$147 (\ring$1218 [147]),
-    .\port$22850$159 (\ring$1218 [159]),
-    .\port$22850$167 (\ring$1218 [167]),
-    .\port$22850$3 (\ring$1218 [3]),
-    .\port$22850$63 (\ring$1218 [63]),
-    .\port$22850$75 (\ring$1218 [75]),
-    .\port$22850$87 (\ring$1218 [87]),
-    .\port$23168$15 (\ring$1188 [15]),
-    .\port$23168$167 (\ring$1188 [167]),
-    .\port$23168$3 (\ring$1188 [3]),
-    .\port$23168$75 (\ring$1188 [75]),
-    .\port$23168$87 (\ring$1188 [87]),
-    .\port$23168$99 (\ring$1188 [99]),
+    .\port$14763$111 (\ring$1183 [111]),
+    .\port$14763$123 (\ring$1183 [123]),
+    .\port$14763$27 (\ring$1183 [27]),
+    .\port$14763$39 (\ring$1183 [39]),
+    .\port$15717$15 (\ring$1217 [15]),
+    .\port$15717$3 (\ring$1217 [3]),
+    .\port$15717$87 (\ring$1217 [87]),
+    .\port$15717$99 (\ring$1217 [99]),
+    .\port$16353$15 (\ring$1231 [15]),
+    .\port$16353$3 (\ring$1231 [3]),
+    .\port$16353$87 (\ring$1231 [87]),
+    .\port$16353$99 (\ring$1231 [99]),
+    .\port$17148$135 (\ring$1184 [135]),
+    .\port$17148$147 (\ring$1184 [147]),
+    .\port$17148$51 (\ring$1184 [51]),
+    .\port$17148$63 (\ring$1184 [63]),
+    .\port$17784$117 (\ring$1190 [117]),
+    .\port$17784$129 (\ring$1190 [129]),
+    .\port$17784$33 (\ring$1190 [33]),
+    .\port$17784$45 (\ring$1190 [45]),
+    .\port$19215$173 (\ring$1219 [173]),
+    .\port$19215$81 (\ring$1219 [81]),
+    .\port$19215$9 (\ring$1219 [9]),
+    .\port$19215$93 (\ring$1219 [93]),
+    .\port$20169$141 (\ring$1189 [141]),
+    .\port$20169$153 (\ring$1189 [153]),
+    .\port$20169$57 (\ring$1189 [57]),
+    .\port$20169$69 (\ring$1189 [69]),
+    .\port$20805$167 (\ring$1187 [167]),
+    .\port$20805$3 (\ring$1187 [3]),
+    .\port$20805$75 (\ring$1187 [75]),
+    .\port$20805$87 (\ring$1187 [87]),
+    .\port$22872$147 (\ring$1218 [147]),
+    .\port$22872$159 (\ring$1218 [159]),
+    .\port$22872$167 (\ring$1218 [167]),
+    .\port$22872$3 (\ring$1218 [3]),
+    .\port$22872$63 (\ring$1218 [63]),
+    .\port$22872$75 (\ring$1218 [75]),
+    .\port$22872$87 (\ring$1218 [87]),
+    .\port$23190$15 (\ring$1188 [15]),
+    .\port$23190$167 (\ring$1188 [167]),
+    .\port$23190$3 (\ring$1188 [3]),
+    .\port$23190$75 (\ring$1188 [75]),
+    .\port$23190$87 (\ring$1188 [87]),
+    .\port$23190$99 (\ring$1188 [99]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -35206,51 +35250,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$908 ),
     .load_vis(\load_vis$909 ),
-    .\port$14900$115 (ring[115]),
-    .\port$14900$127 (ring[127]),
-    .\port$14900$23 (ring[23]),
-    .\port$14900$35 (ring[35]),
-    .\port$15854$103 (\ring$1222 [103]),
-    .\port$15854$11 (\ring$1222 [11]),
-    .\port$15854$175 (\ring$1222 [175]),
-    .\port$15854$91 (\ring$1222 [91]),
-    .\port$16490$103 (\ring$1234 [103]),
-    .\port$16490$11 (\ring$1234 [11]),
-    .\port$16490$175 (\ring$1234 [175]),
-    .\port$16490$91 (\ring$1234 [91]),
-    .\port$17285$139 (\ring$1194 [139]),
-    .\port$17285$151 (\ring$1194 [151]),
-    .\port$17285$47 (\ring$1194 [47]),
-    .\port$17285$59 (\ring$1194 [59]),
-    .\port$17921$121 (\ring$1200 [121]),
-    .\port$17921$133 (\ring$1200 [133]),
-    .\port$17921$29 (\ring$1200 [29]),
-    .\port$17921$41 (\ring$1200 [41]),
-    .\port$19352$169 (\ring$1223 [169]),
-    .\port$19352$5 (\ring$1223 [5]),
-    .\port$19352$85 (\ring$1223 [85]),
-    .\port$19352$97 (\ring$1223 [97]),
-    .\port$20306$145 (\ring$1199 [145]),
-    .\port$20306$157 (\ring$1199 [157]),
-    .\port$20306$53 (\ring$1199 [53]),
-    .\port$20306$65 (\ring$1199 [65]),
-    .\port$20942$163 (\ring$1197 [163]),
-    .\port$20942$175 (\ring$1197 [175]),
-    .\port$20942$79 (\ring$1197 [79]),
-    .\port$20942$91 (\ring$1197 [91]),
-    .\port$23009$151 (\ring$1177 [151]),
-    .\port$23009$163 (\ring$1177 [163]),
-    .\port$23009$175 (\ring$1177 [175]),
-    .\port$23009$59 (\ring$1177 [59]),
-    .\port$23009$71 (\ring$1177 [71]),
-    .\port$23009$79 (\ring$1177 [79]),
-    .\port$23009$91 (\ring$1177 [91]),
-    .\port$23327$103 (\ring$1198 [103]),
-    .\port$23327$11 (\ring$1198 [11]),
-    .\port$23327$163 (\ring$1198 [163]),
-    .\port$23327$175 (\ring$1198 [175]),
-    .\port$23327$79 (\ring$1198 [79]),
-    .\port$23327$91 (\ring$1198 [91]),
+    .\port$14922$115 (ring[115]),
+    .\port$14922$127 (ring[127]),
+    .\port$14922$23 (ring[23]),
+    .\port$14922$35 (ring[35]),
+    .\port$15876$103 (\ring$1222 [103]),
+    .\port$15876$11 (\ring$1222 [11]),
+    .\port$15876$175 (\ring$1222 [175]),
+    .\port$15876$91 (\ring$1222 [91]),
+    .\port$16512$103 (\ring$1234 [103]),
+    .\port$16512$11 (\ring$1234 [11]),
+    .\port$16512$175 (\ring$1234 [175]),
+    .\port$16512$91 (\ring$1234 [91]),
+    .\port$17307$139 (\ring$1194 [139]),
+    .\port$17307$151 (\ring$1194 [151]),
+    .\port$17307$47 (\ring$1194 [47]),
+    .\port$17307$59 (\ring$1194 [59]),
+    .\port$17943$121 (\ring$1200 [121]),
+    .\port$17943$133 (\ring$1200 [133]),
+    .\port$17943$29 (\ring$1200 [29]),
+    .\port$17943$41 (\ring$1200 [41]),
+    .\port$19374$169 (\ring$1223 [169]),
+    .\port$19374$5 (\ring$1223 [5]),
+    .\port$19374$85 (\ring$1223 [85]),
+    .\port$19374$97 (\ring$1223 [97]),
+    .\port$20328$145 (\ring$1199 [145]),
+    .\port$20328$157 (\ring$1199 [157]),
+    .\port$20328$53 (\ring$1199 [53]),
+    .\port$20328$65 (\ring$1199 [65]),
+    .\port$20964$163 (\ring$1197 [163]),
+    .\port$20964$175 (\ring$1197 [175]),
+    .\port$20964$79 (\ring$1197 [79]),
+    .\port$20964$91 (\ring$1197 [91]),
+    .\port$23031$151 (\ring$1177 [151]),
+    .\port$23031$163 (\ring$1177 [163]),
+    .\port$23031$175 (\ring$1177 [175]),
+    .\port$23031$59 (\ring$1177 [59]),
+    .\port$23031$71 (\ring$1177 [71]),
+    .\port$23031$79 (\ring$1177 [79]),
+    .\port$23031$91 (\ring$1177 [91]),
+    .\port$23349$103 (\ring$1198 [103]),
+    .\port$23349$11 (\ring$1198 [11]),
+    .\port$23349$163 (\ring$1198 [163]),
+    .\port$23349$175 (\ring$1198 [175]),
+    .\port$23349$79 (\ring$1198 [79]),
+    .\port$23349$91 (\ring$1198 [91]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -35276,51 +35320,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$924 ),
     .load_vis(\load_vis$925 ),
-    .\port$15059$111 (\ring$1181 [111]),
-    .\port$15059$123 (\ring$1181 [123]),
-    .\port$15059$27 (\ring$1181 [27]),
-    .\port$15059$39 (\ring$1181 [39]),
-    .\port$16013$15 (\ring$1225 [15]),
-    .\port$16013$3 (\ring$1225 [3]),
-    .\port$16013$87 (\ring$1225 [87]),
-    .\port$16013$99 (\ring$1225 [99]),
-    .\port$16649$15 (\ring$1236 [15]),
-    .\port$16649$3 (\ring$1236 [3]),
-    .\port$16649$87 (\ring$1236 [87]),
-    .\port$16649$99 (\ring$1236 [99]),
-    .\port$17444$135 (\ring$1204 [135]),
-    .\port$17444$147 (\ring$1204 [147]),
-    .\port$17444$51 (\ring$1204 [51]),
-    .\port$17444$63 (\ring$1204 [63]),
-    .\port$18080$117 (\ring$1210 [117]),
-    .\port$18080$129 (\ring$1210 [129]),
-    .\port$18080$33 (\ring$1210 [33]),
-    .\port$18080$45 (\ring$1210 [45]),
-    .\port$19511$173 (\ring$1226 [173]),
-    .\port$19511$81 (\ring$1226 [81]),
-    .\port$19511$9 (\ring$1226 [9]),
-    .\port$19511$93 (\ring$1226 [93]),
-    .\port$20465$141 (\ring$1209 [141]),
-    .\port$20465$153 (\ring$1209 [153]),
-    .\port$20465$57 (\ring$1209 [57]),
-    .\port$20465$69 (\ring$1209 [69]),
-    .\port$21101$167 (\ring$1207 [167]),
-    .\port$21101$3 (\ring$1207 [3]),
-    .\port$21101$75 (\ring$1207 [75]),
-    .\port$21101$87 (\ring$1207 [87]),
-    .\port$23168$147 (\ring$1188 [147]),
-    .\port$23168$159 (\ring$1188 [159]),
-    .\port$23168$167 (\ring$1188 [167]),
-    .\port$23168$3 (\ring$1188 [3]),
-    .\port$23168$63 (\ring$1188 [63]),
-    .\port$23168$75 (\ring$1188 [75]),
-    .\port$23168$87 (\ring$1188 [87]),
-    .\port$23486$15 (\ring$1208 [15]),
-    .\port$23486$167 (\ring$1208 [167]),
-    .\port$23486$3 (\ring$1208 [3]),
-    .\port$23486$75 (\ring$1208 [75]),
-    .\port$23486$87 (\ring$1208 [87]),
-    .\port$23486$99 (\ring$1208 [99]),
+    .\port$15081$111 (\ring$1181 [111]),
+    .\port$15081$123 (\ring$1181 [123]),
+    .\port$15081$27 (\ring$1181 [27]),
+    .\port$15081$39 (\ring$1181 [39]),
+    .\port$16035$15 (\ring$1225 [15]),
+    .\port$16035$3 (\ring$1225 [3]),
+    .\port$16035$87 (\ring$1225 [87]),
+    .\port$16035$99 (\ring$1225 [99]),
+    .\port$16671$15 (\ring$1236 [15]),
+    .\port$16671$3 (\ring$1236 [3]),
+    .\port$16671$87 (\ring$1236 [87]),
+    .\port$16671$99 (\ring$1236 [99]),
+    .\port$17466$135 (\ring$1204 [135]),
+    .\port$17466$147 (\ring$1204 [147]),
+    .\port$17466$51 (\ring$1204 [51]),
+    .\port$17466$63 (\ring$1204 [63]),
+    .\port$18102$117 (\ring$1210 [117]),
+    .\port$18102$129 (\ring$1210 [129]),
+    .\port$18102$33 (\ring$1210 [33]),
+    .\port$18102$45 (\ring$1210 [45]),
+    .\port$19533$173 (\ring$1226 [173]),
+    .\port$19533$81 (\ring$1226 [81]),
+    .\port$19533$9 (\ring$1226 [9]),
+    .\port$19533$93 (\ring$1226 [93]),
+    .\port$20487$141 (\ring$1209 [141]),
+    .\port$20487$153 (\ring$1209 [153]),
+    .\port$20487$57 (\ring$1209 [57]),
+    .\port$20487$69 (\ring$1209 [69]),
+    .\port$21123$167 (\ring$1207 [167]),
+    .\port$21123$3 (\ring$1207 [3]),
+    .\port$21123$75 (\ring$1207 [75]),
+    .\port$21123$87 (\ring$1207 [87]),
+    .\port$23190$147 (\ring$1188 [147]),
+    .\port$23190$159 (\ring$1188 [159]),
+    .\port$23190$167 (\ring$1188 [167]),
+    .\port$23190$3 (\ring$1188 [3]),
+    .\port$23190$63 (\ring$1188 [63]),
+    .\port$23190$75 (\ring$1188 [75]),
+    .\port$23190$87 (\ring$1188 [87]),
+    .\port$23508$15 (\ring$1208 [15]),
+    .\port$23508$167 (\ring$1208 [167]),
+    .\port$23508$3 (\ring$1208 [3]),
+    .\port$23508$75 (\ring$1208 [75]),
+    .\port$23508$87 (\ring$1208 [87]),
+    .\port$23508$99 (\ring$1208 [99]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -35346,51 +35390,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$940 ),
     .load_vis(\load_vis$941 ),
-    .\port$15218$115 (\ring$1192 [115]),
-    .\port$15218$127 (\ring$1192 [127]),
-    .\port$15218$23 (\ring$1192 [23]),
-    .\port$15218$35 (\ring$1192 [35]),
-    .\port$16172$103 (\ring$1228 [103]),
-    .\port$16172$11 (\ring$1228 [11]),
-    .\port$16172$175 (\ring$1228 [175]),
-    .\port$16172$91 (\ring$1228 [91]),
-    .\port$16808$103 (\ring$1172 [103]),
-    .\port$16808$11 (\ring$1172 [11]),
-    .\port$16808$175 (\ring$1172 [175]),
-    .\port$16808$91 (\ring$1172 [91]),
-    .\port$17603$139 (\ring$1179 [139]),
-    .\port$17603$151 (\ring$1179 [151]),
-    .\port$17603$47 (\ring$1179 [47]),
-    .\port$17603$59 (\ring$1179 [59]),
-    .\port$18239$121 (\ring$1215 [121]),
-    .\port$18239$133 (\ring$1215 [133]),
-    .\port$18239$29 (\ring$1215 [29]),
-    .\port$18239$41 (\ring$1215 [41]),
-    .\port$19670$169 (\ring$1229 [169]),
-    .\port$19670$5 (\ring$1229 [5]),
-    .\port$19670$85 (\ring$1229 [85]),
-    .\port$19670$97 (\ring$1229 [97]),
-    .\port$20624$145 (\ring$1176 [145]),
-    .\port$20624$157 (\ring$1176 [157]),
-    .\port$20624$53 (\ring$1176 [53]),
-    .\port$20624$65 (\ring$1176 [65]),
-    .\port$21260$163 (\ring$1214 [163]),
-    .\port$21260$175 (\ring$1214 [175]),
-    .\port$21260$79 (\ring$1214 [79]),
-    .\port$21260$91 (\ring$1214 [91]),
-    .\port$21419$109 (\ring$1171 [109]),
-    .\port$21419$169 (\ring$1171 [169]),
-    .\port$21419$17 (\ring$1171 [17]),
-    .\port$21419$5 (\ring$1171 [5]),
-    .\port$21419$85 (\ring$1171 [85]),
-    .\port$21419$97 (\ring$1171 [97]),
-    .\port$23327$151 (\ring$1198 [151]),
-    .\port$23327$163 (\ring$1198 [163]),
-    .\port$23327$175 (\ring$1198 [175]),
-    .\port$23327$59 (\ring$1198 [59]),
-    .\port$23327$71 (\ring$1198 [71]),
-    .\port$23327$79 (\ring$1198 [79]),
-    .\port$23327$91 (\ring$1198 [91]),
+    .\port$15240$115 (\ring$1192 [115]),
+    .\port$15240$127 (\ring$1192 [127]),
+    .\port$15240$23 (\ring$1192 [23]),
+    .\port$15240$35 (\ring$1192 [35]),
+    .\port$16194$103 (\ring$1228 [103]),
+    .\port$16194$11 (\ring$1228 [11]),
+    .\port$16194$175 (\ring$1228 [175]),
+    .\port$16194$91 (\ring$1228 [91]),
+    .\port$16830$103 (\ring$1172 [103]),
+    .\port$16830$11 (\ring$1172 [11]),
+    .\port$16830$175 (\ring$1172 [175]),
+    .\port$16830$91 (\ring$1172 [91]),
+    .\port$17625$139 (\ring$1179 [139]),
+    .\port$17625$151 (\ring$1179 [151]),
+    .\port$17625$47 (\ring$1179 [47]),
+    .\port$17625$59 (\ring$1179 [59]),
+    .\port$18261$121 (\ring$1215 [121]),
+    .\port$18261$133 (\ring$1215 [133]),
+    .\port$18261$29 (\ring$1215 [29]),
+    .\port$18261$41 (\ring$1215 [41]),
+    .\port$19692$169 (\ring$1229 [169]),
+    .\port$19692$5 (\ring$1229 [5]),
+    .\port$19692$85 (\ring$1229 [85]),
+    .\port$19692$97 (\ring$1229 [97]),
+    .\port$20646$145 (\ring$1176 [145]),
+    .\port$20646$157 (\ring$1176 [157]),
+    .\port$20646$53 (\ring$1176 [53]),
+    .\port$20646$65 (\ring$1176 [65]),
+    .\port$21282$163 (\ring$1214 [163]),
+    .\port$21282$175 (\ring$1214 [175]),
+    .\port$21282$79 (\ring$1214 [79]),
+    .\port$21282$91 (\ring$1214 [91]),
+    .\port$21441$109 (\ring$1171 [109]),
+    .\port$21441$169 (\ring$1171 [169]),
+    .\port$21441$17 (\ring$1171 [17]),
+    .\port$21441$5 (\ring$1171 [5]),
+    .\port$21441$85 (\ring$1171 [85]),
+    .\port$21441$97 (\ring$1171 [97]),
+    .\port$23349$151 (\ring$1198 [151]),
+    .\port$23349$163 (\ring$1198 [163]),
+    .\port$23349$175 (\ring$1198 [175]),
+    .\port$23349$59 (\ring$1198 [59]),
+    .\port$23349$71 (\ring$1198 [71]),
+    .\port$23349$79 (\ring$1198 [79]),
+    .\port$23349$91 (\ring$1198 [91]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -35416,51 +35460,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$156 ),
     .load_vis(\load_vis$157 ),
-    .\port$15536$151 (\ring$1212 [151]),
-    .\port$15536$163 (\ring$1212 [163]),
-    .\port$15536$175 (\ring$1212 [175]),
-    .\port$15536$59 (\ring$1212 [59]),
-    .\port$15536$71 (\ring$1212 [71]),
-    .\port$15536$79 (\ring$1212 [79]),
-    .\port$15536$91 (\ring$1212 [91]),
-    .\port$15854$103 (\ring$1222 [103]),
-    .\port$15854$11 (\ring$1222 [11]),
-    .\port$15854$163 (\ring$1222 [163]),
-    .\port$15854$175 (\ring$1222 [175]),
-    .\port$15854$79 (\ring$1222 [79]),
-    .\port$15854$91 (\ring$1222 [91]),
-    .\port$17285$163 (\ring$1194 [163]),
-    .\port$17285$175 (\ring$1194 [175]),
-    .\port$17285$79 (\ring$1194 [79]),
-    .\port$17285$91 (\ring$1194 [91]),
-    .\port$17921$163 (\ring$1200 [163]),
-    .\port$17921$175 (\ring$1200 [175]),
-    .\port$17921$79 (\ring$1200 [79]),
-    .\port$17921$91 (\ring$1200 [91]),
-    .\port$18557$109 (\ring$1175 [109]),
-    .\port$18557$121 (\ring$1175 [121]),
-    .\port$18557$17 (\ring$1175 [17]),
-    .\port$18557$29 (\ring$1175 [29]),
-    .\port$19352$109 (\ring$1223 [109]),
-    .\port$19352$121 (\ring$1223 [121]),
-    .\port$19352$17 (\ring$1223 [17]),
-    .\port$19352$29 (\ring$1223 [29]),
-    .\port$20942$133 (\ring$1197 [133]),
-    .\port$20942$145 (\ring$1197 [145]),
-    .\port$20942$41 (\ring$1197 [41]),
-    .\port$20942$53 (\ring$1197 [53]),
-    .\port$21737$133 (\ring$1193 [133]),
-    .\port$21737$145 (\ring$1193 [145]),
-    .\port$21737$41 (\ring$1193 [41]),
-    .\port$21737$53 (\ring$1193 [53]),
-    .\port$22373$151 (\ring$1195 [151]),
-    .\port$22373$163 (\ring$1195 [163]),
-    .\port$22373$59 (\ring$1195 [59]),
-    .\port$22373$71 (\ring$1195 [71]),
-    .\port$23009$151 (\ring$1177 [151]),
-    .\port$23009$163 (\ring$1177 [163]),
-    .\port$23009$59 (\ring$1177 [59]),
-    .\port$23009$71 (\ring$1177 [71]),
+    .\port$15558$151 (\ring$1212 [151]),
+    .\port$15558$163 (\ring$1212 [163]),
+    .\port$15558$175 (\ring$1212 [175]),
+    .\port$15558$59 (\ring$1212 [59]),
+    .\port$15558$71 (\ring$1212 [71]),
+    .\port$15558$79 (\ring$1212 [79]),
+    .\port$15558$91 (\ring$1212 [91]),
+    .\port$15876$103 (\ring$1222 [103]),
+    .\port$15876$11 (\ring$1222 [11]),
+    .\port$15876$163 (\ring$1222 [163]),
+    .\port$15876$175 (\ring$1222 [175]),
+    .\port$15876$79 (\ring$1222 [79]),
+    .\port$15876$91 (\ring$1222 [91]),
+    .\port$17307$163 (\ring$1194 [163]),
+    .\port$17307$175 (\ring$1194 [175]),
+    .\port$17307$79 (\ring$1194 [79]),
+    .\port$17307$91 (\ring$1194 [91]),
+    .\port$17943$163 (\ring$1200 [163]),
+    .\port$17943$175 (\ring$1200 [175]),
+    .\port$17943$79 (\ring$1200 [79]),
+    .\port$17943$91 (\ring$1200 [91]),
+    .\port$18579$109 (\ring$1175 [109]),
+    .\port$18579$121 (\ring$1175 [121]),
+    .\port$18579$17 (\ring$1175 [17]),
+    .\port$18579$29 (\ring$1175 [29]),
+    .\port$19374$109 (\ring$1223 [109]),
+    .\port$19374$121 (\ring$1223 [121]),
+    .\port$19374$17 (\ring$1223 [17]),
+    .\port$19374$29 (\ring$1223 [29]),
+    .\port$20964$133 (\ring$1197 [133]),
+    .\port$20964$145 (\ring$1197 [145]),
+    .\port$20964$41 (\ring$1197 [41]),
+    .\port$20964$53 (\ring$1197 [53]),
+    .\port$21759$133 (\ring$1193 [133]),
+    .\port$21759$145 (\ring$1193 [145]),
+    .\port$21759$41 (\ring$1193 [41]),
+    .\port$21759$53 (\ring$1193 [53]),
+    .\port$22395$151 (\ring$1195 [151]),
+    .\port$22395$163 (\ring$1195 [163]),
+    .\port$22395$59 (\ring$1195 [59]),
+    .\port$22395$71 (\ring$1195 [71]),
+    .\port$23031$151 (\ring$1177 [151]),
+    .\port$23031$163 (\ring$1177 [163]),
+    .\port$23031$59 (\ring$1177 [59]),
+    .\port$23031$71 (\ring$1177 [71]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -35486,51 +35530,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$172 ),
     .load_vis(\load_vis$173 ),
-    .\port$15695$147 (\ring$1217 [147]),
-    .\port$15695$159 (\ring$1217 [159]),
-    .\port$15695$167 (\ring$1217 [167]),
-    .\port$15695$3 (\ring$1217 [3]),
-    .\port$15695$63 (\ring$1217 [63]),
-    .\port$15695$75 (\ring$1217 [75]),
-    .\port$15695$87 (\ring$1217 [87]),
-    .\port$16013$15 (\ring$1225 [15]),
-    .\port$16013$167 (\ring$1225 [167]),
-    .\port$16013$3 (\ring$1225 [3]),
-    .\port$16013$75 (\ring$1225 [75]),
-    .\port$16013$87 (\ring$1225 [87]),
-    .\port$16013$99 (\ring$1225 [99]),
-    .\port$17444$167 (\ring$1204 [167]),
-    .\port$17444$3 (\ring$1204 [3]),
-    .\port$17444$75 (\ring$1204 [75]),
-    .\port$17444$87 (\ring$1204 [87]),
-    .\port$18080$167 (\ring$1210 [167]),
-    .\port$18080$3 (\ring$1210 [3]),
-    .\port$18080$75 (\ring$1210 [75]),
-    .\port$18080$87 (\ring$1210 [87]),
-    .\port$18716$105 (\ring$1186 [105]),
-    .\port$18716$117 (\ring$1186 [117]),
-    .\port$18716$21 (\ring$1186 [21]),
-    .\port$18716$33 (\ring$1186 [33]),
-    .\port$19511$105 (\ring$1226 [105]),
-    .\port$19511$117 (\ring$1226 [117]),
-    .\port$19511$21 (\ring$1226 [21]),
-    .\port$19511$33 (\ring$1226 [33]),
-    .\port$21101$129 (\ring$1207 [129]),
-    .\port$21101$141 (\ring$1207 [141]),
-    .\port$21101$45 (\ring$1207 [45]),
-    .\port$21101$57 (\ring$1207 [57]),
-    .\port$21896$129 (\ring$1203 [129]),
-    .\port$21896$141 (\ring$1203 [141]),
-    .\port$21896$45 (\ring$1203 [45]),
-    .\port$21896$57 (\ring$1203 [57]),
-    .\port$22532$147 (\ring$1205 [147]),
-    .\port$22532$159 (\ring$1205 [159]),
-    .\port$22532$63 (\ring$1205 [63]),
-    .\port$22532$75 (\ring$1205 [75]),
-    .\port$23168$147 (\ring$1188 [147]),
-    .\port$23168$159 (\ring$1188 [159]),
-    .\port$23168$63 (\ring$1188 [63]),
-    .\port$23168$75 (\ring$1188 [75]),
+    .\port$15717$147 (\ring$1217 [147]),
+    .\port$15717$159 (\ring$1217 [159]),
+    .\port$15717$167 (\ring$1217 [167]),
+    .\port$15717$3 (\ring$1217 [3]),
+    .\port$15717$63 (\ring$1217 [63]),
+    .\port$15717$75 (\ring$1217 [75]),
+    .\port$15717$87 (\ring$1217 [87]),
+    .\port$16035$15 (\ring$1225 [15]),
+    .\port$16035$167 (\ring$1225 [167]),
+    .\port$16035$3 (\ring$1225 [3]),
+    .\port$16035$75 (\ring$1225 [75]),
+    .\port$16035$87 (\ring$1225 [87]),
+    .\port$16035$99 (\ring$1225 [99]),
+    .\port$17466$167 (\ring$1204 [167]),
+    .\port$17466$3 (\ring$1204 [3]),
+    .\port$17466$75 (\ring$1204 [75]),
+    .\port$17466$87 (\ring$1204 [87]),
+    .\port$18102$167 (\ring$1210 [167]),
+    .\port$18102$3 (\ring$1210 [3]),
+    .\port$18102$75 (\ring$1210 [75]),
+    .\port$18102$87 (\ring$1210 [87]),
+    .\port$18738$105 (\ring$1186 [105]),
+    .\port$18738$117 (\ring$1186 [117]),
+    .\port$18738$21 (\ring$1186 [21]),
+    .\port$18738$33 (\ring$1186 [33]),
+    .\port$19533$105 (\ring$1226 [105]),
+    .\port$19533$117 (\ring$1226 [117]),
+    .\port$19533$21 (\ring$1226 [21]),
+    .\port$19533$33 (\ring$1226 [33]),
+    .\port$21123$129 (\ring$1207 [129]),
+    .\port$21123$141 (\ring$1207 [141]),
+    .\port$21123$45 (\ring$1207 [45]),
+    .\port$21123$57 (\ring$1207 [57]),
+    .\port$21918$129 (\ring$1203 [129]),
+    .\port$21918$141 (\ring$1203 [141]),
+    .\port$21918$45 (\ring$1203 [45]),
+    .\port$21918$57 (\ring$1203 [57]),
+    .\port$22554$147 (\ring$1205 [147]),
+    .\port$22554$159 (\ring$1205 [159]),
+    .\port$22554$63 (\ring$1205 [63]),
+    .\port$22554$75 (\ring$1205 [75]),
+    .\port$23190$147 (\ring$1188 [147]),
+    .\port$23190$159 (\ring$1188 [159]),
+    .\port$23190$63 (\ring$1188 [63]),
+    .\port$23190$75 (\ring$1188 [75]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -35556,51 +35600,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$188 ),
     .load_vis(\load_vis$189 ),
-    .\port$15854$151 (\ring$1222 [151]),
-    .\port$15854$163 (\ring$1222 [163]),
-    .\port$15854$175 (\ring$1222 [175]),
-    .\port$15854$59 (\ring$1222 [59]),
-    .\port$15854$71 (\ring$1222 [71]),
-    .\port$15854$79 (\ring$1222 [79]),
-    .\port$15854$91 (\ring$1222 [91]),
-    .\port$16172$103 (\ring$1228 [103]),
-    .\port$16172$11 (\ring$1228 [11]),
-    .\port$16172$163 (\ring$1228 [163]),
-    .\port$16172$175 (\ring$1228 [175]),
-    .\port$16172$79 (\ring$1228 [79]),
-    .\port$16172$91 (\ring$1228 [91]),
-    .\port$17603$163 (\ring$1179 [163]),
-    .\port$17603$175 (\ring$1179 [175]),
-    .\port$17603$79 (\ring$1179 [79]),
-    .\port$17603$91 (\ring$1179 [91]),
-    .\port$18239$163 (\ring$1215 [163]),
-    .\port$18239$175 (\ring$1215 [175]),
-    .\port$18239$79 (\ring$1215 [79]),
-    .\port$18239$91 (\ring$1215 [91]),
-    .\port$18875$109 (\ring$1196 [109]),
-    .\port$18875$121 (\ring$1196 [121]),
-    .\port$18875$17 (\ring$1196 [17]),
-    .\port$18875$29 (\ring$1196 [29]),
-    .\port$19670$109 (\ring$1229 [109]),
-    .\port$19670$121 (\ring$1229 [121]),
-    .\port$19670$17 (\ring$1229 [17]),
-    .\port$19670$29 (\ring$1229 [29]),
-    .\port$21260$133 (\ring$1214 [133]),
-    .\port$21260$145 (\ring$1214 [145]),
-    .\port$21260$41 (\ring$1214 [41]),
-    .\port$21260$53 (\ring$1214 [53]),
-    .\port$22055$133 (\ring$1174 [133]),
-    .\port$22055$145 (\ring$1174 [145]),
-    .\port$22055$41 (\ring$1174 [41]),
-    .\port$22055$53 (\ring$1174 [53]),
-    .\port$22691$151 (\ring$1213 [151]),
-    .\port$22691$163 (\ring$1213 [163]),
-    .\port$22691$59 (\ring$1213 [59]),
-    .\port$22691$71 (\ring$1213 [71]),
-    .\port$23327$151 (\ring$1198 [151]),
-    .\port$23327$163 (\ring$1198 [163]),
-    .\port$23327$59 (\ring$1198 [59]),
-    .\port$23327$71 (\ring$1198 [71]),
+    .\port$15876$151 (\ring$1222 [151]),
+    .\port$15876$163 (\ring$1222 [163]),
+    .\port$15876$175 (\ring$1222 [175]),
+    .\port$15876$59 (\ring$1222 [59]),
+    .\port$15876$71 (\ring$1222 [71]),
+    .\port$15876$79 (\ring$1222 [79]),
+    .\port$15876$91 (\ring$1222 [91]),
+    .\port$16194$103 (\ring$1228 [103]),
+    .\port$16194$11 (\ring$1228 [11]),
+    .\port$16194$163 (\ring$1228 [163]),
+    .\port$16194$175 (\ring$1228 [175]),
+    .\port$16194$79 (\ring$1228 [79]),
+    .\port$16194$91 (\ring$1228 [91]),
+    .\port$17625$163 (\ring$1179 [163]),
+    .\port$17625$175 (\ring$1179 [175]),
+    .\port$17625$79 (\ring$1179 [79]),
+    .\port$17625$91 (\ring$1179 [91]),
+    .\port$18261$163 (\ring$1215 [163]),
+    .\port$18261$175 (\ring$1215 [175]),
+    .\port$18261$79 (\ring$1215 [79]),
+    .\port$18261$91 (\ring$1215 [91]),
+    .\port$18897$109 (\ring$1196 [109]),
+    .\port$18897$121 (\ring$1196 [121]),
+    .\port$18897$17 (\ring$1196 [17]),
+    .\port$18897$29 (\ring$1196 [29]),
+    .\port$19692$109 (\ring$1229 [109]),
+    .\port$19692$121 (\ring$1229 [121]),
+    .\port$19692$17 (\ring$1229 [17]),
+    .\port$19692$29 (\ring$1229 [29]),
+    .\port$21282$133 (\ring$1214 [133]),
+    .\port$21282$145 (\ring$1214 [145]),
+    .\port$21282$41 (\ring$1214 [41]),
+    .\port$21282$53 (\ring$1214 [53]),
+    .\port$22077$133 (\ring$1174 [133]),
+    .\port$22077$145 (\ring$1174 [145]),
+    .\port$22077$41 (\ring$1174 [41]),
+    .\port$22077$53 (\ring$1174 [53]),
+    .\port$22713$151 (\ring$1213 [151]),
+    .\port$22713$163 (\ring$1213 [163]),
+    .\port$22713$59 (\ring$1213 [59]),
+    .\port$22713$71 (\ring$1213 [71]),
+    .\port$23349$151 (\ring$1198 [151]),
+    .\port$23349$163 (\ring$1198 [163]),
+    .\port$23349$59 (\ring$1198 [59]),
+    .\port$23349$71 (\ring$1198 [71]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -35626,51 +35670,51 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
     .load_lane(load_lane),
     .load_seed(\load_seed$204 ),
     .load_vis(\load_vis$205 ),
-    .\port$16013$147 (\ring$1225 [147]),
-    .\port$16013$159 (\ring$1225 [159]),
-    .\port$16013$167 (\ring$1225 [167]),
-    .\port$16013$3 (\ring$1225 [3]),
-    .\port$16013$63 (\ring$1225 [63]),
-    .\port$16013$75 (\ring$1225 [75]),
-    .\port$16013$87 (\ring$1225 [87]),
-    .\port$16331$15 (\ring$1231 [15]),
-    .\port$16331$167 (\ring$1231 [167]),
-    .\port$16331$3 (\ring$1231 [3]),
-    .\port$16331$75 (\ring$1231 [75]),
-    .\port$16331$87 (\ring$1231 [87]),
-    .\port$16331$99 (\ring$1231 [99]),
-    .\port$17762$167 (\ring$1190 [167]),
-    .\port$17762$3 (\ring$1190 [3]),
-    .\port$17762$75 (\ring$1190 [75]),
-    .\port$17762$87 (\ring$1190 [87]),
-    .\port$18398$167 (\ring$1220 [167]),
-    .\port$18398$3 (\ring$1220 [3]),
-    .\port$18398$75 (\ring$1220 [75]),
-    .\port$18398$87 (\ring$1220 [87]),
-    .\port$19034$105 (\ring$1206 [105]),
-    .\port$19034$117 (\ring$1206 [117]),
-    .\port$19034$21 (\ring$1206 [21]),
-    .\port$19034$33 (\ring$1206 [33]),
-    .\port$19193$123 (\ring$1219 [123]),
-    .\port$19193$135 (\ring$1219 [135]),
-    .\port$19193$39 (\ring$1219 [39]),
-    .\port$19193$51 (\ring$1219 [51]),
-    .\port$19829$105 (\ring$1232 [105]),
-    .\port$19829$117 (\ring$1232 [117]),
-    .\port$19829$21 (\ring$1232 [21]),
-    .\port$19829$33 (\ring$1232 [33]),
-    .\port$22214$129 (\ring$1185 [129]),
-    .\port$22214$141 (\ring$1185 [141]),
-    .\port$22214$45 (\ring$1185 [45]),
-    .\port$22214$57 (\ring$1185 [57]),
-    .\port$22850$147 (\ring$1218 [147]),
-    .\port$22850$159 (\ring$1218 [159]),
-    .\port$22850$63 (\ring$1218 [63]),
-    .\port$22850$75 (\ring$1218 [75]),
-    .\port$23486$147 (\ring$1208 [147]),
-    .\port$23486$159 (\ring$1208 [159]),
-    .\port$23486$63 (\ring$1208 [63]),
-    .\port$23486$75 (\ring$1208 [75]),
+    .\port$16035$147 (\ring$1225 [147]),
+    .\port$16035$159 (\ring$1225 [159]),
+    .\port$16035$167 (\ring$1225 [167]),
+    .\port$16035$3 (\ring$1225 [3]),
+    .\port$16035$63 (\ring$1225 [63]),
+    .\port$16035$75 (\ring$1225 [75]),
+    .\port$16035$87 (\ring$1225 [87]),
+    .\port$16353$15 (\ring$1231 [15]),
+    .\port$16353$167 (\ring$1231 [167]),
+    .\port$16353$3 (\ring$1231 [3]),
+    .\port$16353$75 (\ring$1231 [75]),
+    .\port$16353$87 (\ring$1231 [87]),
+    .\port$16353$99 (\ring$1231 [99]),
+    .\port$17784$167 (\ring$1190 [167]),
+    .\port$17784$3 (\ring$1190 [3]),
+    .\port$17784$75 (\ring$1190 [75]),
+    .\port$17784$87 (\ring$1190 [87]),
+    .\port$18420$167 (\ring$1220 [167]),
+    .\port$18420$3 (\ring$1220 [3]),
+    .\port$18420$75 (\ring$1220 [75]),
+    .\port$18420$87 (\ring$1220 [87]),
+    .\port$19056$105 (\ring$1206 [105]),
+    .\port$19056$117 (\ring$1206 [117]),
+    .\port$19056$21 (\ring$1206 [21]),
+    .\port$19056$33 (\ring$1206 [33]),
+    .\port$19215$123 (\ring$1219 [123]),
+    .\port$19215$135 (\ring$1219 [135]),
+    .\port$19215$39 (\ring$1219 [39]),
+    .\port$19215$51 (\ring$1219 [51]),
+    .\port$19851$105 (\ring$1232 [105]),
+    .\port$19851$117 (\ring$1232 [117]),
+    .\port$19851$21 (\ring$1232 [21]),
+    .\port$19851$33 (\ring$1232 [33]),
+    .\port$22236$129 (\ring$1185 [129]),
+    .\port$22236$141 (\ring$1185 [141]),
+    .\port$22236$45 (\ring$1185 [45]),
+    .\port$22236$57 (\ring$1185 [57]),
+    .\port$22872$147 (\ring$1218 [147]),
+    .\port$22872$159 (\ring$1218 [159]),
+    .\port$22872$63 (\ring$1218 [63]),
+    .\port$22872$75 (\ring$1218 [75]),
+    .\port$23508$147 (\ring$1208 [147]),
+    .\port$23508$159 (\ring$1208 [159]),
+    .\port$23508$63 (\ring$1208 [63]),
+    .\port$23508$75 (\ring$1208 [75]),
     .rst(rst),
     .shift(shift),
     .slot(slot),
@@ -35685,40 +35729,40 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$178  = steps;
+    \$186  = steps;
     if (wr_steps) begin
-      \$178  = load_data[3:0];
+      \$186  = \$4 [3:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$179  = sweeps;
+    \$187  = sweeps;
     if (wr_sweeps) begin
-      \$179  = load_data[7:0];
+      \$187  = \$8 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$180  = \$1 ;
+    \$188  = \$9 ;
     if (rst) begin
-      \$180  = 1'h0;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$181  = beat;
+    \$189  = beat;
     if (streaming) begin
-      \$181  = \$4 [7:0];
+      \$189  = \$12 [7:0];
     end
     if (rst) begin
-      \$181  = 8'h00;
+      \$189  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$182  = done;
+    \$190  = done;
     if (rst) begin
-      \$182  = 1'h0;
+      \$190  = 1'h0;
     end
   end
   assign \steps$13  = steps;
@@ -36633,68 +36677,68 @@ module \pbitgen_top.core (load_data, r_en, clk, rst, load_en, \load_seed$57 , \l
   assign we = { \we$1337 , \we$1336 , \we$1335 , \we$1334 , \we$1333 , \we$1332 , \we$1331 , \we$1330 , \we$1329 , \we$1328 , \we$1327 , \we$1326 , \we$1325 , \we$1324 , \we$1323 , \we$1322 , \we$1321 , \we$1320 , \we$1319 , \we$1318 , \we$1317 , \we$1316 , \we$1315 , \we$1314 , \we$1313 , \we$1312 , \we$1311 , \we$1310 , \we$1309 , \we$1308 , \we$1307 , \we$1306 , \we$1305 , \we$1304 , \we$1303 , \we$1302 , \we$1301 , \we$1300 , \we$1299 , \we$1298 , \we$1297 , \we$1296 , \we$1295 , \we$1294 , \we$1293 , \we$1292 , \we$1291 , \we$1290 , \we$1289 , \we$1288 , \we$1287 , \we$1286 , \we$1285 , \we$1284 , \we$1283 , \we$1282  };
   assign spin = { \spin$1394 , \spin$1393 , \spin$1392 , \spin$1391 , \spin$1390 , \spin$1389 , \spin$1388 , \spin$1387 , \spin$1386 , \spin$1385 , \spin$1384 , \spin$1383 , \spin$1382 , \spin$1381 , \spin$1380 , \spin$1379 , \spin$1378 , \spin$1377 , \spin$1376 , \spin$1375 , \spin$1374 , \spin$1373 , \spin$1372 , \spin$1371 , \spin$1370 , \spin$1369 , \spin$1368 , \spin$1367 , \spin$1366 , \spin$1365 , \spin$1364 , \spin$1363 , \spin$1362 , \spin$1361 , \spin$1360 , \spin$1359 , \spin$1358 , \spin$1357 , \spin$1356 , \spin$1355 , \spin$1354 , \spin$1353 , \spin$1352 , \spin$1351 , \spin$1350 , \spin$1349 , \spin$1348 , \spin$1347 , \spin$1346 , \spin$1345 , \spin$1344 , \spin$1343 , \spin$1342 , \spin$1341 , \spin$1340 , \spin$1339  };
   assign ring0 = { \ring$1208 [0], \ring$1198 [0], \ring$1188 [0], \ring$1177 [0], \ring$1218 [0], \ring$1213 [0], \ring$1205 [0], \ring$1195 [0], \ring$1185 [0], \ring$1174 [0], \ring$1203 [0], \ring$1193 [0], \ring$1182 [0], \ring$1171 [0], \ring$1214 [0], \ring$1207 [0], \ring$1197 [0], \ring$1187 [0], \ring$1176 [0], \ring$1209 [0], \ring$1199 [0], \ring$1189 [0], \ring$1178 [0], \ring$1232 [0], \ring$1229 [0], \ring$1226 [0], \ring$1223 [0], \ring$1219 [0], \ring$1206 [0], \ring$1196 [0], \ring$1186 [0], \ring$1175 [0], \ring$1220 [0], \ring$1215 [0], \ring$1210 [0], \ring$1200 [0], \ring$1190 [0], \ring$1179 [0], \ring$1204 [0], \ring$1194 [0], \ring$1184 [0], \ring$1173 [0], \ring$1172 [0], \ring$1236 [0], \ring$1234 [0], \ring$1231 [0], \ring$1228 [0], \ring$1225 [0], \ring$1222 [0], \ring$1217 [0], \ring$1212 [0], \ring$1202 [0], \ring$1192 [0], \ring$1181 [0], ring[0], \ring$1183 [0] };
-  assign w_data = { \$173 , \ring$1208 [0], \ring$1198 [0], \ring$1188 [0], \ring$1177 [0], \ring$1218 [0], \ring$1213 [0], \ring$1205 [0], \ring$1195 [0], \ring$1185 [0], \ring$1174 [0], \ring$1203 [0], \ring$1193 [0], \ring$1182 [0], \ring$1171 [0], \ring$1214 [0], \ring$1207 [0], \ring$1197 [0], \ring$1187 [0], \ring$1176 [0], \ring$1209 [0], \ring$1199 [0], \ring$1189 [0], \ring$1178 [0], \ring$1232 [0], \ring$1229 [0], \ring$1226 [0], \ring$1223 [0], \ring$1219 [0], \ring$1206 [0], \ring$1196 [0], \ring$1186 [0], \ring$1175 [0], \ring$1220 [0], \ring$1215 [0], \ring$1210 [0], \ring$1200 [0], \ring$1190 [0], \ring$1179 [0], \ring$1204 [0], \ring$1194 [0], \ring$1184 [0], \ring$1173 [0], \ring$1172 [0], \ring$1236 [0], \ring$1234 [0], \ring$1231 [0], \ring$1228 [0], \ring$1225 [0], \ring$1222 [0], \ring$1217 [0], \ring$1212 [0], \ring$1202 [0], \ring$1192 [0], \ring$1181 [0], ring[0], \ring$1183 [0] };
+  assign w_data = { \$181 , \ring$1208 [0], \ring$1198 [0], \ring$1188 [0], \ring$1177 [0], \ring$1218 [0], \ring$1213 [0], \ring$1205 [0], \ring$1195 [0], \ring$1185 [0], \ring$1174 [0], \ring$1203 [0], \ring$1193 [0], \ring$1182 [0], \ring$1171 [0], \ring$1214 [0], \ring$1207 [0], \ring$1197 [0], \ring$1187 [0], \ring$1176 [0], \ring$1209 [0], \ring$1199 [0], \ring$1189 [0], \ring$1178 [0], \ring$1232 [0], \ring$1229 [0], \ring$1226 [0], \ring$1223 [0], \ring$1219 [0], \ring$1206 [0], \ring$1196 [0], \ring$1186 [0], \ring$1175 [0], \ring$1220 [0], \ring$1215 [0], \ring$1210 [0], \ring$1200 [0], \ring$1190 [0], \ring$1179 [0], \ring$1204 [0], \ring$1194 [0], \ring$1184 [0], \ring$1173 [0], \ring$1172 [0], \ring$1236 [0], \ring$1234 [0], \ring$1231 [0], \ring$1228 [0], \ring$1225 [0], \ring$1222 [0], \ring$1217 [0], \ring$1212 [0], \ring$1202 [0], \ring$1192 [0], \ring$1181 [0], ring[0], \ring$1183 [0] };
   assign w_en = streaming;
   assign r_rdy = trace__tvalid;
   assign trace__tdata = r_data[55:0];
   assign trace__tlast = r_data[56];
   assign trace__tready = r_en;
-  assign \port$14741$0  = \ring$1183 [0];
-  assign \port$14900$0  = ring[0];
-  assign \port$15059$0  = \ring$1181 [0];
-  assign \port$15218$0  = \ring$1192 [0];
-  assign \port$15377$0  = \ring$1202 [0];
-  assign \port$15536$0  = \ring$1212 [0];
-  assign \port$15695$0  = \ring$1217 [0];
-  assign \port$15854$0  = \ring$1222 [0];
-  assign \port$16013$0  = \ring$1225 [0];
-  assign \port$16172$0  = \ring$1228 [0];
-  assign \port$16331$0  = \ring$1231 [0];
-  assign \port$16490$0  = \ring$1234 [0];
-  assign \port$16649$0  = \ring$1236 [0];
-  assign \port$16808$0  = \ring$1172 [0];
-  assign \port$16967$0  = \ring$1173 [0];
-  assign \port$17126$0  = \ring$1184 [0];
-  assign \port$17285$0  = \ring$1194 [0];
-  assign \port$17444$0  = \ring$1204 [0];
-  assign \port$17603$0  = \ring$1179 [0];
-  assign \port$17762$0  = \ring$1190 [0];
-  assign \port$17921$0  = \ring$1200 [0];
-  assign \port$18080$0  = \ring$1210 [0];
-  assign \port$18239$0  = \ring$1215 [0];
-  assign \port$18398$0  = \ring$1220 [0];
-  assign \port$18557$0  = \ring$1175 [0];
-  assign \port$18716$0  = \ring$1186 [0];
-  assign \port$18875$0  = \ring$1196 [0];
-  assign \port$19034$0  = \ring$1206 [0];
-  assign \port$19193$0  = \ring$1219 [0];
-  assign \port$19352$0  = \ring$1223 [0];
-  assign \port$19511$0  = \ring$1226 [0];
-  assign \port$19670$0  = \ring$1229 [0];
-  assign \port$19829$0  = \ring$1232 [0];
-  assign \port$19988$0  = \ring$1178 [0];
-  assign \port$20147$0  = \ring$1189 [0];
-  assign \port$20306$0  = \ring$1199 [0];
-  assign \port$20465$0  = \ring$1209 [0];
-  assign \port$20624$0  = \ring$1176 [0];
-  assign \port$20783$0  = \ring$1187 [0];
-  assign \port$20942$0  = \ring$1197 [0];
-  assign \port$21101$0  = \ring$1207 [0];
-  assign \port$21260$0  = \ring$1214 [0];
-  assign \port$21419$0  = \ring$1171 [0];
-  assign \port$21578$0  = \ring$1182 [0];
-  assign \port$21737$0  = \ring$1193 [0];
-  assign \port$21896$0  = \ring$1203 [0];
-  assign \port$22055$0  = \ring$1174 [0];
-  assign \port$22214$0  = \ring$1185 [0];
-  assign \port$22373$0  = \ring$1195 [0];
-  assign \port$22532$0  = \ring$1205 [0];
-  assign \port$22691$0  = \ring$1213 [0];
-  assign \port$22850$0  = \ring$1218 [0];
-  assign \port$23009$0  = \ring$1177 [0];
-  assign \port$23168$0  = \ring$1188 [0];
-  assign \port$23327$0  = \ring$1198 [0];
-  assign \port$23486$0  = \ring$1208 [0];
+  assign \port$14763$0  = \ring$1183 [0];
+  assign \port$14922$0  = ring[0];
+  assign \port$15081$0  = \ring$1181 [0];
+  assign \port$15240$0  = \ring$1192 [0];
+  assign \port$15399$0  = \ring$1202 [0];
+  assign \port$15558$0  = \ring$1212 [0];
+  assign \port$15717$0  = \ring$1217 [0];
+  assign \port$15876$0  = \ring$1222 [0];
+  assign \port$16035$0  = \ring$1225 [0];
+  assign \port$16194$0  = \ring$1228 [0];
+  assign \port$16353$0  = \ring$1231 [0];
+  assign \port$16512$0  = \ring$1234 [0];
+  assign \port$16671$0  = \ring$1236 [0];
+  assign \port$16830$0  = \ring$1172 [0];
+  assign \port$16989$0  = \ring$1173 [0];
+  assign \port$17148$0  = \ring$1184 [0];
+  assign \port$17307$0  = \ring$1194 [0];
+  assign \port$17466$0  = \ring$1204 [0];
+  assign \port$17625$0  = \ring$1179 [0];
+  assign \port$17784$0  = \ring$1190 [0];
+  assign \port$17943$0  = \ring$1200 [0];
+  assign \port$18102$0  = \ring$1210 [0];
+  assign \port$18261$0  = \ring$1215 [0];
+  assign \port$18420$0  = \ring$1220 [0];
+  assign \port$18579$0  = \ring$1175 [0];
+  assign \port$18738$0  = \ring$1186 [0];
+  assign \port$18897$0  = \ring$1196 [0];
+  assign \port$19056$0  = \ring$1206 [0];
+  assign \port$19215$0  = \ring$1219 [0];
+  assign \port$19374$0  = \ring$1223 [0];
+  assign \port$19533$0  = \ring$1226 [0];
+  assign \port$19692$0  = \ring$1229 [0];
+  assign \port$19851$0  = \ring$1232 [0];
+  assign \port$20010$0  = \ring$1178 [0];
+  assign \port$20169$0  = \ring$1189 [0];
+  assign \port$20328$0  = \ring$1199 [0];
+  assign \port$20487$0  = \ring$1209 [0];
+  assign \port$20646$0  = \ring$1176 [0];
+  assign \port$20805$0  = \ring$1187 [0];
+  assign \port$20964$0  = \ring$1197 [0];
+  assign \port$21123$0  = \ring$1207 [0];
+  assign \port$21282$0  = \ring$1214 [0];
+  assign \port$21441$0  = \ring$1171 [0];
+  assign \port$21600$0  = \ring$1182 [0];
+  assign \port$21759$0  = \ring$1193 [0];
+  assign \port$21918$0  = \ring$1203 [0];
+  assign \port$22077$0  = \ring$1174 [0];
+  assign \port$22236$0  = \ring$1185 [0];
+  assign \port$22395$0  = \ring$1195 [0];
+  assign \port$22554$0  = \ring$1205 [0];
+  assign \port$22713$0  = \ring$1213 [0];
+  assign \port$22872$0  = \ring$1218 [0];
+  assign \port$23031$0  = \ring$1177 [0];
+  assign \port$23190$0  = \ring$1188 [0];
+  assign \port$23349$0  = \ring$1198 [0];
+  assign \port$23508$0  = \ring$1208 [0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -37710,9 +37754,9 @@ module \pbitgen_top.core.ctrl (clk, rst, wr_beta, in_wr__en, trace_room, stream,
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.trace_fifo (clk, rst, \port$427$0 , r_rdy, r_data, w_en, \port$14741$0 , \port$14900$0 , \port$15059$0 , \port$15218$0 , \port$15377$0 , \port$15536$0 , \port$15695$0 , \port$15854$0 , \port$16013$0 , \port$16172$0 , \port$16331$0 , \port$16490$0 , \port$16649$0 , \port$16808$0 , \port$16967$0 
-, \port$17126$0 , \port$17285$0 , \port$17444$0 , \port$17603$0 , \port$17762$0 , \port$17921$0 , \port$18080$0 , \port$18239$0 , \port$18398$0 , \port$18557$0 , \port$18716$0 , \port$18875$0 , \port$19034$0 , \port$19193$0 , \port$19352$0 , \port$19511$0 , \port$19670$0 , \port$19829$0 , \port$19988$0 , \port$20147$0 , \port$20306$0 
-, \port$20465$0 , \port$20624$0 , \port$20783$0 , \port$20942$0 , \port$21101$0 , \port$21260$0 , \port$21419$0 , \port$21578$0 , \port$21737$0 , \port$21896$0 , \port$22055$0 , \port$22214$0 , \port$22373$0 , \port$22532$0 , \port$22691$0 , \port$22850$0 , \port$23009$0 , \port$23168$0 , \port$23327$0 , \port$23486$0 , level
+module \pbitgen_top.core.trace_fifo (clk, rst, \port$449$0 , r_rdy, r_data, w_en, \port$14763$0 , \port$14922$0 , \port$15081$0 , \port$15240$0 , \port$15399$0 , \port$15558$0 , \port$15717$0 , \port$15876$0 , \port$16035$0 , \port$16194$0 , \port$16353$0 , \port$16512$0 , \port$16671$0 , \port$16830$0 , \port$16989$0 
+, \port$17148$0 , \port$17307$0 , \port$17466$0 , \port$17625$0 , \port$17784$0 , \port$17943$0 , \port$18102$0 , \port$18261$0 , \port$18420$0 , \port$18579$0 , \port$18738$0 , \port$18897$0 , \port$19056$0 , \port$19215$0 , \port$19374$0 , \port$19533$0 , \port$19692$0 , \port$19851$0 , \port$20010$0 , \port$20169$0 , \port$20328$0 
+, \port$20487$0 , \port$20646$0 , \port$20805$0 , \port$20964$0 , \port$21123$0 , \port$21282$0 , \port$21441$0 , \port$21600$0 , \port$21759$0 , \port$21918$0 , \port$22077$0 , \port$22236$0 , \port$22395$0 , \port$22554$0 , \port$22713$0 , \port$22872$0 , \port$23031$0 , \port$23190$0 , \port$23349$0 , \port$23508$0 , level
 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
@@ -37738,120 +37782,120 @@ module \pbitgen_top.core.trace_fifo (clk, rst, \port$427$0 , r_rdy, r_data, w_en
   wire [2:0] consume;
   output [3:0] level;
   reg [3:0] level = 4'h0;
-  input \port$14741$0 ;
-  wire \port$14741$0 ;
-  input \port$14900$0 ;
-  wire \port$14900$0 ;
-  input \port$15059$0 ;
-  wire \port$15059$0 ;
-  input \port$15218$0 ;
-  wire \port$15218$0 ;
-  input \port$15377$0 ;
-  wire \port$15377$0 ;
-  input \port$15536$0 ;
-  wire \port$15536$0 ;
-  input \port$15695$0 ;
-  wire \port$15695$0 ;
-  input \port$15854$0 ;
-  wire \port$15854$0 ;
-  input \port$16013$0 ;
-  wire \port$16013$0 ;
-  input \port$16172$0 ;
-  wire \port$16172$0 ;
-  input \port$16331$0 ;
-  wire \port$16331$0 ;
-  input \port$16490$0 ;
-  wire \port$16490$0 ;
-  input \port$16649$0 ;
-  wire \port$16649$0 ;
-  input \port$16808$0 ;
-  wire \port$16808$0 ;
-  input \port$16967$0 ;
-  wire \port$16967$0 ;
-  input \port$17126$0 ;
-  wire \port$17126$0 ;
-  input \port$17285$0 ;
-  wire \port$17285$0 ;
-  input \port$17444$0 ;
-  wire \port$17444$0 ;
-  input \port$17603$0 ;
-  wire \port$17603$0 ;
-  input \port$17762$0 ;
-  wire \port$17762$0 ;
-  input \port$17921$0 ;
-  wire \port$17921$0 ;
-  input \port$18080$0 ;
-  wire \port$18080$0 ;
-  input \port$18239$0 ;
-  wire \port$18239$0 ;
-  input \port$18398$0 ;
-  wire \port$18398$0 ;
-  input \port$18557$0 ;
-  wire \port$18557$0 ;
-  input \port$18716$0 ;
-  wire \port$18716$0 ;
-  input \port$18875$0 ;
-  wire \port$18875$0 ;
-  input \port$19034$0 ;
-  wire \port$19034$0 ;
-  input \port$19193$0 ;
-  wire \port$19193$0 ;
-  input \port$19352$0 ;
-  wire \port$19352$0 ;
-  input \port$19511$0 ;
-  wire \port$19511$0 ;
-  input \port$19670$0 ;
-  wire \port$19670$0 ;
-  input \port$19829$0 ;
-  wire \port$19829$0 ;
-  input \port$19988$0 ;
-  wire \port$19988$0 ;
-  input \port$20147$0 ;
-  wire \port$20147$0 ;
-  input \port$20306$0 ;
-  wire \port$20306$0 ;
-  input \port$20465$0 ;
-  wire \port$20465$0 ;
-  input \port$20624$0 ;
-  wire \port$20624$0 ;
-  input \port$20783$0 ;
-  wire \port$20783$0 ;
-  input \port$20942$0 ;
-  wire \port$20942$0 ;
-  input \port$21101$0 ;
-  wire \port$21101$0 ;
-  input \port$21260$0 ;
-  wire \port$21260$0 ;
-  input \port$21419$0 ;
-  wire \port$21419$0 ;
-  input \port$21578$0 ;
-  wire \port$21578$0 ;
-  input \port$21737$0 ;
-  wire \port$21737$0 ;
-  input \port$21896$0 ;
-  wire \port$21896$0 ;
-  input \port$22055$0 ;
-  wire \port$22055$0 ;
-  input \port$22214$0 ;
-  wire \port$22214$0 ;
-  input \port$22373$0 ;
-  wire \port$22373$0 ;
-  input \port$22532$0 ;
-  wire \port$22532$0 ;
-  input \port$22691$0 ;
-  wire \port$22691$0 ;
-  input \port$22850$0 ;
-  wire \port$22850$0 ;
-  input \port$23009$0 ;
-  wire \port$23009$0 ;
-  input \port$23168$0 ;
-  wire \port$23168$0 ;
-  input \port$23327$0 ;
-  wire \port$23327$0 ;
-  input \port$23486$0 ;
-  wire \port$23486$0 ;
-  input \port$427$0 ;
-  wire \port$427$0 ;
+  input \port$14763$0 ;
+  wire \port$14763$0 ;
+  input \port$14922$0 ;
+  wire \port$14922$0 ;
+  input \port$15081$0 ;
+  wire \port$15081$0 ;
+  input \port$15240$0 ;
+  wire \port$15240$0 ;
+  input \port$15399$0 ;
+  wire \port$15399$0 ;
+  input \port$15558$0 ;
+  wire \port$15558$0 ;
+  input \port$15717$0 ;
+  wire \port$15717$0 ;
+  input \port$15876$0 ;
+  wire \port$15876$0 ;
+  input \port$16035$0 ;
+  wire \port$16035$0 ;
+  input \port$16194$0 ;
+  wire \port$16194$0 ;
+  input \port$16353$0 ;
+  wire \port$16353$0 ;
+  input \port$16512$0 ;
+  wire \port$16512$0 ;
+  input \port$16671$0 ;
+  wire \port$16671$0 ;
+  input \port$16830$0 ;
+  wire \port$16830$0 ;
+  input \port$16989$0 ;
+  wire \port$16989$0 ;
+  input \port$17148$0 ;
+  wire \port$17148$0 ;
+  input \port$17307$0 ;
+  wire \port$17307$0 ;
+  input \port$17466$0 ;
+  wire \port$17466$0 ;
+  input \port$17625$0 ;
+  wire \port$17625$0 ;
+  input \port$17784$0 ;
+  wire \port$17784$0 ;
+  input \port$17943$0 ;
+  wire \port$17943$0 ;
+  input \port$18102$0 ;
+  wire \port$18102$0 ;
+  input \port$18261$0 ;
+  wire \port$18261$0 ;
+  input \port$18420$0 ;
+  wire \port$18420$0 ;
+  input \port$18579$0 ;
+  wire \port$18579$0 ;
+  input \port$18738$0 ;
+  wire \port$18738$0 ;
+  input \port$18897$0 ;
+  wire \port$18897$0 ;
+  input \port$19056$0 ;
+  wire \port$19056$0 ;
+  input \port$19215$0 ;
+  wire \port$19215$0 ;
+  input \port$19374$0 ;
+  wire \port$19374$0 ;
+  input \port$19533$0 ;
+  wire \port$19533$0 ;
+  input \port$19692$0 ;
+  wire \port$19692$0 ;
+  input \port$19851$0 ;
+  wire \port$19851$0 ;
+  input \port$20010$0 ;
+  wire \port$20010$0 ;
+  input \port$20169$0 ;
+  wire \port$20169$0 ;
+  input \port$20328$0 ;
+  wire \port$20328$0 ;
+  input \port$20487$0 ;
+  wire \port$20487$0 ;
+  input \port$20646$0 ;
+  wire \port$20646$0 ;
+  input \port$20805$0 ;
+  wire \port$20805$0 ;
+  input \port$20964$0 ;
+  wire \port$20964$0 ;
+  input \port$21123$0 ;
+  wire \port$21123$0 ;
+  input \port$21282$0 ;
+  wire \port$21282$0 ;
+  input \port$21441$0 ;
+  wire \port$21441$0 ;
+  input \port$21600$0 ;
+  wire \port$21600$0 ;
+  input \port$21759$0 ;
+  wire \port$21759$0 ;
+  input \port$21918$0 ;
+  wire \port$21918$0 ;
+  input \port$22077$0 ;
+  wire \port$22077$0 ;
+  input \port$22236$0 ;
+  wire \port$22236$0 ;
+  input \port$22395$0 ;
+  wire \port$22395$0 ;
+  input \port$22554$0 ;
+  wire \port$22554$0 ;
+  input \port$22713$0 ;
+  wire \port$22713$0 ;
+  input \port$22872$0 ;
+  wire \port$22872$0 ;
+  input \port$23031$0 ;
+  wire \port$23031$0 ;
+  input \port$23190$0 ;
+  wire \port$23190$0 ;
+  input \port$23349$0 ;
+  wire \port$23349$0 ;
+  input \port$23508$0 ;
+  wire \port$23508$0 ;
+  input \port$449$0 ;
+  wire \port$449$0 ;
   (* init = 3'h0 *)
   wire [2:0] produce;
   output [56:0] r_data;
@@ -37888,7 +37932,7 @@ module \pbitgen_top.core.trace_fifo (clk, rst, \port$427$0 , r_rdy, r_data, w_en
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$427$0 , \port$23486$0 , \port$23327$0 , \port$23168$0 , \port$23009$0 , \port$22850$0 , \port$22691$0 , \port$22532$0 , \port$22373$0 , \port$22214$0 , \port$22055$0 , \port$21896$0 , \port$21737$0 , \port$21578$0 , \port$21419$0 , \port$21260$0 , \port$21101$0 , \port$20942$0 , \port$20783$0 , \port$20624$0 , \port$20465$0 , \port$20306$0 , \port$20147$0 , \port$19988$0 , \port$19829$0 , \port$19670$0 , \port$19511$0 , \port$19352$0 , \port$19193$0 , \port$19034$0 , \port$18875$0 , \port$18716$0 , \port$18557$0 , \port$18398$0 , \port$18239$0 , \port$18080$0 , \port$17921$0 , \port$17762$0 , \port$17603$0 , \port$17444$0 , \port$17285$0 , \port$17126$0 , \port$16967$0 , \port$16808$0 , \port$16649$0 , \port$16490$0 , \port$16331$0 , \port$16172$0 , \port$16013$0 , \port$15854$0 , \port$15695$0 , \port$15536$0 , \port$15377$0 , \port$15218$0 , \port$15059$0 , \port$14900$0 , \port$14741$0  };
+      storage[w_port__addr] <= { \port$449$0 , \port$23508$0 , \port$23349$0 , \port$23190$0 , \port$23031$0 , \port$22872$0 , \port$22713$0 , \port$22554$0 , \port$22395$0 , \port$22236$0 , \port$22077$0 , \port$21918$0 , \port$21759$0 , \port$21600$0 , \port$21441$0 , \port$21282$0 , \port$21123$0 , \port$20964$0 , \port$20805$0 , \port$20646$0 , \port$20487$0 , \port$20328$0 , \port$20169$0 , \port$20010$0 , \port$19851$0 , \port$19692$0 , \port$19533$0 , \port$19374$0 , \port$19215$0 , \port$19056$0 , \port$18897$0 , \port$18738$0 , \port$18579$0 , \port$18420$0 , \port$18261$0 , \port$18102$0 , \port$17943$0 , \port$17784$0 , \port$17625$0 , \port$17466$0 , \port$17307$0 , \port$17148$0 , \port$16989$0 , \port$16830$0 , \port$16671$0 , \port$16512$0 , \port$16353$0 , \port$16194$0 , \port$16035$0 , \port$15876$0 , \port$15717$0 , \port$15558$0 , \port$15399$0 , \port$15240$0 , \port$15081$0 , \port$14922$0 , \port$14763$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 4'h8;
@@ -37950,17 +37994,17 @@ module \pbitgen_top.core.trace_fifo (clk, rst, \port$427$0 , r_rdy, r_data, w_en
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$427$0 , \port$23486$0 , \port$23327$0 , \port$23168$0 , \port$23009$0 , \port$22850$0 , \port$22691$0 , \port$22532$0 , \port$22373$0 , \port$22214$0 , \port$22055$0 , \port$21896$0 , \port$21737$0 , \port$21578$0 , \port$21419$0 , \port$21260$0 , \port$21101$0 , \port$20942$0 , \port$20783$0 , \port$20624$0 , \port$20465$0 , \port$20306$0 , \port$20147$0 , \port$19988$0 , \port$19829$0 , \port$19670$0 , \port$19511$0 , \port$19352$0 , \port$19193$0 , \port$19034$0 , \port$18875$0 , \port$18716$0 , \port$18557$0 , \port$18398$0 , \port$18239$0 , \port$18080$0 , \port$17921$0 , \port$17762$0 , \port$17603$0 , \port$17444$0 , \port$17285$0 , \port$17126$0 , \port$16967$0 , \port$16808$0 , \port$16649$0 , \port$16490$0 , \port$16331$0 , \port$16172$0 , \port$16013$0 , \port$15854$0 , \port$15695$0 , \port$15536$0 , \port$15377$0 , \port$15218$0 , \port$15059$0 , \port$14900$0 , \port$14741$0  };
-  assign w_data = { \port$427$0 , \port$23486$0 , \port$23327$0 , \port$23168$0 , \port$23009$0 , \port$22850$0 , \port$22691$0 , \port$22532$0 , \port$22373$0 , \port$22214$0 , \port$22055$0 , \port$21896$0 , \port$21737$0 , \port$21578$0 , \port$21419$0 , \port$21260$0 , \port$21101$0 , \port$20942$0 , \port$20783$0 , \port$20624$0 , \port$20465$0 , \port$20306$0 , \port$20147$0 , \port$19988$0 , \port$19829$0 , \port$19670$0 , \port$19511$0 , \port$19352$0 , \port$19193$0 , \port$19034$0 , \port$18875$0 , \port$18716$0 , \port$18557$0 , \port$18398$0 , \port$18239$0 , \port$18080$0 , \port$17921$0 , \port$17762$0 , \port$17603$0 , \port$17444$0 , \port$17285$0 , \port$17126$0 , \port$16967$0 , \port$16808$0 , \port$16649$0 , \port$16490$0 , \port$16331$0 , \port$16172$0 , \port$16013$0 , \port$15854$0 , \port$15695$0 , \port$15536$0 , \port$15377$0 , \port$15218$0 , \port$15059$0 , \port$14900$0 , \port$14741$0  };
+  assign w_port__data = { \port$449$0 , \port$23508$0 , \port$23349$0 , \port$23190$0 , \port$23031$0 , \port$22872$0 , \port$22713$0 , \port$22554$0 , \port$22395$0 , \port$22236$0 , \port$22077$0 , \port$21918$0 , \port$21759$0 , \port$21600$0 , \port$21441$0 , \port$21282$0 , \port$21123$0 , \port$20964$0 , \port$20805$0 , \port$20646$0 , \port$20487$0 , \port$20328$0 , \port$20169$0 , \port$20010$0 , \port$19851$0 , \port$19692$0 , \port$19533$0 , \port$19374$0 , \port$19215$0 , \port$19056$0 , \port$18897$0 , \port$18738$0 , \port$18579$0 , \port$18420$0 , \port$18261$0 , \port$18102$0 , \port$17943$0 , \port$17784$0 , \port$17625$0 , \port$17466$0 , \port$17307$0 , \port$17148$0 , \port$16989$0 , \port$16830$0 , \port$16671$0 , \port$16512$0 , \port$16353$0 , \port$16194$0 , \port$16035$0 , \port$15876$0 , \port$15717$0 , \port$15558$0 , \port$15399$0 , \port$15240$0 , \port$15081$0 , \port$14922$0 , \port$14763$0  };
+  assign w_data = { \port$449$0 , \port$23508$0 , \port$23349$0 , \port$23190$0 , \port$23031$0 , \port$22872$0 , \port$22713$0 , \port$22554$0 , \port$22395$0 , \port$22236$0 , \port$22077$0 , \port$21918$0 , \port$21759$0 , \port$21600$0 , \port$21441$0 , \port$21282$0 , \port$21123$0 , \port$20964$0 , \port$20805$0 , \port$20646$0 , \port$20487$0 , \port$20328$0 , \port$20169$0 , \port$20010$0 , \port$19851$0 , \port$19692$0 , \port$19533$0 , \port$19374$0 , \port$19215$0 , \port$19056$0 , \port$18897$0 , \port$18738$0 , \port$18579$0 , \port$18420$0 , \port$18261$0 , \port$18102$0 , \port$17943$0 , \port$17784$0 , \port$17625$0 , \port$17466$0 , \port$17307$0 , \port$17148$0 , \port$16989$0 , \port$16830$0 , \port$16671$0 , \port$16512$0 , \port$16353$0 , \port$16194$0 , \port$16035$0 , \port$15876$0 , \port$15717$0 , \port$15558$0 , \port$15399$0 , \port$15240$0 , \port$15081$0 , \port$14922$0 , \port$14763$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
 module \pbitgen_top.core.unit0 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, valid_table_out
-, spins, \port$14900$11 , \port$14900$79 , \port$14900$91 , \port$14900$103 , \port$14900$163 , \port$14900$175 , \port$16808$5 , \port$16808$65 , \port$16808$77 , \port$16808$85 , \port$16808$97 , \port$16808$157 , \port$16808$169 , \port$16967$79 , \port$16967$91 , \port$16967$163 , \port$16967$175 , \port$17603$17 , \port$17603$29 , \port$17603$109 
-, \port$17603$121 , \port$18557$5 , \port$18557$85 , \port$18557$97 , \port$18557$169 , \port$19988$41 , \port$19988$53 , \port$19988$133 , \port$19988$145 , \port$20624$11 , \port$20624$23 , \port$20624$103 , \port$20624$115 , \port$21419$59 , \port$21419$71 , \port$21419$151 , \port$21419$163 , \port$22055$59 , \port$22055$71 , \port$22055$151 , \port$22055$163 
-, \port$23009$35 , \port$23009$47 , \port$23009$127 , \port$23009$139 , load_lane);
+, spins, \port$14922$11 , \port$14922$79 , \port$14922$91 , \port$14922$103 , \port$14922$163 , \port$14922$175 , \port$16830$5 , \port$16830$65 , \port$16830$77 , \port$16830$85 , \port$16830$97 , \port$16830$157 , \port$16830$169 , \port$16989$79 , \port$16989$91 , \port$16989$163 , \port$16989$175 , \port$17625$17 , \port$17625$29 , \port$17625$109 
+, \port$17625$121 , \port$18579$5 , \port$18579$85 , \port$18579$97 , \port$18579$169 , \port$20010$41 , \port$20010$53 , \port$20010$133 , \port$20010$145 , \port$20646$11 , \port$20646$23 , \port$20646$103 , \port$20646$115 , \port$21441$59 , \port$21441$71 , \port$21441$151 , \port$21441$163 , \port$22077$59 , \port$22077$71 , \port$22077$151 , \port$22077$163 
+, \port$23031$35 , \port$23031$47 , \port$23031$127 , \port$23031$139 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -38331,96 +38375,96 @@ module \pbitgen_top.core.unit0 (load_data, clk, rst, load, load_seed, load_vis, 
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14900$103 ;
-  wire \port$14900$103 ;
-  input \port$14900$11 ;
-  wire \port$14900$11 ;
-  input \port$14900$163 ;
-  wire \port$14900$163 ;
-  input \port$14900$175 ;
-  wire \port$14900$175 ;
-  input \port$14900$79 ;
-  wire \port$14900$79 ;
-  input \port$14900$91 ;
-  wire \port$14900$91 ;
-  input \port$16808$157 ;
-  wire \port$16808$157 ;
-  input \port$16808$169 ;
-  wire \port$16808$169 ;
-  input \port$16808$5 ;
-  wire \port$16808$5 ;
-  input \port$16808$65 ;
-  wire \port$16808$65 ;
-  input \port$16808$77 ;
-  wire \port$16808$77 ;
-  input \port$16808$85 ;
-  wire \port$16808$85 ;
-  input \port$16808$97 ;
-  wire \port$16808$97 ;
-  input \port$16967$163 ;
-  wire \port$16967$163 ;
-  input \port$16967$175 ;
-  wire \port$16967$175 ;
-  input \port$16967$79 ;
-  wire \port$16967$79 ;
-  input \port$16967$91 ;
-  wire \port$16967$91 ;
-  input \port$17603$109 ;
-  wire \port$17603$109 ;
-  input \port$17603$121 ;
-  wire \port$17603$121 ;
-  input \port$17603$17 ;
-  wire \port$17603$17 ;
-  input \port$17603$29 ;
-  wire \port$17603$29 ;
-  input \port$18557$169 ;
-  wire \port$18557$169 ;
-  input \port$18557$5 ;
-  wire \port$18557$5 ;
-  input \port$18557$85 ;
-  wire \port$18557$85 ;
-  input \port$18557$97 ;
-  wire \port$18557$97 ;
-  input \port$19988$133 ;
-  wire \port$19988$133 ;
-  input \port$19988$145 ;
-  wire \port$19988$145 ;
-  input \port$19988$41 ;
-  wire \port$19988$41 ;
-  input \port$19988$53 ;
-  wire \port$19988$53 ;
-  input \port$20624$103 ;
-  wire \port$20624$103 ;
-  input \port$20624$11 ;
-  wire \port$20624$11 ;
-  input \port$20624$115 ;
-  wire \port$20624$115 ;
-  input \port$20624$23 ;
-  wire \port$20624$23 ;
-  input \port$21419$151 ;
-  wire \port$21419$151 ;
-  input \port$21419$163 ;
-  wire \port$21419$163 ;
-  input \port$21419$59 ;
-  wire \port$21419$59 ;
-  input \port$21419$71 ;
-  wire \port$21419$71 ;
-  input \port$22055$151 ;
-  wire \port$22055$151 ;
-  input \port$22055$163 ;
-  wire \port$22055$163 ;
-  input \port$22055$59 ;
-  wire \port$22055$59 ;
-  input \port$22055$71 ;
-  wire \port$22055$71 ;
-  input \port$23009$127 ;
-  wire \port$23009$127 ;
-  input \port$23009$139 ;
-  wire \port$23009$139 ;
-  input \port$23009$35 ;
-  wire \port$23009$35 ;
-  input \port$23009$47 ;
-  wire \port$23009$47 ;
+  input \port$14922$103 ;
+  wire \port$14922$103 ;
+  input \port$14922$11 ;
+  wire \port$14922$11 ;
+  input \port$14922$163 ;
+  wire \port$14922$163 ;
+  input \port$14922$175 ;
+  wire \port$14922$175 ;
+  input \port$14922$79 ;
+  wire \port$14922$79 ;
+  input \port$14922$91 ;
+  wire \port$14922$91 ;
+  input \port$16830$157 ;
+  wire \port$16830$157 ;
+  input \port$16830$169 ;
+  wire \port$16830$169 ;
+  input \port$16830$5 ;
+  wire \port$16830$5 ;
+  input \port$16830$65 ;
+  wire \port$16830$65 ;
+  input \port$16830$77 ;
+  wire \port$16830$77 ;
+  input \port$16830$85 ;
+  wire \port$16830$85 ;
+  input \port$16830$97 ;
+  wire \port$16830$97 ;
+  input \port$16989$163 ;
+  wire \port$16989$163 ;
+  input \port$16989$175 ;
+  wire \port$16989$175 ;
+  input \port$16989$79 ;
+  wire \port$16989$79 ;
+  input \port$16989$91 ;
+  wire \port$16989$91 ;
+  input \port$17625$109 ;
+  wire \port$17625$109 ;
+  input \port$17625$121 ;
+  wire \port$17625$121 ;
+  input \port$17625$17 ;
+  wire \port$17625$17 ;
+  input \port$17625$29 ;
+  wire \port$17625$29 ;
+  input \port$18579$169 ;
+  wire \port$18579$169 ;
+  input \port$18579$5 ;
+  wire \port$18579$5 ;
+  input \port$18579$85 ;
+  wire \port$18579$85 ;
+  input \port$18579$97 ;
+  wire \port$18579$97 ;
+  input \port$20010$133 ;
+  wire \port$20010$133 ;
+  input \port$20010$145 ;
+  wire \port$20010$145 ;
+  input \port$20010$41 ;
+  wire \port$20010$41 ;
+  input \port$20010$53 ;
+  wire \port$20010$53 ;
+  input \port$20646$103 ;
+  wire \port$20646$103 ;
+  input \port$20646$11 ;
+  wire \port$20646$11 ;
+  input \port$20646$115 ;
+  wire \port$20646$115 ;
+  input \port$20646$23 ;
+  wire \port$20646$23 ;
+  input \port$21441$151 ;
+  wire \port$21441$151 ;
+  input \port$21441$163 ;
+  wire \port$21441$163 ;
+  input \port$21441$59 ;
+  wire \port$21441$59 ;
+  input \port$21441$71 ;
+  wire \port$21441$71 ;
+  input \port$22077$151 ;
+  wire \port$22077$151 ;
+  input \port$22077$163 ;
+  wire \port$22077$163 ;
+  input \port$22077$59 ;
+  wire \port$22077$59 ;
+  input \port$22077$71 ;
+  wire \port$22077$71 ;
+  input \port$23031$127 ;
+  wire \port$23031$127 ;
+  input \port$23031$139 ;
+  wire \port$23031$139 ;
+  input \port$23031$35 ;
+  wire \port$23031$35 ;
+  input \port$23031$47 ;
+  wire \port$23031$47 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -38663,22 +38707,22 @@ module \pbitgen_top.core.unit0 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
   assign \$17  = wrap_a_bc[6] ? \$15  : \$16 ;
-  assign \$18  = wrap_b_bc[1] ? \port$16808$85  : \port$16808$97 ;
-  assign \$19  = wrap_b_bc[1] ? \port$16808$169  : \port$16808$5 ;
+  assign \$18  = wrap_b_bc[1] ? \port$16830$85  : \port$16830$97 ;
+  assign \$19  = wrap_b_bc[1] ? \port$16830$169  : \port$16830$5 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
-  assign \$30  = wrap_b_bc[1] ? \port$16808$157  : \port$16808$169 ;
-  assign \$31  = wrap_b_bc[1] ? \port$16808$65  : \port$16808$77 ;
+  assign \$30  = wrap_b_bc[1] ? \port$16830$157  : \port$16830$169 ;
+  assign \$31  = wrap_b_bc[1] ? \port$16830$65  : \port$16830$77 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$18557$85  : \port$18557$97 ;
-  assign \$34  = wrap_b_bc[1] ? \port$18557$169  : \port$18557$5 ;
+  assign \$33  = wrap_b_bc[1] ? \port$18579$85  : \port$18579$97 ;
+  assign \$34  = wrap_b_bc[1] ? \port$18579$169  : \port$18579$5 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$19988$133  : \port$19988$145 ;
-  assign \$43  = wrap_b_bc[1] ? \port$19988$41  : \port$19988$53 ;
+  assign \$42  = wrap_b_bc[1] ? \port$20010$133  : \port$20010$145 ;
+  assign \$43  = wrap_b_bc[1] ? \port$20010$41  : \port$20010$53 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$17603$109  : \port$17603$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$17603$17  : \port$17603$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$17625$109  : \port$17625$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$17625$17  : \port$17625$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -39585,7 +39629,7 @@ module \pbitgen_top.core.unit0 (load_data, clk, rst, load, load_seed, load_vis, 
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$17603$109 , \port$17603$121 , \port$17603$17 , \port$17603$29 , \port$19988$133 , \port$19988$145 , \port$19988$41 , \port$19988$53 , \port$23009$127 , \port$23009$139 , \port$23009$35 , \port$23009$47 , \port$20624$103 , \port$20624$115 , \port$20624$11 , \port$20624$23 , \port$18557$85 , \port$18557$97 , \port$18557$169 , \port$18557$5 , \port$16808$157 , \port$16808$169 , \port$16808$65 , \port$16808$77 , \port$22055$151 , \port$22055$163 , \port$22055$59 , \port$22055$71 , \port$14900$91 , \port$14900$103 , \port$14900$175 , \port$14900$11 , \port$16967$79 , \port$16967$91 , \port$16967$163 , \port$16967$175 , \port$16808$85 , \port$16808$97 , \port$16808$169 , \port$16808$5 , \port$21419$151 , \port$21419$163 , \port$21419$59 , \port$21419$71 , \port$14900$79 , \port$14900$91 , \port$14900$163 , \port$14900$175  };
+  assign nbr = { \port$17625$109 , \port$17625$121 , \port$17625$17 , \port$17625$29 , \port$20010$133 , \port$20010$145 , \port$20010$41 , \port$20010$53 , \port$23031$127 , \port$23031$139 , \port$23031$35 , \port$23031$47 , \port$20646$103 , \port$20646$115 , \port$20646$11 , \port$20646$23 , \port$18579$85 , \port$18579$97 , \port$18579$169 , \port$18579$5 , \port$16830$157 , \port$16830$169 , \port$16830$65 , \port$16830$77 , \port$22077$151 , \port$22077$163 , \port$22077$59 , \port$22077$71 , \port$14922$91 , \port$14922$103 , \port$14922$175 , \port$14922$11 , \port$16989$79 , \port$16989$91 , \port$16989$163 , \port$16989$175 , \port$16830$85 , \port$16830$97 , \port$16830$169 , \port$16830$5 , \port$21441$151 , \port$21441$163 , \port$21441$59 , \port$21441$71 , \port$14922$79 , \port$14922$91 , \port$14922$163 , \port$14922$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -39613,33 +39657,33 @@ module \pbitgen_top.core.unit0 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$14900$91 ;
-  assign \$13  = \port$14900$175 ;
+  assign \$12  = \port$14922$91 ;
+  assign \$13  = \port$14922$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$21419$163 ;
-  assign \$16  = \port$21419$71 ;
+  assign \$15  = \port$21441$163 ;
+  assign \$16  = \port$21441$71 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$16967$91 ;
-  assign \$22  = \port$16967$175 ;
+  assign \$21  = \port$16989$91 ;
+  assign \$22  = \port$16989$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$14900$103 ;
-  assign \$25  = \port$14900$11 ;
-  assign \$27  = \port$22055$163 ;
-  assign \$28  = \port$22055$71 ;
+  assign \$24  = \port$14922$103 ;
+  assign \$25  = \port$14922$11 ;
+  assign \$27  = \port$22077$163 ;
+  assign \$28  = \port$22077$71 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$20624$115 ;
-  assign \$37  = \port$20624$23 ;
-  assign \$39  = \port$23009$139 ;
-  assign \$40  = \port$23009$47 ;
+  assign \$36  = \port$20646$115 ;
+  assign \$37  = \port$20646$23 ;
+  assign \$39  = \port$23031$139 ;
+  assign \$40  = \port$23031$47 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit1 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14741$3 
-, \port$14741$63 , \port$14741$75 , \port$14741$87 , \port$14741$147 , \port$14741$159 , \port$14741$167 , valid_table_out, spins, \port$15059$3 , \port$15059$15 , \port$15059$75 , \port$15059$87 , \port$15059$99 , \port$15059$167 , \port$17126$3 , \port$17126$75 , \port$17126$87 , \port$17126$167 , \port$17762$21 , \port$17762$33 , \port$17762$105 
-, \port$17762$117 , \port$18716$9 , \port$18716$81 , \port$18716$93 , \port$18716$173 , \port$20147$45 , \port$20147$57 , \port$20147$129 , \port$20147$141 , \port$20783$15 , \port$20783$27 , \port$20783$99 , \port$20783$111 , \port$21578$63 , \port$21578$75 , \port$21578$147 , \port$21578$159 , \port$22214$63 , \port$22214$75 , \port$22214$147 , \port$22214$159 
-, \port$23168$39 , \port$23168$51 , \port$23168$123 , \port$23168$135 , load_lane);
+module \pbitgen_top.core.unit1 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14763$3 
+, \port$14763$63 , \port$14763$75 , \port$14763$87 , \port$14763$147 , \port$14763$159 , \port$14763$167 , valid_table_out, spins, \port$15081$3 , \port$15081$15 , \port$15081$75 , \port$15081$87 , \port$15081$99 , \port$15081$167 , \port$17148$3 , \port$17148$75 , \port$17148$87 , \port$17148$167 , \port$17784$21 , \port$17784$33 , \port$17784$105 
+, \port$17784$117 , \port$18738$9 , \port$18738$81 , \port$18738$93 , \port$18738$173 , \port$20169$45 , \port$20169$57 , \port$20169$129 , \port$20169$141 , \port$20805$15 , \port$20805$27 , \port$20805$99 , \port$20805$111 , \port$21600$63 , \port$21600$75 , \port$21600$147 , \port$21600$159 , \port$22236$63 , \port$22236$75 , \port$22236$147 , \port$22236$159 
+, \port$23190$39 , \port$23190$51 , \port$23190$123 , \port$23190$135 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -40010,96 +40054,96 @@ module \pbitgen_top.core.unit1 (load_data, clk, rst, load, load_seed, load_vis, 
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14741$147 ;
-  wire \port$14741$147 ;
-  input \port$14741$159 ;
-  wire \port$14741$159 ;
-  input \port$14741$167 ;
-  wire \port$14741$167 ;
-  input \port$14741$3 ;
-  wire \port$14741$3 ;
-  input \port$14741$63 ;
-  wire \port$14741$63 ;
-  input \port$14741$75 ;
-  wire \port$14741$75 ;
-  input \port$14741$87 ;
-  wire \port$14741$87 ;
-  input \port$15059$15 ;
-  wire \port$15059$15 ;
-  input \port$15059$167 ;
-  wire \port$15059$167 ;
-  input \port$15059$3 ;
-  wire \port$15059$3 ;
-  input \port$15059$75 ;
-  wire \port$15059$75 ;
-  input \port$15059$87 ;
-  wire \port$15059$87 ;
-  input \port$15059$99 ;
-  wire \port$15059$99 ;
-  input \port$17126$167 ;
-  wire \port$17126$167 ;
-  input \port$17126$3 ;
-  wire \port$17126$3 ;
-  input \port$17126$75 ;
-  wire \port$17126$75 ;
-  input \port$17126$87 ;
-  wire \port$17126$87 ;
-  input \port$17762$105 ;
-  wire \port$17762$105 ;
-  input \port$17762$117 ;
-  wire \port$17762$117 ;
-  input \port$17762$21 ;
-  wire \port$17762$21 ;
-  input \port$17762$33 ;
-  wire \port$17762$33 ;
-  input \port$18716$173 ;
-  wire \port$18716$173 ;
-  input \port$18716$81 ;
-  wire \port$18716$81 ;
-  input \port$18716$9 ;
-  wire \port$18716$9 ;
-  input \port$18716$93 ;
-  wire \port$18716$93 ;
-  input \port$20147$129 ;
-  wire \port$20147$129 ;
-  input \port$20147$141 ;
-  wire \port$20147$141 ;
-  input \port$20147$45 ;
-  wire \port$20147$45 ;
-  input \port$20147$57 ;
-  wire \port$20147$57 ;
-  input \port$20783$111 ;
-  wire \port$20783$111 ;
-  input \port$20783$15 ;
-  wire \port$20783$15 ;
-  input \port$20783$27 ;
-  wire \port$20783$27 ;
-  input \port$20783$99 ;
-  wire \port$20783$99 ;
-  input \port$21578$147 ;
-  wire \port$21578$147 ;
-  input \port$21578$159 ;
-  wire \port$21578$159 ;
-  input \port$21578$63 ;
-  wire \port$21578$63 ;
-  input \port$21578$75 ;
-  wire \port$21578$75 ;
-  input \port$22214$147 ;
-  wire \port$22214$147 ;
-  input \port$22214$159 ;
-  wire \port$22214$159 ;
-  input \port$22214$63 ;
-  wire \port$22214$63 ;
-  input \port$22214$75 ;
-  wire \port$22214$75 ;
-  input \port$23168$123 ;
-  wire \port$23168$123 ;
-  input \port$23168$135 ;
-  wire \port$23168$135 ;
-  input \port$23168$39 ;
-  wire \port$23168$39 ;
-  input \port$23168$51 ;
-  wire \port$23168$51 ;
+  input \port$14763$147 ;
+  wire \port$14763$147 ;
+  input \port$14763$159 ;
+  wire \port$14763$159 ;
+  input \port$14763$167 ;
+  wire \port$14763$167 ;
+  input \port$14763$3 ;
+  wire \port$14763$3 ;
+  input \port$14763$63 ;
+  wire \port$14763$63 ;
+  input \port$14763$75 ;
+  wire \port$14763$75 ;
+  input \port$14763$87 ;
+  wire \port$14763$87 ;
+  input \port$15081$15 ;
+  wire \port$15081$15 ;
+  input \port$15081$167 ;
+  wire \port$15081$167 ;
+  input \port$15081$3 ;
+  wire \port$15081$3 ;
+  input \port$15081$75 ;
+  wire \port$15081$75 ;
+  input \port$15081$87 ;
+  wire \port$15081$87 ;
+  input \port$15081$99 ;
+  wire \port$15081$99 ;
+  input \port$17148$167 ;
+  wire \port$17148$167 ;
+  input \port$17148$3 ;
+  wire \port$17148$3 ;
+  input \port$17148$75 ;
+  wire \port$17148$75 ;
+  input \port$17148$87 ;
+  wire \port$17148$87 ;
+  input \port$17784$105 ;
+  wire \port$17784$105 ;
+  input \port$17784$117 ;
+  wire \port$17784$117 ;
+  input \port$17784$21 ;
+  wire \port$17784$21 ;
+  input \port$17784$33 ;
+  wire \port$17784$33 ;
+  input \port$18738$173 ;
+  wire \port$18738$173 ;
+  input \port$18738$81 ;
+  wire \port$18738$81 ;
+  input \port$18738$9 ;
+  wire \port$18738$9 ;
+  input \port$18738$93 ;
+  wire \port$18738$93 ;
+  input \port$20169$129 ;
+  wire \port$20169$129 ;
+  input \port$20169$141 ;
+  wire \port$20169$141 ;
+  input \port$20169$45 ;
+  wire \port$20169$45 ;
+  input \port$20169$57 ;
+  wire \port$20169$57 ;
+  input \port$20805$111 ;
+  wire \port$20805$111 ;
+  input \port$20805$15 ;
+  wire \port$20805$15 ;
+  input \port$20805$27 ;
+  wire \port$20805$27 ;
+  input \port$20805$99 ;
+  wire \port$20805$99 ;
+  input \port$21600$147 ;
+  wire \port$21600$147 ;
+  input \port$21600$159 ;
+  wire \port$21600$159 ;
+  input \port$21600$63 ;
+  wire \port$21600$63 ;
+  input \port$21600$75 ;
+  wire \port$21600$75 ;
+  input \port$22236$147 ;
+  wire \port$22236$147 ;
+  input \port$22236$159 ;
+  wire \port$22236$159 ;
+  input \port$22236$63 ;
+  wire \port$22236$63 ;
+  input \port$22236$75 ;
+  wire \port$22236$75 ;
+  input \port$23190$123 ;
+  wire \port$23190$123 ;
+  input \port$23190$135 ;
+  wire \port$23190$135 ;
+  input \port$23190$39 ;
+  wire \port$23190$39 ;
+  input \port$23190$51 ;
+  wire \port$23190$51 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -40345,15 +40389,15 @@ module \pbitgen_top.core.unit1 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$18716$173  : \port$18716$9 ;
-  assign \$34  = wrap_b_bc[1] ? \port$18716$81  : \port$18716$93 ;
+  assign \$33  = wrap_b_bc[1] ? \port$18738$173  : \port$18738$9 ;
+  assign \$34  = wrap_b_bc[1] ? \port$18738$81  : \port$18738$93 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$20147$45  : \port$20147$57 ;
-  assign \$43  = wrap_b_bc[1] ? \port$20147$129  : \port$20147$141 ;
+  assign \$42  = wrap_b_bc[1] ? \port$20169$45  : \port$20169$57 ;
+  assign \$43  = wrap_b_bc[1] ? \port$20169$129  : \port$20169$141 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$17762$21  : \port$17762$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$17762$105  : \port$17762$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$17784$21  : \port$17784$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$17784$105  : \port$17784$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -41260,7 +41304,7 @@ module \pbitgen_top.core.unit1 (load_data, clk, rst, load, load_seed, load_vis, 
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$17762$21 , \port$17762$33 , \port$17762$105 , \port$17762$117 , \port$20147$45 , \port$20147$57 , \port$20147$129 , \port$20147$141 , \port$23168$39 , \port$23168$51 , \port$23168$123 , \port$23168$135 , \port$20783$15 , \port$20783$27 , \port$20783$99 , \port$20783$111 , \port$18716$173 , \port$18716$9 , \port$18716$81 , \port$18716$93 , \port$14741$63 , \port$14741$75 , \port$14741$147 , \port$14741$159 , \port$22214$63 , \port$22214$75 , \port$22214$147 , \port$22214$159 , \port$15059$3 , \port$15059$15 , \port$15059$87 , \port$15059$99 , \port$17126$167 , \port$17126$3 , \port$17126$75 , \port$17126$87 , \port$14741$167 , \port$14741$3 , \port$14741$75 , \port$14741$87 , \port$21578$63 , \port$21578$75 , \port$21578$147 , \port$21578$159 , \port$15059$167 , \port$15059$3 , \port$15059$75 , \port$15059$87  };
+  assign nbr = { \port$17784$21 , \port$17784$33 , \port$17784$105 , \port$17784$117 , \port$20169$45 , \port$20169$57 , \port$20169$129 , \port$20169$141 , \port$23190$39 , \port$23190$51 , \port$23190$123 , \port$23190$135 , \port$20805$15 , \port$20805$27 , \port$20805$99 , \port$20805$111 , \port$18738$173 , \port$18738$9 , \port$18738$81 , \port$18738$93 , \port$14763$63 , \port$14763$75 , \port$14763$147 , \port$14763$159 , \port$22236$63 , \port$22236$75 , \port$22236$147 , \port$22236$159 , \port$15081$3 , \port$15081$15 , \port$15081$87 , \port$15081$99 , \port$17148$167 , \port$17148$3 , \port$17148$75 , \port$17148$87 , \port$14763$167 , \port$14763$3 , \port$14763$75 , \port$14763$87 , \port$21600$63 , \port$21600$75 , \port$21600$147 , \port$21600$159 , \port$15081$167 , \port$15081$3 , \port$15081$75 , \port$15081$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -41288,37 +41332,37 @@ module \pbitgen_top.core.unit1 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$15059$3 ;
-  assign \$13  = \port$15059$87 ;
+  assign \$12  = \port$15081$3 ;
+  assign \$13  = \port$15081$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$21578$75 ;
-  assign \$16  = \port$21578$159 ;
-  assign \$18  = \port$14741$3 ;
-  assign \$19  = \port$14741$87 ;
+  assign \$15  = \port$21600$75 ;
+  assign \$16  = \port$21600$159 ;
+  assign \$18  = \port$14763$3 ;
+  assign \$19  = \port$14763$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$17126$3 ;
-  assign \$22  = \port$17126$87 ;
+  assign \$21  = \port$17148$3 ;
+  assign \$22  = \port$17148$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$15059$15 ;
-  assign \$25  = \port$15059$99 ;
-  assign \$27  = \port$22214$75 ;
-  assign \$28  = \port$22214$159 ;
-  assign \$30  = \port$14741$75 ;
-  assign \$31  = \port$14741$159 ;
+  assign \$24  = \port$15081$15 ;
+  assign \$25  = \port$15081$99 ;
+  assign \$27  = \port$22236$75 ;
+  assign \$28  = \port$22236$159 ;
+  assign \$30  = \port$14763$75 ;
+  assign \$31  = \port$14763$159 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$20783$27 ;
-  assign \$37  = \port$20783$111 ;
-  assign \$39  = \port$23168$51 ;
-  assign \$40  = \port$23168$135 ;
+  assign \$36  = \port$20805$27 ;
+  assign \$37  = \port$20805$111 ;
+  assign \$39  = \port$23190$51 ;
+  assign \$40  = \port$23190$135 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit10 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$16172$59 
-, \port$16172$71 , \port$16172$79 , \port$16172$91 , \port$16172$151 , \port$16172$163 , \port$16172$175 , valid_table_out, spins, \port$16490$11 , \port$16490$79 , \port$16490$91 , \port$16490$103 , \port$16490$163 , \port$16490$175 , \port$16967$11 , \port$16967$23 , \port$16967$103 , \port$16967$115 , \port$17921$79 , \port$17921$91 , \port$17921$163 
-, \port$17921$175 , \port$18557$79 , \port$18557$91 , \port$18557$163 , \port$18557$175 , \port$19352$35 , \port$19352$47 , \port$19352$127 , \port$19352$139 , \port$19988$17 , \port$19988$29 , \port$19988$109 , \port$19988$121 , \port$21419$65 , \port$21419$77 , \port$21419$157 , \port$21419$169 , \port$22373$41 , \port$22373$53 , \port$22373$133 , \port$22373$145 
-, \port$23009$59 , \port$23009$71 , \port$23009$151 , \port$23009$163 , load_lane);
+module \pbitgen_top.core.unit10 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$16194$59 
+, \port$16194$71 , \port$16194$79 , \port$16194$91 , \port$16194$151 , \port$16194$163 , \port$16194$175 , valid_table_out, spins, \port$16512$11 , \port$16512$79 , \port$16512$91 , \port$16512$103 , \port$16512$163 , \port$16512$175 , \port$16989$11 , \port$16989$23 , \port$16989$103 , \port$16989$115 , \port$17943$79 , \port$17943$91 , \port$17943$163 
+, \port$17943$175 , \port$18579$79 , \port$18579$91 , \port$18579$163 , \port$18579$175 , \port$19374$35 , \port$19374$47 , \port$19374$127 , \port$19374$139 , \port$20010$17 , \port$20010$29 , \port$20010$109 , \port$20010$121 , \port$21441$65 , \port$21441$77 , \port$21441$157 , \port$21441$169 , \port$22395$41 , \port$22395$53 , \port$22395$133 , \port$22395$145 
+, \port$23031$59 , \port$23031$71 , \port$23031$151 , \port$23031$163 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -41689,96 +41733,96 @@ module \pbitgen_top.core.unit10 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$16172$151 ;
-  wire \port$16172$151 ;
-  input \port$16172$163 ;
-  wire \port$16172$163 ;
-  input \port$16172$175 ;
-  wire \port$16172$175 ;
-  input \port$16172$59 ;
-  wire \port$16172$59 ;
-  input \port$16172$71 ;
-  wire \port$16172$71 ;
-  input \port$16172$79 ;
-  wire \port$16172$79 ;
-  input \port$16172$91 ;
-  wire \port$16172$91 ;
-  input \port$16490$103 ;
-  wire \port$16490$103 ;
-  input \port$16490$11 ;
-  wire \port$16490$11 ;
-  input \port$16490$163 ;
-  wire \port$16490$163 ;
-  input \port$16490$175 ;
-  wire \port$16490$175 ;
-  input \port$16490$79 ;
-  wire \port$16490$79 ;
-  input \port$16490$91 ;
-  wire \port$16490$91 ;
-  input \port$16967$103 ;
-  wire \port$16967$103 ;
-  input \port$16967$11 ;
-  wire \port$16967$11 ;
-  input \port$16967$115 ;
-  wire \port$16967$115 ;
-  input \port$16967$23 ;
-  wire \port$16967$23 ;
-  input \port$17921$163 ;
-  wire \port$17921$163 ;
-  input \port$17921$175 ;
-  wire \port$17921$175 ;
-  input \port$17921$79 ;
-  wire \port$17921$79 ;
-  input \port$17921$91 ;
-  wire \port$17921$91 ;
-  input \port$18557$163 ;
-  wire \port$18557$163 ;
-  input \port$18557$175 ;
-  wire \port$18557$175 ;
-  input \port$18557$79 ;
-  wire \port$18557$79 ;
-  input \port$18557$91 ;
-  wire \port$18557$91 ;
-  input \port$19352$127 ;
-  wire \port$19352$127 ;
-  input \port$19352$139 ;
-  wire \port$19352$139 ;
-  input \port$19352$35 ;
-  wire \port$19352$35 ;
-  input \port$19352$47 ;
-  wire \port$19352$47 ;
-  input \port$19988$109 ;
-  wire \port$19988$109 ;
-  input \port$19988$121 ;
-  wire \port$19988$121 ;
-  input \port$19988$17 ;
-  wire \port$19988$17 ;
-  input \port$19988$29 ;
-  wire \port$19988$29 ;
-  input \port$21419$157 ;
-  wire \port$21419$157 ;
-  input \port$21419$169 ;
-  wire \port$21419$169 ;
-  input \port$21419$65 ;
-  wire \port$21419$65 ;
-  input \port$21419$77 ;
-  wire \port$21419$77 ;
-  input \port$22373$133 ;
-  wire \port$22373$133 ;
-  input \port$22373$145 ;
-  wire \port$22373$145 ;
-  input \port$22373$41 ;
-  wire \port$22373$41 ;
-  input \port$22373$53 ;
-  wire \port$22373$53 ;
-  input \port$23009$151 ;
-  wire \port$23009$151 ;
-  input \port$23009$163 ;
-  wire \port$23009$163 ;
-  input \port$23009$59 ;
-  wire \port$23009$59 ;
-  input \port$23009$71 ;
-  wire \port$23009$71 ;
+  input \port$16194$151 ;
+  wire \port$16194$151 ;
+  input \port$16194$163 ;
+  wire \port$16194$163 ;
+  input \port$16194$175 ;
+  wire \port$16194$175 ;
+  input \port$16194$59 ;
+  wire \port$16194$59 ;
+  input \port$16194$71 ;
+  wire \port$16194$71 ;
+  input \port$16194$79 ;
+  wire \port$16194$79 ;
+  input \port$16194$91 ;
+  wire \port$16194$91 ;
+  input \port$16512$103 ;
+  wire \port$16512$103 ;
+  input \port$16512$11 ;
+  wire \port$16512$11 ;
+  input \port$16512$163 ;
+  wire \port$16512$163 ;
+  input \port$16512$175 ;
+  wire \port$16512$175 ;
+  input \port$16512$79 ;
+  wire \port$16512$79 ;
+  input \port$16512$91 ;
+  wire \port$16512$91 ;
+  input \port$16989$103 ;
+  wire \port$16989$103 ;
+  input \port$16989$11 ;
+  wire \port$16989$11 ;
+  input \port$16989$115 ;
+  wire \port$16989$115 ;
+  input \port$16989$23 ;
+  wire \port$16989$23 ;
+  input \port$17943$163 ;
+  wire \port$17943$163 ;
+  input \port$17943$175 ;
+  wire \port$17943$175 ;
+  input \port$17943$79 ;
+  wire \port$17943$79 ;
+  input \port$17943$91 ;
+  wire \port$17943$91 ;
+  input \port$18579$163 ;
+  wire \port$18579$163 ;
+  input \port$18579$175 ;
+  wire \port$18579$175 ;
+  input \port$18579$79 ;
+  wire \port$18579$79 ;
+  input \port$18579$91 ;
+  wire \port$18579$91 ;
+  input \port$19374$127 ;
+  wire \port$19374$127 ;
+  input \port$19374$139 ;
+  wire \port$19374$139 ;
+  input \port$19374$35 ;
+  wire \port$19374$35 ;
+  input \port$19374$47 ;
+  wire \port$19374$47 ;
+  input \port$20010$109 ;
+  wire \port$20010$109 ;
+  input \port$20010$121 ;
+  wire \port$20010$121 ;
+  input \port$20010$17 ;
+  wire \port$20010$17 ;
+  input \port$20010$29 ;
+  wire \port$20010$29 ;
+  input \port$21441$157 ;
+  wire \port$21441$157 ;
+  input \port$21441$169 ;
+  wire \port$21441$169 ;
+  input \port$21441$65 ;
+  wire \port$21441$65 ;
+  input \port$21441$77 ;
+  wire \port$21441$77 ;
+  input \port$22395$133 ;
+  wire \port$22395$133 ;
+  input \port$22395$145 ;
+  wire \port$22395$145 ;
+  input \port$22395$41 ;
+  wire \port$22395$41 ;
+  input \port$22395$53 ;
+  wire \port$22395$53 ;
+  input \port$23031$151 ;
+  wire \port$23031$151 ;
+  input \port$23031$163 ;
+  wire \port$23031$163 ;
+  input \port$23031$59 ;
+  wire \port$23031$59 ;
+  input \port$23031$71 ;
+  wire \port$23031$71 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -42022,15 +42066,15 @@ module \pbitgen_top.core.unit10 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$17  = wrap_a_bc[6] ? \$15  : \$16 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$21419$157  : \port$21419$169 ;
-  assign \$28  = wrap_b_bc[1] ? \port$21419$65  : \port$21419$77 ;
+  assign \$27  = wrap_b_bc[1] ? \port$21441$157  : \port$21441$169 ;
+  assign \$28  = wrap_b_bc[1] ? \port$21441$65  : \port$21441$77 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$19988$109  : \port$19988$121 ;
-  assign \$37  = wrap_b_bc[1] ? \port$19988$17  : \port$19988$29 ;
+  assign \$36  = wrap_b_bc[1] ? \port$20010$109  : \port$20010$121 ;
+  assign \$37  = wrap_b_bc[1] ? \port$20010$17  : \port$20010$29 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$22373$133  : \port$22373$145 ;
-  assign \$40  = wrap_b_bc[1] ? \port$22373$41  : \port$22373$53 ;
+  assign \$39  = wrap_b_bc[1] ? \port$22395$133  : \port$22395$145 ;
+  assign \$40  = wrap_b_bc[1] ? \port$22395$41  : \port$22395$53 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
@@ -42939,7 +42983,7 @@ module \pbitgen_top.core.unit10 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$16967$103 , \port$16967$115 , \port$16967$11 , \port$16967$23 , \port$19352$127 , \port$19352$139 , \port$19352$35 , \port$19352$47 , \port$22373$133 , \port$22373$145 , \port$22373$41 , \port$22373$53 , \port$19988$109 , \port$19988$121 , \port$19988$17 , \port$19988$29 , \port$17921$79 , \port$17921$91 , \port$17921$163 , \port$17921$175 , \port$16172$151 , \port$16172$163 , \port$16172$59 , \port$16172$71 , \port$21419$157 , \port$21419$169 , \port$21419$65 , \port$21419$77 , \port$16490$91 , \port$16490$103 , \port$16490$175 , \port$16490$11 , \port$18557$79 , \port$18557$91 , \port$18557$163 , \port$18557$175 , \port$16172$79 , \port$16172$91 , \port$16172$163 , \port$16172$175 , \port$23009$151 , \port$23009$163 , \port$23009$59 , \port$23009$71 , \port$16490$79 , \port$16490$91 , \port$16490$163 , \port$16490$175  };
+  assign nbr = { \port$16989$103 , \port$16989$115 , \port$16989$11 , \port$16989$23 , \port$19374$127 , \port$19374$139 , \port$19374$35 , \port$19374$47 , \port$22395$133 , \port$22395$145 , \port$22395$41 , \port$22395$53 , \port$20010$109 , \port$20010$121 , \port$20010$17 , \port$20010$29 , \port$17943$79 , \port$17943$91 , \port$17943$163 , \port$17943$175 , \port$16194$151 , \port$16194$163 , \port$16194$59 , \port$16194$71 , \port$21441$157 , \port$21441$169 , \port$21441$65 , \port$21441$77 , \port$16512$91 , \port$16512$103 , \port$16512$175 , \port$16512$11 , \port$18579$79 , \port$18579$91 , \port$18579$163 , \port$18579$175 , \port$16194$79 , \port$16194$91 , \port$16194$163 , \port$16194$175 , \port$23031$151 , \port$23031$163 , \port$23031$59 , \port$23031$71 , \port$16512$79 , \port$16512$91 , \port$16512$163 , \port$16512$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -42967,37 +43011,37 @@ module \pbitgen_top.core.unit10 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$16490$91 ;
-  assign \$13  = \port$16490$175 ;
+  assign \$12  = \port$16512$91 ;
+  assign \$13  = \port$16512$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$23009$163 ;
-  assign \$16  = \port$23009$71 ;
-  assign \$18  = \port$16172$91 ;
-  assign \$19  = \port$16172$175 ;
+  assign \$15  = \port$23031$163 ;
+  assign \$16  = \port$23031$71 ;
+  assign \$18  = \port$16194$91 ;
+  assign \$19  = \port$16194$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$18557$91 ;
-  assign \$22  = \port$18557$175 ;
+  assign \$21  = \port$18579$91 ;
+  assign \$22  = \port$18579$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$16490$103 ;
-  assign \$25  = \port$16490$11 ;
-  assign \$30  = \port$16172$163 ;
-  assign \$31  = \port$16172$71 ;
-  assign \$33  = \port$17921$91 ;
-  assign \$34  = \port$17921$175 ;
+  assign \$24  = \port$16512$103 ;
+  assign \$25  = \port$16512$11 ;
+  assign \$30  = \port$16194$163 ;
+  assign \$31  = \port$16194$71 ;
+  assign \$33  = \port$17943$91 ;
+  assign \$34  = \port$17943$175 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$19352$139 ;
-  assign \$43  = \port$19352$47 ;
-  assign \$45  = \port$16967$115 ;
-  assign \$46  = \port$16967$23 ;
+  assign \$42  = \port$19374$139 ;
+  assign \$43  = \port$19374$47 ;
+  assign \$45  = \port$16989$115 ;
+  assign \$46  = \port$16989$23 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit11 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$16331$3 
-, \port$16331$63 , \port$16331$75 , \port$16331$87 , \port$16331$147 , \port$16331$159 , \port$16331$167 , valid_table_out, spins, \port$16649$3 , \port$16649$15 , \port$16649$75 , \port$16649$87 , \port$16649$99 , \port$16649$167 , \port$17126$15 , \port$17126$27 , \port$17126$99 , \port$17126$111 , \port$18080$3 , \port$18080$75 , \port$18080$87 
-, \port$18080$167 , \port$18716$3 , \port$18716$75 , \port$18716$87 , \port$18716$167 , \port$19511$39 , \port$19511$51 , \port$19511$123 , \port$19511$135 , \port$20147$21 , \port$20147$33 , \port$20147$105 , \port$20147$117 , \port$21578$69 , \port$21578$81 , \port$21578$153 , \port$21578$165 , \port$22532$45 , \port$22532$57 , \port$22532$129 , \port$22532$141 
-, \port$23168$63 , \port$23168$75 , \port$23168$147 , \port$23168$159 , load_lane);
+module \pbitgen_top.core.unit11 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$16353$3 
+, \port$16353$63 , \port$16353$75 , \port$16353$87 , \port$16353$147 , \port$16353$159 , \port$16353$167 , valid_table_out, spins, \port$16671$3 , \port$16671$15 , \port$16671$75 , \port$16671$87 , \port$16671$99 , \port$16671$167 , \port$17148$15 , \port$17148$27 , \port$17148$99 , \port$17148$111 , \port$18102$3 , \port$18102$75 , \port$18102$87 
+, \port$18102$167 , \port$18738$3 , \port$18738$75 , \port$18738$87 , \port$18738$167 , \port$19533$39 , \port$19533$51 , \port$19533$123 , \port$19533$135 , \port$20169$21 , \port$20169$33 , \port$20169$105 , \port$20169$117 , \port$21600$69 , \port$21600$81 , \port$21600$153 , \port$21600$165 , \port$22554$45 , \port$22554$57 , \port$22554$129 , \port$22554$141 
+, \port$23190$63 , \port$23190$75 , \port$23190$147 , \port$23190$159 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -43368,96 +43412,96 @@ module \pbitgen_top.core.unit11 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$16331$147 ;
-  wire \port$16331$147 ;
-  input \port$16331$159 ;
-  wire \port$16331$159 ;
-  input \port$16331$167 ;
-  wire \port$16331$167 ;
-  input \port$16331$3 ;
-  wire \port$16331$3 ;
-  input \port$16331$63 ;
-  wire \port$16331$63 ;
-  input \port$16331$75 ;
-  wire \port$16331$75 ;
-  input \port$16331$87 ;
-  wire \port$16331$87 ;
-  input \port$16649$15 ;
-  wire \port$16649$15 ;
-  input \port$16649$167 ;
-  wire \port$16649$167 ;
-  input \port$16649$3 ;
-  wire \port$16649$3 ;
-  input \port$16649$75 ;
-  wire \port$16649$75 ;
-  input \port$16649$87 ;
-  wire \port$16649$87 ;
-  input \port$16649$99 ;
-  wire \port$16649$99 ;
-  input \port$17126$111 ;
-  wire \port$17126$111 ;
-  input \port$17126$15 ;
-  wire \port$17126$15 ;
-  input \port$17126$27 ;
-  wire \port$17126$27 ;
-  input \port$17126$99 ;
-  wire \port$17126$99 ;
-  input \port$18080$167 ;
-  wire \port$18080$167 ;
-  input \port$18080$3 ;
-  wire \port$18080$3 ;
-  input \port$18080$75 ;
-  wire \port$18080$75 ;
-  input \port$18080$87 ;
-  wire \port$18080$87 ;
-  input \port$18716$167 ;
-  wire \port$18716$167 ;
-  input \port$18716$3 ;
-  wire \port$18716$3 ;
-  input \port$18716$75 ;
-  wire \port$18716$75 ;
-  input \port$18716$87 ;
-  wire \port$18716$87 ;
-  input \port$19511$123 ;
-  wire \port$19511$123 ;
-  input \port$19511$135 ;
-  wire \port$19511$135 ;
-  input \port$19511$39 ;
-  wire \port$19511$39 ;
-  input \port$19511$51 ;
-  wire \port$19511$51 ;
-  input \port$20147$105 ;
-  wire \port$20147$105 ;
-  input \port$20147$117 ;
-  wire \port$20147$117 ;
-  input \port$20147$21 ;
-  wire \port$20147$21 ;
-  input \port$20147$33 ;
-  wire \port$20147$33 ;
-  input \port$21578$153 ;
-  wire \port$21578$153 ;
-  input \port$21578$165 ;
-  wire \port$21578$165 ;
-  input \port$21578$69 ;
-  wire \port$21578$69 ;
-  input \port$21578$81 ;
-  wire \port$21578$81 ;
-  input \port$22532$129 ;
-  wire \port$22532$129 ;
-  input \port$22532$141 ;
-  wire \port$22532$141 ;
-  input \port$22532$45 ;
-  wire \port$22532$45 ;
-  input \port$22532$57 ;
-  wire \port$22532$57 ;
-  input \port$23168$147 ;
-  wire \port$23168$147 ;
-  input \port$23168$159 ;
-  wire \port$23168$159 ;
-  input \port$23168$63 ;
-  wire \port$23168$63 ;
-  input \port$23168$75 ;
-  wire \port$23168$75 ;
+  input \port$16353$147 ;
+  wire \port$16353$147 ;
+  input \port$16353$159 ;
+  wire \port$16353$159 ;
+  input \port$16353$167 ;
+  wire \port$16353$167 ;
+  input \port$16353$3 ;
+  wire \port$16353$3 ;
+  input \port$16353$63 ;
+  wire \port$16353$63 ;
+  input \port$16353$75 ;
+  wire \port$16353$75 ;
+  input \port$16353$87 ;
+  wire \port$16353$87 ;
+  input \port$16671$15 ;
+  wire \port$16671$15 ;
+  input \port$16671$167 ;
+  wire \port$16671$167 ;
+  input \port$16671$3 ;
+  wire \port$16671$3 ;
+  input \port$16671$75 ;
+  wire \port$16671$75 ;
+  input \port$16671$87 ;
+  wire \port$16671$87 ;
+  input \port$16671$99 ;
+  wire \port$16671$99 ;
+  input \port$17148$111 ;
+  wire \port$17148$111 ;
+  input \port$17148$15 ;
+  wire \port$17148$15 ;
+  input \port$17148$27 ;
+  wire \port$17148$27 ;
+  input \port$17148$99 ;
+  wire \port$17148$99 ;
+  input \port$18102$167 ;
+  wire \port$18102$167 ;
+  input \port$18102$3 ;
+  wire \port$18102$3 ;
+  input \port$18102$75 ;
+  wire \port$18102$75 ;
+  input \port$18102$87 ;
+  wire \port$18102$87 ;
+  input \port$18738$167 ;
+  wire \port$18738$167 ;
+  input \port$18738$3 ;
+  wire \port$18738$3 ;
+  input \port$18738$75 ;
+  wire \port$18738$75 ;
+  input \port$18738$87 ;
+  wire \port$18738$87 ;
+  input \port$19533$123 ;
+  wire \port$19533$123 ;
+  input \port$19533$135 ;
+  wire \port$19533$135 ;
+  input \port$19533$39 ;
+  wire \port$19533$39 ;
+  input \port$19533$51 ;
+  wire \port$19533$51 ;
+  input \port$20169$105 ;
+  wire \port$20169$105 ;
+  input \port$20169$117 ;
+  wire \port$20169$117 ;
+  input \port$20169$21 ;
+  wire \port$20169$21 ;
+  input \port$20169$33 ;
+  wire \port$20169$33 ;
+  input \port$21600$153 ;
+  wire \port$21600$153 ;
+  input \port$21600$165 ;
+  wire \port$21600$165 ;
+  input \port$21600$69 ;
+  wire \port$21600$69 ;
+  input \port$21600$81 ;
+  wire \port$21600$81 ;
+  input \port$22554$129 ;
+  wire \port$22554$129 ;
+  input \port$22554$141 ;
+  wire \port$22554$141 ;
+  input \port$22554$45 ;
+  wire \port$22554$45 ;
+  input \port$22554$57 ;
+  wire \port$22554$57 ;
+  input \port$23190$147 ;
+  wire \port$23190$147 ;
+  input \port$23190$159 ;
+  wire \port$23190$159 ;
+  input \port$23190$63 ;
+  wire \port$23190$63 ;
+  input \port$23190$75 ;
+  wire \port$23190$75 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -43701,15 +43745,15 @@ module \pbitgen_top.core.unit11 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$17  = wrap_a_bc[6] ? \$15  : \$16 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$21578$69  : \port$21578$81 ;
-  assign \$28  = wrap_b_bc[1] ? \port$21578$153  : \port$21578$165 ;
+  assign \$27  = wrap_b_bc[1] ? \port$21600$69  : \port$21600$81 ;
+  assign \$28  = wrap_b_bc[1] ? \port$21600$153  : \port$21600$165 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$20147$21  : \port$20147$33 ;
-  assign \$37  = wrap_b_bc[1] ? \port$20147$105  : \port$20147$117 ;
+  assign \$36  = wrap_b_bc[1] ? \port$20169$21  : \port$20169$33 ;
+  assign \$37  = wrap_b_bc[1] ? \port$20169$105  : \port$20169$117 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$22532$45  : \port$22532$57 ;
-  assign \$40  = wrap_b_bc[1] ? \port$22532$129  : \port$22532$141 ;
+  assign \$39  = wrap_b_bc[1] ? \port$22554$45  : \port$22554$57 ;
+  assign \$40  = wrap_b_bc[1] ? \port$22554$129  : \port$22554$141 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
@@ -44618,7 +44662,7 @@ module \pbitgen_top.core.unit11 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$17126$15 , \port$17126$27 , \port$17126$99 , \port$17126$111 , \port$19511$39 , \port$19511$51 , \port$19511$123 , \port$19511$135 , \port$22532$45 , \port$22532$57 , \port$22532$129 , \port$22532$141 , \port$20147$21 , \port$20147$33 , \port$20147$105 , \port$20147$117 , \port$18080$167 , \port$18080$3 , \port$18080$75 , \port$18080$87 , \port$16331$63 , \port$16331$75 , \port$16331$147 , \port$16331$159 , \port$21578$69 , \port$21578$81 , \port$21578$153 , \port$21578$165 , \port$16649$3 , \port$16649$15 , \port$16649$87 , \port$16649$99 , \port$18716$167 , \port$18716$3 , \port$18716$75 , \port$18716$87 , \port$16331$167 , \port$16331$3 , \port$16331$75 , \port$16331$87 , \port$23168$63 , \port$23168$75 , \port$23168$147 , \port$23168$159 , \port$16649$167 , \port$16649$3 , \port$16649$75 , \port$16649$87  };
+  assign nbr = { \port$17148$15 , \port$17148$27 , \port$17148$99 , \port$17148$111 , \port$19533$39 , \port$19533$51 , \port$19533$123 , \port$19533$135 , \port$22554$45 , \port$22554$57 , \port$22554$129 , \port$22554$141 , \port$20169$21 , \port$20169$33 , \port$20169$105 , \port$20169$117 , \port$18102$167 , \port$18102$3 , \port$18102$75 , \port$18102$87 , \port$16353$63 , \port$16353$75 , \port$16353$147 , \port$16353$159 , \port$21600$69 , \port$21600$81 , \port$21600$153 , \port$21600$165 , \port$16671$3 , \port$16671$15 , \port$16671$87 , \port$16671$99 , \port$18738$167 , \port$18738$3 , \port$18738$75 , \port$18738$87 , \port$16353$167 , \port$16353$3 , \port$16353$75 , \port$16353$87 , \port$23190$63 , \port$23190$75 , \port$23190$147 , \port$23190$159 , \port$16671$167 , \port$16671$3 , \port$16671$75 , \port$16671$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -44646,37 +44690,37 @@ module \pbitgen_top.core.unit11 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$16649$3 ;
-  assign \$13  = \port$16649$87 ;
+  assign \$12  = \port$16671$3 ;
+  assign \$13  = \port$16671$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$23168$75 ;
-  assign \$16  = \port$23168$159 ;
-  assign \$18  = \port$16331$3 ;
-  assign \$19  = \port$16331$87 ;
+  assign \$15  = \port$23190$75 ;
+  assign \$16  = \port$23190$159 ;
+  assign \$18  = \port$16353$3 ;
+  assign \$19  = \port$16353$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$18716$3 ;
-  assign \$22  = \port$18716$87 ;
+  assign \$21  = \port$18738$3 ;
+  assign \$22  = \port$18738$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$16649$15 ;
-  assign \$25  = \port$16649$99 ;
-  assign \$30  = \port$16331$75 ;
-  assign \$31  = \port$16331$159 ;
-  assign \$33  = \port$18080$3 ;
-  assign \$34  = \port$18080$87 ;
+  assign \$24  = \port$16671$15 ;
+  assign \$25  = \port$16671$99 ;
+  assign \$30  = \port$16353$75 ;
+  assign \$31  = \port$16353$159 ;
+  assign \$33  = \port$18102$3 ;
+  assign \$34  = \port$18102$87 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$19511$51 ;
-  assign \$43  = \port$19511$135 ;
-  assign \$45  = \port$17126$27 ;
-  assign \$46  = \port$17126$111 ;
+  assign \$42  = \port$19533$51 ;
+  assign \$43  = \port$19533$135 ;
+  assign \$45  = \port$17148$27 ;
+  assign \$46  = \port$17148$111 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit12 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$16490$59 
-, \port$16490$71 , \port$16490$79 , \port$16490$91 , \port$16490$151 , \port$16490$163 , \port$16490$175 , valid_table_out, spins, \port$16808$11 , \port$16808$79 , \port$16808$91 , \port$16808$103 , \port$16808$163 , \port$16808$175 , \port$17285$11 , \port$17285$23 , \port$17285$103 , \port$17285$115 , \port$18239$79 , \port$18239$91 , \port$18239$163 
-, \port$18239$175 , \port$18875$79 , \port$18875$91 , \port$18875$163 , \port$18875$175 , \port$19670$35 , \port$19670$47 , \port$19670$127 , \port$19670$139 , \port$20306$17 , \port$20306$29 , \port$20306$109 , \port$20306$121 , \port$21737$65 , \port$21737$77 , \port$21737$157 , \port$21737$169 , \port$22691$41 , \port$22691$53 , \port$22691$133 , \port$22691$145 
-, \port$23327$59 , \port$23327$71 , \port$23327$151 , \port$23327$163 , load_lane);
+module \pbitgen_top.core.unit12 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$16512$59 
+, \port$16512$71 , \port$16512$79 , \port$16512$91 , \port$16512$151 , \port$16512$163 , \port$16512$175 , valid_table_out, spins, \port$16830$11 , \port$16830$79 , \port$16830$91 , \port$16830$103 , \port$16830$163 , \port$16830$175 , \port$17307$11 , \port$17307$23 , \port$17307$103 , \port$17307$115 , \port$18261$79 , \port$18261$91 , \port$18261$163 
+, \port$18261$175 , \port$18897$79 , \port$18897$91 , \port$18897$163 , \port$18897$175 , \port$19692$35 , \port$19692$47 , \port$19692$127 , \port$19692$139 , \port$20328$17 , \port$20328$29 , \port$20328$109 , \port$20328$121 , \port$21759$65 , \port$21759$77 , \port$21759$157 , \port$21759$169 , \port$22713$41 , \port$22713$53 , \port$22713$133 , \port$22713$145 
+, \port$23349$59 , \port$23349$71 , \port$23349$151 , \port$23349$163 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -45047,96 +45091,96 @@ module \pbitgen_top.core.unit12 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$16490$151 ;
-  wire \port$16490$151 ;
-  input \port$16490$163 ;
-  wire \port$16490$163 ;
-  input \port$16490$175 ;
-  wire \port$16490$175 ;
-  input \port$16490$59 ;
-  wire \port$16490$59 ;
-  input \port$16490$71 ;
-  wire \port$16490$71 ;
-  input \port$16490$79 ;
-  wire \port$16490$79 ;
-  input \port$16490$91 ;
-  wire \port$16490$91 ;
-  input \port$16808$103 ;
-  wire \port$16808$103 ;
-  input \port$16808$11 ;
-  wire \port$16808$11 ;
-  input \port$16808$163 ;
-  wire \port$16808$163 ;
-  input \port$16808$175 ;
-  wire \port$16808$175 ;
-  input \port$16808$79 ;
-  wire \port$16808$79 ;
-  input \port$16808$91 ;
-  wire \port$16808$91 ;
-  input \port$17285$103 ;
-  wire \port$17285$103 ;
-  input \port$17285$11 ;
-  wire \port$17285$11 ;
-  input \port$17285$115 ;
-  wire \port$17285$115 ;
-  input \port$17285$23 ;
-  wire \port$17285$23 ;
-  input \port$18239$163 ;
-  wire \port$18239$163 ;
-  input \port$18239$175 ;
-  wire \port$18239$175 ;
-  input \port$18239$79 ;
-  wire \port$18239$79 ;
-  input \port$18239$91 ;
-  wire \port$18239$91 ;
-  input \port$18875$163 ;
-  wire \port$18875$163 ;
-  input \port$18875$175 ;
-  wire \port$18875$175 ;
-  input \port$18875$79 ;
-  wire \port$18875$79 ;
-  input \port$18875$91 ;
-  wire \port$18875$91 ;
-  input \port$19670$127 ;
-  wire \port$19670$127 ;
-  input \port$19670$139 ;
-  wire \port$19670$139 ;
-  input \port$19670$35 ;
-  wire \port$19670$35 ;
-  input \port$19670$47 ;
-  wire \port$19670$47 ;
-  input \port$20306$109 ;
-  wire \port$20306$109 ;
-  input \port$20306$121 ;
-  wire \port$20306$121 ;
-  input \port$20306$17 ;
-  wire \port$20306$17 ;
-  input \port$20306$29 ;
-  wire \port$20306$29 ;
-  input \port$21737$157 ;
-  wire \port$21737$157 ;
-  input \port$21737$169 ;
-  wire \port$21737$169 ;
-  input \port$21737$65 ;
-  wire \port$21737$65 ;
-  input \port$21737$77 ;
-  wire \port$21737$77 ;
-  input \port$22691$133 ;
-  wire \port$22691$133 ;
-  input \port$22691$145 ;
-  wire \port$22691$145 ;
-  input \port$22691$41 ;
-  wire \port$22691$41 ;
-  input \port$22691$53 ;
-  wire \port$22691$53 ;
-  input \port$23327$151 ;
-  wire \port$23327$151 ;
-  input \port$23327$163 ;
-  wire \port$23327$163 ;
-  input \port$23327$59 ;
-  wire \port$23327$59 ;
-  input \port$23327$71 ;
-  wire \port$23327$71 ;
+  input \port$16512$151 ;
+  wire \port$16512$151 ;
+  input \port$16512$163 ;
+  wire \port$16512$163 ;
+  input \port$16512$175 ;
+  wire \port$16512$175 ;
+  input \port$16512$59 ;
+  wire \port$16512$59 ;
+  input \port$16512$71 ;
+  wire \port$16512$71 ;
+  input \port$16512$79 ;
+  wire \port$16512$79 ;
+  input \port$16512$91 ;
+  wire \port$16512$91 ;
+  input \port$16830$103 ;
+  wire \port$16830$103 ;
+  input \port$16830$11 ;
+  wire \port$16830$11 ;
+  input \port$16830$163 ;
+  wire \port$16830$163 ;
+  input \port$16830$175 ;
+  wire \port$16830$175 ;
+  input \port$16830$79 ;
+  wire \port$16830$79 ;
+  input \port$16830$91 ;
+  wire \port$16830$91 ;
+  input \port$17307$103 ;
+  wire \port$17307$103 ;
+  input \port$17307$11 ;
+  wire \port$17307$11 ;
+  input \port$17307$115 ;
+  wire \port$17307$115 ;
+  input \port$17307$23 ;
+  wire \port$17307$23 ;
+  input \port$18261$163 ;
+  wire \port$18261$163 ;
+  input \port$18261$175 ;
+  wire \port$18261$175 ;
+  input \port$18261$79 ;
+  wire \port$18261$79 ;
+  input \port$18261$91 ;
+  wire \port$18261$91 ;
+  input \port$18897$163 ;
+  wire \port$18897$163 ;
+  input \port$18897$175 ;
+  wire \port$18897$175 ;
+  input \port$18897$79 ;
+  wire \port$18897$79 ;
+  input \port$18897$91 ;
+  wire \port$18897$91 ;
+  input \port$19692$127 ;
+  wire \port$19692$127 ;
+  input \port$19692$139 ;
+  wire \port$19692$139 ;
+  input \port$19692$35 ;
+  wire \port$19692$35 ;
+  input \port$19692$47 ;
+  wire \port$19692$47 ;
+  input \port$20328$109 ;
+  wire \port$20328$109 ;
+  input \port$20328$121 ;
+  wire \port$20328$121 ;
+  input \port$20328$17 ;
+  wire \port$20328$17 ;
+  input \port$20328$29 ;
+  wire \port$20328$29 ;
+  input \port$21759$157 ;
+  wire \port$21759$157 ;
+  input \port$21759$169 ;
+  wire \port$21759$169 ;
+  input \port$21759$65 ;
+  wire \port$21759$65 ;
+  input \port$21759$77 ;
+  wire \port$21759$77 ;
+  input \port$22713$133 ;
+  wire \port$22713$133 ;
+  input \port$22713$145 ;
+  wire \port$22713$145 ;
+  input \port$22713$41 ;
+  wire \port$22713$41 ;
+  input \port$22713$53 ;
+  wire \port$22713$53 ;
+  input \port$23349$151 ;
+  wire \port$23349$151 ;
+  input \port$23349$163 ;
+  wire \port$23349$163 ;
+  input \port$23349$59 ;
+  wire \port$23349$59 ;
+  input \port$23349$71 ;
+  wire \port$23349$71 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -45380,15 +45424,15 @@ module \pbitgen_top.core.unit12 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$17  = wrap_a_bc[6] ? \$15  : \$16 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$21737$157  : \port$21737$169 ;
-  assign \$28  = wrap_b_bc[1] ? \port$21737$65  : \port$21737$77 ;
+  assign \$27  = wrap_b_bc[1] ? \port$21759$157  : \port$21759$169 ;
+  assign \$28  = wrap_b_bc[1] ? \port$21759$65  : \port$21759$77 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$20306$109  : \port$20306$121 ;
-  assign \$37  = wrap_b_bc[1] ? \port$20306$17  : \port$20306$29 ;
+  assign \$36  = wrap_b_bc[1] ? \port$20328$109  : \port$20328$121 ;
+  assign \$37  = wrap_b_bc[1] ? \port$20328$17  : \port$20328$29 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$22691$133  : \port$22691$145 ;
-  assign \$40  = wrap_b_bc[1] ? \port$22691$41  : \port$22691$53 ;
+  assign \$39  = wrap_b_bc[1] ? \port$22713$133  : \port$22713$145 ;
+  assign \$40  = wrap_b_bc[1] ? \port$22713$41  : \port$22713$53 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
@@ -46297,7 +46341,7 @@ module \pbitgen_top.core.unit12 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$17285$103 , \port$17285$115 , \port$17285$11 , \port$17285$23 , \port$19670$127 , \port$19670$139 , \port$19670$35 , \port$19670$47 , \port$22691$133 , \port$22691$145 , \port$22691$41 , \port$22691$53 , \port$20306$109 , \port$20306$121 , \port$20306$17 , \port$20306$29 , \port$18239$79 , \port$18239$91 , \port$18239$163 , \port$18239$175 , \port$16490$151 , \port$16490$163 , \port$16490$59 , \port$16490$71 , \port$21737$157 , \port$21737$169 , \port$21737$65 , \port$21737$77 , \port$16808$91 , \port$16808$103 , \port$16808$175 , \port$16808$11 , \port$18875$79 , \port$18875$91 , \port$18875$163 , \port$18875$175 , \port$16490$79 , \port$16490$91 , \port$16490$163 , \port$16490$175 , \port$23327$151 , \port$23327$163 , \port$23327$59 , \port$23327$71 , \port$16808$79 , \port$16808$91 , \port$16808$163 , \port$16808$175  };
+  assign nbr = { \port$17307$103 , \port$17307$115 , \port$17307$11 , \port$17307$23 , \port$19692$127 , \port$19692$139 , \port$19692$35 , \port$19692$47 , \port$22713$133 , \port$22713$145 , \port$22713$41 , \port$22713$53 , \port$20328$109 , \port$20328$121 , \port$20328$17 , \port$20328$29 , \port$18261$79 , \port$18261$91 , \port$18261$163 , \port$18261$175 , \port$16512$151 , \port$16512$163 , \port$16512$59 , \port$16512$71 , \port$21759$157 , \port$21759$169 , \port$21759$65 , \port$21759$77 , \port$16830$91 , \port$16830$103 , \port$16830$175 , \port$16830$11 , \port$18897$79 , \port$18897$91 , \port$18897$163 , \port$18897$175 , \port$16512$79 , \port$16512$91 , \port$16512$163 , \port$16512$175 , \port$23349$151 , \port$23349$163 , \port$23349$59 , \port$23349$71 , \port$16830$79 , \port$16830$91 , \port$16830$163 , \port$16830$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -46325,37 +46369,37 @@ module \pbitgen_top.core.unit12 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$16808$91 ;
-  assign \$13  = \port$16808$175 ;
+  assign \$12  = \port$16830$91 ;
+  assign \$13  = \port$16830$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$23327$163 ;
-  assign \$16  = \port$23327$71 ;
-  assign \$18  = \port$16490$91 ;
-  assign \$19  = \port$16490$175 ;
+  assign \$15  = \port$23349$163 ;
+  assign \$16  = \port$23349$71 ;
+  assign \$18  = \port$16512$91 ;
+  assign \$19  = \port$16512$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$18875$91 ;
-  assign \$22  = \port$18875$175 ;
+  assign \$21  = \port$18897$91 ;
+  assign \$22  = \port$18897$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$16808$103 ;
-  assign \$25  = \port$16808$11 ;
-  assign \$30  = \port$16490$163 ;
-  assign \$31  = \port$16490$71 ;
-  assign \$33  = \port$18239$91 ;
-  assign \$34  = \port$18239$175 ;
+  assign \$24  = \port$16830$103 ;
+  assign \$25  = \port$16830$11 ;
+  assign \$30  = \port$16512$163 ;
+  assign \$31  = \port$16512$71 ;
+  assign \$33  = \port$18261$91 ;
+  assign \$34  = \port$18261$175 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$19670$139 ;
-  assign \$43  = \port$19670$47 ;
-  assign \$45  = \port$17285$115 ;
-  assign \$46  = \port$17285$23 ;
+  assign \$42  = \port$19692$139 ;
+  assign \$43  = \port$19692$47 ;
+  assign \$45  = \port$17307$115 ;
+  assign \$46  = \port$17307$23 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit13 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14741$9 
-, \port$14741$21 , \port$14741$81 , \port$14741$93 , \port$14741$105 , \port$14741$173 , \port$16649$3 , \port$16649$63 , \port$16649$75 , \port$16649$87 , \port$16649$147 , \port$16649$159 , \port$16649$167 , valid_table_out, spins, \port$17444$15 , \port$17444$27 , \port$17444$99 , \port$17444$111 , \port$18398$3 , \port$18398$75 , \port$18398$87 
-, \port$18398$167 , \port$19034$3 , \port$19034$75 , \port$19034$87 , \port$19034$167 , \port$19829$39 , \port$19829$51 , \port$19829$123 , \port$19829$135 , \port$20465$21 , \port$20465$33 , \port$20465$105 , \port$20465$117 , \port$21896$69 , \port$21896$81 , \port$21896$153 , \port$21896$165 , \port$22850$45 , \port$22850$57 , \port$22850$129 , \port$22850$141 
-, \port$23486$63 , \port$23486$75 , \port$23486$147 , \port$23486$159 , load_lane);
+module \pbitgen_top.core.unit13 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14763$9 
+, \port$14763$21 , \port$14763$81 , \port$14763$93 , \port$14763$105 , \port$14763$173 , \port$16671$3 , \port$16671$63 , \port$16671$75 , \port$16671$87 , \port$16671$147 , \port$16671$159 , \port$16671$167 , valid_table_out, spins, \port$17466$15 , \port$17466$27 , \port$17466$99 , \port$17466$111 , \port$18420$3 , \port$18420$75 , \port$18420$87 
+, \port$18420$167 , \port$19056$3 , \port$19056$75 , \port$19056$87 , \port$19056$167 , \port$19851$39 , \port$19851$51 , \port$19851$123 , \port$19851$135 , \port$20487$21 , \port$20487$33 , \port$20487$105 , \port$20487$117 , \port$21918$69 , \port$21918$81 , \port$21918$153 , \port$21918$165 , \port$22872$45 , \port$22872$57 , \port$22872$129 , \port$22872$141 
+, \port$23508$63 , \port$23508$75 , \port$23508$147 , \port$23508$159 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -46726,96 +46770,96 @@ module \pbitgen_top.core.unit13 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14741$105 ;
-  wire \port$14741$105 ;
-  input \port$14741$173 ;
-  wire \port$14741$173 ;
-  input \port$14741$21 ;
-  wire \port$14741$21 ;
-  input \port$14741$81 ;
-  wire \port$14741$81 ;
-  input \port$14741$9 ;
-  wire \port$14741$9 ;
-  input \port$14741$93 ;
-  wire \port$14741$93 ;
-  input \port$16649$147 ;
-  wire \port$16649$147 ;
-  input \port$16649$159 ;
-  wire \port$16649$159 ;
-  input \port$16649$167 ;
-  wire \port$16649$167 ;
-  input \port$16649$3 ;
-  wire \port$16649$3 ;
-  input \port$16649$63 ;
-  wire \port$16649$63 ;
-  input \port$16649$75 ;
-  wire \port$16649$75 ;
-  input \port$16649$87 ;
-  wire \port$16649$87 ;
-  input \port$17444$111 ;
-  wire \port$17444$111 ;
-  input \port$17444$15 ;
-  wire \port$17444$15 ;
-  input \port$17444$27 ;
-  wire \port$17444$27 ;
-  input \port$17444$99 ;
-  wire \port$17444$99 ;
-  input \port$18398$167 ;
-  wire \port$18398$167 ;
-  input \port$18398$3 ;
-  wire \port$18398$3 ;
-  input \port$18398$75 ;
-  wire \port$18398$75 ;
-  input \port$18398$87 ;
-  wire \port$18398$87 ;
-  input \port$19034$167 ;
-  wire \port$19034$167 ;
-  input \port$19034$3 ;
-  wire \port$19034$3 ;
-  input \port$19034$75 ;
-  wire \port$19034$75 ;
-  input \port$19034$87 ;
-  wire \port$19034$87 ;
-  input \port$19829$123 ;
-  wire \port$19829$123 ;
-  input \port$19829$135 ;
-  wire \port$19829$135 ;
-  input \port$19829$39 ;
-  wire \port$19829$39 ;
-  input \port$19829$51 ;
-  wire \port$19829$51 ;
-  input \port$20465$105 ;
-  wire \port$20465$105 ;
-  input \port$20465$117 ;
-  wire \port$20465$117 ;
-  input \port$20465$21 ;
-  wire \port$20465$21 ;
-  input \port$20465$33 ;
-  wire \port$20465$33 ;
-  input \port$21896$153 ;
-  wire \port$21896$153 ;
-  input \port$21896$165 ;
-  wire \port$21896$165 ;
-  input \port$21896$69 ;
-  wire \port$21896$69 ;
-  input \port$21896$81 ;
-  wire \port$21896$81 ;
-  input \port$22850$129 ;
-  wire \port$22850$129 ;
-  input \port$22850$141 ;
-  wire \port$22850$141 ;
-  input \port$22850$45 ;
-  wire \port$22850$45 ;
-  input \port$22850$57 ;
-  wire \port$22850$57 ;
-  input \port$23486$147 ;
-  wire \port$23486$147 ;
-  input \port$23486$159 ;
-  wire \port$23486$159 ;
-  input \port$23486$63 ;
-  wire \port$23486$63 ;
-  input \port$23486$75 ;
-  wire \port$23486$75 ;
+  input \port$14763$105 ;
+  wire \port$14763$105 ;
+  input \port$14763$173 ;
+  wire \port$14763$173 ;
+  input \port$14763$21 ;
+  wire \port$14763$21 ;
+  input \port$14763$81 ;
+  wire \port$14763$81 ;
+  input \port$14763$9 ;
+  wire \port$14763$9 ;
+  input \port$14763$93 ;
+  wire \port$14763$93 ;
+  input \port$16671$147 ;
+  wire \port$16671$147 ;
+  input \port$16671$159 ;
+  wire \port$16671$159 ;
+  input \port$16671$167 ;
+  wire \port$16671$167 ;
+  input \port$16671$3 ;
+  wire \port$16671$3 ;
+  input \port$16671$63 ;
+  wire \port$16671$63 ;
+  input \port$16671$75 ;
+  wire \port$16671$75 ;
+  input \port$16671$87 ;
+  wire \port$16671$87 ;
+  input \port$17466$111 ;
+  wire \port$17466$111 ;
+  input \port$17466$15 ;
+  wire \port$17466$15 ;
+  input \port$17466$27 ;
+  wire \port$17466$27 ;
+  input \port$17466$99 ;
+  wire \port$17466$99 ;
+  input \port$18420$167 ;
+  wire \port$18420$167 ;
+  input \port$18420$3 ;
+  wire \port$18420$3 ;
+  input \port$18420$75 ;
+  wire \port$18420$75 ;
+  input \port$18420$87 ;
+  wire \port$18420$87 ;
+  input \port$19056$167 ;
+  wire \port$19056$167 ;
+  input \port$19056$3 ;
+  wire \port$19056$3 ;
+  input \port$19056$75 ;
+  wire \port$19056$75 ;
+  input \port$19056$87 ;
+  wire \port$19056$87 ;
+  input \port$19851$123 ;
+  wire \port$19851$123 ;
+  input \port$19851$135 ;
+  wire \port$19851$135 ;
+  input \port$19851$39 ;
+  wire \port$19851$39 ;
+  input \port$19851$51 ;
+  wire \port$19851$51 ;
+  input \port$20487$105 ;
+  wire \port$20487$105 ;
+  input \port$20487$117 ;
+  wire \port$20487$117 ;
+  input \port$20487$21 ;
+  wire \port$20487$21 ;
+  input \port$20487$33 ;
+  wire \port$20487$33 ;
+  input \port$21918$153 ;
+  wire \port$21918$153 ;
+  input \port$21918$165 ;
+  wire \port$21918$165 ;
+  input \port$21918$69 ;
+  wire \port$21918$69 ;
+  input \port$21918$81 ;
+  wire \port$21918$81 ;
+  input \port$22872$129 ;
+  wire \port$22872$129 ;
+  input \port$22872$141 ;
+  wire \port$22872$141 ;
+  input \port$22872$45 ;
+  wire \port$22872$45 ;
+  input \port$22872$57 ;
+  wire \port$22872$57 ;
+  input \port$23508$147 ;
+  wire \port$23508$147 ;
+  input \port$23508$159 ;
+  wire \port$23508$159 ;
+  input \port$23508$63 ;
+  wire \port$23508$63 ;
+  input \port$23508$75 ;
+  wire \port$23508$75 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -47057,21 +47101,21 @@ module \pbitgen_top.core.unit13 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$9  = $signed(\$8 ) + $signed(2'h1);
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
-  assign \$12  = wrap_b_bc[1] ? \port$14741$173  : \port$14741$9 ;
-  assign \$13  = wrap_b_bc[1] ? \port$14741$81  : \port$14741$93 ;
+  assign \$12  = wrap_b_bc[1] ? \port$14763$173  : \port$14763$9 ;
+  assign \$13  = wrap_b_bc[1] ? \port$14763$81  : \port$14763$93 ;
   assign \$17  = wrap_a_bc[6] ? \$15  : \$16 ;
-  assign \$24  = wrap_b_bc[1] ? \port$14741$9  : \port$14741$21 ;
-  assign \$25  = wrap_b_bc[1] ? \port$14741$93  : \port$14741$105 ;
+  assign \$24  = wrap_b_bc[1] ? \port$14763$9  : \port$14763$21 ;
+  assign \$25  = wrap_b_bc[1] ? \port$14763$93  : \port$14763$105 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$21896$69  : \port$21896$81 ;
-  assign \$28  = wrap_b_bc[1] ? \port$21896$153  : \port$21896$165 ;
+  assign \$27  = wrap_b_bc[1] ? \port$21918$69  : \port$21918$81 ;
+  assign \$28  = wrap_b_bc[1] ? \port$21918$153  : \port$21918$165 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$20465$21  : \port$20465$33 ;
-  assign \$37  = wrap_b_bc[1] ? \port$20465$105  : \port$20465$117 ;
+  assign \$36  = wrap_b_bc[1] ? \port$20487$21  : \port$20487$33 ;
+  assign \$37  = wrap_b_bc[1] ? \port$20487$105  : \port$20487$117 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$22850$45  : \port$22850$57 ;
-  assign \$40  = wrap_b_bc[1] ? \port$22850$129  : \port$22850$141 ;
+  assign \$39  = wrap_b_bc[1] ? \port$22872$45  : \port$22872$57 ;
+  assign \$40  = wrap_b_bc[1] ? \port$22872$129  : \port$22872$141 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
@@ -47980,7 +48024,7 @@ module \pbitgen_top.core.unit13 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$17444$15 , \port$17444$27 , \port$17444$99 , \port$17444$111 , \port$19829$39 , \port$19829$51 , \port$19829$123 , \port$19829$135 , \port$22850$45 , \port$22850$57 , \port$22850$129 , \port$22850$141 , \port$20465$21 , \port$20465$33 , \port$20465$105 , \port$20465$117 , \port$18398$167 , \port$18398$3 , \port$18398$75 , \port$18398$87 , \port$16649$63 , \port$16649$75 , \port$16649$147 , \port$16649$159 , \port$21896$69 , \port$21896$81 , \port$21896$153 , \port$21896$165 , \port$14741$9 , \port$14741$21 , \port$14741$93 , \port$14741$105 , \port$19034$167 , \port$19034$3 , \port$19034$75 , \port$19034$87 , \port$16649$167 , \port$16649$3 , \port$16649$75 , \port$16649$87 , \port$23486$63 , \port$23486$75 , \port$23486$147 , \port$23486$159 , \port$14741$173 , \port$14741$9 , \port$14741$81 , \port$14741$93  };
+  assign nbr = { \port$17466$15 , \port$17466$27 , \port$17466$99 , \port$17466$111 , \port$19851$39 , \port$19851$51 , \port$19851$123 , \port$19851$135 , \port$22872$45 , \port$22872$57 , \port$22872$129 , \port$22872$141 , \port$20487$21 , \port$20487$33 , \port$20487$105 , \port$20487$117 , \port$18420$167 , \port$18420$3 , \port$18420$75 , \port$18420$87 , \port$16671$63 , \port$16671$75 , \port$16671$147 , \port$16671$159 , \port$21918$69 , \port$21918$81 , \port$21918$153 , \port$21918$165 , \port$14763$9 , \port$14763$21 , \port$14763$93 , \port$14763$105 , \port$19056$167 , \port$19056$3 , \port$19056$75 , \port$19056$87 , \port$16671$167 , \port$16671$3 , \port$16671$75 , \port$16671$87 , \port$23508$63 , \port$23508$75 , \port$23508$147 , \port$23508$159 , \port$14763$173 , \port$14763$9 , \port$14763$81 , \port$14763$93  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -48009,32 +48053,32 @@ module \pbitgen_top.core.unit13 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
   assign \$14  = \$13 ;
-  assign \$15  = \port$23486$75 ;
-  assign \$16  = \port$23486$159 ;
-  assign \$18  = \port$16649$3 ;
-  assign \$19  = \port$16649$87 ;
+  assign \$15  = \port$23508$75 ;
+  assign \$16  = \port$23508$159 ;
+  assign \$18  = \port$16671$3 ;
+  assign \$19  = \port$16671$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$19034$3 ;
-  assign \$22  = \port$19034$87 ;
+  assign \$21  = \port$19056$3 ;
+  assign \$22  = \port$19056$87 ;
   assign \$23  = \$22 ;
-  assign \$30  = \port$16649$75 ;
-  assign \$31  = \port$16649$159 ;
-  assign \$33  = \port$18398$3 ;
-  assign \$34  = \port$18398$87 ;
+  assign \$30  = \port$16671$75 ;
+  assign \$31  = \port$16671$159 ;
+  assign \$33  = \port$18420$3 ;
+  assign \$34  = \port$18420$87 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$19829$51 ;
-  assign \$43  = \port$19829$135 ;
-  assign \$45  = \port$17444$27 ;
-  assign \$46  = \port$17444$111 ;
+  assign \$42  = \port$19851$51 ;
+  assign \$43  = \port$19851$135 ;
+  assign \$45  = \port$17466$27 ;
+  assign \$46  = \port$17466$111 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit14 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14741$3 
-, \port$14741$75 , \port$14741$87 , \port$14741$167 , \port$15377$3 , \port$15377$75 , \port$15377$87 , \port$15377$167 , \port$16331$51 , \port$16331$63 , \port$16331$135 , \port$16331$147 , valid_table_out, spins, \port$17126$3 , \port$17126$15 , \port$17126$75 , \port$17126$87 , \port$17126$99 , \port$17126$167 , \port$19034$9 , \port$19034$69 
-, \port$19034$81 , \port$19034$93 , \port$19034$153 , \port$19034$165 , \port$19034$173 , \port$19193$3 , \port$19193$75 , \port$19193$87 , \port$19193$167 , \port$19829$21 , \port$19829$33 , \port$19829$105 , \port$19829$117 , \port$20783$9 , \port$20783$81 , \port$20783$93 , \port$20783$173 , \port$22214$45 , \port$22214$57 , \port$22214$129 , \port$22214$141 
-, \port$22850$15 , \port$22850$27 , \port$22850$99 , \port$22850$111 , load_lane);
+module \pbitgen_top.core.unit14 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14763$3 
+, \port$14763$75 , \port$14763$87 , \port$14763$167 , \port$15399$3 , \port$15399$75 , \port$15399$87 , \port$15399$167 , \port$16353$51 , \port$16353$63 , \port$16353$135 , \port$16353$147 , valid_table_out, spins, \port$17148$3 , \port$17148$15 , \port$17148$75 , \port$17148$87 , \port$17148$99 , \port$17148$167 , \port$19056$9 , \port$19056$69 
+, \port$19056$81 , \port$19056$93 , \port$19056$153 , \port$19056$165 , \port$19056$173 , \port$19215$3 , \port$19215$75 , \port$19215$87 , \port$19215$167 , \port$19851$21 , \port$19851$33 , \port$19851$105 , \port$19851$117 , \port$20805$9 , \port$20805$81 , \port$20805$93 , \port$20805$173 , \port$22236$45 , \port$22236$57 , \port$22236$129 , \port$22236$141 
+, \port$22872$15 , \port$22872$27 , \port$22872$99 , \port$22872$111 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -48405,96 +48449,96 @@ module \pbitgen_top.core.unit14 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14741$167 ;
-  wire \port$14741$167 ;
-  input \port$14741$3 ;
-  wire \port$14741$3 ;
-  input \port$14741$75 ;
-  wire \port$14741$75 ;
-  input \port$14741$87 ;
-  wire \port$14741$87 ;
-  input \port$15377$167 ;
-  wire \port$15377$167 ;
-  input \port$15377$3 ;
-  wire \port$15377$3 ;
-  input \port$15377$75 ;
-  wire \port$15377$75 ;
-  input \port$15377$87 ;
-  wire \port$15377$87 ;
-  input \port$16331$135 ;
-  wire \port$16331$135 ;
-  input \port$16331$147 ;
-  wire \port$16331$147 ;
-  input \port$16331$51 ;
-  wire \port$16331$51 ;
-  input \port$16331$63 ;
-  wire \port$16331$63 ;
-  input \port$17126$15 ;
-  wire \port$17126$15 ;
-  input \port$17126$167 ;
-  wire \port$17126$167 ;
-  input \port$17126$3 ;
-  wire \port$17126$3 ;
-  input \port$17126$75 ;
-  wire \port$17126$75 ;
-  input \port$17126$87 ;
-  wire \port$17126$87 ;
-  input \port$17126$99 ;
-  wire \port$17126$99 ;
-  input \port$19034$153 ;
-  wire \port$19034$153 ;
-  input \port$19034$165 ;
-  wire \port$19034$165 ;
-  input \port$19034$173 ;
-  wire \port$19034$173 ;
-  input \port$19034$69 ;
-  wire \port$19034$69 ;
-  input \port$19034$81 ;
-  wire \port$19034$81 ;
-  input \port$19034$9 ;
-  wire \port$19034$9 ;
-  input \port$19034$93 ;
-  wire \port$19034$93 ;
-  input \port$19193$167 ;
-  wire \port$19193$167 ;
-  input \port$19193$3 ;
-  wire \port$19193$3 ;
-  input \port$19193$75 ;
-  wire \port$19193$75 ;
-  input \port$19193$87 ;
-  wire \port$19193$87 ;
-  input \port$19829$105 ;
-  wire \port$19829$105 ;
-  input \port$19829$117 ;
-  wire \port$19829$117 ;
-  input \port$19829$21 ;
-  wire \port$19829$21 ;
-  input \port$19829$33 ;
-  wire \port$19829$33 ;
-  input \port$20783$173 ;
-  wire \port$20783$173 ;
-  input \port$20783$81 ;
-  wire \port$20783$81 ;
-  input \port$20783$9 ;
-  wire \port$20783$9 ;
-  input \port$20783$93 ;
-  wire \port$20783$93 ;
-  input \port$22214$129 ;
-  wire \port$22214$129 ;
-  input \port$22214$141 ;
-  wire \port$22214$141 ;
-  input \port$22214$45 ;
-  wire \port$22214$45 ;
-  input \port$22214$57 ;
-  wire \port$22214$57 ;
-  input \port$22850$111 ;
-  wire \port$22850$111 ;
-  input \port$22850$15 ;
-  wire \port$22850$15 ;
-  input \port$22850$27 ;
-  wire \port$22850$27 ;
-  input \port$22850$99 ;
-  wire \port$22850$99 ;
+  input \port$14763$167 ;
+  wire \port$14763$167 ;
+  input \port$14763$3 ;
+  wire \port$14763$3 ;
+  input \port$14763$75 ;
+  wire \port$14763$75 ;
+  input \port$14763$87 ;
+  wire \port$14763$87 ;
+  input \port$15399$167 ;
+  wire \port$15399$167 ;
+  input \port$15399$3 ;
+  wire \port$15399$3 ;
+  input \port$15399$75 ;
+  wire \port$15399$75 ;
+  input \port$15399$87 ;
+  wire \port$15399$87 ;
+  input \port$16353$135 ;
+  wire \port$16353$135 ;
+  input \port$16353$147 ;
+  wire \port$16353$147 ;
+  input \port$16353$51 ;
+  wire \port$16353$51 ;
+  input \port$16353$63 ;
+  wire \port$16353$63 ;
+  input \port$17148$15 ;
+  wire \port$17148$15 ;
+  input \port$17148$167 ;
+  wire \port$17148$167 ;
+  input \port$17148$3 ;
+  wire \port$17148$3 ;
+  input \port$17148$75 ;
+  wire \port$17148$75 ;
+  input \port$17148$87 ;
+  wire \port$17148$87 ;
+  input \port$17148$99 ;
+  wire \port$17148$99 ;
+  input \port$19056$153 ;
+  wire \port$19056$153 ;
+  input \port$19056$165 ;
+  wire \port$19056$165 ;
+  input \port$19056$173 ;
+  wire \port$19056$173 ;
+  input \port$19056$69 ;
+  wire \port$19056$69 ;
+  input \port$19056$81 ;
+  wire \port$19056$81 ;
+  input \port$19056$9 ;
+  wire \port$19056$9 ;
+  input \port$19056$93 ;
+  wire \port$19056$93 ;
+  input \port$19215$167 ;
+  wire \port$19215$167 ;
+  input \port$19215$3 ;
+  wire \port$19215$3 ;
+  input \port$19215$75 ;
+  wire \port$19215$75 ;
+  input \port$19215$87 ;
+  wire \port$19215$87 ;
+  input \port$19851$105 ;
+  wire \port$19851$105 ;
+  input \port$19851$117 ;
+  wire \port$19851$117 ;
+  input \port$19851$21 ;
+  wire \port$19851$21 ;
+  input \port$19851$33 ;
+  wire \port$19851$33 ;
+  input \port$20805$173 ;
+  wire \port$20805$173 ;
+  input \port$20805$81 ;
+  wire \port$20805$81 ;
+  input \port$20805$9 ;
+  wire \port$20805$9 ;
+  input \port$20805$93 ;
+  wire \port$20805$93 ;
+  input \port$22236$129 ;
+  wire \port$22236$129 ;
+  input \port$22236$141 ;
+  wire \port$22236$141 ;
+  input \port$22236$45 ;
+  wire \port$22236$45 ;
+  input \port$22236$57 ;
+  wire \port$22236$57 ;
+  input \port$22872$111 ;
+  wire \port$22872$111 ;
+  input \port$22872$15 ;
+  wire \port$22872$15 ;
+  input \port$22872$27 ;
+  wire \port$22872$27 ;
+  input \port$22872$99 ;
+  wire \port$22872$99 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -48736,21 +48780,21 @@ module \pbitgen_top.core.unit14 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$9  = $signed(\$8 ) + $signed(2'h1);
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
-  assign \$18  = wrap_b_bc[1] ? \port$19034$173  : \port$19034$9 ;
-  assign \$19  = wrap_b_bc[1] ? \port$19034$81  : \port$19034$93 ;
+  assign \$18  = wrap_b_bc[1] ? \port$19056$173  : \port$19056$9 ;
+  assign \$19  = wrap_b_bc[1] ? \port$19056$81  : \port$19056$93 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$30  = wrap_b_bc[1] ? \port$19034$69  : \port$19034$81 ;
-  assign \$31  = wrap_b_bc[1] ? \port$19034$153  : \port$19034$165 ;
+  assign \$30  = wrap_b_bc[1] ? \port$19056$69  : \port$19056$81 ;
+  assign \$31  = wrap_b_bc[1] ? \port$19056$153  : \port$19056$165 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$20783$173  : \port$20783$9 ;
-  assign \$34  = wrap_b_bc[1] ? \port$20783$81  : \port$20783$93 ;
+  assign \$33  = wrap_b_bc[1] ? \port$20805$173  : \port$20805$9 ;
+  assign \$34  = wrap_b_bc[1] ? \port$20805$81  : \port$20805$93 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$22214$45  : \port$22214$57 ;
-  assign \$43  = wrap_b_bc[1] ? \port$22214$129  : \port$22214$141 ;
+  assign \$42  = wrap_b_bc[1] ? \port$22236$45  : \port$22236$57 ;
+  assign \$43  = wrap_b_bc[1] ? \port$22236$129  : \port$22236$141 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$19829$21  : \port$19829$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$19829$105  : \port$19829$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$19851$21  : \port$19851$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$19851$105  : \port$19851$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -49657,7 +49701,7 @@ module \pbitgen_top.core.unit14 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$19829$21 , \port$19829$33 , \port$19829$105 , \port$19829$117 , \port$22214$45 , \port$22214$57 , \port$22214$129 , \port$22214$141 , \port$16331$51 , \port$16331$63 , \port$16331$135 , \port$16331$147 , \port$22850$15 , \port$22850$27 , \port$22850$99 , \port$22850$111 , \port$20783$173 , \port$20783$9 , \port$20783$81 , \port$20783$93 , \port$19034$69 , \port$19034$81 , \port$19034$153 , \port$19034$165 , \port$15377$167 , \port$15377$3 , \port$15377$75 , \port$15377$87 , \port$17126$3 , \port$17126$15 , \port$17126$87 , \port$17126$99 , \port$19193$167 , \port$19193$3 , \port$19193$75 , \port$19193$87 , \port$19034$173 , \port$19034$9 , \port$19034$81 , \port$19034$93 , \port$14741$167 , \port$14741$3 , \port$14741$75 , \port$14741$87 , \port$17126$167 , \port$17126$3 , \port$17126$75 , \port$17126$87  };
+  assign nbr = { \port$19851$21 , \port$19851$33 , \port$19851$105 , \port$19851$117 , \port$22236$45 , \port$22236$57 , \port$22236$129 , \port$22236$141 , \port$16353$51 , \port$16353$63 , \port$16353$135 , \port$16353$147 , \port$22872$15 , \port$22872$27 , \port$22872$99 , \port$22872$111 , \port$20805$173 , \port$20805$9 , \port$20805$81 , \port$20805$93 , \port$19056$69 , \port$19056$81 , \port$19056$153 , \port$19056$165 , \port$15399$167 , \port$15399$3 , \port$15399$75 , \port$15399$87 , \port$17148$3 , \port$17148$15 , \port$17148$87 , \port$17148$99 , \port$19215$167 , \port$19215$3 , \port$19215$75 , \port$19215$87 , \port$19056$173 , \port$19056$9 , \port$19056$81 , \port$19056$93 , \port$14763$167 , \port$14763$3 , \port$14763$75 , \port$14763$87 , \port$17148$167 , \port$17148$3 , \port$17148$75 , \port$17148$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -49685,35 +49729,35 @@ module \pbitgen_top.core.unit14 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$17126$3 ;
-  assign \$13  = \port$17126$87 ;
+  assign \$12  = \port$17148$3 ;
+  assign \$13  = \port$17148$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$14741$3 ;
-  assign \$16  = \port$14741$87 ;
+  assign \$15  = \port$14763$3 ;
+  assign \$16  = \port$14763$87 ;
   assign \$17  = \$16 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$19193$3 ;
-  assign \$22  = \port$19193$87 ;
+  assign \$21  = \port$19215$3 ;
+  assign \$22  = \port$19215$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$17126$15 ;
-  assign \$25  = \port$17126$99 ;
-  assign \$27  = \port$15377$3 ;
-  assign \$28  = \port$15377$87 ;
+  assign \$24  = \port$17148$15 ;
+  assign \$25  = \port$17148$99 ;
+  assign \$27  = \port$15399$3 ;
+  assign \$28  = \port$15399$87 ;
   assign \$29  = \$28 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$22850$27 ;
-  assign \$37  = \port$22850$111 ;
-  assign \$39  = \port$16331$63 ;
-  assign \$40  = \port$16331$147 ;
+  assign \$36  = \port$22872$27 ;
+  assign \$37  = \port$22872$111 ;
+  assign \$39  = \port$16353$63 ;
+  assign \$40  = \port$16353$147 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit15 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14900$79 
-, \port$14900$91 , \port$14900$163 , \port$14900$175 , \port$15536$79 , \port$15536$91 , \port$15536$163 , \port$15536$175 , \port$16490$47 , \port$16490$59 , \port$16490$139 , \port$16490$151 , \port$16967$59 , \port$16967$71 , \port$16967$79 , \port$16967$91 , \port$16967$151 , \port$16967$163 , \port$16967$175 , valid_table_out, spins, \port$17285$11 
-, \port$17285$79 , \port$17285$91 , \port$17285$103 , \port$17285$163 , \port$17285$175 , \port$19352$79 , \port$19352$91 , \port$19352$163 , \port$19352$175 , \port$19988$17 , \port$19988$29 , \port$19988$109 , \port$19988$121 , \port$20942$5 , \port$20942$85 , \port$20942$97 , \port$20942$169 , \port$22373$41 , \port$22373$53 , \port$22373$133 , \port$22373$145 
-, \port$23009$11 , \port$23009$23 , \port$23009$103 , \port$23009$115 , load_lane);
+module \pbitgen_top.core.unit15 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14922$79 
+, \port$14922$91 , \port$14922$163 , \port$14922$175 , \port$15558$79 , \port$15558$91 , \port$15558$163 , \port$15558$175 , \port$16512$47 , \port$16512$59 , \port$16512$139 , \port$16512$151 , \port$16989$59 , \port$16989$71 , \port$16989$79 , \port$16989$91 , \port$16989$151 , \port$16989$163 , \port$16989$175 , valid_table_out, spins, \port$17307$11 
+, \port$17307$79 , \port$17307$91 , \port$17307$103 , \port$17307$163 , \port$17307$175 , \port$19374$79 , \port$19374$91 , \port$19374$163 , \port$19374$175 , \port$20010$17 , \port$20010$29 , \port$20010$109 , \port$20010$121 , \port$20964$5 , \port$20964$85 , \port$20964$97 , \port$20964$169 , \port$22395$41 , \port$22395$53 , \port$22395$133 , \port$22395$145 
+, \port$23031$11 , \port$23031$23 , \port$23031$103 , \port$23031$115 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -50084,96 +50128,96 @@ module \pbitgen_top.core.unit15 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14900$163 ;
-  wire \port$14900$163 ;
-  input \port$14900$175 ;
-  wire \port$14900$175 ;
-  input \port$14900$79 ;
-  wire \port$14900$79 ;
-  input \port$14900$91 ;
-  wire \port$14900$91 ;
-  input \port$15536$163 ;
-  wire \port$15536$163 ;
-  input \port$15536$175 ;
-  wire \port$15536$175 ;
-  input \port$15536$79 ;
-  wire \port$15536$79 ;
-  input \port$15536$91 ;
-  wire \port$15536$91 ;
-  input \port$16490$139 ;
-  wire \port$16490$139 ;
-  input \port$16490$151 ;
-  wire \port$16490$151 ;
-  input \port$16490$47 ;
-  wire \port$16490$47 ;
-  input \port$16490$59 ;
-  wire \port$16490$59 ;
-  input \port$16967$151 ;
-  wire \port$16967$151 ;
-  input \port$16967$163 ;
-  wire \port$16967$163 ;
-  input \port$16967$175 ;
-  wire \port$16967$175 ;
-  input \port$16967$59 ;
-  wire \port$16967$59 ;
-  input \port$16967$71 ;
-  wire \port$16967$71 ;
-  input \port$16967$79 ;
-  wire \port$16967$79 ;
-  input \port$16967$91 ;
-  wire \port$16967$91 ;
-  input \port$17285$103 ;
-  wire \port$17285$103 ;
-  input \port$17285$11 ;
-  wire \port$17285$11 ;
-  input \port$17285$163 ;
-  wire \port$17285$163 ;
-  input \port$17285$175 ;
-  wire \port$17285$175 ;
-  input \port$17285$79 ;
-  wire \port$17285$79 ;
-  input \port$17285$91 ;
-  wire \port$17285$91 ;
-  input \port$19352$163 ;
-  wire \port$19352$163 ;
-  input \port$19352$175 ;
-  wire \port$19352$175 ;
-  input \port$19352$79 ;
-  wire \port$19352$79 ;
-  input \port$19352$91 ;
-  wire \port$19352$91 ;
-  input \port$19988$109 ;
-  wire \port$19988$109 ;
-  input \port$19988$121 ;
-  wire \port$19988$121 ;
-  input \port$19988$17 ;
-  wire \port$19988$17 ;
-  input \port$19988$29 ;
-  wire \port$19988$29 ;
-  input \port$20942$169 ;
-  wire \port$20942$169 ;
-  input \port$20942$5 ;
-  wire \port$20942$5 ;
-  input \port$20942$85 ;
-  wire \port$20942$85 ;
-  input \port$20942$97 ;
-  wire \port$20942$97 ;
-  input \port$22373$133 ;
-  wire \port$22373$133 ;
-  input \port$22373$145 ;
-  wire \port$22373$145 ;
-  input \port$22373$41 ;
-  wire \port$22373$41 ;
-  input \port$22373$53 ;
-  wire \port$22373$53 ;
-  input \port$23009$103 ;
-  wire \port$23009$103 ;
-  input \port$23009$11 ;
-  wire \port$23009$11 ;
-  input \port$23009$115 ;
-  wire \port$23009$115 ;
-  input \port$23009$23 ;
-  wire \port$23009$23 ;
+  input \port$14922$163 ;
+  wire \port$14922$163 ;
+  input \port$14922$175 ;
+  wire \port$14922$175 ;
+  input \port$14922$79 ;
+  wire \port$14922$79 ;
+  input \port$14922$91 ;
+  wire \port$14922$91 ;
+  input \port$15558$163 ;
+  wire \port$15558$163 ;
+  input \port$15558$175 ;
+  wire \port$15558$175 ;
+  input \port$15558$79 ;
+  wire \port$15558$79 ;
+  input \port$15558$91 ;
+  wire \port$15558$91 ;
+  input \port$16512$139 ;
+  wire \port$16512$139 ;
+  input \port$16512$151 ;
+  wire \port$16512$151 ;
+  input \port$16512$47 ;
+  wire \port$16512$47 ;
+  input \port$16512$59 ;
+  wire \port$16512$59 ;
+  input \port$16989$151 ;
+  wire \port$16989$151 ;
+  input \port$16989$163 ;
+  wire \port$16989$163 ;
+  input \port$16989$175 ;
+  wire \port$16989$175 ;
+  input \port$16989$59 ;
+  wire \port$16989$59 ;
+  input \port$16989$71 ;
+  wire \port$16989$71 ;
+  input \port$16989$79 ;
+  wire \port$16989$79 ;
+  input \port$16989$91 ;
+  wire \port$16989$91 ;
+  input \port$17307$103 ;
+  wire \port$17307$103 ;
+  input \port$17307$11 ;
+  wire \port$17307$11 ;
+  input \port$17307$163 ;
+  wire \port$17307$163 ;
+  input \port$17307$175 ;
+  wire \port$17307$175 ;
+  input \port$17307$79 ;
+  wire \port$17307$79 ;
+  input \port$17307$91 ;
+  wire \port$17307$91 ;
+  input \port$19374$163 ;
+  wire \port$19374$163 ;
+  input \port$19374$175 ;
+  wire \port$19374$175 ;
+  input \port$19374$79 ;
+  wire \port$19374$79 ;
+  input \port$19374$91 ;
+  wire \port$19374$91 ;
+  input \port$20010$109 ;
+  wire \port$20010$109 ;
+  input \port$20010$121 ;
+  wire \port$20010$121 ;
+  input \port$20010$17 ;
+  wire \port$20010$17 ;
+  input \port$20010$29 ;
+  wire \port$20010$29 ;
+  input \port$20964$169 ;
+  wire \port$20964$169 ;
+  input \port$20964$5 ;
+  wire \port$20964$5 ;
+  input \port$20964$85 ;
+  wire \port$20964$85 ;
+  input \port$20964$97 ;
+  wire \port$20964$97 ;
+  input \port$22395$133 ;
+  wire \port$22395$133 ;
+  input \port$22395$145 ;
+  wire \port$22395$145 ;
+  input \port$22395$41 ;
+  wire \port$22395$41 ;
+  input \port$22395$53 ;
+  wire \port$22395$53 ;
+  input \port$23031$103 ;
+  wire \port$23031$103 ;
+  input \port$23031$11 ;
+  wire \port$23031$11 ;
+  input \port$23031$115 ;
+  wire \port$23031$115 ;
+  input \port$23031$23 ;
+  wire \port$23031$23 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -50417,15 +50461,15 @@ module \pbitgen_top.core.unit15 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$20942$85  : \port$20942$97 ;
-  assign \$34  = wrap_b_bc[1] ? \port$20942$169  : \port$20942$5 ;
+  assign \$33  = wrap_b_bc[1] ? \port$20964$85  : \port$20964$97 ;
+  assign \$34  = wrap_b_bc[1] ? \port$20964$169  : \port$20964$5 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$22373$133  : \port$22373$145 ;
-  assign \$43  = wrap_b_bc[1] ? \port$22373$41  : \port$22373$53 ;
+  assign \$42  = wrap_b_bc[1] ? \port$22395$133  : \port$22395$145 ;
+  assign \$43  = wrap_b_bc[1] ? \port$22395$41  : \port$22395$53 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$19988$109  : \port$19988$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$19988$17  : \port$19988$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$20010$109  : \port$20010$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$20010$17  : \port$20010$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -51332,7 +51376,7 @@ module \pbitgen_top.core.unit15 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$19988$109 , \port$19988$121 , \port$19988$17 , \port$19988$29 , \port$22373$133 , \port$22373$145 , \port$22373$41 , \port$22373$53 , \port$16490$139 , \port$16490$151 , \port$16490$47 , \port$16490$59 , \port$23009$103 , \port$23009$115 , \port$23009$11 , \port$23009$23 , \port$20942$85 , \port$20942$97 , \port$20942$169 , \port$20942$5 , \port$16967$151 , \port$16967$163 , \port$16967$59 , \port$16967$71 , \port$15536$79 , \port$15536$91 , \port$15536$163 , \port$15536$175 , \port$17285$91 , \port$17285$103 , \port$17285$175 , \port$17285$11 , \port$19352$79 , \port$19352$91 , \port$19352$163 , \port$19352$175 , \port$16967$79 , \port$16967$91 , \port$16967$163 , \port$16967$175 , \port$14900$79 , \port$14900$91 , \port$14900$163 , \port$14900$175 , \port$17285$79 , \port$17285$91 , \port$17285$163 , \port$17285$175  };
+  assign nbr = { \port$20010$109 , \port$20010$121 , \port$20010$17 , \port$20010$29 , \port$22395$133 , \port$22395$145 , \port$22395$41 , \port$22395$53 , \port$16512$139 , \port$16512$151 , \port$16512$47 , \port$16512$59 , \port$23031$103 , \port$23031$115 , \port$23031$11 , \port$23031$23 , \port$20964$85 , \port$20964$97 , \port$20964$169 , \port$20964$5 , \port$16989$151 , \port$16989$163 , \port$16989$59 , \port$16989$71 , \port$15558$79 , \port$15558$91 , \port$15558$163 , \port$15558$175 , \port$17307$91 , \port$17307$103 , \port$17307$175 , \port$17307$11 , \port$19374$79 , \port$19374$91 , \port$19374$163 , \port$19374$175 , \port$16989$79 , \port$16989$91 , \port$16989$163 , \port$16989$175 , \port$14922$79 , \port$14922$91 , \port$14922$163 , \port$14922$175 , \port$17307$79 , \port$17307$91 , \port$17307$163 , \port$17307$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -51360,39 +51404,39 @@ module \pbitgen_top.core.unit15 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$17285$91 ;
-  assign \$13  = \port$17285$175 ;
+  assign \$12  = \port$17307$91 ;
+  assign \$13  = \port$17307$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$14900$91 ;
-  assign \$16  = \port$14900$175 ;
+  assign \$15  = \port$14922$91 ;
+  assign \$16  = \port$14922$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$16967$91 ;
-  assign \$19  = \port$16967$175 ;
+  assign \$18  = \port$16989$91 ;
+  assign \$19  = \port$16989$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$19352$91 ;
-  assign \$22  = \port$19352$175 ;
+  assign \$21  = \port$19374$91 ;
+  assign \$22  = \port$19374$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$17285$103 ;
-  assign \$25  = \port$17285$11 ;
-  assign \$27  = \port$15536$91 ;
-  assign \$28  = \port$15536$175 ;
+  assign \$24  = \port$17307$103 ;
+  assign \$25  = \port$17307$11 ;
+  assign \$27  = \port$15558$91 ;
+  assign \$28  = \port$15558$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$16967$163 ;
-  assign \$31  = \port$16967$71 ;
+  assign \$30  = \port$16989$163 ;
+  assign \$31  = \port$16989$71 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$23009$115 ;
-  assign \$37  = \port$23009$23 ;
-  assign \$39  = \port$16490$151 ;
-  assign \$40  = \port$16490$59 ;
+  assign \$36  = \port$23031$115 ;
+  assign \$37  = \port$23031$23 ;
+  assign \$39  = \port$16512$151 ;
+  assign \$40  = \port$16512$59 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit16 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15059$3 
-, \port$15059$75 , \port$15059$87 , \port$15059$167 , \port$15695$3 , \port$15695$75 , \port$15695$87 , \port$15695$167 , \port$16649$51 , \port$16649$63 , \port$16649$135 , \port$16649$147 , \port$17126$3 , \port$17126$63 , \port$17126$75 , \port$17126$87 , \port$17126$147 , \port$17126$159 , \port$17126$167 , valid_table_out, spins, \port$17444$3 
-, \port$17444$15 , \port$17444$75 , \port$17444$87 , \port$17444$99 , \port$17444$167 , \port$19511$3 , \port$19511$75 , \port$19511$87 , \port$19511$167 , \port$20147$21 , \port$20147$33 , \port$20147$105 , \port$20147$117 , \port$21101$9 , \port$21101$81 , \port$21101$93 , \port$21101$173 , \port$22532$45 , \port$22532$57 , \port$22532$129 , \port$22532$141 
-, \port$23168$15 , \port$23168$27 , \port$23168$99 , \port$23168$111 , load_lane);
+module \pbitgen_top.core.unit16 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15081$3 
+, \port$15081$75 , \port$15081$87 , \port$15081$167 , \port$15717$3 , \port$15717$75 , \port$15717$87 , \port$15717$167 , \port$16671$51 , \port$16671$63 , \port$16671$135 , \port$16671$147 , \port$17148$3 , \port$17148$63 , \port$17148$75 , \port$17148$87 , \port$17148$147 , \port$17148$159 , \port$17148$167 , valid_table_out, spins, \port$17466$3 
+, \port$17466$15 , \port$17466$75 , \port$17466$87 , \port$17466$99 , \port$17466$167 , \port$19533$3 , \port$19533$75 , \port$19533$87 , \port$19533$167 , \port$20169$21 , \port$20169$33 , \port$20169$105 , \port$20169$117 , \port$21123$9 , \port$21123$81 , \port$21123$93 , \port$21123$173 , \port$22554$45 , \port$22554$57 , \port$22554$129 , \port$22554$141 
+, \port$23190$15 , \port$23190$27 , \port$23190$99 , \port$23190$111 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -51763,96 +51807,96 @@ module \pbitgen_top.core.unit16 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15059$167 ;
-  wire \port$15059$167 ;
-  input \port$15059$3 ;
-  wire \port$15059$3 ;
-  input \port$15059$75 ;
-  wire \port$15059$75 ;
-  input \port$15059$87 ;
-  wire \port$15059$87 ;
-  input \port$15695$167 ;
-  wire \port$15695$167 ;
-  input \port$15695$3 ;
-  wire \port$15695$3 ;
-  input \port$15695$75 ;
-  wire \port$15695$75 ;
-  input \port$15695$87 ;
-  wire \port$15695$87 ;
-  input \port$16649$135 ;
-  wire \port$16649$135 ;
-  input \port$16649$147 ;
-  wire \port$16649$147 ;
-  input \port$16649$51 ;
-  wire \port$16649$51 ;
-  input \port$16649$63 ;
-  wire \port$16649$63 ;
-  input \port$17126$147 ;
-  wire \port$17126$147 ;
-  input \port$17126$159 ;
-  wire \port$17126$159 ;
-  input \port$17126$167 ;
-  wire \port$17126$167 ;
-  input \port$17126$3 ;
-  wire \port$17126$3 ;
-  input \port$17126$63 ;
-  wire \port$17126$63 ;
-  input \port$17126$75 ;
-  wire \port$17126$75 ;
-  input \port$17126$87 ;
-  wire \port$17126$87 ;
-  input \port$17444$15 ;
-  wire \port$17444$15 ;
-  input \port$17444$167 ;
-  wire \port$17444$167 ;
-  input \port$17444$3 ;
-  wire \port$17444$3 ;
-  input \port$17444$75 ;
-  wire \port$17444$75 ;
-  input \port$17444$87 ;
-  wire \port$17444$87 ;
-  input \port$17444$99 ;
-  wire \port$17444$99 ;
-  input \port$19511$167 ;
-  wire \port$19511$167 ;
-  input \port$19511$3 ;
-  wire \port$19511$3 ;
-  input \port$19511$75 ;
-  wire \port$19511$75 ;
-  input \port$19511$87 ;
-  wire \port$19511$87 ;
-  input \port$20147$105 ;
-  wire \port$20147$105 ;
-  input \port$20147$117 ;
-  wire \port$20147$117 ;
-  input \port$20147$21 ;
-  wire \port$20147$21 ;
-  input \port$20147$33 ;
-  wire \port$20147$33 ;
-  input \port$21101$173 ;
-  wire \port$21101$173 ;
-  input \port$21101$81 ;
-  wire \port$21101$81 ;
-  input \port$21101$9 ;
-  wire \port$21101$9 ;
-  input \port$21101$93 ;
-  wire \port$21101$93 ;
-  input \port$22532$129 ;
-  wire \port$22532$129 ;
-  input \port$22532$141 ;
-  wire \port$22532$141 ;
-  input \port$22532$45 ;
-  wire \port$22532$45 ;
-  input \port$22532$57 ;
-  wire \port$22532$57 ;
-  input \port$23168$111 ;
-  wire \port$23168$111 ;
-  input \port$23168$15 ;
-  wire \port$23168$15 ;
-  input \port$23168$27 ;
-  wire \port$23168$27 ;
-  input \port$23168$99 ;
-  wire \port$23168$99 ;
+  input \port$15081$167 ;
+  wire \port$15081$167 ;
+  input \port$15081$3 ;
+  wire \port$15081$3 ;
+  input \port$15081$75 ;
+  wire \port$15081$75 ;
+  input \port$15081$87 ;
+  wire \port$15081$87 ;
+  input \port$15717$167 ;
+  wire \port$15717$167 ;
+  input \port$15717$3 ;
+  wire \port$15717$3 ;
+  input \port$15717$75 ;
+  wire \port$15717$75 ;
+  input \port$15717$87 ;
+  wire \port$15717$87 ;
+  input \port$16671$135 ;
+  wire \port$16671$135 ;
+  input \port$16671$147 ;
+  wire \port$16671$147 ;
+  input \port$16671$51 ;
+  wire \port$16671$51 ;
+  input \port$16671$63 ;
+  wire \port$16671$63 ;
+  input \port$17148$147 ;
+  wire \port$17148$147 ;
+  input \port$17148$159 ;
+  wire \port$17148$159 ;
+  input \port$17148$167 ;
+  wire \port$17148$167 ;
+  input \port$17148$3 ;
+  wire \port$17148$3 ;
+  input \port$17148$63 ;
+  wire \port$17148$63 ;
+  input \port$17148$75 ;
+  wire \port$17148$75 ;
+  input \port$17148$87 ;
+  wire \port$17148$87 ;
+  input \port$17466$15 ;
+  wire \port$17466$15 ;
+  input \port$17466$167 ;
+  wire \port$17466$167 ;
+  input \port$17466$3 ;
+  wire \port$17466$3 ;
+  input \port$17466$75 ;
+  wire \port$17466$75 ;
+  input \port$17466$87 ;
+  wire \port$17466$87 ;
+  input \port$17466$99 ;
+  wire \port$17466$99 ;
+  input \port$19533$167 ;
+  wire \port$19533$167 ;
+  input \port$19533$3 ;
+  wire \port$19533$3 ;
+  input \port$19533$75 ;
+  wire \port$19533$75 ;
+  input \port$19533$87 ;
+  wire \port$19533$87 ;
+  input \port$20169$105 ;
+  wire \port$20169$105 ;
+  input \port$20169$117 ;
+  wire \port$20169$117 ;
+  input \port$20169$21 ;
+  wire \port$20169$21 ;
+  input \port$20169$33 ;
+  wire \port$20169$33 ;
+  input \port$21123$173 ;
+  wire \port$21123$173 ;
+  input \port$21123$81 ;
+  wire \port$21123$81 ;
+  input \port$21123$9 ;
+  wire \port$21123$9 ;
+  input \port$21123$93 ;
+  wire \port$21123$93 ;
+  input \port$22554$129 ;
+  wire \port$22554$129 ;
+  input \port$22554$141 ;
+  wire \port$22554$141 ;
+  input \port$22554$45 ;
+  wire \port$22554$45 ;
+  input \port$22554$57 ;
+  wire \port$22554$57 ;
+  input \port$23190$111 ;
+  wire \port$23190$111 ;
+  input \port$23190$15 ;
+  wire \port$23190$15 ;
+  input \port$23190$27 ;
+  wire \port$23190$27 ;
+  input \port$23190$99 ;
+  wire \port$23190$99 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -52096,15 +52140,15 @@ module \pbitgen_top.core.unit16 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$21101$173  : \port$21101$9 ;
-  assign \$34  = wrap_b_bc[1] ? \port$21101$81  : \port$21101$93 ;
+  assign \$33  = wrap_b_bc[1] ? \port$21123$173  : \port$21123$9 ;
+  assign \$34  = wrap_b_bc[1] ? \port$21123$81  : \port$21123$93 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$22532$45  : \port$22532$57 ;
-  assign \$43  = wrap_b_bc[1] ? \port$22532$129  : \port$22532$141 ;
+  assign \$42  = wrap_b_bc[1] ? \port$22554$45  : \port$22554$57 ;
+  assign \$43  = wrap_b_bc[1] ? \port$22554$129  : \port$22554$141 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$20147$21  : \port$20147$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$20147$105  : \port$20147$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$20169$21  : \port$20169$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$20169$105  : \port$20169$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -53011,7 +53055,7 @@ module \pbitgen_top.core.unit16 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$20147$21 , \port$20147$33 , \port$20147$105 , \port$20147$117 , \port$22532$45 , \port$22532$57 , \port$22532$129 , \port$22532$141 , \port$16649$51 , \port$16649$63 , \port$16649$135 , \port$16649$147 , \port$23168$15 , \port$23168$27 , \port$23168$99 , \port$23168$111 , \port$21101$173 , \port$21101$9 , \port$21101$81 , \port$21101$93 , \port$17126$63 , \port$17126$75 , \port$17126$147 , \port$17126$159 , \port$15695$167 , \port$15695$3 , \port$15695$75 , \port$15695$87 , \port$17444$3 , \port$17444$15 , \port$17444$87 , \port$17444$99 , \port$19511$167 , \port$19511$3 , \port$19511$75 , \port$19511$87 , \port$17126$167 , \port$17126$3 , \port$17126$75 , \port$17126$87 , \port$15059$167 , \port$15059$3 , \port$15059$75 , \port$15059$87 , \port$17444$167 , \port$17444$3 , \port$17444$75 , \port$17444$87  };
+  assign nbr = { \port$20169$21 , \port$20169$33 , \port$20169$105 , \port$20169$117 , \port$22554$45 , \port$22554$57 , \port$22554$129 , \port$22554$141 , \port$16671$51 , \port$16671$63 , \port$16671$135 , \port$16671$147 , \port$23190$15 , \port$23190$27 , \port$23190$99 , \port$23190$111 , \port$21123$173 , \port$21123$9 , \port$21123$81 , \port$21123$93 , \port$17148$63 , \port$17148$75 , \port$17148$147 , \port$17148$159 , \port$15717$167 , \port$15717$3 , \port$15717$75 , \port$15717$87 , \port$17466$3 , \port$17466$15 , \port$17466$87 , \port$17466$99 , \port$19533$167 , \port$19533$3 , \port$19533$75 , \port$19533$87 , \port$17148$167 , \port$17148$3 , \port$17148$75 , \port$17148$87 , \port$15081$167 , \port$15081$3 , \port$15081$75 , \port$15081$87 , \port$17466$167 , \port$17466$3 , \port$17466$75 , \port$17466$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -53039,39 +53083,39 @@ module \pbitgen_top.core.unit16 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$17444$3 ;
-  assign \$13  = \port$17444$87 ;
+  assign \$12  = \port$17466$3 ;
+  assign \$13  = \port$17466$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$15059$3 ;
-  assign \$16  = \port$15059$87 ;
+  assign \$15  = \port$15081$3 ;
+  assign \$16  = \port$15081$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$17126$3 ;
-  assign \$19  = \port$17126$87 ;
+  assign \$18  = \port$17148$3 ;
+  assign \$19  = \port$17148$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$19511$3 ;
-  assign \$22  = \port$19511$87 ;
+  assign \$21  = \port$19533$3 ;
+  assign \$22  = \port$19533$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$17444$15 ;
-  assign \$25  = \port$17444$99 ;
-  assign \$27  = \port$15695$3 ;
-  assign \$28  = \port$15695$87 ;
+  assign \$24  = \port$17466$15 ;
+  assign \$25  = \port$17466$99 ;
+  assign \$27  = \port$15717$3 ;
+  assign \$28  = \port$15717$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$17126$75 ;
-  assign \$31  = \port$17126$159 ;
+  assign \$30  = \port$17148$75 ;
+  assign \$31  = \port$17148$159 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$23168$27 ;
-  assign \$37  = \port$23168$111 ;
-  assign \$39  = \port$16649$63 ;
-  assign \$40  = \port$16649$147 ;
+  assign \$36  = \port$23190$27 ;
+  assign \$37  = \port$23190$111 ;
+  assign \$39  = \port$16671$63 ;
+  assign \$40  = \port$16671$147 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit17 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15218$79 
-, \port$15218$91 , \port$15218$163 , \port$15218$175 , \port$15854$79 , \port$15854$91 , \port$15854$163 , \port$15854$175 , \port$16808$47 , \port$16808$59 , \port$16808$139 , \port$16808$151 , \port$17285$59 , \port$17285$71 , \port$17285$79 , \port$17285$91 , \port$17285$151 , \port$17285$163 , \port$17285$175 , valid_table_out, spins, \port$17603$11 
-, \port$17603$79 , \port$17603$91 , \port$17603$103 , \port$17603$163 , \port$17603$175 , \port$19670$79 , \port$19670$91 , \port$19670$163 , \port$19670$175 , \port$20306$17 , \port$20306$29 , \port$20306$109 , \port$20306$121 , \port$21260$5 , \port$21260$85 , \port$21260$97 , \port$21260$169 , \port$22691$41 , \port$22691$53 , \port$22691$133 , \port$22691$145 
-, \port$23327$11 , \port$23327$23 , \port$23327$103 , \port$23327$115 , load_lane);
+module \pbitgen_top.core.unit17 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15240$79 
+, \port$15240$91 , \port$15240$163 , \port$15240$175 , \port$15876$79 , \port$15876$91 , \port$15876$163 , \port$15876$175 , \port$16830$47 , \port$16830$59 , \port$16830$139 , \port$16830$151 , \port$17307$59 , \port$17307$71 , \port$17307$79 , \port$17307$91 , \port$17307$151 , \port$17307$163 , \port$17307$175 , valid_table_out, spins, \port$17625$11 
+, \port$17625$79 , \port$17625$91 , \port$17625$103 , \port$17625$163 , \port$17625$175 , \port$19692$79 , \port$19692$91 , \port$19692$163 , \port$19692$175 , \port$20328$17 , \port$20328$29 , \port$20328$109 , \port$20328$121 , \port$21282$5 , \port$21282$85 , \port$21282$97 , \port$21282$169 , \port$22713$41 , \port$22713$53 , \port$22713$133 , \port$22713$145 
+, \port$23349$11 , \port$23349$23 , \port$23349$103 , \port$23349$115 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -53442,96 +53486,96 @@ module \pbitgen_top.core.unit17 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15218$163 ;
-  wire \port$15218$163 ;
-  input \port$15218$175 ;
-  wire \port$15218$175 ;
-  input \port$15218$79 ;
-  wire \port$15218$79 ;
-  input \port$15218$91 ;
-  wire \port$15218$91 ;
-  input \port$15854$163 ;
-  wire \port$15854$163 ;
-  input \port$15854$175 ;
-  wire \port$15854$175 ;
-  input \port$15854$79 ;
-  wire \port$15854$79 ;
-  input \port$15854$91 ;
-  wire \port$15854$91 ;
-  input \port$16808$139 ;
-  wire \port$16808$139 ;
-  input \port$16808$151 ;
-  wire \port$16808$151 ;
-  input \port$16808$47 ;
-  wire \port$16808$47 ;
-  input \port$16808$59 ;
-  wire \port$16808$59 ;
-  input \port$17285$151 ;
-  wire \port$17285$151 ;
-  input \port$17285$163 ;
-  wire \port$17285$163 ;
-  input \port$17285$175 ;
-  wire \port$17285$175 ;
-  input \port$17285$59 ;
-  wire \port$17285$59 ;
-  input \port$17285$71 ;
-  wire \port$17285$71 ;
-  input \port$17285$79 ;
-  wire \port$17285$79 ;
-  input \port$17285$91 ;
-  wire \port$17285$91 ;
-  input \port$17603$103 ;
-  wire \port$17603$103 ;
-  input \port$17603$11 ;
-  wire \port$17603$11 ;
-  input \port$17603$163 ;
-  wire \port$17603$163 ;
-  input \port$17603$175 ;
-  wire \port$17603$175 ;
-  input \port$17603$79 ;
-  wire \port$17603$79 ;
-  input \port$17603$91 ;
-  wire \port$17603$91 ;
-  input \port$19670$163 ;
-  wire \port$19670$163 ;
-  input \port$19670$175 ;
-  wire \port$19670$175 ;
-  input \port$19670$79 ;
-  wire \port$19670$79 ;
-  input \port$19670$91 ;
-  wire \port$19670$91 ;
-  input \port$20306$109 ;
-  wire \port$20306$109 ;
-  input \port$20306$121 ;
-  wire \port$20306$121 ;
-  input \port$20306$17 ;
-  wire \port$20306$17 ;
-  input \port$20306$29 ;
-  wire \port$20306$29 ;
-  input \port$21260$169 ;
-  wire \port$21260$169 ;
-  input \port$21260$5 ;
-  wire \port$21260$5 ;
-  input \port$21260$85 ;
-  wire \port$21260$85 ;
-  input \port$21260$97 ;
-  wire \port$21260$97 ;
-  input \port$22691$133 ;
-  wire \port$22691$133 ;
-  input \port$22691$145 ;
-  wire \port$22691$145 ;
-  input \port$22691$41 ;
-  wire \port$22691$41 ;
-  input \port$22691$53 ;
-  wire \port$22691$53 ;
-  input \port$23327$103 ;
-  wire \port$23327$103 ;
-  input \port$23327$11 ;
-  wire \port$23327$11 ;
-  input \port$23327$115 ;
-  wire \port$23327$115 ;
-  input \port$23327$23 ;
-  wire \port$23327$23 ;
+  input \port$15240$163 ;
+  wire \port$15240$163 ;
+  input \port$15240$175 ;
+  wire \port$15240$175 ;
+  input \port$15240$79 ;
+  wire \port$15240$79 ;
+  input \port$15240$91 ;
+  wire \port$15240$91 ;
+  input \port$15876$163 ;
+  wire \port$15876$163 ;
+  input \port$15876$175 ;
+  wire \port$15876$175 ;
+  input \port$15876$79 ;
+  wire \port$15876$79 ;
+  input \port$15876$91 ;
+  wire \port$15876$91 ;
+  input \port$16830$139 ;
+  wire \port$16830$139 ;
+  input \port$16830$151 ;
+  wire \port$16830$151 ;
+  input \port$16830$47 ;
+  wire \port$16830$47 ;
+  input \port$16830$59 ;
+  wire \port$16830$59 ;
+  input \port$17307$151 ;
+  wire \port$17307$151 ;
+  input \port$17307$163 ;
+  wire \port$17307$163 ;
+  input \port$17307$175 ;
+  wire \port$17307$175 ;
+  input \port$17307$59 ;
+  wire \port$17307$59 ;
+  input \port$17307$71 ;
+  wire \port$17307$71 ;
+  input \port$17307$79 ;
+  wire \port$17307$79 ;
+  input \port$17307$91 ;
+  wire \port$17307$91 ;
+  input \port$17625$103 ;
+  wire \port$17625$103 ;
+  input \port$17625$11 ;
+  wire \port$17625$11 ;
+  input \port$17625$163 ;
+  wire \port$17625$163 ;
+  input \port$17625$175 ;
+  wire \port$17625$175 ;
+  input \port$17625$79 ;
+  wire \port$17625$79 ;
+  input \port$17625$91 ;
+  wire \port$17625$91 ;
+  input \port$19692$163 ;
+  wire \port$19692$163 ;
+  input \port$19692$175 ;
+  wire \port$19692$175 ;
+  input \port$19692$79 ;
+  wire \port$19692$79 ;
+  input \port$19692$91 ;
+  wire \port$19692$91 ;
+  input \port$20328$109 ;
+  wire \port$20328$109 ;
+  input \port$20328$121 ;
+  wire \port$20328$121 ;
+  input \port$20328$17 ;
+  wire \port$20328$17 ;
+  input \port$20328$29 ;
+  wire \port$20328$29 ;
+  input \port$21282$169 ;
+  wire \port$21282$169 ;
+  input \port$21282$5 ;
+  wire \port$21282$5 ;
+  input \port$21282$85 ;
+  wire \port$21282$85 ;
+  input \port$21282$97 ;
+  wire \port$21282$97 ;
+  input \port$22713$133 ;
+  wire \port$22713$133 ;
+  input \port$22713$145 ;
+  wire \port$22713$145 ;
+  input \port$22713$41 ;
+  wire \port$22713$41 ;
+  input \port$22713$53 ;
+  wire \port$22713$53 ;
+  input \port$23349$103 ;
+  wire \port$23349$103 ;
+  input \port$23349$11 ;
+  wire \port$23349$11 ;
+  input \port$23349$115 ;
+  wire \port$23349$115 ;
+  input \port$23349$23 ;
+  wire \port$23349$23 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -53775,15 +53819,15 @@ module \pbitgen_top.core.unit17 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$21260$85  : \port$21260$97 ;
-  assign \$34  = wrap_b_bc[1] ? \port$21260$169  : \port$21260$5 ;
+  assign \$33  = wrap_b_bc[1] ? \port$21282$85  : \port$21282$97 ;
+  assign \$34  = wrap_b_bc[1] ? \port$21282$169  : \port$21282$5 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$22691$133  : \port$22691$145 ;
-  assign \$43  = wrap_b_bc[1] ? \port$22691$41  : \port$22691$53 ;
+  assign \$42  = wrap_b_bc[1] ? \port$22713$133  : \port$22713$145 ;
+  assign \$43  = wrap_b_bc[1] ? \port$22713$41  : \port$22713$53 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$20306$109  : \port$20306$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$20306$17  : \port$20306$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$20328$109  : \port$20328$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$20328$17  : \port$20328$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -54690,7 +54734,7 @@ module \pbitgen_top.core.unit17 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$20306$109 , \port$20306$121 , \port$20306$17 , \port$20306$29 , \port$22691$133 , \port$22691$145 , \port$22691$41 , \port$22691$53 , \port$16808$139 , \port$16808$151 , \port$16808$47 , \port$16808$59 , \port$23327$103 , \port$23327$115 , \port$23327$11 , \port$23327$23 , \port$21260$85 , \port$21260$97 , \port$21260$169 , \port$21260$5 , \port$17285$151 , \port$17285$163 , \port$17285$59 , \port$17285$71 , \port$15854$79 , \port$15854$91 , \port$15854$163 , \port$15854$175 , \port$17603$91 , \port$17603$103 , \port$17603$175 , \port$17603$11 , \port$19670$79 , \port$19670$91 , \port$19670$163 , \port$19670$175 , \port$17285$79 , \port$17285$91 , \port$17285$163 , \port$17285$175 , \port$15218$79 , \port$15218$91 , \port$15218$163 , \port$15218$175 , \port$17603$79 , \port$17603$91 , \port$17603$163 , \port$17603$175  };
+  assign nbr = { \port$20328$109 , \port$20328$121 , \port$20328$17 , \port$20328$29 , \port$22713$133 , \port$22713$145 , \port$22713$41 , \port$22713$53 , \port$16830$139 , \port$16830$151 , \port$16830$47 , \port$16830$59 , \port$23349$103 , \port$23349$115 , \port$23349$11 , \port$23349$23 , \port$21282$85 , \port$21282$97 , \port$21282$169 , \port$21282$5 , \port$17307$151 , \port$17307$163 , \port$17307$59 , \port$17307$71 , \port$15876$79 , \port$15876$91 , \port$15876$163 , \port$15876$175 , \port$17625$91 , \port$17625$103 , \port$17625$175 , \port$17625$11 , \port$19692$79 , \port$19692$91 , \port$19692$163 , \port$19692$175 , \port$17307$79 , \port$17307$91 , \port$17307$163 , \port$17307$175 , \port$15240$79 , \port$15240$91 , \port$15240$163 , \port$15240$175 , \port$17625$79 , \port$17625$91 , \port$17625$163 , \port$17625$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -54718,39 +54762,39 @@ module \pbitgen_top.core.unit17 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$17603$91 ;
-  assign \$13  = \port$17603$175 ;
+  assign \$12  = \port$17625$91 ;
+  assign \$13  = \port$17625$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$15218$91 ;
-  assign \$16  = \port$15218$175 ;
+  assign \$15  = \port$15240$91 ;
+  assign \$16  = \port$15240$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$17285$91 ;
-  assign \$19  = \port$17285$175 ;
+  assign \$18  = \port$17307$91 ;
+  assign \$19  = \port$17307$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$19670$91 ;
-  assign \$22  = \port$19670$175 ;
+  assign \$21  = \port$19692$91 ;
+  assign \$22  = \port$19692$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$17603$103 ;
-  assign \$25  = \port$17603$11 ;
-  assign \$27  = \port$15854$91 ;
-  assign \$28  = \port$15854$175 ;
+  assign \$24  = \port$17625$103 ;
+  assign \$25  = \port$17625$11 ;
+  assign \$27  = \port$15876$91 ;
+  assign \$28  = \port$15876$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$17285$163 ;
-  assign \$31  = \port$17285$71 ;
+  assign \$30  = \port$17307$163 ;
+  assign \$31  = \port$17307$71 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$23327$115 ;
-  assign \$37  = \port$23327$23 ;
-  assign \$39  = \port$16808$151 ;
-  assign \$40  = \port$16808$59 ;
+  assign \$36  = \port$23349$115 ;
+  assign \$37  = \port$23349$23 ;
+  assign \$39  = \port$16830$151 ;
+  assign \$40  = \port$16830$59 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit18 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14741$57 
-, \port$14741$69 , \port$14741$141 , \port$14741$153 , \port$15377$3 , \port$15377$75 , \port$15377$87 , \port$15377$167 , \port$16013$3 , \port$16013$75 , \port$16013$87 , \port$16013$167 , \port$17444$3 , \port$17444$63 , \port$17444$75 , \port$17444$87 , \port$17444$147 , \port$17444$159 , \port$17444$167 , valid_table_out, spins, \port$17762$3 
-, \port$17762$15 , \port$17762$75 , \port$17762$87 , \port$17762$99 , \port$17762$167 , \port$19193$3 , \port$19193$75 , \port$19193$87 , \port$19193$167 , \port$19829$3 , \port$19829$75 , \port$19829$87 , \port$19829$167 , \port$20465$21 , \port$20465$33 , \port$20465$105 , \port$20465$117 , \port$22850$45 , \port$22850$57 , \port$22850$129 , \port$22850$141 
-, \port$23486$15 , \port$23486$27 , \port$23486$99 , \port$23486$111 , load_lane);
+module \pbitgen_top.core.unit18 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14763$57 
+, \port$14763$69 , \port$14763$141 , \port$14763$153 , \port$15399$3 , \port$15399$75 , \port$15399$87 , \port$15399$167 , \port$16035$3 , \port$16035$75 , \port$16035$87 , \port$16035$167 , \port$17466$3 , \port$17466$63 , \port$17466$75 , \port$17466$87 , \port$17466$147 , \port$17466$159 , \port$17466$167 , valid_table_out, spins, \port$17784$3 
+, \port$17784$15 , \port$17784$75 , \port$17784$87 , \port$17784$99 , \port$17784$167 , \port$19215$3 , \port$19215$75 , \port$19215$87 , \port$19215$167 , \port$19851$3 , \port$19851$75 , \port$19851$87 , \port$19851$167 , \port$20487$21 , \port$20487$33 , \port$20487$105 , \port$20487$117 , \port$22872$45 , \port$22872$57 , \port$22872$129 , \port$22872$141 
+, \port$23508$15 , \port$23508$27 , \port$23508$99 , \port$23508$111 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -55121,96 +55165,96 @@ module \pbitgen_top.core.unit18 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14741$141 ;
-  wire \port$14741$141 ;
-  input \port$14741$153 ;
-  wire \port$14741$153 ;
-  input \port$14741$57 ;
-  wire \port$14741$57 ;
-  input \port$14741$69 ;
-  wire \port$14741$69 ;
-  input \port$15377$167 ;
-  wire \port$15377$167 ;
-  input \port$15377$3 ;
-  wire \port$15377$3 ;
-  input \port$15377$75 ;
-  wire \port$15377$75 ;
-  input \port$15377$87 ;
-  wire \port$15377$87 ;
-  input \port$16013$167 ;
-  wire \port$16013$167 ;
-  input \port$16013$3 ;
-  wire \port$16013$3 ;
-  input \port$16013$75 ;
-  wire \port$16013$75 ;
-  input \port$16013$87 ;
-  wire \port$16013$87 ;
-  input \port$17444$147 ;
-  wire \port$17444$147 ;
-  input \port$17444$159 ;
-  wire \port$17444$159 ;
-  input \port$17444$167 ;
-  wire \port$17444$167 ;
-  input \port$17444$3 ;
-  wire \port$17444$3 ;
-  input \port$17444$63 ;
-  wire \port$17444$63 ;
-  input \port$17444$75 ;
-  wire \port$17444$75 ;
-  input \port$17444$87 ;
-  wire \port$17444$87 ;
-  input \port$17762$15 ;
-  wire \port$17762$15 ;
-  input \port$17762$167 ;
-  wire \port$17762$167 ;
-  input \port$17762$3 ;
-  wire \port$17762$3 ;
-  input \port$17762$75 ;
-  wire \port$17762$75 ;
-  input \port$17762$87 ;
-  wire \port$17762$87 ;
-  input \port$17762$99 ;
-  wire \port$17762$99 ;
-  input \port$19193$167 ;
-  wire \port$19193$167 ;
-  input \port$19193$3 ;
-  wire \port$19193$3 ;
-  input \port$19193$75 ;
-  wire \port$19193$75 ;
-  input \port$19193$87 ;
-  wire \port$19193$87 ;
-  input \port$19829$167 ;
-  wire \port$19829$167 ;
-  input \port$19829$3 ;
-  wire \port$19829$3 ;
-  input \port$19829$75 ;
-  wire \port$19829$75 ;
-  input \port$19829$87 ;
-  wire \port$19829$87 ;
-  input \port$20465$105 ;
-  wire \port$20465$105 ;
-  input \port$20465$117 ;
-  wire \port$20465$117 ;
-  input \port$20465$21 ;
-  wire \port$20465$21 ;
-  input \port$20465$33 ;
-  wire \port$20465$33 ;
-  input \port$22850$129 ;
-  wire \port$22850$129 ;
-  input \port$22850$141 ;
-  wire \port$22850$141 ;
-  input \port$22850$45 ;
-  wire \port$22850$45 ;
-  input \port$22850$57 ;
-  wire \port$22850$57 ;
-  input \port$23486$111 ;
-  wire \port$23486$111 ;
-  input \port$23486$15 ;
-  wire \port$23486$15 ;
-  input \port$23486$27 ;
-  wire \port$23486$27 ;
-  input \port$23486$99 ;
-  wire \port$23486$99 ;
+  input \port$14763$141 ;
+  wire \port$14763$141 ;
+  input \port$14763$153 ;
+  wire \port$14763$153 ;
+  input \port$14763$57 ;
+  wire \port$14763$57 ;
+  input \port$14763$69 ;
+  wire \port$14763$69 ;
+  input \port$15399$167 ;
+  wire \port$15399$167 ;
+  input \port$15399$3 ;
+  wire \port$15399$3 ;
+  input \port$15399$75 ;
+  wire \port$15399$75 ;
+  input \port$15399$87 ;
+  wire \port$15399$87 ;
+  input \port$16035$167 ;
+  wire \port$16035$167 ;
+  input \port$16035$3 ;
+  wire \port$16035$3 ;
+  input \port$16035$75 ;
+  wire \port$16035$75 ;
+  input \port$16035$87 ;
+  wire \port$16035$87 ;
+  input \port$17466$147 ;
+  wire \port$17466$147 ;
+  input \port$17466$159 ;
+  wire \port$17466$159 ;
+  input \port$17466$167 ;
+  wire \port$17466$167 ;
+  input \port$17466$3 ;
+  wire \port$17466$3 ;
+  input \port$17466$63 ;
+  wire \port$17466$63 ;
+  input \port$17466$75 ;
+  wire \port$17466$75 ;
+  input \port$17466$87 ;
+  wire \port$17466$87 ;
+  input \port$17784$15 ;
+  wire \port$17784$15 ;
+  input \port$17784$167 ;
+  wire \port$17784$167 ;
+  input \port$17784$3 ;
+  wire \port$17784$3 ;
+  input \port$17784$75 ;
+  wire \port$17784$75 ;
+  input \port$17784$87 ;
+  wire \port$17784$87 ;
+  input \port$17784$99 ;
+  wire \port$17784$99 ;
+  input \port$19215$167 ;
+  wire \port$19215$167 ;
+  input \port$19215$3 ;
+  wire \port$19215$3 ;
+  input \port$19215$75 ;
+  wire \port$19215$75 ;
+  input \port$19215$87 ;
+  wire \port$19215$87 ;
+  input \port$19851$167 ;
+  wire \port$19851$167 ;
+  input \port$19851$3 ;
+  wire \port$19851$3 ;
+  input \port$19851$75 ;
+  wire \port$19851$75 ;
+  input \port$19851$87 ;
+  wire \port$19851$87 ;
+  input \port$20487$105 ;
+  wire \port$20487$105 ;
+  input \port$20487$117 ;
+  wire \port$20487$117 ;
+  input \port$20487$21 ;
+  wire \port$20487$21 ;
+  input \port$20487$33 ;
+  wire \port$20487$33 ;
+  input \port$22872$129 ;
+  wire \port$22872$129 ;
+  input \port$22872$141 ;
+  wire \port$22872$141 ;
+  input \port$22872$45 ;
+  wire \port$22872$45 ;
+  input \port$22872$57 ;
+  wire \port$22872$57 ;
+  input \port$23508$111 ;
+  wire \port$23508$111 ;
+  input \port$23508$15 ;
+  wire \port$23508$15 ;
+  input \port$23508$27 ;
+  wire \port$23508$27 ;
+  input \port$23508$99 ;
+  wire \port$23508$99 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -55455,14 +55499,14 @@ module \pbitgen_top.core.unit18 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$14741$57  : \port$14741$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$14741$141  : \port$14741$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$14763$57  : \port$14763$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$14763$141  : \port$14763$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$22850$45  : \port$22850$57 ;
-  assign \$43  = wrap_b_bc[1] ? \port$22850$129  : \port$22850$141 ;
+  assign \$42  = wrap_b_bc[1] ? \port$22872$45  : \port$22872$57 ;
+  assign \$43  = wrap_b_bc[1] ? \port$22872$129  : \port$22872$141 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$20465$21  : \port$20465$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$20465$105  : \port$20465$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$20487$21  : \port$20487$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$20487$105  : \port$20487$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -56369,7 +56413,7 @@ module \pbitgen_top.core.unit18 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$20465$21 , \port$20465$33 , \port$20465$105 , \port$20465$117 , \port$22850$45 , \port$22850$57 , \port$22850$129 , \port$22850$141 , \port$14741$57 , \port$14741$69 , \port$14741$141 , \port$14741$153 , \port$23486$15 , \port$23486$27 , \port$23486$99 , \port$23486$111 , \port$19193$167 , \port$19193$3 , \port$19193$75 , \port$19193$87 , \port$17444$63 , \port$17444$75 , \port$17444$147 , \port$17444$159 , \port$16013$167 , \port$16013$3 , \port$16013$75 , \port$16013$87 , \port$17762$3 , \port$17762$15 , \port$17762$87 , \port$17762$99 , \port$19829$167 , \port$19829$3 , \port$19829$75 , \port$19829$87 , \port$17444$167 , \port$17444$3 , \port$17444$75 , \port$17444$87 , \port$15377$167 , \port$15377$3 , \port$15377$75 , \port$15377$87 , \port$17762$167 , \port$17762$3 , \port$17762$75 , \port$17762$87  };
+  assign nbr = { \port$20487$21 , \port$20487$33 , \port$20487$105 , \port$20487$117 , \port$22872$45 , \port$22872$57 , \port$22872$129 , \port$22872$141 , \port$14763$57 , \port$14763$69 , \port$14763$141 , \port$14763$153 , \port$23508$15 , \port$23508$27 , \port$23508$99 , \port$23508$111 , \port$19215$167 , \port$19215$3 , \port$19215$75 , \port$19215$87 , \port$17466$63 , \port$17466$75 , \port$17466$147 , \port$17466$159 , \port$16035$167 , \port$16035$3 , \port$16035$75 , \port$16035$87 , \port$17784$3 , \port$17784$15 , \port$17784$87 , \port$17784$99 , \port$19851$167 , \port$19851$3 , \port$19851$75 , \port$19851$87 , \port$17466$167 , \port$17466$3 , \port$17466$75 , \port$17466$87 , \port$15399$167 , \port$15399$3 , \port$15399$75 , \port$15399$87 , \port$17784$167 , \port$17784$3 , \port$17784$75 , \port$17784$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -56397,39 +56441,39 @@ module \pbitgen_top.core.unit18 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$17762$3 ;
-  assign \$13  = \port$17762$87 ;
+  assign \$12  = \port$17784$3 ;
+  assign \$13  = \port$17784$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$15377$3 ;
-  assign \$16  = \port$15377$87 ;
+  assign \$15  = \port$15399$3 ;
+  assign \$16  = \port$15399$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$17444$3 ;
-  assign \$19  = \port$17444$87 ;
+  assign \$18  = \port$17466$3 ;
+  assign \$19  = \port$17466$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$19829$3 ;
-  assign \$22  = \port$19829$87 ;
+  assign \$21  = \port$19851$3 ;
+  assign \$22  = \port$19851$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$17762$15 ;
-  assign \$25  = \port$17762$99 ;
-  assign \$27  = \port$16013$3 ;
-  assign \$28  = \port$16013$87 ;
+  assign \$24  = \port$17784$15 ;
+  assign \$25  = \port$17784$99 ;
+  assign \$27  = \port$16035$3 ;
+  assign \$28  = \port$16035$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$17444$75 ;
-  assign \$31  = \port$17444$159 ;
-  assign \$33  = \port$19193$3 ;
-  assign \$34  = \port$19193$87 ;
+  assign \$30  = \port$17466$75 ;
+  assign \$31  = \port$17466$159 ;
+  assign \$33  = \port$19215$3 ;
+  assign \$34  = \port$19215$87 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$23486$27 ;
-  assign \$37  = \port$23486$111 ;
+  assign \$36  = \port$23508$27 ;
+  assign \$37  = \port$23508$111 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit19 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14900$53 
-, \port$14900$65 , \port$14900$145 , \port$14900$157 , \port$15536$79 , \port$15536$91 , \port$15536$163 , \port$15536$175 , \port$16172$79 , \port$16172$91 , \port$16172$163 , \port$16172$175 , \port$17603$59 , \port$17603$71 , \port$17603$79 , \port$17603$91 , \port$17603$151 , \port$17603$163 , \port$17603$175 , valid_table_out, spins, \port$17921$11 
-, \port$17921$79 , \port$17921$91 , \port$17921$103 , \port$17921$163 , \port$17921$175 , \port$19352$79 , \port$19352$91 , \port$19352$163 , \port$19352$175 , \port$19988$79 , \port$19988$91 , \port$19988$163 , \port$19988$175 , \port$20624$17 , \port$20624$29 , \port$20624$109 , \port$20624$121 , \port$21419$17 , \port$21419$29 , \port$21419$109 , \port$21419$121 
-, \port$23009$41 , \port$23009$53 , \port$23009$133 , \port$23009$145 , load_lane);
+module \pbitgen_top.core.unit19 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14922$53 
+, \port$14922$65 , \port$14922$145 , \port$14922$157 , \port$15558$79 , \port$15558$91 , \port$15558$163 , \port$15558$175 , \port$16194$79 , \port$16194$91 , \port$16194$163 , \port$16194$175 , \port$17625$59 , \port$17625$71 , \port$17625$79 , \port$17625$91 , \port$17625$151 , \port$17625$163 , \port$17625$175 , valid_table_out, spins, \port$17943$11 
+, \port$17943$79 , \port$17943$91 , \port$17943$103 , \port$17943$163 , \port$17943$175 , \port$19374$79 , \port$19374$91 , \port$19374$163 , \port$19374$175 , \port$20010$79 , \port$20010$91 , \port$20010$163 , \port$20010$175 , \port$20646$17 , \port$20646$29 , \port$20646$109 , \port$20646$121 , \port$21441$17 , \port$21441$29 , \port$21441$109 , \port$21441$121 
+, \port$23031$41 , \port$23031$53 , \port$23031$133 , \port$23031$145 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -56800,96 +56844,96 @@ module \pbitgen_top.core.unit19 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14900$145 ;
-  wire \port$14900$145 ;
-  input \port$14900$157 ;
-  wire \port$14900$157 ;
-  input \port$14900$53 ;
-  wire \port$14900$53 ;
-  input \port$14900$65 ;
-  wire \port$14900$65 ;
-  input \port$15536$163 ;
-  wire \port$15536$163 ;
-  input \port$15536$175 ;
-  wire \port$15536$175 ;
-  input \port$15536$79 ;
-  wire \port$15536$79 ;
-  input \port$15536$91 ;
-  wire \port$15536$91 ;
-  input \port$16172$163 ;
-  wire \port$16172$163 ;
-  input \port$16172$175 ;
-  wire \port$16172$175 ;
-  input \port$16172$79 ;
-  wire \port$16172$79 ;
-  input \port$16172$91 ;
-  wire \port$16172$91 ;
-  input \port$17603$151 ;
-  wire \port$17603$151 ;
-  input \port$17603$163 ;
-  wire \port$17603$163 ;
-  input \port$17603$175 ;
-  wire \port$17603$175 ;
-  input \port$17603$59 ;
-  wire \port$17603$59 ;
-  input \port$17603$71 ;
-  wire \port$17603$71 ;
-  input \port$17603$79 ;
-  wire \port$17603$79 ;
-  input \port$17603$91 ;
-  wire \port$17603$91 ;
-  input \port$17921$103 ;
-  wire \port$17921$103 ;
-  input \port$17921$11 ;
-  wire \port$17921$11 ;
-  input \port$17921$163 ;
-  wire \port$17921$163 ;
-  input \port$17921$175 ;
-  wire \port$17921$175 ;
-  input \port$17921$79 ;
-  wire \port$17921$79 ;
-  input \port$17921$91 ;
-  wire \port$17921$91 ;
-  input \port$19352$163 ;
-  wire \port$19352$163 ;
-  input \port$19352$175 ;
-  wire \port$19352$175 ;
-  input \port$19352$79 ;
-  wire \port$19352$79 ;
-  input \port$19352$91 ;
-  wire \port$19352$91 ;
-  input \port$19988$163 ;
-  wire \port$19988$163 ;
-  input \port$19988$175 ;
-  wire \port$19988$175 ;
-  input \port$19988$79 ;
-  wire \port$19988$79 ;
-  input \port$19988$91 ;
-  wire \port$19988$91 ;
-  input \port$20624$109 ;
-  wire \port$20624$109 ;
-  input \port$20624$121 ;
-  wire \port$20624$121 ;
-  input \port$20624$17 ;
-  wire \port$20624$17 ;
-  input \port$20624$29 ;
-  wire \port$20624$29 ;
-  input \port$21419$109 ;
-  wire \port$21419$109 ;
-  input \port$21419$121 ;
-  wire \port$21419$121 ;
-  input \port$21419$17 ;
-  wire \port$21419$17 ;
-  input \port$21419$29 ;
-  wire \port$21419$29 ;
-  input \port$23009$133 ;
-  wire \port$23009$133 ;
-  input \port$23009$145 ;
-  wire \port$23009$145 ;
-  input \port$23009$41 ;
-  wire \port$23009$41 ;
-  input \port$23009$53 ;
-  wire \port$23009$53 ;
+  input \port$14922$145 ;
+  wire \port$14922$145 ;
+  input \port$14922$157 ;
+  wire \port$14922$157 ;
+  input \port$14922$53 ;
+  wire \port$14922$53 ;
+  input \port$14922$65 ;
+  wire \port$14922$65 ;
+  input \port$15558$163 ;
+  wire \port$15558$163 ;
+  input \port$15558$175 ;
+  wire \port$15558$175 ;
+  input \port$15558$79 ;
+  wire \port$15558$79 ;
+  input \port$15558$91 ;
+  wire \port$15558$91 ;
+  input \port$16194$163 ;
+  wire \port$16194$163 ;
+  input \port$16194$175 ;
+  wire \port$16194$175 ;
+  input \port$16194$79 ;
+  wire \port$16194$79 ;
+  input \port$16194$91 ;
+  wire \port$16194$91 ;
+  input \port$17625$151 ;
+  wire \port$17625$151 ;
+  input \port$17625$163 ;
+  wire \port$17625$163 ;
+  input \port$17625$175 ;
+  wire \port$17625$175 ;
+  input \port$17625$59 ;
+  wire \port$17625$59 ;
+  input \port$17625$71 ;
+  wire \port$17625$71 ;
+  input \port$17625$79 ;
+  wire \port$17625$79 ;
+  input \port$17625$91 ;
+  wire \port$17625$91 ;
+  input \port$17943$103 ;
+  wire \port$17943$103 ;
+  input \port$17943$11 ;
+  wire \port$17943$11 ;
+  input \port$17943$163 ;
+  wire \port$17943$163 ;
+  input \port$17943$175 ;
+  wire \port$17943$175 ;
+  input \port$17943$79 ;
+  wire \port$17943$79 ;
+  input \port$17943$91 ;
+  wire \port$17943$91 ;
+  input \port$19374$163 ;
+  wire \port$19374$163 ;
+  input \port$19374$175 ;
+  wire \port$19374$175 ;
+  input \port$19374$79 ;
+  wire \port$19374$79 ;
+  input \port$19374$91 ;
+  wire \port$19374$91 ;
+  input \port$20010$163 ;
+  wire \port$20010$163 ;
+  input \port$20010$175 ;
+  wire \port$20010$175 ;
+  input \port$20010$79 ;
+  wire \port$20010$79 ;
+  input \port$20010$91 ;
+  wire \port$20010$91 ;
+  input \port$20646$109 ;
+  wire \port$20646$109 ;
+  input \port$20646$121 ;
+  wire \port$20646$121 ;
+  input \port$20646$17 ;
+  wire \port$20646$17 ;
+  input \port$20646$29 ;
+  wire \port$20646$29 ;
+  input \port$21441$109 ;
+  wire \port$21441$109 ;
+  input \port$21441$121 ;
+  wire \port$21441$121 ;
+  input \port$21441$17 ;
+  wire \port$21441$17 ;
+  input \port$21441$29 ;
+  wire \port$21441$29 ;
+  input \port$23031$133 ;
+  wire \port$23031$133 ;
+  input \port$23031$145 ;
+  wire \port$23031$145 ;
+  input \port$23031$41 ;
+  wire \port$23031$41 ;
+  input \port$23031$53 ;
+  wire \port$23031$53 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -57133,17 +57177,17 @@ module \pbitgen_top.core.unit19 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$21419$109  : \port$21419$121 ;
-  assign \$37  = wrap_b_bc[1] ? \port$21419$17  : \port$21419$29 ;
+  assign \$36  = wrap_b_bc[1] ? \port$21441$109  : \port$21441$121 ;
+  assign \$37  = wrap_b_bc[1] ? \port$21441$17  : \port$21441$29 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$14900$145  : \port$14900$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$14900$53  : \port$14900$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$14922$145  : \port$14922$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$14922$53  : \port$14922$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$23009$133  : \port$23009$145 ;
-  assign \$43  = wrap_b_bc[1] ? \port$23009$41  : \port$23009$53 ;
+  assign \$42  = wrap_b_bc[1] ? \port$23031$133  : \port$23031$145 ;
+  assign \$43  = wrap_b_bc[1] ? \port$23031$41  : \port$23031$53 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$20624$109  : \port$20624$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$20624$17  : \port$20624$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$20646$109  : \port$20646$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$20646$17  : \port$20646$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -58050,7 +58094,7 @@ module \pbitgen_top.core.unit19 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$20624$109 , \port$20624$121 , \port$20624$17 , \port$20624$29 , \port$23009$133 , \port$23009$145 , \port$23009$41 , \port$23009$53 , \port$14900$145 , \port$14900$157 , \port$14900$53 , \port$14900$65 , \port$21419$109 , \port$21419$121 , \port$21419$17 , \port$21419$29 , \port$19352$79 , \port$19352$91 , \port$19352$163 , \port$19352$175 , \port$17603$151 , \port$17603$163 , \port$17603$59 , \port$17603$71 , \port$16172$79 , \port$16172$91 , \port$16172$163 , \port$16172$175 , \port$17921$91 , \port$17921$103 , \port$17921$175 , \port$17921$11 , \port$19988$79 , \port$19988$91 , \port$19988$163 , \port$19988$175 , \port$17603$79 , \port$17603$91 , \port$17603$163 , \port$17603$175 , \port$15536$79 , \port$15536$91 , \port$15536$163 , \port$15536$175 , \port$17921$79 , \port$17921$91 , \port$17921$163 , \port$17921$175  };
+  assign nbr = { \port$20646$109 , \port$20646$121 , \port$20646$17 , \port$20646$29 , \port$23031$133 , \port$23031$145 , \port$23031$41 , \port$23031$53 , \port$14922$145 , \port$14922$157 , \port$14922$53 , \port$14922$65 , \port$21441$109 , \port$21441$121 , \port$21441$17 , \port$21441$29 , \port$19374$79 , \port$19374$91 , \port$19374$163 , \port$19374$175 , \port$17625$151 , \port$17625$163 , \port$17625$59 , \port$17625$71 , \port$16194$79 , \port$16194$91 , \port$16194$163 , \port$16194$175 , \port$17943$91 , \port$17943$103 , \port$17943$175 , \port$17943$11 , \port$20010$79 , \port$20010$91 , \port$20010$163 , \port$20010$175 , \port$17625$79 , \port$17625$91 , \port$17625$163 , \port$17625$175 , \port$15558$79 , \port$15558$91 , \port$15558$163 , \port$15558$175 , \port$17943$79 , \port$17943$91 , \port$17943$163 , \port$17943$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -58078,37 +58122,37 @@ module \pbitgen_top.core.unit19 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$17921$91 ;
-  assign \$13  = \port$17921$175 ;
+  assign \$12  = \port$17943$91 ;
+  assign \$13  = \port$17943$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$15536$91 ;
-  assign \$16  = \port$15536$175 ;
+  assign \$15  = \port$15558$91 ;
+  assign \$16  = \port$15558$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$17603$91 ;
-  assign \$19  = \port$17603$175 ;
+  assign \$18  = \port$17625$91 ;
+  assign \$19  = \port$17625$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$19988$91 ;
-  assign \$22  = \port$19988$175 ;
+  assign \$21  = \port$20010$91 ;
+  assign \$22  = \port$20010$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$17921$103 ;
-  assign \$25  = \port$17921$11 ;
-  assign \$27  = \port$16172$91 ;
-  assign \$28  = \port$16172$175 ;
+  assign \$24  = \port$17943$103 ;
+  assign \$25  = \port$17943$11 ;
+  assign \$27  = \port$16194$91 ;
+  assign \$28  = \port$16194$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$17603$163 ;
-  assign \$31  = \port$17603$71 ;
-  assign \$33  = \port$19352$91 ;
-  assign \$34  = \port$19352$175 ;
+  assign \$30  = \port$17625$163 ;
+  assign \$31  = \port$17625$71 ;
+  assign \$33  = \port$19374$91 ;
+  assign \$34  = \port$19374$175 ;
   assign \$35  = \$34 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit2 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14900$59 
-, \port$14900$71 , \port$14900$79 , \port$14900$91 , \port$14900$151 , \port$14900$163 , \port$14900$175 , valid_table_out, spins, \port$15218$11 , \port$15218$79 , \port$15218$91 , \port$15218$103 , \port$15218$163 , \port$15218$175 , \port$17285$79 , \port$17285$91 , \port$17285$163 , \port$17285$175 , \port$17921$17 , \port$17921$29 , \port$17921$109 
-, \port$17921$121 , \port$18875$5 , \port$18875$85 , \port$18875$97 , \port$18875$169 , \port$20306$41 , \port$20306$53 , \port$20306$133 , \port$20306$145 , \port$20942$11 , \port$20942$23 , \port$20942$103 , \port$20942$115 , \port$21737$59 , \port$21737$71 , \port$21737$151 , \port$21737$163 , \port$22373$59 , \port$22373$71 , \port$22373$151 , \port$22373$163 
-, \port$23327$35 , \port$23327$47 , \port$23327$127 , \port$23327$139 , load_lane);
+module \pbitgen_top.core.unit2 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14922$59 
+, \port$14922$71 , \port$14922$79 , \port$14922$91 , \port$14922$151 , \port$14922$163 , \port$14922$175 , valid_table_out, spins, \port$15240$11 , \port$15240$79 , \port$15240$91 , \port$15240$103 , \port$15240$163 , \port$15240$175 , \port$17307$79 , \port$17307$91 , \port$17307$163 , \port$17307$175 , \port$17943$17 , \port$17943$29 , \port$17943$109 
+, \port$17943$121 , \port$18897$5 , \port$18897$85 , \port$18897$97 , \port$18897$169 , \port$20328$41 , \port$20328$53 , \port$20328$133 , \port$20328$145 , \port$20964$11 , \port$20964$23 , \port$20964$103 , \port$20964$115 , \port$21759$59 , \port$21759$71 , \port$21759$151 , \port$21759$163 , \port$22395$59 , \port$22395$71 , \port$22395$151 , \port$22395$163 
+, \port$23349$35 , \port$23349$47 , \port$23349$127 , \port$23349$139 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -58479,96 +58523,96 @@ module \pbitgen_top.core.unit2 (load_data, clk, rst, load, load_seed, load_vis, 
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14900$151 ;
-  wire \port$14900$151 ;
-  input \port$14900$163 ;
-  wire \port$14900$163 ;
-  input \port$14900$175 ;
-  wire \port$14900$175 ;
-  input \port$14900$59 ;
-  wire \port$14900$59 ;
-  input \port$14900$71 ;
-  wire \port$14900$71 ;
-  input \port$14900$79 ;
-  wire \port$14900$79 ;
-  input \port$14900$91 ;
-  wire \port$14900$91 ;
-  input \port$15218$103 ;
-  wire \port$15218$103 ;
-  input \port$15218$11 ;
-  wire \port$15218$11 ;
-  input \port$15218$163 ;
-  wire \port$15218$163 ;
-  input \port$15218$175 ;
-  wire \port$15218$175 ;
-  input \port$15218$79 ;
-  wire \port$15218$79 ;
-  input \port$15218$91 ;
-  wire \port$15218$91 ;
-  input \port$17285$163 ;
-  wire \port$17285$163 ;
-  input \port$17285$175 ;
-  wire \port$17285$175 ;
-  input \port$17285$79 ;
-  wire \port$17285$79 ;
-  input \port$17285$91 ;
-  wire \port$17285$91 ;
-  input \port$17921$109 ;
-  wire \port$17921$109 ;
-  input \port$17921$121 ;
-  wire \port$17921$121 ;
-  input \port$17921$17 ;
-  wire \port$17921$17 ;
-  input \port$17921$29 ;
-  wire \port$17921$29 ;
-  input \port$18875$169 ;
-  wire \port$18875$169 ;
-  input \port$18875$5 ;
-  wire \port$18875$5 ;
-  input \port$18875$85 ;
-  wire \port$18875$85 ;
-  input \port$18875$97 ;
-  wire \port$18875$97 ;
-  input \port$20306$133 ;
-  wire \port$20306$133 ;
-  input \port$20306$145 ;
-  wire \port$20306$145 ;
-  input \port$20306$41 ;
-  wire \port$20306$41 ;
-  input \port$20306$53 ;
-  wire \port$20306$53 ;
-  input \port$20942$103 ;
-  wire \port$20942$103 ;
-  input \port$20942$11 ;
-  wire \port$20942$11 ;
-  input \port$20942$115 ;
-  wire \port$20942$115 ;
-  input \port$20942$23 ;
-  wire \port$20942$23 ;
-  input \port$21737$151 ;
-  wire \port$21737$151 ;
-  input \port$21737$163 ;
-  wire \port$21737$163 ;
-  input \port$21737$59 ;
-  wire \port$21737$59 ;
-  input \port$21737$71 ;
-  wire \port$21737$71 ;
-  input \port$22373$151 ;
-  wire \port$22373$151 ;
-  input \port$22373$163 ;
-  wire \port$22373$163 ;
-  input \port$22373$59 ;
-  wire \port$22373$59 ;
-  input \port$22373$71 ;
-  wire \port$22373$71 ;
-  input \port$23327$127 ;
-  wire \port$23327$127 ;
-  input \port$23327$139 ;
-  wire \port$23327$139 ;
-  input \port$23327$35 ;
-  wire \port$23327$35 ;
-  input \port$23327$47 ;
-  wire \port$23327$47 ;
+  input \port$14922$151 ;
+  wire \port$14922$151 ;
+  input \port$14922$163 ;
+  wire \port$14922$163 ;
+  input \port$14922$175 ;
+  wire \port$14922$175 ;
+  input \port$14922$59 ;
+  wire \port$14922$59 ;
+  input \port$14922$71 ;
+  wire \port$14922$71 ;
+  input \port$14922$79 ;
+  wire \port$14922$79 ;
+  input \port$14922$91 ;
+  wire \port$14922$91 ;
+  input \port$15240$103 ;
+  wire \port$15240$103 ;
+  input \port$15240$11 ;
+  wire \port$15240$11 ;
+  input \port$15240$163 ;
+  wire \port$15240$163 ;
+  input \port$15240$175 ;
+  wire \port$15240$175 ;
+  input \port$15240$79 ;
+  wire \port$15240$79 ;
+  input \port$15240$91 ;
+  wire \port$15240$91 ;
+  input \port$17307$163 ;
+  wire \port$17307$163 ;
+  input \port$17307$175 ;
+  wire \port$17307$175 ;
+  input \port$17307$79 ;
+  wire \port$17307$79 ;
+  input \port$17307$91 ;
+  wire \port$17307$91 ;
+  input \port$17943$109 ;
+  wire \port$17943$109 ;
+  input \port$17943$121 ;
+  wire \port$17943$121 ;
+  input \port$17943$17 ;
+  wire \port$17943$17 ;
+  input \port$17943$29 ;
+  wire \port$17943$29 ;
+  input \port$18897$169 ;
+  wire \port$18897$169 ;
+  input \port$18897$5 ;
+  wire \port$18897$5 ;
+  input \port$18897$85 ;
+  wire \port$18897$85 ;
+  input \port$18897$97 ;
+  wire \port$18897$97 ;
+  input \port$20328$133 ;
+  wire \port$20328$133 ;
+  input \port$20328$145 ;
+  wire \port$20328$145 ;
+  input \port$20328$41 ;
+  wire \port$20328$41 ;
+  input \port$20328$53 ;
+  wire \port$20328$53 ;
+  input \port$20964$103 ;
+  wire \port$20964$103 ;
+  input \port$20964$11 ;
+  wire \port$20964$11 ;
+  input \port$20964$115 ;
+  wire \port$20964$115 ;
+  input \port$20964$23 ;
+  wire \port$20964$23 ;
+  input \port$21759$151 ;
+  wire \port$21759$151 ;
+  input \port$21759$163 ;
+  wire \port$21759$163 ;
+  input \port$21759$59 ;
+  wire \port$21759$59 ;
+  input \port$21759$71 ;
+  wire \port$21759$71 ;
+  input \port$22395$151 ;
+  wire \port$22395$151 ;
+  input \port$22395$163 ;
+  wire \port$22395$163 ;
+  input \port$22395$59 ;
+  wire \port$22395$59 ;
+  input \port$22395$71 ;
+  wire \port$22395$71 ;
+  input \port$23349$127 ;
+  wire \port$23349$127 ;
+  input \port$23349$139 ;
+  wire \port$23349$139 ;
+  input \port$23349$35 ;
+  wire \port$23349$35 ;
+  input \port$23349$47 ;
+  wire \port$23349$47 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -58814,15 +58858,15 @@ module \pbitgen_top.core.unit2 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$18875$85  : \port$18875$97 ;
-  assign \$34  = wrap_b_bc[1] ? \port$18875$169  : \port$18875$5 ;
+  assign \$33  = wrap_b_bc[1] ? \port$18897$85  : \port$18897$97 ;
+  assign \$34  = wrap_b_bc[1] ? \port$18897$169  : \port$18897$5 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$20306$133  : \port$20306$145 ;
-  assign \$43  = wrap_b_bc[1] ? \port$20306$41  : \port$20306$53 ;
+  assign \$42  = wrap_b_bc[1] ? \port$20328$133  : \port$20328$145 ;
+  assign \$43  = wrap_b_bc[1] ? \port$20328$41  : \port$20328$53 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$17921$109  : \port$17921$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$17921$17  : \port$17921$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$17943$109  : \port$17943$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$17943$17  : \port$17943$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -59729,7 +59773,7 @@ module \pbitgen_top.core.unit2 (load_data, clk, rst, load, load_seed, load_vis, 
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$17921$109 , \port$17921$121 , \port$17921$17 , \port$17921$29 , \port$20306$133 , \port$20306$145 , \port$20306$41 , \port$20306$53 , \port$23327$127 , \port$23327$139 , \port$23327$35 , \port$23327$47 , \port$20942$103 , \port$20942$115 , \port$20942$11 , \port$20942$23 , \port$18875$85 , \port$18875$97 , \port$18875$169 , \port$18875$5 , \port$14900$151 , \port$14900$163 , \port$14900$59 , \port$14900$71 , \port$22373$151 , \port$22373$163 , \port$22373$59 , \port$22373$71 , \port$15218$91 , \port$15218$103 , \port$15218$175 , \port$15218$11 , \port$17285$79 , \port$17285$91 , \port$17285$163 , \port$17285$175 , \port$14900$79 , \port$14900$91 , \port$14900$163 , \port$14900$175 , \port$21737$151 , \port$21737$163 , \port$21737$59 , \port$21737$71 , \port$15218$79 , \port$15218$91 , \port$15218$163 , \port$15218$175  };
+  assign nbr = { \port$17943$109 , \port$17943$121 , \port$17943$17 , \port$17943$29 , \port$20328$133 , \port$20328$145 , \port$20328$41 , \port$20328$53 , \port$23349$127 , \port$23349$139 , \port$23349$35 , \port$23349$47 , \port$20964$103 , \port$20964$115 , \port$20964$11 , \port$20964$23 , \port$18897$85 , \port$18897$97 , \port$18897$169 , \port$18897$5 , \port$14922$151 , \port$14922$163 , \port$14922$59 , \port$14922$71 , \port$22395$151 , \port$22395$163 , \port$22395$59 , \port$22395$71 , \port$15240$91 , \port$15240$103 , \port$15240$175 , \port$15240$11 , \port$17307$79 , \port$17307$91 , \port$17307$163 , \port$17307$175 , \port$14922$79 , \port$14922$91 , \port$14922$163 , \port$14922$175 , \port$21759$151 , \port$21759$163 , \port$21759$59 , \port$21759$71 , \port$15240$79 , \port$15240$91 , \port$15240$163 , \port$15240$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -59757,37 +59801,37 @@ module \pbitgen_top.core.unit2 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$15218$91 ;
-  assign \$13  = \port$15218$175 ;
+  assign \$12  = \port$15240$91 ;
+  assign \$13  = \port$15240$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$21737$163 ;
-  assign \$16  = \port$21737$71 ;
-  assign \$18  = \port$14900$91 ;
-  assign \$19  = \port$14900$175 ;
+  assign \$15  = \port$21759$163 ;
+  assign \$16  = \port$21759$71 ;
+  assign \$18  = \port$14922$91 ;
+  assign \$19  = \port$14922$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$17285$91 ;
-  assign \$22  = \port$17285$175 ;
+  assign \$21  = \port$17307$91 ;
+  assign \$22  = \port$17307$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$15218$103 ;
-  assign \$25  = \port$15218$11 ;
-  assign \$27  = \port$22373$163 ;
-  assign \$28  = \port$22373$71 ;
-  assign \$30  = \port$14900$163 ;
-  assign \$31  = \port$14900$71 ;
+  assign \$24  = \port$15240$103 ;
+  assign \$25  = \port$15240$11 ;
+  assign \$27  = \port$22395$163 ;
+  assign \$28  = \port$22395$71 ;
+  assign \$30  = \port$14922$163 ;
+  assign \$31  = \port$14922$71 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$20942$115 ;
-  assign \$37  = \port$20942$23 ;
-  assign \$39  = \port$23327$139 ;
-  assign \$40  = \port$23327$47 ;
+  assign \$36  = \port$20964$115 ;
+  assign \$37  = \port$20964$23 ;
+  assign \$39  = \port$23349$139 ;
+  assign \$40  = \port$23349$47 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit20 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15059$57 
-, \port$15059$69 , \port$15059$141 , \port$15059$153 , \port$15695$3 , \port$15695$75 , \port$15695$87 , \port$15695$167 , \port$16331$3 , \port$16331$75 , \port$16331$87 , \port$16331$167 , \port$17762$3 , \port$17762$63 , \port$17762$75 , \port$17762$87 , \port$17762$147 , \port$17762$159 , \port$17762$167 , valid_table_out, spins, \port$18080$3 
-, \port$18080$15 , \port$18080$75 , \port$18080$87 , \port$18080$99 , \port$18080$167 , \port$19511$3 , \port$19511$75 , \port$19511$87 , \port$19511$167 , \port$20147$3 , \port$20147$75 , \port$20147$87 , \port$20147$167 , \port$20783$21 , \port$20783$33 , \port$20783$105 , \port$20783$117 , \port$21578$21 , \port$21578$33 , \port$21578$105 , \port$21578$117 
-, \port$23168$45 , \port$23168$57 , \port$23168$129 , \port$23168$141 , load_lane);
+module \pbitgen_top.core.unit20 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15081$57 
+, \port$15081$69 , \port$15081$141 , \port$15081$153 , \port$15717$3 , \port$15717$75 , \port$15717$87 , \port$15717$167 , \port$16353$3 , \port$16353$75 , \port$16353$87 , \port$16353$167 , \port$17784$3 , \port$17784$63 , \port$17784$75 , \port$17784$87 , \port$17784$147 , \port$17784$159 , \port$17784$167 , valid_table_out, spins, \port$18102$3 
+, \port$18102$15 , \port$18102$75 , \port$18102$87 , \port$18102$99 , \port$18102$167 , \port$19533$3 , \port$19533$75 , \port$19533$87 , \port$19533$167 , \port$20169$3 , \port$20169$75 , \port$20169$87 , \port$20169$167 , \port$20805$21 , \port$20805$33 , \port$20805$105 , \port$20805$117 , \port$21600$21 , \port$21600$33 , \port$21600$105 , \port$21600$117 
+, \port$23190$45 , \port$23190$57 , \port$23190$129 , \port$23190$141 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -60158,96 +60202,96 @@ module \pbitgen_top.core.unit20 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15059$141 ;
-  wire \port$15059$141 ;
-  input \port$15059$153 ;
-  wire \port$15059$153 ;
-  input \port$15059$57 ;
-  wire \port$15059$57 ;
-  input \port$15059$69 ;
-  wire \port$15059$69 ;
-  input \port$15695$167 ;
-  wire \port$15695$167 ;
-  input \port$15695$3 ;
-  wire \port$15695$3 ;
-  input \port$15695$75 ;
-  wire \port$15695$75 ;
-  input \port$15695$87 ;
-  wire \port$15695$87 ;
-  input \port$16331$167 ;
-  wire \port$16331$167 ;
-  input \port$16331$3 ;
-  wire \port$16331$3 ;
-  input \port$16331$75 ;
-  wire \port$16331$75 ;
-  input \port$16331$87 ;
-  wire \port$16331$87 ;
-  input \port$17762$147 ;
-  wire \port$17762$147 ;
-  input \port$17762$159 ;
-  wire \port$17762$159 ;
-  input \port$17762$167 ;
-  wire \port$17762$167 ;
-  input \port$17762$3 ;
-  wire \port$17762$3 ;
-  input \port$17762$63 ;
-  wire \port$17762$63 ;
-  input \port$17762$75 ;
-  wire \port$17762$75 ;
-  input \port$17762$87 ;
-  wire \port$17762$87 ;
-  input \port$18080$15 ;
-  wire \port$18080$15 ;
-  input \port$18080$167 ;
-  wire \port$18080$167 ;
-  input \port$18080$3 ;
-  wire \port$18080$3 ;
-  input \port$18080$75 ;
-  wire \port$18080$75 ;
-  input \port$18080$87 ;
-  wire \port$18080$87 ;
-  input \port$18080$99 ;
-  wire \port$18080$99 ;
-  input \port$19511$167 ;
-  wire \port$19511$167 ;
-  input \port$19511$3 ;
-  wire \port$19511$3 ;
-  input \port$19511$75 ;
-  wire \port$19511$75 ;
-  input \port$19511$87 ;
-  wire \port$19511$87 ;
-  input \port$20147$167 ;
-  wire \port$20147$167 ;
-  input \port$20147$3 ;
-  wire \port$20147$3 ;
-  input \port$20147$75 ;
-  wire \port$20147$75 ;
-  input \port$20147$87 ;
-  wire \port$20147$87 ;
-  input \port$20783$105 ;
-  wire \port$20783$105 ;
-  input \port$20783$117 ;
-  wire \port$20783$117 ;
-  input \port$20783$21 ;
-  wire \port$20783$21 ;
-  input \port$20783$33 ;
-  wire \port$20783$33 ;
-  input \port$21578$105 ;
-  wire \port$21578$105 ;
-  input \port$21578$117 ;
-  wire \port$21578$117 ;
-  input \port$21578$21 ;
-  wire \port$21578$21 ;
-  input \port$21578$33 ;
-  wire \port$21578$33 ;
-  input \port$23168$129 ;
-  wire \port$23168$129 ;
-  input \port$23168$141 ;
-  wire \port$23168$141 ;
-  input \port$23168$45 ;
-  wire \port$23168$45 ;
-  input \port$23168$57 ;
-  wire \port$23168$57 ;
+  input \port$15081$141 ;
+  wire \port$15081$141 ;
+  input \port$15081$153 ;
+  wire \port$15081$153 ;
+  input \port$15081$57 ;
+  wire \port$15081$57 ;
+  input \port$15081$69 ;
+  wire \port$15081$69 ;
+  input \port$15717$167 ;
+  wire \port$15717$167 ;
+  input \port$15717$3 ;
+  wire \port$15717$3 ;
+  input \port$15717$75 ;
+  wire \port$15717$75 ;
+  input \port$15717$87 ;
+  wire \port$15717$87 ;
+  input \port$16353$167 ;
+  wire \port$16353$167 ;
+  input \port$16353$3 ;
+  wire \port$16353$3 ;
+  input \port$16353$75 ;
+  wire \port$16353$75 ;
+  input \port$16353$87 ;
+  wire \port$16353$87 ;
+  input \port$17784$147 ;
+  wire \port$17784$147 ;
+  input \port$17784$159 ;
+  wire \port$17784$159 ;
+  input \port$17784$167 ;
+  wire \port$17784$167 ;
+  input \port$17784$3 ;
+  wire \port$17784$3 ;
+  input \port$17784$63 ;
+  wire \port$17784$63 ;
+  input \port$17784$75 ;
+  wire \port$17784$75 ;
+  input \port$17784$87 ;
+  wire \port$17784$87 ;
+  input \port$18102$15 ;
+  wire \port$18102$15 ;
+  input \port$18102$167 ;
+  wire \port$18102$167 ;
+  input \port$18102$3 ;
+  wire \port$18102$3 ;
+  input \port$18102$75 ;
+  wire \port$18102$75 ;
+  input \port$18102$87 ;
+  wire \port$18102$87 ;
+  input \port$18102$99 ;
+  wire \port$18102$99 ;
+  input \port$19533$167 ;
+  wire \port$19533$167 ;
+  input \port$19533$3 ;
+  wire \port$19533$3 ;
+  input \port$19533$75 ;
+  wire \port$19533$75 ;
+  input \port$19533$87 ;
+  wire \port$19533$87 ;
+  input \port$20169$167 ;
+  wire \port$20169$167 ;
+  input \port$20169$3 ;
+  wire \port$20169$3 ;
+  input \port$20169$75 ;
+  wire \port$20169$75 ;
+  input \port$20169$87 ;
+  wire \port$20169$87 ;
+  input \port$20805$105 ;
+  wire \port$20805$105 ;
+  input \port$20805$117 ;
+  wire \port$20805$117 ;
+  input \port$20805$21 ;
+  wire \port$20805$21 ;
+  input \port$20805$33 ;
+  wire \port$20805$33 ;
+  input \port$21600$105 ;
+  wire \port$21600$105 ;
+  input \port$21600$117 ;
+  wire \port$21600$117 ;
+  input \port$21600$21 ;
+  wire \port$21600$21 ;
+  input \port$21600$33 ;
+  wire \port$21600$33 ;
+  input \port$23190$129 ;
+  wire \port$23190$129 ;
+  input \port$23190$141 ;
+  wire \port$23190$141 ;
+  input \port$23190$45 ;
+  wire \port$23190$45 ;
+  input \port$23190$57 ;
+  wire \port$23190$57 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -60491,17 +60535,17 @@ module \pbitgen_top.core.unit20 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$21578$21  : \port$21578$33 ;
-  assign \$37  = wrap_b_bc[1] ? \port$21578$105  : \port$21578$117 ;
+  assign \$36  = wrap_b_bc[1] ? \port$21600$21  : \port$21600$33 ;
+  assign \$37  = wrap_b_bc[1] ? \port$21600$105  : \port$21600$117 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$15059$57  : \port$15059$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$15059$141  : \port$15059$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$15081$57  : \port$15081$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$15081$141  : \port$15081$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$23168$45  : \port$23168$57 ;
-  assign \$43  = wrap_b_bc[1] ? \port$23168$129  : \port$23168$141 ;
+  assign \$42  = wrap_b_bc[1] ? \port$23190$45  : \port$23190$57 ;
+  assign \$43  = wrap_b_bc[1] ? \port$23190$129  : \port$23190$141 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$20783$21  : \port$20783$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$20783$105  : \port$20783$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$20805$21  : \port$20805$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$20805$105  : \port$20805$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -61408,7 +61452,7 @@ module \pbitgen_top.core.unit20 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$20783$21 , \port$20783$33 , \port$20783$105 , \port$20783$117 , \port$23168$45 , \port$23168$57 , \port$23168$129 , \port$23168$141 , \port$15059$57 , \port$15059$69 , \port$15059$141 , \port$15059$153 , \port$21578$21 , \port$21578$33 , \port$21578$105 , \port$21578$117 , \port$19511$167 , \port$19511$3 , \port$19511$75 , \port$19511$87 , \port$17762$63 , \port$17762$75 , \port$17762$147 , \port$17762$159 , \port$16331$167 , \port$16331$3 , \port$16331$75 , \port$16331$87 , \port$18080$3 , \port$18080$15 , \port$18080$87 , \port$18080$99 , \port$20147$167 , \port$20147$3 , \port$20147$75 , \port$20147$87 , \port$17762$167 , \port$17762$3 , \port$17762$75 , \port$17762$87 , \port$15695$167 , \port$15695$3 , \port$15695$75 , \port$15695$87 , \port$18080$167 , \port$18080$3 , \port$18080$75 , \port$18080$87  };
+  assign nbr = { \port$20805$21 , \port$20805$33 , \port$20805$105 , \port$20805$117 , \port$23190$45 , \port$23190$57 , \port$23190$129 , \port$23190$141 , \port$15081$57 , \port$15081$69 , \port$15081$141 , \port$15081$153 , \port$21600$21 , \port$21600$33 , \port$21600$105 , \port$21600$117 , \port$19533$167 , \port$19533$3 , \port$19533$75 , \port$19533$87 , \port$17784$63 , \port$17784$75 , \port$17784$147 , \port$17784$159 , \port$16353$167 , \port$16353$3 , \port$16353$75 , \port$16353$87 , \port$18102$3 , \port$18102$15 , \port$18102$87 , \port$18102$99 , \port$20169$167 , \port$20169$3 , \port$20169$75 , \port$20169$87 , \port$17784$167 , \port$17784$3 , \port$17784$75 , \port$17784$87 , \port$15717$167 , \port$15717$3 , \port$15717$75 , \port$15717$87 , \port$18102$167 , \port$18102$3 , \port$18102$75 , \port$18102$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -61436,37 +61480,37 @@ module \pbitgen_top.core.unit20 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$18080$3 ;
-  assign \$13  = \port$18080$87 ;
+  assign \$12  = \port$18102$3 ;
+  assign \$13  = \port$18102$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$15695$3 ;
-  assign \$16  = \port$15695$87 ;
+  assign \$15  = \port$15717$3 ;
+  assign \$16  = \port$15717$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$17762$3 ;
-  assign \$19  = \port$17762$87 ;
+  assign \$18  = \port$17784$3 ;
+  assign \$19  = \port$17784$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$20147$3 ;
-  assign \$22  = \port$20147$87 ;
+  assign \$21  = \port$20169$3 ;
+  assign \$22  = \port$20169$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$18080$15 ;
-  assign \$25  = \port$18080$99 ;
-  assign \$27  = \port$16331$3 ;
-  assign \$28  = \port$16331$87 ;
+  assign \$24  = \port$18102$15 ;
+  assign \$25  = \port$18102$99 ;
+  assign \$27  = \port$16353$3 ;
+  assign \$28  = \port$16353$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$17762$75 ;
-  assign \$31  = \port$17762$159 ;
-  assign \$33  = \port$19511$3 ;
-  assign \$34  = \port$19511$87 ;
+  assign \$30  = \port$17784$75 ;
+  assign \$31  = \port$17784$159 ;
+  assign \$33  = \port$19533$3 ;
+  assign \$34  = \port$19533$87 ;
   assign \$35  = \$34 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit21 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15218$53 
-, \port$15218$65 , \port$15218$145 , \port$15218$157 , \port$15854$79 , \port$15854$91 , \port$15854$163 , \port$15854$175 , \port$16490$79 , \port$16490$91 , \port$16490$163 , \port$16490$175 , \port$17921$59 , \port$17921$71 , \port$17921$79 , \port$17921$91 , \port$17921$151 , \port$17921$163 , \port$17921$175 , valid_table_out, spins, \port$18239$11 
-, \port$18239$79 , \port$18239$91 , \port$18239$103 , \port$18239$163 , \port$18239$175 , \port$19670$79 , \port$19670$91 , \port$19670$163 , \port$19670$175 , \port$20306$79 , \port$20306$91 , \port$20306$163 , \port$20306$175 , \port$20942$17 , \port$20942$29 , \port$20942$109 , \port$20942$121 , \port$21737$17 , \port$21737$29 , \port$21737$109 , \port$21737$121 
-, \port$23327$41 , \port$23327$53 , \port$23327$133 , \port$23327$145 , load_lane);
+module \pbitgen_top.core.unit21 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15240$53 
+, \port$15240$65 , \port$15240$145 , \port$15240$157 , \port$15876$79 , \port$15876$91 , \port$15876$163 , \port$15876$175 , \port$16512$79 , \port$16512$91 , \port$16512$163 , \port$16512$175 , \port$17943$59 , \port$17943$71 , \port$17943$79 , \port$17943$91 , \port$17943$151 , \port$17943$163 , \port$17943$175 , valid_table_out, spins, \port$18261$11 
+, \port$18261$79 , \port$18261$91 , \port$18261$103 , \port$18261$163 , \port$18261$175 , \port$19692$79 , \port$19692$91 , \port$19692$163 , \port$19692$175 , \port$20328$79 , \port$20328$91 , \port$20328$163 , \port$20328$175 , \port$20964$17 , \port$20964$29 , \port$20964$109 , \port$20964$121 , \port$21759$17 , \port$21759$29 , \port$21759$109 , \port$21759$121 
+, \port$23349$41 , \port$23349$53 , \port$23349$133 , \port$23349$145 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -61837,96 +61881,96 @@ module \pbitgen_top.core.unit21 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15218$145 ;
-  wire \port$15218$145 ;
-  input \port$15218$157 ;
-  wire \port$15218$157 ;
-  input \port$15218$53 ;
-  wire \port$15218$53 ;
-  input \port$15218$65 ;
-  wire \port$15218$65 ;
-  input \port$15854$163 ;
-  wire \port$15854$163 ;
-  input \port$15854$175 ;
-  wire \port$15854$175 ;
-  input \port$15854$79 ;
-  wire \port$15854$79 ;
-  input \port$15854$91 ;
-  wire \port$15854$91 ;
-  input \port$16490$163 ;
-  wire \port$16490$163 ;
-  input \port$16490$175 ;
-  wire \port$16490$175 ;
-  input \port$16490$79 ;
-  wire \port$16490$79 ;
-  input \port$16490$91 ;
-  wire \port$16490$91 ;
-  input \port$17921$151 ;
-  wire \port$17921$151 ;
-  input \port$17921$163 ;
-  wire \port$17921$163 ;
-  input \port$17921$175 ;
-  wire \port$17921$175 ;
-  input \port$17921$59 ;
-  wire \port$17921$59 ;
-  input \port$17921$71 ;
-  wire \port$17921$71 ;
-  input \port$17921$79 ;
-  wire \port$17921$79 ;
-  input \port$17921$91 ;
-  wire \port$17921$91 ;
-  input \port$18239$103 ;
-  wire \port$18239$103 ;
-  input \port$18239$11 ;
-  wire \port$18239$11 ;
-  input \port$18239$163 ;
-  wire \port$18239$163 ;
-  input \port$18239$175 ;
-  wire \port$18239$175 ;
-  input \port$18239$79 ;
-  wire \port$18239$79 ;
-  input \port$18239$91 ;
-  wire \port$18239$91 ;
-  input \port$19670$163 ;
-  wire \port$19670$163 ;
-  input \port$19670$175 ;
-  wire \port$19670$175 ;
-  input \port$19670$79 ;
-  wire \port$19670$79 ;
-  input \port$19670$91 ;
-  wire \port$19670$91 ;
-  input \port$20306$163 ;
-  wire \port$20306$163 ;
-  input \port$20306$175 ;
-  wire \port$20306$175 ;
-  input \port$20306$79 ;
-  wire \port$20306$79 ;
-  input \port$20306$91 ;
-  wire \port$20306$91 ;
-  input \port$20942$109 ;
-  wire \port$20942$109 ;
-  input \port$20942$121 ;
-  wire \port$20942$121 ;
-  input \port$20942$17 ;
-  wire \port$20942$17 ;
-  input \port$20942$29 ;
-  wire \port$20942$29 ;
-  input \port$21737$109 ;
-  wire \port$21737$109 ;
-  input \port$21737$121 ;
-  wire \port$21737$121 ;
-  input \port$21737$17 ;
-  wire \port$21737$17 ;
-  input \port$21737$29 ;
-  wire \port$21737$29 ;
-  input \port$23327$133 ;
-  wire \port$23327$133 ;
-  input \port$23327$145 ;
-  wire \port$23327$145 ;
-  input \port$23327$41 ;
-  wire \port$23327$41 ;
-  input \port$23327$53 ;
-  wire \port$23327$53 ;
+  input \port$15240$145 ;
+  wire \port$15240$145 ;
+  input \port$15240$157 ;
+  wire \port$15240$157 ;
+  input \port$15240$53 ;
+  wire \port$15240$53 ;
+  input \port$15240$65 ;
+  wire \port$15240$65 ;
+  input \port$15876$163 ;
+  wire \port$15876$163 ;
+  input \port$15876$175 ;
+  wire \port$15876$175 ;
+  input \port$15876$79 ;
+  wire \port$15876$79 ;
+  input \port$15876$91 ;
+  wire \port$15876$91 ;
+  input \port$16512$163 ;
+  wire \port$16512$163 ;
+  input \port$16512$175 ;
+  wire \port$16512$175 ;
+  input \port$16512$79 ;
+  wire \port$16512$79 ;
+  input \port$16512$91 ;
+  wire \port$16512$91 ;
+  input \port$17943$151 ;
+  wire \port$17943$151 ;
+  input \port$17943$163 ;
+  wire \port$17943$163 ;
+  input \port$17943$175 ;
+  wire \port$17943$175 ;
+  input \port$17943$59 ;
+  wire \port$17943$59 ;
+  input \port$17943$71 ;
+  wire \port$17943$71 ;
+  input \port$17943$79 ;
+  wire \port$17943$79 ;
+  input \port$17943$91 ;
+  wire \port$17943$91 ;
+  input \port$18261$103 ;
+  wire \port$18261$103 ;
+  input \port$18261$11 ;
+  wire \port$18261$11 ;
+  input \port$18261$163 ;
+  wire \port$18261$163 ;
+  input \port$18261$175 ;
+  wire \port$18261$175 ;
+  input \port$18261$79 ;
+  wire \port$18261$79 ;
+  input \port$18261$91 ;
+  wire \port$18261$91 ;
+  input \port$19692$163 ;
+  wire \port$19692$163 ;
+  input \port$19692$175 ;
+  wire \port$19692$175 ;
+  input \port$19692$79 ;
+  wire \port$19692$79 ;
+  input \port$19692$91 ;
+  wire \port$19692$91 ;
+  input \port$20328$163 ;
+  wire \port$20328$163 ;
+  input \port$20328$175 ;
+  wire \port$20328$175 ;
+  input \port$20328$79 ;
+  wire \port$20328$79 ;
+  input \port$20328$91 ;
+  wire \port$20328$91 ;
+  input \port$20964$109 ;
+  wire \port$20964$109 ;
+  input \port$20964$121 ;
+  wire \port$20964$121 ;
+  input \port$20964$17 ;
+  wire \port$20964$17 ;
+  input \port$20964$29 ;
+  wire \port$20964$29 ;
+  input \port$21759$109 ;
+  wire \port$21759$109 ;
+  input \port$21759$121 ;
+  wire \port$21759$121 ;
+  input \port$21759$17 ;
+  wire \port$21759$17 ;
+  input \port$21759$29 ;
+  wire \port$21759$29 ;
+  input \port$23349$133 ;
+  wire \port$23349$133 ;
+  input \port$23349$145 ;
+  wire \port$23349$145 ;
+  input \port$23349$41 ;
+  wire \port$23349$41 ;
+  input \port$23349$53 ;
+  wire \port$23349$53 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -62170,17 +62214,17 @@ module \pbitgen_top.core.unit21 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$21737$109  : \port$21737$121 ;
-  assign \$37  = wrap_b_bc[1] ? \port$21737$17  : \port$21737$29 ;
+  assign \$36  = wrap_b_bc[1] ? \port$21759$109  : \port$21759$121 ;
+  assign \$37  = wrap_b_bc[1] ? \port$21759$17  : \port$21759$29 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$15218$145  : \port$15218$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$15218$53  : \port$15218$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$15240$145  : \port$15240$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$15240$53  : \port$15240$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$23327$133  : \port$23327$145 ;
-  assign \$43  = wrap_b_bc[1] ? \port$23327$41  : \port$23327$53 ;
+  assign \$42  = wrap_b_bc[1] ? \port$23349$133  : \port$23349$145 ;
+  assign \$43  = wrap_b_bc[1] ? \port$23349$41  : \port$23349$53 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$20942$109  : \port$20942$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$20942$17  : \port$20942$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$20964$109  : \port$20964$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$20964$17  : \port$20964$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -63087,7 +63131,7 @@ module \pbitgen_top.core.unit21 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$20942$109 , \port$20942$121 , \port$20942$17 , \port$20942$29 , \port$23327$133 , \port$23327$145 , \port$23327$41 , \port$23327$53 , \port$15218$145 , \port$15218$157 , \port$15218$53 , \port$15218$65 , \port$21737$109 , \port$21737$121 , \port$21737$17 , \port$21737$29 , \port$19670$79 , \port$19670$91 , \port$19670$163 , \port$19670$175 , \port$17921$151 , \port$17921$163 , \port$17921$59 , \port$17921$71 , \port$16490$79 , \port$16490$91 , \port$16490$163 , \port$16490$175 , \port$18239$91 , \port$18239$103 , \port$18239$175 , \port$18239$11 , \port$20306$79 , \port$20306$91 , \port$20306$163 , \port$20306$175 , \port$17921$79 , \port$17921$91 , \port$17921$163 , \port$17921$175 , \port$15854$79 , \port$15854$91 , \port$15854$163 , \port$15854$175 , \port$18239$79 , \port$18239$91 , \port$18239$163 , \port$18239$175  };
+  assign nbr = { \port$20964$109 , \port$20964$121 , \port$20964$17 , \port$20964$29 , \port$23349$133 , \port$23349$145 , \port$23349$41 , \port$23349$53 , \port$15240$145 , \port$15240$157 , \port$15240$53 , \port$15240$65 , \port$21759$109 , \port$21759$121 , \port$21759$17 , \port$21759$29 , \port$19692$79 , \port$19692$91 , \port$19692$163 , \port$19692$175 , \port$17943$151 , \port$17943$163 , \port$17943$59 , \port$17943$71 , \port$16512$79 , \port$16512$91 , \port$16512$163 , \port$16512$175 , \port$18261$91 , \port$18261$103 , \port$18261$175 , \port$18261$11 , \port$20328$79 , \port$20328$91 , \port$20328$163 , \port$20328$175 , \port$17943$79 , \port$17943$91 , \port$17943$163 , \port$17943$175 , \port$15876$79 , \port$15876$91 , \port$15876$163 , \port$15876$175 , \port$18261$79 , \port$18261$91 , \port$18261$163 , \port$18261$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -63115,37 +63159,37 @@ module \pbitgen_top.core.unit21 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$18239$91 ;
-  assign \$13  = \port$18239$175 ;
+  assign \$12  = \port$18261$91 ;
+  assign \$13  = \port$18261$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$15854$91 ;
-  assign \$16  = \port$15854$175 ;
+  assign \$15  = \port$15876$91 ;
+  assign \$16  = \port$15876$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$17921$91 ;
-  assign \$19  = \port$17921$175 ;
+  assign \$18  = \port$17943$91 ;
+  assign \$19  = \port$17943$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$20306$91 ;
-  assign \$22  = \port$20306$175 ;
+  assign \$21  = \port$20328$91 ;
+  assign \$22  = \port$20328$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$18239$103 ;
-  assign \$25  = \port$18239$11 ;
-  assign \$27  = \port$16490$91 ;
-  assign \$28  = \port$16490$175 ;
+  assign \$24  = \port$18261$103 ;
+  assign \$25  = \port$18261$11 ;
+  assign \$27  = \port$16512$91 ;
+  assign \$28  = \port$16512$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$17921$163 ;
-  assign \$31  = \port$17921$71 ;
-  assign \$33  = \port$19670$91 ;
-  assign \$34  = \port$19670$175 ;
+  assign \$30  = \port$17943$163 ;
+  assign \$31  = \port$17943$71 ;
+  assign \$33  = \port$19692$91 ;
+  assign \$34  = \port$19692$175 ;
   assign \$35  = \$34 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit22 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15377$57 
-, \port$15377$69 , \port$15377$141 , \port$15377$153 , \port$16013$3 , \port$16013$75 , \port$16013$87 , \port$16013$167 , \port$16649$3 , \port$16649$75 , \port$16649$87 , \port$16649$167 , \port$18080$3 , \port$18080$63 , \port$18080$75 , \port$18080$87 , \port$18080$147 , \port$18080$159 , \port$18080$167 , valid_table_out, spins, \port$18398$3 
-, \port$18398$15 , \port$18398$75 , \port$18398$87 , \port$18398$99 , \port$18398$167 , \port$19829$3 , \port$19829$75 , \port$19829$87 , \port$19829$167 , \port$20465$3 , \port$20465$75 , \port$20465$87 , \port$20465$167 , \port$21101$21 , \port$21101$33 , \port$21101$105 , \port$21101$117 , \port$21896$21 , \port$21896$33 , \port$21896$105 , \port$21896$117 
-, \port$23486$45 , \port$23486$57 , \port$23486$129 , \port$23486$141 , load_lane);
+module \pbitgen_top.core.unit22 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15399$57 
+, \port$15399$69 , \port$15399$141 , \port$15399$153 , \port$16035$3 , \port$16035$75 , \port$16035$87 , \port$16035$167 , \port$16671$3 , \port$16671$75 , \port$16671$87 , \port$16671$167 , \port$18102$3 , \port$18102$63 , \port$18102$75 , \port$18102$87 , \port$18102$147 , \port$18102$159 , \port$18102$167 , valid_table_out, spins, \port$18420$3 
+, \port$18420$15 , \port$18420$75 , \port$18420$87 , \port$18420$99 , \port$18420$167 , \port$19851$3 , \port$19851$75 , \port$19851$87 , \port$19851$167 , \port$20487$3 , \port$20487$75 , \port$20487$87 , \port$20487$167 , \port$21123$21 , \port$21123$33 , \port$21123$105 , \port$21123$117 , \port$21918$21 , \port$21918$33 , \port$21918$105 , \port$21918$117 
+, \port$23508$45 , \port$23508$57 , \port$23508$129 , \port$23508$141 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -63516,96 +63560,96 @@ module \pbitgen_top.core.unit22 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15377$141 ;
-  wire \port$15377$141 ;
-  input \port$15377$153 ;
-  wire \port$15377$153 ;
-  input \port$15377$57 ;
-  wire \port$15377$57 ;
-  input \port$15377$69 ;
-  wire \port$15377$69 ;
-  input \port$16013$167 ;
-  wire \port$16013$167 ;
-  input \port$16013$3 ;
-  wire \port$16013$3 ;
-  input \port$16013$75 ;
-  wire \port$16013$75 ;
-  input \port$16013$87 ;
-  wire \port$16013$87 ;
-  input \port$16649$167 ;
-  wire \port$16649$167 ;
-  input \port$16649$3 ;
-  wire \port$16649$3 ;
-  input \port$16649$75 ;
-  wire \port$16649$75 ;
-  input \port$16649$87 ;
-  wire \port$16649$87 ;
-  input \port$18080$147 ;
-  wire \port$18080$147 ;
-  input \port$18080$159 ;
-  wire \port$18080$159 ;
-  input \port$18080$167 ;
-  wire \port$18080$167 ;
-  input \port$18080$3 ;
-  wire \port$18080$3 ;
-  input \port$18080$63 ;
-  wire \port$18080$63 ;
-  input \port$18080$75 ;
-  wire \port$18080$75 ;
-  input \port$18080$87 ;
-  wire \port$18080$87 ;
-  input \port$18398$15 ;
-  wire \port$18398$15 ;
-  input \port$18398$167 ;
-  wire \port$18398$167 ;
-  input \port$18398$3 ;
-  wire \port$18398$3 ;
-  input \port$18398$75 ;
-  wire \port$18398$75 ;
-  input \port$18398$87 ;
-  wire \port$18398$87 ;
-  input \port$18398$99 ;
-  wire \port$18398$99 ;
-  input \port$19829$167 ;
-  wire \port$19829$167 ;
-  input \port$19829$3 ;
-  wire \port$19829$3 ;
-  input \port$19829$75 ;
-  wire \port$19829$75 ;
-  input \port$19829$87 ;
-  wire \port$19829$87 ;
-  input \port$20465$167 ;
-  wire \port$20465$167 ;
-  input \port$20465$3 ;
-  wire \port$20465$3 ;
-  input \port$20465$75 ;
-  wire \port$20465$75 ;
-  input \port$20465$87 ;
-  wire \port$20465$87 ;
-  input \port$21101$105 ;
-  wire \port$21101$105 ;
-  input \port$21101$117 ;
-  wire \port$21101$117 ;
-  input \port$21101$21 ;
-  wire \port$21101$21 ;
-  input \port$21101$33 ;
-  wire \port$21101$33 ;
-  input \port$21896$105 ;
-  wire \port$21896$105 ;
-  input \port$21896$117 ;
-  wire \port$21896$117 ;
-  input \port$21896$21 ;
-  wire \port$21896$21 ;
-  input \port$21896$33 ;
-  wire \port$21896$33 ;
-  input \port$23486$129 ;
-  wire \port$23486$129 ;
-  input \port$23486$141 ;
-  wire \port$23486$141 ;
-  input \port$23486$45 ;
-  wire \port$23486$45 ;
-  input \port$23486$57 ;
-  wire \port$23486$57 ;
+  input \port$15399$141 ;
+  wire \port$15399$141 ;
+  input \port$15399$153 ;
+  wire \port$15399$153 ;
+  input \port$15399$57 ;
+  wire \port$15399$57 ;
+  input \port$15399$69 ;
+  wire \port$15399$69 ;
+  input \port$16035$167 ;
+  wire \port$16035$167 ;
+  input \port$16035$3 ;
+  wire \port$16035$3 ;
+  input \port$16035$75 ;
+  wire \port$16035$75 ;
+  input \port$16035$87 ;
+  wire \port$16035$87 ;
+  input \port$16671$167 ;
+  wire \port$16671$167 ;
+  input \port$16671$3 ;
+  wire \port$16671$3 ;
+  input \port$16671$75 ;
+  wire \port$16671$75 ;
+  input \port$16671$87 ;
+  wire \port$16671$87 ;
+  input \port$18102$147 ;
+  wire \port$18102$147 ;
+  input \port$18102$159 ;
+  wire \port$18102$159 ;
+  input \port$18102$167 ;
+  wire \port$18102$167 ;
+  input \port$18102$3 ;
+  wire \port$18102$3 ;
+  input \port$18102$63 ;
+  wire \port$18102$63 ;
+  input \port$18102$75 ;
+  wire \port$18102$75 ;
+  input \port$18102$87 ;
+  wire \port$18102$87 ;
+  input \port$18420$15 ;
+  wire \port$18420$15 ;
+  input \port$18420$167 ;
+  wire \port$18420$167 ;
+  input \port$18420$3 ;
+  wire \port$18420$3 ;
+  input \port$18420$75 ;
+  wire \port$18420$75 ;
+  input \port$18420$87 ;
+  wire \port$18420$87 ;
+  input \port$18420$99 ;
+  wire \port$18420$99 ;
+  input \port$19851$167 ;
+  wire \port$19851$167 ;
+  input \port$19851$3 ;
+  wire \port$19851$3 ;
+  input \port$19851$75 ;
+  wire \port$19851$75 ;
+  input \port$19851$87 ;
+  wire \port$19851$87 ;
+  input \port$20487$167 ;
+  wire \port$20487$167 ;
+  input \port$20487$3 ;
+  wire \port$20487$3 ;
+  input \port$20487$75 ;
+  wire \port$20487$75 ;
+  input \port$20487$87 ;
+  wire \port$20487$87 ;
+  input \port$21123$105 ;
+  wire \port$21123$105 ;
+  input \port$21123$117 ;
+  wire \port$21123$117 ;
+  input \port$21123$21 ;
+  wire \port$21123$21 ;
+  input \port$21123$33 ;
+  wire \port$21123$33 ;
+  input \port$21918$105 ;
+  wire \port$21918$105 ;
+  input \port$21918$117 ;
+  wire \port$21918$117 ;
+  input \port$21918$21 ;
+  wire \port$21918$21 ;
+  input \port$21918$33 ;
+  wire \port$21918$33 ;
+  input \port$23508$129 ;
+  wire \port$23508$129 ;
+  input \port$23508$141 ;
+  wire \port$23508$141 ;
+  input \port$23508$45 ;
+  wire \port$23508$45 ;
+  input \port$23508$57 ;
+  wire \port$23508$57 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -63849,17 +63893,17 @@ module \pbitgen_top.core.unit22 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$21896$21  : \port$21896$33 ;
-  assign \$37  = wrap_b_bc[1] ? \port$21896$105  : \port$21896$117 ;
+  assign \$36  = wrap_b_bc[1] ? \port$21918$21  : \port$21918$33 ;
+  assign \$37  = wrap_b_bc[1] ? \port$21918$105  : \port$21918$117 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$15377$57  : \port$15377$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$15377$141  : \port$15377$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$15399$57  : \port$15399$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$15399$141  : \port$15399$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$23486$45  : \port$23486$57 ;
-  assign \$43  = wrap_b_bc[1] ? \port$23486$129  : \port$23486$141 ;
+  assign \$42  = wrap_b_bc[1] ? \port$23508$45  : \port$23508$57 ;
+  assign \$43  = wrap_b_bc[1] ? \port$23508$129  : \port$23508$141 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$21101$21  : \port$21101$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$21101$105  : \port$21101$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$21123$21  : \port$21123$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$21123$105  : \port$21123$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -64766,7 +64810,7 @@ module \pbitgen_top.core.unit22 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$21101$21 , \port$21101$33 , \port$21101$105 , \port$21101$117 , \port$23486$45 , \port$23486$57 , \port$23486$129 , \port$23486$141 , \port$15377$57 , \port$15377$69 , \port$15377$141 , \port$15377$153 , \port$21896$21 , \port$21896$33 , \port$21896$105 , \port$21896$117 , \port$19829$167 , \port$19829$3 , \port$19829$75 , \port$19829$87 , \port$18080$63 , \port$18080$75 , \port$18080$147 , \port$18080$159 , \port$16649$167 , \port$16649$3 , \port$16649$75 , \port$16649$87 , \port$18398$3 , \port$18398$15 , \port$18398$87 , \port$18398$99 , \port$20465$167 , \port$20465$3 , \port$20465$75 , \port$20465$87 , \port$18080$167 , \port$18080$3 , \port$18080$75 , \port$18080$87 , \port$16013$167 , \port$16013$3 , \port$16013$75 , \port$16013$87 , \port$18398$167 , \port$18398$3 , \port$18398$75 , \port$18398$87  };
+  assign nbr = { \port$21123$21 , \port$21123$33 , \port$21123$105 , \port$21123$117 , \port$23508$45 , \port$23508$57 , \port$23508$129 , \port$23508$141 , \port$15399$57 , \port$15399$69 , \port$15399$141 , \port$15399$153 , \port$21918$21 , \port$21918$33 , \port$21918$105 , \port$21918$117 , \port$19851$167 , \port$19851$3 , \port$19851$75 , \port$19851$87 , \port$18102$63 , \port$18102$75 , \port$18102$147 , \port$18102$159 , \port$16671$167 , \port$16671$3 , \port$16671$75 , \port$16671$87 , \port$18420$3 , \port$18420$15 , \port$18420$87 , \port$18420$99 , \port$20487$167 , \port$20487$3 , \port$20487$75 , \port$20487$87 , \port$18102$167 , \port$18102$3 , \port$18102$75 , \port$18102$87 , \port$16035$167 , \port$16035$3 , \port$16035$75 , \port$16035$87 , \port$18420$167 , \port$18420$3 , \port$18420$75 , \port$18420$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -64794,37 +64838,37 @@ module \pbitgen_top.core.unit22 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$18398$3 ;
-  assign \$13  = \port$18398$87 ;
+  assign \$12  = \port$18420$3 ;
+  assign \$13  = \port$18420$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$16013$3 ;
-  assign \$16  = \port$16013$87 ;
+  assign \$15  = \port$16035$3 ;
+  assign \$16  = \port$16035$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$18080$3 ;
-  assign \$19  = \port$18080$87 ;
+  assign \$18  = \port$18102$3 ;
+  assign \$19  = \port$18102$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$20465$3 ;
-  assign \$22  = \port$20465$87 ;
+  assign \$21  = \port$20487$3 ;
+  assign \$22  = \port$20487$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$18398$15 ;
-  assign \$25  = \port$18398$99 ;
-  assign \$27  = \port$16649$3 ;
-  assign \$28  = \port$16649$87 ;
+  assign \$24  = \port$18420$15 ;
+  assign \$25  = \port$18420$99 ;
+  assign \$27  = \port$16671$3 ;
+  assign \$28  = \port$16671$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$18080$75 ;
-  assign \$31  = \port$18080$159 ;
-  assign \$33  = \port$19829$3 ;
-  assign \$34  = \port$19829$87 ;
+  assign \$30  = \port$18102$75 ;
+  assign \$31  = \port$18102$159 ;
+  assign \$33  = \port$19851$3 ;
+  assign \$34  = \port$19851$87 ;
   assign \$35  = \$34 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit23 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15536$53 
-, \port$15536$65 , \port$15536$145 , \port$15536$157 , \port$16172$79 , \port$16172$91 , \port$16172$163 , \port$16172$175 , \port$16808$79 , \port$16808$91 , \port$16808$163 , \port$16808$175 , \port$18239$59 , \port$18239$71 , \port$18239$79 , \port$18239$91 , \port$18239$151 , \port$18239$163 , \port$18239$175 , valid_table_out, spins, \port$18557$11 
-, \port$18557$79 , \port$18557$91 , \port$18557$103 , \port$18557$163 , \port$18557$175 , \port$19988$79 , \port$19988$91 , \port$19988$163 , \port$19988$175 , \port$20624$79 , \port$20624$91 , \port$20624$163 , \port$20624$175 , \port$21260$17 , \port$21260$29 , \port$21260$109 , \port$21260$121 , \port$21419$35 , \port$21419$47 , \port$21419$127 , \port$21419$139 
-, \port$22055$17 , \port$22055$29 , \port$22055$109 , \port$22055$121 , load_lane);
+module \pbitgen_top.core.unit23 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15558$53 
+, \port$15558$65 , \port$15558$145 , \port$15558$157 , \port$16194$79 , \port$16194$91 , \port$16194$163 , \port$16194$175 , \port$16830$79 , \port$16830$91 , \port$16830$163 , \port$16830$175 , \port$18261$59 , \port$18261$71 , \port$18261$79 , \port$18261$91 , \port$18261$151 , \port$18261$163 , \port$18261$175 , valid_table_out, spins, \port$18579$11 
+, \port$18579$79 , \port$18579$91 , \port$18579$103 , \port$18579$163 , \port$18579$175 , \port$20010$79 , \port$20010$91 , \port$20010$163 , \port$20010$175 , \port$20646$79 , \port$20646$91 , \port$20646$163 , \port$20646$175 , \port$21282$17 , \port$21282$29 , \port$21282$109 , \port$21282$121 , \port$21441$35 , \port$21441$47 , \port$21441$127 , \port$21441$139 
+, \port$22077$17 , \port$22077$29 , \port$22077$109 , \port$22077$121 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -65195,96 +65239,96 @@ module \pbitgen_top.core.unit23 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15536$145 ;
-  wire \port$15536$145 ;
-  input \port$15536$157 ;
-  wire \port$15536$157 ;
-  input \port$15536$53 ;
-  wire \port$15536$53 ;
-  input \port$15536$65 ;
-  wire \port$15536$65 ;
-  input \port$16172$163 ;
-  wire \port$16172$163 ;
-  input \port$16172$175 ;
-  wire \port$16172$175 ;
-  input \port$16172$79 ;
-  wire \port$16172$79 ;
-  input \port$16172$91 ;
-  wire \port$16172$91 ;
-  input \port$16808$163 ;
-  wire \port$16808$163 ;
-  input \port$16808$175 ;
-  wire \port$16808$175 ;
-  input \port$16808$79 ;
-  wire \port$16808$79 ;
-  input \port$16808$91 ;
-  wire \port$16808$91 ;
-  input \port$18239$151 ;
-  wire \port$18239$151 ;
-  input \port$18239$163 ;
-  wire \port$18239$163 ;
-  input \port$18239$175 ;
-  wire \port$18239$175 ;
-  input \port$18239$59 ;
-  wire \port$18239$59 ;
-  input \port$18239$71 ;
-  wire \port$18239$71 ;
-  input \port$18239$79 ;
-  wire \port$18239$79 ;
-  input \port$18239$91 ;
-  wire \port$18239$91 ;
-  input \port$18557$103 ;
-  wire \port$18557$103 ;
-  input \port$18557$11 ;
-  wire \port$18557$11 ;
-  input \port$18557$163 ;
-  wire \port$18557$163 ;
-  input \port$18557$175 ;
-  wire \port$18557$175 ;
-  input \port$18557$79 ;
-  wire \port$18557$79 ;
-  input \port$18557$91 ;
-  wire \port$18557$91 ;
-  input \port$19988$163 ;
-  wire \port$19988$163 ;
-  input \port$19988$175 ;
-  wire \port$19988$175 ;
-  input \port$19988$79 ;
-  wire \port$19988$79 ;
-  input \port$19988$91 ;
-  wire \port$19988$91 ;
-  input \port$20624$163 ;
-  wire \port$20624$163 ;
-  input \port$20624$175 ;
-  wire \port$20624$175 ;
-  input \port$20624$79 ;
-  wire \port$20624$79 ;
-  input \port$20624$91 ;
-  wire \port$20624$91 ;
-  input \port$21260$109 ;
-  wire \port$21260$109 ;
-  input \port$21260$121 ;
-  wire \port$21260$121 ;
-  input \port$21260$17 ;
-  wire \port$21260$17 ;
-  input \port$21260$29 ;
-  wire \port$21260$29 ;
-  input \port$21419$127 ;
-  wire \port$21419$127 ;
-  input \port$21419$139 ;
-  wire \port$21419$139 ;
-  input \port$21419$35 ;
-  wire \port$21419$35 ;
-  input \port$21419$47 ;
-  wire \port$21419$47 ;
-  input \port$22055$109 ;
-  wire \port$22055$109 ;
-  input \port$22055$121 ;
-  wire \port$22055$121 ;
-  input \port$22055$17 ;
-  wire \port$22055$17 ;
-  input \port$22055$29 ;
-  wire \port$22055$29 ;
+  input \port$15558$145 ;
+  wire \port$15558$145 ;
+  input \port$15558$157 ;
+  wire \port$15558$157 ;
+  input \port$15558$53 ;
+  wire \port$15558$53 ;
+  input \port$15558$65 ;
+  wire \port$15558$65 ;
+  input \port$16194$163 ;
+  wire \port$16194$163 ;
+  input \port$16194$175 ;
+  wire \port$16194$175 ;
+  input \port$16194$79 ;
+  wire \port$16194$79 ;
+  input \port$16194$91 ;
+  wire \port$16194$91 ;
+  input \port$16830$163 ;
+  wire \port$16830$163 ;
+  input \port$16830$175 ;
+  wire \port$16830$175 ;
+  input \port$16830$79 ;
+  wire \port$16830$79 ;
+  input \port$16830$91 ;
+  wire \port$16830$91 ;
+  input \port$18261$151 ;
+  wire \port$18261$151 ;
+  input \port$18261$163 ;
+  wire \port$18261$163 ;
+  input \port$18261$175 ;
+  wire \port$18261$175 ;
+  input \port$18261$59 ;
+  wire \port$18261$59 ;
+  input \port$18261$71 ;
+  wire \port$18261$71 ;
+  input \port$18261$79 ;
+  wire \port$18261$79 ;
+  input \port$18261$91 ;
+  wire \port$18261$91 ;
+  input \port$18579$103 ;
+  wire \port$18579$103 ;
+  input \port$18579$11 ;
+  wire \port$18579$11 ;
+  input \port$18579$163 ;
+  wire \port$18579$163 ;
+  input \port$18579$175 ;
+  wire \port$18579$175 ;
+  input \port$18579$79 ;
+  wire \port$18579$79 ;
+  input \port$18579$91 ;
+  wire \port$18579$91 ;
+  input \port$20010$163 ;
+  wire \port$20010$163 ;
+  input \port$20010$175 ;
+  wire \port$20010$175 ;
+  input \port$20010$79 ;
+  wire \port$20010$79 ;
+  input \port$20010$91 ;
+  wire \port$20010$91 ;
+  input \port$20646$163 ;
+  wire \port$20646$163 ;
+  input \port$20646$175 ;
+  wire \port$20646$175 ;
+  input \port$20646$79 ;
+  wire \port$20646$79 ;
+  input \port$20646$91 ;
+  wire \port$20646$91 ;
+  input \port$21282$109 ;
+  wire \port$21282$109 ;
+  input \port$21282$121 ;
+  wire \port$21282$121 ;
+  input \port$21282$17 ;
+  wire \port$21282$17 ;
+  input \port$21282$29 ;
+  wire \port$21282$29 ;
+  input \port$21441$127 ;
+  wire \port$21441$127 ;
+  input \port$21441$139 ;
+  wire \port$21441$139 ;
+  input \port$21441$35 ;
+  wire \port$21441$35 ;
+  input \port$21441$47 ;
+  wire \port$21441$47 ;
+  input \port$22077$109 ;
+  wire \port$22077$109 ;
+  input \port$22077$121 ;
+  wire \port$22077$121 ;
+  input \port$22077$17 ;
+  wire \port$22077$17 ;
+  input \port$22077$29 ;
+  wire \port$22077$29 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -65528,15 +65572,15 @@ module \pbitgen_top.core.unit23 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$22055$109  : \port$22055$121 ;
-  assign \$37  = wrap_b_bc[1] ? \port$22055$17  : \port$22055$29 ;
+  assign \$36  = wrap_b_bc[1] ? \port$22077$109  : \port$22077$121 ;
+  assign \$37  = wrap_b_bc[1] ? \port$22077$17  : \port$22077$29 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$15536$145  : \port$15536$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$15536$53  : \port$15536$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$15558$145  : \port$15558$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$15558$53  : \port$15558$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$21260$109  : \port$21260$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$21260$17  : \port$21260$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$21282$109  : \port$21282$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$21282$17  : \port$21282$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -66443,7 +66487,7 @@ module \pbitgen_top.core.unit23 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$21260$109 , \port$21260$121 , \port$21260$17 , \port$21260$29 , \port$21419$127 , \port$21419$139 , \port$21419$35 , \port$21419$47 , \port$15536$145 , \port$15536$157 , \port$15536$53 , \port$15536$65 , \port$22055$109 , \port$22055$121 , \port$22055$17 , \port$22055$29 , \port$19988$79 , \port$19988$91 , \port$19988$163 , \port$19988$175 , \port$18239$151 , \port$18239$163 , \port$18239$59 , \port$18239$71 , \port$16808$79 , \port$16808$91 , \port$16808$163 , \port$16808$175 , \port$18557$91 , \port$18557$103 , \port$18557$175 , \port$18557$11 , \port$20624$79 , \port$20624$91 , \port$20624$163 , \port$20624$175 , \port$18239$79 , \port$18239$91 , \port$18239$163 , \port$18239$175 , \port$16172$79 , \port$16172$91 , \port$16172$163 , \port$16172$175 , \port$18557$79 , \port$18557$91 , \port$18557$163 , \port$18557$175  };
+  assign nbr = { \port$21282$109 , \port$21282$121 , \port$21282$17 , \port$21282$29 , \port$21441$127 , \port$21441$139 , \port$21441$35 , \port$21441$47 , \port$15558$145 , \port$15558$157 , \port$15558$53 , \port$15558$65 , \port$22077$109 , \port$22077$121 , \port$22077$17 , \port$22077$29 , \port$20010$79 , \port$20010$91 , \port$20010$163 , \port$20010$175 , \port$18261$151 , \port$18261$163 , \port$18261$59 , \port$18261$71 , \port$16830$79 , \port$16830$91 , \port$16830$163 , \port$16830$175 , \port$18579$91 , \port$18579$103 , \port$18579$175 , \port$18579$11 , \port$20646$79 , \port$20646$91 , \port$20646$163 , \port$20646$175 , \port$18261$79 , \port$18261$91 , \port$18261$163 , \port$18261$175 , \port$16194$79 , \port$16194$91 , \port$16194$163 , \port$16194$175 , \port$18579$79 , \port$18579$91 , \port$18579$163 , \port$18579$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -66471,39 +66515,39 @@ module \pbitgen_top.core.unit23 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$18557$91 ;
-  assign \$13  = \port$18557$175 ;
+  assign \$12  = \port$18579$91 ;
+  assign \$13  = \port$18579$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$16172$91 ;
-  assign \$16  = \port$16172$175 ;
+  assign \$15  = \port$16194$91 ;
+  assign \$16  = \port$16194$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$18239$91 ;
-  assign \$19  = \port$18239$175 ;
+  assign \$18  = \port$18261$91 ;
+  assign \$19  = \port$18261$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$20624$91 ;
-  assign \$22  = \port$20624$175 ;
+  assign \$21  = \port$20646$91 ;
+  assign \$22  = \port$20646$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$18557$103 ;
-  assign \$25  = \port$18557$11 ;
-  assign \$27  = \port$16808$91 ;
-  assign \$28  = \port$16808$175 ;
+  assign \$24  = \port$18579$103 ;
+  assign \$25  = \port$18579$11 ;
+  assign \$27  = \port$16830$91 ;
+  assign \$28  = \port$16830$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$18239$163 ;
-  assign \$31  = \port$18239$71 ;
-  assign \$33  = \port$19988$91 ;
-  assign \$34  = \port$19988$175 ;
+  assign \$30  = \port$18261$163 ;
+  assign \$31  = \port$18261$71 ;
+  assign \$33  = \port$20010$91 ;
+  assign \$34  = \port$20010$175 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$21419$139 ;
-  assign \$43  = \port$21419$47 ;
+  assign \$42  = \port$21441$139 ;
+  assign \$43  = \port$21441$47 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit24 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14741$9 
-, \port$14741$81 , \port$14741$93 , \port$14741$173 , \port$15695$57 , \port$15695$69 , \port$15695$141 , \port$15695$153 , \port$16331$3 , \port$16331$75 , \port$16331$87 , \port$16331$167 , \port$18398$3 , \port$18398$63 , \port$18398$75 , \port$18398$87 , \port$18398$147 , \port$18398$159 , \port$18398$167 , valid_table_out, spins, \port$18716$3 
-, \port$18716$15 , \port$18716$75 , \port$18716$87 , \port$18716$99 , \port$18716$167 , \port$19193$15 , \port$19193$27 , \port$19193$99 , \port$19193$111 , \port$20147$3 , \port$20147$75 , \port$20147$87 , \port$20147$167 , \port$20783$3 , \port$20783$75 , \port$20783$87 , \port$20783$167 , \port$21578$39 , \port$21578$51 , \port$21578$123 , \port$21578$135 
-, \port$22214$21 , \port$22214$33 , \port$22214$105 , \port$22214$117 , load_lane);
+module \pbitgen_top.core.unit24 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14763$9 
+, \port$14763$81 , \port$14763$93 , \port$14763$173 , \port$15717$57 , \port$15717$69 , \port$15717$141 , \port$15717$153 , \port$16353$3 , \port$16353$75 , \port$16353$87 , \port$16353$167 , \port$18420$3 , \port$18420$63 , \port$18420$75 , \port$18420$87 , \port$18420$147 , \port$18420$159 , \port$18420$167 , valid_table_out, spins, \port$18738$3 
+, \port$18738$15 , \port$18738$75 , \port$18738$87 , \port$18738$99 , \port$18738$167 , \port$19215$15 , \port$19215$27 , \port$19215$99 , \port$19215$111 , \port$20169$3 , \port$20169$75 , \port$20169$87 , \port$20169$167 , \port$20805$3 , \port$20805$75 , \port$20805$87 , \port$20805$167 , \port$21600$39 , \port$21600$51 , \port$21600$123 , \port$21600$135 
+, \port$22236$21 , \port$22236$33 , \port$22236$105 , \port$22236$117 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -66874,96 +66918,96 @@ module \pbitgen_top.core.unit24 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14741$173 ;
-  wire \port$14741$173 ;
-  input \port$14741$81 ;
-  wire \port$14741$81 ;
-  input \port$14741$9 ;
-  wire \port$14741$9 ;
-  input \port$14741$93 ;
-  wire \port$14741$93 ;
-  input \port$15695$141 ;
-  wire \port$15695$141 ;
-  input \port$15695$153 ;
-  wire \port$15695$153 ;
-  input \port$15695$57 ;
-  wire \port$15695$57 ;
-  input \port$15695$69 ;
-  wire \port$15695$69 ;
-  input \port$16331$167 ;
-  wire \port$16331$167 ;
-  input \port$16331$3 ;
-  wire \port$16331$3 ;
-  input \port$16331$75 ;
-  wire \port$16331$75 ;
-  input \port$16331$87 ;
-  wire \port$16331$87 ;
-  input \port$18398$147 ;
-  wire \port$18398$147 ;
-  input \port$18398$159 ;
-  wire \port$18398$159 ;
-  input \port$18398$167 ;
-  wire \port$18398$167 ;
-  input \port$18398$3 ;
-  wire \port$18398$3 ;
-  input \port$18398$63 ;
-  wire \port$18398$63 ;
-  input \port$18398$75 ;
-  wire \port$18398$75 ;
-  input \port$18398$87 ;
-  wire \port$18398$87 ;
-  input \port$18716$15 ;
-  wire \port$18716$15 ;
-  input \port$18716$167 ;
-  wire \port$18716$167 ;
-  input \port$18716$3 ;
-  wire \port$18716$3 ;
-  input \port$18716$75 ;
-  wire \port$18716$75 ;
-  input \port$18716$87 ;
-  wire \port$18716$87 ;
-  input \port$18716$99 ;
-  wire \port$18716$99 ;
-  input \port$19193$111 ;
-  wire \port$19193$111 ;
-  input \port$19193$15 ;
-  wire \port$19193$15 ;
-  input \port$19193$27 ;
-  wire \port$19193$27 ;
-  input \port$19193$99 ;
-  wire \port$19193$99 ;
-  input \port$20147$167 ;
-  wire \port$20147$167 ;
-  input \port$20147$3 ;
-  wire \port$20147$3 ;
-  input \port$20147$75 ;
-  wire \port$20147$75 ;
-  input \port$20147$87 ;
-  wire \port$20147$87 ;
-  input \port$20783$167 ;
-  wire \port$20783$167 ;
-  input \port$20783$3 ;
-  wire \port$20783$3 ;
-  input \port$20783$75 ;
-  wire \port$20783$75 ;
-  input \port$20783$87 ;
-  wire \port$20783$87 ;
-  input \port$21578$123 ;
-  wire \port$21578$123 ;
-  input \port$21578$135 ;
-  wire \port$21578$135 ;
-  input \port$21578$39 ;
-  wire \port$21578$39 ;
-  input \port$21578$51 ;
-  wire \port$21578$51 ;
-  input \port$22214$105 ;
-  wire \port$22214$105 ;
-  input \port$22214$117 ;
-  wire \port$22214$117 ;
-  input \port$22214$21 ;
-  wire \port$22214$21 ;
-  input \port$22214$33 ;
-  wire \port$22214$33 ;
+  input \port$14763$173 ;
+  wire \port$14763$173 ;
+  input \port$14763$81 ;
+  wire \port$14763$81 ;
+  input \port$14763$9 ;
+  wire \port$14763$9 ;
+  input \port$14763$93 ;
+  wire \port$14763$93 ;
+  input \port$15717$141 ;
+  wire \port$15717$141 ;
+  input \port$15717$153 ;
+  wire \port$15717$153 ;
+  input \port$15717$57 ;
+  wire \port$15717$57 ;
+  input \port$15717$69 ;
+  wire \port$15717$69 ;
+  input \port$16353$167 ;
+  wire \port$16353$167 ;
+  input \port$16353$3 ;
+  wire \port$16353$3 ;
+  input \port$16353$75 ;
+  wire \port$16353$75 ;
+  input \port$16353$87 ;
+  wire \port$16353$87 ;
+  input \port$18420$147 ;
+  wire \port$18420$147 ;
+  input \port$18420$159 ;
+  wire \port$18420$159 ;
+  input \port$18420$167 ;
+  wire \port$18420$167 ;
+  input \port$18420$3 ;
+  wire \port$18420$3 ;
+  input \port$18420$63 ;
+  wire \port$18420$63 ;
+  input \port$18420$75 ;
+  wire \port$18420$75 ;
+  input \port$18420$87 ;
+  wire \port$18420$87 ;
+  input \port$18738$15 ;
+  wire \port$18738$15 ;
+  input \port$18738$167 ;
+  wire \port$18738$167 ;
+  input \port$18738$3 ;
+  wire \port$18738$3 ;
+  input \port$18738$75 ;
+  wire \port$18738$75 ;
+  input \port$18738$87 ;
+  wire \port$18738$87 ;
+  input \port$18738$99 ;
+  wire \port$18738$99 ;
+  input \port$19215$111 ;
+  wire \port$19215$111 ;
+  input \port$19215$15 ;
+  wire \port$19215$15 ;
+  input \port$19215$27 ;
+  wire \port$19215$27 ;
+  input \port$19215$99 ;
+  wire \port$19215$99 ;
+  input \port$20169$167 ;
+  wire \port$20169$167 ;
+  input \port$20169$3 ;
+  wire \port$20169$3 ;
+  input \port$20169$75 ;
+  wire \port$20169$75 ;
+  input \port$20169$87 ;
+  wire \port$20169$87 ;
+  input \port$20805$167 ;
+  wire \port$20805$167 ;
+  input \port$20805$3 ;
+  wire \port$20805$3 ;
+  input \port$20805$75 ;
+  wire \port$20805$75 ;
+  input \port$20805$87 ;
+  wire \port$20805$87 ;
+  input \port$21600$123 ;
+  wire \port$21600$123 ;
+  input \port$21600$135 ;
+  wire \port$21600$135 ;
+  input \port$21600$39 ;
+  wire \port$21600$39 ;
+  input \port$21600$51 ;
+  wire \port$21600$51 ;
+  input \port$22236$105 ;
+  wire \port$22236$105 ;
+  input \port$22236$117 ;
+  wire \port$22236$117 ;
+  input \port$22236$21 ;
+  wire \port$22236$21 ;
+  input \port$22236$33 ;
+  wire \port$22236$33 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -67206,14 +67250,14 @@ module \pbitgen_top.core.unit24 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$14741$173  : \port$14741$9 ;
-  assign \$28  = wrap_b_bc[1] ? \port$14741$81  : \port$14741$93 ;
+  assign \$27  = wrap_b_bc[1] ? \port$14763$173  : \port$14763$9 ;
+  assign \$28  = wrap_b_bc[1] ? \port$14763$81  : \port$14763$93 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$22214$21  : \port$22214$33 ;
-  assign \$37  = wrap_b_bc[1] ? \port$22214$105  : \port$22214$117 ;
+  assign \$36  = wrap_b_bc[1] ? \port$22236$21  : \port$22236$33 ;
+  assign \$37  = wrap_b_bc[1] ? \port$22236$105  : \port$22236$117 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$15695$57  : \port$15695$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$15695$141  : \port$15695$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$15717$57  : \port$15717$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$15717$141  : \port$15717$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
@@ -68122,7 +68166,7 @@ module \pbitgen_top.core.unit24 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$19193$15 , \port$19193$27 , \port$19193$99 , \port$19193$111 , \port$21578$39 , \port$21578$51 , \port$21578$123 , \port$21578$135 , \port$15695$57 , \port$15695$69 , \port$15695$141 , \port$15695$153 , \port$22214$21 , \port$22214$33 , \port$22214$105 , \port$22214$117 , \port$20147$167 , \port$20147$3 , \port$20147$75 , \port$20147$87 , \port$18398$63 , \port$18398$75 , \port$18398$147 , \port$18398$159 , \port$14741$173 , \port$14741$9 , \port$14741$81 , \port$14741$93 , \port$18716$3 , \port$18716$15 , \port$18716$87 , \port$18716$99 , \port$20783$167 , \port$20783$3 , \port$20783$75 , \port$20783$87 , \port$18398$167 , \port$18398$3 , \port$18398$75 , \port$18398$87 , \port$16331$167 , \port$16331$3 , \port$16331$75 , \port$16331$87 , \port$18716$167 , \port$18716$3 , \port$18716$75 , \port$18716$87  };
+  assign nbr = { \port$19215$15 , \port$19215$27 , \port$19215$99 , \port$19215$111 , \port$21600$39 , \port$21600$51 , \port$21600$123 , \port$21600$135 , \port$15717$57 , \port$15717$69 , \port$15717$141 , \port$15717$153 , \port$22236$21 , \port$22236$33 , \port$22236$105 , \port$22236$117 , \port$20169$167 , \port$20169$3 , \port$20169$75 , \port$20169$87 , \port$18420$63 , \port$18420$75 , \port$18420$147 , \port$18420$159 , \port$14763$173 , \port$14763$9 , \port$14763$81 , \port$14763$93 , \port$18738$3 , \port$18738$15 , \port$18738$87 , \port$18738$99 , \port$20805$167 , \port$20805$3 , \port$20805$75 , \port$20805$87 , \port$18420$167 , \port$18420$3 , \port$18420$75 , \port$18420$87 , \port$16353$167 , \port$16353$3 , \port$16353$75 , \port$16353$87 , \port$18738$167 , \port$18738$3 , \port$18738$75 , \port$18738$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -68150,39 +68194,39 @@ module \pbitgen_top.core.unit24 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$18716$3 ;
-  assign \$13  = \port$18716$87 ;
+  assign \$12  = \port$18738$3 ;
+  assign \$13  = \port$18738$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$16331$3 ;
-  assign \$16  = \port$16331$87 ;
+  assign \$15  = \port$16353$3 ;
+  assign \$16  = \port$16353$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$18398$3 ;
-  assign \$19  = \port$18398$87 ;
+  assign \$18  = \port$18420$3 ;
+  assign \$19  = \port$18420$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$20783$3 ;
-  assign \$22  = \port$20783$87 ;
+  assign \$21  = \port$20805$3 ;
+  assign \$22  = \port$20805$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$18716$15 ;
-  assign \$25  = \port$18716$99 ;
+  assign \$24  = \port$18738$15 ;
+  assign \$25  = \port$18738$99 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$18398$75 ;
-  assign \$31  = \port$18398$159 ;
-  assign \$33  = \port$20147$3 ;
-  assign \$34  = \port$20147$87 ;
+  assign \$30  = \port$18420$75 ;
+  assign \$31  = \port$18420$159 ;
+  assign \$33  = \port$20169$3 ;
+  assign \$34  = \port$20169$87 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$21578$51 ;
-  assign \$43  = \port$21578$135 ;
-  assign \$45  = \port$19193$27 ;
-  assign \$46  = \port$19193$111 ;
+  assign \$42  = \port$21600$51 ;
+  assign \$43  = \port$21600$135 ;
+  assign \$45  = \port$19215$27 ;
+  assign \$46  = \port$19215$111 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit25 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14900$5 
-, \port$14900$85 , \port$14900$97 , \port$14900$169 , \port$15854$53 , \port$15854$65 , \port$15854$145 , \port$15854$157 , \port$16490$79 , \port$16490$91 , \port$16490$163 , \port$16490$175 , \port$18557$59 , \port$18557$71 , \port$18557$79 , \port$18557$91 , \port$18557$151 , \port$18557$163 , \port$18557$175 , valid_table_out, spins, \port$18875$11 
-, \port$18875$79 , \port$18875$91 , \port$18875$103 , \port$18875$163 , \port$18875$175 , \port$19352$11 , \port$19352$23 , \port$19352$103 , \port$19352$115 , \port$20306$79 , \port$20306$91 , \port$20306$163 , \port$20306$175 , \port$20942$79 , \port$20942$91 , \port$20942$163 , \port$20942$175 , \port$21737$35 , \port$21737$47 , \port$21737$127 , \port$21737$139 
-, \port$22373$17 , \port$22373$29 , \port$22373$109 , \port$22373$121 , load_lane);
+module \pbitgen_top.core.unit25 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14922$5 
+, \port$14922$85 , \port$14922$97 , \port$14922$169 , \port$15876$53 , \port$15876$65 , \port$15876$145 , \port$15876$157 , \port$16512$79 , \port$16512$91 , \port$16512$163 , \port$16512$175 , \port$18579$59 , \port$18579$71 , \port$18579$79 , \port$18579$91 , \port$18579$151 , \port$18579$163 , \port$18579$175 , valid_table_out, spins, \port$18897$11 
+, \port$18897$79 , \port$18897$91 , \port$18897$103 , \port$18897$163 , \port$18897$175 , \port$19374$11 , \port$19374$23 , \port$19374$103 , \port$19374$115 , \port$20328$79 , \port$20328$91 , \port$20328$163 , \port$20328$175 , \port$20964$79 , \port$20964$91 , \port$20964$163 , \port$20964$175 , \port$21759$35 , \port$21759$47 , \port$21759$127 , \port$21759$139 
+, \port$22395$17 , \port$22395$29 , \port$22395$109 , \port$22395$121 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -68553,96 +68597,96 @@ module \pbitgen_top.core.unit25 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14900$169 ;
-  wire \port$14900$169 ;
-  input \port$14900$5 ;
-  wire \port$14900$5 ;
-  input \port$14900$85 ;
-  wire \port$14900$85 ;
-  input \port$14900$97 ;
-  wire \port$14900$97 ;
-  input \port$15854$145 ;
-  wire \port$15854$145 ;
-  input \port$15854$157 ;
-  wire \port$15854$157 ;
-  input \port$15854$53 ;
-  wire \port$15854$53 ;
-  input \port$15854$65 ;
-  wire \port$15854$65 ;
-  input \port$16490$163 ;
-  wire \port$16490$163 ;
-  input \port$16490$175 ;
-  wire \port$16490$175 ;
-  input \port$16490$79 ;
-  wire \port$16490$79 ;
-  input \port$16490$91 ;
-  wire \port$16490$91 ;
-  input \port$18557$151 ;
-  wire \port$18557$151 ;
-  input \port$18557$163 ;
-  wire \port$18557$163 ;
-  input \port$18557$175 ;
-  wire \port$18557$175 ;
-  input \port$18557$59 ;
-  wire \port$18557$59 ;
-  input \port$18557$71 ;
-  wire \port$18557$71 ;
-  input \port$18557$79 ;
-  wire \port$18557$79 ;
-  input \port$18557$91 ;
-  wire \port$18557$91 ;
-  input \port$18875$103 ;
-  wire \port$18875$103 ;
-  input \port$18875$11 ;
-  wire \port$18875$11 ;
-  input \port$18875$163 ;
-  wire \port$18875$163 ;
-  input \port$18875$175 ;
-  wire \port$18875$175 ;
-  input \port$18875$79 ;
-  wire \port$18875$79 ;
-  input \port$18875$91 ;
-  wire \port$18875$91 ;
-  input \port$19352$103 ;
-  wire \port$19352$103 ;
-  input \port$19352$11 ;
-  wire \port$19352$11 ;
-  input \port$19352$115 ;
-  wire \port$19352$115 ;
-  input \port$19352$23 ;
-  wire \port$19352$23 ;
-  input \port$20306$163 ;
-  wire \port$20306$163 ;
-  input \port$20306$175 ;
-  wire \port$20306$175 ;
-  input \port$20306$79 ;
-  wire \port$20306$79 ;
-  input \port$20306$91 ;
-  wire \port$20306$91 ;
-  input \port$20942$163 ;
-  wire \port$20942$163 ;
-  input \port$20942$175 ;
-  wire \port$20942$175 ;
-  input \port$20942$79 ;
-  wire \port$20942$79 ;
-  input \port$20942$91 ;
-  wire \port$20942$91 ;
-  input \port$21737$127 ;
-  wire \port$21737$127 ;
-  input \port$21737$139 ;
-  wire \port$21737$139 ;
-  input \port$21737$35 ;
-  wire \port$21737$35 ;
-  input \port$21737$47 ;
-  wire \port$21737$47 ;
-  input \port$22373$109 ;
-  wire \port$22373$109 ;
-  input \port$22373$121 ;
-  wire \port$22373$121 ;
-  input \port$22373$17 ;
-  wire \port$22373$17 ;
-  input \port$22373$29 ;
-  wire \port$22373$29 ;
+  input \port$14922$169 ;
+  wire \port$14922$169 ;
+  input \port$14922$5 ;
+  wire \port$14922$5 ;
+  input \port$14922$85 ;
+  wire \port$14922$85 ;
+  input \port$14922$97 ;
+  wire \port$14922$97 ;
+  input \port$15876$145 ;
+  wire \port$15876$145 ;
+  input \port$15876$157 ;
+  wire \port$15876$157 ;
+  input \port$15876$53 ;
+  wire \port$15876$53 ;
+  input \port$15876$65 ;
+  wire \port$15876$65 ;
+  input \port$16512$163 ;
+  wire \port$16512$163 ;
+  input \port$16512$175 ;
+  wire \port$16512$175 ;
+  input \port$16512$79 ;
+  wire \port$16512$79 ;
+  input \port$16512$91 ;
+  wire \port$16512$91 ;
+  input \port$18579$151 ;
+  wire \port$18579$151 ;
+  input \port$18579$163 ;
+  wire \port$18579$163 ;
+  input \port$18579$175 ;
+  wire \port$18579$175 ;
+  input \port$18579$59 ;
+  wire \port$18579$59 ;
+  input \port$18579$71 ;
+  wire \port$18579$71 ;
+  input \port$18579$79 ;
+  wire \port$18579$79 ;
+  input \port$18579$91 ;
+  wire \port$18579$91 ;
+  input \port$18897$103 ;
+  wire \port$18897$103 ;
+  input \port$18897$11 ;
+  wire \port$18897$11 ;
+  input \port$18897$163 ;
+  wire \port$18897$163 ;
+  input \port$18897$175 ;
+  wire \port$18897$175 ;
+  input \port$18897$79 ;
+  wire \port$18897$79 ;
+  input \port$18897$91 ;
+  wire \port$18897$91 ;
+  input \port$19374$103 ;
+  wire \port$19374$103 ;
+  input \port$19374$11 ;
+  wire \port$19374$11 ;
+  input \port$19374$115 ;
+  wire \port$19374$115 ;
+  input \port$19374$23 ;
+  wire \port$19374$23 ;
+  input \port$20328$163 ;
+  wire \port$20328$163 ;
+  input \port$20328$175 ;
+  wire \port$20328$175 ;
+  input \port$20328$79 ;
+  wire \port$20328$79 ;
+  input \port$20328$91 ;
+  wire \port$20328$91 ;
+  input \port$20964$163 ;
+  wire \port$20964$163 ;
+  input \port$20964$175 ;
+  wire \port$20964$175 ;
+  input \port$20964$79 ;
+  wire \port$20964$79 ;
+  input \port$20964$91 ;
+  wire \port$20964$91 ;
+  input \port$21759$127 ;
+  wire \port$21759$127 ;
+  input \port$21759$139 ;
+  wire \port$21759$139 ;
+  input \port$21759$35 ;
+  wire \port$21759$35 ;
+  input \port$21759$47 ;
+  wire \port$21759$47 ;
+  input \port$22395$109 ;
+  wire \port$22395$109 ;
+  input \port$22395$121 ;
+  wire \port$22395$121 ;
+  input \port$22395$17 ;
+  wire \port$22395$17 ;
+  input \port$22395$29 ;
+  wire \port$22395$29 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -68885,14 +68929,14 @@ module \pbitgen_top.core.unit25 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$14900$85  : \port$14900$97 ;
-  assign \$28  = wrap_b_bc[1] ? \port$14900$169  : \port$14900$5 ;
+  assign \$27  = wrap_b_bc[1] ? \port$14922$85  : \port$14922$97 ;
+  assign \$28  = wrap_b_bc[1] ? \port$14922$169  : \port$14922$5 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$22373$109  : \port$22373$121 ;
-  assign \$37  = wrap_b_bc[1] ? \port$22373$17  : \port$22373$29 ;
+  assign \$36  = wrap_b_bc[1] ? \port$22395$109  : \port$22395$121 ;
+  assign \$37  = wrap_b_bc[1] ? \port$22395$17  : \port$22395$29 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$15854$145  : \port$15854$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$15854$53  : \port$15854$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$15876$145  : \port$15876$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$15876$53  : \port$15876$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
@@ -69801,7 +69845,7 @@ module \pbitgen_top.core.unit25 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$19352$103 , \port$19352$115 , \port$19352$11 , \port$19352$23 , \port$21737$127 , \port$21737$139 , \port$21737$35 , \port$21737$47 , \port$15854$145 , \port$15854$157 , \port$15854$53 , \port$15854$65 , \port$22373$109 , \port$22373$121 , \port$22373$17 , \port$22373$29 , \port$20306$79 , \port$20306$91 , \port$20306$163 , \port$20306$175 , \port$18557$151 , \port$18557$163 , \port$18557$59 , \port$18557$71 , \port$14900$85 , \port$14900$97 , \port$14900$169 , \port$14900$5 , \port$18875$91 , \port$18875$103 , \port$18875$175 , \port$18875$11 , \port$20942$79 , \port$20942$91 , \port$20942$163 , \port$20942$175 , \port$18557$79 , \port$18557$91 , \port$18557$163 , \port$18557$175 , \port$16490$79 , \port$16490$91 , \port$16490$163 , \port$16490$175 , \port$18875$79 , \port$18875$91 , \port$18875$163 , \port$18875$175  };
+  assign nbr = { \port$19374$103 , \port$19374$115 , \port$19374$11 , \port$19374$23 , \port$21759$127 , \port$21759$139 , \port$21759$35 , \port$21759$47 , \port$15876$145 , \port$15876$157 , \port$15876$53 , \port$15876$65 , \port$22395$109 , \port$22395$121 , \port$22395$17 , \port$22395$29 , \port$20328$79 , \port$20328$91 , \port$20328$163 , \port$20328$175 , \port$18579$151 , \port$18579$163 , \port$18579$59 , \port$18579$71 , \port$14922$85 , \port$14922$97 , \port$14922$169 , \port$14922$5 , \port$18897$91 , \port$18897$103 , \port$18897$175 , \port$18897$11 , \port$20964$79 , \port$20964$91 , \port$20964$163 , \port$20964$175 , \port$18579$79 , \port$18579$91 , \port$18579$163 , \port$18579$175 , \port$16512$79 , \port$16512$91 , \port$16512$163 , \port$16512$175 , \port$18897$79 , \port$18897$91 , \port$18897$163 , \port$18897$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -69829,39 +69873,39 @@ module \pbitgen_top.core.unit25 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$18875$91 ;
-  assign \$13  = \port$18875$175 ;
+  assign \$12  = \port$18897$91 ;
+  assign \$13  = \port$18897$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$16490$91 ;
-  assign \$16  = \port$16490$175 ;
+  assign \$15  = \port$16512$91 ;
+  assign \$16  = \port$16512$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$18557$91 ;
-  assign \$19  = \port$18557$175 ;
+  assign \$18  = \port$18579$91 ;
+  assign \$19  = \port$18579$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$20942$91 ;
-  assign \$22  = \port$20942$175 ;
+  assign \$21  = \port$20964$91 ;
+  assign \$22  = \port$20964$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$18875$103 ;
-  assign \$25  = \port$18875$11 ;
+  assign \$24  = \port$18897$103 ;
+  assign \$25  = \port$18897$11 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$18557$163 ;
-  assign \$31  = \port$18557$71 ;
-  assign \$33  = \port$20306$91 ;
-  assign \$34  = \port$20306$175 ;
+  assign \$30  = \port$18579$163 ;
+  assign \$31  = \port$18579$71 ;
+  assign \$33  = \port$20328$91 ;
+  assign \$34  = \port$20328$175 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$21737$139 ;
-  assign \$43  = \port$21737$47 ;
-  assign \$45  = \port$19352$115 ;
-  assign \$46  = \port$19352$23 ;
+  assign \$42  = \port$21759$139 ;
+  assign \$43  = \port$21759$47 ;
+  assign \$45  = \port$19374$115 ;
+  assign \$46  = \port$19374$23 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit26 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15059$9 
-, \port$15059$81 , \port$15059$93 , \port$15059$173 , \port$16013$57 , \port$16013$69 , \port$16013$141 , \port$16013$153 , \port$16649$3 , \port$16649$75 , \port$16649$87 , \port$16649$167 , \port$18716$3 , \port$18716$63 , \port$18716$75 , \port$18716$87 , \port$18716$147 , \port$18716$159 , \port$18716$167 , valid_table_out, spins, \port$19034$3 
-, \port$19034$15 , \port$19034$75 , \port$19034$87 , \port$19034$99 , \port$19034$167 , \port$19511$15 , \port$19511$27 , \port$19511$99 , \port$19511$111 , \port$20465$3 , \port$20465$75 , \port$20465$87 , \port$20465$167 , \port$21101$3 , \port$21101$75 , \port$21101$87 , \port$21101$167 , \port$21896$39 , \port$21896$51 , \port$21896$123 , \port$21896$135 
-, \port$22532$21 , \port$22532$33 , \port$22532$105 , \port$22532$117 , load_lane);
+module \pbitgen_top.core.unit26 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15081$9 
+, \port$15081$81 , \port$15081$93 , \port$15081$173 , \port$16035$57 , \port$16035$69 , \port$16035$141 , \port$16035$153 , \port$16671$3 , \port$16671$75 , \port$16671$87 , \port$16671$167 , \port$18738$3 , \port$18738$63 , \port$18738$75 , \port$18738$87 , \port$18738$147 , \port$18738$159 , \port$18738$167 , valid_table_out, spins, \port$19056$3 
+, \port$19056$15 , \port$19056$75 , \port$19056$87 , \port$19056$99 , \port$19056$167 , \port$19533$15 , \port$19533$27 , \port$19533$99 , \port$19533$111 , \port$20487$3 , \port$20487$75 , \port$20487$87 , \port$20487$167 , \port$21123$3 , \port$21123$75 , \port$21123$87 , \port$21123$167 , \port$21918$39 , \port$21918$51 , \port$21918$123 , \port$21918$135 
+, \port$22554$21 , \port$22554$33 , \port$22554$105 , \port$22554$117 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -70232,96 +70276,96 @@ module \pbitgen_top.core.unit26 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15059$173 ;
-  wire \port$15059$173 ;
-  input \port$15059$81 ;
-  wire \port$15059$81 ;
-  input \port$15059$9 ;
-  wire \port$15059$9 ;
-  input \port$15059$93 ;
-  wire \port$15059$93 ;
-  input \port$16013$141 ;
-  wire \port$16013$141 ;
-  input \port$16013$153 ;
-  wire \port$16013$153 ;
-  input \port$16013$57 ;
-  wire \port$16013$57 ;
-  input \port$16013$69 ;
-  wire \port$16013$69 ;
-  input \port$16649$167 ;
-  wire \port$16649$167 ;
-  input \port$16649$3 ;
-  wire \port$16649$3 ;
-  input \port$16649$75 ;
-  wire \port$16649$75 ;
-  input \port$16649$87 ;
-  wire \port$16649$87 ;
-  input \port$18716$147 ;
-  wire \port$18716$147 ;
-  input \port$18716$159 ;
-  wire \port$18716$159 ;
-  input \port$18716$167 ;
-  wire \port$18716$167 ;
-  input \port$18716$3 ;
-  wire \port$18716$3 ;
-  input \port$18716$63 ;
-  wire \port$18716$63 ;
-  input \port$18716$75 ;
-  wire \port$18716$75 ;
-  input \port$18716$87 ;
-  wire \port$18716$87 ;
-  input \port$19034$15 ;
-  wire \port$19034$15 ;
-  input \port$19034$167 ;
-  wire \port$19034$167 ;
-  input \port$19034$3 ;
-  wire \port$19034$3 ;
-  input \port$19034$75 ;
-  wire \port$19034$75 ;
-  input \port$19034$87 ;
-  wire \port$19034$87 ;
-  input \port$19034$99 ;
-  wire \port$19034$99 ;
-  input \port$19511$111 ;
-  wire \port$19511$111 ;
-  input \port$19511$15 ;
-  wire \port$19511$15 ;
-  input \port$19511$27 ;
-  wire \port$19511$27 ;
-  input \port$19511$99 ;
-  wire \port$19511$99 ;
-  input \port$20465$167 ;
-  wire \port$20465$167 ;
-  input \port$20465$3 ;
-  wire \port$20465$3 ;
-  input \port$20465$75 ;
-  wire \port$20465$75 ;
-  input \port$20465$87 ;
-  wire \port$20465$87 ;
-  input \port$21101$167 ;
-  wire \port$21101$167 ;
-  input \port$21101$3 ;
-  wire \port$21101$3 ;
-  input \port$21101$75 ;
-  wire \port$21101$75 ;
-  input \port$21101$87 ;
-  wire \port$21101$87 ;
-  input \port$21896$123 ;
-  wire \port$21896$123 ;
-  input \port$21896$135 ;
-  wire \port$21896$135 ;
-  input \port$21896$39 ;
-  wire \port$21896$39 ;
-  input \port$21896$51 ;
-  wire \port$21896$51 ;
-  input \port$22532$105 ;
-  wire \port$22532$105 ;
-  input \port$22532$117 ;
-  wire \port$22532$117 ;
-  input \port$22532$21 ;
-  wire \port$22532$21 ;
-  input \port$22532$33 ;
-  wire \port$22532$33 ;
+  input \port$15081$173 ;
+  wire \port$15081$173 ;
+  input \port$15081$81 ;
+  wire \port$15081$81 ;
+  input \port$15081$9 ;
+  wire \port$15081$9 ;
+  input \port$15081$93 ;
+  wire \port$15081$93 ;
+  input \port$16035$141 ;
+  wire \port$16035$141 ;
+  input \port$16035$153 ;
+  wire \port$16035$153 ;
+  input \port$16035$57 ;
+  wire \port$16035$57 ;
+  input \port$16035$69 ;
+  wire \port$16035$69 ;
+  input \port$16671$167 ;
+  wire \port$16671$167 ;
+  input \port$16671$3 ;
+  wire \port$16671$3 ;
+  input \port$16671$75 ;
+  wire \port$16671$75 ;
+  input \port$16671$87 ;
+  wire \port$16671$87 ;
+  input \port$18738$147 ;
+  wire \port$18738$147 ;
+  input \port$18738$159 ;
+  wire \port$18738$159 ;
+  input \port$18738$167 ;
+  wire \port$18738$167 ;
+  input \port$18738$3 ;
+  wire \port$18738$3 ;
+  input \port$18738$63 ;
+  wire \port$18738$63 ;
+  input \port$18738$75 ;
+  wire \port$18738$75 ;
+  input \port$18738$87 ;
+  wire \port$18738$87 ;
+  input \port$19056$15 ;
+  wire \port$19056$15 ;
+  input \port$19056$167 ;
+  wire \port$19056$167 ;
+  input \port$19056$3 ;
+  wire \port$19056$3 ;
+  input \port$19056$75 ;
+  wire \port$19056$75 ;
+  input \port$19056$87 ;
+  wire \port$19056$87 ;
+  input \port$19056$99 ;
+  wire \port$19056$99 ;
+  input \port$19533$111 ;
+  wire \port$19533$111 ;
+  input \port$19533$15 ;
+  wire \port$19533$15 ;
+  input \port$19533$27 ;
+  wire \port$19533$27 ;
+  input \port$19533$99 ;
+  wire \port$19533$99 ;
+  input \port$20487$167 ;
+  wire \port$20487$167 ;
+  input \port$20487$3 ;
+  wire \port$20487$3 ;
+  input \port$20487$75 ;
+  wire \port$20487$75 ;
+  input \port$20487$87 ;
+  wire \port$20487$87 ;
+  input \port$21123$167 ;
+  wire \port$21123$167 ;
+  input \port$21123$3 ;
+  wire \port$21123$3 ;
+  input \port$21123$75 ;
+  wire \port$21123$75 ;
+  input \port$21123$87 ;
+  wire \port$21123$87 ;
+  input \port$21918$123 ;
+  wire \port$21918$123 ;
+  input \port$21918$135 ;
+  wire \port$21918$135 ;
+  input \port$21918$39 ;
+  wire \port$21918$39 ;
+  input \port$21918$51 ;
+  wire \port$21918$51 ;
+  input \port$22554$105 ;
+  wire \port$22554$105 ;
+  input \port$22554$117 ;
+  wire \port$22554$117 ;
+  input \port$22554$21 ;
+  wire \port$22554$21 ;
+  input \port$22554$33 ;
+  wire \port$22554$33 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -70564,14 +70608,14 @@ module \pbitgen_top.core.unit26 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$15059$173  : \port$15059$9 ;
-  assign \$28  = wrap_b_bc[1] ? \port$15059$81  : \port$15059$93 ;
+  assign \$27  = wrap_b_bc[1] ? \port$15081$173  : \port$15081$9 ;
+  assign \$28  = wrap_b_bc[1] ? \port$15081$81  : \port$15081$93 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$22532$21  : \port$22532$33 ;
-  assign \$37  = wrap_b_bc[1] ? \port$22532$105  : \port$22532$117 ;
+  assign \$36  = wrap_b_bc[1] ? \port$22554$21  : \port$22554$33 ;
+  assign \$37  = wrap_b_bc[1] ? \port$22554$105  : \port$22554$117 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$16013$57  : \port$16013$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$16013$141  : \port$16013$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$16035$57  : \port$16035$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$16035$141  : \port$16035$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
@@ -71480,7 +71524,7 @@ module \pbitgen_top.core.unit26 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$19511$15 , \port$19511$27 , \port$19511$99 , \port$19511$111 , \port$21896$39 , \port$21896$51 , \port$21896$123 , \port$21896$135 , \port$16013$57 , \port$16013$69 , \port$16013$141 , \port$16013$153 , \port$22532$21 , \port$22532$33 , \port$22532$105 , \port$22532$117 , \port$20465$167 , \port$20465$3 , \port$20465$75 , \port$20465$87 , \port$18716$63 , \port$18716$75 , \port$18716$147 , \port$18716$159 , \port$15059$173 , \port$15059$9 , \port$15059$81 , \port$15059$93 , \port$19034$3 , \port$19034$15 , \port$19034$87 , \port$19034$99 , \port$21101$167 , \port$21101$3 , \port$21101$75 , \port$21101$87 , \port$18716$167 , \port$18716$3 , \port$18716$75 , \port$18716$87 , \port$16649$167 , \port$16649$3 , \port$16649$75 , \port$16649$87 , \port$19034$167 , \port$19034$3 , \port$19034$75 , \port$19034$87  };
+  assign nbr = { \port$19533$15 , \port$19533$27 , \port$19533$99 , \port$19533$111 , \port$21918$39 , \port$21918$51 , \port$21918$123 , \port$21918$135 , \port$16035$57 , \port$16035$69 , \port$16035$141 , \port$16035$153 , \port$22554$21 , \port$22554$33 , \port$22554$105 , \port$22554$117 , \port$20487$167 , \port$20487$3 , \port$20487$75 , \port$20487$87 , \port$18738$63 , \port$18738$75 , \port$18738$147 , \port$18738$159 , \port$15081$173 , \port$15081$9 , \port$15081$81 , \port$15081$93 , \port$19056$3 , \port$19056$15 , \port$19056$87 , \port$19056$99 , \port$21123$167 , \port$21123$3 , \port$21123$75 , \port$21123$87 , \port$18738$167 , \port$18738$3 , \port$18738$75 , \port$18738$87 , \port$16671$167 , \port$16671$3 , \port$16671$75 , \port$16671$87 , \port$19056$167 , \port$19056$3 , \port$19056$75 , \port$19056$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -71508,39 +71552,39 @@ module \pbitgen_top.core.unit26 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$19034$3 ;
-  assign \$13  = \port$19034$87 ;
+  assign \$12  = \port$19056$3 ;
+  assign \$13  = \port$19056$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$16649$3 ;
-  assign \$16  = \port$16649$87 ;
+  assign \$15  = \port$16671$3 ;
+  assign \$16  = \port$16671$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$18716$3 ;
-  assign \$19  = \port$18716$87 ;
+  assign \$18  = \port$18738$3 ;
+  assign \$19  = \port$18738$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$21101$3 ;
-  assign \$22  = \port$21101$87 ;
+  assign \$21  = \port$21123$3 ;
+  assign \$22  = \port$21123$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$19034$15 ;
-  assign \$25  = \port$19034$99 ;
+  assign \$24  = \port$19056$15 ;
+  assign \$25  = \port$19056$99 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$18716$75 ;
-  assign \$31  = \port$18716$159 ;
-  assign \$33  = \port$20465$3 ;
-  assign \$34  = \port$20465$87 ;
+  assign \$30  = \port$18738$75 ;
+  assign \$31  = \port$18738$159 ;
+  assign \$33  = \port$20487$3 ;
+  assign \$34  = \port$20487$87 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$21896$51 ;
-  assign \$43  = \port$21896$135 ;
-  assign \$45  = \port$19511$27 ;
-  assign \$46  = \port$19511$111 ;
+  assign \$42  = \port$21918$51 ;
+  assign \$43  = \port$21918$135 ;
+  assign \$45  = \port$19533$27 ;
+  assign \$46  = \port$19533$111 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit27 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15218$5 
-, \port$15218$85 , \port$15218$97 , \port$15218$169 , \port$16172$53 , \port$16172$65 , \port$16172$145 , \port$16172$157 , \port$16808$79 , \port$16808$91 , \port$16808$163 , \port$16808$175 , \port$16967$5 , \port$16967$17 , \port$16967$85 , \port$16967$97 , \port$16967$109 , \port$16967$169 , \port$18875$59 , \port$18875$71 , \port$18875$79 , \port$18875$91 
-, \port$18875$151 , \port$18875$163 , \port$18875$175 , valid_table_out, spins, \port$19670$11 , \port$19670$23 , \port$19670$103 , \port$19670$115 , \port$20624$79 , \port$20624$91 , \port$20624$163 , \port$20624$175 , \port$21260$79 , \port$21260$91 , \port$21260$163 , \port$21260$175 , \port$22055$35 , \port$22055$47 , \port$22055$127 , \port$22055$139 
-, \port$22691$17 , \port$22691$29 , \port$22691$109 , \port$22691$121 , load_lane);
+module \pbitgen_top.core.unit27 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15240$5 
+, \port$15240$85 , \port$15240$97 , \port$15240$169 , \port$16194$53 , \port$16194$65 , \port$16194$145 , \port$16194$157 , \port$16830$79 , \port$16830$91 , \port$16830$163 , \port$16830$175 , \port$16989$5 , \port$16989$17 , \port$16989$85 , \port$16989$97 , \port$16989$109 , \port$16989$169 , \port$18897$59 , \port$18897$71 , \port$18897$79 , \port$18897$91 
+, \port$18897$151 , \port$18897$163 , \port$18897$175 , valid_table_out, spins, \port$19692$11 , \port$19692$23 , \port$19692$103 , \port$19692$115 , \port$20646$79 , \port$20646$91 , \port$20646$163 , \port$20646$175 , \port$21282$79 , \port$21282$91 , \port$21282$163 , \port$21282$175 , \port$22077$35 , \port$22077$47 , \port$22077$127 , \port$22077$139 
+, \port$22713$17 , \port$22713$29 , \port$22713$109 , \port$22713$121 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -71911,96 +71955,96 @@ module \pbitgen_top.core.unit27 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15218$169 ;
-  wire \port$15218$169 ;
-  input \port$15218$5 ;
-  wire \port$15218$5 ;
-  input \port$15218$85 ;
-  wire \port$15218$85 ;
-  input \port$15218$97 ;
-  wire \port$15218$97 ;
-  input \port$16172$145 ;
-  wire \port$16172$145 ;
-  input \port$16172$157 ;
-  wire \port$16172$157 ;
-  input \port$16172$53 ;
-  wire \port$16172$53 ;
-  input \port$16172$65 ;
-  wire \port$16172$65 ;
-  input \port$16808$163 ;
-  wire \port$16808$163 ;
-  input \port$16808$175 ;
-  wire \port$16808$175 ;
-  input \port$16808$79 ;
-  wire \port$16808$79 ;
-  input \port$16808$91 ;
-  wire \port$16808$91 ;
-  input \port$16967$109 ;
-  wire \port$16967$109 ;
-  input \port$16967$169 ;
-  wire \port$16967$169 ;
-  input \port$16967$17 ;
-  wire \port$16967$17 ;
-  input \port$16967$5 ;
-  wire \port$16967$5 ;
-  input \port$16967$85 ;
-  wire \port$16967$85 ;
-  input \port$16967$97 ;
-  wire \port$16967$97 ;
-  input \port$18875$151 ;
-  wire \port$18875$151 ;
-  input \port$18875$163 ;
-  wire \port$18875$163 ;
-  input \port$18875$175 ;
-  wire \port$18875$175 ;
-  input \port$18875$59 ;
-  wire \port$18875$59 ;
-  input \port$18875$71 ;
-  wire \port$18875$71 ;
-  input \port$18875$79 ;
-  wire \port$18875$79 ;
-  input \port$18875$91 ;
-  wire \port$18875$91 ;
-  input \port$19670$103 ;
-  wire \port$19670$103 ;
-  input \port$19670$11 ;
-  wire \port$19670$11 ;
-  input \port$19670$115 ;
-  wire \port$19670$115 ;
-  input \port$19670$23 ;
-  wire \port$19670$23 ;
-  input \port$20624$163 ;
-  wire \port$20624$163 ;
-  input \port$20624$175 ;
-  wire \port$20624$175 ;
-  input \port$20624$79 ;
-  wire \port$20624$79 ;
-  input \port$20624$91 ;
-  wire \port$20624$91 ;
-  input \port$21260$163 ;
-  wire \port$21260$163 ;
-  input \port$21260$175 ;
-  wire \port$21260$175 ;
-  input \port$21260$79 ;
-  wire \port$21260$79 ;
-  input \port$21260$91 ;
-  wire \port$21260$91 ;
-  input \port$22055$127 ;
-  wire \port$22055$127 ;
-  input \port$22055$139 ;
-  wire \port$22055$139 ;
-  input \port$22055$35 ;
-  wire \port$22055$35 ;
-  input \port$22055$47 ;
-  wire \port$22055$47 ;
-  input \port$22691$109 ;
-  wire \port$22691$109 ;
-  input \port$22691$121 ;
-  wire \port$22691$121 ;
-  input \port$22691$17 ;
-  wire \port$22691$17 ;
-  input \port$22691$29 ;
-  wire \port$22691$29 ;
+  input \port$15240$169 ;
+  wire \port$15240$169 ;
+  input \port$15240$5 ;
+  wire \port$15240$5 ;
+  input \port$15240$85 ;
+  wire \port$15240$85 ;
+  input \port$15240$97 ;
+  wire \port$15240$97 ;
+  input \port$16194$145 ;
+  wire \port$16194$145 ;
+  input \port$16194$157 ;
+  wire \port$16194$157 ;
+  input \port$16194$53 ;
+  wire \port$16194$53 ;
+  input \port$16194$65 ;
+  wire \port$16194$65 ;
+  input \port$16830$163 ;
+  wire \port$16830$163 ;
+  input \port$16830$175 ;
+  wire \port$16830$175 ;
+  input \port$16830$79 ;
+  wire \port$16830$79 ;
+  input \port$16830$91 ;
+  wire \port$16830$91 ;
+  input \port$16989$109 ;
+  wire \port$16989$109 ;
+  input \port$16989$169 ;
+  wire \port$16989$169 ;
+  input \port$16989$17 ;
+  wire \port$16989$17 ;
+  input \port$16989$5 ;
+  wire \port$16989$5 ;
+  input \port$16989$85 ;
+  wire \port$16989$85 ;
+  input \port$16989$97 ;
+  wire \port$16989$97 ;
+  input \port$18897$151 ;
+  wire \port$18897$151 ;
+  input \port$18897$163 ;
+  wire \port$18897$163 ;
+  input \port$18897$175 ;
+  wire \port$18897$175 ;
+  input \port$18897$59 ;
+  wire \port$18897$59 ;
+  input \port$18897$71 ;
+  wire \port$18897$71 ;
+  input \port$18897$79 ;
+  wire \port$18897$79 ;
+  input \port$18897$91 ;
+  wire \port$18897$91 ;
+  input \port$19692$103 ;
+  wire \port$19692$103 ;
+  input \port$19692$11 ;
+  wire \port$19692$11 ;
+  input \port$19692$115 ;
+  wire \port$19692$115 ;
+  input \port$19692$23 ;
+  wire \port$19692$23 ;
+  input \port$20646$163 ;
+  wire \port$20646$163 ;
+  input \port$20646$175 ;
+  wire \port$20646$175 ;
+  input \port$20646$79 ;
+  wire \port$20646$79 ;
+  input \port$20646$91 ;
+  wire \port$20646$91 ;
+  input \port$21282$163 ;
+  wire \port$21282$163 ;
+  input \port$21282$175 ;
+  wire \port$21282$175 ;
+  input \port$21282$79 ;
+  wire \port$21282$79 ;
+  input \port$21282$91 ;
+  wire \port$21282$91 ;
+  input \port$22077$127 ;
+  wire \port$22077$127 ;
+  input \port$22077$139 ;
+  wire \port$22077$139 ;
+  input \port$22077$35 ;
+  wire \port$22077$35 ;
+  input \port$22077$47 ;
+  wire \port$22077$47 ;
+  input \port$22713$109 ;
+  wire \port$22713$109 ;
+  input \port$22713$121 ;
+  wire \port$22713$121 ;
+  input \port$22713$17 ;
+  wire \port$22713$17 ;
+  input \port$22713$29 ;
+  wire \port$22713$29 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -72242,19 +72286,19 @@ module \pbitgen_top.core.unit27 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$9  = $signed(\$8 ) + $signed(2'h1);
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
-  assign \$12  = wrap_b_bc[1] ? \port$16967$85  : \port$16967$97 ;
-  assign \$13  = wrap_b_bc[1] ? \port$16967$169  : \port$16967$5 ;
-  assign \$24  = wrap_b_bc[1] ? \port$16967$97  : \port$16967$109 ;
-  assign \$25  = wrap_b_bc[1] ? \port$16967$5  : \port$16967$17 ;
+  assign \$12  = wrap_b_bc[1] ? \port$16989$85  : \port$16989$97 ;
+  assign \$13  = wrap_b_bc[1] ? \port$16989$169  : \port$16989$5 ;
+  assign \$24  = wrap_b_bc[1] ? \port$16989$97  : \port$16989$109 ;
+  assign \$25  = wrap_b_bc[1] ? \port$16989$5  : \port$16989$17 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$15218$85  : \port$15218$97 ;
-  assign \$28  = wrap_b_bc[1] ? \port$15218$169  : \port$15218$5 ;
+  assign \$27  = wrap_b_bc[1] ? \port$15240$85  : \port$15240$97 ;
+  assign \$28  = wrap_b_bc[1] ? \port$15240$169  : \port$15240$5 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$22691$109  : \port$22691$121 ;
-  assign \$37  = wrap_b_bc[1] ? \port$22691$17  : \port$22691$29 ;
+  assign \$36  = wrap_b_bc[1] ? \port$22713$109  : \port$22713$121 ;
+  assign \$37  = wrap_b_bc[1] ? \port$22713$17  : \port$22713$29 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$16172$145  : \port$16172$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$16172$53  : \port$16172$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$16194$145  : \port$16194$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$16194$53  : \port$16194$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
@@ -73163,7 +73207,7 @@ module \pbitgen_top.core.unit27 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$19670$103 , \port$19670$115 , \port$19670$11 , \port$19670$23 , \port$22055$127 , \port$22055$139 , \port$22055$35 , \port$22055$47 , \port$16172$145 , \port$16172$157 , \port$16172$53 , \port$16172$65 , \port$22691$109 , \port$22691$121 , \port$22691$17 , \port$22691$29 , \port$20624$79 , \port$20624$91 , \port$20624$163 , \port$20624$175 , \port$18875$151 , \port$18875$163 , \port$18875$59 , \port$18875$71 , \port$15218$85 , \port$15218$97 , \port$15218$169 , \port$15218$5 , \port$16967$97 , \port$16967$109 , \port$16967$5 , \port$16967$17 , \port$21260$79 , \port$21260$91 , \port$21260$163 , \port$21260$175 , \port$18875$79 , \port$18875$91 , \port$18875$163 , \port$18875$175 , \port$16808$79 , \port$16808$91 , \port$16808$163 , \port$16808$175 , \port$16967$85 , \port$16967$97 , \port$16967$169 , \port$16967$5  };
+  assign nbr = { \port$19692$103 , \port$19692$115 , \port$19692$11 , \port$19692$23 , \port$22077$127 , \port$22077$139 , \port$22077$35 , \port$22077$47 , \port$16194$145 , \port$16194$157 , \port$16194$53 , \port$16194$65 , \port$22713$109 , \port$22713$121 , \port$22713$17 , \port$22713$29 , \port$20646$79 , \port$20646$91 , \port$20646$163 , \port$20646$175 , \port$18897$151 , \port$18897$163 , \port$18897$59 , \port$18897$71 , \port$15240$85 , \port$15240$97 , \port$15240$169 , \port$15240$5 , \port$16989$97 , \port$16989$109 , \port$16989$5 , \port$16989$17 , \port$21282$79 , \port$21282$91 , \port$21282$163 , \port$21282$175 , \port$18897$79 , \port$18897$91 , \port$18897$163 , \port$18897$175 , \port$16830$79 , \port$16830$91 , \port$16830$163 , \port$16830$175 , \port$16989$85 , \port$16989$97 , \port$16989$169 , \port$16989$5  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -73192,34 +73236,34 @@ module \pbitgen_top.core.unit27 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
   assign \$14  = \$13 ;
-  assign \$15  = \port$16808$91 ;
-  assign \$16  = \port$16808$175 ;
+  assign \$15  = \port$16830$91 ;
+  assign \$16  = \port$16830$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$18875$91 ;
-  assign \$19  = \port$18875$175 ;
+  assign \$18  = \port$18897$91 ;
+  assign \$19  = \port$18897$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$21260$91 ;
-  assign \$22  = \port$21260$175 ;
+  assign \$21  = \port$21282$91 ;
+  assign \$22  = \port$21282$175 ;
   assign \$23  = \$22 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$18875$163 ;
-  assign \$31  = \port$18875$71 ;
-  assign \$33  = \port$20624$91 ;
-  assign \$34  = \port$20624$175 ;
+  assign \$30  = \port$18897$163 ;
+  assign \$31  = \port$18897$71 ;
+  assign \$33  = \port$20646$91 ;
+  assign \$34  = \port$20646$175 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$22055$139 ;
-  assign \$43  = \port$22055$47 ;
-  assign \$45  = \port$19670$115 ;
-  assign \$46  = \port$19670$23 ;
+  assign \$42  = \port$22077$139 ;
+  assign \$43  = \port$22077$47 ;
+  assign \$45  = \port$19692$115 ;
+  assign \$46  = \port$19692$23 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit28 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15536$53 
-, \port$15536$65 , \port$15536$145 , \port$15536$157 , \port$16172$23 , \port$16172$35 , \port$16172$115 , \port$16172$127 , \port$16967$79 , \port$16967$91 , \port$16967$163 , \port$16967$175 , \port$17603$79 , \port$17603$91 , \port$17603$163 , \port$17603$175 , \port$18557$47 , \port$18557$59 , \port$18557$139 , \port$18557$151 , valid_table_out, spins
-, \port$19352$11 , \port$19352$79 , \port$19352$91 , \port$19352$103 , \port$19352$163 , \port$19352$175 , \port$21260$5 , \port$21260$65 , \port$21260$77 , \port$21260$85 , \port$21260$97 , \port$21260$157 , \port$21260$169 , \port$21419$79 , \port$21419$91 , \port$21419$163 , \port$21419$175 , \port$22055$17 , \port$22055$29 , \port$22055$109 , \port$22055$121 
-, \port$23009$5 , \port$23009$85 , \port$23009$97 , \port$23009$169 , load_lane);
+module \pbitgen_top.core.unit28 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15558$53 
+, \port$15558$65 , \port$15558$145 , \port$15558$157 , \port$16194$23 , \port$16194$35 , \port$16194$115 , \port$16194$127 , \port$16989$79 , \port$16989$91 , \port$16989$163 , \port$16989$175 , \port$17625$79 , \port$17625$91 , \port$17625$163 , \port$17625$175 , \port$18579$47 , \port$18579$59 , \port$18579$139 , \port$18579$151 , valid_table_out, spins
+, \port$19374$11 , \port$19374$79 , \port$19374$91 , \port$19374$103 , \port$19374$163 , \port$19374$175 , \port$21282$5 , \port$21282$65 , \port$21282$77 , \port$21282$85 , \port$21282$97 , \port$21282$157 , \port$21282$169 , \port$21441$79 , \port$21441$91 , \port$21441$163 , \port$21441$175 , \port$22077$17 , \port$22077$29 , \port$22077$109 , \port$22077$121 
+, \port$23031$5 , \port$23031$85 , \port$23031$97 , \port$23031$169 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$27  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -73590,96 +73634,96 @@ module \pbitgen_top.core.unit28 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15536$145 ;
-  wire \port$15536$145 ;
-  input \port$15536$157 ;
-  wire \port$15536$157 ;
-  input \port$15536$53 ;
-  wire \port$15536$53 ;
-  input \port$15536$65 ;
-  wire \port$15536$65 ;
-  input \port$16172$115 ;
-  wire \port$16172$115 ;
-  input \port$16172$127 ;
-  wire \port$16172$127 ;
-  input \port$16172$23 ;
-  wire \port$16172$23 ;
-  input \port$16172$35 ;
-  wire \port$16172$35 ;
-  input \port$16967$163 ;
-  wire \port$16967$163 ;
-  input \port$16967$175 ;
-  wire \port$16967$175 ;
-  input \port$16967$79 ;
-  wire \port$16967$79 ;
-  input \port$16967$91 ;
-  wire \port$16967$91 ;
-  input \port$17603$163 ;
-  wire \port$17603$163 ;
-  input \port$17603$175 ;
-  wire \port$17603$175 ;
-  input \port$17603$79 ;
-  wire \port$17603$79 ;
-  input \port$17603$91 ;
-  wire \port$17603$91 ;
-  input \port$18557$139 ;
-  wire \port$18557$139 ;
-  input \port$18557$151 ;
-  wire \port$18557$151 ;
-  input \port$18557$47 ;
-  wire \port$18557$47 ;
-  input \port$18557$59 ;
-  wire \port$18557$59 ;
-  input \port$19352$103 ;
-  wire \port$19352$103 ;
-  input \port$19352$11 ;
-  wire \port$19352$11 ;
-  input \port$19352$163 ;
-  wire \port$19352$163 ;
-  input \port$19352$175 ;
-  wire \port$19352$175 ;
-  input \port$19352$79 ;
-  wire \port$19352$79 ;
-  input \port$19352$91 ;
-  wire \port$19352$91 ;
-  input \port$21260$157 ;
-  wire \port$21260$157 ;
-  input \port$21260$169 ;
-  wire \port$21260$169 ;
-  input \port$21260$5 ;
-  wire \port$21260$5 ;
-  input \port$21260$65 ;
-  wire \port$21260$65 ;
-  input \port$21260$77 ;
-  wire \port$21260$77 ;
-  input \port$21260$85 ;
-  wire \port$21260$85 ;
-  input \port$21260$97 ;
-  wire \port$21260$97 ;
-  input \port$21419$163 ;
-  wire \port$21419$163 ;
-  input \port$21419$175 ;
-  wire \port$21419$175 ;
-  input \port$21419$79 ;
-  wire \port$21419$79 ;
-  input \port$21419$91 ;
-  wire \port$21419$91 ;
-  input \port$22055$109 ;
-  wire \port$22055$109 ;
-  input \port$22055$121 ;
-  wire \port$22055$121 ;
-  input \port$22055$17 ;
-  wire \port$22055$17 ;
-  input \port$22055$29 ;
-  wire \port$22055$29 ;
-  input \port$23009$169 ;
-  wire \port$23009$169 ;
-  input \port$23009$5 ;
-  wire \port$23009$5 ;
-  input \port$23009$85 ;
-  wire \port$23009$85 ;
-  input \port$23009$97 ;
-  wire \port$23009$97 ;
+  input \port$15558$145 ;
+  wire \port$15558$145 ;
+  input \port$15558$157 ;
+  wire \port$15558$157 ;
+  input \port$15558$53 ;
+  wire \port$15558$53 ;
+  input \port$15558$65 ;
+  wire \port$15558$65 ;
+  input \port$16194$115 ;
+  wire \port$16194$115 ;
+  input \port$16194$127 ;
+  wire \port$16194$127 ;
+  input \port$16194$23 ;
+  wire \port$16194$23 ;
+  input \port$16194$35 ;
+  wire \port$16194$35 ;
+  input \port$16989$163 ;
+  wire \port$16989$163 ;
+  input \port$16989$175 ;
+  wire \port$16989$175 ;
+  input \port$16989$79 ;
+  wire \port$16989$79 ;
+  input \port$16989$91 ;
+  wire \port$16989$91 ;
+  input \port$17625$163 ;
+  wire \port$17625$163 ;
+  input \port$17625$175 ;
+  wire \port$17625$175 ;
+  input \port$17625$79 ;
+  wire \port$17625$79 ;
+  input \port$17625$91 ;
+  wire \port$17625$91 ;
+  input \port$18579$139 ;
+  wire \port$18579$139 ;
+  input \port$18579$151 ;
+  wire \port$18579$151 ;
+  input \port$18579$47 ;
+  wire \port$18579$47 ;
+  input \port$18579$59 ;
+  wire \port$18579$59 ;
+  input \port$19374$103 ;
+  wire \port$19374$103 ;
+  input \port$19374$11 ;
+  wire \port$19374$11 ;
+  input \port$19374$163 ;
+  wire \port$19374$163 ;
+  input \port$19374$175 ;
+  wire \port$19374$175 ;
+  input \port$19374$79 ;
+  wire \port$19374$79 ;
+  input \port$19374$91 ;
+  wire \port$19374$91 ;
+  input \port$21282$157 ;
+  wire \port$21282$157 ;
+  input \port$21282$169 ;
+  wire \port$21282$169 ;
+  input \port$21282$5 ;
+  wire \port$21282$5 ;
+  input \port$21282$65 ;
+  wire \port$21282$65 ;
+  input \port$21282$77 ;
+  wire \port$21282$77 ;
+  input \port$21282$85 ;
+  wire \port$21282$85 ;
+  input \port$21282$97 ;
+  wire \port$21282$97 ;
+  input \port$21441$163 ;
+  wire \port$21441$163 ;
+  input \port$21441$175 ;
+  wire \port$21441$175 ;
+  input \port$21441$79 ;
+  wire \port$21441$79 ;
+  input \port$21441$91 ;
+  wire \port$21441$91 ;
+  input \port$22077$109 ;
+  wire \port$22077$109 ;
+  input \port$22077$121 ;
+  wire \port$22077$121 ;
+  input \port$22077$17 ;
+  wire \port$22077$17 ;
+  input \port$22077$29 ;
+  wire \port$22077$29 ;
+  input \port$23031$169 ;
+  wire \port$23031$169 ;
+  input \port$23031$5 ;
+  wire \port$23031$5 ;
+  input \port$23031$85 ;
+  wire \port$23031$85 ;
+  input \port$23031$97 ;
+  wire \port$23031$97 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -73921,21 +73965,21 @@ module \pbitgen_top.core.unit28 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$9  = $signed(\$8 ) + $signed(2'h1);
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
-  assign \$18  = wrap_b_bc[1] ? \port$21260$85  : \port$21260$97 ;
-  assign \$19  = wrap_b_bc[1] ? \port$21260$169  : \port$21260$5 ;
+  assign \$18  = wrap_b_bc[1] ? \port$21282$85  : \port$21282$97 ;
+  assign \$19  = wrap_b_bc[1] ? \port$21282$169  : \port$21282$5 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$30  = wrap_b_bc[1] ? \port$21260$157  : \port$21260$169 ;
-  assign \$31  = wrap_b_bc[1] ? \port$21260$65  : \port$21260$77 ;
+  assign \$30  = wrap_b_bc[1] ? \port$21282$157  : \port$21282$169 ;
+  assign \$31  = wrap_b_bc[1] ? \port$21282$65  : \port$21282$77 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$23009$85  : \port$23009$97 ;
-  assign \$34  = wrap_b_bc[1] ? \port$23009$169  : \port$23009$5 ;
+  assign \$33  = wrap_b_bc[1] ? \port$23031$85  : \port$23031$97 ;
+  assign \$34  = wrap_b_bc[1] ? \port$23031$169  : \port$23031$5 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$15536$145  : \port$15536$157 ;
-  assign \$43  = wrap_b_bc[1] ? \port$15536$53  : \port$15536$65 ;
+  assign \$42  = wrap_b_bc[1] ? \port$15558$145  : \port$15558$157 ;
+  assign \$43  = wrap_b_bc[1] ? \port$15558$53  : \port$15558$65 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$22055$109  : \port$22055$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$22055$17  : \port$22055$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$22077$109  : \port$22077$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$22077$17  : \port$22077$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -74842,7 +74886,7 @@ module \pbitgen_top.core.unit28 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$22055$109 , \port$22055$121 , \port$22055$17 , \port$22055$29 , \port$15536$145 , \port$15536$157 , \port$15536$53 , \port$15536$65 , \port$18557$139 , \port$18557$151 , \port$18557$47 , \port$18557$59 , \port$16172$115 , \port$16172$127 , \port$16172$23 , \port$16172$35 , \port$23009$85 , \port$23009$97 , \port$23009$169 , \port$23009$5 , \port$21260$157 , \port$21260$169 , \port$21260$65 , \port$21260$77 , \port$17603$79 , \port$17603$91 , \port$17603$163 , \port$17603$175 , \port$19352$91 , \port$19352$103 , \port$19352$175 , \port$19352$11 , \port$21419$79 , \port$21419$91 , \port$21419$163 , \port$21419$175 , \port$21260$85 , \port$21260$97 , \port$21260$169 , \port$21260$5 , \port$16967$79 , \port$16967$91 , \port$16967$163 , \port$16967$175 , \port$19352$79 , \port$19352$91 , \port$19352$163 , \port$19352$175  };
+  assign nbr = { \port$22077$109 , \port$22077$121 , \port$22077$17 , \port$22077$29 , \port$15558$145 , \port$15558$157 , \port$15558$53 , \port$15558$65 , \port$18579$139 , \port$18579$151 , \port$18579$47 , \port$18579$59 , \port$16194$115 , \port$16194$127 , \port$16194$23 , \port$16194$35 , \port$23031$85 , \port$23031$97 , \port$23031$169 , \port$23031$5 , \port$21282$157 , \port$21282$169 , \port$21282$65 , \port$21282$77 , \port$17625$79 , \port$17625$91 , \port$17625$163 , \port$17625$175 , \port$19374$91 , \port$19374$103 , \port$19374$175 , \port$19374$11 , \port$21441$79 , \port$21441$91 , \port$21441$163 , \port$21441$175 , \port$21282$85 , \port$21282$97 , \port$21282$169 , \port$21282$5 , \port$16989$79 , \port$16989$91 , \port$16989$163 , \port$16989$175 , \port$19374$79 , \port$19374$91 , \port$19374$163 , \port$19374$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -74870,35 +74914,35 @@ module \pbitgen_top.core.unit28 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$19352$91 ;
-  assign \$13  = \port$19352$175 ;
+  assign \$12  = \port$19374$91 ;
+  assign \$13  = \port$19374$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$16967$91 ;
-  assign \$16  = \port$16967$175 ;
+  assign \$15  = \port$16989$91 ;
+  assign \$16  = \port$16989$175 ;
   assign \$17  = \$16 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$21419$91 ;
-  assign \$22  = \port$21419$175 ;
+  assign \$21  = \port$21441$91 ;
+  assign \$22  = \port$21441$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$19352$103 ;
-  assign \$25  = \port$19352$11 ;
-  assign \$27  = \port$17603$91 ;
-  assign \$28  = \port$17603$175 ;
+  assign \$24  = \port$19374$103 ;
+  assign \$25  = \port$19374$11 ;
+  assign \$27  = \port$17625$91 ;
+  assign \$28  = \port$17625$175 ;
   assign \$29  = \$28 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$16172$127 ;
-  assign \$37  = \port$16172$35 ;
-  assign \$39  = \port$18557$151 ;
-  assign \$40  = \port$18557$59 ;
+  assign \$36  = \port$16194$127 ;
+  assign \$37  = \port$16194$35 ;
+  assign \$39  = \port$18579$151 ;
+  assign \$40  = \port$18579$59 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit29 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15695$57 
-, \port$15695$69 , \port$15695$141 , \port$15695$153 , \port$16331$27 , \port$16331$39 , \port$16331$111 , \port$16331$123 , \port$17126$3 , \port$17126$75 , \port$17126$87 , \port$17126$167 , \port$17762$3 , \port$17762$75 , \port$17762$87 , \port$17762$167 , \port$18716$51 , \port$18716$63 , \port$18716$135 , \port$18716$147 , \port$19193$3 , \port$19193$63 
-, \port$19193$75 , \port$19193$87 , \port$19193$147 , \port$19193$159 , \port$19193$167 , valid_table_out, spins, \port$19511$3 , \port$19511$15 , \port$19511$75 , \port$19511$87 , \port$19511$99 , \port$19511$167 , \port$21578$3 , \port$21578$75 , \port$21578$87 , \port$21578$167 , \port$22214$21 , \port$22214$33 , \port$22214$105 , \port$22214$117 
-, \port$23168$9 , \port$23168$81 , \port$23168$93 , \port$23168$173 , load_lane);
+module \pbitgen_top.core.unit29 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15717$57 
+, \port$15717$69 , \port$15717$141 , \port$15717$153 , \port$16353$27 , \port$16353$39 , \port$16353$111 , \port$16353$123 , \port$17148$3 , \port$17148$75 , \port$17148$87 , \port$17148$167 , \port$17784$3 , \port$17784$75 , \port$17784$87 , \port$17784$167 , \port$18738$51 , \port$18738$63 , \port$18738$135 , \port$18738$147 , \port$19215$3 , \port$19215$63 
+, \port$19215$75 , \port$19215$87 , \port$19215$147 , \port$19215$159 , \port$19215$167 , valid_table_out, spins, \port$19533$3 , \port$19533$15 , \port$19533$75 , \port$19533$87 , \port$19533$99 , \port$19533$167 , \port$21600$3 , \port$21600$75 , \port$21600$87 , \port$21600$167 , \port$22236$21 , \port$22236$33 , \port$22236$105 , \port$22236$117 
+, \port$23190$9 , \port$23190$81 , \port$23190$93 , \port$23190$173 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -75269,96 +75313,96 @@ module \pbitgen_top.core.unit29 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15695$141 ;
-  wire \port$15695$141 ;
-  input \port$15695$153 ;
-  wire \port$15695$153 ;
-  input \port$15695$57 ;
-  wire \port$15695$57 ;
-  input \port$15695$69 ;
-  wire \port$15695$69 ;
-  input \port$16331$111 ;
-  wire \port$16331$111 ;
-  input \port$16331$123 ;
-  wire \port$16331$123 ;
-  input \port$16331$27 ;
-  wire \port$16331$27 ;
-  input \port$16331$39 ;
-  wire \port$16331$39 ;
-  input \port$17126$167 ;
-  wire \port$17126$167 ;
-  input \port$17126$3 ;
-  wire \port$17126$3 ;
-  input \port$17126$75 ;
-  wire \port$17126$75 ;
-  input \port$17126$87 ;
-  wire \port$17126$87 ;
-  input \port$17762$167 ;
-  wire \port$17762$167 ;
-  input \port$17762$3 ;
-  wire \port$17762$3 ;
-  input \port$17762$75 ;
-  wire \port$17762$75 ;
-  input \port$17762$87 ;
-  wire \port$17762$87 ;
-  input \port$18716$135 ;
-  wire \port$18716$135 ;
-  input \port$18716$147 ;
-  wire \port$18716$147 ;
-  input \port$18716$51 ;
-  wire \port$18716$51 ;
-  input \port$18716$63 ;
-  wire \port$18716$63 ;
-  input \port$19193$147 ;
-  wire \port$19193$147 ;
-  input \port$19193$159 ;
-  wire \port$19193$159 ;
-  input \port$19193$167 ;
-  wire \port$19193$167 ;
-  input \port$19193$3 ;
-  wire \port$19193$3 ;
-  input \port$19193$63 ;
-  wire \port$19193$63 ;
-  input \port$19193$75 ;
-  wire \port$19193$75 ;
-  input \port$19193$87 ;
-  wire \port$19193$87 ;
-  input \port$19511$15 ;
-  wire \port$19511$15 ;
-  input \port$19511$167 ;
-  wire \port$19511$167 ;
-  input \port$19511$3 ;
-  wire \port$19511$3 ;
-  input \port$19511$75 ;
-  wire \port$19511$75 ;
-  input \port$19511$87 ;
-  wire \port$19511$87 ;
-  input \port$19511$99 ;
-  wire \port$19511$99 ;
-  input \port$21578$167 ;
-  wire \port$21578$167 ;
-  input \port$21578$3 ;
-  wire \port$21578$3 ;
-  input \port$21578$75 ;
-  wire \port$21578$75 ;
-  input \port$21578$87 ;
-  wire \port$21578$87 ;
-  input \port$22214$105 ;
-  wire \port$22214$105 ;
-  input \port$22214$117 ;
-  wire \port$22214$117 ;
-  input \port$22214$21 ;
-  wire \port$22214$21 ;
-  input \port$22214$33 ;
-  wire \port$22214$33 ;
-  input \port$23168$173 ;
-  wire \port$23168$173 ;
-  input \port$23168$81 ;
-  wire \port$23168$81 ;
-  input \port$23168$9 ;
-  wire \port$23168$9 ;
-  input \port$23168$93 ;
-  wire \port$23168$93 ;
+  input \port$15717$141 ;
+  wire \port$15717$141 ;
+  input \port$15717$153 ;
+  wire \port$15717$153 ;
+  input \port$15717$57 ;
+  wire \port$15717$57 ;
+  input \port$15717$69 ;
+  wire \port$15717$69 ;
+  input \port$16353$111 ;
+  wire \port$16353$111 ;
+  input \port$16353$123 ;
+  wire \port$16353$123 ;
+  input \port$16353$27 ;
+  wire \port$16353$27 ;
+  input \port$16353$39 ;
+  wire \port$16353$39 ;
+  input \port$17148$167 ;
+  wire \port$17148$167 ;
+  input \port$17148$3 ;
+  wire \port$17148$3 ;
+  input \port$17148$75 ;
+  wire \port$17148$75 ;
+  input \port$17148$87 ;
+  wire \port$17148$87 ;
+  input \port$17784$167 ;
+  wire \port$17784$167 ;
+  input \port$17784$3 ;
+  wire \port$17784$3 ;
+  input \port$17784$75 ;
+  wire \port$17784$75 ;
+  input \port$17784$87 ;
+  wire \port$17784$87 ;
+  input \port$18738$135 ;
+  wire \port$18738$135 ;
+  input \port$18738$147 ;
+  wire \port$18738$147 ;
+  input \port$18738$51 ;
+  wire \port$18738$51 ;
+  input \port$18738$63 ;
+  wire \port$18738$63 ;
+  input \port$19215$147 ;
+  wire \port$19215$147 ;
+  input \port$19215$159 ;
+  wire \port$19215$159 ;
+  input \port$19215$167 ;
+  wire \port$19215$167 ;
+  input \port$19215$3 ;
+  wire \port$19215$3 ;
+  input \port$19215$63 ;
+  wire \port$19215$63 ;
+  input \port$19215$75 ;
+  wire \port$19215$75 ;
+  input \port$19215$87 ;
+  wire \port$19215$87 ;
+  input \port$19533$15 ;
+  wire \port$19533$15 ;
+  input \port$19533$167 ;
+  wire \port$19533$167 ;
+  input \port$19533$3 ;
+  wire \port$19533$3 ;
+  input \port$19533$75 ;
+  wire \port$19533$75 ;
+  input \port$19533$87 ;
+  wire \port$19533$87 ;
+  input \port$19533$99 ;
+  wire \port$19533$99 ;
+  input \port$21600$167 ;
+  wire \port$21600$167 ;
+  input \port$21600$3 ;
+  wire \port$21600$3 ;
+  input \port$21600$75 ;
+  wire \port$21600$75 ;
+  input \port$21600$87 ;
+  wire \port$21600$87 ;
+  input \port$22236$105 ;
+  wire \port$22236$105 ;
+  input \port$22236$117 ;
+  wire \port$22236$117 ;
+  input \port$22236$21 ;
+  wire \port$22236$21 ;
+  input \port$22236$33 ;
+  wire \port$22236$33 ;
+  input \port$23190$173 ;
+  wire \port$23190$173 ;
+  input \port$23190$81 ;
+  wire \port$23190$81 ;
+  input \port$23190$9 ;
+  wire \port$23190$9 ;
+  input \port$23190$93 ;
+  wire \port$23190$93 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -75602,15 +75646,15 @@ module \pbitgen_top.core.unit29 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$23168$173  : \port$23168$9 ;
-  assign \$34  = wrap_b_bc[1] ? \port$23168$81  : \port$23168$93 ;
+  assign \$33  = wrap_b_bc[1] ? \port$23190$173  : \port$23190$9 ;
+  assign \$34  = wrap_b_bc[1] ? \port$23190$81  : \port$23190$93 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$15695$57  : \port$15695$69 ;
-  assign \$43  = wrap_b_bc[1] ? \port$15695$141  : \port$15695$153 ;
+  assign \$42  = wrap_b_bc[1] ? \port$15717$57  : \port$15717$69 ;
+  assign \$43  = wrap_b_bc[1] ? \port$15717$141  : \port$15717$153 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$22214$21  : \port$22214$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$22214$105  : \port$22214$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$22236$21  : \port$22236$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$22236$105  : \port$22236$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -76517,7 +76561,7 @@ module \pbitgen_top.core.unit29 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$22214$21 , \port$22214$33 , \port$22214$105 , \port$22214$117 , \port$15695$57 , \port$15695$69 , \port$15695$141 , \port$15695$153 , \port$18716$51 , \port$18716$63 , \port$18716$135 , \port$18716$147 , \port$16331$27 , \port$16331$39 , \port$16331$111 , \port$16331$123 , \port$23168$173 , \port$23168$9 , \port$23168$81 , \port$23168$93 , \port$19193$63 , \port$19193$75 , \port$19193$147 , \port$19193$159 , \port$17762$167 , \port$17762$3 , \port$17762$75 , \port$17762$87 , \port$19511$3 , \port$19511$15 , \port$19511$87 , \port$19511$99 , \port$21578$167 , \port$21578$3 , \port$21578$75 , \port$21578$87 , \port$19193$167 , \port$19193$3 , \port$19193$75 , \port$19193$87 , \port$17126$167 , \port$17126$3 , \port$17126$75 , \port$17126$87 , \port$19511$167 , \port$19511$3 , \port$19511$75 , \port$19511$87  };
+  assign nbr = { \port$22236$21 , \port$22236$33 , \port$22236$105 , \port$22236$117 , \port$15717$57 , \port$15717$69 , \port$15717$141 , \port$15717$153 , \port$18738$51 , \port$18738$63 , \port$18738$135 , \port$18738$147 , \port$16353$27 , \port$16353$39 , \port$16353$111 , \port$16353$123 , \port$23190$173 , \port$23190$9 , \port$23190$81 , \port$23190$93 , \port$19215$63 , \port$19215$75 , \port$19215$147 , \port$19215$159 , \port$17784$167 , \port$17784$3 , \port$17784$75 , \port$17784$87 , \port$19533$3 , \port$19533$15 , \port$19533$87 , \port$19533$99 , \port$21600$167 , \port$21600$3 , \port$21600$75 , \port$21600$87 , \port$19215$167 , \port$19215$3 , \port$19215$75 , \port$19215$87 , \port$17148$167 , \port$17148$3 , \port$17148$75 , \port$17148$87 , \port$19533$167 , \port$19533$3 , \port$19533$75 , \port$19533$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -76545,39 +76589,39 @@ module \pbitgen_top.core.unit29 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$19511$3 ;
-  assign \$13  = \port$19511$87 ;
+  assign \$12  = \port$19533$3 ;
+  assign \$13  = \port$19533$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$17126$3 ;
-  assign \$16  = \port$17126$87 ;
+  assign \$15  = \port$17148$3 ;
+  assign \$16  = \port$17148$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$19193$3 ;
-  assign \$19  = \port$19193$87 ;
+  assign \$18  = \port$19215$3 ;
+  assign \$19  = \port$19215$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$21578$3 ;
-  assign \$22  = \port$21578$87 ;
+  assign \$21  = \port$21600$3 ;
+  assign \$22  = \port$21600$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$19511$15 ;
-  assign \$25  = \port$19511$99 ;
-  assign \$27  = \port$17762$3 ;
-  assign \$28  = \port$17762$87 ;
+  assign \$24  = \port$19533$15 ;
+  assign \$25  = \port$19533$99 ;
+  assign \$27  = \port$17784$3 ;
+  assign \$28  = \port$17784$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$19193$75 ;
-  assign \$31  = \port$19193$159 ;
+  assign \$30  = \port$19215$75 ;
+  assign \$31  = \port$19215$159 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$16331$39 ;
-  assign \$37  = \port$16331$123 ;
-  assign \$39  = \port$18716$63 ;
-  assign \$40  = \port$18716$147 ;
+  assign \$36  = \port$16353$39 ;
+  assign \$37  = \port$16353$123 ;
+  assign \$39  = \port$18738$63 ;
+  assign \$40  = \port$18738$147 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit3 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15059$3 
-, \port$15059$63 , \port$15059$75 , \port$15059$87 , \port$15059$147 , \port$15059$159 , \port$15059$167 , valid_table_out, spins, \port$15377$3 , \port$15377$15 , \port$15377$75 , \port$15377$87 , \port$15377$99 , \port$15377$167 , \port$17444$3 , \port$17444$75 , \port$17444$87 , \port$17444$167 , \port$18080$21 , \port$18080$33 , \port$18080$105 
-, \port$18080$117 , \port$19034$9 , \port$19034$81 , \port$19034$93 , \port$19034$173 , \port$20465$45 , \port$20465$57 , \port$20465$129 , \port$20465$141 , \port$21101$15 , \port$21101$27 , \port$21101$99 , \port$21101$111 , \port$21896$63 , \port$21896$75 , \port$21896$147 , \port$21896$159 , \port$22532$63 , \port$22532$75 , \port$22532$147 , \port$22532$159 
-, \port$23486$39 , \port$23486$51 , \port$23486$123 , \port$23486$135 , load_lane);
+module \pbitgen_top.core.unit3 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15081$3 
+, \port$15081$63 , \port$15081$75 , \port$15081$87 , \port$15081$147 , \port$15081$159 , \port$15081$167 , valid_table_out, spins, \port$15399$3 , \port$15399$15 , \port$15399$75 , \port$15399$87 , \port$15399$99 , \port$15399$167 , \port$17466$3 , \port$17466$75 , \port$17466$87 , \port$17466$167 , \port$18102$21 , \port$18102$33 , \port$18102$105 
+, \port$18102$117 , \port$19056$9 , \port$19056$81 , \port$19056$93 , \port$19056$173 , \port$20487$45 , \port$20487$57 , \port$20487$129 , \port$20487$141 , \port$21123$15 , \port$21123$27 , \port$21123$99 , \port$21123$111 , \port$21918$63 , \port$21918$75 , \port$21918$147 , \port$21918$159 , \port$22554$63 , \port$22554$75 , \port$22554$147 , \port$22554$159 
+, \port$23508$39 , \port$23508$51 , \port$23508$123 , \port$23508$135 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -76948,96 +76992,96 @@ module \pbitgen_top.core.unit3 (load_data, clk, rst, load, load_seed, load_vis, 
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15059$147 ;
-  wire \port$15059$147 ;
-  input \port$15059$159 ;
-  wire \port$15059$159 ;
-  input \port$15059$167 ;
-  wire \port$15059$167 ;
-  input \port$15059$3 ;
-  wire \port$15059$3 ;
-  input \port$15059$63 ;
-  wire \port$15059$63 ;
-  input \port$15059$75 ;
-  wire \port$15059$75 ;
-  input \port$15059$87 ;
-  wire \port$15059$87 ;
-  input \port$15377$15 ;
-  wire \port$15377$15 ;
-  input \port$15377$167 ;
-  wire \port$15377$167 ;
-  input \port$15377$3 ;
-  wire \port$15377$3 ;
-  input \port$15377$75 ;
-  wire \port$15377$75 ;
-  input \port$15377$87 ;
-  wire \port$15377$87 ;
-  input \port$15377$99 ;
-  wire \port$15377$99 ;
-  input \port$17444$167 ;
-  wire \port$17444$167 ;
-  input \port$17444$3 ;
-  wire \port$17444$3 ;
-  input \port$17444$75 ;
-  wire \port$17444$75 ;
-  input \port$17444$87 ;
-  wire \port$17444$87 ;
-  input \port$18080$105 ;
-  wire \port$18080$105 ;
-  input \port$18080$117 ;
-  wire \port$18080$117 ;
-  input \port$18080$21 ;
-  wire \port$18080$21 ;
-  input \port$18080$33 ;
-  wire \port$18080$33 ;
-  input \port$19034$173 ;
-  wire \port$19034$173 ;
-  input \port$19034$81 ;
-  wire \port$19034$81 ;
-  input \port$19034$9 ;
-  wire \port$19034$9 ;
-  input \port$19034$93 ;
-  wire \port$19034$93 ;
-  input \port$20465$129 ;
-  wire \port$20465$129 ;
-  input \port$20465$141 ;
-  wire \port$20465$141 ;
-  input \port$20465$45 ;
-  wire \port$20465$45 ;
-  input \port$20465$57 ;
-  wire \port$20465$57 ;
-  input \port$21101$111 ;
-  wire \port$21101$111 ;
-  input \port$21101$15 ;
-  wire \port$21101$15 ;
-  input \port$21101$27 ;
-  wire \port$21101$27 ;
-  input \port$21101$99 ;
-  wire \port$21101$99 ;
-  input \port$21896$147 ;
-  wire \port$21896$147 ;
-  input \port$21896$159 ;
-  wire \port$21896$159 ;
-  input \port$21896$63 ;
-  wire \port$21896$63 ;
-  input \port$21896$75 ;
-  wire \port$21896$75 ;
-  input \port$22532$147 ;
-  wire \port$22532$147 ;
-  input \port$22532$159 ;
-  wire \port$22532$159 ;
-  input \port$22532$63 ;
-  wire \port$22532$63 ;
-  input \port$22532$75 ;
-  wire \port$22532$75 ;
-  input \port$23486$123 ;
-  wire \port$23486$123 ;
-  input \port$23486$135 ;
-  wire \port$23486$135 ;
-  input \port$23486$39 ;
-  wire \port$23486$39 ;
-  input \port$23486$51 ;
-  wire \port$23486$51 ;
+  input \port$15081$147 ;
+  wire \port$15081$147 ;
+  input \port$15081$159 ;
+  wire \port$15081$159 ;
+  input \port$15081$167 ;
+  wire \port$15081$167 ;
+  input \port$15081$3 ;
+  wire \port$15081$3 ;
+  input \port$15081$63 ;
+  wire \port$15081$63 ;
+  input \port$15081$75 ;
+  wire \port$15081$75 ;
+  input \port$15081$87 ;
+  wire \port$15081$87 ;
+  input \port$15399$15 ;
+  wire \port$15399$15 ;
+  input \port$15399$167 ;
+  wire \port$15399$167 ;
+  input \port$15399$3 ;
+  wire \port$15399$3 ;
+  input \port$15399$75 ;
+  wire \port$15399$75 ;
+  input \port$15399$87 ;
+  wire \port$15399$87 ;
+  input \port$15399$99 ;
+  wire \port$15399$99 ;
+  input \port$17466$167 ;
+  wire \port$17466$167 ;
+  input \port$17466$3 ;
+  wire \port$17466$3 ;
+  input \port$17466$75 ;
+  wire \port$17466$75 ;
+  input \port$17466$87 ;
+  wire \port$17466$87 ;
+  input \port$18102$105 ;
+  wire \port$18102$105 ;
+  input \port$18102$117 ;
+  wire \port$18102$117 ;
+  input \port$18102$21 ;
+  wire \port$18102$21 ;
+  input \port$18102$33 ;
+  wire \port$18102$33 ;
+  input \port$19056$173 ;
+  wire \port$19056$173 ;
+  input \port$19056$81 ;
+  wire \port$19056$81 ;
+  input \port$19056$9 ;
+  wire \port$19056$9 ;
+  input \port$19056$93 ;
+  wire \port$19056$93 ;
+  input \port$20487$129 ;
+  wire \port$20487$129 ;
+  input \port$20487$141 ;
+  wire \port$20487$141 ;
+  input \port$20487$45 ;
+  wire \port$20487$45 ;
+  input \port$20487$57 ;
+  wire \port$20487$57 ;
+  input \port$21123$111 ;
+  wire \port$21123$111 ;
+  input \port$21123$15 ;
+  wire \port$21123$15 ;
+  input \port$21123$27 ;
+  wire \port$21123$27 ;
+  input \port$21123$99 ;
+  wire \port$21123$99 ;
+  input \port$21918$147 ;
+  wire \port$21918$147 ;
+  input \port$21918$159 ;
+  wire \port$21918$159 ;
+  input \port$21918$63 ;
+  wire \port$21918$63 ;
+  input \port$21918$75 ;
+  wire \port$21918$75 ;
+  input \port$22554$147 ;
+  wire \port$22554$147 ;
+  input \port$22554$159 ;
+  wire \port$22554$159 ;
+  input \port$22554$63 ;
+  wire \port$22554$63 ;
+  input \port$22554$75 ;
+  wire \port$22554$75 ;
+  input \port$23508$123 ;
+  wire \port$23508$123 ;
+  input \port$23508$135 ;
+  wire \port$23508$135 ;
+  input \port$23508$39 ;
+  wire \port$23508$39 ;
+  input \port$23508$51 ;
+  wire \port$23508$51 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -77283,15 +77327,15 @@ module \pbitgen_top.core.unit3 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$19034$173  : \port$19034$9 ;
-  assign \$34  = wrap_b_bc[1] ? \port$19034$81  : \port$19034$93 ;
+  assign \$33  = wrap_b_bc[1] ? \port$19056$173  : \port$19056$9 ;
+  assign \$34  = wrap_b_bc[1] ? \port$19056$81  : \port$19056$93 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$20465$45  : \port$20465$57 ;
-  assign \$43  = wrap_b_bc[1] ? \port$20465$129  : \port$20465$141 ;
+  assign \$42  = wrap_b_bc[1] ? \port$20487$45  : \port$20487$57 ;
+  assign \$43  = wrap_b_bc[1] ? \port$20487$129  : \port$20487$141 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$18080$21  : \port$18080$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$18080$105  : \port$18080$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$18102$21  : \port$18102$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$18102$105  : \port$18102$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -78198,7 +78242,7 @@ module \pbitgen_top.core.unit3 (load_data, clk, rst, load, load_seed, load_vis, 
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$18080$21 , \port$18080$33 , \port$18080$105 , \port$18080$117 , \port$20465$45 , \port$20465$57 , \port$20465$129 , \port$20465$141 , \port$23486$39 , \port$23486$51 , \port$23486$123 , \port$23486$135 , \port$21101$15 , \port$21101$27 , \port$21101$99 , \port$21101$111 , \port$19034$173 , \port$19034$9 , \port$19034$81 , \port$19034$93 , \port$15059$63 , \port$15059$75 , \port$15059$147 , \port$15059$159 , \port$22532$63 , \port$22532$75 , \port$22532$147 , \port$22532$159 , \port$15377$3 , \port$15377$15 , \port$15377$87 , \port$15377$99 , \port$17444$167 , \port$17444$3 , \port$17444$75 , \port$17444$87 , \port$15059$167 , \port$15059$3 , \port$15059$75 , \port$15059$87 , \port$21896$63 , \port$21896$75 , \port$21896$147 , \port$21896$159 , \port$15377$167 , \port$15377$3 , \port$15377$75 , \port$15377$87  };
+  assign nbr = { \port$18102$21 , \port$18102$33 , \port$18102$105 , \port$18102$117 , \port$20487$45 , \port$20487$57 , \port$20487$129 , \port$20487$141 , \port$23508$39 , \port$23508$51 , \port$23508$123 , \port$23508$135 , \port$21123$15 , \port$21123$27 , \port$21123$99 , \port$21123$111 , \port$19056$173 , \port$19056$9 , \port$19056$81 , \port$19056$93 , \port$15081$63 , \port$15081$75 , \port$15081$147 , \port$15081$159 , \port$22554$63 , \port$22554$75 , \port$22554$147 , \port$22554$159 , \port$15399$3 , \port$15399$15 , \port$15399$87 , \port$15399$99 , \port$17466$167 , \port$17466$3 , \port$17466$75 , \port$17466$87 , \port$15081$167 , \port$15081$3 , \port$15081$75 , \port$15081$87 , \port$21918$63 , \port$21918$75 , \port$21918$147 , \port$21918$159 , \port$15399$167 , \port$15399$3 , \port$15399$75 , \port$15399$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -78226,37 +78270,37 @@ module \pbitgen_top.core.unit3 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$15377$3 ;
-  assign \$13  = \port$15377$87 ;
+  assign \$12  = \port$15399$3 ;
+  assign \$13  = \port$15399$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$21896$75 ;
-  assign \$16  = \port$21896$159 ;
-  assign \$18  = \port$15059$3 ;
-  assign \$19  = \port$15059$87 ;
+  assign \$15  = \port$21918$75 ;
+  assign \$16  = \port$21918$159 ;
+  assign \$18  = \port$15081$3 ;
+  assign \$19  = \port$15081$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$17444$3 ;
-  assign \$22  = \port$17444$87 ;
+  assign \$21  = \port$17466$3 ;
+  assign \$22  = \port$17466$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$15377$15 ;
-  assign \$25  = \port$15377$99 ;
-  assign \$27  = \port$22532$75 ;
-  assign \$28  = \port$22532$159 ;
-  assign \$30  = \port$15059$75 ;
-  assign \$31  = \port$15059$159 ;
+  assign \$24  = \port$15399$15 ;
+  assign \$25  = \port$15399$99 ;
+  assign \$27  = \port$22554$75 ;
+  assign \$28  = \port$22554$159 ;
+  assign \$30  = \port$15081$75 ;
+  assign \$31  = \port$15081$159 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$21101$27 ;
-  assign \$37  = \port$21101$111 ;
-  assign \$39  = \port$23486$51 ;
-  assign \$40  = \port$23486$135 ;
+  assign \$36  = \port$21123$27 ;
+  assign \$37  = \port$21123$111 ;
+  assign \$39  = \port$23508$51 ;
+  assign \$40  = \port$23508$135 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit30 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15854$53 
-, \port$15854$65 , \port$15854$145 , \port$15854$157 , \port$16490$23 , \port$16490$35 , \port$16490$115 , \port$16490$127 , \port$17285$79 , \port$17285$91 , \port$17285$163 , \port$17285$175 , \port$17921$79 , \port$17921$91 , \port$17921$163 , \port$17921$175 , \port$18875$47 , \port$18875$59 , \port$18875$139 , \port$18875$151 , \port$19352$59 , \port$19352$71 
-, \port$19352$79 , \port$19352$91 , \port$19352$151 , \port$19352$163 , \port$19352$175 , valid_table_out, spins, \port$19670$11 , \port$19670$79 , \port$19670$91 , \port$19670$103 , \port$19670$163 , \port$19670$175 , \port$21737$79 , \port$21737$91 , \port$21737$163 , \port$21737$175 , \port$22373$17 , \port$22373$29 , \port$22373$109 , \port$22373$121 
-, \port$23327$5 , \port$23327$85 , \port$23327$97 , \port$23327$169 , load_lane);
+module \pbitgen_top.core.unit30 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15876$53 
+, \port$15876$65 , \port$15876$145 , \port$15876$157 , \port$16512$23 , \port$16512$35 , \port$16512$115 , \port$16512$127 , \port$17307$79 , \port$17307$91 , \port$17307$163 , \port$17307$175 , \port$17943$79 , \port$17943$91 , \port$17943$163 , \port$17943$175 , \port$18897$47 , \port$18897$59 , \port$18897$139 , \port$18897$151 , \port$19374$59 , \port$19374$71 
+, \port$19374$79 , \port$19374$91 , \port$19374$151 , \port$19374$163 , \port$19374$175 , valid_table_out, spins, \port$19692$11 , \port$19692$79 , \port$19692$91 , \port$19692$103 , \port$19692$163 , \port$19692$175 , \port$21759$79 , \port$21759$91 , \port$21759$163 , \port$21759$175 , \port$22395$17 , \port$22395$29 , \port$22395$109 , \port$22395$121 
+, \port$23349$5 , \port$23349$85 , \port$23349$97 , \port$23349$169 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -78627,96 +78671,96 @@ module \pbitgen_top.core.unit30 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15854$145 ;
-  wire \port$15854$145 ;
-  input \port$15854$157 ;
-  wire \port$15854$157 ;
-  input \port$15854$53 ;
-  wire \port$15854$53 ;
-  input \port$15854$65 ;
-  wire \port$15854$65 ;
-  input \port$16490$115 ;
-  wire \port$16490$115 ;
-  input \port$16490$127 ;
-  wire \port$16490$127 ;
-  input \port$16490$23 ;
-  wire \port$16490$23 ;
-  input \port$16490$35 ;
-  wire \port$16490$35 ;
-  input \port$17285$163 ;
-  wire \port$17285$163 ;
-  input \port$17285$175 ;
-  wire \port$17285$175 ;
-  input \port$17285$79 ;
-  wire \port$17285$79 ;
-  input \port$17285$91 ;
-  wire \port$17285$91 ;
-  input \port$17921$163 ;
-  wire \port$17921$163 ;
-  input \port$17921$175 ;
-  wire \port$17921$175 ;
-  input \port$17921$79 ;
-  wire \port$17921$79 ;
-  input \port$17921$91 ;
-  wire \port$17921$91 ;
-  input \port$18875$139 ;
-  wire \port$18875$139 ;
-  input \port$18875$151 ;
-  wire \port$18875$151 ;
-  input \port$18875$47 ;
-  wire \port$18875$47 ;
-  input \port$18875$59 ;
-  wire \port$18875$59 ;
-  input \port$19352$151 ;
-  wire \port$19352$151 ;
-  input \port$19352$163 ;
-  wire \port$19352$163 ;
-  input \port$19352$175 ;
-  wire \port$19352$175 ;
-  input \port$19352$59 ;
-  wire \port$19352$59 ;
-  input \port$19352$71 ;
-  wire \port$19352$71 ;
-  input \port$19352$79 ;
-  wire \port$19352$79 ;
-  input \port$19352$91 ;
-  wire \port$19352$91 ;
-  input \port$19670$103 ;
-  wire \port$19670$103 ;
-  input \port$19670$11 ;
-  wire \port$19670$11 ;
-  input \port$19670$163 ;
-  wire \port$19670$163 ;
-  input \port$19670$175 ;
-  wire \port$19670$175 ;
-  input \port$19670$79 ;
-  wire \port$19670$79 ;
-  input \port$19670$91 ;
-  wire \port$19670$91 ;
-  input \port$21737$163 ;
-  wire \port$21737$163 ;
-  input \port$21737$175 ;
-  wire \port$21737$175 ;
-  input \port$21737$79 ;
-  wire \port$21737$79 ;
-  input \port$21737$91 ;
-  wire \port$21737$91 ;
-  input \port$22373$109 ;
-  wire \port$22373$109 ;
-  input \port$22373$121 ;
-  wire \port$22373$121 ;
-  input \port$22373$17 ;
-  wire \port$22373$17 ;
-  input \port$22373$29 ;
-  wire \port$22373$29 ;
-  input \port$23327$169 ;
-  wire \port$23327$169 ;
-  input \port$23327$5 ;
-  wire \port$23327$5 ;
-  input \port$23327$85 ;
-  wire \port$23327$85 ;
-  input \port$23327$97 ;
-  wire \port$23327$97 ;
+  input \port$15876$145 ;
+  wire \port$15876$145 ;
+  input \port$15876$157 ;
+  wire \port$15876$157 ;
+  input \port$15876$53 ;
+  wire \port$15876$53 ;
+  input \port$15876$65 ;
+  wire \port$15876$65 ;
+  input \port$16512$115 ;
+  wire \port$16512$115 ;
+  input \port$16512$127 ;
+  wire \port$16512$127 ;
+  input \port$16512$23 ;
+  wire \port$16512$23 ;
+  input \port$16512$35 ;
+  wire \port$16512$35 ;
+  input \port$17307$163 ;
+  wire \port$17307$163 ;
+  input \port$17307$175 ;
+  wire \port$17307$175 ;
+  input \port$17307$79 ;
+  wire \port$17307$79 ;
+  input \port$17307$91 ;
+  wire \port$17307$91 ;
+  input \port$17943$163 ;
+  wire \port$17943$163 ;
+  input \port$17943$175 ;
+  wire \port$17943$175 ;
+  input \port$17943$79 ;
+  wire \port$17943$79 ;
+  input \port$17943$91 ;
+  wire \port$17943$91 ;
+  input \port$18897$139 ;
+  wire \port$18897$139 ;
+  input \port$18897$151 ;
+  wire \port$18897$151 ;
+  input \port$18897$47 ;
+  wire \port$18897$47 ;
+  input \port$18897$59 ;
+  wire \port$18897$59 ;
+  input \port$19374$151 ;
+  wire \port$19374$151 ;
+  input \port$19374$163 ;
+  wire \port$19374$163 ;
+  input \port$19374$175 ;
+  wire \port$19374$175 ;
+  input \port$19374$59 ;
+  wire \port$19374$59 ;
+  input \port$19374$71 ;
+  wire \port$19374$71 ;
+  input \port$19374$79 ;
+  wire \port$19374$79 ;
+  input \port$19374$91 ;
+  wire \port$19374$91 ;
+  input \port$19692$103 ;
+  wire \port$19692$103 ;
+  input \port$19692$11 ;
+  wire \port$19692$11 ;
+  input \port$19692$163 ;
+  wire \port$19692$163 ;
+  input \port$19692$175 ;
+  wire \port$19692$175 ;
+  input \port$19692$79 ;
+  wire \port$19692$79 ;
+  input \port$19692$91 ;
+  wire \port$19692$91 ;
+  input \port$21759$163 ;
+  wire \port$21759$163 ;
+  input \port$21759$175 ;
+  wire \port$21759$175 ;
+  input \port$21759$79 ;
+  wire \port$21759$79 ;
+  input \port$21759$91 ;
+  wire \port$21759$91 ;
+  input \port$22395$109 ;
+  wire \port$22395$109 ;
+  input \port$22395$121 ;
+  wire \port$22395$121 ;
+  input \port$22395$17 ;
+  wire \port$22395$17 ;
+  input \port$22395$29 ;
+  wire \port$22395$29 ;
+  input \port$23349$169 ;
+  wire \port$23349$169 ;
+  input \port$23349$5 ;
+  wire \port$23349$5 ;
+  input \port$23349$85 ;
+  wire \port$23349$85 ;
+  input \port$23349$97 ;
+  wire \port$23349$97 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -78960,15 +79004,15 @@ module \pbitgen_top.core.unit30 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$23327$85  : \port$23327$97 ;
-  assign \$34  = wrap_b_bc[1] ? \port$23327$169  : \port$23327$5 ;
+  assign \$33  = wrap_b_bc[1] ? \port$23349$85  : \port$23349$97 ;
+  assign \$34  = wrap_b_bc[1] ? \port$23349$169  : \port$23349$5 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$15854$145  : \port$15854$157 ;
-  assign \$43  = wrap_b_bc[1] ? \port$15854$53  : \port$15854$65 ;
+  assign \$42  = wrap_b_bc[1] ? \port$15876$145  : \port$15876$157 ;
+  assign \$43  = wrap_b_bc[1] ? \port$15876$53  : \port$15876$65 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$22373$109  : \port$22373$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$22373$17  : \port$22373$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$22395$109  : \port$22395$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$22395$17  : \port$22395$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -79875,7 +79919,7 @@ module \pbitgen_top.core.unit30 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$22373$109 , \port$22373$121 , \port$22373$17 , \port$22373$29 , \port$15854$145 , \port$15854$157 , \port$15854$53 , \port$15854$65 , \port$18875$139 , \port$18875$151 , \port$18875$47 , \port$18875$59 , \port$16490$115 , \port$16490$127 , \port$16490$23 , \port$16490$35 , \port$23327$85 , \port$23327$97 , \port$23327$169 , \port$23327$5 , \port$19352$151 , \port$19352$163 , \port$19352$59 , \port$19352$71 , \port$17921$79 , \port$17921$91 , \port$17921$163 , \port$17921$175 , \port$19670$91 , \port$19670$103 , \port$19670$175 , \port$19670$11 , \port$21737$79 , \port$21737$91 , \port$21737$163 , \port$21737$175 , \port$19352$79 , \port$19352$91 , \port$19352$163 , \port$19352$175 , \port$17285$79 , \port$17285$91 , \port$17285$163 , \port$17285$175 , \port$19670$79 , \port$19670$91 , \port$19670$163 , \port$19670$175  };
+  assign nbr = { \port$22395$109 , \port$22395$121 , \port$22395$17 , \port$22395$29 , \port$15876$145 , \port$15876$157 , \port$15876$53 , \port$15876$65 , \port$18897$139 , \port$18897$151 , \port$18897$47 , \port$18897$59 , \port$16512$115 , \port$16512$127 , \port$16512$23 , \port$16512$35 , \port$23349$85 , \port$23349$97 , \port$23349$169 , \port$23349$5 , \port$19374$151 , \port$19374$163 , \port$19374$59 , \port$19374$71 , \port$17943$79 , \port$17943$91 , \port$17943$163 , \port$17943$175 , \port$19692$91 , \port$19692$103 , \port$19692$175 , \port$19692$11 , \port$21759$79 , \port$21759$91 , \port$21759$163 , \port$21759$175 , \port$19374$79 , \port$19374$91 , \port$19374$163 , \port$19374$175 , \port$17307$79 , \port$17307$91 , \port$17307$163 , \port$17307$175 , \port$19692$79 , \port$19692$91 , \port$19692$163 , \port$19692$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -79903,39 +79947,39 @@ module \pbitgen_top.core.unit30 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$19670$91 ;
-  assign \$13  = \port$19670$175 ;
+  assign \$12  = \port$19692$91 ;
+  assign \$13  = \port$19692$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$17285$91 ;
-  assign \$16  = \port$17285$175 ;
+  assign \$15  = \port$17307$91 ;
+  assign \$16  = \port$17307$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$19352$91 ;
-  assign \$19  = \port$19352$175 ;
+  assign \$18  = \port$19374$91 ;
+  assign \$19  = \port$19374$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$21737$91 ;
-  assign \$22  = \port$21737$175 ;
+  assign \$21  = \port$21759$91 ;
+  assign \$22  = \port$21759$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$19670$103 ;
-  assign \$25  = \port$19670$11 ;
-  assign \$27  = \port$17921$91 ;
-  assign \$28  = \port$17921$175 ;
+  assign \$24  = \port$19692$103 ;
+  assign \$25  = \port$19692$11 ;
+  assign \$27  = \port$17943$91 ;
+  assign \$28  = \port$17943$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$19352$163 ;
-  assign \$31  = \port$19352$71 ;
+  assign \$30  = \port$19374$163 ;
+  assign \$31  = \port$19374$71 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$16490$127 ;
-  assign \$37  = \port$16490$35 ;
-  assign \$39  = \port$18875$151 ;
-  assign \$40  = \port$18875$59 ;
+  assign \$36  = \port$16512$127 ;
+  assign \$37  = \port$16512$35 ;
+  assign \$39  = \port$18897$151 ;
+  assign \$40  = \port$18897$59 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit31 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$16013$57 
-, \port$16013$69 , \port$16013$141 , \port$16013$153 , \port$16649$27 , \port$16649$39 , \port$16649$111 , \port$16649$123 , \port$17444$3 , \port$17444$75 , \port$17444$87 , \port$17444$167 , \port$18080$3 , \port$18080$75 , \port$18080$87 , \port$18080$167 , \port$19034$51 , \port$19034$63 , \port$19034$135 , \port$19034$147 , \port$19511$3 , \port$19511$63 
-, \port$19511$75 , \port$19511$87 , \port$19511$147 , \port$19511$159 , \port$19511$167 , valid_table_out, spins, \port$19829$3 , \port$19829$15 , \port$19829$75 , \port$19829$87 , \port$19829$99 , \port$19829$167 , \port$21896$3 , \port$21896$75 , \port$21896$87 , \port$21896$167 , \port$22532$21 , \port$22532$33 , \port$22532$105 , \port$22532$117 
-, \port$23486$9 , \port$23486$81 , \port$23486$93 , \port$23486$173 , load_lane);
+module \pbitgen_top.core.unit31 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$16035$57 
+, \port$16035$69 , \port$16035$141 , \port$16035$153 , \port$16671$27 , \port$16671$39 , \port$16671$111 , \port$16671$123 , \port$17466$3 , \port$17466$75 , \port$17466$87 , \port$17466$167 , \port$18102$3 , \port$18102$75 , \port$18102$87 , \port$18102$167 , \port$19056$51 , \port$19056$63 , \port$19056$135 , \port$19056$147 , \port$19533$3 , \port$19533$63 
+, \port$19533$75 , \port$19533$87 , \port$19533$147 , \port$19533$159 , \port$19533$167 , valid_table_out, spins, \port$19851$3 , \port$19851$15 , \port$19851$75 , \port$19851$87 , \port$19851$99 , \port$19851$167 , \port$21918$3 , \port$21918$75 , \port$21918$87 , \port$21918$167 , \port$22554$21 , \port$22554$33 , \port$22554$105 , \port$22554$117 
+, \port$23508$9 , \port$23508$81 , \port$23508$93 , \port$23508$173 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -80306,96 +80350,96 @@ module \pbitgen_top.core.unit31 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$16013$141 ;
-  wire \port$16013$141 ;
-  input \port$16013$153 ;
-  wire \port$16013$153 ;
-  input \port$16013$57 ;
-  wire \port$16013$57 ;
-  input \port$16013$69 ;
-  wire \port$16013$69 ;
-  input \port$16649$111 ;
-  wire \port$16649$111 ;
-  input \port$16649$123 ;
-  wire \port$16649$123 ;
-  input \port$16649$27 ;
-  wire \port$16649$27 ;
-  input \port$16649$39 ;
-  wire \port$16649$39 ;
-  input \port$17444$167 ;
-  wire \port$17444$167 ;
-  input \port$17444$3 ;
-  wire \port$17444$3 ;
-  input \port$17444$75 ;
-  wire \port$17444$75 ;
-  input \port$17444$87 ;
-  wire \port$17444$87 ;
-  input \port$18080$167 ;
-  wire \port$18080$167 ;
-  input \port$18080$3 ;
-  wire \port$18080$3 ;
-  input \port$18080$75 ;
-  wire \port$18080$75 ;
-  input \port$18080$87 ;
-  wire \port$18080$87 ;
-  input \port$19034$135 ;
-  wire \port$19034$135 ;
-  input \port$19034$147 ;
-  wire \port$19034$147 ;
-  input \port$19034$51 ;
-  wire \port$19034$51 ;
-  input \port$19034$63 ;
-  wire \port$19034$63 ;
-  input \port$19511$147 ;
-  wire \port$19511$147 ;
-  input \port$19511$159 ;
-  wire \port$19511$159 ;
-  input \port$19511$167 ;
-  wire \port$19511$167 ;
-  input \port$19511$3 ;
-  wire \port$19511$3 ;
-  input \port$19511$63 ;
-  wire \port$19511$63 ;
-  input \port$19511$75 ;
-  wire \port$19511$75 ;
-  input \port$19511$87 ;
-  wire \port$19511$87 ;
-  input \port$19829$15 ;
-  wire \port$19829$15 ;
-  input \port$19829$167 ;
-  wire \port$19829$167 ;
-  input \port$19829$3 ;
-  wire \port$19829$3 ;
-  input \port$19829$75 ;
-  wire \port$19829$75 ;
-  input \port$19829$87 ;
-  wire \port$19829$87 ;
-  input \port$19829$99 ;
-  wire \port$19829$99 ;
-  input \port$21896$167 ;
-  wire \port$21896$167 ;
-  input \port$21896$3 ;
-  wire \port$21896$3 ;
-  input \port$21896$75 ;
-  wire \port$21896$75 ;
-  input \port$21896$87 ;
-  wire \port$21896$87 ;
-  input \port$22532$105 ;
-  wire \port$22532$105 ;
-  input \port$22532$117 ;
-  wire \port$22532$117 ;
-  input \port$22532$21 ;
-  wire \port$22532$21 ;
-  input \port$22532$33 ;
-  wire \port$22532$33 ;
-  input \port$23486$173 ;
-  wire \port$23486$173 ;
-  input \port$23486$81 ;
-  wire \port$23486$81 ;
-  input \port$23486$9 ;
-  wire \port$23486$9 ;
-  input \port$23486$93 ;
-  wire \port$23486$93 ;
+  input \port$16035$141 ;
+  wire \port$16035$141 ;
+  input \port$16035$153 ;
+  wire \port$16035$153 ;
+  input \port$16035$57 ;
+  wire \port$16035$57 ;
+  input \port$16035$69 ;
+  wire \port$16035$69 ;
+  input \port$16671$111 ;
+  wire \port$16671$111 ;
+  input \port$16671$123 ;
+  wire \port$16671$123 ;
+  input \port$16671$27 ;
+  wire \port$16671$27 ;
+  input \port$16671$39 ;
+  wire \port$16671$39 ;
+  input \port$17466$167 ;
+  wire \port$17466$167 ;
+  input \port$17466$3 ;
+  wire \port$17466$3 ;
+  input \port$17466$75 ;
+  wire \port$17466$75 ;
+  input \port$17466$87 ;
+  wire \port$17466$87 ;
+  input \port$18102$167 ;
+  wire \port$18102$167 ;
+  input \port$18102$3 ;
+  wire \port$18102$3 ;
+  input \port$18102$75 ;
+  wire \port$18102$75 ;
+  input \port$18102$87 ;
+  wire \port$18102$87 ;
+  input \port$19056$135 ;
+  wire \port$19056$135 ;
+  input \port$19056$147 ;
+  wire \port$19056$147 ;
+  input \port$19056$51 ;
+  wire \port$19056$51 ;
+  input \port$19056$63 ;
+  wire \port$19056$63 ;
+  input \port$19533$147 ;
+  wire \port$19533$147 ;
+  input \port$19533$159 ;
+  wire \port$19533$159 ;
+  input \port$19533$167 ;
+  wire \port$19533$167 ;
+  input \port$19533$3 ;
+  wire \port$19533$3 ;
+  input \port$19533$63 ;
+  wire \port$19533$63 ;
+  input \port$19533$75 ;
+  wire \port$19533$75 ;
+  input \port$19533$87 ;
+  wire \port$19533$87 ;
+  input \port$19851$15 ;
+  wire \port$19851$15 ;
+  input \port$19851$167 ;
+  wire \port$19851$167 ;
+  input \port$19851$3 ;
+  wire \port$19851$3 ;
+  input \port$19851$75 ;
+  wire \port$19851$75 ;
+  input \port$19851$87 ;
+  wire \port$19851$87 ;
+  input \port$19851$99 ;
+  wire \port$19851$99 ;
+  input \port$21918$167 ;
+  wire \port$21918$167 ;
+  input \port$21918$3 ;
+  wire \port$21918$3 ;
+  input \port$21918$75 ;
+  wire \port$21918$75 ;
+  input \port$21918$87 ;
+  wire \port$21918$87 ;
+  input \port$22554$105 ;
+  wire \port$22554$105 ;
+  input \port$22554$117 ;
+  wire \port$22554$117 ;
+  input \port$22554$21 ;
+  wire \port$22554$21 ;
+  input \port$22554$33 ;
+  wire \port$22554$33 ;
+  input \port$23508$173 ;
+  wire \port$23508$173 ;
+  input \port$23508$81 ;
+  wire \port$23508$81 ;
+  input \port$23508$9 ;
+  wire \port$23508$9 ;
+  input \port$23508$93 ;
+  wire \port$23508$93 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -80639,15 +80683,15 @@ module \pbitgen_top.core.unit31 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$23486$173  : \port$23486$9 ;
-  assign \$34  = wrap_b_bc[1] ? \port$23486$81  : \port$23486$93 ;
+  assign \$33  = wrap_b_bc[1] ? \port$23508$173  : \port$23508$9 ;
+  assign \$34  = wrap_b_bc[1] ? \port$23508$81  : \port$23508$93 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$16013$57  : \port$16013$69 ;
-  assign \$43  = wrap_b_bc[1] ? \port$16013$141  : \port$16013$153 ;
+  assign \$42  = wrap_b_bc[1] ? \port$16035$57  : \port$16035$69 ;
+  assign \$43  = wrap_b_bc[1] ? \port$16035$141  : \port$16035$153 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$22532$21  : \port$22532$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$22532$105  : \port$22532$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$22554$21  : \port$22554$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$22554$105  : \port$22554$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -81554,7 +81598,7 @@ module \pbitgen_top.core.unit31 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$22532$21 , \port$22532$33 , \port$22532$105 , \port$22532$117 , \port$16013$57 , \port$16013$69 , \port$16013$141 , \port$16013$153 , \port$19034$51 , \port$19034$63 , \port$19034$135 , \port$19034$147 , \port$16649$27 , \port$16649$39 , \port$16649$111 , \port$16649$123 , \port$23486$173 , \port$23486$9 , \port$23486$81 , \port$23486$93 , \port$19511$63 , \port$19511$75 , \port$19511$147 , \port$19511$159 , \port$18080$167 , \port$18080$3 , \port$18080$75 , \port$18080$87 , \port$19829$3 , \port$19829$15 , \port$19829$87 , \port$19829$99 , \port$21896$167 , \port$21896$3 , \port$21896$75 , \port$21896$87 , \port$19511$167 , \port$19511$3 , \port$19511$75 , \port$19511$87 , \port$17444$167 , \port$17444$3 , \port$17444$75 , \port$17444$87 , \port$19829$167 , \port$19829$3 , \port$19829$75 , \port$19829$87  };
+  assign nbr = { \port$22554$21 , \port$22554$33 , \port$22554$105 , \port$22554$117 , \port$16035$57 , \port$16035$69 , \port$16035$141 , \port$16035$153 , \port$19056$51 , \port$19056$63 , \port$19056$135 , \port$19056$147 , \port$16671$27 , \port$16671$39 , \port$16671$111 , \port$16671$123 , \port$23508$173 , \port$23508$9 , \port$23508$81 , \port$23508$93 , \port$19533$63 , \port$19533$75 , \port$19533$147 , \port$19533$159 , \port$18102$167 , \port$18102$3 , \port$18102$75 , \port$18102$87 , \port$19851$3 , \port$19851$15 , \port$19851$87 , \port$19851$99 , \port$21918$167 , \port$21918$3 , \port$21918$75 , \port$21918$87 , \port$19533$167 , \port$19533$3 , \port$19533$75 , \port$19533$87 , \port$17466$167 , \port$17466$3 , \port$17466$75 , \port$17466$87 , \port$19851$167 , \port$19851$3 , \port$19851$75 , \port$19851$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -81582,39 +81626,39 @@ module \pbitgen_top.core.unit31 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$19829$3 ;
-  assign \$13  = \port$19829$87 ;
+  assign \$12  = \port$19851$3 ;
+  assign \$13  = \port$19851$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$17444$3 ;
-  assign \$16  = \port$17444$87 ;
+  assign \$15  = \port$17466$3 ;
+  assign \$16  = \port$17466$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$19511$3 ;
-  assign \$19  = \port$19511$87 ;
+  assign \$18  = \port$19533$3 ;
+  assign \$19  = \port$19533$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$21896$3 ;
-  assign \$22  = \port$21896$87 ;
+  assign \$21  = \port$21918$3 ;
+  assign \$22  = \port$21918$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$19829$15 ;
-  assign \$25  = \port$19829$99 ;
-  assign \$27  = \port$18080$3 ;
-  assign \$28  = \port$18080$87 ;
+  assign \$24  = \port$19851$15 ;
+  assign \$25  = \port$19851$99 ;
+  assign \$27  = \port$18102$3 ;
+  assign \$28  = \port$18102$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$19511$75 ;
-  assign \$31  = \port$19511$159 ;
+  assign \$30  = \port$19533$75 ;
+  assign \$31  = \port$19533$159 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$16649$39 ;
-  assign \$37  = \port$16649$123 ;
-  assign \$39  = \port$19034$63 ;
-  assign \$40  = \port$19034$147 ;
+  assign \$36  = \port$16671$39 ;
+  assign \$37  = \port$16671$123 ;
+  assign \$39  = \port$19056$63 ;
+  assign \$40  = \port$19056$147 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit32 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$16172$53 
-, \port$16172$65 , \port$16172$145 , \port$16172$157 , \port$16808$23 , \port$16808$35 , \port$16808$115 , \port$16808$127 , \port$16967$53 , \port$16967$65 , \port$16967$145 , \port$16967$157 , \port$17603$79 , \port$17603$91 , \port$17603$163 , \port$17603$175 , \port$18239$79 , \port$18239$91 , \port$18239$163 , \port$18239$175 , \port$19670$59 , \port$19670$71 
-, \port$19670$79 , \port$19670$91 , \port$19670$151 , \port$19670$163 , \port$19670$175 , valid_table_out, spins, \port$19988$11 , \port$19988$79 , \port$19988$91 , \port$19988$103 , \port$19988$163 , \port$19988$175 , \port$21419$79 , \port$21419$91 , \port$21419$163 , \port$21419$175 , \port$22055$79 , \port$22055$91 , \port$22055$163 , \port$22055$175 
-, \port$22691$17 , \port$22691$29 , \port$22691$109 , \port$22691$121 , load_lane);
+module \pbitgen_top.core.unit32 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$16194$53 
+, \port$16194$65 , \port$16194$145 , \port$16194$157 , \port$16830$23 , \port$16830$35 , \port$16830$115 , \port$16830$127 , \port$16989$53 , \port$16989$65 , \port$16989$145 , \port$16989$157 , \port$17625$79 , \port$17625$91 , \port$17625$163 , \port$17625$175 , \port$18261$79 , \port$18261$91 , \port$18261$163 , \port$18261$175 , \port$19692$59 , \port$19692$71 
+, \port$19692$79 , \port$19692$91 , \port$19692$151 , \port$19692$163 , \port$19692$175 , valid_table_out, spins, \port$20010$11 , \port$20010$79 , \port$20010$91 , \port$20010$103 , \port$20010$163 , \port$20010$175 , \port$21441$79 , \port$21441$91 , \port$21441$163 , \port$21441$175 , \port$22077$79 , \port$22077$91 , \port$22077$163 , \port$22077$175 
+, \port$22713$17 , \port$22713$29 , \port$22713$109 , \port$22713$121 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -81985,96 +82029,96 @@ module \pbitgen_top.core.unit32 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$16172$145 ;
-  wire \port$16172$145 ;
-  input \port$16172$157 ;
-  wire \port$16172$157 ;
-  input \port$16172$53 ;
-  wire \port$16172$53 ;
-  input \port$16172$65 ;
-  wire \port$16172$65 ;
-  input \port$16808$115 ;
-  wire \port$16808$115 ;
-  input \port$16808$127 ;
-  wire \port$16808$127 ;
-  input \port$16808$23 ;
-  wire \port$16808$23 ;
-  input \port$16808$35 ;
-  wire \port$16808$35 ;
-  input \port$16967$145 ;
-  wire \port$16967$145 ;
-  input \port$16967$157 ;
-  wire \port$16967$157 ;
-  input \port$16967$53 ;
-  wire \port$16967$53 ;
-  input \port$16967$65 ;
-  wire \port$16967$65 ;
-  input \port$17603$163 ;
-  wire \port$17603$163 ;
-  input \port$17603$175 ;
-  wire \port$17603$175 ;
-  input \port$17603$79 ;
-  wire \port$17603$79 ;
-  input \port$17603$91 ;
-  wire \port$17603$91 ;
-  input \port$18239$163 ;
-  wire \port$18239$163 ;
-  input \port$18239$175 ;
-  wire \port$18239$175 ;
-  input \port$18239$79 ;
-  wire \port$18239$79 ;
-  input \port$18239$91 ;
-  wire \port$18239$91 ;
-  input \port$19670$151 ;
-  wire \port$19670$151 ;
-  input \port$19670$163 ;
-  wire \port$19670$163 ;
-  input \port$19670$175 ;
-  wire \port$19670$175 ;
-  input \port$19670$59 ;
-  wire \port$19670$59 ;
-  input \port$19670$71 ;
-  wire \port$19670$71 ;
-  input \port$19670$79 ;
-  wire \port$19670$79 ;
-  input \port$19670$91 ;
-  wire \port$19670$91 ;
-  input \port$19988$103 ;
-  wire \port$19988$103 ;
-  input \port$19988$11 ;
-  wire \port$19988$11 ;
-  input \port$19988$163 ;
-  wire \port$19988$163 ;
-  input \port$19988$175 ;
-  wire \port$19988$175 ;
-  input \port$19988$79 ;
-  wire \port$19988$79 ;
-  input \port$19988$91 ;
-  wire \port$19988$91 ;
-  input \port$21419$163 ;
-  wire \port$21419$163 ;
-  input \port$21419$175 ;
-  wire \port$21419$175 ;
-  input \port$21419$79 ;
-  wire \port$21419$79 ;
-  input \port$21419$91 ;
-  wire \port$21419$91 ;
-  input \port$22055$163 ;
-  wire \port$22055$163 ;
-  input \port$22055$175 ;
-  wire \port$22055$175 ;
-  input \port$22055$79 ;
-  wire \port$22055$79 ;
-  input \port$22055$91 ;
-  wire \port$22055$91 ;
-  input \port$22691$109 ;
-  wire \port$22691$109 ;
-  input \port$22691$121 ;
-  wire \port$22691$121 ;
-  input \port$22691$17 ;
-  wire \port$22691$17 ;
-  input \port$22691$29 ;
-  wire \port$22691$29 ;
+  input \port$16194$145 ;
+  wire \port$16194$145 ;
+  input \port$16194$157 ;
+  wire \port$16194$157 ;
+  input \port$16194$53 ;
+  wire \port$16194$53 ;
+  input \port$16194$65 ;
+  wire \port$16194$65 ;
+  input \port$16830$115 ;
+  wire \port$16830$115 ;
+  input \port$16830$127 ;
+  wire \port$16830$127 ;
+  input \port$16830$23 ;
+  wire \port$16830$23 ;
+  input \port$16830$35 ;
+  wire \port$16830$35 ;
+  input \port$16989$145 ;
+  wire \port$16989$145 ;
+  input \port$16989$157 ;
+  wire \port$16989$157 ;
+  input \port$16989$53 ;
+  wire \port$16989$53 ;
+  input \port$16989$65 ;
+  wire \port$16989$65 ;
+  input \port$17625$163 ;
+  wire \port$17625$163 ;
+  input \port$17625$175 ;
+  wire \port$17625$175 ;
+  input \port$17625$79 ;
+  wire \port$17625$79 ;
+  input \port$17625$91 ;
+  wire \port$17625$91 ;
+  input \port$18261$163 ;
+  wire \port$18261$163 ;
+  input \port$18261$175 ;
+  wire \port$18261$175 ;
+  input \port$18261$79 ;
+  wire \port$18261$79 ;
+  input \port$18261$91 ;
+  wire \port$18261$91 ;
+  input \port$19692$151 ;
+  wire \port$19692$151 ;
+  input \port$19692$163 ;
+  wire \port$19692$163 ;
+  input \port$19692$175 ;
+  wire \port$19692$175 ;
+  input \port$19692$59 ;
+  wire \port$19692$59 ;
+  input \port$19692$71 ;
+  wire \port$19692$71 ;
+  input \port$19692$79 ;
+  wire \port$19692$79 ;
+  input \port$19692$91 ;
+  wire \port$19692$91 ;
+  input \port$20010$103 ;
+  wire \port$20010$103 ;
+  input \port$20010$11 ;
+  wire \port$20010$11 ;
+  input \port$20010$163 ;
+  wire \port$20010$163 ;
+  input \port$20010$175 ;
+  wire \port$20010$175 ;
+  input \port$20010$79 ;
+  wire \port$20010$79 ;
+  input \port$20010$91 ;
+  wire \port$20010$91 ;
+  input \port$21441$163 ;
+  wire \port$21441$163 ;
+  input \port$21441$175 ;
+  wire \port$21441$175 ;
+  input \port$21441$79 ;
+  wire \port$21441$79 ;
+  input \port$21441$91 ;
+  wire \port$21441$91 ;
+  input \port$22077$163 ;
+  wire \port$22077$163 ;
+  input \port$22077$175 ;
+  wire \port$22077$175 ;
+  input \port$22077$79 ;
+  wire \port$22077$79 ;
+  input \port$22077$91 ;
+  wire \port$22077$91 ;
+  input \port$22713$109 ;
+  wire \port$22713$109 ;
+  input \port$22713$121 ;
+  wire \port$22713$121 ;
+  input \port$22713$17 ;
+  wire \port$22713$17 ;
+  input \port$22713$29 ;
+  wire \port$22713$29 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -82319,14 +82363,14 @@ module \pbitgen_top.core.unit32 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$16967$145  : \port$16967$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$16967$53  : \port$16967$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$16989$145  : \port$16989$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$16989$53  : \port$16989$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$16172$145  : \port$16172$157 ;
-  assign \$43  = wrap_b_bc[1] ? \port$16172$53  : \port$16172$65 ;
+  assign \$42  = wrap_b_bc[1] ? \port$16194$145  : \port$16194$157 ;
+  assign \$43  = wrap_b_bc[1] ? \port$16194$53  : \port$16194$65 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$22691$109  : \port$22691$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$22691$17  : \port$22691$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$22713$109  : \port$22713$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$22713$17  : \port$22713$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -83233,7 +83277,7 @@ module \pbitgen_top.core.unit32 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$22691$109 , \port$22691$121 , \port$22691$17 , \port$22691$29 , \port$16172$145 , \port$16172$157 , \port$16172$53 , \port$16172$65 , \port$16967$145 , \port$16967$157 , \port$16967$53 , \port$16967$65 , \port$16808$115 , \port$16808$127 , \port$16808$23 , \port$16808$35 , \port$21419$79 , \port$21419$91 , \port$21419$163 , \port$21419$175 , \port$19670$151 , \port$19670$163 , \port$19670$59 , \port$19670$71 , \port$18239$79 , \port$18239$91 , \port$18239$163 , \port$18239$175 , \port$19988$91 , \port$19988$103 , \port$19988$175 , \port$19988$11 , \port$22055$79 , \port$22055$91 , \port$22055$163 , \port$22055$175 , \port$19670$79 , \port$19670$91 , \port$19670$163 , \port$19670$175 , \port$17603$79 , \port$17603$91 , \port$17603$163 , \port$17603$175 , \port$19988$79 , \port$19988$91 , \port$19988$163 , \port$19988$175  };
+  assign nbr = { \port$22713$109 , \port$22713$121 , \port$22713$17 , \port$22713$29 , \port$16194$145 , \port$16194$157 , \port$16194$53 , \port$16194$65 , \port$16989$145 , \port$16989$157 , \port$16989$53 , \port$16989$65 , \port$16830$115 , \port$16830$127 , \port$16830$23 , \port$16830$35 , \port$21441$79 , \port$21441$91 , \port$21441$163 , \port$21441$175 , \port$19692$151 , \port$19692$163 , \port$19692$59 , \port$19692$71 , \port$18261$79 , \port$18261$91 , \port$18261$163 , \port$18261$175 , \port$20010$91 , \port$20010$103 , \port$20010$175 , \port$20010$11 , \port$22077$79 , \port$22077$91 , \port$22077$163 , \port$22077$175 , \port$19692$79 , \port$19692$91 , \port$19692$163 , \port$19692$175 , \port$17625$79 , \port$17625$91 , \port$17625$163 , \port$17625$175 , \port$20010$79 , \port$20010$91 , \port$20010$163 , \port$20010$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -83261,39 +83305,39 @@ module \pbitgen_top.core.unit32 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$19988$91 ;
-  assign \$13  = \port$19988$175 ;
+  assign \$12  = \port$20010$91 ;
+  assign \$13  = \port$20010$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$17603$91 ;
-  assign \$16  = \port$17603$175 ;
+  assign \$15  = \port$17625$91 ;
+  assign \$16  = \port$17625$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$19670$91 ;
-  assign \$19  = \port$19670$175 ;
+  assign \$18  = \port$19692$91 ;
+  assign \$19  = \port$19692$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$22055$91 ;
-  assign \$22  = \port$22055$175 ;
+  assign \$21  = \port$22077$91 ;
+  assign \$22  = \port$22077$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$19988$103 ;
-  assign \$25  = \port$19988$11 ;
-  assign \$27  = \port$18239$91 ;
-  assign \$28  = \port$18239$175 ;
+  assign \$24  = \port$20010$103 ;
+  assign \$25  = \port$20010$11 ;
+  assign \$27  = \port$18261$91 ;
+  assign \$28  = \port$18261$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$19670$163 ;
-  assign \$31  = \port$19670$71 ;
-  assign \$33  = \port$21419$91 ;
-  assign \$34  = \port$21419$175 ;
+  assign \$30  = \port$19692$163 ;
+  assign \$31  = \port$19692$71 ;
+  assign \$33  = \port$21441$91 ;
+  assign \$34  = \port$21441$175 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$16808$127 ;
-  assign \$37  = \port$16808$35 ;
+  assign \$36  = \port$16830$127 ;
+  assign \$37  = \port$16830$35 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit33 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14741$33 
-, \port$14741$45 , \port$14741$117 , \port$14741$129 , \port$16331$57 , \port$16331$69 , \port$16331$141 , \port$16331$153 , \port$17126$57 , \port$17126$69 , \port$17126$141 , \port$17126$153 , \port$17762$3 , \port$17762$75 , \port$17762$87 , \port$17762$167 , \port$18398$3 , \port$18398$75 , \port$18398$87 , \port$18398$167 , \port$19829$3 , \port$19829$63 
-, \port$19829$75 , \port$19829$87 , \port$19829$147 , \port$19829$159 , \port$19829$167 , valid_table_out, spins, \port$20147$3 , \port$20147$15 , \port$20147$75 , \port$20147$87 , \port$20147$99 , \port$20147$167 , \port$21578$3 , \port$21578$75 , \port$21578$87 , \port$21578$167 , \port$22214$3 , \port$22214$75 , \port$22214$87 , \port$22214$167 
-, \port$22850$21 , \port$22850$33 , \port$22850$105 , \port$22850$117 , load_lane);
+module \pbitgen_top.core.unit33 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14763$33 
+, \port$14763$45 , \port$14763$117 , \port$14763$129 , \port$16353$57 , \port$16353$69 , \port$16353$141 , \port$16353$153 , \port$17148$57 , \port$17148$69 , \port$17148$141 , \port$17148$153 , \port$17784$3 , \port$17784$75 , \port$17784$87 , \port$17784$167 , \port$18420$3 , \port$18420$75 , \port$18420$87 , \port$18420$167 , \port$19851$3 , \port$19851$63 
+, \port$19851$75 , \port$19851$87 , \port$19851$147 , \port$19851$159 , \port$19851$167 , valid_table_out, spins, \port$20169$3 , \port$20169$15 , \port$20169$75 , \port$20169$87 , \port$20169$99 , \port$20169$167 , \port$21600$3 , \port$21600$75 , \port$21600$87 , \port$21600$167 , \port$22236$3 , \port$22236$75 , \port$22236$87 , \port$22236$167 
+, \port$22872$21 , \port$22872$33 , \port$22872$105 , \port$22872$117 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -83664,96 +83708,96 @@ module \pbitgen_top.core.unit33 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14741$117 ;
-  wire \port$14741$117 ;
-  input \port$14741$129 ;
-  wire \port$14741$129 ;
-  input \port$14741$33 ;
-  wire \port$14741$33 ;
-  input \port$14741$45 ;
-  wire \port$14741$45 ;
-  input \port$16331$141 ;
-  wire \port$16331$141 ;
-  input \port$16331$153 ;
-  wire \port$16331$153 ;
-  input \port$16331$57 ;
-  wire \port$16331$57 ;
-  input \port$16331$69 ;
-  wire \port$16331$69 ;
-  input \port$17126$141 ;
-  wire \port$17126$141 ;
-  input \port$17126$153 ;
-  wire \port$17126$153 ;
-  input \port$17126$57 ;
-  wire \port$17126$57 ;
-  input \port$17126$69 ;
-  wire \port$17126$69 ;
-  input \port$17762$167 ;
-  wire \port$17762$167 ;
-  input \port$17762$3 ;
-  wire \port$17762$3 ;
-  input \port$17762$75 ;
-  wire \port$17762$75 ;
-  input \port$17762$87 ;
-  wire \port$17762$87 ;
-  input \port$18398$167 ;
-  wire \port$18398$167 ;
-  input \port$18398$3 ;
-  wire \port$18398$3 ;
-  input \port$18398$75 ;
-  wire \port$18398$75 ;
-  input \port$18398$87 ;
-  wire \port$18398$87 ;
-  input \port$19829$147 ;
-  wire \port$19829$147 ;
-  input \port$19829$159 ;
-  wire \port$19829$159 ;
-  input \port$19829$167 ;
-  wire \port$19829$167 ;
-  input \port$19829$3 ;
-  wire \port$19829$3 ;
-  input \port$19829$63 ;
-  wire \port$19829$63 ;
-  input \port$19829$75 ;
-  wire \port$19829$75 ;
-  input \port$19829$87 ;
-  wire \port$19829$87 ;
-  input \port$20147$15 ;
-  wire \port$20147$15 ;
-  input \port$20147$167 ;
-  wire \port$20147$167 ;
-  input \port$20147$3 ;
-  wire \port$20147$3 ;
-  input \port$20147$75 ;
-  wire \port$20147$75 ;
-  input \port$20147$87 ;
-  wire \port$20147$87 ;
-  input \port$20147$99 ;
-  wire \port$20147$99 ;
-  input \port$21578$167 ;
-  wire \port$21578$167 ;
-  input \port$21578$3 ;
-  wire \port$21578$3 ;
-  input \port$21578$75 ;
-  wire \port$21578$75 ;
-  input \port$21578$87 ;
-  wire \port$21578$87 ;
-  input \port$22214$167 ;
-  wire \port$22214$167 ;
-  input \port$22214$3 ;
-  wire \port$22214$3 ;
-  input \port$22214$75 ;
-  wire \port$22214$75 ;
-  input \port$22214$87 ;
-  wire \port$22214$87 ;
-  input \port$22850$105 ;
-  wire \port$22850$105 ;
-  input \port$22850$117 ;
-  wire \port$22850$117 ;
-  input \port$22850$21 ;
-  wire \port$22850$21 ;
-  input \port$22850$33 ;
-  wire \port$22850$33 ;
+  input \port$14763$117 ;
+  wire \port$14763$117 ;
+  input \port$14763$129 ;
+  wire \port$14763$129 ;
+  input \port$14763$33 ;
+  wire \port$14763$33 ;
+  input \port$14763$45 ;
+  wire \port$14763$45 ;
+  input \port$16353$141 ;
+  wire \port$16353$141 ;
+  input \port$16353$153 ;
+  wire \port$16353$153 ;
+  input \port$16353$57 ;
+  wire \port$16353$57 ;
+  input \port$16353$69 ;
+  wire \port$16353$69 ;
+  input \port$17148$141 ;
+  wire \port$17148$141 ;
+  input \port$17148$153 ;
+  wire \port$17148$153 ;
+  input \port$17148$57 ;
+  wire \port$17148$57 ;
+  input \port$17148$69 ;
+  wire \port$17148$69 ;
+  input \port$17784$167 ;
+  wire \port$17784$167 ;
+  input \port$17784$3 ;
+  wire \port$17784$3 ;
+  input \port$17784$75 ;
+  wire \port$17784$75 ;
+  input \port$17784$87 ;
+  wire \port$17784$87 ;
+  input \port$18420$167 ;
+  wire \port$18420$167 ;
+  input \port$18420$3 ;
+  wire \port$18420$3 ;
+  input \port$18420$75 ;
+  wire \port$18420$75 ;
+  input \port$18420$87 ;
+  wire \port$18420$87 ;
+  input \port$19851$147 ;
+  wire \port$19851$147 ;
+  input \port$19851$159 ;
+  wire \port$19851$159 ;
+  input \port$19851$167 ;
+  wire \port$19851$167 ;
+  input \port$19851$3 ;
+  wire \port$19851$3 ;
+  input \port$19851$63 ;
+  wire \port$19851$63 ;
+  input \port$19851$75 ;
+  wire \port$19851$75 ;
+  input \port$19851$87 ;
+  wire \port$19851$87 ;
+  input \port$20169$15 ;
+  wire \port$20169$15 ;
+  input \port$20169$167 ;
+  wire \port$20169$167 ;
+  input \port$20169$3 ;
+  wire \port$20169$3 ;
+  input \port$20169$75 ;
+  wire \port$20169$75 ;
+  input \port$20169$87 ;
+  wire \port$20169$87 ;
+  input \port$20169$99 ;
+  wire \port$20169$99 ;
+  input \port$21600$167 ;
+  wire \port$21600$167 ;
+  input \port$21600$3 ;
+  wire \port$21600$3 ;
+  input \port$21600$75 ;
+  wire \port$21600$75 ;
+  input \port$21600$87 ;
+  wire \port$21600$87 ;
+  input \port$22236$167 ;
+  wire \port$22236$167 ;
+  input \port$22236$3 ;
+  wire \port$22236$3 ;
+  input \port$22236$75 ;
+  wire \port$22236$75 ;
+  input \port$22236$87 ;
+  wire \port$22236$87 ;
+  input \port$22872$105 ;
+  wire \port$22872$105 ;
+  input \port$22872$117 ;
+  wire \port$22872$117 ;
+  input \port$22872$21 ;
+  wire \port$22872$21 ;
+  input \port$22872$33 ;
+  wire \port$22872$33 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -83997,17 +84041,17 @@ module \pbitgen_top.core.unit33 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$14741$33  : \port$14741$45 ;
-  assign \$37  = wrap_b_bc[1] ? \port$14741$117  : \port$14741$129 ;
+  assign \$36  = wrap_b_bc[1] ? \port$14763$33  : \port$14763$45 ;
+  assign \$37  = wrap_b_bc[1] ? \port$14763$117  : \port$14763$129 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$17126$57  : \port$17126$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$17126$141  : \port$17126$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$17148$57  : \port$17148$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$17148$141  : \port$17148$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$16331$57  : \port$16331$69 ;
-  assign \$43  = wrap_b_bc[1] ? \port$16331$141  : \port$16331$153 ;
+  assign \$42  = wrap_b_bc[1] ? \port$16353$57  : \port$16353$69 ;
+  assign \$43  = wrap_b_bc[1] ? \port$16353$141  : \port$16353$153 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$22850$21  : \port$22850$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$22850$105  : \port$22850$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$22872$21  : \port$22872$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$22872$105  : \port$22872$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -84914,7 +84958,7 @@ module \pbitgen_top.core.unit33 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$22850$21 , \port$22850$33 , \port$22850$105 , \port$22850$117 , \port$16331$57 , \port$16331$69 , \port$16331$141 , \port$16331$153 , \port$17126$57 , \port$17126$69 , \port$17126$141 , \port$17126$153 , \port$14741$33 , \port$14741$45 , \port$14741$117 , \port$14741$129 , \port$21578$167 , \port$21578$3 , \port$21578$75 , \port$21578$87 , \port$19829$63 , \port$19829$75 , \port$19829$147 , \port$19829$159 , \port$18398$167 , \port$18398$3 , \port$18398$75 , \port$18398$87 , \port$20147$3 , \port$20147$15 , \port$20147$87 , \port$20147$99 , \port$22214$167 , \port$22214$3 , \port$22214$75 , \port$22214$87 , \port$19829$167 , \port$19829$3 , \port$19829$75 , \port$19829$87 , \port$17762$167 , \port$17762$3 , \port$17762$75 , \port$17762$87 , \port$20147$167 , \port$20147$3 , \port$20147$75 , \port$20147$87  };
+  assign nbr = { \port$22872$21 , \port$22872$33 , \port$22872$105 , \port$22872$117 , \port$16353$57 , \port$16353$69 , \port$16353$141 , \port$16353$153 , \port$17148$57 , \port$17148$69 , \port$17148$141 , \port$17148$153 , \port$14763$33 , \port$14763$45 , \port$14763$117 , \port$14763$129 , \port$21600$167 , \port$21600$3 , \port$21600$75 , \port$21600$87 , \port$19851$63 , \port$19851$75 , \port$19851$147 , \port$19851$159 , \port$18420$167 , \port$18420$3 , \port$18420$75 , \port$18420$87 , \port$20169$3 , \port$20169$15 , \port$20169$87 , \port$20169$99 , \port$22236$167 , \port$22236$3 , \port$22236$75 , \port$22236$87 , \port$19851$167 , \port$19851$3 , \port$19851$75 , \port$19851$87 , \port$17784$167 , \port$17784$3 , \port$17784$75 , \port$17784$87 , \port$20169$167 , \port$20169$3 , \port$20169$75 , \port$20169$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -84942,37 +84986,37 @@ module \pbitgen_top.core.unit33 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$20147$3 ;
-  assign \$13  = \port$20147$87 ;
+  assign \$12  = \port$20169$3 ;
+  assign \$13  = \port$20169$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$17762$3 ;
-  assign \$16  = \port$17762$87 ;
+  assign \$15  = \port$17784$3 ;
+  assign \$16  = \port$17784$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$19829$3 ;
-  assign \$19  = \port$19829$87 ;
+  assign \$18  = \port$19851$3 ;
+  assign \$19  = \port$19851$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$22214$3 ;
-  assign \$22  = \port$22214$87 ;
+  assign \$21  = \port$22236$3 ;
+  assign \$22  = \port$22236$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$20147$15 ;
-  assign \$25  = \port$20147$99 ;
-  assign \$27  = \port$18398$3 ;
-  assign \$28  = \port$18398$87 ;
+  assign \$24  = \port$20169$15 ;
+  assign \$25  = \port$20169$99 ;
+  assign \$27  = \port$18420$3 ;
+  assign \$28  = \port$18420$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$19829$75 ;
-  assign \$31  = \port$19829$159 ;
-  assign \$33  = \port$21578$3 ;
-  assign \$34  = \port$21578$87 ;
+  assign \$30  = \port$19851$75 ;
+  assign \$31  = \port$19851$159 ;
+  assign \$33  = \port$21600$3 ;
+  assign \$34  = \port$21600$87 ;
   assign \$35  = \$34 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit34 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14900$29 
-, \port$14900$41 , \port$14900$121 , \port$14900$133 , \port$16490$53 , \port$16490$65 , \port$16490$145 , \port$16490$157 , \port$17285$53 , \port$17285$65 , \port$17285$145 , \port$17285$157 , \port$17921$79 , \port$17921$91 , \port$17921$163 , \port$17921$175 , \port$18557$79 , \port$18557$91 , \port$18557$163 , \port$18557$175 , \port$19988$59 , \port$19988$71 
-, \port$19988$79 , \port$19988$91 , \port$19988$151 , \port$19988$163 , \port$19988$175 , valid_table_out, spins, \port$20306$11 , \port$20306$79 , \port$20306$91 , \port$20306$103 , \port$20306$163 , \port$20306$175 , \port$21737$79 , \port$21737$91 , \port$21737$163 , \port$21737$175 , \port$22373$79 , \port$22373$91 , \port$22373$163 , \port$22373$175 
-, \port$23009$17 , \port$23009$29 , \port$23009$109 , \port$23009$121 , load_lane);
+module \pbitgen_top.core.unit34 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14922$29 
+, \port$14922$41 , \port$14922$121 , \port$14922$133 , \port$16512$53 , \port$16512$65 , \port$16512$145 , \port$16512$157 , \port$17307$53 , \port$17307$65 , \port$17307$145 , \port$17307$157 , \port$17943$79 , \port$17943$91 , \port$17943$163 , \port$17943$175 , \port$18579$79 , \port$18579$91 , \port$18579$163 , \port$18579$175 , \port$20010$59 , \port$20010$71 
+, \port$20010$79 , \port$20010$91 , \port$20010$151 , \port$20010$163 , \port$20010$175 , valid_table_out, spins, \port$20328$11 , \port$20328$79 , \port$20328$91 , \port$20328$103 , \port$20328$163 , \port$20328$175 , \port$21759$79 , \port$21759$91 , \port$21759$163 , \port$21759$175 , \port$22395$79 , \port$22395$91 , \port$22395$163 , \port$22395$175 
+, \port$23031$17 , \port$23031$29 , \port$23031$109 , \port$23031$121 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -85343,96 +85387,96 @@ module \pbitgen_top.core.unit34 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14900$121 ;
-  wire \port$14900$121 ;
-  input \port$14900$133 ;
-  wire \port$14900$133 ;
-  input \port$14900$29 ;
-  wire \port$14900$29 ;
-  input \port$14900$41 ;
-  wire \port$14900$41 ;
-  input \port$16490$145 ;
-  wire \port$16490$145 ;
-  input \port$16490$157 ;
-  wire \port$16490$157 ;
-  input \port$16490$53 ;
-  wire \port$16490$53 ;
-  input \port$16490$65 ;
-  wire \port$16490$65 ;
-  input \port$17285$145 ;
-  wire \port$17285$145 ;
-  input \port$17285$157 ;
-  wire \port$17285$157 ;
-  input \port$17285$53 ;
-  wire \port$17285$53 ;
-  input \port$17285$65 ;
-  wire \port$17285$65 ;
-  input \port$17921$163 ;
-  wire \port$17921$163 ;
-  input \port$17921$175 ;
-  wire \port$17921$175 ;
-  input \port$17921$79 ;
-  wire \port$17921$79 ;
-  input \port$17921$91 ;
-  wire \port$17921$91 ;
-  input \port$18557$163 ;
-  wire \port$18557$163 ;
-  input \port$18557$175 ;
-  wire \port$18557$175 ;
-  input \port$18557$79 ;
-  wire \port$18557$79 ;
-  input \port$18557$91 ;
-  wire \port$18557$91 ;
-  input \port$19988$151 ;
-  wire \port$19988$151 ;
-  input \port$19988$163 ;
-  wire \port$19988$163 ;
-  input \port$19988$175 ;
-  wire \port$19988$175 ;
-  input \port$19988$59 ;
-  wire \port$19988$59 ;
-  input \port$19988$71 ;
-  wire \port$19988$71 ;
-  input \port$19988$79 ;
-  wire \port$19988$79 ;
-  input \port$19988$91 ;
-  wire \port$19988$91 ;
-  input \port$20306$103 ;
-  wire \port$20306$103 ;
-  input \port$20306$11 ;
-  wire \port$20306$11 ;
-  input \port$20306$163 ;
-  wire \port$20306$163 ;
-  input \port$20306$175 ;
-  wire \port$20306$175 ;
-  input \port$20306$79 ;
-  wire \port$20306$79 ;
-  input \port$20306$91 ;
-  wire \port$20306$91 ;
-  input \port$21737$163 ;
-  wire \port$21737$163 ;
-  input \port$21737$175 ;
-  wire \port$21737$175 ;
-  input \port$21737$79 ;
-  wire \port$21737$79 ;
-  input \port$21737$91 ;
-  wire \port$21737$91 ;
-  input \port$22373$163 ;
-  wire \port$22373$163 ;
-  input \port$22373$175 ;
-  wire \port$22373$175 ;
-  input \port$22373$79 ;
-  wire \port$22373$79 ;
-  input \port$22373$91 ;
-  wire \port$22373$91 ;
-  input \port$23009$109 ;
-  wire \port$23009$109 ;
-  input \port$23009$121 ;
-  wire \port$23009$121 ;
-  input \port$23009$17 ;
-  wire \port$23009$17 ;
-  input \port$23009$29 ;
-  wire \port$23009$29 ;
+  input \port$14922$121 ;
+  wire \port$14922$121 ;
+  input \port$14922$133 ;
+  wire \port$14922$133 ;
+  input \port$14922$29 ;
+  wire \port$14922$29 ;
+  input \port$14922$41 ;
+  wire \port$14922$41 ;
+  input \port$16512$145 ;
+  wire \port$16512$145 ;
+  input \port$16512$157 ;
+  wire \port$16512$157 ;
+  input \port$16512$53 ;
+  wire \port$16512$53 ;
+  input \port$16512$65 ;
+  wire \port$16512$65 ;
+  input \port$17307$145 ;
+  wire \port$17307$145 ;
+  input \port$17307$157 ;
+  wire \port$17307$157 ;
+  input \port$17307$53 ;
+  wire \port$17307$53 ;
+  input \port$17307$65 ;
+  wire \port$17307$65 ;
+  input \port$17943$163 ;
+  wire \port$17943$163 ;
+  input \port$17943$175 ;
+  wire \port$17943$175 ;
+  input \port$17943$79 ;
+  wire \port$17943$79 ;
+  input \port$17943$91 ;
+  wire \port$17943$91 ;
+  input \port$18579$163 ;
+  wire \port$18579$163 ;
+  input \port$18579$175 ;
+  wire \port$18579$175 ;
+  input \port$18579$79 ;
+  wire \port$18579$79 ;
+  input \port$18579$91 ;
+  wire \port$18579$91 ;
+  input \port$20010$151 ;
+  wire \port$20010$151 ;
+  input \port$20010$163 ;
+  wire \port$20010$163 ;
+  input \port$20010$175 ;
+  wire \port$20010$175 ;
+  input \port$20010$59 ;
+  wire \port$20010$59 ;
+  input \port$20010$71 ;
+  wire \port$20010$71 ;
+  input \port$20010$79 ;
+  wire \port$20010$79 ;
+  input \port$20010$91 ;
+  wire \port$20010$91 ;
+  input \port$20328$103 ;
+  wire \port$20328$103 ;
+  input \port$20328$11 ;
+  wire \port$20328$11 ;
+  input \port$20328$163 ;
+  wire \port$20328$163 ;
+  input \port$20328$175 ;
+  wire \port$20328$175 ;
+  input \port$20328$79 ;
+  wire \port$20328$79 ;
+  input \port$20328$91 ;
+  wire \port$20328$91 ;
+  input \port$21759$163 ;
+  wire \port$21759$163 ;
+  input \port$21759$175 ;
+  wire \port$21759$175 ;
+  input \port$21759$79 ;
+  wire \port$21759$79 ;
+  input \port$21759$91 ;
+  wire \port$21759$91 ;
+  input \port$22395$163 ;
+  wire \port$22395$163 ;
+  input \port$22395$175 ;
+  wire \port$22395$175 ;
+  input \port$22395$79 ;
+  wire \port$22395$79 ;
+  input \port$22395$91 ;
+  wire \port$22395$91 ;
+  input \port$23031$109 ;
+  wire \port$23031$109 ;
+  input \port$23031$121 ;
+  wire \port$23031$121 ;
+  input \port$23031$17 ;
+  wire \port$23031$17 ;
+  input \port$23031$29 ;
+  wire \port$23031$29 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -85676,17 +85720,17 @@ module \pbitgen_top.core.unit34 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$14900$121  : \port$14900$133 ;
-  assign \$37  = wrap_b_bc[1] ? \port$14900$29  : \port$14900$41 ;
+  assign \$36  = wrap_b_bc[1] ? \port$14922$121  : \port$14922$133 ;
+  assign \$37  = wrap_b_bc[1] ? \port$14922$29  : \port$14922$41 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$17285$145  : \port$17285$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$17285$53  : \port$17285$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$17307$145  : \port$17307$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$17307$53  : \port$17307$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$16490$145  : \port$16490$157 ;
-  assign \$43  = wrap_b_bc[1] ? \port$16490$53  : \port$16490$65 ;
+  assign \$42  = wrap_b_bc[1] ? \port$16512$145  : \port$16512$157 ;
+  assign \$43  = wrap_b_bc[1] ? \port$16512$53  : \port$16512$65 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$23009$109  : \port$23009$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$23009$17  : \port$23009$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$23031$109  : \port$23031$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$23031$17  : \port$23031$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -86593,7 +86637,7 @@ module \pbitgen_top.core.unit34 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$23009$109 , \port$23009$121 , \port$23009$17 , \port$23009$29 , \port$16490$145 , \port$16490$157 , \port$16490$53 , \port$16490$65 , \port$17285$145 , \port$17285$157 , \port$17285$53 , \port$17285$65 , \port$14900$121 , \port$14900$133 , \port$14900$29 , \port$14900$41 , \port$21737$79 , \port$21737$91 , \port$21737$163 , \port$21737$175 , \port$19988$151 , \port$19988$163 , \port$19988$59 , \port$19988$71 , \port$18557$79 , \port$18557$91 , \port$18557$163 , \port$18557$175 , \port$20306$91 , \port$20306$103 , \port$20306$175 , \port$20306$11 , \port$22373$79 , \port$22373$91 , \port$22373$163 , \port$22373$175 , \port$19988$79 , \port$19988$91 , \port$19988$163 , \port$19988$175 , \port$17921$79 , \port$17921$91 , \port$17921$163 , \port$17921$175 , \port$20306$79 , \port$20306$91 , \port$20306$163 , \port$20306$175  };
+  assign nbr = { \port$23031$109 , \port$23031$121 , \port$23031$17 , \port$23031$29 , \port$16512$145 , \port$16512$157 , \port$16512$53 , \port$16512$65 , \port$17307$145 , \port$17307$157 , \port$17307$53 , \port$17307$65 , \port$14922$121 , \port$14922$133 , \port$14922$29 , \port$14922$41 , \port$21759$79 , \port$21759$91 , \port$21759$163 , \port$21759$175 , \port$20010$151 , \port$20010$163 , \port$20010$59 , \port$20010$71 , \port$18579$79 , \port$18579$91 , \port$18579$163 , \port$18579$175 , \port$20328$91 , \port$20328$103 , \port$20328$175 , \port$20328$11 , \port$22395$79 , \port$22395$91 , \port$22395$163 , \port$22395$175 , \port$20010$79 , \port$20010$91 , \port$20010$163 , \port$20010$175 , \port$17943$79 , \port$17943$91 , \port$17943$163 , \port$17943$175 , \port$20328$79 , \port$20328$91 , \port$20328$163 , \port$20328$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -86621,37 +86665,37 @@ module \pbitgen_top.core.unit34 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$20306$91 ;
-  assign \$13  = \port$20306$175 ;
+  assign \$12  = \port$20328$91 ;
+  assign \$13  = \port$20328$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$17921$91 ;
-  assign \$16  = \port$17921$175 ;
+  assign \$15  = \port$17943$91 ;
+  assign \$16  = \port$17943$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$19988$91 ;
-  assign \$19  = \port$19988$175 ;
+  assign \$18  = \port$20010$91 ;
+  assign \$19  = \port$20010$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$22373$91 ;
-  assign \$22  = \port$22373$175 ;
+  assign \$21  = \port$22395$91 ;
+  assign \$22  = \port$22395$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$20306$103 ;
-  assign \$25  = \port$20306$11 ;
-  assign \$27  = \port$18557$91 ;
-  assign \$28  = \port$18557$175 ;
+  assign \$24  = \port$20328$103 ;
+  assign \$25  = \port$20328$11 ;
+  assign \$27  = \port$18579$91 ;
+  assign \$28  = \port$18579$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$19988$163 ;
-  assign \$31  = \port$19988$71 ;
-  assign \$33  = \port$21737$91 ;
-  assign \$34  = \port$21737$175 ;
+  assign \$30  = \port$20010$163 ;
+  assign \$31  = \port$20010$71 ;
+  assign \$33  = \port$21759$91 ;
+  assign \$34  = \port$21759$175 ;
   assign \$35  = \$34 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit35 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15059$33 
-, \port$15059$45 , \port$15059$117 , \port$15059$129 , \port$16649$57 , \port$16649$69 , \port$16649$141 , \port$16649$153 , \port$17444$57 , \port$17444$69 , \port$17444$141 , \port$17444$153 , \port$18080$3 , \port$18080$75 , \port$18080$87 , \port$18080$167 , \port$18716$3 , \port$18716$75 , \port$18716$87 , \port$18716$167 , \port$20147$3 , \port$20147$63 
-, \port$20147$75 , \port$20147$87 , \port$20147$147 , \port$20147$159 , \port$20147$167 , valid_table_out, spins, \port$20465$3 , \port$20465$15 , \port$20465$75 , \port$20465$87 , \port$20465$99 , \port$20465$167 , \port$21896$3 , \port$21896$75 , \port$21896$87 , \port$21896$167 , \port$22532$3 , \port$22532$75 , \port$22532$87 , \port$22532$167 
-, \port$23168$21 , \port$23168$33 , \port$23168$105 , \port$23168$117 , load_lane);
+module \pbitgen_top.core.unit35 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15081$33 
+, \port$15081$45 , \port$15081$117 , \port$15081$129 , \port$16671$57 , \port$16671$69 , \port$16671$141 , \port$16671$153 , \port$17466$57 , \port$17466$69 , \port$17466$141 , \port$17466$153 , \port$18102$3 , \port$18102$75 , \port$18102$87 , \port$18102$167 , \port$18738$3 , \port$18738$75 , \port$18738$87 , \port$18738$167 , \port$20169$3 , \port$20169$63 
+, \port$20169$75 , \port$20169$87 , \port$20169$147 , \port$20169$159 , \port$20169$167 , valid_table_out, spins, \port$20487$3 , \port$20487$15 , \port$20487$75 , \port$20487$87 , \port$20487$99 , \port$20487$167 , \port$21918$3 , \port$21918$75 , \port$21918$87 , \port$21918$167 , \port$22554$3 , \port$22554$75 , \port$22554$87 , \port$22554$167 
+, \port$23190$21 , \port$23190$33 , \port$23190$105 , \port$23190$117 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -87022,96 +87066,96 @@ module \pbitgen_top.core.unit35 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15059$117 ;
-  wire \port$15059$117 ;
-  input \port$15059$129 ;
-  wire \port$15059$129 ;
-  input \port$15059$33 ;
-  wire \port$15059$33 ;
-  input \port$15059$45 ;
-  wire \port$15059$45 ;
-  input \port$16649$141 ;
-  wire \port$16649$141 ;
-  input \port$16649$153 ;
-  wire \port$16649$153 ;
-  input \port$16649$57 ;
-  wire \port$16649$57 ;
-  input \port$16649$69 ;
-  wire \port$16649$69 ;
-  input \port$17444$141 ;
-  wire \port$17444$141 ;
-  input \port$17444$153 ;
-  wire \port$17444$153 ;
-  input \port$17444$57 ;
-  wire \port$17444$57 ;
-  input \port$17444$69 ;
-  wire \port$17444$69 ;
-  input \port$18080$167 ;
-  wire \port$18080$167 ;
-  input \port$18080$3 ;
-  wire \port$18080$3 ;
-  input \port$18080$75 ;
-  wire \port$18080$75 ;
-  input \port$18080$87 ;
-  wire \port$18080$87 ;
-  input \port$18716$167 ;
-  wire \port$18716$167 ;
-  input \port$18716$3 ;
-  wire \port$18716$3 ;
-  input \port$18716$75 ;
-  wire \port$18716$75 ;
-  input \port$18716$87 ;
-  wire \port$18716$87 ;
-  input \port$20147$147 ;
-  wire \port$20147$147 ;
-  input \port$20147$159 ;
-  wire \port$20147$159 ;
-  input \port$20147$167 ;
-  wire \port$20147$167 ;
-  input \port$20147$3 ;
-  wire \port$20147$3 ;
-  input \port$20147$63 ;
-  wire \port$20147$63 ;
-  input \port$20147$75 ;
-  wire \port$20147$75 ;
-  input \port$20147$87 ;
-  wire \port$20147$87 ;
-  input \port$20465$15 ;
-  wire \port$20465$15 ;
-  input \port$20465$167 ;
-  wire \port$20465$167 ;
-  input \port$20465$3 ;
-  wire \port$20465$3 ;
-  input \port$20465$75 ;
-  wire \port$20465$75 ;
-  input \port$20465$87 ;
-  wire \port$20465$87 ;
-  input \port$20465$99 ;
-  wire \port$20465$99 ;
-  input \port$21896$167 ;
-  wire \port$21896$167 ;
-  input \port$21896$3 ;
-  wire \port$21896$3 ;
-  input \port$21896$75 ;
-  wire \port$21896$75 ;
-  input \port$21896$87 ;
-  wire \port$21896$87 ;
-  input \port$22532$167 ;
-  wire \port$22532$167 ;
-  input \port$22532$3 ;
-  wire \port$22532$3 ;
-  input \port$22532$75 ;
-  wire \port$22532$75 ;
-  input \port$22532$87 ;
-  wire \port$22532$87 ;
-  input \port$23168$105 ;
-  wire \port$23168$105 ;
-  input \port$23168$117 ;
-  wire \port$23168$117 ;
-  input \port$23168$21 ;
-  wire \port$23168$21 ;
-  input \port$23168$33 ;
-  wire \port$23168$33 ;
+  input \port$15081$117 ;
+  wire \port$15081$117 ;
+  input \port$15081$129 ;
+  wire \port$15081$129 ;
+  input \port$15081$33 ;
+  wire \port$15081$33 ;
+  input \port$15081$45 ;
+  wire \port$15081$45 ;
+  input \port$16671$141 ;
+  wire \port$16671$141 ;
+  input \port$16671$153 ;
+  wire \port$16671$153 ;
+  input \port$16671$57 ;
+  wire \port$16671$57 ;
+  input \port$16671$69 ;
+  wire \port$16671$69 ;
+  input \port$17466$141 ;
+  wire \port$17466$141 ;
+  input \port$17466$153 ;
+  wire \port$17466$153 ;
+  input \port$17466$57 ;
+  wire \port$17466$57 ;
+  input \port$17466$69 ;
+  wire \port$17466$69 ;
+  input \port$18102$167 ;
+  wire \port$18102$167 ;
+  input \port$18102$3 ;
+  wire \port$18102$3 ;
+  input \port$18102$75 ;
+  wire \port$18102$75 ;
+  input \port$18102$87 ;
+  wire \port$18102$87 ;
+  input \port$18738$167 ;
+  wire \port$18738$167 ;
+  input \port$18738$3 ;
+  wire \port$18738$3 ;
+  input \port$18738$75 ;
+  wire \port$18738$75 ;
+  input \port$18738$87 ;
+  wire \port$18738$87 ;
+  input \port$20169$147 ;
+  wire \port$20169$147 ;
+  input \port$20169$159 ;
+  wire \port$20169$159 ;
+  input \port$20169$167 ;
+  wire \port$20169$167 ;
+  input \port$20169$3 ;
+  wire \port$20169$3 ;
+  input \port$20169$63 ;
+  wire \port$20169$63 ;
+  input \port$20169$75 ;
+  wire \port$20169$75 ;
+  input \port$20169$87 ;
+  wire \port$20169$87 ;
+  input \port$20487$15 ;
+  wire \port$20487$15 ;
+  input \port$20487$167 ;
+  wire \port$20487$167 ;
+  input \port$20487$3 ;
+  wire \port$20487$3 ;
+  input \port$20487$75 ;
+  wire \port$20487$75 ;
+  input \port$20487$87 ;
+  wire \port$20487$87 ;
+  input \port$20487$99 ;
+  wire \port$20487$99 ;
+  input \port$21918$167 ;
+  wire \port$21918$167 ;
+  input \port$21918$3 ;
+  wire \port$21918$3 ;
+  input \port$21918$75 ;
+  wire \port$21918$75 ;
+  input \port$21918$87 ;
+  wire \port$21918$87 ;
+  input \port$22554$167 ;
+  wire \port$22554$167 ;
+  input \port$22554$3 ;
+  wire \port$22554$3 ;
+  input \port$22554$75 ;
+  wire \port$22554$75 ;
+  input \port$22554$87 ;
+  wire \port$22554$87 ;
+  input \port$23190$105 ;
+  wire \port$23190$105 ;
+  input \port$23190$117 ;
+  wire \port$23190$117 ;
+  input \port$23190$21 ;
+  wire \port$23190$21 ;
+  input \port$23190$33 ;
+  wire \port$23190$33 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -87355,17 +87399,17 @@ module \pbitgen_top.core.unit35 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$15059$33  : \port$15059$45 ;
-  assign \$37  = wrap_b_bc[1] ? \port$15059$117  : \port$15059$129 ;
+  assign \$36  = wrap_b_bc[1] ? \port$15081$33  : \port$15081$45 ;
+  assign \$37  = wrap_b_bc[1] ? \port$15081$117  : \port$15081$129 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$17444$57  : \port$17444$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$17444$141  : \port$17444$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$17466$57  : \port$17466$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$17466$141  : \port$17466$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$16649$57  : \port$16649$69 ;
-  assign \$43  = wrap_b_bc[1] ? \port$16649$141  : \port$16649$153 ;
+  assign \$42  = wrap_b_bc[1] ? \port$16671$57  : \port$16671$69 ;
+  assign \$43  = wrap_b_bc[1] ? \port$16671$141  : \port$16671$153 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$23168$21  : \port$23168$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$23168$105  : \port$23168$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$23190$21  : \port$23190$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$23190$105  : \port$23190$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -88272,7 +88316,7 @@ module \pbitgen_top.core.unit35 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$23168$21 , \port$23168$33 , \port$23168$105 , \port$23168$117 , \port$16649$57 , \port$16649$69 , \port$16649$141 , \port$16649$153 , \port$17444$57 , \port$17444$69 , \port$17444$141 , \port$17444$153 , \port$15059$33 , \port$15059$45 , \port$15059$117 , \port$15059$129 , \port$21896$167 , \port$21896$3 , \port$21896$75 , \port$21896$87 , \port$20147$63 , \port$20147$75 , \port$20147$147 , \port$20147$159 , \port$18716$167 , \port$18716$3 , \port$18716$75 , \port$18716$87 , \port$20465$3 , \port$20465$15 , \port$20465$87 , \port$20465$99 , \port$22532$167 , \port$22532$3 , \port$22532$75 , \port$22532$87 , \port$20147$167 , \port$20147$3 , \port$20147$75 , \port$20147$87 , \port$18080$167 , \port$18080$3 , \port$18080$75 , \port$18080$87 , \port$20465$167 , \port$20465$3 , \port$20465$75 , \port$20465$87  };
+  assign nbr = { \port$23190$21 , \port$23190$33 , \port$23190$105 , \port$23190$117 , \port$16671$57 , \port$16671$69 , \port$16671$141 , \port$16671$153 , \port$17466$57 , \port$17466$69 , \port$17466$141 , \port$17466$153 , \port$15081$33 , \port$15081$45 , \port$15081$117 , \port$15081$129 , \port$21918$167 , \port$21918$3 , \port$21918$75 , \port$21918$87 , \port$20169$63 , \port$20169$75 , \port$20169$147 , \port$20169$159 , \port$18738$167 , \port$18738$3 , \port$18738$75 , \port$18738$87 , \port$20487$3 , \port$20487$15 , \port$20487$87 , \port$20487$99 , \port$22554$167 , \port$22554$3 , \port$22554$75 , \port$22554$87 , \port$20169$167 , \port$20169$3 , \port$20169$75 , \port$20169$87 , \port$18102$167 , \port$18102$3 , \port$18102$75 , \port$18102$87 , \port$20487$167 , \port$20487$3 , \port$20487$75 , \port$20487$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -88300,37 +88344,37 @@ module \pbitgen_top.core.unit35 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$20465$3 ;
-  assign \$13  = \port$20465$87 ;
+  assign \$12  = \port$20487$3 ;
+  assign \$13  = \port$20487$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$18080$3 ;
-  assign \$16  = \port$18080$87 ;
+  assign \$15  = \port$18102$3 ;
+  assign \$16  = \port$18102$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$20147$3 ;
-  assign \$19  = \port$20147$87 ;
+  assign \$18  = \port$20169$3 ;
+  assign \$19  = \port$20169$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$22532$3 ;
-  assign \$22  = \port$22532$87 ;
+  assign \$21  = \port$22554$3 ;
+  assign \$22  = \port$22554$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$20465$15 ;
-  assign \$25  = \port$20465$99 ;
-  assign \$27  = \port$18716$3 ;
-  assign \$28  = \port$18716$87 ;
+  assign \$24  = \port$20487$15 ;
+  assign \$25  = \port$20487$99 ;
+  assign \$27  = \port$18738$3 ;
+  assign \$28  = \port$18738$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$20147$75 ;
-  assign \$31  = \port$20147$159 ;
-  assign \$33  = \port$21896$3 ;
-  assign \$34  = \port$21896$87 ;
+  assign \$30  = \port$20169$75 ;
+  assign \$31  = \port$20169$159 ;
+  assign \$33  = \port$21918$3 ;
+  assign \$34  = \port$21918$87 ;
   assign \$35  = \$34 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit36 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15218$29 
-, \port$15218$41 , \port$15218$121 , \port$15218$133 , \port$16808$53 , \port$16808$65 , \port$16808$145 , \port$16808$157 , \port$17603$53 , \port$17603$65 , \port$17603$145 , \port$17603$157 , \port$18239$79 , \port$18239$91 , \port$18239$163 , \port$18239$175 , \port$18875$79 , \port$18875$91 , \port$18875$163 , \port$18875$175 , \port$20306$59 , \port$20306$71 
-, \port$20306$79 , \port$20306$91 , \port$20306$151 , \port$20306$163 , \port$20306$175 , valid_table_out, spins, \port$20624$11 , \port$20624$79 , \port$20624$91 , \port$20624$103 , \port$20624$163 , \port$20624$175 , \port$22055$79 , \port$22055$91 , \port$22055$163 , \port$22055$175 , \port$22691$79 , \port$22691$91 , \port$22691$163 , \port$22691$175 
-, \port$23327$17 , \port$23327$29 , \port$23327$109 , \port$23327$121 , load_lane);
+module \pbitgen_top.core.unit36 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15240$29 
+, \port$15240$41 , \port$15240$121 , \port$15240$133 , \port$16830$53 , \port$16830$65 , \port$16830$145 , \port$16830$157 , \port$17625$53 , \port$17625$65 , \port$17625$145 , \port$17625$157 , \port$18261$79 , \port$18261$91 , \port$18261$163 , \port$18261$175 , \port$18897$79 , \port$18897$91 , \port$18897$163 , \port$18897$175 , \port$20328$59 , \port$20328$71 
+, \port$20328$79 , \port$20328$91 , \port$20328$151 , \port$20328$163 , \port$20328$175 , valid_table_out, spins, \port$20646$11 , \port$20646$79 , \port$20646$91 , \port$20646$103 , \port$20646$163 , \port$20646$175 , \port$22077$79 , \port$22077$91 , \port$22077$163 , \port$22077$175 , \port$22713$79 , \port$22713$91 , \port$22713$163 , \port$22713$175 
+, \port$23349$17 , \port$23349$29 , \port$23349$109 , \port$23349$121 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -88701,96 +88745,96 @@ module \pbitgen_top.core.unit36 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15218$121 ;
-  wire \port$15218$121 ;
-  input \port$15218$133 ;
-  wire \port$15218$133 ;
-  input \port$15218$29 ;
-  wire \port$15218$29 ;
-  input \port$15218$41 ;
-  wire \port$15218$41 ;
-  input \port$16808$145 ;
-  wire \port$16808$145 ;
-  input \port$16808$157 ;
-  wire \port$16808$157 ;
-  input \port$16808$53 ;
-  wire \port$16808$53 ;
-  input \port$16808$65 ;
-  wire \port$16808$65 ;
-  input \port$17603$145 ;
-  wire \port$17603$145 ;
-  input \port$17603$157 ;
-  wire \port$17603$157 ;
-  input \port$17603$53 ;
-  wire \port$17603$53 ;
-  input \port$17603$65 ;
-  wire \port$17603$65 ;
-  input \port$18239$163 ;
-  wire \port$18239$163 ;
-  input \port$18239$175 ;
-  wire \port$18239$175 ;
-  input \port$18239$79 ;
-  wire \port$18239$79 ;
-  input \port$18239$91 ;
-  wire \port$18239$91 ;
-  input \port$18875$163 ;
-  wire \port$18875$163 ;
-  input \port$18875$175 ;
-  wire \port$18875$175 ;
-  input \port$18875$79 ;
-  wire \port$18875$79 ;
-  input \port$18875$91 ;
-  wire \port$18875$91 ;
-  input \port$20306$151 ;
-  wire \port$20306$151 ;
-  input \port$20306$163 ;
-  wire \port$20306$163 ;
-  input \port$20306$175 ;
-  wire \port$20306$175 ;
-  input \port$20306$59 ;
-  wire \port$20306$59 ;
-  input \port$20306$71 ;
-  wire \port$20306$71 ;
-  input \port$20306$79 ;
-  wire \port$20306$79 ;
-  input \port$20306$91 ;
-  wire \port$20306$91 ;
-  input \port$20624$103 ;
-  wire \port$20624$103 ;
-  input \port$20624$11 ;
-  wire \port$20624$11 ;
-  input \port$20624$163 ;
-  wire \port$20624$163 ;
-  input \port$20624$175 ;
-  wire \port$20624$175 ;
-  input \port$20624$79 ;
-  wire \port$20624$79 ;
-  input \port$20624$91 ;
-  wire \port$20624$91 ;
-  input \port$22055$163 ;
-  wire \port$22055$163 ;
-  input \port$22055$175 ;
-  wire \port$22055$175 ;
-  input \port$22055$79 ;
-  wire \port$22055$79 ;
-  input \port$22055$91 ;
-  wire \port$22055$91 ;
-  input \port$22691$163 ;
-  wire \port$22691$163 ;
-  input \port$22691$175 ;
-  wire \port$22691$175 ;
-  input \port$22691$79 ;
-  wire \port$22691$79 ;
-  input \port$22691$91 ;
-  wire \port$22691$91 ;
-  input \port$23327$109 ;
-  wire \port$23327$109 ;
-  input \port$23327$121 ;
-  wire \port$23327$121 ;
-  input \port$23327$17 ;
-  wire \port$23327$17 ;
-  input \port$23327$29 ;
-  wire \port$23327$29 ;
+  input \port$15240$121 ;
+  wire \port$15240$121 ;
+  input \port$15240$133 ;
+  wire \port$15240$133 ;
+  input \port$15240$29 ;
+  wire \port$15240$29 ;
+  input \port$15240$41 ;
+  wire \port$15240$41 ;
+  input \port$16830$145 ;
+  wire \port$16830$145 ;
+  input \port$16830$157 ;
+  wire \port$16830$157 ;
+  input \port$16830$53 ;
+  wire \port$16830$53 ;
+  input \port$16830$65 ;
+  wire \port$16830$65 ;
+  input \port$17625$145 ;
+  wire \port$17625$145 ;
+  input \port$17625$157 ;
+  wire \port$17625$157 ;
+  input \port$17625$53 ;
+  wire \port$17625$53 ;
+  input \port$17625$65 ;
+  wire \port$17625$65 ;
+  input \port$18261$163 ;
+  wire \port$18261$163 ;
+  input \port$18261$175 ;
+  wire \port$18261$175 ;
+  input \port$18261$79 ;
+  wire \port$18261$79 ;
+  input \port$18261$91 ;
+  wire \port$18261$91 ;
+  input \port$18897$163 ;
+  wire \port$18897$163 ;
+  input \port$18897$175 ;
+  wire \port$18897$175 ;
+  input \port$18897$79 ;
+  wire \port$18897$79 ;
+  input \port$18897$91 ;
+  wire \port$18897$91 ;
+  input \port$20328$151 ;
+  wire \port$20328$151 ;
+  input \port$20328$163 ;
+  wire \port$20328$163 ;
+  input \port$20328$175 ;
+  wire \port$20328$175 ;
+  input \port$20328$59 ;
+  wire \port$20328$59 ;
+  input \port$20328$71 ;
+  wire \port$20328$71 ;
+  input \port$20328$79 ;
+  wire \port$20328$79 ;
+  input \port$20328$91 ;
+  wire \port$20328$91 ;
+  input \port$20646$103 ;
+  wire \port$20646$103 ;
+  input \port$20646$11 ;
+  wire \port$20646$11 ;
+  input \port$20646$163 ;
+  wire \port$20646$163 ;
+  input \port$20646$175 ;
+  wire \port$20646$175 ;
+  input \port$20646$79 ;
+  wire \port$20646$79 ;
+  input \port$20646$91 ;
+  wire \port$20646$91 ;
+  input \port$22077$163 ;
+  wire \port$22077$163 ;
+  input \port$22077$175 ;
+  wire \port$22077$175 ;
+  input \port$22077$79 ;
+  wire \port$22077$79 ;
+  input \port$22077$91 ;
+  wire \port$22077$91 ;
+  input \port$22713$163 ;
+  wire \port$22713$163 ;
+  input \port$22713$175 ;
+  wire \port$22713$175 ;
+  input \port$22713$79 ;
+  wire \port$22713$79 ;
+  input \port$22713$91 ;
+  wire \port$22713$91 ;
+  input \port$23349$109 ;
+  wire \port$23349$109 ;
+  input \port$23349$121 ;
+  wire \port$23349$121 ;
+  input \port$23349$17 ;
+  wire \port$23349$17 ;
+  input \port$23349$29 ;
+  wire \port$23349$29 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -89034,17 +89078,17 @@ module \pbitgen_top.core.unit36 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$15218$121  : \port$15218$133 ;
-  assign \$37  = wrap_b_bc[1] ? \port$15218$29  : \port$15218$41 ;
+  assign \$36  = wrap_b_bc[1] ? \port$15240$121  : \port$15240$133 ;
+  assign \$37  = wrap_b_bc[1] ? \port$15240$29  : \port$15240$41 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$17603$145  : \port$17603$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$17603$53  : \port$17603$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$17625$145  : \port$17625$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$17625$53  : \port$17625$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$16808$145  : \port$16808$157 ;
-  assign \$43  = wrap_b_bc[1] ? \port$16808$53  : \port$16808$65 ;
+  assign \$42  = wrap_b_bc[1] ? \port$16830$145  : \port$16830$157 ;
+  assign \$43  = wrap_b_bc[1] ? \port$16830$53  : \port$16830$65 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$23327$109  : \port$23327$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$23327$17  : \port$23327$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$23349$109  : \port$23349$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$23349$17  : \port$23349$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -89951,7 +89995,7 @@ module \pbitgen_top.core.unit36 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$23327$109 , \port$23327$121 , \port$23327$17 , \port$23327$29 , \port$16808$145 , \port$16808$157 , \port$16808$53 , \port$16808$65 , \port$17603$145 , \port$17603$157 , \port$17603$53 , \port$17603$65 , \port$15218$121 , \port$15218$133 , \port$15218$29 , \port$15218$41 , \port$22055$79 , \port$22055$91 , \port$22055$163 , \port$22055$175 , \port$20306$151 , \port$20306$163 , \port$20306$59 , \port$20306$71 , \port$18875$79 , \port$18875$91 , \port$18875$163 , \port$18875$175 , \port$20624$91 , \port$20624$103 , \port$20624$175 , \port$20624$11 , \port$22691$79 , \port$22691$91 , \port$22691$163 , \port$22691$175 , \port$20306$79 , \port$20306$91 , \port$20306$163 , \port$20306$175 , \port$18239$79 , \port$18239$91 , \port$18239$163 , \port$18239$175 , \port$20624$79 , \port$20624$91 , \port$20624$163 , \port$20624$175  };
+  assign nbr = { \port$23349$109 , \port$23349$121 , \port$23349$17 , \port$23349$29 , \port$16830$145 , \port$16830$157 , \port$16830$53 , \port$16830$65 , \port$17625$145 , \port$17625$157 , \port$17625$53 , \port$17625$65 , \port$15240$121 , \port$15240$133 , \port$15240$29 , \port$15240$41 , \port$22077$79 , \port$22077$91 , \port$22077$163 , \port$22077$175 , \port$20328$151 , \port$20328$163 , \port$20328$59 , \port$20328$71 , \port$18897$79 , \port$18897$91 , \port$18897$163 , \port$18897$175 , \port$20646$91 , \port$20646$103 , \port$20646$175 , \port$20646$11 , \port$22713$79 , \port$22713$91 , \port$22713$163 , \port$22713$175 , \port$20328$79 , \port$20328$91 , \port$20328$163 , \port$20328$175 , \port$18261$79 , \port$18261$91 , \port$18261$163 , \port$18261$175 , \port$20646$79 , \port$20646$91 , \port$20646$163 , \port$20646$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -89979,37 +90023,37 @@ module \pbitgen_top.core.unit36 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$20624$91 ;
-  assign \$13  = \port$20624$175 ;
+  assign \$12  = \port$20646$91 ;
+  assign \$13  = \port$20646$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$18239$91 ;
-  assign \$16  = \port$18239$175 ;
+  assign \$15  = \port$18261$91 ;
+  assign \$16  = \port$18261$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$20306$91 ;
-  assign \$19  = \port$20306$175 ;
+  assign \$18  = \port$20328$91 ;
+  assign \$19  = \port$20328$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$22691$91 ;
-  assign \$22  = \port$22691$175 ;
+  assign \$21  = \port$22713$91 ;
+  assign \$22  = \port$22713$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$20624$103 ;
-  assign \$25  = \port$20624$11 ;
-  assign \$27  = \port$18875$91 ;
-  assign \$28  = \port$18875$175 ;
+  assign \$24  = \port$20646$103 ;
+  assign \$25  = \port$20646$11 ;
+  assign \$27  = \port$18897$91 ;
+  assign \$28  = \port$18897$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$20306$163 ;
-  assign \$31  = \port$20306$71 ;
-  assign \$33  = \port$22055$91 ;
-  assign \$34  = \port$22055$175 ;
+  assign \$30  = \port$20328$163 ;
+  assign \$31  = \port$20328$71 ;
+  assign \$33  = \port$22077$91 ;
+  assign \$34  = \port$22077$175 ;
   assign \$35  = \$34 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit37 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14741$51 
-, \port$14741$63 , \port$14741$135 , \port$14741$147 , \port$15377$33 , \port$15377$45 , \port$15377$117 , \port$15377$129 , \port$17762$57 , \port$17762$69 , \port$17762$141 , \port$17762$153 , \port$18398$3 , \port$18398$75 , \port$18398$87 , \port$18398$167 , \port$19034$3 , \port$19034$75 , \port$19034$87 , \port$19034$167 , \port$20465$3 , \port$20465$63 
-, \port$20465$75 , \port$20465$87 , \port$20465$147 , \port$20465$159 , \port$20465$167 , valid_table_out, spins, \port$20783$3 , \port$20783$15 , \port$20783$75 , \port$20783$87 , \port$20783$99 , \port$20783$167 , \port$22214$3 , \port$22214$75 , \port$22214$87 , \port$22214$167 , \port$22850$3 , \port$22850$75 , \port$22850$87 , \port$22850$167 
-, \port$23486$21 , \port$23486$33 , \port$23486$105 , \port$23486$117 , load_lane);
+module \pbitgen_top.core.unit37 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14763$51 
+, \port$14763$63 , \port$14763$135 , \port$14763$147 , \port$15399$33 , \port$15399$45 , \port$15399$117 , \port$15399$129 , \port$17784$57 , \port$17784$69 , \port$17784$141 , \port$17784$153 , \port$18420$3 , \port$18420$75 , \port$18420$87 , \port$18420$167 , \port$19056$3 , \port$19056$75 , \port$19056$87 , \port$19056$167 , \port$20487$3 , \port$20487$63 
+, \port$20487$75 , \port$20487$87 , \port$20487$147 , \port$20487$159 , \port$20487$167 , valid_table_out, spins, \port$20805$3 , \port$20805$15 , \port$20805$75 , \port$20805$87 , \port$20805$99 , \port$20805$167 , \port$22236$3 , \port$22236$75 , \port$22236$87 , \port$22236$167 , \port$22872$3 , \port$22872$75 , \port$22872$87 , \port$22872$167 
+, \port$23508$21 , \port$23508$33 , \port$23508$105 , \port$23508$117 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -90380,96 +90424,96 @@ module \pbitgen_top.core.unit37 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14741$135 ;
-  wire \port$14741$135 ;
-  input \port$14741$147 ;
-  wire \port$14741$147 ;
-  input \port$14741$51 ;
-  wire \port$14741$51 ;
-  input \port$14741$63 ;
-  wire \port$14741$63 ;
-  input \port$15377$117 ;
-  wire \port$15377$117 ;
-  input \port$15377$129 ;
-  wire \port$15377$129 ;
-  input \port$15377$33 ;
-  wire \port$15377$33 ;
-  input \port$15377$45 ;
-  wire \port$15377$45 ;
-  input \port$17762$141 ;
-  wire \port$17762$141 ;
-  input \port$17762$153 ;
-  wire \port$17762$153 ;
-  input \port$17762$57 ;
-  wire \port$17762$57 ;
-  input \port$17762$69 ;
-  wire \port$17762$69 ;
-  input \port$18398$167 ;
-  wire \port$18398$167 ;
-  input \port$18398$3 ;
-  wire \port$18398$3 ;
-  input \port$18398$75 ;
-  wire \port$18398$75 ;
-  input \port$18398$87 ;
-  wire \port$18398$87 ;
-  input \port$19034$167 ;
-  wire \port$19034$167 ;
-  input \port$19034$3 ;
-  wire \port$19034$3 ;
-  input \port$19034$75 ;
-  wire \port$19034$75 ;
-  input \port$19034$87 ;
-  wire \port$19034$87 ;
-  input \port$20465$147 ;
-  wire \port$20465$147 ;
-  input \port$20465$159 ;
-  wire \port$20465$159 ;
-  input \port$20465$167 ;
-  wire \port$20465$167 ;
-  input \port$20465$3 ;
-  wire \port$20465$3 ;
-  input \port$20465$63 ;
-  wire \port$20465$63 ;
-  input \port$20465$75 ;
-  wire \port$20465$75 ;
-  input \port$20465$87 ;
-  wire \port$20465$87 ;
-  input \port$20783$15 ;
-  wire \port$20783$15 ;
-  input \port$20783$167 ;
-  wire \port$20783$167 ;
-  input \port$20783$3 ;
-  wire \port$20783$3 ;
-  input \port$20783$75 ;
-  wire \port$20783$75 ;
-  input \port$20783$87 ;
-  wire \port$20783$87 ;
-  input \port$20783$99 ;
-  wire \port$20783$99 ;
-  input \port$22214$167 ;
-  wire \port$22214$167 ;
-  input \port$22214$3 ;
-  wire \port$22214$3 ;
-  input \port$22214$75 ;
-  wire \port$22214$75 ;
-  input \port$22214$87 ;
-  wire \port$22214$87 ;
-  input \port$22850$167 ;
-  wire \port$22850$167 ;
-  input \port$22850$3 ;
-  wire \port$22850$3 ;
-  input \port$22850$75 ;
-  wire \port$22850$75 ;
-  input \port$22850$87 ;
-  wire \port$22850$87 ;
-  input \port$23486$105 ;
-  wire \port$23486$105 ;
-  input \port$23486$117 ;
-  wire \port$23486$117 ;
-  input \port$23486$21 ;
-  wire \port$23486$21 ;
-  input \port$23486$33 ;
-  wire \port$23486$33 ;
+  input \port$14763$135 ;
+  wire \port$14763$135 ;
+  input \port$14763$147 ;
+  wire \port$14763$147 ;
+  input \port$14763$51 ;
+  wire \port$14763$51 ;
+  input \port$14763$63 ;
+  wire \port$14763$63 ;
+  input \port$15399$117 ;
+  wire \port$15399$117 ;
+  input \port$15399$129 ;
+  wire \port$15399$129 ;
+  input \port$15399$33 ;
+  wire \port$15399$33 ;
+  input \port$15399$45 ;
+  wire \port$15399$45 ;
+  input \port$17784$141 ;
+  wire \port$17784$141 ;
+  input \port$17784$153 ;
+  wire \port$17784$153 ;
+  input \port$17784$57 ;
+  wire \port$17784$57 ;
+  input \port$17784$69 ;
+  wire \port$17784$69 ;
+  input \port$18420$167 ;
+  wire \port$18420$167 ;
+  input \port$18420$3 ;
+  wire \port$18420$3 ;
+  input \port$18420$75 ;
+  wire \port$18420$75 ;
+  input \port$18420$87 ;
+  wire \port$18420$87 ;
+  input \port$19056$167 ;
+  wire \port$19056$167 ;
+  input \port$19056$3 ;
+  wire \port$19056$3 ;
+  input \port$19056$75 ;
+  wire \port$19056$75 ;
+  input \port$19056$87 ;
+  wire \port$19056$87 ;
+  input \port$20487$147 ;
+  wire \port$20487$147 ;
+  input \port$20487$159 ;
+  wire \port$20487$159 ;
+  input \port$20487$167 ;
+  wire \port$20487$167 ;
+  input \port$20487$3 ;
+  wire \port$20487$3 ;
+  input \port$20487$63 ;
+  wire \port$20487$63 ;
+  input \port$20487$75 ;
+  wire \port$20487$75 ;
+  input \port$20487$87 ;
+  wire \port$20487$87 ;
+  input \port$20805$15 ;
+  wire \port$20805$15 ;
+  input \port$20805$167 ;
+  wire \port$20805$167 ;
+  input \port$20805$3 ;
+  wire \port$20805$3 ;
+  input \port$20805$75 ;
+  wire \port$20805$75 ;
+  input \port$20805$87 ;
+  wire \port$20805$87 ;
+  input \port$20805$99 ;
+  wire \port$20805$99 ;
+  input \port$22236$167 ;
+  wire \port$22236$167 ;
+  input \port$22236$3 ;
+  wire \port$22236$3 ;
+  input \port$22236$75 ;
+  wire \port$22236$75 ;
+  input \port$22236$87 ;
+  wire \port$22236$87 ;
+  input \port$22872$167 ;
+  wire \port$22872$167 ;
+  input \port$22872$3 ;
+  wire \port$22872$3 ;
+  input \port$22872$75 ;
+  wire \port$22872$75 ;
+  input \port$22872$87 ;
+  wire \port$22872$87 ;
+  input \port$23508$105 ;
+  wire \port$23508$105 ;
+  input \port$23508$117 ;
+  wire \port$23508$117 ;
+  input \port$23508$21 ;
+  wire \port$23508$21 ;
+  input \port$23508$33 ;
+  wire \port$23508$33 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -90713,15 +90757,15 @@ module \pbitgen_top.core.unit37 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$15377$33  : \port$15377$45 ;
-  assign \$37  = wrap_b_bc[1] ? \port$15377$117  : \port$15377$129 ;
+  assign \$36  = wrap_b_bc[1] ? \port$15399$33  : \port$15399$45 ;
+  assign \$37  = wrap_b_bc[1] ? \port$15399$117  : \port$15399$129 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$17762$57  : \port$17762$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$17762$141  : \port$17762$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$17784$57  : \port$17784$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$17784$141  : \port$17784$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$23486$21  : \port$23486$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$23486$105  : \port$23486$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$23508$21  : \port$23508$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$23508$105  : \port$23508$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -91628,7 +91672,7 @@ module \pbitgen_top.core.unit37 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$23486$21 , \port$23486$33 , \port$23486$105 , \port$23486$117 , \port$14741$51 , \port$14741$63 , \port$14741$135 , \port$14741$147 , \port$17762$57 , \port$17762$69 , \port$17762$141 , \port$17762$153 , \port$15377$33 , \port$15377$45 , \port$15377$117 , \port$15377$129 , \port$22214$167 , \port$22214$3 , \port$22214$75 , \port$22214$87 , \port$20465$63 , \port$20465$75 , \port$20465$147 , \port$20465$159 , \port$19034$167 , \port$19034$3 , \port$19034$75 , \port$19034$87 , \port$20783$3 , \port$20783$15 , \port$20783$87 , \port$20783$99 , \port$22850$167 , \port$22850$3 , \port$22850$75 , \port$22850$87 , \port$20465$167 , \port$20465$3 , \port$20465$75 , \port$20465$87 , \port$18398$167 , \port$18398$3 , \port$18398$75 , \port$18398$87 , \port$20783$167 , \port$20783$3 , \port$20783$75 , \port$20783$87  };
+  assign nbr = { \port$23508$21 , \port$23508$33 , \port$23508$105 , \port$23508$117 , \port$14763$51 , \port$14763$63 , \port$14763$135 , \port$14763$147 , \port$17784$57 , \port$17784$69 , \port$17784$141 , \port$17784$153 , \port$15399$33 , \port$15399$45 , \port$15399$117 , \port$15399$129 , \port$22236$167 , \port$22236$3 , \port$22236$75 , \port$22236$87 , \port$20487$63 , \port$20487$75 , \port$20487$147 , \port$20487$159 , \port$19056$167 , \port$19056$3 , \port$19056$75 , \port$19056$87 , \port$20805$3 , \port$20805$15 , \port$20805$87 , \port$20805$99 , \port$22872$167 , \port$22872$3 , \port$22872$75 , \port$22872$87 , \port$20487$167 , \port$20487$3 , \port$20487$75 , \port$20487$87 , \port$18420$167 , \port$18420$3 , \port$18420$75 , \port$18420$87 , \port$20805$167 , \port$20805$3 , \port$20805$75 , \port$20805$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -91656,39 +91700,39 @@ module \pbitgen_top.core.unit37 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$20783$3 ;
-  assign \$13  = \port$20783$87 ;
+  assign \$12  = \port$20805$3 ;
+  assign \$13  = \port$20805$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$18398$3 ;
-  assign \$16  = \port$18398$87 ;
+  assign \$15  = \port$18420$3 ;
+  assign \$16  = \port$18420$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$20465$3 ;
-  assign \$19  = \port$20465$87 ;
+  assign \$18  = \port$20487$3 ;
+  assign \$19  = \port$20487$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$22850$3 ;
-  assign \$22  = \port$22850$87 ;
+  assign \$21  = \port$22872$3 ;
+  assign \$22  = \port$22872$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$20783$15 ;
-  assign \$25  = \port$20783$99 ;
-  assign \$27  = \port$19034$3 ;
-  assign \$28  = \port$19034$87 ;
+  assign \$24  = \port$20805$15 ;
+  assign \$25  = \port$20805$99 ;
+  assign \$27  = \port$19056$3 ;
+  assign \$28  = \port$19056$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$20465$75 ;
-  assign \$31  = \port$20465$159 ;
-  assign \$33  = \port$22214$3 ;
-  assign \$34  = \port$22214$87 ;
+  assign \$30  = \port$20487$75 ;
+  assign \$31  = \port$20487$159 ;
+  assign \$33  = \port$22236$3 ;
+  assign \$34  = \port$22236$87 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$14741$63 ;
-  assign \$43  = \port$14741$147 ;
+  assign \$42  = \port$14763$63 ;
+  assign \$43  = \port$14763$147 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit38 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14900$47 
-, \port$14900$59 , \port$14900$139 , \port$14900$151 , \port$15536$29 , \port$15536$41 , \port$15536$121 , \port$15536$133 , \port$16967$5 , \port$16967$85 , \port$16967$97 , \port$16967$169 , \port$17921$53 , \port$17921$65 , \port$17921$145 , \port$17921$157 , \port$18557$79 , \port$18557$91 , \port$18557$163 , \port$18557$175 , \port$20624$59 , \port$20624$71 
-, \port$20624$79 , \port$20624$91 , \port$20624$151 , \port$20624$163 , \port$20624$175 , valid_table_out, spins, \port$20942$11 , \port$20942$79 , \port$20942$91 , \port$20942$103 , \port$20942$163 , \port$20942$175 , \port$21419$11 , \port$21419$23 , \port$21419$103 , \port$21419$115 , \port$22373$79 , \port$22373$91 , \port$22373$163 , \port$22373$175 
-, \port$23009$79 , \port$23009$91 , \port$23009$163 , \port$23009$175 , load_lane);
+module \pbitgen_top.core.unit38 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14922$47 
+, \port$14922$59 , \port$14922$139 , \port$14922$151 , \port$15558$29 , \port$15558$41 , \port$15558$121 , \port$15558$133 , \port$16989$5 , \port$16989$85 , \port$16989$97 , \port$16989$169 , \port$17943$53 , \port$17943$65 , \port$17943$145 , \port$17943$157 , \port$18579$79 , \port$18579$91 , \port$18579$163 , \port$18579$175 , \port$20646$59 , \port$20646$71 
+, \port$20646$79 , \port$20646$91 , \port$20646$151 , \port$20646$163 , \port$20646$175 , valid_table_out, spins, \port$20964$11 , \port$20964$79 , \port$20964$91 , \port$20964$103 , \port$20964$163 , \port$20964$175 , \port$21441$11 , \port$21441$23 , \port$21441$103 , \port$21441$115 , \port$22395$79 , \port$22395$91 , \port$22395$163 , \port$22395$175 
+, \port$23031$79 , \port$23031$91 , \port$23031$163 , \port$23031$175 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -92059,96 +92103,96 @@ module \pbitgen_top.core.unit38 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14900$139 ;
-  wire \port$14900$139 ;
-  input \port$14900$151 ;
-  wire \port$14900$151 ;
-  input \port$14900$47 ;
-  wire \port$14900$47 ;
-  input \port$14900$59 ;
-  wire \port$14900$59 ;
-  input \port$15536$121 ;
-  wire \port$15536$121 ;
-  input \port$15536$133 ;
-  wire \port$15536$133 ;
-  input \port$15536$29 ;
-  wire \port$15536$29 ;
-  input \port$15536$41 ;
-  wire \port$15536$41 ;
-  input \port$16967$169 ;
-  wire \port$16967$169 ;
-  input \port$16967$5 ;
-  wire \port$16967$5 ;
-  input \port$16967$85 ;
-  wire \port$16967$85 ;
-  input \port$16967$97 ;
-  wire \port$16967$97 ;
-  input \port$17921$145 ;
-  wire \port$17921$145 ;
-  input \port$17921$157 ;
-  wire \port$17921$157 ;
-  input \port$17921$53 ;
-  wire \port$17921$53 ;
-  input \port$17921$65 ;
-  wire \port$17921$65 ;
-  input \port$18557$163 ;
-  wire \port$18557$163 ;
-  input \port$18557$175 ;
-  wire \port$18557$175 ;
-  input \port$18557$79 ;
-  wire \port$18557$79 ;
-  input \port$18557$91 ;
-  wire \port$18557$91 ;
-  input \port$20624$151 ;
-  wire \port$20624$151 ;
-  input \port$20624$163 ;
-  wire \port$20624$163 ;
-  input \port$20624$175 ;
-  wire \port$20624$175 ;
-  input \port$20624$59 ;
-  wire \port$20624$59 ;
-  input \port$20624$71 ;
-  wire \port$20624$71 ;
-  input \port$20624$79 ;
-  wire \port$20624$79 ;
-  input \port$20624$91 ;
-  wire \port$20624$91 ;
-  input \port$20942$103 ;
-  wire \port$20942$103 ;
-  input \port$20942$11 ;
-  wire \port$20942$11 ;
-  input \port$20942$163 ;
-  wire \port$20942$163 ;
-  input \port$20942$175 ;
-  wire \port$20942$175 ;
-  input \port$20942$79 ;
-  wire \port$20942$79 ;
-  input \port$20942$91 ;
-  wire \port$20942$91 ;
-  input \port$21419$103 ;
-  wire \port$21419$103 ;
-  input \port$21419$11 ;
-  wire \port$21419$11 ;
-  input \port$21419$115 ;
-  wire \port$21419$115 ;
-  input \port$21419$23 ;
-  wire \port$21419$23 ;
-  input \port$22373$163 ;
-  wire \port$22373$163 ;
-  input \port$22373$175 ;
-  wire \port$22373$175 ;
-  input \port$22373$79 ;
-  wire \port$22373$79 ;
-  input \port$22373$91 ;
-  wire \port$22373$91 ;
-  input \port$23009$163 ;
-  wire \port$23009$163 ;
-  input \port$23009$175 ;
-  wire \port$23009$175 ;
-  input \port$23009$79 ;
-  wire \port$23009$79 ;
-  input \port$23009$91 ;
-  wire \port$23009$91 ;
+  input \port$14922$139 ;
+  wire \port$14922$139 ;
+  input \port$14922$151 ;
+  wire \port$14922$151 ;
+  input \port$14922$47 ;
+  wire \port$14922$47 ;
+  input \port$14922$59 ;
+  wire \port$14922$59 ;
+  input \port$15558$121 ;
+  wire \port$15558$121 ;
+  input \port$15558$133 ;
+  wire \port$15558$133 ;
+  input \port$15558$29 ;
+  wire \port$15558$29 ;
+  input \port$15558$41 ;
+  wire \port$15558$41 ;
+  input \port$16989$169 ;
+  wire \port$16989$169 ;
+  input \port$16989$5 ;
+  wire \port$16989$5 ;
+  input \port$16989$85 ;
+  wire \port$16989$85 ;
+  input \port$16989$97 ;
+  wire \port$16989$97 ;
+  input \port$17943$145 ;
+  wire \port$17943$145 ;
+  input \port$17943$157 ;
+  wire \port$17943$157 ;
+  input \port$17943$53 ;
+  wire \port$17943$53 ;
+  input \port$17943$65 ;
+  wire \port$17943$65 ;
+  input \port$18579$163 ;
+  wire \port$18579$163 ;
+  input \port$18579$175 ;
+  wire \port$18579$175 ;
+  input \port$18579$79 ;
+  wire \port$18579$79 ;
+  input \port$18579$91 ;
+  wire \port$18579$91 ;
+  input \port$20646$151 ;
+  wire \port$20646$151 ;
+  input \port$20646$163 ;
+  wire \port$20646$163 ;
+  input \port$20646$175 ;
+  wire \port$20646$175 ;
+  input \port$20646$59 ;
+  wire \port$20646$59 ;
+  input \port$20646$71 ;
+  wire \port$20646$71 ;
+  input \port$20646$79 ;
+  wire \port$20646$79 ;
+  input \port$20646$91 ;
+  wire \port$20646$91 ;
+  input \port$20964$103 ;
+  wire \port$20964$103 ;
+  input \port$20964$11 ;
+  wire \port$20964$11 ;
+  input \port$20964$163 ;
+  wire \port$20964$163 ;
+  input \port$20964$175 ;
+  wire \port$20964$175 ;
+  input \port$20964$79 ;
+  wire \port$20964$79 ;
+  input \port$20964$91 ;
+  wire \port$20964$91 ;
+  input \port$21441$103 ;
+  wire \port$21441$103 ;
+  input \port$21441$11 ;
+  wire \port$21441$11 ;
+  input \port$21441$115 ;
+  wire \port$21441$115 ;
+  input \port$21441$23 ;
+  wire \port$21441$23 ;
+  input \port$22395$163 ;
+  wire \port$22395$163 ;
+  input \port$22395$175 ;
+  wire \port$22395$175 ;
+  input \port$22395$79 ;
+  wire \port$22395$79 ;
+  input \port$22395$91 ;
+  wire \port$22395$91 ;
+  input \port$23031$163 ;
+  wire \port$23031$163 ;
+  input \port$23031$175 ;
+  wire \port$23031$175 ;
+  input \port$23031$79 ;
+  wire \port$23031$79 ;
+  input \port$23031$91 ;
+  wire \port$23031$91 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -92391,14 +92435,14 @@ module \pbitgen_top.core.unit38 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$16967$85  : \port$16967$97 ;
-  assign \$28  = wrap_b_bc[1] ? \port$16967$169  : \port$16967$5 ;
+  assign \$27  = wrap_b_bc[1] ? \port$16989$85  : \port$16989$97 ;
+  assign \$28  = wrap_b_bc[1] ? \port$16989$169  : \port$16989$5 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$15536$121  : \port$15536$133 ;
-  assign \$37  = wrap_b_bc[1] ? \port$15536$29  : \port$15536$41 ;
+  assign \$36  = wrap_b_bc[1] ? \port$15558$121  : \port$15558$133 ;
+  assign \$37  = wrap_b_bc[1] ? \port$15558$29  : \port$15558$41 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$17921$145  : \port$17921$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$17921$53  : \port$17921$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$17943$145  : \port$17943$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$17943$53  : \port$17943$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
@@ -93307,7 +93351,7 @@ module \pbitgen_top.core.unit38 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$21419$103 , \port$21419$115 , \port$21419$11 , \port$21419$23 , \port$14900$139 , \port$14900$151 , \port$14900$47 , \port$14900$59 , \port$17921$145 , \port$17921$157 , \port$17921$53 , \port$17921$65 , \port$15536$121 , \port$15536$133 , \port$15536$29 , \port$15536$41 , \port$22373$79 , \port$22373$91 , \port$22373$163 , \port$22373$175 , \port$20624$151 , \port$20624$163 , \port$20624$59 , \port$20624$71 , \port$16967$85 , \port$16967$97 , \port$16967$169 , \port$16967$5 , \port$20942$91 , \port$20942$103 , \port$20942$175 , \port$20942$11 , \port$23009$79 , \port$23009$91 , \port$23009$163 , \port$23009$175 , \port$20624$79 , \port$20624$91 , \port$20624$163 , \port$20624$175 , \port$18557$79 , \port$18557$91 , \port$18557$163 , \port$18557$175 , \port$20942$79 , \port$20942$91 , \port$20942$163 , \port$20942$175  };
+  assign nbr = { \port$21441$103 , \port$21441$115 , \port$21441$11 , \port$21441$23 , \port$14922$139 , \port$14922$151 , \port$14922$47 , \port$14922$59 , \port$17943$145 , \port$17943$157 , \port$17943$53 , \port$17943$65 , \port$15558$121 , \port$15558$133 , \port$15558$29 , \port$15558$41 , \port$22395$79 , \port$22395$91 , \port$22395$163 , \port$22395$175 , \port$20646$151 , \port$20646$163 , \port$20646$59 , \port$20646$71 , \port$16989$85 , \port$16989$97 , \port$16989$169 , \port$16989$5 , \port$20964$91 , \port$20964$103 , \port$20964$175 , \port$20964$11 , \port$23031$79 , \port$23031$91 , \port$23031$163 , \port$23031$175 , \port$20646$79 , \port$20646$91 , \port$20646$163 , \port$20646$175 , \port$18579$79 , \port$18579$91 , \port$18579$163 , \port$18579$175 , \port$20964$79 , \port$20964$91 , \port$20964$163 , \port$20964$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -93335,39 +93379,39 @@ module \pbitgen_top.core.unit38 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$20942$91 ;
-  assign \$13  = \port$20942$175 ;
+  assign \$12  = \port$20964$91 ;
+  assign \$13  = \port$20964$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$18557$91 ;
-  assign \$16  = \port$18557$175 ;
+  assign \$15  = \port$18579$91 ;
+  assign \$16  = \port$18579$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$20624$91 ;
-  assign \$19  = \port$20624$175 ;
+  assign \$18  = \port$20646$91 ;
+  assign \$19  = \port$20646$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$23009$91 ;
-  assign \$22  = \port$23009$175 ;
+  assign \$21  = \port$23031$91 ;
+  assign \$22  = \port$23031$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$20942$103 ;
-  assign \$25  = \port$20942$11 ;
+  assign \$24  = \port$20964$103 ;
+  assign \$25  = \port$20964$11 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$20624$163 ;
-  assign \$31  = \port$20624$71 ;
-  assign \$33  = \port$22373$91 ;
-  assign \$34  = \port$22373$175 ;
+  assign \$30  = \port$20646$163 ;
+  assign \$31  = \port$20646$71 ;
+  assign \$33  = \port$22395$91 ;
+  assign \$34  = \port$22395$175 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$14900$151 ;
-  assign \$43  = \port$14900$59 ;
-  assign \$45  = \port$21419$115 ;
-  assign \$46  = \port$21419$23 ;
+  assign \$42  = \port$14922$151 ;
+  assign \$43  = \port$14922$59 ;
+  assign \$45  = \port$21441$115 ;
+  assign \$46  = \port$21441$23 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit39 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15059$51 
-, \port$15059$63 , \port$15059$135 , \port$15059$147 , \port$15695$33 , \port$15695$45 , \port$15695$117 , \port$15695$129 , \port$17126$9 , \port$17126$81 , \port$17126$93 , \port$17126$173 , \port$18080$57 , \port$18080$69 , \port$18080$141 , \port$18080$153 , \port$18716$3 , \port$18716$75 , \port$18716$87 , \port$18716$167 , \port$20783$3 , \port$20783$63 
-, \port$20783$75 , \port$20783$87 , \port$20783$147 , \port$20783$159 , \port$20783$167 , valid_table_out, spins, \port$21101$3 , \port$21101$15 , \port$21101$75 , \port$21101$87 , \port$21101$99 , \port$21101$167 , \port$21578$15 , \port$21578$27 , \port$21578$99 , \port$21578$111 , \port$22532$3 , \port$22532$75 , \port$22532$87 , \port$22532$167 
-, \port$23168$3 , \port$23168$75 , \port$23168$87 , \port$23168$167 , load_lane);
+module \pbitgen_top.core.unit39 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15081$51 
+, \port$15081$63 , \port$15081$135 , \port$15081$147 , \port$15717$33 , \port$15717$45 , \port$15717$117 , \port$15717$129 , \port$17148$9 , \port$17148$81 , \port$17148$93 , \port$17148$173 , \port$18102$57 , \port$18102$69 , \port$18102$141 , \port$18102$153 , \port$18738$3 , \port$18738$75 , \port$18738$87 , \port$18738$167 , \port$20805$3 , \port$20805$63 
+, \port$20805$75 , \port$20805$87 , \port$20805$147 , \port$20805$159 , \port$20805$167 , valid_table_out, spins, \port$21123$3 , \port$21123$15 , \port$21123$75 , \port$21123$87 , \port$21123$99 , \port$21123$167 , \port$21600$15 , \port$21600$27 , \port$21600$99 , \port$21600$111 , \port$22554$3 , \port$22554$75 , \port$22554$87 , \port$22554$167 
+, \port$23190$3 , \port$23190$75 , \port$23190$87 , \port$23190$167 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -93738,96 +93782,96 @@ module \pbitgen_top.core.unit39 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15059$135 ;
-  wire \port$15059$135 ;
-  input \port$15059$147 ;
-  wire \port$15059$147 ;
-  input \port$15059$51 ;
-  wire \port$15059$51 ;
-  input \port$15059$63 ;
-  wire \port$15059$63 ;
-  input \port$15695$117 ;
-  wire \port$15695$117 ;
-  input \port$15695$129 ;
-  wire \port$15695$129 ;
-  input \port$15695$33 ;
-  wire \port$15695$33 ;
-  input \port$15695$45 ;
-  wire \port$15695$45 ;
-  input \port$17126$173 ;
-  wire \port$17126$173 ;
-  input \port$17126$81 ;
-  wire \port$17126$81 ;
-  input \port$17126$9 ;
-  wire \port$17126$9 ;
-  input \port$17126$93 ;
-  wire \port$17126$93 ;
-  input \port$18080$141 ;
-  wire \port$18080$141 ;
-  input \port$18080$153 ;
-  wire \port$18080$153 ;
-  input \port$18080$57 ;
-  wire \port$18080$57 ;
-  input \port$18080$69 ;
-  wire \port$18080$69 ;
-  input \port$18716$167 ;
-  wire \port$18716$167 ;
-  input \port$18716$3 ;
-  wire \port$18716$3 ;
-  input \port$18716$75 ;
-  wire \port$18716$75 ;
-  input \port$18716$87 ;
-  wire \port$18716$87 ;
-  input \port$20783$147 ;
-  wire \port$20783$147 ;
-  input \port$20783$159 ;
-  wire \port$20783$159 ;
-  input \port$20783$167 ;
-  wire \port$20783$167 ;
-  input \port$20783$3 ;
-  wire \port$20783$3 ;
-  input \port$20783$63 ;
-  wire \port$20783$63 ;
-  input \port$20783$75 ;
-  wire \port$20783$75 ;
-  input \port$20783$87 ;
-  wire \port$20783$87 ;
-  input \port$21101$15 ;
-  wire \port$21101$15 ;
-  input \port$21101$167 ;
-  wire \port$21101$167 ;
-  input \port$21101$3 ;
-  wire \port$21101$3 ;
-  input \port$21101$75 ;
-  wire \port$21101$75 ;
-  input \port$21101$87 ;
-  wire \port$21101$87 ;
-  input \port$21101$99 ;
-  wire \port$21101$99 ;
-  input \port$21578$111 ;
-  wire \port$21578$111 ;
-  input \port$21578$15 ;
-  wire \port$21578$15 ;
-  input \port$21578$27 ;
-  wire \port$21578$27 ;
-  input \port$21578$99 ;
-  wire \port$21578$99 ;
-  input \port$22532$167 ;
-  wire \port$22532$167 ;
-  input \port$22532$3 ;
-  wire \port$22532$3 ;
-  input \port$22532$75 ;
-  wire \port$22532$75 ;
-  input \port$22532$87 ;
-  wire \port$22532$87 ;
-  input \port$23168$167 ;
-  wire \port$23168$167 ;
-  input \port$23168$3 ;
-  wire \port$23168$3 ;
-  input \port$23168$75 ;
-  wire \port$23168$75 ;
-  input \port$23168$87 ;
-  wire \port$23168$87 ;
+  input \port$15081$135 ;
+  wire \port$15081$135 ;
+  input \port$15081$147 ;
+  wire \port$15081$147 ;
+  input \port$15081$51 ;
+  wire \port$15081$51 ;
+  input \port$15081$63 ;
+  wire \port$15081$63 ;
+  input \port$15717$117 ;
+  wire \port$15717$117 ;
+  input \port$15717$129 ;
+  wire \port$15717$129 ;
+  input \port$15717$33 ;
+  wire \port$15717$33 ;
+  input \port$15717$45 ;
+  wire \port$15717$45 ;
+  input \port$17148$173 ;
+  wire \port$17148$173 ;
+  input \port$17148$81 ;
+  wire \port$17148$81 ;
+  input \port$17148$9 ;
+  wire \port$17148$9 ;
+  input \port$17148$93 ;
+  wire \port$17148$93 ;
+  input \port$18102$141 ;
+  wire \port$18102$141 ;
+  input \port$18102$153 ;
+  wire \port$18102$153 ;
+  input \port$18102$57 ;
+  wire \port$18102$57 ;
+  input \port$18102$69 ;
+  wire \port$18102$69 ;
+  input \port$18738$167 ;
+  wire \port$18738$167 ;
+  input \port$18738$3 ;
+  wire \port$18738$3 ;
+  input \port$18738$75 ;
+  wire \port$18738$75 ;
+  input \port$18738$87 ;
+  wire \port$18738$87 ;
+  input \port$20805$147 ;
+  wire \port$20805$147 ;
+  input \port$20805$159 ;
+  wire \port$20805$159 ;
+  input \port$20805$167 ;
+  wire \port$20805$167 ;
+  input \port$20805$3 ;
+  wire \port$20805$3 ;
+  input \port$20805$63 ;
+  wire \port$20805$63 ;
+  input \port$20805$75 ;
+  wire \port$20805$75 ;
+  input \port$20805$87 ;
+  wire \port$20805$87 ;
+  input \port$21123$15 ;
+  wire \port$21123$15 ;
+  input \port$21123$167 ;
+  wire \port$21123$167 ;
+  input \port$21123$3 ;
+  wire \port$21123$3 ;
+  input \port$21123$75 ;
+  wire \port$21123$75 ;
+  input \port$21123$87 ;
+  wire \port$21123$87 ;
+  input \port$21123$99 ;
+  wire \port$21123$99 ;
+  input \port$21600$111 ;
+  wire \port$21600$111 ;
+  input \port$21600$15 ;
+  wire \port$21600$15 ;
+  input \port$21600$27 ;
+  wire \port$21600$27 ;
+  input \port$21600$99 ;
+  wire \port$21600$99 ;
+  input \port$22554$167 ;
+  wire \port$22554$167 ;
+  input \port$22554$3 ;
+  wire \port$22554$3 ;
+  input \port$22554$75 ;
+  wire \port$22554$75 ;
+  input \port$22554$87 ;
+  wire \port$22554$87 ;
+  input \port$23190$167 ;
+  wire \port$23190$167 ;
+  input \port$23190$3 ;
+  wire \port$23190$3 ;
+  input \port$23190$75 ;
+  wire \port$23190$75 ;
+  input \port$23190$87 ;
+  wire \port$23190$87 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -94070,14 +94114,14 @@ module \pbitgen_top.core.unit39 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$17126$173  : \port$17126$9 ;
-  assign \$28  = wrap_b_bc[1] ? \port$17126$81  : \port$17126$93 ;
+  assign \$27  = wrap_b_bc[1] ? \port$17148$173  : \port$17148$9 ;
+  assign \$28  = wrap_b_bc[1] ? \port$17148$81  : \port$17148$93 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$15695$33  : \port$15695$45 ;
-  assign \$37  = wrap_b_bc[1] ? \port$15695$117  : \port$15695$129 ;
+  assign \$36  = wrap_b_bc[1] ? \port$15717$33  : \port$15717$45 ;
+  assign \$37  = wrap_b_bc[1] ? \port$15717$117  : \port$15717$129 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$18080$57  : \port$18080$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$18080$141  : \port$18080$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$18102$57  : \port$18102$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$18102$141  : \port$18102$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
@@ -94986,7 +95030,7 @@ module \pbitgen_top.core.unit39 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$21578$15 , \port$21578$27 , \port$21578$99 , \port$21578$111 , \port$15059$51 , \port$15059$63 , \port$15059$135 , \port$15059$147 , \port$18080$57 , \port$18080$69 , \port$18080$141 , \port$18080$153 , \port$15695$33 , \port$15695$45 , \port$15695$117 , \port$15695$129 , \port$22532$167 , \port$22532$3 , \port$22532$75 , \port$22532$87 , \port$20783$63 , \port$20783$75 , \port$20783$147 , \port$20783$159 , \port$17126$173 , \port$17126$9 , \port$17126$81 , \port$17126$93 , \port$21101$3 , \port$21101$15 , \port$21101$87 , \port$21101$99 , \port$23168$167 , \port$23168$3 , \port$23168$75 , \port$23168$87 , \port$20783$167 , \port$20783$3 , \port$20783$75 , \port$20783$87 , \port$18716$167 , \port$18716$3 , \port$18716$75 , \port$18716$87 , \port$21101$167 , \port$21101$3 , \port$21101$75 , \port$21101$87  };
+  assign nbr = { \port$21600$15 , \port$21600$27 , \port$21600$99 , \port$21600$111 , \port$15081$51 , \port$15081$63 , \port$15081$135 , \port$15081$147 , \port$18102$57 , \port$18102$69 , \port$18102$141 , \port$18102$153 , \port$15717$33 , \port$15717$45 , \port$15717$117 , \port$15717$129 , \port$22554$167 , \port$22554$3 , \port$22554$75 , \port$22554$87 , \port$20805$63 , \port$20805$75 , \port$20805$147 , \port$20805$159 , \port$17148$173 , \port$17148$9 , \port$17148$81 , \port$17148$93 , \port$21123$3 , \port$21123$15 , \port$21123$87 , \port$21123$99 , \port$23190$167 , \port$23190$3 , \port$23190$75 , \port$23190$87 , \port$20805$167 , \port$20805$3 , \port$20805$75 , \port$20805$87 , \port$18738$167 , \port$18738$3 , \port$18738$75 , \port$18738$87 , \port$21123$167 , \port$21123$3 , \port$21123$75 , \port$21123$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -95014,39 +95058,39 @@ module \pbitgen_top.core.unit39 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$21101$3 ;
-  assign \$13  = \port$21101$87 ;
+  assign \$12  = \port$21123$3 ;
+  assign \$13  = \port$21123$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$18716$3 ;
-  assign \$16  = \port$18716$87 ;
+  assign \$15  = \port$18738$3 ;
+  assign \$16  = \port$18738$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$20783$3 ;
-  assign \$19  = \port$20783$87 ;
+  assign \$18  = \port$20805$3 ;
+  assign \$19  = \port$20805$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$23168$3 ;
-  assign \$22  = \port$23168$87 ;
+  assign \$21  = \port$23190$3 ;
+  assign \$22  = \port$23190$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$21101$15 ;
-  assign \$25  = \port$21101$99 ;
+  assign \$24  = \port$21123$15 ;
+  assign \$25  = \port$21123$99 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$20783$75 ;
-  assign \$31  = \port$20783$159 ;
-  assign \$33  = \port$22532$3 ;
-  assign \$34  = \port$22532$87 ;
+  assign \$30  = \port$20805$75 ;
+  assign \$31  = \port$20805$159 ;
+  assign \$33  = \port$22554$3 ;
+  assign \$34  = \port$22554$87 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$15059$63 ;
-  assign \$43  = \port$15059$147 ;
-  assign \$45  = \port$21578$27 ;
-  assign \$46  = \port$21578$111 ;
+  assign \$42  = \port$15081$63 ;
+  assign \$43  = \port$15081$147 ;
+  assign \$45  = \port$21600$27 ;
+  assign \$46  = \port$21600$111 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit4 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15218$59 
-, \port$15218$71 , \port$15218$79 , \port$15218$91 , \port$15218$151 , \port$15218$163 , \port$15218$175 , valid_table_out, spins, \port$15536$11 , \port$15536$79 , \port$15536$91 , \port$15536$103 , \port$15536$163 , \port$15536$175 , \port$16967$79 , \port$16967$91 , \port$16967$163 , \port$16967$175 , \port$17603$79 , \port$17603$91 , \port$17603$163 
-, \port$17603$175 , \port$18239$17 , \port$18239$29 , \port$18239$109 , \port$18239$121 , \port$20624$41 , \port$20624$53 , \port$20624$133 , \port$20624$145 , \port$21260$11 , \port$21260$23 , \port$21260$103 , \port$21260$115 , \port$21419$41 , \port$21419$53 , \port$21419$133 , \port$21419$145 , \port$22055$59 , \port$22055$71 , \port$22055$151 , \port$22055$163 
-, \port$22691$59 , \port$22691$71 , \port$22691$151 , \port$22691$163 , load_lane);
+module \pbitgen_top.core.unit4 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15240$59 
+, \port$15240$71 , \port$15240$79 , \port$15240$91 , \port$15240$151 , \port$15240$163 , \port$15240$175 , valid_table_out, spins, \port$15558$11 , \port$15558$79 , \port$15558$91 , \port$15558$103 , \port$15558$163 , \port$15558$175 , \port$16989$79 , \port$16989$91 , \port$16989$163 , \port$16989$175 , \port$17625$79 , \port$17625$91 , \port$17625$163 
+, \port$17625$175 , \port$18261$17 , \port$18261$29 , \port$18261$109 , \port$18261$121 , \port$20646$41 , \port$20646$53 , \port$20646$133 , \port$20646$145 , \port$21282$11 , \port$21282$23 , \port$21282$103 , \port$21282$115 , \port$21441$41 , \port$21441$53 , \port$21441$133 , \port$21441$145 , \port$22077$59 , \port$22077$71 , \port$22077$151 , \port$22077$163 
+, \port$22713$59 , \port$22713$71 , \port$22713$151 , \port$22713$163 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -95417,96 +95461,96 @@ module \pbitgen_top.core.unit4 (load_data, clk, rst, load, load_seed, load_vis, 
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15218$151 ;
-  wire \port$15218$151 ;
-  input \port$15218$163 ;
-  wire \port$15218$163 ;
-  input \port$15218$175 ;
-  wire \port$15218$175 ;
-  input \port$15218$59 ;
-  wire \port$15218$59 ;
-  input \port$15218$71 ;
-  wire \port$15218$71 ;
-  input \port$15218$79 ;
-  wire \port$15218$79 ;
-  input \port$15218$91 ;
-  wire \port$15218$91 ;
-  input \port$15536$103 ;
-  wire \port$15536$103 ;
-  input \port$15536$11 ;
-  wire \port$15536$11 ;
-  input \port$15536$163 ;
-  wire \port$15536$163 ;
-  input \port$15536$175 ;
-  wire \port$15536$175 ;
-  input \port$15536$79 ;
-  wire \port$15536$79 ;
-  input \port$15536$91 ;
-  wire \port$15536$91 ;
-  input \port$16967$163 ;
-  wire \port$16967$163 ;
-  input \port$16967$175 ;
-  wire \port$16967$175 ;
-  input \port$16967$79 ;
-  wire \port$16967$79 ;
-  input \port$16967$91 ;
-  wire \port$16967$91 ;
-  input \port$17603$163 ;
-  wire \port$17603$163 ;
-  input \port$17603$175 ;
-  wire \port$17603$175 ;
-  input \port$17603$79 ;
-  wire \port$17603$79 ;
-  input \port$17603$91 ;
-  wire \port$17603$91 ;
-  input \port$18239$109 ;
-  wire \port$18239$109 ;
-  input \port$18239$121 ;
-  wire \port$18239$121 ;
-  input \port$18239$17 ;
-  wire \port$18239$17 ;
-  input \port$18239$29 ;
-  wire \port$18239$29 ;
-  input \port$20624$133 ;
-  wire \port$20624$133 ;
-  input \port$20624$145 ;
-  wire \port$20624$145 ;
-  input \port$20624$41 ;
-  wire \port$20624$41 ;
-  input \port$20624$53 ;
-  wire \port$20624$53 ;
-  input \port$21260$103 ;
-  wire \port$21260$103 ;
-  input \port$21260$11 ;
-  wire \port$21260$11 ;
-  input \port$21260$115 ;
-  wire \port$21260$115 ;
-  input \port$21260$23 ;
-  wire \port$21260$23 ;
-  input \port$21419$133 ;
-  wire \port$21419$133 ;
-  input \port$21419$145 ;
-  wire \port$21419$145 ;
-  input \port$21419$41 ;
-  wire \port$21419$41 ;
-  input \port$21419$53 ;
-  wire \port$21419$53 ;
-  input \port$22055$151 ;
-  wire \port$22055$151 ;
-  input \port$22055$163 ;
-  wire \port$22055$163 ;
-  input \port$22055$59 ;
-  wire \port$22055$59 ;
-  input \port$22055$71 ;
-  wire \port$22055$71 ;
-  input \port$22691$151 ;
-  wire \port$22691$151 ;
-  input \port$22691$163 ;
-  wire \port$22691$163 ;
-  input \port$22691$59 ;
-  wire \port$22691$59 ;
-  input \port$22691$71 ;
-  wire \port$22691$71 ;
+  input \port$15240$151 ;
+  wire \port$15240$151 ;
+  input \port$15240$163 ;
+  wire \port$15240$163 ;
+  input \port$15240$175 ;
+  wire \port$15240$175 ;
+  input \port$15240$59 ;
+  wire \port$15240$59 ;
+  input \port$15240$71 ;
+  wire \port$15240$71 ;
+  input \port$15240$79 ;
+  wire \port$15240$79 ;
+  input \port$15240$91 ;
+  wire \port$15240$91 ;
+  input \port$15558$103 ;
+  wire \port$15558$103 ;
+  input \port$15558$11 ;
+  wire \port$15558$11 ;
+  input \port$15558$163 ;
+  wire \port$15558$163 ;
+  input \port$15558$175 ;
+  wire \port$15558$175 ;
+  input \port$15558$79 ;
+  wire \port$15558$79 ;
+  input \port$15558$91 ;
+  wire \port$15558$91 ;
+  input \port$16989$163 ;
+  wire \port$16989$163 ;
+  input \port$16989$175 ;
+  wire \port$16989$175 ;
+  input \port$16989$79 ;
+  wire \port$16989$79 ;
+  input \port$16989$91 ;
+  wire \port$16989$91 ;
+  input \port$17625$163 ;
+  wire \port$17625$163 ;
+  input \port$17625$175 ;
+  wire \port$17625$175 ;
+  input \port$17625$79 ;
+  wire \port$17625$79 ;
+  input \port$17625$91 ;
+  wire \port$17625$91 ;
+  input \port$18261$109 ;
+  wire \port$18261$109 ;
+  input \port$18261$121 ;
+  wire \port$18261$121 ;
+  input \port$18261$17 ;
+  wire \port$18261$17 ;
+  input \port$18261$29 ;
+  wire \port$18261$29 ;
+  input \port$20646$133 ;
+  wire \port$20646$133 ;
+  input \port$20646$145 ;
+  wire \port$20646$145 ;
+  input \port$20646$41 ;
+  wire \port$20646$41 ;
+  input \port$20646$53 ;
+  wire \port$20646$53 ;
+  input \port$21282$103 ;
+  wire \port$21282$103 ;
+  input \port$21282$11 ;
+  wire \port$21282$11 ;
+  input \port$21282$115 ;
+  wire \port$21282$115 ;
+  input \port$21282$23 ;
+  wire \port$21282$23 ;
+  input \port$21441$133 ;
+  wire \port$21441$133 ;
+  input \port$21441$145 ;
+  wire \port$21441$145 ;
+  input \port$21441$41 ;
+  wire \port$21441$41 ;
+  input \port$21441$53 ;
+  wire \port$21441$53 ;
+  input \port$22077$151 ;
+  wire \port$22077$151 ;
+  input \port$22077$163 ;
+  wire \port$22077$163 ;
+  input \port$22077$59 ;
+  wire \port$22077$59 ;
+  input \port$22077$71 ;
+  wire \port$22077$71 ;
+  input \port$22713$151 ;
+  wire \port$22713$151 ;
+  input \port$22713$163 ;
+  wire \port$22713$163 ;
+  input \port$22713$59 ;
+  wire \port$22713$59 ;
+  input \port$22713$71 ;
+  wire \port$22713$71 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -95753,14 +95797,14 @@ module \pbitgen_top.core.unit4 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$21419$133  : \port$21419$145 ;
-  assign \$40  = wrap_b_bc[1] ? \port$21419$41  : \port$21419$53 ;
+  assign \$39  = wrap_b_bc[1] ? \port$21441$133  : \port$21441$145 ;
+  assign \$40  = wrap_b_bc[1] ? \port$21441$41  : \port$21441$53 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$20624$133  : \port$20624$145 ;
-  assign \$43  = wrap_b_bc[1] ? \port$20624$41  : \port$20624$53 ;
+  assign \$42  = wrap_b_bc[1] ? \port$20646$133  : \port$20646$145 ;
+  assign \$43  = wrap_b_bc[1] ? \port$20646$41  : \port$20646$53 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$18239$109  : \port$18239$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$18239$17  : \port$18239$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$18261$109  : \port$18261$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$18261$17  : \port$18261$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -96667,7 +96711,7 @@ module \pbitgen_top.core.unit4 (load_data, clk, rst, load, load_seed, load_vis, 
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$18239$109 , \port$18239$121 , \port$18239$17 , \port$18239$29 , \port$20624$133 , \port$20624$145 , \port$20624$41 , \port$20624$53 , \port$21419$133 , \port$21419$145 , \port$21419$41 , \port$21419$53 , \port$21260$103 , \port$21260$115 , \port$21260$11 , \port$21260$23 , \port$16967$79 , \port$16967$91 , \port$16967$163 , \port$16967$175 , \port$15218$151 , \port$15218$163 , \port$15218$59 , \port$15218$71 , \port$22691$151 , \port$22691$163 , \port$22691$59 , \port$22691$71 , \port$15536$91 , \port$15536$103 , \port$15536$175 , \port$15536$11 , \port$17603$79 , \port$17603$91 , \port$17603$163 , \port$17603$175 , \port$15218$79 , \port$15218$91 , \port$15218$163 , \port$15218$175 , \port$22055$151 , \port$22055$163 , \port$22055$59 , \port$22055$71 , \port$15536$79 , \port$15536$91 , \port$15536$163 , \port$15536$175  };
+  assign nbr = { \port$18261$109 , \port$18261$121 , \port$18261$17 , \port$18261$29 , \port$20646$133 , \port$20646$145 , \port$20646$41 , \port$20646$53 , \port$21441$133 , \port$21441$145 , \port$21441$41 , \port$21441$53 , \port$21282$103 , \port$21282$115 , \port$21282$11 , \port$21282$23 , \port$16989$79 , \port$16989$91 , \port$16989$163 , \port$16989$175 , \port$15240$151 , \port$15240$163 , \port$15240$59 , \port$15240$71 , \port$22713$151 , \port$22713$163 , \port$22713$59 , \port$22713$71 , \port$15558$91 , \port$15558$103 , \port$15558$175 , \port$15558$11 , \port$17625$79 , \port$17625$91 , \port$17625$163 , \port$17625$175 , \port$15240$79 , \port$15240$91 , \port$15240$163 , \port$15240$175 , \port$22077$151 , \port$22077$163 , \port$22077$59 , \port$22077$71 , \port$15558$79 , \port$15558$91 , \port$15558$163 , \port$15558$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -96695,37 +96739,37 @@ module \pbitgen_top.core.unit4 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$15536$91 ;
-  assign \$13  = \port$15536$175 ;
+  assign \$12  = \port$15558$91 ;
+  assign \$13  = \port$15558$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$22055$163 ;
-  assign \$16  = \port$22055$71 ;
-  assign \$18  = \port$15218$91 ;
-  assign \$19  = \port$15218$175 ;
+  assign \$15  = \port$22077$163 ;
+  assign \$16  = \port$22077$71 ;
+  assign \$18  = \port$15240$91 ;
+  assign \$19  = \port$15240$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$17603$91 ;
-  assign \$22  = \port$17603$175 ;
+  assign \$21  = \port$17625$91 ;
+  assign \$22  = \port$17625$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$15536$103 ;
-  assign \$25  = \port$15536$11 ;
-  assign \$27  = \port$22691$163 ;
-  assign \$28  = \port$22691$71 ;
-  assign \$30  = \port$15218$163 ;
-  assign \$31  = \port$15218$71 ;
-  assign \$33  = \port$16967$91 ;
-  assign \$34  = \port$16967$175 ;
+  assign \$24  = \port$15558$103 ;
+  assign \$25  = \port$15558$11 ;
+  assign \$27  = \port$22713$163 ;
+  assign \$28  = \port$22713$71 ;
+  assign \$30  = \port$15240$163 ;
+  assign \$31  = \port$15240$71 ;
+  assign \$33  = \port$16989$91 ;
+  assign \$34  = \port$16989$175 ;
   assign \$35  = \$34 ;
-  assign \$36  = \port$21260$115 ;
-  assign \$37  = \port$21260$23 ;
+  assign \$36  = \port$21282$115 ;
+  assign \$37  = \port$21282$23 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit40 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15218$47 
-, \port$15218$59 , \port$15218$139 , \port$15218$151 , \port$15854$29 , \port$15854$41 , \port$15854$121 , \port$15854$133 , \port$17285$5 , \port$17285$85 , \port$17285$97 , \port$17285$169 , \port$18239$53 , \port$18239$65 , \port$18239$145 , \port$18239$157 , \port$18875$79 , \port$18875$91 , \port$18875$163 , \port$18875$175 , \port$20942$59 , \port$20942$71 
-, \port$20942$79 , \port$20942$91 , \port$20942$151 , \port$20942$163 , \port$20942$175 , valid_table_out, spins, \port$21260$11 , \port$21260$79 , \port$21260$91 , \port$21260$103 , \port$21260$163 , \port$21260$175 , \port$21737$11 , \port$21737$23 , \port$21737$103 , \port$21737$115 , \port$22691$79 , \port$22691$91 , \port$22691$163 , \port$22691$175 
-, \port$23327$79 , \port$23327$91 , \port$23327$163 , \port$23327$175 , load_lane);
+module \pbitgen_top.core.unit40 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15240$47 
+, \port$15240$59 , \port$15240$139 , \port$15240$151 , \port$15876$29 , \port$15876$41 , \port$15876$121 , \port$15876$133 , \port$17307$5 , \port$17307$85 , \port$17307$97 , \port$17307$169 , \port$18261$53 , \port$18261$65 , \port$18261$145 , \port$18261$157 , \port$18897$79 , \port$18897$91 , \port$18897$163 , \port$18897$175 , \port$20964$59 , \port$20964$71 
+, \port$20964$79 , \port$20964$91 , \port$20964$151 , \port$20964$163 , \port$20964$175 , valid_table_out, spins, \port$21282$11 , \port$21282$79 , \port$21282$91 , \port$21282$103 , \port$21282$163 , \port$21282$175 , \port$21759$11 , \port$21759$23 , \port$21759$103 , \port$21759$115 , \port$22713$79 , \port$22713$91 , \port$22713$163 , \port$22713$175 
+, \port$23349$79 , \port$23349$91 , \port$23349$163 , \port$23349$175 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -97096,96 +97140,96 @@ module \pbitgen_top.core.unit40 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15218$139 ;
-  wire \port$15218$139 ;
-  input \port$15218$151 ;
-  wire \port$15218$151 ;
-  input \port$15218$47 ;
-  wire \port$15218$47 ;
-  input \port$15218$59 ;
-  wire \port$15218$59 ;
-  input \port$15854$121 ;
-  wire \port$15854$121 ;
-  input \port$15854$133 ;
-  wire \port$15854$133 ;
-  input \port$15854$29 ;
-  wire \port$15854$29 ;
-  input \port$15854$41 ;
-  wire \port$15854$41 ;
-  input \port$17285$169 ;
-  wire \port$17285$169 ;
-  input \port$17285$5 ;
-  wire \port$17285$5 ;
-  input \port$17285$85 ;
-  wire \port$17285$85 ;
-  input \port$17285$97 ;
-  wire \port$17285$97 ;
-  input \port$18239$145 ;
-  wire \port$18239$145 ;
-  input \port$18239$157 ;
-  wire \port$18239$157 ;
-  input \port$18239$53 ;
-  wire \port$18239$53 ;
-  input \port$18239$65 ;
-  wire \port$18239$65 ;
-  input \port$18875$163 ;
-  wire \port$18875$163 ;
-  input \port$18875$175 ;
-  wire \port$18875$175 ;
-  input \port$18875$79 ;
-  wire \port$18875$79 ;
-  input \port$18875$91 ;
-  wire \port$18875$91 ;
-  input \port$20942$151 ;
-  wire \port$20942$151 ;
-  input \port$20942$163 ;
-  wire \port$20942$163 ;
-  input \port$20942$175 ;
-  wire \port$20942$175 ;
-  input \port$20942$59 ;
-  wire \port$20942$59 ;
-  input \port$20942$71 ;
-  wire \port$20942$71 ;
-  input \port$20942$79 ;
-  wire \port$20942$79 ;
-  input \port$20942$91 ;
-  wire \port$20942$91 ;
-  input \port$21260$103 ;
-  wire \port$21260$103 ;
-  input \port$21260$11 ;
-  wire \port$21260$11 ;
-  input \port$21260$163 ;
-  wire \port$21260$163 ;
-  input \port$21260$175 ;
-  wire \port$21260$175 ;
-  input \port$21260$79 ;
-  wire \port$21260$79 ;
-  input \port$21260$91 ;
-  wire \port$21260$91 ;
-  input \port$21737$103 ;
-  wire \port$21737$103 ;
-  input \port$21737$11 ;
-  wire \port$21737$11 ;
-  input \port$21737$115 ;
-  wire \port$21737$115 ;
-  input \port$21737$23 ;
-  wire \port$21737$23 ;
-  input \port$22691$163 ;
-  wire \port$22691$163 ;
-  input \port$22691$175 ;
-  wire \port$22691$175 ;
-  input \port$22691$79 ;
-  wire \port$22691$79 ;
-  input \port$22691$91 ;
-  wire \port$22691$91 ;
-  input \port$23327$163 ;
-  wire \port$23327$163 ;
-  input \port$23327$175 ;
-  wire \port$23327$175 ;
-  input \port$23327$79 ;
-  wire \port$23327$79 ;
-  input \port$23327$91 ;
-  wire \port$23327$91 ;
+  input \port$15240$139 ;
+  wire \port$15240$139 ;
+  input \port$15240$151 ;
+  wire \port$15240$151 ;
+  input \port$15240$47 ;
+  wire \port$15240$47 ;
+  input \port$15240$59 ;
+  wire \port$15240$59 ;
+  input \port$15876$121 ;
+  wire \port$15876$121 ;
+  input \port$15876$133 ;
+  wire \port$15876$133 ;
+  input \port$15876$29 ;
+  wire \port$15876$29 ;
+  input \port$15876$41 ;
+  wire \port$15876$41 ;
+  input \port$17307$169 ;
+  wire \port$17307$169 ;
+  input \port$17307$5 ;
+  wire \port$17307$5 ;
+  input \port$17307$85 ;
+  wire \port$17307$85 ;
+  input \port$17307$97 ;
+  wire \port$17307$97 ;
+  input \port$18261$145 ;
+  wire \port$18261$145 ;
+  input \port$18261$157 ;
+  wire \port$18261$157 ;
+  input \port$18261$53 ;
+  wire \port$18261$53 ;
+  input \port$18261$65 ;
+  wire \port$18261$65 ;
+  input \port$18897$163 ;
+  wire \port$18897$163 ;
+  input \port$18897$175 ;
+  wire \port$18897$175 ;
+  input \port$18897$79 ;
+  wire \port$18897$79 ;
+  input \port$18897$91 ;
+  wire \port$18897$91 ;
+  input \port$20964$151 ;
+  wire \port$20964$151 ;
+  input \port$20964$163 ;
+  wire \port$20964$163 ;
+  input \port$20964$175 ;
+  wire \port$20964$175 ;
+  input \port$20964$59 ;
+  wire \port$20964$59 ;
+  input \port$20964$71 ;
+  wire \port$20964$71 ;
+  input \port$20964$79 ;
+  wire \port$20964$79 ;
+  input \port$20964$91 ;
+  wire \port$20964$91 ;
+  input \port$21282$103 ;
+  wire \port$21282$103 ;
+  input \port$21282$11 ;
+  wire \port$21282$11 ;
+  input \port$21282$163 ;
+  wire \port$21282$163 ;
+  input \port$21282$175 ;
+  wire \port$21282$175 ;
+  input \port$21282$79 ;
+  wire \port$21282$79 ;
+  input \port$21282$91 ;
+  wire \port$21282$91 ;
+  input \port$21759$103 ;
+  wire \port$21759$103 ;
+  input \port$21759$11 ;
+  wire \port$21759$11 ;
+  input \port$21759$115 ;
+  wire \port$21759$115 ;
+  input \port$21759$23 ;
+  wire \port$21759$23 ;
+  input \port$22713$163 ;
+  wire \port$22713$163 ;
+  input \port$22713$175 ;
+  wire \port$22713$175 ;
+  input \port$22713$79 ;
+  wire \port$22713$79 ;
+  input \port$22713$91 ;
+  wire \port$22713$91 ;
+  input \port$23349$163 ;
+  wire \port$23349$163 ;
+  input \port$23349$175 ;
+  wire \port$23349$175 ;
+  input \port$23349$79 ;
+  wire \port$23349$79 ;
+  input \port$23349$91 ;
+  wire \port$23349$91 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -97428,14 +97472,14 @@ module \pbitgen_top.core.unit40 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$17285$85  : \port$17285$97 ;
-  assign \$28  = wrap_b_bc[1] ? \port$17285$169  : \port$17285$5 ;
+  assign \$27  = wrap_b_bc[1] ? \port$17307$85  : \port$17307$97 ;
+  assign \$28  = wrap_b_bc[1] ? \port$17307$169  : \port$17307$5 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$15854$121  : \port$15854$133 ;
-  assign \$37  = wrap_b_bc[1] ? \port$15854$29  : \port$15854$41 ;
+  assign \$36  = wrap_b_bc[1] ? \port$15876$121  : \port$15876$133 ;
+  assign \$37  = wrap_b_bc[1] ? \port$15876$29  : \port$15876$41 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$18239$145  : \port$18239$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$18239$53  : \port$18239$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$18261$145  : \port$18261$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$18261$53  : \port$18261$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
@@ -98344,7 +98388,7 @@ module \pbitgen_top.core.unit40 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$21737$103 , \port$21737$115 , \port$21737$11 , \port$21737$23 , \port$15218$139 , \port$15218$151 , \port$15218$47 , \port$15218$59 , \port$18239$145 , \port$18239$157 , \port$18239$53 , \port$18239$65 , \port$15854$121 , \port$15854$133 , \port$15854$29 , \port$15854$41 , \port$22691$79 , \port$22691$91 , \port$22691$163 , \port$22691$175 , \port$20942$151 , \port$20942$163 , \port$20942$59 , \port$20942$71 , \port$17285$85 , \port$17285$97 , \port$17285$169 , \port$17285$5 , \port$21260$91 , \port$21260$103 , \port$21260$175 , \port$21260$11 , \port$23327$79 , \port$23327$91 , \port$23327$163 , \port$23327$175 , \port$20942$79 , \port$20942$91 , \port$20942$163 , \port$20942$175 , \port$18875$79 , \port$18875$91 , \port$18875$163 , \port$18875$175 , \port$21260$79 , \port$21260$91 , \port$21260$163 , \port$21260$175  };
+  assign nbr = { \port$21759$103 , \port$21759$115 , \port$21759$11 , \port$21759$23 , \port$15240$139 , \port$15240$151 , \port$15240$47 , \port$15240$59 , \port$18261$145 , \port$18261$157 , \port$18261$53 , \port$18261$65 , \port$15876$121 , \port$15876$133 , \port$15876$29 , \port$15876$41 , \port$22713$79 , \port$22713$91 , \port$22713$163 , \port$22713$175 , \port$20964$151 , \port$20964$163 , \port$20964$59 , \port$20964$71 , \port$17307$85 , \port$17307$97 , \port$17307$169 , \port$17307$5 , \port$21282$91 , \port$21282$103 , \port$21282$175 , \port$21282$11 , \port$23349$79 , \port$23349$91 , \port$23349$163 , \port$23349$175 , \port$20964$79 , \port$20964$91 , \port$20964$163 , \port$20964$175 , \port$18897$79 , \port$18897$91 , \port$18897$163 , \port$18897$175 , \port$21282$79 , \port$21282$91 , \port$21282$163 , \port$21282$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -98372,39 +98416,39 @@ module \pbitgen_top.core.unit40 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$21260$91 ;
-  assign \$13  = \port$21260$175 ;
+  assign \$12  = \port$21282$91 ;
+  assign \$13  = \port$21282$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$18875$91 ;
-  assign \$16  = \port$18875$175 ;
+  assign \$15  = \port$18897$91 ;
+  assign \$16  = \port$18897$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$20942$91 ;
-  assign \$19  = \port$20942$175 ;
+  assign \$18  = \port$20964$91 ;
+  assign \$19  = \port$20964$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$23327$91 ;
-  assign \$22  = \port$23327$175 ;
+  assign \$21  = \port$23349$91 ;
+  assign \$22  = \port$23349$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$21260$103 ;
-  assign \$25  = \port$21260$11 ;
+  assign \$24  = \port$21282$103 ;
+  assign \$25  = \port$21282$11 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$20942$163 ;
-  assign \$31  = \port$20942$71 ;
-  assign \$33  = \port$22691$91 ;
-  assign \$34  = \port$22691$175 ;
+  assign \$30  = \port$20964$163 ;
+  assign \$31  = \port$20964$71 ;
+  assign \$33  = \port$22713$91 ;
+  assign \$34  = \port$22713$175 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$15218$151 ;
-  assign \$43  = \port$15218$59 ;
-  assign \$45  = \port$21737$115 ;
-  assign \$46  = \port$21737$23 ;
+  assign \$42  = \port$15240$151 ;
+  assign \$43  = \port$15240$59 ;
+  assign \$45  = \port$21759$115 ;
+  assign \$46  = \port$21759$23 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit41 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15377$51 
-, \port$15377$63 , \port$15377$135 , \port$15377$147 , \port$16013$33 , \port$16013$45 , \port$16013$117 , \port$16013$129 , \port$17444$9 , \port$17444$81 , \port$17444$93 , \port$17444$173 , \port$18398$57 , \port$18398$69 , \port$18398$141 , \port$18398$153 , \port$19034$3 , \port$19034$75 , \port$19034$87 , \port$19034$167 , \port$19193$9 , \port$19193$21 
-, \port$19193$81 , \port$19193$93 , \port$19193$105 , \port$19193$173 , \port$21101$3 , \port$21101$63 , \port$21101$75 , \port$21101$87 , \port$21101$147 , \port$21101$159 , \port$21101$167 , valid_table_out, spins, \port$21896$15 , \port$21896$27 , \port$21896$99 , \port$21896$111 , \port$22850$3 , \port$22850$75 , \port$22850$87 , \port$22850$167 
-, \port$23486$3 , \port$23486$75 , \port$23486$87 , \port$23486$167 , load_lane);
+module \pbitgen_top.core.unit41 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15399$51 
+, \port$15399$63 , \port$15399$135 , \port$15399$147 , \port$16035$33 , \port$16035$45 , \port$16035$117 , \port$16035$129 , \port$17466$9 , \port$17466$81 , \port$17466$93 , \port$17466$173 , \port$18420$57 , \port$18420$69 , \port$18420$141 , \port$18420$153 , \port$19056$3 , \port$19056$75 , \port$19056$87 , \port$19056$167 , \port$19215$9 , \port$19215$21 
+, \port$19215$81 , \port$19215$93 , \port$19215$105 , \port$19215$173 , \port$21123$3 , \port$21123$63 , \port$21123$75 , \port$21123$87 , \port$21123$147 , \port$21123$159 , \port$21123$167 , valid_table_out, spins, \port$21918$15 , \port$21918$27 , \port$21918$99 , \port$21918$111 , \port$22872$3 , \port$22872$75 , \port$22872$87 , \port$22872$167 
+, \port$23508$3 , \port$23508$75 , \port$23508$87 , \port$23508$167 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -98775,96 +98819,96 @@ module \pbitgen_top.core.unit41 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15377$135 ;
-  wire \port$15377$135 ;
-  input \port$15377$147 ;
-  wire \port$15377$147 ;
-  input \port$15377$51 ;
-  wire \port$15377$51 ;
-  input \port$15377$63 ;
-  wire \port$15377$63 ;
-  input \port$16013$117 ;
-  wire \port$16013$117 ;
-  input \port$16013$129 ;
-  wire \port$16013$129 ;
-  input \port$16013$33 ;
-  wire \port$16013$33 ;
-  input \port$16013$45 ;
-  wire \port$16013$45 ;
-  input \port$17444$173 ;
-  wire \port$17444$173 ;
-  input \port$17444$81 ;
-  wire \port$17444$81 ;
-  input \port$17444$9 ;
-  wire \port$17444$9 ;
-  input \port$17444$93 ;
-  wire \port$17444$93 ;
-  input \port$18398$141 ;
-  wire \port$18398$141 ;
-  input \port$18398$153 ;
-  wire \port$18398$153 ;
-  input \port$18398$57 ;
-  wire \port$18398$57 ;
-  input \port$18398$69 ;
-  wire \port$18398$69 ;
-  input \port$19034$167 ;
-  wire \port$19034$167 ;
-  input \port$19034$3 ;
-  wire \port$19034$3 ;
-  input \port$19034$75 ;
-  wire \port$19034$75 ;
-  input \port$19034$87 ;
-  wire \port$19034$87 ;
-  input \port$19193$105 ;
-  wire \port$19193$105 ;
-  input \port$19193$173 ;
-  wire \port$19193$173 ;
-  input \port$19193$21 ;
-  wire \port$19193$21 ;
-  input \port$19193$81 ;
-  wire \port$19193$81 ;
-  input \port$19193$9 ;
-  wire \port$19193$9 ;
-  input \port$19193$93 ;
-  wire \port$19193$93 ;
-  input \port$21101$147 ;
-  wire \port$21101$147 ;
-  input \port$21101$159 ;
-  wire \port$21101$159 ;
-  input \port$21101$167 ;
-  wire \port$21101$167 ;
-  input \port$21101$3 ;
-  wire \port$21101$3 ;
-  input \port$21101$63 ;
-  wire \port$21101$63 ;
-  input \port$21101$75 ;
-  wire \port$21101$75 ;
-  input \port$21101$87 ;
-  wire \port$21101$87 ;
-  input \port$21896$111 ;
-  wire \port$21896$111 ;
-  input \port$21896$15 ;
-  wire \port$21896$15 ;
-  input \port$21896$27 ;
-  wire \port$21896$27 ;
-  input \port$21896$99 ;
-  wire \port$21896$99 ;
-  input \port$22850$167 ;
-  wire \port$22850$167 ;
-  input \port$22850$3 ;
-  wire \port$22850$3 ;
-  input \port$22850$75 ;
-  wire \port$22850$75 ;
-  input \port$22850$87 ;
-  wire \port$22850$87 ;
-  input \port$23486$167 ;
-  wire \port$23486$167 ;
-  input \port$23486$3 ;
-  wire \port$23486$3 ;
-  input \port$23486$75 ;
-  wire \port$23486$75 ;
-  input \port$23486$87 ;
-  wire \port$23486$87 ;
+  input \port$15399$135 ;
+  wire \port$15399$135 ;
+  input \port$15399$147 ;
+  wire \port$15399$147 ;
+  input \port$15399$51 ;
+  wire \port$15399$51 ;
+  input \port$15399$63 ;
+  wire \port$15399$63 ;
+  input \port$16035$117 ;
+  wire \port$16035$117 ;
+  input \port$16035$129 ;
+  wire \port$16035$129 ;
+  input \port$16035$33 ;
+  wire \port$16035$33 ;
+  input \port$16035$45 ;
+  wire \port$16035$45 ;
+  input \port$17466$173 ;
+  wire \port$17466$173 ;
+  input \port$17466$81 ;
+  wire \port$17466$81 ;
+  input \port$17466$9 ;
+  wire \port$17466$9 ;
+  input \port$17466$93 ;
+  wire \port$17466$93 ;
+  input \port$18420$141 ;
+  wire \port$18420$141 ;
+  input \port$18420$153 ;
+  wire \port$18420$153 ;
+  input \port$18420$57 ;
+  wire \port$18420$57 ;
+  input \port$18420$69 ;
+  wire \port$18420$69 ;
+  input \port$19056$167 ;
+  wire \port$19056$167 ;
+  input \port$19056$3 ;
+  wire \port$19056$3 ;
+  input \port$19056$75 ;
+  wire \port$19056$75 ;
+  input \port$19056$87 ;
+  wire \port$19056$87 ;
+  input \port$19215$105 ;
+  wire \port$19215$105 ;
+  input \port$19215$173 ;
+  wire \port$19215$173 ;
+  input \port$19215$21 ;
+  wire \port$19215$21 ;
+  input \port$19215$81 ;
+  wire \port$19215$81 ;
+  input \port$19215$9 ;
+  wire \port$19215$9 ;
+  input \port$19215$93 ;
+  wire \port$19215$93 ;
+  input \port$21123$147 ;
+  wire \port$21123$147 ;
+  input \port$21123$159 ;
+  wire \port$21123$159 ;
+  input \port$21123$167 ;
+  wire \port$21123$167 ;
+  input \port$21123$3 ;
+  wire \port$21123$3 ;
+  input \port$21123$63 ;
+  wire \port$21123$63 ;
+  input \port$21123$75 ;
+  wire \port$21123$75 ;
+  input \port$21123$87 ;
+  wire \port$21123$87 ;
+  input \port$21918$111 ;
+  wire \port$21918$111 ;
+  input \port$21918$15 ;
+  wire \port$21918$15 ;
+  input \port$21918$27 ;
+  wire \port$21918$27 ;
+  input \port$21918$99 ;
+  wire \port$21918$99 ;
+  input \port$22872$167 ;
+  wire \port$22872$167 ;
+  input \port$22872$3 ;
+  wire \port$22872$3 ;
+  input \port$22872$75 ;
+  wire \port$22872$75 ;
+  input \port$22872$87 ;
+  wire \port$22872$87 ;
+  input \port$23508$167 ;
+  wire \port$23508$167 ;
+  input \port$23508$3 ;
+  wire \port$23508$3 ;
+  input \port$23508$75 ;
+  wire \port$23508$75 ;
+  input \port$23508$87 ;
+  wire \port$23508$87 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -99106,19 +99150,19 @@ module \pbitgen_top.core.unit41 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$9  = $signed(\$8 ) + $signed(2'h1);
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
-  assign \$12  = wrap_b_bc[1] ? \port$19193$173  : \port$19193$9 ;
-  assign \$13  = wrap_b_bc[1] ? \port$19193$81  : \port$19193$93 ;
-  assign \$24  = wrap_b_bc[1] ? \port$19193$9  : \port$19193$21 ;
-  assign \$25  = wrap_b_bc[1] ? \port$19193$93  : \port$19193$105 ;
+  assign \$12  = wrap_b_bc[1] ? \port$19215$173  : \port$19215$9 ;
+  assign \$13  = wrap_b_bc[1] ? \port$19215$81  : \port$19215$93 ;
+  assign \$24  = wrap_b_bc[1] ? \port$19215$9  : \port$19215$21 ;
+  assign \$25  = wrap_b_bc[1] ? \port$19215$93  : \port$19215$105 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$17444$173  : \port$17444$9 ;
-  assign \$28  = wrap_b_bc[1] ? \port$17444$81  : \port$17444$93 ;
+  assign \$27  = wrap_b_bc[1] ? \port$17466$173  : \port$17466$9 ;
+  assign \$28  = wrap_b_bc[1] ? \port$17466$81  : \port$17466$93 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$16013$33  : \port$16013$45 ;
-  assign \$37  = wrap_b_bc[1] ? \port$16013$117  : \port$16013$129 ;
+  assign \$36  = wrap_b_bc[1] ? \port$16035$33  : \port$16035$45 ;
+  assign \$37  = wrap_b_bc[1] ? \port$16035$117  : \port$16035$129 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$18398$57  : \port$18398$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$18398$141  : \port$18398$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$18420$57  : \port$18420$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$18420$141  : \port$18420$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
@@ -100027,7 +100071,7 @@ module \pbitgen_top.core.unit41 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$21896$15 , \port$21896$27 , \port$21896$99 , \port$21896$111 , \port$15377$51 , \port$15377$63 , \port$15377$135 , \port$15377$147 , \port$18398$57 , \port$18398$69 , \port$18398$141 , \port$18398$153 , \port$16013$33 , \port$16013$45 , \port$16013$117 , \port$16013$129 , \port$22850$167 , \port$22850$3 , \port$22850$75 , \port$22850$87 , \port$21101$63 , \port$21101$75 , \port$21101$147 , \port$21101$159 , \port$17444$173 , \port$17444$9 , \port$17444$81 , \port$17444$93 , \port$19193$9 , \port$19193$21 , \port$19193$93 , \port$19193$105 , \port$23486$167 , \port$23486$3 , \port$23486$75 , \port$23486$87 , \port$21101$167 , \port$21101$3 , \port$21101$75 , \port$21101$87 , \port$19034$167 , \port$19034$3 , \port$19034$75 , \port$19034$87 , \port$19193$173 , \port$19193$9 , \port$19193$81 , \port$19193$93  };
+  assign nbr = { \port$21918$15 , \port$21918$27 , \port$21918$99 , \port$21918$111 , \port$15399$51 , \port$15399$63 , \port$15399$135 , \port$15399$147 , \port$18420$57 , \port$18420$69 , \port$18420$141 , \port$18420$153 , \port$16035$33 , \port$16035$45 , \port$16035$117 , \port$16035$129 , \port$22872$167 , \port$22872$3 , \port$22872$75 , \port$22872$87 , \port$21123$63 , \port$21123$75 , \port$21123$147 , \port$21123$159 , \port$17466$173 , \port$17466$9 , \port$17466$81 , \port$17466$93 , \port$19215$9 , \port$19215$21 , \port$19215$93 , \port$19215$105 , \port$23508$167 , \port$23508$3 , \port$23508$75 , \port$23508$87 , \port$21123$167 , \port$21123$3 , \port$21123$75 , \port$21123$87 , \port$19056$167 , \port$19056$3 , \port$19056$75 , \port$19056$87 , \port$19215$173 , \port$19215$9 , \port$19215$81 , \port$19215$93  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -100056,34 +100100,34 @@ module \pbitgen_top.core.unit41 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
   assign \$14  = \$13 ;
-  assign \$15  = \port$19034$3 ;
-  assign \$16  = \port$19034$87 ;
+  assign \$15  = \port$19056$3 ;
+  assign \$16  = \port$19056$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$21101$3 ;
-  assign \$19  = \port$21101$87 ;
+  assign \$18  = \port$21123$3 ;
+  assign \$19  = \port$21123$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$23486$3 ;
-  assign \$22  = \port$23486$87 ;
+  assign \$21  = \port$23508$3 ;
+  assign \$22  = \port$23508$87 ;
   assign \$23  = \$22 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$21101$75 ;
-  assign \$31  = \port$21101$159 ;
-  assign \$33  = \port$22850$3 ;
-  assign \$34  = \port$22850$87 ;
+  assign \$30  = \port$21123$75 ;
+  assign \$31  = \port$21123$159 ;
+  assign \$33  = \port$22872$3 ;
+  assign \$34  = \port$22872$87 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$15377$63 ;
-  assign \$43  = \port$15377$147 ;
-  assign \$45  = \port$21896$27 ;
-  assign \$46  = \port$21896$111 ;
+  assign \$42  = \port$15399$63 ;
+  assign \$43  = \port$15399$147 ;
+  assign \$45  = \port$21918$27 ;
+  assign \$46  = \port$21918$111 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit42 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14741$3 
-, \port$14741$15 , \port$14741$87 , \port$14741$99 , \port$15377$33 , \port$15377$45 , \port$15377$117 , \port$15377$129 , \port$16331$9 , \port$16331$21 , \port$16331$93 , \port$16331$105 , \port$17762$57 , \port$17762$69 , \port$17762$141 , \port$17762$153 , \port$18398$27 , \port$18398$39 , \port$18398$111 , \port$18398$123 , \port$19193$3 , \port$19193$75 
-, \port$19193$87 , \port$19193$167 , \port$19829$3 , \port$19829$75 , \port$19829$87 , \port$19829$167 , \port$20783$51 , \port$20783$63 , \port$20783$135 , \port$20783$147 , valid_table_out, spins, \port$21578$3 , \port$21578$15 , \port$21578$75 , \port$21578$87 , \port$21578$99 , \port$21578$167 , \port$23486$9 , \port$23486$69 , \port$23486$81 
-, \port$23486$93 , \port$23486$153 , \port$23486$165 , \port$23486$173 , load_lane);
+module \pbitgen_top.core.unit42 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14763$3 
+, \port$14763$15 , \port$14763$87 , \port$14763$99 , \port$15399$33 , \port$15399$45 , \port$15399$117 , \port$15399$129 , \port$16353$9 , \port$16353$21 , \port$16353$93 , \port$16353$105 , \port$17784$57 , \port$17784$69 , \port$17784$141 , \port$17784$153 , \port$18420$27 , \port$18420$39 , \port$18420$111 , \port$18420$123 , \port$19215$3 , \port$19215$75 
+, \port$19215$87 , \port$19215$167 , \port$19851$3 , \port$19851$75 , \port$19851$87 , \port$19851$167 , \port$20805$51 , \port$20805$63 , \port$20805$135 , \port$20805$147 , valid_table_out, spins, \port$21600$3 , \port$21600$15 , \port$21600$75 , \port$21600$87 , \port$21600$99 , \port$21600$167 , \port$23508$9 , \port$23508$69 , \port$23508$81 
+, \port$23508$93 , \port$23508$153 , \port$23508$165 , \port$23508$173 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -100454,96 +100498,96 @@ module \pbitgen_top.core.unit42 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14741$15 ;
-  wire \port$14741$15 ;
-  input \port$14741$3 ;
-  wire \port$14741$3 ;
-  input \port$14741$87 ;
-  wire \port$14741$87 ;
-  input \port$14741$99 ;
-  wire \port$14741$99 ;
-  input \port$15377$117 ;
-  wire \port$15377$117 ;
-  input \port$15377$129 ;
-  wire \port$15377$129 ;
-  input \port$15377$33 ;
-  wire \port$15377$33 ;
-  input \port$15377$45 ;
-  wire \port$15377$45 ;
-  input \port$16331$105 ;
-  wire \port$16331$105 ;
-  input \port$16331$21 ;
-  wire \port$16331$21 ;
-  input \port$16331$9 ;
-  wire \port$16331$9 ;
-  input \port$16331$93 ;
-  wire \port$16331$93 ;
-  input \port$17762$141 ;
-  wire \port$17762$141 ;
-  input \port$17762$153 ;
-  wire \port$17762$153 ;
-  input \port$17762$57 ;
-  wire \port$17762$57 ;
-  input \port$17762$69 ;
-  wire \port$17762$69 ;
-  input \port$18398$111 ;
-  wire \port$18398$111 ;
-  input \port$18398$123 ;
-  wire \port$18398$123 ;
-  input \port$18398$27 ;
-  wire \port$18398$27 ;
-  input \port$18398$39 ;
-  wire \port$18398$39 ;
-  input \port$19193$167 ;
-  wire \port$19193$167 ;
-  input \port$19193$3 ;
-  wire \port$19193$3 ;
-  input \port$19193$75 ;
-  wire \port$19193$75 ;
-  input \port$19193$87 ;
-  wire \port$19193$87 ;
-  input \port$19829$167 ;
-  wire \port$19829$167 ;
-  input \port$19829$3 ;
-  wire \port$19829$3 ;
-  input \port$19829$75 ;
-  wire \port$19829$75 ;
-  input \port$19829$87 ;
-  wire \port$19829$87 ;
-  input \port$20783$135 ;
-  wire \port$20783$135 ;
-  input \port$20783$147 ;
-  wire \port$20783$147 ;
-  input \port$20783$51 ;
-  wire \port$20783$51 ;
-  input \port$20783$63 ;
-  wire \port$20783$63 ;
-  input \port$21578$15 ;
-  wire \port$21578$15 ;
-  input \port$21578$167 ;
-  wire \port$21578$167 ;
-  input \port$21578$3 ;
-  wire \port$21578$3 ;
-  input \port$21578$75 ;
-  wire \port$21578$75 ;
-  input \port$21578$87 ;
-  wire \port$21578$87 ;
-  input \port$21578$99 ;
-  wire \port$21578$99 ;
-  input \port$23486$153 ;
-  wire \port$23486$153 ;
-  input \port$23486$165 ;
-  wire \port$23486$165 ;
-  input \port$23486$173 ;
-  wire \port$23486$173 ;
-  input \port$23486$69 ;
-  wire \port$23486$69 ;
-  input \port$23486$81 ;
-  wire \port$23486$81 ;
-  input \port$23486$9 ;
-  wire \port$23486$9 ;
-  input \port$23486$93 ;
-  wire \port$23486$93 ;
+  input \port$14763$15 ;
+  wire \port$14763$15 ;
+  input \port$14763$3 ;
+  wire \port$14763$3 ;
+  input \port$14763$87 ;
+  wire \port$14763$87 ;
+  input \port$14763$99 ;
+  wire \port$14763$99 ;
+  input \port$15399$117 ;
+  wire \port$15399$117 ;
+  input \port$15399$129 ;
+  wire \port$15399$129 ;
+  input \port$15399$33 ;
+  wire \port$15399$33 ;
+  input \port$15399$45 ;
+  wire \port$15399$45 ;
+  input \port$16353$105 ;
+  wire \port$16353$105 ;
+  input \port$16353$21 ;
+  wire \port$16353$21 ;
+  input \port$16353$9 ;
+  wire \port$16353$9 ;
+  input \port$16353$93 ;
+  wire \port$16353$93 ;
+  input \port$17784$141 ;
+  wire \port$17784$141 ;
+  input \port$17784$153 ;
+  wire \port$17784$153 ;
+  input \port$17784$57 ;
+  wire \port$17784$57 ;
+  input \port$17784$69 ;
+  wire \port$17784$69 ;
+  input \port$18420$111 ;
+  wire \port$18420$111 ;
+  input \port$18420$123 ;
+  wire \port$18420$123 ;
+  input \port$18420$27 ;
+  wire \port$18420$27 ;
+  input \port$18420$39 ;
+  wire \port$18420$39 ;
+  input \port$19215$167 ;
+  wire \port$19215$167 ;
+  input \port$19215$3 ;
+  wire \port$19215$3 ;
+  input \port$19215$75 ;
+  wire \port$19215$75 ;
+  input \port$19215$87 ;
+  wire \port$19215$87 ;
+  input \port$19851$167 ;
+  wire \port$19851$167 ;
+  input \port$19851$3 ;
+  wire \port$19851$3 ;
+  input \port$19851$75 ;
+  wire \port$19851$75 ;
+  input \port$19851$87 ;
+  wire \port$19851$87 ;
+  input \port$20805$135 ;
+  wire \port$20805$135 ;
+  input \port$20805$147 ;
+  wire \port$20805$147 ;
+  input \port$20805$51 ;
+  wire \port$20805$51 ;
+  input \port$20805$63 ;
+  wire \port$20805$63 ;
+  input \port$21600$15 ;
+  wire \port$21600$15 ;
+  input \port$21600$167 ;
+  wire \port$21600$167 ;
+  input \port$21600$3 ;
+  wire \port$21600$3 ;
+  input \port$21600$75 ;
+  wire \port$21600$75 ;
+  input \port$21600$87 ;
+  wire \port$21600$87 ;
+  input \port$21600$99 ;
+  wire \port$21600$99 ;
+  input \port$23508$153 ;
+  wire \port$23508$153 ;
+  input \port$23508$165 ;
+  wire \port$23508$165 ;
+  input \port$23508$173 ;
+  wire \port$23508$173 ;
+  input \port$23508$69 ;
+  wire \port$23508$69 ;
+  input \port$23508$81 ;
+  wire \port$23508$81 ;
+  input \port$23508$9 ;
+  wire \port$23508$9 ;
+  input \port$23508$93 ;
+  wire \port$23508$93 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -100785,23 +100829,23 @@ module \pbitgen_top.core.unit42 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$9  = $signed(\$8 ) + $signed(2'h1);
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
-  assign \$18  = wrap_b_bc[1] ? \port$23486$173  : \port$23486$9 ;
-  assign \$19  = wrap_b_bc[1] ? \port$23486$81  : \port$23486$93 ;
+  assign \$18  = wrap_b_bc[1] ? \port$23508$173  : \port$23508$9 ;
+  assign \$19  = wrap_b_bc[1] ? \port$23508$81  : \port$23508$93 ;
   assign \$23  = wrap_a_bc[1] ? \$21  : \$22 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$30  = wrap_b_bc[1] ? \port$23486$69  : \port$23486$81 ;
-  assign \$31  = wrap_b_bc[1] ? \port$23486$153  : \port$23486$165 ;
+  assign \$30  = wrap_b_bc[1] ? \port$23508$69  : \port$23508$81 ;
+  assign \$31  = wrap_b_bc[1] ? \port$23508$153  : \port$23508$165 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$16331$9  : \port$16331$21 ;
-  assign \$34  = wrap_b_bc[1] ? \port$16331$93  : \port$16331$105 ;
+  assign \$33  = wrap_b_bc[1] ? \port$16353$9  : \port$16353$21 ;
+  assign \$34  = wrap_b_bc[1] ? \port$16353$93  : \port$16353$105 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$17762$57  : \port$17762$69 ;
-  assign \$43  = wrap_b_bc[1] ? \port$17762$141  : \port$17762$153 ;
+  assign \$42  = wrap_b_bc[1] ? \port$17784$57  : \port$17784$69 ;
+  assign \$43  = wrap_b_bc[1] ? \port$17784$141  : \port$17784$153 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$15377$33  : \port$15377$45 ;
-  assign \$46  = wrap_b_bc[1] ? \port$15377$117  : \port$15377$129 ;
+  assign \$45  = wrap_b_bc[1] ? \port$15399$33  : \port$15399$45 ;
+  assign \$46  = wrap_b_bc[1] ? \port$15399$117  : \port$15399$129 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -101708,7 +101752,7 @@ module \pbitgen_top.core.unit42 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$15377$33 , \port$15377$45 , \port$15377$117 , \port$15377$129 , \port$17762$57 , \port$17762$69 , \port$17762$141 , \port$17762$153 , \port$20783$51 , \port$20783$63 , \port$20783$135 , \port$20783$147 , \port$18398$27 , \port$18398$39 , \port$18398$111 , \port$18398$123 , \port$16331$9 , \port$16331$21 , \port$16331$93 , \port$16331$105 , \port$23486$69 , \port$23486$81 , \port$23486$153 , \port$23486$165 , \port$19829$167 , \port$19829$3 , \port$19829$75 , \port$19829$87 , \port$21578$3 , \port$21578$15 , \port$21578$87 , \port$21578$99 , \port$14741$3 , \port$14741$15 , \port$14741$87 , \port$14741$99 , \port$23486$173 , \port$23486$9 , \port$23486$81 , \port$23486$93 , \port$19193$167 , \port$19193$3 , \port$19193$75 , \port$19193$87 , \port$21578$167 , \port$21578$3 , \port$21578$75 , \port$21578$87  };
+  assign nbr = { \port$15399$33 , \port$15399$45 , \port$15399$117 , \port$15399$129 , \port$17784$57 , \port$17784$69 , \port$17784$141 , \port$17784$153 , \port$20805$51 , \port$20805$63 , \port$20805$135 , \port$20805$147 , \port$18420$27 , \port$18420$39 , \port$18420$111 , \port$18420$123 , \port$16353$9 , \port$16353$21 , \port$16353$93 , \port$16353$105 , \port$23508$69 , \port$23508$81 , \port$23508$153 , \port$23508$165 , \port$19851$167 , \port$19851$3 , \port$19851$75 , \port$19851$87 , \port$21600$3 , \port$21600$15 , \port$21600$87 , \port$21600$99 , \port$14763$3 , \port$14763$15 , \port$14763$87 , \port$14763$99 , \port$23508$173 , \port$23508$9 , \port$23508$81 , \port$23508$93 , \port$19215$167 , \port$19215$3 , \port$19215$75 , \port$19215$87 , \port$21600$167 , \port$21600$3 , \port$21600$75 , \port$21600$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -101736,33 +101780,33 @@ module \pbitgen_top.core.unit42 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$21578$3 ;
-  assign \$13  = \port$21578$87 ;
+  assign \$12  = \port$21600$3 ;
+  assign \$13  = \port$21600$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$19193$3 ;
-  assign \$16  = \port$19193$87 ;
+  assign \$15  = \port$19215$3 ;
+  assign \$16  = \port$19215$87 ;
   assign \$17  = \$16 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$14741$15 ;
-  assign \$22  = \port$14741$99 ;
-  assign \$24  = \port$21578$15 ;
-  assign \$25  = \port$21578$99 ;
-  assign \$27  = \port$19829$3 ;
-  assign \$28  = \port$19829$87 ;
+  assign \$21  = \port$14763$15 ;
+  assign \$22  = \port$14763$99 ;
+  assign \$24  = \port$21600$15 ;
+  assign \$25  = \port$21600$99 ;
+  assign \$27  = \port$19851$3 ;
+  assign \$28  = \port$19851$87 ;
   assign \$29  = \$28 ;
-  assign \$36  = \port$18398$39 ;
-  assign \$37  = \port$18398$123 ;
-  assign \$39  = \port$20783$63 ;
-  assign \$40  = \port$20783$147 ;
+  assign \$36  = \port$18420$39 ;
+  assign \$37  = \port$18420$123 ;
+  assign \$39  = \port$20805$63 ;
+  assign \$40  = \port$20805$147 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit43 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14900$11 
-, \port$14900$91 , \port$14900$103 , \port$14900$175 , \port$15536$29 , \port$15536$41 , \port$15536$121 , \port$15536$133 , \port$16490$5 , \port$16490$17 , \port$16490$97 , \port$16490$109 , \port$17921$53 , \port$17921$65 , \port$17921$145 , \port$17921$157 , \port$18557$23 , \port$18557$35 , \port$18557$115 , \port$18557$127 , \port$19352$79 , \port$19352$91 
-, \port$19352$163 , \port$19352$175 , \port$19988$79 , \port$19988$91 , \port$19988$163 , \port$19988$175 , \port$20942$47 , \port$20942$59 , \port$20942$139 , \port$20942$151 , \port$21419$59 , \port$21419$71 , \port$21419$79 , \port$21419$91 , \port$21419$151 , \port$21419$163 , \port$21419$175 , valid_table_out, spins, \port$21737$11 , \port$21737$79 
-, \port$21737$91 , \port$21737$103 , \port$21737$163 , \port$21737$175 , load_lane);
+module \pbitgen_top.core.unit43 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14922$11 
+, \port$14922$91 , \port$14922$103 , \port$14922$175 , \port$15558$29 , \port$15558$41 , \port$15558$121 , \port$15558$133 , \port$16512$5 , \port$16512$17 , \port$16512$97 , \port$16512$109 , \port$17943$53 , \port$17943$65 , \port$17943$145 , \port$17943$157 , \port$18579$23 , \port$18579$35 , \port$18579$115 , \port$18579$127 , \port$19374$79 , \port$19374$91 
+, \port$19374$163 , \port$19374$175 , \port$20010$79 , \port$20010$91 , \port$20010$163 , \port$20010$175 , \port$20964$47 , \port$20964$59 , \port$20964$139 , \port$20964$151 , \port$21441$59 , \port$21441$71 , \port$21441$79 , \port$21441$91 , \port$21441$151 , \port$21441$163 , \port$21441$175 , valid_table_out, spins, \port$21759$11 , \port$21759$79 
+, \port$21759$91 , \port$21759$103 , \port$21759$163 , \port$21759$175 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -102133,96 +102177,96 @@ module \pbitgen_top.core.unit43 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14900$103 ;
-  wire \port$14900$103 ;
-  input \port$14900$11 ;
-  wire \port$14900$11 ;
-  input \port$14900$175 ;
-  wire \port$14900$175 ;
-  input \port$14900$91 ;
-  wire \port$14900$91 ;
-  input \port$15536$121 ;
-  wire \port$15536$121 ;
-  input \port$15536$133 ;
-  wire \port$15536$133 ;
-  input \port$15536$29 ;
-  wire \port$15536$29 ;
-  input \port$15536$41 ;
-  wire \port$15536$41 ;
-  input \port$16490$109 ;
-  wire \port$16490$109 ;
-  input \port$16490$17 ;
-  wire \port$16490$17 ;
-  input \port$16490$5 ;
-  wire \port$16490$5 ;
-  input \port$16490$97 ;
-  wire \port$16490$97 ;
-  input \port$17921$145 ;
-  wire \port$17921$145 ;
-  input \port$17921$157 ;
-  wire \port$17921$157 ;
-  input \port$17921$53 ;
-  wire \port$17921$53 ;
-  input \port$17921$65 ;
-  wire \port$17921$65 ;
-  input \port$18557$115 ;
-  wire \port$18557$115 ;
-  input \port$18557$127 ;
-  wire \port$18557$127 ;
-  input \port$18557$23 ;
-  wire \port$18557$23 ;
-  input \port$18557$35 ;
-  wire \port$18557$35 ;
-  input \port$19352$163 ;
-  wire \port$19352$163 ;
-  input \port$19352$175 ;
-  wire \port$19352$175 ;
-  input \port$19352$79 ;
-  wire \port$19352$79 ;
-  input \port$19352$91 ;
-  wire \port$19352$91 ;
-  input \port$19988$163 ;
-  wire \port$19988$163 ;
-  input \port$19988$175 ;
-  wire \port$19988$175 ;
-  input \port$19988$79 ;
-  wire \port$19988$79 ;
-  input \port$19988$91 ;
-  wire \port$19988$91 ;
-  input \port$20942$139 ;
-  wire \port$20942$139 ;
-  input \port$20942$151 ;
-  wire \port$20942$151 ;
-  input \port$20942$47 ;
-  wire \port$20942$47 ;
-  input \port$20942$59 ;
-  wire \port$20942$59 ;
-  input \port$21419$151 ;
-  wire \port$21419$151 ;
-  input \port$21419$163 ;
-  wire \port$21419$163 ;
-  input \port$21419$175 ;
-  wire \port$21419$175 ;
-  input \port$21419$59 ;
-  wire \port$21419$59 ;
-  input \port$21419$71 ;
-  wire \port$21419$71 ;
-  input \port$21419$79 ;
-  wire \port$21419$79 ;
-  input \port$21419$91 ;
-  wire \port$21419$91 ;
-  input \port$21737$103 ;
-  wire \port$21737$103 ;
-  input \port$21737$11 ;
-  wire \port$21737$11 ;
-  input \port$21737$163 ;
-  wire \port$21737$163 ;
-  input \port$21737$175 ;
-  wire \port$21737$175 ;
-  input \port$21737$79 ;
-  wire \port$21737$79 ;
-  input \port$21737$91 ;
-  wire \port$21737$91 ;
+  input \port$14922$103 ;
+  wire \port$14922$103 ;
+  input \port$14922$11 ;
+  wire \port$14922$11 ;
+  input \port$14922$175 ;
+  wire \port$14922$175 ;
+  input \port$14922$91 ;
+  wire \port$14922$91 ;
+  input \port$15558$121 ;
+  wire \port$15558$121 ;
+  input \port$15558$133 ;
+  wire \port$15558$133 ;
+  input \port$15558$29 ;
+  wire \port$15558$29 ;
+  input \port$15558$41 ;
+  wire \port$15558$41 ;
+  input \port$16512$109 ;
+  wire \port$16512$109 ;
+  input \port$16512$17 ;
+  wire \port$16512$17 ;
+  input \port$16512$5 ;
+  wire \port$16512$5 ;
+  input \port$16512$97 ;
+  wire \port$16512$97 ;
+  input \port$17943$145 ;
+  wire \port$17943$145 ;
+  input \port$17943$157 ;
+  wire \port$17943$157 ;
+  input \port$17943$53 ;
+  wire \port$17943$53 ;
+  input \port$17943$65 ;
+  wire \port$17943$65 ;
+  input \port$18579$115 ;
+  wire \port$18579$115 ;
+  input \port$18579$127 ;
+  wire \port$18579$127 ;
+  input \port$18579$23 ;
+  wire \port$18579$23 ;
+  input \port$18579$35 ;
+  wire \port$18579$35 ;
+  input \port$19374$163 ;
+  wire \port$19374$163 ;
+  input \port$19374$175 ;
+  wire \port$19374$175 ;
+  input \port$19374$79 ;
+  wire \port$19374$79 ;
+  input \port$19374$91 ;
+  wire \port$19374$91 ;
+  input \port$20010$163 ;
+  wire \port$20010$163 ;
+  input \port$20010$175 ;
+  wire \port$20010$175 ;
+  input \port$20010$79 ;
+  wire \port$20010$79 ;
+  input \port$20010$91 ;
+  wire \port$20010$91 ;
+  input \port$20964$139 ;
+  wire \port$20964$139 ;
+  input \port$20964$151 ;
+  wire \port$20964$151 ;
+  input \port$20964$47 ;
+  wire \port$20964$47 ;
+  input \port$20964$59 ;
+  wire \port$20964$59 ;
+  input \port$21441$151 ;
+  wire \port$21441$151 ;
+  input \port$21441$163 ;
+  wire \port$21441$163 ;
+  input \port$21441$175 ;
+  wire \port$21441$175 ;
+  input \port$21441$59 ;
+  wire \port$21441$59 ;
+  input \port$21441$71 ;
+  wire \port$21441$71 ;
+  input \port$21441$79 ;
+  wire \port$21441$79 ;
+  input \port$21441$91 ;
+  wire \port$21441$91 ;
+  input \port$21759$103 ;
+  wire \port$21759$103 ;
+  input \port$21759$11 ;
+  wire \port$21759$11 ;
+  input \port$21759$163 ;
+  wire \port$21759$163 ;
+  input \port$21759$175 ;
+  wire \port$21759$175 ;
+  input \port$21759$79 ;
+  wire \port$21759$79 ;
+  input \port$21759$91 ;
+  wire \port$21759$91 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -102467,16 +102511,16 @@ module \pbitgen_top.core.unit43 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$23  = wrap_a_bc[1] ? \$21  : \$22 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$16490$97  : \port$16490$109 ;
-  assign \$34  = wrap_b_bc[1] ? \port$16490$5  : \port$16490$17 ;
+  assign \$33  = wrap_b_bc[1] ? \port$16512$97  : \port$16512$109 ;
+  assign \$34  = wrap_b_bc[1] ? \port$16512$5  : \port$16512$17 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$17921$145  : \port$17921$157 ;
-  assign \$43  = wrap_b_bc[1] ? \port$17921$53  : \port$17921$65 ;
+  assign \$42  = wrap_b_bc[1] ? \port$17943$145  : \port$17943$157 ;
+  assign \$43  = wrap_b_bc[1] ? \port$17943$53  : \port$17943$65 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$15536$121  : \port$15536$133 ;
-  assign \$46  = wrap_b_bc[1] ? \port$15536$29  : \port$15536$41 ;
+  assign \$45  = wrap_b_bc[1] ? \port$15558$121  : \port$15558$133 ;
+  assign \$46  = wrap_b_bc[1] ? \port$15558$29  : \port$15558$41 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -103383,7 +103427,7 @@ module \pbitgen_top.core.unit43 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$15536$121 , \port$15536$133 , \port$15536$29 , \port$15536$41 , \port$17921$145 , \port$17921$157 , \port$17921$53 , \port$17921$65 , \port$20942$139 , \port$20942$151 , \port$20942$47 , \port$20942$59 , \port$18557$115 , \port$18557$127 , \port$18557$23 , \port$18557$35 , \port$16490$97 , \port$16490$109 , \port$16490$5 , \port$16490$17 , \port$21419$151 , \port$21419$163 , \port$21419$59 , \port$21419$71 , \port$19988$79 , \port$19988$91 , \port$19988$163 , \port$19988$175 , \port$21737$91 , \port$21737$103 , \port$21737$175 , \port$21737$11 , \port$14900$91 , \port$14900$103 , \port$14900$175 , \port$14900$11 , \port$21419$79 , \port$21419$91 , \port$21419$163 , \port$21419$175 , \port$19352$79 , \port$19352$91 , \port$19352$163 , \port$19352$175 , \port$21737$79 , \port$21737$91 , \port$21737$163 , \port$21737$175  };
+  assign nbr = { \port$15558$121 , \port$15558$133 , \port$15558$29 , \port$15558$41 , \port$17943$145 , \port$17943$157 , \port$17943$53 , \port$17943$65 , \port$20964$139 , \port$20964$151 , \port$20964$47 , \port$20964$59 , \port$18579$115 , \port$18579$127 , \port$18579$23 , \port$18579$35 , \port$16512$97 , \port$16512$109 , \port$16512$5 , \port$16512$17 , \port$21441$151 , \port$21441$163 , \port$21441$59 , \port$21441$71 , \port$20010$79 , \port$20010$91 , \port$20010$163 , \port$20010$175 , \port$21759$91 , \port$21759$103 , \port$21759$175 , \port$21759$11 , \port$14922$91 , \port$14922$103 , \port$14922$175 , \port$14922$11 , \port$21441$79 , \port$21441$91 , \port$21441$163 , \port$21441$175 , \port$19374$79 , \port$19374$91 , \port$19374$163 , \port$19374$175 , \port$21759$79 , \port$21759$91 , \port$21759$163 , \port$21759$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -103411,37 +103455,37 @@ module \pbitgen_top.core.unit43 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$21737$91 ;
-  assign \$13  = \port$21737$175 ;
+  assign \$12  = \port$21759$91 ;
+  assign \$13  = \port$21759$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$19352$91 ;
-  assign \$16  = \port$19352$175 ;
+  assign \$15  = \port$19374$91 ;
+  assign \$16  = \port$19374$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$21419$91 ;
-  assign \$19  = \port$21419$175 ;
+  assign \$18  = \port$21441$91 ;
+  assign \$19  = \port$21441$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$14900$103 ;
-  assign \$22  = \port$14900$11 ;
-  assign \$24  = \port$21737$103 ;
-  assign \$25  = \port$21737$11 ;
-  assign \$27  = \port$19988$91 ;
-  assign \$28  = \port$19988$175 ;
+  assign \$21  = \port$14922$103 ;
+  assign \$22  = \port$14922$11 ;
+  assign \$24  = \port$21759$103 ;
+  assign \$25  = \port$21759$11 ;
+  assign \$27  = \port$20010$91 ;
+  assign \$28  = \port$20010$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$21419$163 ;
-  assign \$31  = \port$21419$71 ;
-  assign \$36  = \port$18557$127 ;
-  assign \$37  = \port$18557$35 ;
-  assign \$39  = \port$20942$151 ;
-  assign \$40  = \port$20942$59 ;
+  assign \$30  = \port$21441$163 ;
+  assign \$31  = \port$21441$71 ;
+  assign \$36  = \port$18579$127 ;
+  assign \$37  = \port$18579$35 ;
+  assign \$39  = \port$20964$151 ;
+  assign \$40  = \port$20964$59 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit44 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15059$3 
-, \port$15059$15 , \port$15059$87 , \port$15059$99 , \port$15695$33 , \port$15695$45 , \port$15695$117 , \port$15695$129 , \port$16649$9 , \port$16649$21 , \port$16649$93 , \port$16649$105 , \port$18080$57 , \port$18080$69 , \port$18080$141 , \port$18080$153 , \port$18716$27 , \port$18716$39 , \port$18716$111 , \port$18716$123 , \port$19511$3 , \port$19511$75 
-, \port$19511$87 , \port$19511$167 , \port$20147$3 , \port$20147$75 , \port$20147$87 , \port$20147$167 , \port$21101$51 , \port$21101$63 , \port$21101$135 , \port$21101$147 , \port$21578$3 , \port$21578$63 , \port$21578$75 , \port$21578$87 , \port$21578$147 , \port$21578$159 , \port$21578$167 , valid_table_out, spins, \port$21896$3 , \port$21896$15 
-, \port$21896$75 , \port$21896$87 , \port$21896$99 , \port$21896$167 , load_lane);
+module \pbitgen_top.core.unit44 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15081$3 
+, \port$15081$15 , \port$15081$87 , \port$15081$99 , \port$15717$33 , \port$15717$45 , \port$15717$117 , \port$15717$129 , \port$16671$9 , \port$16671$21 , \port$16671$93 , \port$16671$105 , \port$18102$57 , \port$18102$69 , \port$18102$141 , \port$18102$153 , \port$18738$27 , \port$18738$39 , \port$18738$111 , \port$18738$123 , \port$19533$3 , \port$19533$75 
+, \port$19533$87 , \port$19533$167 , \port$20169$3 , \port$20169$75 , \port$20169$87 , \port$20169$167 , \port$21123$51 , \port$21123$63 , \port$21123$135 , \port$21123$147 , \port$21600$3 , \port$21600$63 , \port$21600$75 , \port$21600$87 , \port$21600$147 , \port$21600$159 , \port$21600$167 , valid_table_out, spins, \port$21918$3 , \port$21918$15 
+, \port$21918$75 , \port$21918$87 , \port$21918$99 , \port$21918$167 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -103812,96 +103856,96 @@ module \pbitgen_top.core.unit44 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15059$15 ;
-  wire \port$15059$15 ;
-  input \port$15059$3 ;
-  wire \port$15059$3 ;
-  input \port$15059$87 ;
-  wire \port$15059$87 ;
-  input \port$15059$99 ;
-  wire \port$15059$99 ;
-  input \port$15695$117 ;
-  wire \port$15695$117 ;
-  input \port$15695$129 ;
-  wire \port$15695$129 ;
-  input \port$15695$33 ;
-  wire \port$15695$33 ;
-  input \port$15695$45 ;
-  wire \port$15695$45 ;
-  input \port$16649$105 ;
-  wire \port$16649$105 ;
-  input \port$16649$21 ;
-  wire \port$16649$21 ;
-  input \port$16649$9 ;
-  wire \port$16649$9 ;
-  input \port$16649$93 ;
-  wire \port$16649$93 ;
-  input \port$18080$141 ;
-  wire \port$18080$141 ;
-  input \port$18080$153 ;
-  wire \port$18080$153 ;
-  input \port$18080$57 ;
-  wire \port$18080$57 ;
-  input \port$18080$69 ;
-  wire \port$18080$69 ;
-  input \port$18716$111 ;
-  wire \port$18716$111 ;
-  input \port$18716$123 ;
-  wire \port$18716$123 ;
-  input \port$18716$27 ;
-  wire \port$18716$27 ;
-  input \port$18716$39 ;
-  wire \port$18716$39 ;
-  input \port$19511$167 ;
-  wire \port$19511$167 ;
-  input \port$19511$3 ;
-  wire \port$19511$3 ;
-  input \port$19511$75 ;
-  wire \port$19511$75 ;
-  input \port$19511$87 ;
-  wire \port$19511$87 ;
-  input \port$20147$167 ;
-  wire \port$20147$167 ;
-  input \port$20147$3 ;
-  wire \port$20147$3 ;
-  input \port$20147$75 ;
-  wire \port$20147$75 ;
-  input \port$20147$87 ;
-  wire \port$20147$87 ;
-  input \port$21101$135 ;
-  wire \port$21101$135 ;
-  input \port$21101$147 ;
-  wire \port$21101$147 ;
-  input \port$21101$51 ;
-  wire \port$21101$51 ;
-  input \port$21101$63 ;
-  wire \port$21101$63 ;
-  input \port$21578$147 ;
-  wire \port$21578$147 ;
-  input \port$21578$159 ;
-  wire \port$21578$159 ;
-  input \port$21578$167 ;
-  wire \port$21578$167 ;
-  input \port$21578$3 ;
-  wire \port$21578$3 ;
-  input \port$21578$63 ;
-  wire \port$21578$63 ;
-  input \port$21578$75 ;
-  wire \port$21578$75 ;
-  input \port$21578$87 ;
-  wire \port$21578$87 ;
-  input \port$21896$15 ;
-  wire \port$21896$15 ;
-  input \port$21896$167 ;
-  wire \port$21896$167 ;
-  input \port$21896$3 ;
-  wire \port$21896$3 ;
-  input \port$21896$75 ;
-  wire \port$21896$75 ;
-  input \port$21896$87 ;
-  wire \port$21896$87 ;
-  input \port$21896$99 ;
-  wire \port$21896$99 ;
+  input \port$15081$15 ;
+  wire \port$15081$15 ;
+  input \port$15081$3 ;
+  wire \port$15081$3 ;
+  input \port$15081$87 ;
+  wire \port$15081$87 ;
+  input \port$15081$99 ;
+  wire \port$15081$99 ;
+  input \port$15717$117 ;
+  wire \port$15717$117 ;
+  input \port$15717$129 ;
+  wire \port$15717$129 ;
+  input \port$15717$33 ;
+  wire \port$15717$33 ;
+  input \port$15717$45 ;
+  wire \port$15717$45 ;
+  input \port$16671$105 ;
+  wire \port$16671$105 ;
+  input \port$16671$21 ;
+  wire \port$16671$21 ;
+  input \port$16671$9 ;
+  wire \port$16671$9 ;
+  input \port$16671$93 ;
+  wire \port$16671$93 ;
+  input \port$18102$141 ;
+  wire \port$18102$141 ;
+  input \port$18102$153 ;
+  wire \port$18102$153 ;
+  input \port$18102$57 ;
+  wire \port$18102$57 ;
+  input \port$18102$69 ;
+  wire \port$18102$69 ;
+  input \port$18738$111 ;
+  wire \port$18738$111 ;
+  input \port$18738$123 ;
+  wire \port$18738$123 ;
+  input \port$18738$27 ;
+  wire \port$18738$27 ;
+  input \port$18738$39 ;
+  wire \port$18738$39 ;
+  input \port$19533$167 ;
+  wire \port$19533$167 ;
+  input \port$19533$3 ;
+  wire \port$19533$3 ;
+  input \port$19533$75 ;
+  wire \port$19533$75 ;
+  input \port$19533$87 ;
+  wire \port$19533$87 ;
+  input \port$20169$167 ;
+  wire \port$20169$167 ;
+  input \port$20169$3 ;
+  wire \port$20169$3 ;
+  input \port$20169$75 ;
+  wire \port$20169$75 ;
+  input \port$20169$87 ;
+  wire \port$20169$87 ;
+  input \port$21123$135 ;
+  wire \port$21123$135 ;
+  input \port$21123$147 ;
+  wire \port$21123$147 ;
+  input \port$21123$51 ;
+  wire \port$21123$51 ;
+  input \port$21123$63 ;
+  wire \port$21123$63 ;
+  input \port$21600$147 ;
+  wire \port$21600$147 ;
+  input \port$21600$159 ;
+  wire \port$21600$159 ;
+  input \port$21600$167 ;
+  wire \port$21600$167 ;
+  input \port$21600$3 ;
+  wire \port$21600$3 ;
+  input \port$21600$63 ;
+  wire \port$21600$63 ;
+  input \port$21600$75 ;
+  wire \port$21600$75 ;
+  input \port$21600$87 ;
+  wire \port$21600$87 ;
+  input \port$21918$15 ;
+  wire \port$21918$15 ;
+  input \port$21918$167 ;
+  wire \port$21918$167 ;
+  input \port$21918$3 ;
+  wire \port$21918$3 ;
+  input \port$21918$75 ;
+  wire \port$21918$75 ;
+  input \port$21918$87 ;
+  wire \port$21918$87 ;
+  input \port$21918$99 ;
+  wire \port$21918$99 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -104146,16 +104190,16 @@ module \pbitgen_top.core.unit44 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$23  = wrap_a_bc[1] ? \$21  : \$22 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$16649$9  : \port$16649$21 ;
-  assign \$34  = wrap_b_bc[1] ? \port$16649$93  : \port$16649$105 ;
+  assign \$33  = wrap_b_bc[1] ? \port$16671$9  : \port$16671$21 ;
+  assign \$34  = wrap_b_bc[1] ? \port$16671$93  : \port$16671$105 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$18080$57  : \port$18080$69 ;
-  assign \$43  = wrap_b_bc[1] ? \port$18080$141  : \port$18080$153 ;
+  assign \$42  = wrap_b_bc[1] ? \port$18102$57  : \port$18102$69 ;
+  assign \$43  = wrap_b_bc[1] ? \port$18102$141  : \port$18102$153 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$15695$33  : \port$15695$45 ;
-  assign \$46  = wrap_b_bc[1] ? \port$15695$117  : \port$15695$129 ;
+  assign \$45  = wrap_b_bc[1] ? \port$15717$33  : \port$15717$45 ;
+  assign \$46  = wrap_b_bc[1] ? \port$15717$117  : \port$15717$129 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -105062,7 +105106,7 @@ module \pbitgen_top.core.unit44 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$15695$33 , \port$15695$45 , \port$15695$117 , \port$15695$129 , \port$18080$57 , \port$18080$69 , \port$18080$141 , \port$18080$153 , \port$21101$51 , \port$21101$63 , \port$21101$135 , \port$21101$147 , \port$18716$27 , \port$18716$39 , \port$18716$111 , \port$18716$123 , \port$16649$9 , \port$16649$21 , \port$16649$93 , \port$16649$105 , \port$21578$63 , \port$21578$75 , \port$21578$147 , \port$21578$159 , \port$20147$167 , \port$20147$3 , \port$20147$75 , \port$20147$87 , \port$21896$3 , \port$21896$15 , \port$21896$87 , \port$21896$99 , \port$15059$3 , \port$15059$15 , \port$15059$87 , \port$15059$99 , \port$21578$167 , \port$21578$3 , \port$21578$75 , \port$21578$87 , \port$19511$167 , \port$19511$3 , \port$19511$75 , \port$19511$87 , \port$21896$167 , \port$21896$3 , \port$21896$75 , \port$21896$87  };
+  assign nbr = { \port$15717$33 , \port$15717$45 , \port$15717$117 , \port$15717$129 , \port$18102$57 , \port$18102$69 , \port$18102$141 , \port$18102$153 , \port$21123$51 , \port$21123$63 , \port$21123$135 , \port$21123$147 , \port$18738$27 , \port$18738$39 , \port$18738$111 , \port$18738$123 , \port$16671$9 , \port$16671$21 , \port$16671$93 , \port$16671$105 , \port$21600$63 , \port$21600$75 , \port$21600$147 , \port$21600$159 , \port$20169$167 , \port$20169$3 , \port$20169$75 , \port$20169$87 , \port$21918$3 , \port$21918$15 , \port$21918$87 , \port$21918$99 , \port$15081$3 , \port$15081$15 , \port$15081$87 , \port$15081$99 , \port$21600$167 , \port$21600$3 , \port$21600$75 , \port$21600$87 , \port$19533$167 , \port$19533$3 , \port$19533$75 , \port$19533$87 , \port$21918$167 , \port$21918$3 , \port$21918$75 , \port$21918$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -105090,37 +105134,37 @@ module \pbitgen_top.core.unit44 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$21896$3 ;
-  assign \$13  = \port$21896$87 ;
+  assign \$12  = \port$21918$3 ;
+  assign \$13  = \port$21918$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$19511$3 ;
-  assign \$16  = \port$19511$87 ;
+  assign \$15  = \port$19533$3 ;
+  assign \$16  = \port$19533$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$21578$3 ;
-  assign \$19  = \port$21578$87 ;
+  assign \$18  = \port$21600$3 ;
+  assign \$19  = \port$21600$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$15059$15 ;
-  assign \$22  = \port$15059$99 ;
-  assign \$24  = \port$21896$15 ;
-  assign \$25  = \port$21896$99 ;
-  assign \$27  = \port$20147$3 ;
-  assign \$28  = \port$20147$87 ;
+  assign \$21  = \port$15081$15 ;
+  assign \$22  = \port$15081$99 ;
+  assign \$24  = \port$21918$15 ;
+  assign \$25  = \port$21918$99 ;
+  assign \$27  = \port$20169$3 ;
+  assign \$28  = \port$20169$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$21578$75 ;
-  assign \$31  = \port$21578$159 ;
-  assign \$36  = \port$18716$39 ;
-  assign \$37  = \port$18716$123 ;
-  assign \$39  = \port$21101$63 ;
-  assign \$40  = \port$21101$147 ;
+  assign \$30  = \port$21600$75 ;
+  assign \$31  = \port$21600$159 ;
+  assign \$36  = \port$18738$39 ;
+  assign \$37  = \port$18738$123 ;
+  assign \$39  = \port$21123$63 ;
+  assign \$40  = \port$21123$147 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit45 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15218$11 
-, \port$15218$91 , \port$15218$103 , \port$15218$175 , \port$15854$29 , \port$15854$41 , \port$15854$121 , \port$15854$133 , \port$16808$5 , \port$16808$17 , \port$16808$97 , \port$16808$109 , \port$18239$53 , \port$18239$65 , \port$18239$145 , \port$18239$157 , \port$18875$23 , \port$18875$35 , \port$18875$115 , \port$18875$127 , \port$19670$79 , \port$19670$91 
-, \port$19670$163 , \port$19670$175 , \port$20306$79 , \port$20306$91 , \port$20306$163 , \port$20306$175 , \port$21260$47 , \port$21260$59 , \port$21260$139 , \port$21260$151 , \port$21737$59 , \port$21737$71 , \port$21737$79 , \port$21737$91 , \port$21737$151 , \port$21737$163 , \port$21737$175 , valid_table_out, spins, \port$22055$11 , \port$22055$79 
-, \port$22055$91 , \port$22055$103 , \port$22055$163 , \port$22055$175 , load_lane);
+module \pbitgen_top.core.unit45 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15240$11 
+, \port$15240$91 , \port$15240$103 , \port$15240$175 , \port$15876$29 , \port$15876$41 , \port$15876$121 , \port$15876$133 , \port$16830$5 , \port$16830$17 , \port$16830$97 , \port$16830$109 , \port$18261$53 , \port$18261$65 , \port$18261$145 , \port$18261$157 , \port$18897$23 , \port$18897$35 , \port$18897$115 , \port$18897$127 , \port$19692$79 , \port$19692$91 
+, \port$19692$163 , \port$19692$175 , \port$20328$79 , \port$20328$91 , \port$20328$163 , \port$20328$175 , \port$21282$47 , \port$21282$59 , \port$21282$139 , \port$21282$151 , \port$21759$59 , \port$21759$71 , \port$21759$79 , \port$21759$91 , \port$21759$151 , \port$21759$163 , \port$21759$175 , valid_table_out, spins, \port$22077$11 , \port$22077$79 
+, \port$22077$91 , \port$22077$103 , \port$22077$163 , \port$22077$175 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -105491,96 +105535,96 @@ module \pbitgen_top.core.unit45 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15218$103 ;
-  wire \port$15218$103 ;
-  input \port$15218$11 ;
-  wire \port$15218$11 ;
-  input \port$15218$175 ;
-  wire \port$15218$175 ;
-  input \port$15218$91 ;
-  wire \port$15218$91 ;
-  input \port$15854$121 ;
-  wire \port$15854$121 ;
-  input \port$15854$133 ;
-  wire \port$15854$133 ;
-  input \port$15854$29 ;
-  wire \port$15854$29 ;
-  input \port$15854$41 ;
-  wire \port$15854$41 ;
-  input \port$16808$109 ;
-  wire \port$16808$109 ;
-  input \port$16808$17 ;
-  wire \port$16808$17 ;
-  input \port$16808$5 ;
-  wire \port$16808$5 ;
-  input \port$16808$97 ;
-  wire \port$16808$97 ;
-  input \port$18239$145 ;
-  wire \port$18239$145 ;
-  input \port$18239$157 ;
-  wire \port$18239$157 ;
-  input \port$18239$53 ;
-  wire \port$18239$53 ;
-  input \port$18239$65 ;
-  wire \port$18239$65 ;
-  input \port$18875$115 ;
-  wire \port$18875$115 ;
-  input \port$18875$127 ;
-  wire \port$18875$127 ;
-  input \port$18875$23 ;
-  wire \port$18875$23 ;
-  input \port$18875$35 ;
-  wire \port$18875$35 ;
-  input \port$19670$163 ;
-  wire \port$19670$163 ;
-  input \port$19670$175 ;
-  wire \port$19670$175 ;
-  input \port$19670$79 ;
-  wire \port$19670$79 ;
-  input \port$19670$91 ;
-  wire \port$19670$91 ;
-  input \port$20306$163 ;
-  wire \port$20306$163 ;
-  input \port$20306$175 ;
-  wire \port$20306$175 ;
-  input \port$20306$79 ;
-  wire \port$20306$79 ;
-  input \port$20306$91 ;
-  wire \port$20306$91 ;
-  input \port$21260$139 ;
-  wire \port$21260$139 ;
-  input \port$21260$151 ;
-  wire \port$21260$151 ;
-  input \port$21260$47 ;
-  wire \port$21260$47 ;
-  input \port$21260$59 ;
-  wire \port$21260$59 ;
-  input \port$21737$151 ;
-  wire \port$21737$151 ;
-  input \port$21737$163 ;
-  wire \port$21737$163 ;
-  input \port$21737$175 ;
-  wire \port$21737$175 ;
-  input \port$21737$59 ;
-  wire \port$21737$59 ;
-  input \port$21737$71 ;
-  wire \port$21737$71 ;
-  input \port$21737$79 ;
-  wire \port$21737$79 ;
-  input \port$21737$91 ;
-  wire \port$21737$91 ;
-  input \port$22055$103 ;
-  wire \port$22055$103 ;
-  input \port$22055$11 ;
-  wire \port$22055$11 ;
-  input \port$22055$163 ;
-  wire \port$22055$163 ;
-  input \port$22055$175 ;
-  wire \port$22055$175 ;
-  input \port$22055$79 ;
-  wire \port$22055$79 ;
-  input \port$22055$91 ;
-  wire \port$22055$91 ;
+  input \port$15240$103 ;
+  wire \port$15240$103 ;
+  input \port$15240$11 ;
+  wire \port$15240$11 ;
+  input \port$15240$175 ;
+  wire \port$15240$175 ;
+  input \port$15240$91 ;
+  wire \port$15240$91 ;
+  input \port$15876$121 ;
+  wire \port$15876$121 ;
+  input \port$15876$133 ;
+  wire \port$15876$133 ;
+  input \port$15876$29 ;
+  wire \port$15876$29 ;
+  input \port$15876$41 ;
+  wire \port$15876$41 ;
+  input \port$16830$109 ;
+  wire \port$16830$109 ;
+  input \port$16830$17 ;
+  wire \port$16830$17 ;
+  input \port$16830$5 ;
+  wire \port$16830$5 ;
+  input \port$16830$97 ;
+  wire \port$16830$97 ;
+  input \port$18261$145 ;
+  wire \port$18261$145 ;
+  input \port$18261$157 ;
+  wire \port$18261$157 ;
+  input \port$18261$53 ;
+  wire \port$18261$53 ;
+  input \port$18261$65 ;
+  wire \port$18261$65 ;
+  input \port$18897$115 ;
+  wire \port$18897$115 ;
+  input \port$18897$127 ;
+  wire \port$18897$127 ;
+  input \port$18897$23 ;
+  wire \port$18897$23 ;
+  input \port$18897$35 ;
+  wire \port$18897$35 ;
+  input \port$19692$163 ;
+  wire \port$19692$163 ;
+  input \port$19692$175 ;
+  wire \port$19692$175 ;
+  input \port$19692$79 ;
+  wire \port$19692$79 ;
+  input \port$19692$91 ;
+  wire \port$19692$91 ;
+  input \port$20328$163 ;
+  wire \port$20328$163 ;
+  input \port$20328$175 ;
+  wire \port$20328$175 ;
+  input \port$20328$79 ;
+  wire \port$20328$79 ;
+  input \port$20328$91 ;
+  wire \port$20328$91 ;
+  input \port$21282$139 ;
+  wire \port$21282$139 ;
+  input \port$21282$151 ;
+  wire \port$21282$151 ;
+  input \port$21282$47 ;
+  wire \port$21282$47 ;
+  input \port$21282$59 ;
+  wire \port$21282$59 ;
+  input \port$21759$151 ;
+  wire \port$21759$151 ;
+  input \port$21759$163 ;
+  wire \port$21759$163 ;
+  input \port$21759$175 ;
+  wire \port$21759$175 ;
+  input \port$21759$59 ;
+  wire \port$21759$59 ;
+  input \port$21759$71 ;
+  wire \port$21759$71 ;
+  input \port$21759$79 ;
+  wire \port$21759$79 ;
+  input \port$21759$91 ;
+  wire \port$21759$91 ;
+  input \port$22077$103 ;
+  wire \port$22077$103 ;
+  input \port$22077$11 ;
+  wire \port$22077$11 ;
+  input \port$22077$163 ;
+  wire \port$22077$163 ;
+  input \port$22077$175 ;
+  wire \port$22077$175 ;
+  input \port$22077$79 ;
+  wire \port$22077$79 ;
+  input \port$22077$91 ;
+  wire \port$22077$91 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -105825,16 +105869,16 @@ module \pbitgen_top.core.unit45 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$23  = wrap_a_bc[1] ? \$21  : \$22 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$33  = wrap_b_bc[1] ? \port$16808$97  : \port$16808$109 ;
-  assign \$34  = wrap_b_bc[1] ? \port$16808$5  : \port$16808$17 ;
+  assign \$33  = wrap_b_bc[1] ? \port$16830$97  : \port$16830$109 ;
+  assign \$34  = wrap_b_bc[1] ? \port$16830$5  : \port$16830$17 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$18239$145  : \port$18239$157 ;
-  assign \$43  = wrap_b_bc[1] ? \port$18239$53  : \port$18239$65 ;
+  assign \$42  = wrap_b_bc[1] ? \port$18261$145  : \port$18261$157 ;
+  assign \$43  = wrap_b_bc[1] ? \port$18261$53  : \port$18261$65 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$15854$121  : \port$15854$133 ;
-  assign \$46  = wrap_b_bc[1] ? \port$15854$29  : \port$15854$41 ;
+  assign \$45  = wrap_b_bc[1] ? \port$15876$121  : \port$15876$133 ;
+  assign \$46  = wrap_b_bc[1] ? \port$15876$29  : \port$15876$41 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -106741,7 +106785,7 @@ module \pbitgen_top.core.unit45 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$15854$121 , \port$15854$133 , \port$15854$29 , \port$15854$41 , \port$18239$145 , \port$18239$157 , \port$18239$53 , \port$18239$65 , \port$21260$139 , \port$21260$151 , \port$21260$47 , \port$21260$59 , \port$18875$115 , \port$18875$127 , \port$18875$23 , \port$18875$35 , \port$16808$97 , \port$16808$109 , \port$16808$5 , \port$16808$17 , \port$21737$151 , \port$21737$163 , \port$21737$59 , \port$21737$71 , \port$20306$79 , \port$20306$91 , \port$20306$163 , \port$20306$175 , \port$22055$91 , \port$22055$103 , \port$22055$175 , \port$22055$11 , \port$15218$91 , \port$15218$103 , \port$15218$175 , \port$15218$11 , \port$21737$79 , \port$21737$91 , \port$21737$163 , \port$21737$175 , \port$19670$79 , \port$19670$91 , \port$19670$163 , \port$19670$175 , \port$22055$79 , \port$22055$91 , \port$22055$163 , \port$22055$175  };
+  assign nbr = { \port$15876$121 , \port$15876$133 , \port$15876$29 , \port$15876$41 , \port$18261$145 , \port$18261$157 , \port$18261$53 , \port$18261$65 , \port$21282$139 , \port$21282$151 , \port$21282$47 , \port$21282$59 , \port$18897$115 , \port$18897$127 , \port$18897$23 , \port$18897$35 , \port$16830$97 , \port$16830$109 , \port$16830$5 , \port$16830$17 , \port$21759$151 , \port$21759$163 , \port$21759$59 , \port$21759$71 , \port$20328$79 , \port$20328$91 , \port$20328$163 , \port$20328$175 , \port$22077$91 , \port$22077$103 , \port$22077$175 , \port$22077$11 , \port$15240$91 , \port$15240$103 , \port$15240$175 , \port$15240$11 , \port$21759$79 , \port$21759$91 , \port$21759$163 , \port$21759$175 , \port$19692$79 , \port$19692$91 , \port$19692$163 , \port$19692$175 , \port$22077$79 , \port$22077$91 , \port$22077$163 , \port$22077$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -106769,37 +106813,37 @@ module \pbitgen_top.core.unit45 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$22055$91 ;
-  assign \$13  = \port$22055$175 ;
+  assign \$12  = \port$22077$91 ;
+  assign \$13  = \port$22077$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$19670$91 ;
-  assign \$16  = \port$19670$175 ;
+  assign \$15  = \port$19692$91 ;
+  assign \$16  = \port$19692$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$21737$91 ;
-  assign \$19  = \port$21737$175 ;
+  assign \$18  = \port$21759$91 ;
+  assign \$19  = \port$21759$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$15218$103 ;
-  assign \$22  = \port$15218$11 ;
-  assign \$24  = \port$22055$103 ;
-  assign \$25  = \port$22055$11 ;
-  assign \$27  = \port$20306$91 ;
-  assign \$28  = \port$20306$175 ;
+  assign \$21  = \port$15240$103 ;
+  assign \$22  = \port$15240$11 ;
+  assign \$24  = \port$22077$103 ;
+  assign \$25  = \port$22077$11 ;
+  assign \$27  = \port$20328$91 ;
+  assign \$28  = \port$20328$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$21737$163 ;
-  assign \$31  = \port$21737$71 ;
-  assign \$36  = \port$18875$127 ;
-  assign \$37  = \port$18875$35 ;
-  assign \$39  = \port$21260$151 ;
-  assign \$40  = \port$21260$59 ;
+  assign \$30  = \port$21759$163 ;
+  assign \$31  = \port$21759$71 ;
+  assign \$36  = \port$18897$127 ;
+  assign \$37  = \port$18897$35 ;
+  assign \$39  = \port$21282$151 ;
+  assign \$40  = \port$21282$59 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit46 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14741$3 
-, \port$14741$15 , \port$14741$87 , \port$14741$99 , \port$15377$3 , \port$15377$15 , \port$15377$87 , \port$15377$99 , \port$16013$33 , \port$16013$45 , \port$16013$117 , \port$16013$129 , \port$18398$57 , \port$18398$69 , \port$18398$141 , \port$18398$153 , \port$19034$27 , \port$19034$39 , \port$19034$111 , \port$19034$123 , \port$19193$57 , \port$19193$69 
-, \port$19193$141 , \port$19193$153 , \port$19829$3 , \port$19829$75 , \port$19829$87 , \port$19829$167 , \port$20465$3 , \port$20465$75 , \port$20465$87 , \port$20465$167 , \port$21896$3 , \port$21896$63 , \port$21896$75 , \port$21896$87 , \port$21896$147 , \port$21896$159 , \port$21896$167 , valid_table_out, spins, \port$22214$3 , \port$22214$15 
-, \port$22214$75 , \port$22214$87 , \port$22214$99 , \port$22214$167 , load_lane);
+module \pbitgen_top.core.unit46 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14763$3 
+, \port$14763$15 , \port$14763$87 , \port$14763$99 , \port$15399$3 , \port$15399$15 , \port$15399$87 , \port$15399$99 , \port$16035$33 , \port$16035$45 , \port$16035$117 , \port$16035$129 , \port$18420$57 , \port$18420$69 , \port$18420$141 , \port$18420$153 , \port$19056$27 , \port$19056$39 , \port$19056$111 , \port$19056$123 , \port$19215$57 , \port$19215$69 
+, \port$19215$141 , \port$19215$153 , \port$19851$3 , \port$19851$75 , \port$19851$87 , \port$19851$167 , \port$20487$3 , \port$20487$75 , \port$20487$87 , \port$20487$167 , \port$21918$3 , \port$21918$63 , \port$21918$75 , \port$21918$87 , \port$21918$147 , \port$21918$159 , \port$21918$167 , valid_table_out, spins, \port$22236$3 , \port$22236$15 
+, \port$22236$75 , \port$22236$87 , \port$22236$99 , \port$22236$167 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -107170,96 +107214,96 @@ module \pbitgen_top.core.unit46 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14741$15 ;
-  wire \port$14741$15 ;
-  input \port$14741$3 ;
-  wire \port$14741$3 ;
-  input \port$14741$87 ;
-  wire \port$14741$87 ;
-  input \port$14741$99 ;
-  wire \port$14741$99 ;
-  input \port$15377$15 ;
-  wire \port$15377$15 ;
-  input \port$15377$3 ;
-  wire \port$15377$3 ;
-  input \port$15377$87 ;
-  wire \port$15377$87 ;
-  input \port$15377$99 ;
-  wire \port$15377$99 ;
-  input \port$16013$117 ;
-  wire \port$16013$117 ;
-  input \port$16013$129 ;
-  wire \port$16013$129 ;
-  input \port$16013$33 ;
-  wire \port$16013$33 ;
-  input \port$16013$45 ;
-  wire \port$16013$45 ;
-  input \port$18398$141 ;
-  wire \port$18398$141 ;
-  input \port$18398$153 ;
-  wire \port$18398$153 ;
-  input \port$18398$57 ;
-  wire \port$18398$57 ;
-  input \port$18398$69 ;
-  wire \port$18398$69 ;
-  input \port$19034$111 ;
-  wire \port$19034$111 ;
-  input \port$19034$123 ;
-  wire \port$19034$123 ;
-  input \port$19034$27 ;
-  wire \port$19034$27 ;
-  input \port$19034$39 ;
-  wire \port$19034$39 ;
-  input \port$19193$141 ;
-  wire \port$19193$141 ;
-  input \port$19193$153 ;
-  wire \port$19193$153 ;
-  input \port$19193$57 ;
-  wire \port$19193$57 ;
-  input \port$19193$69 ;
-  wire \port$19193$69 ;
-  input \port$19829$167 ;
-  wire \port$19829$167 ;
-  input \port$19829$3 ;
-  wire \port$19829$3 ;
-  input \port$19829$75 ;
-  wire \port$19829$75 ;
-  input \port$19829$87 ;
-  wire \port$19829$87 ;
-  input \port$20465$167 ;
-  wire \port$20465$167 ;
-  input \port$20465$3 ;
-  wire \port$20465$3 ;
-  input \port$20465$75 ;
-  wire \port$20465$75 ;
-  input \port$20465$87 ;
-  wire \port$20465$87 ;
-  input \port$21896$147 ;
-  wire \port$21896$147 ;
-  input \port$21896$159 ;
-  wire \port$21896$159 ;
-  input \port$21896$167 ;
-  wire \port$21896$167 ;
-  input \port$21896$3 ;
-  wire \port$21896$3 ;
-  input \port$21896$63 ;
-  wire \port$21896$63 ;
-  input \port$21896$75 ;
-  wire \port$21896$75 ;
-  input \port$21896$87 ;
-  wire \port$21896$87 ;
-  input \port$22214$15 ;
-  wire \port$22214$15 ;
-  input \port$22214$167 ;
-  wire \port$22214$167 ;
-  input \port$22214$3 ;
-  wire \port$22214$3 ;
-  input \port$22214$75 ;
-  wire \port$22214$75 ;
-  input \port$22214$87 ;
-  wire \port$22214$87 ;
-  input \port$22214$99 ;
-  wire \port$22214$99 ;
+  input \port$14763$15 ;
+  wire \port$14763$15 ;
+  input \port$14763$3 ;
+  wire \port$14763$3 ;
+  input \port$14763$87 ;
+  wire \port$14763$87 ;
+  input \port$14763$99 ;
+  wire \port$14763$99 ;
+  input \port$15399$15 ;
+  wire \port$15399$15 ;
+  input \port$15399$3 ;
+  wire \port$15399$3 ;
+  input \port$15399$87 ;
+  wire \port$15399$87 ;
+  input \port$15399$99 ;
+  wire \port$15399$99 ;
+  input \port$16035$117 ;
+  wire \port$16035$117 ;
+  input \port$16035$129 ;
+  wire \port$16035$129 ;
+  input \port$16035$33 ;
+  wire \port$16035$33 ;
+  input \port$16035$45 ;
+  wire \port$16035$45 ;
+  input \port$18420$141 ;
+  wire \port$18420$141 ;
+  input \port$18420$153 ;
+  wire \port$18420$153 ;
+  input \port$18420$57 ;
+  wire \port$18420$57 ;
+  input \port$18420$69 ;
+  wire \port$18420$69 ;
+  input \port$19056$111 ;
+  wire \port$19056$111 ;
+  input \port$19056$123 ;
+  wire \port$19056$123 ;
+  input \port$19056$27 ;
+  wire \port$19056$27 ;
+  input \port$19056$39 ;
+  wire \port$19056$39 ;
+  input \port$19215$141 ;
+  wire \port$19215$141 ;
+  input \port$19215$153 ;
+  wire \port$19215$153 ;
+  input \port$19215$57 ;
+  wire \port$19215$57 ;
+  input \port$19215$69 ;
+  wire \port$19215$69 ;
+  input \port$19851$167 ;
+  wire \port$19851$167 ;
+  input \port$19851$3 ;
+  wire \port$19851$3 ;
+  input \port$19851$75 ;
+  wire \port$19851$75 ;
+  input \port$19851$87 ;
+  wire \port$19851$87 ;
+  input \port$20487$167 ;
+  wire \port$20487$167 ;
+  input \port$20487$3 ;
+  wire \port$20487$3 ;
+  input \port$20487$75 ;
+  wire \port$20487$75 ;
+  input \port$20487$87 ;
+  wire \port$20487$87 ;
+  input \port$21918$147 ;
+  wire \port$21918$147 ;
+  input \port$21918$159 ;
+  wire \port$21918$159 ;
+  input \port$21918$167 ;
+  wire \port$21918$167 ;
+  input \port$21918$3 ;
+  wire \port$21918$3 ;
+  input \port$21918$63 ;
+  wire \port$21918$63 ;
+  input \port$21918$75 ;
+  wire \port$21918$75 ;
+  input \port$21918$87 ;
+  wire \port$21918$87 ;
+  input \port$22236$15 ;
+  wire \port$22236$15 ;
+  input \port$22236$167 ;
+  wire \port$22236$167 ;
+  input \port$22236$3 ;
+  wire \port$22236$3 ;
+  input \port$22236$75 ;
+  wire \port$22236$75 ;
+  input \port$22236$87 ;
+  wire \port$22236$87 ;
+  input \port$22236$99 ;
+  wire \port$22236$99 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -107506,14 +107550,14 @@ module \pbitgen_top.core.unit46 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$19193$57  : \port$19193$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$19193$141  : \port$19193$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$19215$57  : \port$19215$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$19215$141  : \port$19215$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$18398$57  : \port$18398$69 ;
-  assign \$43  = wrap_b_bc[1] ? \port$18398$141  : \port$18398$153 ;
+  assign \$42  = wrap_b_bc[1] ? \port$18420$57  : \port$18420$69 ;
+  assign \$43  = wrap_b_bc[1] ? \port$18420$141  : \port$18420$153 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$16013$33  : \port$16013$45 ;
-  assign \$46  = wrap_b_bc[1] ? \port$16013$117  : \port$16013$129 ;
+  assign \$45  = wrap_b_bc[1] ? \port$16035$33  : \port$16035$45 ;
+  assign \$46  = wrap_b_bc[1] ? \port$16035$117  : \port$16035$129 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -108420,7 +108464,7 @@ module \pbitgen_top.core.unit46 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$16013$33 , \port$16013$45 , \port$16013$117 , \port$16013$129 , \port$18398$57 , \port$18398$69 , \port$18398$141 , \port$18398$153 , \port$19193$57 , \port$19193$69 , \port$19193$141 , \port$19193$153 , \port$19034$27 , \port$19034$39 , \port$19034$111 , \port$19034$123 , \port$14741$3 , \port$14741$15 , \port$14741$87 , \port$14741$99 , \port$21896$63 , \port$21896$75 , \port$21896$147 , \port$21896$159 , \port$20465$167 , \port$20465$3 , \port$20465$75 , \port$20465$87 , \port$22214$3 , \port$22214$15 , \port$22214$87 , \port$22214$99 , \port$15377$3 , \port$15377$15 , \port$15377$87 , \port$15377$99 , \port$21896$167 , \port$21896$3 , \port$21896$75 , \port$21896$87 , \port$19829$167 , \port$19829$3 , \port$19829$75 , \port$19829$87 , \port$22214$167 , \port$22214$3 , \port$22214$75 , \port$22214$87  };
+  assign nbr = { \port$16035$33 , \port$16035$45 , \port$16035$117 , \port$16035$129 , \port$18420$57 , \port$18420$69 , \port$18420$141 , \port$18420$153 , \port$19215$57 , \port$19215$69 , \port$19215$141 , \port$19215$153 , \port$19056$27 , \port$19056$39 , \port$19056$111 , \port$19056$123 , \port$14763$3 , \port$14763$15 , \port$14763$87 , \port$14763$99 , \port$21918$63 , \port$21918$75 , \port$21918$147 , \port$21918$159 , \port$20487$167 , \port$20487$3 , \port$20487$75 , \port$20487$87 , \port$22236$3 , \port$22236$15 , \port$22236$87 , \port$22236$99 , \port$15399$3 , \port$15399$15 , \port$15399$87 , \port$15399$99 , \port$21918$167 , \port$21918$3 , \port$21918$75 , \port$21918$87 , \port$19851$167 , \port$19851$3 , \port$19851$75 , \port$19851$87 , \port$22236$167 , \port$22236$3 , \port$22236$75 , \port$22236$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -108448,37 +108492,37 @@ module \pbitgen_top.core.unit46 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$22214$3 ;
-  assign \$13  = \port$22214$87 ;
+  assign \$12  = \port$22236$3 ;
+  assign \$13  = \port$22236$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$19829$3 ;
-  assign \$16  = \port$19829$87 ;
+  assign \$15  = \port$19851$3 ;
+  assign \$16  = \port$19851$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$21896$3 ;
-  assign \$19  = \port$21896$87 ;
+  assign \$18  = \port$21918$3 ;
+  assign \$19  = \port$21918$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$15377$15 ;
-  assign \$22  = \port$15377$99 ;
-  assign \$24  = \port$22214$15 ;
-  assign \$25  = \port$22214$99 ;
-  assign \$27  = \port$20465$3 ;
-  assign \$28  = \port$20465$87 ;
+  assign \$21  = \port$15399$15 ;
+  assign \$22  = \port$15399$99 ;
+  assign \$24  = \port$22236$15 ;
+  assign \$25  = \port$22236$99 ;
+  assign \$27  = \port$20487$3 ;
+  assign \$28  = \port$20487$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$21896$75 ;
-  assign \$31  = \port$21896$159 ;
-  assign \$33  = \port$14741$15 ;
-  assign \$34  = \port$14741$99 ;
-  assign \$36  = \port$19034$39 ;
-  assign \$37  = \port$19034$123 ;
+  assign \$30  = \port$21918$75 ;
+  assign \$31  = \port$21918$159 ;
+  assign \$33  = \port$14763$15 ;
+  assign \$34  = \port$14763$99 ;
+  assign \$36  = \port$19056$39 ;
+  assign \$37  = \port$19056$123 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit47 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14900$11 
-, \port$14900$91 , \port$14900$103 , \port$14900$175 , \port$15536$11 , \port$15536$91 , \port$15536$103 , \port$15536$175 , \port$16172$29 , \port$16172$41 , \port$16172$121 , \port$16172$133 , \port$16967$29 , \port$16967$41 , \port$16967$121 , \port$16967$133 , \port$18557$53 , \port$18557$65 , \port$18557$145 , \port$18557$157 , \port$19352$53 , \port$19352$65 
-, \port$19352$145 , \port$19352$157 , \port$19988$79 , \port$19988$91 , \port$19988$163 , \port$19988$175 , \port$20624$79 , \port$20624$91 , \port$20624$163 , \port$20624$175 , \port$22055$59 , \port$22055$71 , \port$22055$79 , \port$22055$91 , \port$22055$151 , \port$22055$163 , \port$22055$175 , valid_table_out, spins, \port$22373$11 , \port$22373$79 
-, \port$22373$91 , \port$22373$103 , \port$22373$163 , \port$22373$175 , load_lane);
+module \pbitgen_top.core.unit47 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14922$11 
+, \port$14922$91 , \port$14922$103 , \port$14922$175 , \port$15558$11 , \port$15558$91 , \port$15558$103 , \port$15558$175 , \port$16194$29 , \port$16194$41 , \port$16194$121 , \port$16194$133 , \port$16989$29 , \port$16989$41 , \port$16989$121 , \port$16989$133 , \port$18579$53 , \port$18579$65 , \port$18579$145 , \port$18579$157 , \port$19374$53 , \port$19374$65 
+, \port$19374$145 , \port$19374$157 , \port$20010$79 , \port$20010$91 , \port$20010$163 , \port$20010$175 , \port$20646$79 , \port$20646$91 , \port$20646$163 , \port$20646$175 , \port$22077$59 , \port$22077$71 , \port$22077$79 , \port$22077$91 , \port$22077$151 , \port$22077$163 , \port$22077$175 , valid_table_out, spins, \port$22395$11 , \port$22395$79 
+, \port$22395$91 , \port$22395$103 , \port$22395$163 , \port$22395$175 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -108849,96 +108893,96 @@ module \pbitgen_top.core.unit47 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14900$103 ;
-  wire \port$14900$103 ;
-  input \port$14900$11 ;
-  wire \port$14900$11 ;
-  input \port$14900$175 ;
-  wire \port$14900$175 ;
-  input \port$14900$91 ;
-  wire \port$14900$91 ;
-  input \port$15536$103 ;
-  wire \port$15536$103 ;
-  input \port$15536$11 ;
-  wire \port$15536$11 ;
-  input \port$15536$175 ;
-  wire \port$15536$175 ;
-  input \port$15536$91 ;
-  wire \port$15536$91 ;
-  input \port$16172$121 ;
-  wire \port$16172$121 ;
-  input \port$16172$133 ;
-  wire \port$16172$133 ;
-  input \port$16172$29 ;
-  wire \port$16172$29 ;
-  input \port$16172$41 ;
-  wire \port$16172$41 ;
-  input \port$16967$121 ;
-  wire \port$16967$121 ;
-  input \port$16967$133 ;
-  wire \port$16967$133 ;
-  input \port$16967$29 ;
-  wire \port$16967$29 ;
-  input \port$16967$41 ;
-  wire \port$16967$41 ;
-  input \port$18557$145 ;
-  wire \port$18557$145 ;
-  input \port$18557$157 ;
-  wire \port$18557$157 ;
-  input \port$18557$53 ;
-  wire \port$18557$53 ;
-  input \port$18557$65 ;
-  wire \port$18557$65 ;
-  input \port$19352$145 ;
-  wire \port$19352$145 ;
-  input \port$19352$157 ;
-  wire \port$19352$157 ;
-  input \port$19352$53 ;
-  wire \port$19352$53 ;
-  input \port$19352$65 ;
-  wire \port$19352$65 ;
-  input \port$19988$163 ;
-  wire \port$19988$163 ;
-  input \port$19988$175 ;
-  wire \port$19988$175 ;
-  input \port$19988$79 ;
-  wire \port$19988$79 ;
-  input \port$19988$91 ;
-  wire \port$19988$91 ;
-  input \port$20624$163 ;
-  wire \port$20624$163 ;
-  input \port$20624$175 ;
-  wire \port$20624$175 ;
-  input \port$20624$79 ;
-  wire \port$20624$79 ;
-  input \port$20624$91 ;
-  wire \port$20624$91 ;
-  input \port$22055$151 ;
-  wire \port$22055$151 ;
-  input \port$22055$163 ;
-  wire \port$22055$163 ;
-  input \port$22055$175 ;
-  wire \port$22055$175 ;
-  input \port$22055$59 ;
-  wire \port$22055$59 ;
-  input \port$22055$71 ;
-  wire \port$22055$71 ;
-  input \port$22055$79 ;
-  wire \port$22055$79 ;
-  input \port$22055$91 ;
-  wire \port$22055$91 ;
-  input \port$22373$103 ;
-  wire \port$22373$103 ;
-  input \port$22373$11 ;
-  wire \port$22373$11 ;
-  input \port$22373$163 ;
-  wire \port$22373$163 ;
-  input \port$22373$175 ;
-  wire \port$22373$175 ;
-  input \port$22373$79 ;
-  wire \port$22373$79 ;
-  input \port$22373$91 ;
-  wire \port$22373$91 ;
+  input \port$14922$103 ;
+  wire \port$14922$103 ;
+  input \port$14922$11 ;
+  wire \port$14922$11 ;
+  input \port$14922$175 ;
+  wire \port$14922$175 ;
+  input \port$14922$91 ;
+  wire \port$14922$91 ;
+  input \port$15558$103 ;
+  wire \port$15558$103 ;
+  input \port$15558$11 ;
+  wire \port$15558$11 ;
+  input \port$15558$175 ;
+  wire \port$15558$175 ;
+  input \port$15558$91 ;
+  wire \port$15558$91 ;
+  input \port$16194$121 ;
+  wire \port$16194$121 ;
+  input \port$16194$133 ;
+  wire \port$16194$133 ;
+  input \port$16194$29 ;
+  wire \port$16194$29 ;
+  input \port$16194$41 ;
+  wire \port$16194$41 ;
+  input \port$16989$121 ;
+  wire \port$16989$121 ;
+  input \port$16989$133 ;
+  wire \port$16989$133 ;
+  input \port$16989$29 ;
+  wire \port$16989$29 ;
+  input \port$16989$41 ;
+  wire \port$16989$41 ;
+  input \port$18579$145 ;
+  wire \port$18579$145 ;
+  input \port$18579$157 ;
+  wire \port$18579$157 ;
+  input \port$18579$53 ;
+  wire \port$18579$53 ;
+  input \port$18579$65 ;
+  wire \port$18579$65 ;
+  input \port$19374$145 ;
+  wire \port$19374$145 ;
+  input \port$19374$157 ;
+  wire \port$19374$157 ;
+  input \port$19374$53 ;
+  wire \port$19374$53 ;
+  input \port$19374$65 ;
+  wire \port$19374$65 ;
+  input \port$20010$163 ;
+  wire \port$20010$163 ;
+  input \port$20010$175 ;
+  wire \port$20010$175 ;
+  input \port$20010$79 ;
+  wire \port$20010$79 ;
+  input \port$20010$91 ;
+  wire \port$20010$91 ;
+  input \port$20646$163 ;
+  wire \port$20646$163 ;
+  input \port$20646$175 ;
+  wire \port$20646$175 ;
+  input \port$20646$79 ;
+  wire \port$20646$79 ;
+  input \port$20646$91 ;
+  wire \port$20646$91 ;
+  input \port$22077$151 ;
+  wire \port$22077$151 ;
+  input \port$22077$163 ;
+  wire \port$22077$163 ;
+  input \port$22077$175 ;
+  wire \port$22077$175 ;
+  input \port$22077$59 ;
+  wire \port$22077$59 ;
+  input \port$22077$71 ;
+  wire \port$22077$71 ;
+  input \port$22077$79 ;
+  wire \port$22077$79 ;
+  input \port$22077$91 ;
+  wire \port$22077$91 ;
+  input \port$22395$103 ;
+  wire \port$22395$103 ;
+  input \port$22395$11 ;
+  wire \port$22395$11 ;
+  input \port$22395$163 ;
+  wire \port$22395$163 ;
+  input \port$22395$175 ;
+  wire \port$22395$175 ;
+  input \port$22395$79 ;
+  wire \port$22395$79 ;
+  input \port$22395$91 ;
+  wire \port$22395$91 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -109184,17 +109228,17 @@ module \pbitgen_top.core.unit47 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
-  assign \$36  = wrap_b_bc[1] ? \port$16967$121  : \port$16967$133 ;
-  assign \$37  = wrap_b_bc[1] ? \port$16967$29  : \port$16967$41 ;
+  assign \$36  = wrap_b_bc[1] ? \port$16989$121  : \port$16989$133 ;
+  assign \$37  = wrap_b_bc[1] ? \port$16989$29  : \port$16989$41 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$19352$145  : \port$19352$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$19352$53  : \port$19352$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$19374$145  : \port$19374$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$19374$53  : \port$19374$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$18557$145  : \port$18557$157 ;
-  assign \$43  = wrap_b_bc[1] ? \port$18557$53  : \port$18557$65 ;
+  assign \$42  = wrap_b_bc[1] ? \port$18579$145  : \port$18579$157 ;
+  assign \$43  = wrap_b_bc[1] ? \port$18579$53  : \port$18579$65 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$16172$121  : \port$16172$133 ;
-  assign \$46  = wrap_b_bc[1] ? \port$16172$29  : \port$16172$41 ;
+  assign \$45  = wrap_b_bc[1] ? \port$16194$121  : \port$16194$133 ;
+  assign \$46  = wrap_b_bc[1] ? \port$16194$29  : \port$16194$41 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -110101,7 +110145,7 @@ module \pbitgen_top.core.unit47 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$16172$121 , \port$16172$133 , \port$16172$29 , \port$16172$41 , \port$18557$145 , \port$18557$157 , \port$18557$53 , \port$18557$65 , \port$19352$145 , \port$19352$157 , \port$19352$53 , \port$19352$65 , \port$16967$121 , \port$16967$133 , \port$16967$29 , \port$16967$41 , \port$14900$91 , \port$14900$103 , \port$14900$175 , \port$14900$11 , \port$22055$151 , \port$22055$163 , \port$22055$59 , \port$22055$71 , \port$20624$79 , \port$20624$91 , \port$20624$163 , \port$20624$175 , \port$22373$91 , \port$22373$103 , \port$22373$175 , \port$22373$11 , \port$15536$91 , \port$15536$103 , \port$15536$175 , \port$15536$11 , \port$22055$79 , \port$22055$91 , \port$22055$163 , \port$22055$175 , \port$19988$79 , \port$19988$91 , \port$19988$163 , \port$19988$175 , \port$22373$79 , \port$22373$91 , \port$22373$163 , \port$22373$175  };
+  assign nbr = { \port$16194$121 , \port$16194$133 , \port$16194$29 , \port$16194$41 , \port$18579$145 , \port$18579$157 , \port$18579$53 , \port$18579$65 , \port$19374$145 , \port$19374$157 , \port$19374$53 , \port$19374$65 , \port$16989$121 , \port$16989$133 , \port$16989$29 , \port$16989$41 , \port$14922$91 , \port$14922$103 , \port$14922$175 , \port$14922$11 , \port$22077$151 , \port$22077$163 , \port$22077$59 , \port$22077$71 , \port$20646$79 , \port$20646$91 , \port$20646$163 , \port$20646$175 , \port$22395$91 , \port$22395$103 , \port$22395$175 , \port$22395$11 , \port$15558$91 , \port$15558$103 , \port$15558$175 , \port$15558$11 , \port$22077$79 , \port$22077$91 , \port$22077$163 , \port$22077$175 , \port$20010$79 , \port$20010$91 , \port$20010$163 , \port$20010$175 , \port$22395$79 , \port$22395$91 , \port$22395$163 , \port$22395$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -110129,35 +110173,35 @@ module \pbitgen_top.core.unit47 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$22373$91 ;
-  assign \$13  = \port$22373$175 ;
+  assign \$12  = \port$22395$91 ;
+  assign \$13  = \port$22395$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$19988$91 ;
-  assign \$16  = \port$19988$175 ;
+  assign \$15  = \port$20010$91 ;
+  assign \$16  = \port$20010$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$22055$91 ;
-  assign \$19  = \port$22055$175 ;
+  assign \$18  = \port$22077$91 ;
+  assign \$19  = \port$22077$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$15536$103 ;
-  assign \$22  = \port$15536$11 ;
-  assign \$24  = \port$22373$103 ;
-  assign \$25  = \port$22373$11 ;
-  assign \$27  = \port$20624$91 ;
-  assign \$28  = \port$20624$175 ;
+  assign \$21  = \port$15558$103 ;
+  assign \$22  = \port$15558$11 ;
+  assign \$24  = \port$22395$103 ;
+  assign \$25  = \port$22395$11 ;
+  assign \$27  = \port$20646$91 ;
+  assign \$28  = \port$20646$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$22055$163 ;
-  assign \$31  = \port$22055$71 ;
-  assign \$33  = \port$14900$103 ;
-  assign \$34  = \port$14900$11 ;
+  assign \$30  = \port$22077$163 ;
+  assign \$31  = \port$22077$71 ;
+  assign \$33  = \port$14922$103 ;
+  assign \$34  = \port$14922$11 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit48 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15059$3 
-, \port$15059$15 , \port$15059$87 , \port$15059$99 , \port$15695$3 , \port$15695$15 , \port$15695$87 , \port$15695$99 , \port$16331$33 , \port$16331$45 , \port$16331$117 , \port$16331$129 , \port$17126$33 , \port$17126$45 , \port$17126$117 , \port$17126$129 , \port$18716$57 , \port$18716$69 , \port$18716$141 , \port$18716$153 , \port$19511$57 , \port$19511$69 
-, \port$19511$141 , \port$19511$153 , \port$20147$3 , \port$20147$75 , \port$20147$87 , \port$20147$167 , \port$20783$3 , \port$20783$75 , \port$20783$87 , \port$20783$167 , \port$22214$3 , \port$22214$63 , \port$22214$75 , \port$22214$87 , \port$22214$147 , \port$22214$159 , \port$22214$167 , valid_table_out, spins, \port$22532$3 , \port$22532$15 
-, \port$22532$75 , \port$22532$87 , \port$22532$99 , \port$22532$167 , load_lane);
+module \pbitgen_top.core.unit48 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15081$3 
+, \port$15081$15 , \port$15081$87 , \port$15081$99 , \port$15717$3 , \port$15717$15 , \port$15717$87 , \port$15717$99 , \port$16353$33 , \port$16353$45 , \port$16353$117 , \port$16353$129 , \port$17148$33 , \port$17148$45 , \port$17148$117 , \port$17148$129 , \port$18738$57 , \port$18738$69 , \port$18738$141 , \port$18738$153 , \port$19533$57 , \port$19533$69 
+, \port$19533$141 , \port$19533$153 , \port$20169$3 , \port$20169$75 , \port$20169$87 , \port$20169$167 , \port$20805$3 , \port$20805$75 , \port$20805$87 , \port$20805$167 , \port$22236$3 , \port$22236$63 , \port$22236$75 , \port$22236$87 , \port$22236$147 , \port$22236$159 , \port$22236$167 , valid_table_out, spins, \port$22554$3 , \port$22554$15 
+, \port$22554$75 , \port$22554$87 , \port$22554$99 , \port$22554$167 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$49  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -110528,96 +110572,96 @@ module \pbitgen_top.core.unit48 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15059$15 ;
-  wire \port$15059$15 ;
-  input \port$15059$3 ;
-  wire \port$15059$3 ;
-  input \port$15059$87 ;
-  wire \port$15059$87 ;
-  input \port$15059$99 ;
-  wire \port$15059$99 ;
-  input \port$15695$15 ;
-  wire \port$15695$15 ;
-  input \port$15695$3 ;
-  wire \port$15695$3 ;
-  input \port$15695$87 ;
-  wire \port$15695$87 ;
-  input \port$15695$99 ;
-  wire \port$15695$99 ;
-  input \port$16331$117 ;
-  wire \port$16331$117 ;
-  input \port$16331$129 ;
-  wire \port$16331$129 ;
-  input \port$16331$33 ;
-  wire \port$16331$33 ;
-  input \port$16331$45 ;
-  wire \port$16331$45 ;
-  input \port$17126$117 ;
-  wire \port$17126$117 ;
-  input \port$17126$129 ;
-  wire \port$17126$129 ;
-  input \port$17126$33 ;
-  wire \port$17126$33 ;
-  input \port$17126$45 ;
-  wire \port$17126$45 ;
-  input \port$18716$141 ;
-  wire \port$18716$141 ;
-  input \port$18716$153 ;
-  wire \port$18716$153 ;
-  input \port$18716$57 ;
-  wire \port$18716$57 ;
-  input \port$18716$69 ;
-  wire \port$18716$69 ;
-  input \port$19511$141 ;
-  wire \port$19511$141 ;
-  input \port$19511$153 ;
-  wire \port$19511$153 ;
-  input \port$19511$57 ;
-  wire \port$19511$57 ;
-  input \port$19511$69 ;
-  wire \port$19511$69 ;
-  input \port$20147$167 ;
-  wire \port$20147$167 ;
-  input \port$20147$3 ;
-  wire \port$20147$3 ;
-  input \port$20147$75 ;
-  wire \port$20147$75 ;
-  input \port$20147$87 ;
-  wire \port$20147$87 ;
-  input \port$20783$167 ;
-  wire \port$20783$167 ;
-  input \port$20783$3 ;
-  wire \port$20783$3 ;
-  input \port$20783$75 ;
-  wire \port$20783$75 ;
-  input \port$20783$87 ;
-  wire \port$20783$87 ;
-  input \port$22214$147 ;
-  wire \port$22214$147 ;
-  input \port$22214$159 ;
-  wire \port$22214$159 ;
-  input \port$22214$167 ;
-  wire \port$22214$167 ;
-  input \port$22214$3 ;
-  wire \port$22214$3 ;
-  input \port$22214$63 ;
-  wire \port$22214$63 ;
-  input \port$22214$75 ;
-  wire \port$22214$75 ;
-  input \port$22214$87 ;
-  wire \port$22214$87 ;
-  input \port$22532$15 ;
-  wire \port$22532$15 ;
-  input \port$22532$167 ;
-  wire \port$22532$167 ;
-  input \port$22532$3 ;
-  wire \port$22532$3 ;
-  input \port$22532$75 ;
-  wire \port$22532$75 ;
-  input \port$22532$87 ;
-  wire \port$22532$87 ;
-  input \port$22532$99 ;
-  wire \port$22532$99 ;
+  input \port$15081$15 ;
+  wire \port$15081$15 ;
+  input \port$15081$3 ;
+  wire \port$15081$3 ;
+  input \port$15081$87 ;
+  wire \port$15081$87 ;
+  input \port$15081$99 ;
+  wire \port$15081$99 ;
+  input \port$15717$15 ;
+  wire \port$15717$15 ;
+  input \port$15717$3 ;
+  wire \port$15717$3 ;
+  input \port$15717$87 ;
+  wire \port$15717$87 ;
+  input \port$15717$99 ;
+  wire \port$15717$99 ;
+  input \port$16353$117 ;
+  wire \port$16353$117 ;
+  input \port$16353$129 ;
+  wire \port$16353$129 ;
+  input \port$16353$33 ;
+  wire \port$16353$33 ;
+  input \port$16353$45 ;
+  wire \port$16353$45 ;
+  input \port$17148$117 ;
+  wire \port$17148$117 ;
+  input \port$17148$129 ;
+  wire \port$17148$129 ;
+  input \port$17148$33 ;
+  wire \port$17148$33 ;
+  input \port$17148$45 ;
+  wire \port$17148$45 ;
+  input \port$18738$141 ;
+  wire \port$18738$141 ;
+  input \port$18738$153 ;
+  wire \port$18738$153 ;
+  input \port$18738$57 ;
+  wire \port$18738$57 ;
+  input \port$18738$69 ;
+  wire \port$18738$69 ;
+  input \port$19533$141 ;
+  wire \port$19533$141 ;
+  input \port$19533$153 ;
+  wire \port$19533$153 ;
+  input \port$19533$57 ;
+  wire \port$19533$57 ;
+  input \port$19533$69 ;
+  wire \port$19533$69 ;
+  input \port$20169$167 ;
+  wire \port$20169$167 ;
+  input \port$20169$3 ;
+  wire \port$20169$3 ;
+  input \port$20169$75 ;
+  wire \port$20169$75 ;
+  input \port$20169$87 ;
+  wire \port$20169$87 ;
+  input \port$20805$167 ;
+  wire \port$20805$167 ;
+  input \port$20805$3 ;
+  wire \port$20805$3 ;
+  input \port$20805$75 ;
+  wire \port$20805$75 ;
+  input \port$20805$87 ;
+  wire \port$20805$87 ;
+  input \port$22236$147 ;
+  wire \port$22236$147 ;
+  input \port$22236$159 ;
+  wire \port$22236$159 ;
+  input \port$22236$167 ;
+  wire \port$22236$167 ;
+  input \port$22236$3 ;
+  wire \port$22236$3 ;
+  input \port$22236$63 ;
+  wire \port$22236$63 ;
+  input \port$22236$75 ;
+  wire \port$22236$75 ;
+  input \port$22236$87 ;
+  wire \port$22236$87 ;
+  input \port$22554$15 ;
+  wire \port$22554$15 ;
+  input \port$22554$167 ;
+  wire \port$22554$167 ;
+  input \port$22554$3 ;
+  wire \port$22554$3 ;
+  input \port$22554$75 ;
+  wire \port$22554$75 ;
+  input \port$22554$87 ;
+  wire \port$22554$87 ;
+  input \port$22554$99 ;
+  wire \port$22554$99 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -110863,17 +110907,17 @@ module \pbitgen_top.core.unit48 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
-  assign \$36  = wrap_b_bc[1] ? \port$17126$33  : \port$17126$45 ;
-  assign \$37  = wrap_b_bc[1] ? \port$17126$117  : \port$17126$129 ;
+  assign \$36  = wrap_b_bc[1] ? \port$17148$33  : \port$17148$45 ;
+  assign \$37  = wrap_b_bc[1] ? \port$17148$117  : \port$17148$129 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$19511$57  : \port$19511$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$19511$141  : \port$19511$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$19533$57  : \port$19533$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$19533$141  : \port$19533$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$18716$57  : \port$18716$69 ;
-  assign \$43  = wrap_b_bc[1] ? \port$18716$141  : \port$18716$153 ;
+  assign \$42  = wrap_b_bc[1] ? \port$18738$57  : \port$18738$69 ;
+  assign \$43  = wrap_b_bc[1] ? \port$18738$141  : \port$18738$153 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$16331$33  : \port$16331$45 ;
-  assign \$46  = wrap_b_bc[1] ? \port$16331$117  : \port$16331$129 ;
+  assign \$45  = wrap_b_bc[1] ? \port$16353$33  : \port$16353$45 ;
+  assign \$46  = wrap_b_bc[1] ? \port$16353$117  : \port$16353$129 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -111780,7 +111824,7 @@ module \pbitgen_top.core.unit48 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$16331$33 , \port$16331$45 , \port$16331$117 , \port$16331$129 , \port$18716$57 , \port$18716$69 , \port$18716$141 , \port$18716$153 , \port$19511$57 , \port$19511$69 , \port$19511$141 , \port$19511$153 , \port$17126$33 , \port$17126$45 , \port$17126$117 , \port$17126$129 , \port$15059$3 , \port$15059$15 , \port$15059$87 , \port$15059$99 , \port$22214$63 , \port$22214$75 , \port$22214$147 , \port$22214$159 , \port$20783$167 , \port$20783$3 , \port$20783$75 , \port$20783$87 , \port$22532$3 , \port$22532$15 , \port$22532$87 , \port$22532$99 , \port$15695$3 , \port$15695$15 , \port$15695$87 , \port$15695$99 , \port$22214$167 , \port$22214$3 , \port$22214$75 , \port$22214$87 , \port$20147$167 , \port$20147$3 , \port$20147$75 , \port$20147$87 , \port$22532$167 , \port$22532$3 , \port$22532$75 , \port$22532$87  };
+  assign nbr = { \port$16353$33 , \port$16353$45 , \port$16353$117 , \port$16353$129 , \port$18738$57 , \port$18738$69 , \port$18738$141 , \port$18738$153 , \port$19533$57 , \port$19533$69 , \port$19533$141 , \port$19533$153 , \port$17148$33 , \port$17148$45 , \port$17148$117 , \port$17148$129 , \port$15081$3 , \port$15081$15 , \port$15081$87 , \port$15081$99 , \port$22236$63 , \port$22236$75 , \port$22236$147 , \port$22236$159 , \port$20805$167 , \port$20805$3 , \port$20805$75 , \port$20805$87 , \port$22554$3 , \port$22554$15 , \port$22554$87 , \port$22554$99 , \port$15717$3 , \port$15717$15 , \port$15717$87 , \port$15717$99 , \port$22236$167 , \port$22236$3 , \port$22236$75 , \port$22236$87 , \port$20169$167 , \port$20169$3 , \port$20169$75 , \port$20169$87 , \port$22554$167 , \port$22554$3 , \port$22554$75 , \port$22554$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -111808,35 +111852,35 @@ module \pbitgen_top.core.unit48 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$22532$3 ;
-  assign \$13  = \port$22532$87 ;
+  assign \$12  = \port$22554$3 ;
+  assign \$13  = \port$22554$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$20147$3 ;
-  assign \$16  = \port$20147$87 ;
+  assign \$15  = \port$20169$3 ;
+  assign \$16  = \port$20169$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$22214$3 ;
-  assign \$19  = \port$22214$87 ;
+  assign \$18  = \port$22236$3 ;
+  assign \$19  = \port$22236$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$15695$15 ;
-  assign \$22  = \port$15695$99 ;
-  assign \$24  = \port$22532$15 ;
-  assign \$25  = \port$22532$99 ;
-  assign \$27  = \port$20783$3 ;
-  assign \$28  = \port$20783$87 ;
+  assign \$21  = \port$15717$15 ;
+  assign \$22  = \port$15717$99 ;
+  assign \$24  = \port$22554$15 ;
+  assign \$25  = \port$22554$99 ;
+  assign \$27  = \port$20805$3 ;
+  assign \$28  = \port$20805$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$22214$75 ;
-  assign \$31  = \port$22214$159 ;
-  assign \$33  = \port$15059$15 ;
-  assign \$34  = \port$15059$99 ;
+  assign \$30  = \port$22236$75 ;
+  assign \$31  = \port$22236$159 ;
+  assign \$33  = \port$15081$15 ;
+  assign \$34  = \port$15081$99 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit49 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15218$11 
-, \port$15218$91 , \port$15218$103 , \port$15218$175 , \port$15854$11 , \port$15854$91 , \port$15854$103 , \port$15854$175 , \port$16490$29 , \port$16490$41 , \port$16490$121 , \port$16490$133 , \port$17285$29 , \port$17285$41 , \port$17285$121 , \port$17285$133 , \port$18875$53 , \port$18875$65 , \port$18875$145 , \port$18875$157 , \port$19670$53 , \port$19670$65 
-, \port$19670$145 , \port$19670$157 , \port$20306$79 , \port$20306$91 , \port$20306$163 , \port$20306$175 , \port$20942$79 , \port$20942$91 , \port$20942$163 , \port$20942$175 , \port$22373$59 , \port$22373$71 , \port$22373$79 , \port$22373$91 , \port$22373$151 , \port$22373$163 , \port$22373$175 , valid_table_out, spins, \port$22691$11 , \port$22691$79 
-, \port$22691$91 , \port$22691$103 , \port$22691$163 , \port$22691$175 , load_lane);
+module \pbitgen_top.core.unit49 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15240$11 
+, \port$15240$91 , \port$15240$103 , \port$15240$175 , \port$15876$11 , \port$15876$91 , \port$15876$103 , \port$15876$175 , \port$16512$29 , \port$16512$41 , \port$16512$121 , \port$16512$133 , \port$17307$29 , \port$17307$41 , \port$17307$121 , \port$17307$133 , \port$18897$53 , \port$18897$65 , \port$18897$145 , \port$18897$157 , \port$19692$53 , \port$19692$65 
+, \port$19692$145 , \port$19692$157 , \port$20328$79 , \port$20328$91 , \port$20328$163 , \port$20328$175 , \port$20964$79 , \port$20964$91 , \port$20964$163 , \port$20964$175 , \port$22395$59 , \port$22395$71 , \port$22395$79 , \port$22395$91 , \port$22395$151 , \port$22395$163 , \port$22395$175 , valid_table_out, spins, \port$22713$11 , \port$22713$79 
+, \port$22713$91 , \port$22713$103 , \port$22713$163 , \port$22713$175 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$50  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -112207,96 +112251,96 @@ module \pbitgen_top.core.unit49 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15218$103 ;
-  wire \port$15218$103 ;
-  input \port$15218$11 ;
-  wire \port$15218$11 ;
-  input \port$15218$175 ;
-  wire \port$15218$175 ;
-  input \port$15218$91 ;
-  wire \port$15218$91 ;
-  input \port$15854$103 ;
-  wire \port$15854$103 ;
-  input \port$15854$11 ;
-  wire \port$15854$11 ;
-  input \port$15854$175 ;
-  wire \port$15854$175 ;
-  input \port$15854$91 ;
-  wire \port$15854$91 ;
-  input \port$16490$121 ;
-  wire \port$16490$121 ;
-  input \port$16490$133 ;
-  wire \port$16490$133 ;
-  input \port$16490$29 ;
-  wire \port$16490$29 ;
-  input \port$16490$41 ;
-  wire \port$16490$41 ;
-  input \port$17285$121 ;
-  wire \port$17285$121 ;
-  input \port$17285$133 ;
-  wire \port$17285$133 ;
-  input \port$17285$29 ;
-  wire \port$17285$29 ;
-  input \port$17285$41 ;
-  wire \port$17285$41 ;
-  input \port$18875$145 ;
-  wire \port$18875$145 ;
-  input \port$18875$157 ;
-  wire \port$18875$157 ;
-  input \port$18875$53 ;
-  wire \port$18875$53 ;
-  input \port$18875$65 ;
-  wire \port$18875$65 ;
-  input \port$19670$145 ;
-  wire \port$19670$145 ;
-  input \port$19670$157 ;
-  wire \port$19670$157 ;
-  input \port$19670$53 ;
-  wire \port$19670$53 ;
-  input \port$19670$65 ;
-  wire \port$19670$65 ;
-  input \port$20306$163 ;
-  wire \port$20306$163 ;
-  input \port$20306$175 ;
-  wire \port$20306$175 ;
-  input \port$20306$79 ;
-  wire \port$20306$79 ;
-  input \port$20306$91 ;
-  wire \port$20306$91 ;
-  input \port$20942$163 ;
-  wire \port$20942$163 ;
-  input \port$20942$175 ;
-  wire \port$20942$175 ;
-  input \port$20942$79 ;
-  wire \port$20942$79 ;
-  input \port$20942$91 ;
-  wire \port$20942$91 ;
-  input \port$22373$151 ;
-  wire \port$22373$151 ;
-  input \port$22373$163 ;
-  wire \port$22373$163 ;
-  input \port$22373$175 ;
-  wire \port$22373$175 ;
-  input \port$22373$59 ;
-  wire \port$22373$59 ;
-  input \port$22373$71 ;
-  wire \port$22373$71 ;
-  input \port$22373$79 ;
-  wire \port$22373$79 ;
-  input \port$22373$91 ;
-  wire \port$22373$91 ;
-  input \port$22691$103 ;
-  wire \port$22691$103 ;
-  input \port$22691$11 ;
-  wire \port$22691$11 ;
-  input \port$22691$163 ;
-  wire \port$22691$163 ;
-  input \port$22691$175 ;
-  wire \port$22691$175 ;
-  input \port$22691$79 ;
-  wire \port$22691$79 ;
-  input \port$22691$91 ;
-  wire \port$22691$91 ;
+  input \port$15240$103 ;
+  wire \port$15240$103 ;
+  input \port$15240$11 ;
+  wire \port$15240$11 ;
+  input \port$15240$175 ;
+  wire \port$15240$175 ;
+  input \port$15240$91 ;
+  wire \port$15240$91 ;
+  input \port$15876$103 ;
+  wire \port$15876$103 ;
+  input \port$15876$11 ;
+  wire \port$15876$11 ;
+  input \port$15876$175 ;
+  wire \port$15876$175 ;
+  input \port$15876$91 ;
+  wire \port$15876$91 ;
+  input \port$16512$121 ;
+  wire \port$16512$121 ;
+  input \port$16512$133 ;
+  wire \port$16512$133 ;
+  input \port$16512$29 ;
+  wire \port$16512$29 ;
+  input \port$16512$41 ;
+  wire \port$16512$41 ;
+  input \port$17307$121 ;
+  wire \port$17307$121 ;
+  input \port$17307$133 ;
+  wire \port$17307$133 ;
+  input \port$17307$29 ;
+  wire \port$17307$29 ;
+  input \port$17307$41 ;
+  wire \port$17307$41 ;
+  input \port$18897$145 ;
+  wire \port$18897$145 ;
+  input \port$18897$157 ;
+  wire \port$18897$157 ;
+  input \port$18897$53 ;
+  wire \port$18897$53 ;
+  input \port$18897$65 ;
+  wire \port$18897$65 ;
+  input \port$19692$145 ;
+  wire \port$19692$145 ;
+  input \port$19692$157 ;
+  wire \port$19692$157 ;
+  input \port$19692$53 ;
+  wire \port$19692$53 ;
+  input \port$19692$65 ;
+  wire \port$19692$65 ;
+  input \port$20328$163 ;
+  wire \port$20328$163 ;
+  input \port$20328$175 ;
+  wire \port$20328$175 ;
+  input \port$20328$79 ;
+  wire \port$20328$79 ;
+  input \port$20328$91 ;
+  wire \port$20328$91 ;
+  input \port$20964$163 ;
+  wire \port$20964$163 ;
+  input \port$20964$175 ;
+  wire \port$20964$175 ;
+  input \port$20964$79 ;
+  wire \port$20964$79 ;
+  input \port$20964$91 ;
+  wire \port$20964$91 ;
+  input \port$22395$151 ;
+  wire \port$22395$151 ;
+  input \port$22395$163 ;
+  wire \port$22395$163 ;
+  input \port$22395$175 ;
+  wire \port$22395$175 ;
+  input \port$22395$59 ;
+  wire \port$22395$59 ;
+  input \port$22395$71 ;
+  wire \port$22395$71 ;
+  input \port$22395$79 ;
+  wire \port$22395$79 ;
+  input \port$22395$91 ;
+  wire \port$22395$91 ;
+  input \port$22713$103 ;
+  wire \port$22713$103 ;
+  input \port$22713$11 ;
+  wire \port$22713$11 ;
+  input \port$22713$163 ;
+  wire \port$22713$163 ;
+  input \port$22713$175 ;
+  wire \port$22713$175 ;
+  input \port$22713$79 ;
+  wire \port$22713$79 ;
+  input \port$22713$91 ;
+  wire \port$22713$91 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -112542,17 +112586,17 @@ module \pbitgen_top.core.unit49 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
-  assign \$36  = wrap_b_bc[1] ? \port$17285$121  : \port$17285$133 ;
-  assign \$37  = wrap_b_bc[1] ? \port$17285$29  : \port$17285$41 ;
+  assign \$36  = wrap_b_bc[1] ? \port$17307$121  : \port$17307$133 ;
+  assign \$37  = wrap_b_bc[1] ? \port$17307$29  : \port$17307$41 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$19670$145  : \port$19670$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$19670$53  : \port$19670$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$19692$145  : \port$19692$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$19692$53  : \port$19692$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$18875$145  : \port$18875$157 ;
-  assign \$43  = wrap_b_bc[1] ? \port$18875$53  : \port$18875$65 ;
+  assign \$42  = wrap_b_bc[1] ? \port$18897$145  : \port$18897$157 ;
+  assign \$43  = wrap_b_bc[1] ? \port$18897$53  : \port$18897$65 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$16490$121  : \port$16490$133 ;
-  assign \$46  = wrap_b_bc[1] ? \port$16490$29  : \port$16490$41 ;
+  assign \$45  = wrap_b_bc[1] ? \port$16512$121  : \port$16512$133 ;
+  assign \$46  = wrap_b_bc[1] ? \port$16512$29  : \port$16512$41 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -113459,7 +113503,7 @@ module \pbitgen_top.core.unit49 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$16490$121 , \port$16490$133 , \port$16490$29 , \port$16490$41 , \port$18875$145 , \port$18875$157 , \port$18875$53 , \port$18875$65 , \port$19670$145 , \port$19670$157 , \port$19670$53 , \port$19670$65 , \port$17285$121 , \port$17285$133 , \port$17285$29 , \port$17285$41 , \port$15218$91 , \port$15218$103 , \port$15218$175 , \port$15218$11 , \port$22373$151 , \port$22373$163 , \port$22373$59 , \port$22373$71 , \port$20942$79 , \port$20942$91 , \port$20942$163 , \port$20942$175 , \port$22691$91 , \port$22691$103 , \port$22691$175 , \port$22691$11 , \port$15854$91 , \port$15854$103 , \port$15854$175 , \port$15854$11 , \port$22373$79 , \port$22373$91 , \port$22373$163 , \port$22373$175 , \port$20306$79 , \port$20306$91 , \port$20306$163 , \port$20306$175 , \port$22691$79 , \port$22691$91 , \port$22691$163 , \port$22691$175  };
+  assign nbr = { \port$16512$121 , \port$16512$133 , \port$16512$29 , \port$16512$41 , \port$18897$145 , \port$18897$157 , \port$18897$53 , \port$18897$65 , \port$19692$145 , \port$19692$157 , \port$19692$53 , \port$19692$65 , \port$17307$121 , \port$17307$133 , \port$17307$29 , \port$17307$41 , \port$15240$91 , \port$15240$103 , \port$15240$175 , \port$15240$11 , \port$22395$151 , \port$22395$163 , \port$22395$59 , \port$22395$71 , \port$20964$79 , \port$20964$91 , \port$20964$163 , \port$20964$175 , \port$22713$91 , \port$22713$103 , \port$22713$175 , \port$22713$11 , \port$15876$91 , \port$15876$103 , \port$15876$175 , \port$15876$11 , \port$22395$79 , \port$22395$91 , \port$22395$163 , \port$22395$175 , \port$20328$79 , \port$20328$91 , \port$20328$163 , \port$20328$175 , \port$22713$79 , \port$22713$91 , \port$22713$163 , \port$22713$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -113487,35 +113531,35 @@ module \pbitgen_top.core.unit49 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$22691$91 ;
-  assign \$13  = \port$22691$175 ;
+  assign \$12  = \port$22713$91 ;
+  assign \$13  = \port$22713$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$20306$91 ;
-  assign \$16  = \port$20306$175 ;
+  assign \$15  = \port$20328$91 ;
+  assign \$16  = \port$20328$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$22373$91 ;
-  assign \$19  = \port$22373$175 ;
+  assign \$18  = \port$22395$91 ;
+  assign \$19  = \port$22395$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$15854$103 ;
-  assign \$22  = \port$15854$11 ;
-  assign \$24  = \port$22691$103 ;
-  assign \$25  = \port$22691$11 ;
-  assign \$27  = \port$20942$91 ;
-  assign \$28  = \port$20942$175 ;
+  assign \$21  = \port$15876$103 ;
+  assign \$22  = \port$15876$11 ;
+  assign \$24  = \port$22713$103 ;
+  assign \$25  = \port$22713$11 ;
+  assign \$27  = \port$20964$91 ;
+  assign \$28  = \port$20964$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$22373$163 ;
-  assign \$31  = \port$22373$71 ;
-  assign \$33  = \port$15218$103 ;
-  assign \$34  = \port$15218$11 ;
+  assign \$30  = \port$22395$163 ;
+  assign \$31  = \port$22395$71 ;
+  assign \$33  = \port$15240$103 ;
+  assign \$34  = \port$15240$11 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit5 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15377$3 
-, \port$15377$63 , \port$15377$75 , \port$15377$87 , \port$15377$147 , \port$15377$159 , \port$15377$167 , valid_table_out, spins, \port$15695$3 , \port$15695$15 , \port$15695$75 , \port$15695$87 , \port$15695$99 , \port$15695$167 , \port$17126$3 , \port$17126$75 , \port$17126$87 , \port$17126$167 , \port$17762$3 , \port$17762$75 , \port$17762$87 
-, \port$17762$167 , \port$18398$21 , \port$18398$33 , \port$18398$105 , \port$18398$117 , \port$19193$21 , \port$19193$33 , \port$19193$105 , \port$19193$117 , \port$20783$45 , \port$20783$57 , \port$20783$129 , \port$20783$141 , \port$21578$45 , \port$21578$57 , \port$21578$129 , \port$21578$141 , \port$22214$63 , \port$22214$75 , \port$22214$147 , \port$22214$159 
-, \port$22850$63 , \port$22850$75 , \port$22850$147 , \port$22850$159 , load_lane);
+module \pbitgen_top.core.unit5 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15399$3 
+, \port$15399$63 , \port$15399$75 , \port$15399$87 , \port$15399$147 , \port$15399$159 , \port$15399$167 , valid_table_out, spins, \port$15717$3 , \port$15717$15 , \port$15717$75 , \port$15717$87 , \port$15717$99 , \port$15717$167 , \port$17148$3 , \port$17148$75 , \port$17148$87 , \port$17148$167 , \port$17784$3 , \port$17784$75 , \port$17784$87 
+, \port$17784$167 , \port$18420$21 , \port$18420$33 , \port$18420$105 , \port$18420$117 , \port$19215$21 , \port$19215$33 , \port$19215$105 , \port$19215$117 , \port$20805$45 , \port$20805$57 , \port$20805$129 , \port$20805$141 , \port$21600$45 , \port$21600$57 , \port$21600$129 , \port$21600$141 , \port$22236$63 , \port$22236$75 , \port$22236$147 , \port$22236$159 
+, \port$22872$63 , \port$22872$75 , \port$22872$147 , \port$22872$159 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$51  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -113886,96 +113930,96 @@ module \pbitgen_top.core.unit5 (load_data, clk, rst, load, load_seed, load_vis, 
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15377$147 ;
-  wire \port$15377$147 ;
-  input \port$15377$159 ;
-  wire \port$15377$159 ;
-  input \port$15377$167 ;
-  wire \port$15377$167 ;
-  input \port$15377$3 ;
-  wire \port$15377$3 ;
-  input \port$15377$63 ;
-  wire \port$15377$63 ;
-  input \port$15377$75 ;
-  wire \port$15377$75 ;
-  input \port$15377$87 ;
-  wire \port$15377$87 ;
-  input \port$15695$15 ;
-  wire \port$15695$15 ;
-  input \port$15695$167 ;
-  wire \port$15695$167 ;
-  input \port$15695$3 ;
-  wire \port$15695$3 ;
-  input \port$15695$75 ;
-  wire \port$15695$75 ;
-  input \port$15695$87 ;
-  wire \port$15695$87 ;
-  input \port$15695$99 ;
-  wire \port$15695$99 ;
-  input \port$17126$167 ;
-  wire \port$17126$167 ;
-  input \port$17126$3 ;
-  wire \port$17126$3 ;
-  input \port$17126$75 ;
-  wire \port$17126$75 ;
-  input \port$17126$87 ;
-  wire \port$17126$87 ;
-  input \port$17762$167 ;
-  wire \port$17762$167 ;
-  input \port$17762$3 ;
-  wire \port$17762$3 ;
-  input \port$17762$75 ;
-  wire \port$17762$75 ;
-  input \port$17762$87 ;
-  wire \port$17762$87 ;
-  input \port$18398$105 ;
-  wire \port$18398$105 ;
-  input \port$18398$117 ;
-  wire \port$18398$117 ;
-  input \port$18398$21 ;
-  wire \port$18398$21 ;
-  input \port$18398$33 ;
-  wire \port$18398$33 ;
-  input \port$19193$105 ;
-  wire \port$19193$105 ;
-  input \port$19193$117 ;
-  wire \port$19193$117 ;
-  input \port$19193$21 ;
-  wire \port$19193$21 ;
-  input \port$19193$33 ;
-  wire \port$19193$33 ;
-  input \port$20783$129 ;
-  wire \port$20783$129 ;
-  input \port$20783$141 ;
-  wire \port$20783$141 ;
-  input \port$20783$45 ;
-  wire \port$20783$45 ;
-  input \port$20783$57 ;
-  wire \port$20783$57 ;
-  input \port$21578$129 ;
-  wire \port$21578$129 ;
-  input \port$21578$141 ;
-  wire \port$21578$141 ;
-  input \port$21578$45 ;
-  wire \port$21578$45 ;
-  input \port$21578$57 ;
-  wire \port$21578$57 ;
-  input \port$22214$147 ;
-  wire \port$22214$147 ;
-  input \port$22214$159 ;
-  wire \port$22214$159 ;
-  input \port$22214$63 ;
-  wire \port$22214$63 ;
-  input \port$22214$75 ;
-  wire \port$22214$75 ;
-  input \port$22850$147 ;
-  wire \port$22850$147 ;
-  input \port$22850$159 ;
-  wire \port$22850$159 ;
-  input \port$22850$63 ;
-  wire \port$22850$63 ;
-  input \port$22850$75 ;
-  wire \port$22850$75 ;
+  input \port$15399$147 ;
+  wire \port$15399$147 ;
+  input \port$15399$159 ;
+  wire \port$15399$159 ;
+  input \port$15399$167 ;
+  wire \port$15399$167 ;
+  input \port$15399$3 ;
+  wire \port$15399$3 ;
+  input \port$15399$63 ;
+  wire \port$15399$63 ;
+  input \port$15399$75 ;
+  wire \port$15399$75 ;
+  input \port$15399$87 ;
+  wire \port$15399$87 ;
+  input \port$15717$15 ;
+  wire \port$15717$15 ;
+  input \port$15717$167 ;
+  wire \port$15717$167 ;
+  input \port$15717$3 ;
+  wire \port$15717$3 ;
+  input \port$15717$75 ;
+  wire \port$15717$75 ;
+  input \port$15717$87 ;
+  wire \port$15717$87 ;
+  input \port$15717$99 ;
+  wire \port$15717$99 ;
+  input \port$17148$167 ;
+  wire \port$17148$167 ;
+  input \port$17148$3 ;
+  wire \port$17148$3 ;
+  input \port$17148$75 ;
+  wire \port$17148$75 ;
+  input \port$17148$87 ;
+  wire \port$17148$87 ;
+  input \port$17784$167 ;
+  wire \port$17784$167 ;
+  input \port$17784$3 ;
+  wire \port$17784$3 ;
+  input \port$17784$75 ;
+  wire \port$17784$75 ;
+  input \port$17784$87 ;
+  wire \port$17784$87 ;
+  input \port$18420$105 ;
+  wire \port$18420$105 ;
+  input \port$18420$117 ;
+  wire \port$18420$117 ;
+  input \port$18420$21 ;
+  wire \port$18420$21 ;
+  input \port$18420$33 ;
+  wire \port$18420$33 ;
+  input \port$19215$105 ;
+  wire \port$19215$105 ;
+  input \port$19215$117 ;
+  wire \port$19215$117 ;
+  input \port$19215$21 ;
+  wire \port$19215$21 ;
+  input \port$19215$33 ;
+  wire \port$19215$33 ;
+  input \port$20805$129 ;
+  wire \port$20805$129 ;
+  input \port$20805$141 ;
+  wire \port$20805$141 ;
+  input \port$20805$45 ;
+  wire \port$20805$45 ;
+  input \port$20805$57 ;
+  wire \port$20805$57 ;
+  input \port$21600$129 ;
+  wire \port$21600$129 ;
+  input \port$21600$141 ;
+  wire \port$21600$141 ;
+  input \port$21600$45 ;
+  wire \port$21600$45 ;
+  input \port$21600$57 ;
+  wire \port$21600$57 ;
+  input \port$22236$147 ;
+  wire \port$22236$147 ;
+  input \port$22236$159 ;
+  wire \port$22236$159 ;
+  input \port$22236$63 ;
+  wire \port$22236$63 ;
+  input \port$22236$75 ;
+  wire \port$22236$75 ;
+  input \port$22872$147 ;
+  wire \port$22872$147 ;
+  input \port$22872$159 ;
+  wire \port$22872$159 ;
+  input \port$22872$63 ;
+  wire \port$22872$63 ;
+  input \port$22872$75 ;
+  wire \port$22872$75 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -114221,17 +114265,17 @@ module \pbitgen_top.core.unit5 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$19193$21  : \port$19193$33 ;
-  assign \$37  = wrap_b_bc[1] ? \port$19193$105  : \port$19193$117 ;
+  assign \$36  = wrap_b_bc[1] ? \port$19215$21  : \port$19215$33 ;
+  assign \$37  = wrap_b_bc[1] ? \port$19215$105  : \port$19215$117 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$21578$45  : \port$21578$57 ;
-  assign \$40  = wrap_b_bc[1] ? \port$21578$129  : \port$21578$141 ;
+  assign \$39  = wrap_b_bc[1] ? \port$21600$45  : \port$21600$57 ;
+  assign \$40  = wrap_b_bc[1] ? \port$21600$129  : \port$21600$141 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$20783$45  : \port$20783$57 ;
-  assign \$43  = wrap_b_bc[1] ? \port$20783$129  : \port$20783$141 ;
+  assign \$42  = wrap_b_bc[1] ? \port$20805$45  : \port$20805$57 ;
+  assign \$43  = wrap_b_bc[1] ? \port$20805$129  : \port$20805$141 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$18398$21  : \port$18398$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$18398$105  : \port$18398$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$18420$21  : \port$18420$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$18420$105  : \port$18420$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -115138,7 +115182,7 @@ module \pbitgen_top.core.unit5 (load_data, clk, rst, load, load_seed, load_vis, 
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$18398$21 , \port$18398$33 , \port$18398$105 , \port$18398$117 , \port$20783$45 , \port$20783$57 , \port$20783$129 , \port$20783$141 , \port$21578$45 , \port$21578$57 , \port$21578$129 , \port$21578$141 , \port$19193$21 , \port$19193$33 , \port$19193$105 , \port$19193$117 , \port$17126$167 , \port$17126$3 , \port$17126$75 , \port$17126$87 , \port$15377$63 , \port$15377$75 , \port$15377$147 , \port$15377$159 , \port$22850$63 , \port$22850$75 , \port$22850$147 , \port$22850$159 , \port$15695$3 , \port$15695$15 , \port$15695$87 , \port$15695$99 , \port$17762$167 , \port$17762$3 , \port$17762$75 , \port$17762$87 , \port$15377$167 , \port$15377$3 , \port$15377$75 , \port$15377$87 , \port$22214$63 , \port$22214$75 , \port$22214$147 , \port$22214$159 , \port$15695$167 , \port$15695$3 , \port$15695$75 , \port$15695$87  };
+  assign nbr = { \port$18420$21 , \port$18420$33 , \port$18420$105 , \port$18420$117 , \port$20805$45 , \port$20805$57 , \port$20805$129 , \port$20805$141 , \port$21600$45 , \port$21600$57 , \port$21600$129 , \port$21600$141 , \port$19215$21 , \port$19215$33 , \port$19215$105 , \port$19215$117 , \port$17148$167 , \port$17148$3 , \port$17148$75 , \port$17148$87 , \port$15399$63 , \port$15399$75 , \port$15399$147 , \port$15399$159 , \port$22872$63 , \port$22872$75 , \port$22872$147 , \port$22872$159 , \port$15717$3 , \port$15717$15 , \port$15717$87 , \port$15717$99 , \port$17784$167 , \port$17784$3 , \port$17784$75 , \port$17784$87 , \port$15399$167 , \port$15399$3 , \port$15399$75 , \port$15399$87 , \port$22236$63 , \port$22236$75 , \port$22236$147 , \port$22236$159 , \port$15717$167 , \port$15717$3 , \port$15717$75 , \port$15717$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -115166,35 +115210,35 @@ module \pbitgen_top.core.unit5 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$15695$3 ;
-  assign \$13  = \port$15695$87 ;
+  assign \$12  = \port$15717$3 ;
+  assign \$13  = \port$15717$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$22214$75 ;
-  assign \$16  = \port$22214$159 ;
-  assign \$18  = \port$15377$3 ;
-  assign \$19  = \port$15377$87 ;
+  assign \$15  = \port$22236$75 ;
+  assign \$16  = \port$22236$159 ;
+  assign \$18  = \port$15399$3 ;
+  assign \$19  = \port$15399$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$17762$3 ;
-  assign \$22  = \port$17762$87 ;
+  assign \$21  = \port$17784$3 ;
+  assign \$22  = \port$17784$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$15695$15 ;
-  assign \$25  = \port$15695$99 ;
-  assign \$27  = \port$22850$75 ;
-  assign \$28  = \port$22850$159 ;
-  assign \$30  = \port$15377$75 ;
-  assign \$31  = \port$15377$159 ;
-  assign \$33  = \port$17126$3 ;
-  assign \$34  = \port$17126$87 ;
+  assign \$24  = \port$15717$15 ;
+  assign \$25  = \port$15717$99 ;
+  assign \$27  = \port$22872$75 ;
+  assign \$28  = \port$22872$159 ;
+  assign \$30  = \port$15399$75 ;
+  assign \$31  = \port$15399$159 ;
+  assign \$33  = \port$17148$3 ;
+  assign \$34  = \port$17148$87 ;
   assign \$35  = \$34 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit50 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15377$3 
-, \port$15377$15 , \port$15377$87 , \port$15377$99 , \port$16013$3 , \port$16013$15 , \port$16013$87 , \port$16013$99 , \port$16649$33 , \port$16649$45 , \port$16649$117 , \port$16649$129 , \port$17444$33 , \port$17444$45 , \port$17444$117 , \port$17444$129 , \port$19034$57 , \port$19034$69 , \port$19034$141 , \port$19034$153 , \port$19829$57 , \port$19829$69 
-, \port$19829$141 , \port$19829$153 , \port$20465$3 , \port$20465$75 , \port$20465$87 , \port$20465$167 , \port$21101$3 , \port$21101$75 , \port$21101$87 , \port$21101$167 , \port$22532$3 , \port$22532$63 , \port$22532$75 , \port$22532$87 , \port$22532$147 , \port$22532$159 , \port$22532$167 , valid_table_out, spins, \port$22850$3 , \port$22850$15 
-, \port$22850$75 , \port$22850$87 , \port$22850$99 , \port$22850$167 , load_lane);
+module \pbitgen_top.core.unit50 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15399$3 
+, \port$15399$15 , \port$15399$87 , \port$15399$99 , \port$16035$3 , \port$16035$15 , \port$16035$87 , \port$16035$99 , \port$16671$33 , \port$16671$45 , \port$16671$117 , \port$16671$129 , \port$17466$33 , \port$17466$45 , \port$17466$117 , \port$17466$129 , \port$19056$57 , \port$19056$69 , \port$19056$141 , \port$19056$153 , \port$19851$57 , \port$19851$69 
+, \port$19851$141 , \port$19851$153 , \port$20487$3 , \port$20487$75 , \port$20487$87 , \port$20487$167 , \port$21123$3 , \port$21123$75 , \port$21123$87 , \port$21123$167 , \port$22554$3 , \port$22554$63 , \port$22554$75 , \port$22554$87 , \port$22554$147 , \port$22554$159 , \port$22554$167 , valid_table_out, spins, \port$22872$3 , \port$22872$15 
+, \port$22872$75 , \port$22872$87 , \port$22872$99 , \port$22872$167 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$52  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -115565,96 +115609,96 @@ module \pbitgen_top.core.unit50 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15377$15 ;
-  wire \port$15377$15 ;
-  input \port$15377$3 ;
-  wire \port$15377$3 ;
-  input \port$15377$87 ;
-  wire \port$15377$87 ;
-  input \port$15377$99 ;
-  wire \port$15377$99 ;
-  input \port$16013$15 ;
-  wire \port$16013$15 ;
-  input \port$16013$3 ;
-  wire \port$16013$3 ;
-  input \port$16013$87 ;
-  wire \port$16013$87 ;
-  input \port$16013$99 ;
-  wire \port$16013$99 ;
-  input \port$16649$117 ;
-  wire \port$16649$117 ;
-  input \port$16649$129 ;
-  wire \port$16649$129 ;
-  input \port$16649$33 ;
-  wire \port$16649$33 ;
-  input \port$16649$45 ;
-  wire \port$16649$45 ;
-  input \port$17444$117 ;
-  wire \port$17444$117 ;
-  input \port$17444$129 ;
-  wire \port$17444$129 ;
-  input \port$17444$33 ;
-  wire \port$17444$33 ;
-  input \port$17444$45 ;
-  wire \port$17444$45 ;
-  input \port$19034$141 ;
-  wire \port$19034$141 ;
-  input \port$19034$153 ;
-  wire \port$19034$153 ;
-  input \port$19034$57 ;
-  wire \port$19034$57 ;
-  input \port$19034$69 ;
-  wire \port$19034$69 ;
-  input \port$19829$141 ;
-  wire \port$19829$141 ;
-  input \port$19829$153 ;
-  wire \port$19829$153 ;
-  input \port$19829$57 ;
-  wire \port$19829$57 ;
-  input \port$19829$69 ;
-  wire \port$19829$69 ;
-  input \port$20465$167 ;
-  wire \port$20465$167 ;
-  input \port$20465$3 ;
-  wire \port$20465$3 ;
-  input \port$20465$75 ;
-  wire \port$20465$75 ;
-  input \port$20465$87 ;
-  wire \port$20465$87 ;
-  input \port$21101$167 ;
-  wire \port$21101$167 ;
-  input \port$21101$3 ;
-  wire \port$21101$3 ;
-  input \port$21101$75 ;
-  wire \port$21101$75 ;
-  input \port$21101$87 ;
-  wire \port$21101$87 ;
-  input \port$22532$147 ;
-  wire \port$22532$147 ;
-  input \port$22532$159 ;
-  wire \port$22532$159 ;
-  input \port$22532$167 ;
-  wire \port$22532$167 ;
-  input \port$22532$3 ;
-  wire \port$22532$3 ;
-  input \port$22532$63 ;
-  wire \port$22532$63 ;
-  input \port$22532$75 ;
-  wire \port$22532$75 ;
-  input \port$22532$87 ;
-  wire \port$22532$87 ;
-  input \port$22850$15 ;
-  wire \port$22850$15 ;
-  input \port$22850$167 ;
-  wire \port$22850$167 ;
-  input \port$22850$3 ;
-  wire \port$22850$3 ;
-  input \port$22850$75 ;
-  wire \port$22850$75 ;
-  input \port$22850$87 ;
-  wire \port$22850$87 ;
-  input \port$22850$99 ;
-  wire \port$22850$99 ;
+  input \port$15399$15 ;
+  wire \port$15399$15 ;
+  input \port$15399$3 ;
+  wire \port$15399$3 ;
+  input \port$15399$87 ;
+  wire \port$15399$87 ;
+  input \port$15399$99 ;
+  wire \port$15399$99 ;
+  input \port$16035$15 ;
+  wire \port$16035$15 ;
+  input \port$16035$3 ;
+  wire \port$16035$3 ;
+  input \port$16035$87 ;
+  wire \port$16035$87 ;
+  input \port$16035$99 ;
+  wire \port$16035$99 ;
+  input \port$16671$117 ;
+  wire \port$16671$117 ;
+  input \port$16671$129 ;
+  wire \port$16671$129 ;
+  input \port$16671$33 ;
+  wire \port$16671$33 ;
+  input \port$16671$45 ;
+  wire \port$16671$45 ;
+  input \port$17466$117 ;
+  wire \port$17466$117 ;
+  input \port$17466$129 ;
+  wire \port$17466$129 ;
+  input \port$17466$33 ;
+  wire \port$17466$33 ;
+  input \port$17466$45 ;
+  wire \port$17466$45 ;
+  input \port$19056$141 ;
+  wire \port$19056$141 ;
+  input \port$19056$153 ;
+  wire \port$19056$153 ;
+  input \port$19056$57 ;
+  wire \port$19056$57 ;
+  input \port$19056$69 ;
+  wire \port$19056$69 ;
+  input \port$19851$141 ;
+  wire \port$19851$141 ;
+  input \port$19851$153 ;
+  wire \port$19851$153 ;
+  input \port$19851$57 ;
+  wire \port$19851$57 ;
+  input \port$19851$69 ;
+  wire \port$19851$69 ;
+  input \port$20487$167 ;
+  wire \port$20487$167 ;
+  input \port$20487$3 ;
+  wire \port$20487$3 ;
+  input \port$20487$75 ;
+  wire \port$20487$75 ;
+  input \port$20487$87 ;
+  wire \port$20487$87 ;
+  input \port$21123$167 ;
+  wire \port$21123$167 ;
+  input \port$21123$3 ;
+  wire \port$21123$3 ;
+  input \port$21123$75 ;
+  wire \port$21123$75 ;
+  input \port$21123$87 ;
+  wire \port$21123$87 ;
+  input \port$22554$147 ;
+  wire \port$22554$147 ;
+  input \port$22554$159 ;
+  wire \port$22554$159 ;
+  input \port$22554$167 ;
+  wire \port$22554$167 ;
+  input \port$22554$3 ;
+  wire \port$22554$3 ;
+  input \port$22554$63 ;
+  wire \port$22554$63 ;
+  input \port$22554$75 ;
+  wire \port$22554$75 ;
+  input \port$22554$87 ;
+  wire \port$22554$87 ;
+  input \port$22872$15 ;
+  wire \port$22872$15 ;
+  input \port$22872$167 ;
+  wire \port$22872$167 ;
+  input \port$22872$3 ;
+  wire \port$22872$3 ;
+  input \port$22872$75 ;
+  wire \port$22872$75 ;
+  input \port$22872$87 ;
+  wire \port$22872$87 ;
+  input \port$22872$99 ;
+  wire \port$22872$99 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -115900,17 +115944,17 @@ module \pbitgen_top.core.unit50 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
-  assign \$36  = wrap_b_bc[1] ? \port$17444$33  : \port$17444$45 ;
-  assign \$37  = wrap_b_bc[1] ? \port$17444$117  : \port$17444$129 ;
+  assign \$36  = wrap_b_bc[1] ? \port$17466$33  : \port$17466$45 ;
+  assign \$37  = wrap_b_bc[1] ? \port$17466$117  : \port$17466$129 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$19829$57  : \port$19829$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$19829$141  : \port$19829$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$19851$57  : \port$19851$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$19851$141  : \port$19851$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$19034$57  : \port$19034$69 ;
-  assign \$43  = wrap_b_bc[1] ? \port$19034$141  : \port$19034$153 ;
+  assign \$42  = wrap_b_bc[1] ? \port$19056$57  : \port$19056$69 ;
+  assign \$43  = wrap_b_bc[1] ? \port$19056$141  : \port$19056$153 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$16649$33  : \port$16649$45 ;
-  assign \$46  = wrap_b_bc[1] ? \port$16649$117  : \port$16649$129 ;
+  assign \$45  = wrap_b_bc[1] ? \port$16671$33  : \port$16671$45 ;
+  assign \$46  = wrap_b_bc[1] ? \port$16671$117  : \port$16671$129 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -116817,7 +116861,7 @@ module \pbitgen_top.core.unit50 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$16649$33 , \port$16649$45 , \port$16649$117 , \port$16649$129 , \port$19034$57 , \port$19034$69 , \port$19034$141 , \port$19034$153 , \port$19829$57 , \port$19829$69 , \port$19829$141 , \port$19829$153 , \port$17444$33 , \port$17444$45 , \port$17444$117 , \port$17444$129 , \port$15377$3 , \port$15377$15 , \port$15377$87 , \port$15377$99 , \port$22532$63 , \port$22532$75 , \port$22532$147 , \port$22532$159 , \port$21101$167 , \port$21101$3 , \port$21101$75 , \port$21101$87 , \port$22850$3 , \port$22850$15 , \port$22850$87 , \port$22850$99 , \port$16013$3 , \port$16013$15 , \port$16013$87 , \port$16013$99 , \port$22532$167 , \port$22532$3 , \port$22532$75 , \port$22532$87 , \port$20465$167 , \port$20465$3 , \port$20465$75 , \port$20465$87 , \port$22850$167 , \port$22850$3 , \port$22850$75 , \port$22850$87  };
+  assign nbr = { \port$16671$33 , \port$16671$45 , \port$16671$117 , \port$16671$129 , \port$19056$57 , \port$19056$69 , \port$19056$141 , \port$19056$153 , \port$19851$57 , \port$19851$69 , \port$19851$141 , \port$19851$153 , \port$17466$33 , \port$17466$45 , \port$17466$117 , \port$17466$129 , \port$15399$3 , \port$15399$15 , \port$15399$87 , \port$15399$99 , \port$22554$63 , \port$22554$75 , \port$22554$147 , \port$22554$159 , \port$21123$167 , \port$21123$3 , \port$21123$75 , \port$21123$87 , \port$22872$3 , \port$22872$15 , \port$22872$87 , \port$22872$99 , \port$16035$3 , \port$16035$15 , \port$16035$87 , \port$16035$99 , \port$22554$167 , \port$22554$3 , \port$22554$75 , \port$22554$87 , \port$20487$167 , \port$20487$3 , \port$20487$75 , \port$20487$87 , \port$22872$167 , \port$22872$3 , \port$22872$75 , \port$22872$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -116845,35 +116889,35 @@ module \pbitgen_top.core.unit50 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$22850$3 ;
-  assign \$13  = \port$22850$87 ;
+  assign \$12  = \port$22872$3 ;
+  assign \$13  = \port$22872$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$20465$3 ;
-  assign \$16  = \port$20465$87 ;
+  assign \$15  = \port$20487$3 ;
+  assign \$16  = \port$20487$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$22532$3 ;
-  assign \$19  = \port$22532$87 ;
+  assign \$18  = \port$22554$3 ;
+  assign \$19  = \port$22554$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$16013$15 ;
-  assign \$22  = \port$16013$99 ;
-  assign \$24  = \port$22850$15 ;
-  assign \$25  = \port$22850$99 ;
-  assign \$27  = \port$21101$3 ;
-  assign \$28  = \port$21101$87 ;
+  assign \$21  = \port$16035$15 ;
+  assign \$22  = \port$16035$99 ;
+  assign \$24  = \port$22872$15 ;
+  assign \$25  = \port$22872$99 ;
+  assign \$27  = \port$21123$3 ;
+  assign \$28  = \port$21123$87 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$22532$75 ;
-  assign \$31  = \port$22532$159 ;
-  assign \$33  = \port$15377$15 ;
-  assign \$34  = \port$15377$99 ;
+  assign \$30  = \port$22554$75 ;
+  assign \$31  = \port$22554$159 ;
+  assign \$33  = \port$15399$15 ;
+  assign \$34  = \port$15399$99 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit51 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15536$11 
-, \port$15536$91 , \port$15536$103 , \port$15536$175 , \port$16172$11 , \port$16172$91 , \port$16172$103 , \port$16172$175 , \port$16808$29 , \port$16808$41 , \port$16808$121 , \port$16808$133 , \port$16967$47 , \port$16967$59 , \port$16967$139 , \port$16967$151 , \port$17603$29 , \port$17603$41 , \port$17603$121 , \port$17603$133 , \port$19988$53 , \port$19988$65 
-, \port$19988$145 , \port$19988$157 , \port$20624$79 , \port$20624$91 , \port$20624$163 , \port$20624$175 , \port$21260$79 , \port$21260$91 , \port$21260$163 , \port$21260$175 , \port$22691$59 , \port$22691$71 , \port$22691$79 , \port$22691$91 , \port$22691$151 , \port$22691$163 , \port$22691$175 , valid_table_out, spins, \port$23009$11 , \port$23009$79 
-, \port$23009$91 , \port$23009$103 , \port$23009$163 , \port$23009$175 , load_lane);
+module \pbitgen_top.core.unit51 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15558$11 
+, \port$15558$91 , \port$15558$103 , \port$15558$175 , \port$16194$11 , \port$16194$91 , \port$16194$103 , \port$16194$175 , \port$16830$29 , \port$16830$41 , \port$16830$121 , \port$16830$133 , \port$16989$47 , \port$16989$59 , \port$16989$139 , \port$16989$151 , \port$17625$29 , \port$17625$41 , \port$17625$121 , \port$17625$133 , \port$20010$53 , \port$20010$65 
+, \port$20010$145 , \port$20010$157 , \port$20646$79 , \port$20646$91 , \port$20646$163 , \port$20646$175 , \port$21282$79 , \port$21282$91 , \port$21282$163 , \port$21282$175 , \port$22713$59 , \port$22713$71 , \port$22713$79 , \port$22713$91 , \port$22713$151 , \port$22713$163 , \port$22713$175 , valid_table_out, spins, \port$23031$11 , \port$23031$79 
+, \port$23031$91 , \port$23031$103 , \port$23031$163 , \port$23031$175 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$53  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -117244,96 +117288,96 @@ module \pbitgen_top.core.unit51 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15536$103 ;
-  wire \port$15536$103 ;
-  input \port$15536$11 ;
-  wire \port$15536$11 ;
-  input \port$15536$175 ;
-  wire \port$15536$175 ;
-  input \port$15536$91 ;
-  wire \port$15536$91 ;
-  input \port$16172$103 ;
-  wire \port$16172$103 ;
-  input \port$16172$11 ;
-  wire \port$16172$11 ;
-  input \port$16172$175 ;
-  wire \port$16172$175 ;
-  input \port$16172$91 ;
-  wire \port$16172$91 ;
-  input \port$16808$121 ;
-  wire \port$16808$121 ;
-  input \port$16808$133 ;
-  wire \port$16808$133 ;
-  input \port$16808$29 ;
-  wire \port$16808$29 ;
-  input \port$16808$41 ;
-  wire \port$16808$41 ;
-  input \port$16967$139 ;
-  wire \port$16967$139 ;
-  input \port$16967$151 ;
-  wire \port$16967$151 ;
-  input \port$16967$47 ;
-  wire \port$16967$47 ;
-  input \port$16967$59 ;
-  wire \port$16967$59 ;
-  input \port$17603$121 ;
-  wire \port$17603$121 ;
-  input \port$17603$133 ;
-  wire \port$17603$133 ;
-  input \port$17603$29 ;
-  wire \port$17603$29 ;
-  input \port$17603$41 ;
-  wire \port$17603$41 ;
-  input \port$19988$145 ;
-  wire \port$19988$145 ;
-  input \port$19988$157 ;
-  wire \port$19988$157 ;
-  input \port$19988$53 ;
-  wire \port$19988$53 ;
-  input \port$19988$65 ;
-  wire \port$19988$65 ;
-  input \port$20624$163 ;
-  wire \port$20624$163 ;
-  input \port$20624$175 ;
-  wire \port$20624$175 ;
-  input \port$20624$79 ;
-  wire \port$20624$79 ;
-  input \port$20624$91 ;
-  wire \port$20624$91 ;
-  input \port$21260$163 ;
-  wire \port$21260$163 ;
-  input \port$21260$175 ;
-  wire \port$21260$175 ;
-  input \port$21260$79 ;
-  wire \port$21260$79 ;
-  input \port$21260$91 ;
-  wire \port$21260$91 ;
-  input \port$22691$151 ;
-  wire \port$22691$151 ;
-  input \port$22691$163 ;
-  wire \port$22691$163 ;
-  input \port$22691$175 ;
-  wire \port$22691$175 ;
-  input \port$22691$59 ;
-  wire \port$22691$59 ;
-  input \port$22691$71 ;
-  wire \port$22691$71 ;
-  input \port$22691$79 ;
-  wire \port$22691$79 ;
-  input \port$22691$91 ;
-  wire \port$22691$91 ;
-  input \port$23009$103 ;
-  wire \port$23009$103 ;
-  input \port$23009$11 ;
-  wire \port$23009$11 ;
-  input \port$23009$163 ;
-  wire \port$23009$163 ;
-  input \port$23009$175 ;
-  wire \port$23009$175 ;
-  input \port$23009$79 ;
-  wire \port$23009$79 ;
-  input \port$23009$91 ;
-  wire \port$23009$91 ;
+  input \port$15558$103 ;
+  wire \port$15558$103 ;
+  input \port$15558$11 ;
+  wire \port$15558$11 ;
+  input \port$15558$175 ;
+  wire \port$15558$175 ;
+  input \port$15558$91 ;
+  wire \port$15558$91 ;
+  input \port$16194$103 ;
+  wire \port$16194$103 ;
+  input \port$16194$11 ;
+  wire \port$16194$11 ;
+  input \port$16194$175 ;
+  wire \port$16194$175 ;
+  input \port$16194$91 ;
+  wire \port$16194$91 ;
+  input \port$16830$121 ;
+  wire \port$16830$121 ;
+  input \port$16830$133 ;
+  wire \port$16830$133 ;
+  input \port$16830$29 ;
+  wire \port$16830$29 ;
+  input \port$16830$41 ;
+  wire \port$16830$41 ;
+  input \port$16989$139 ;
+  wire \port$16989$139 ;
+  input \port$16989$151 ;
+  wire \port$16989$151 ;
+  input \port$16989$47 ;
+  wire \port$16989$47 ;
+  input \port$16989$59 ;
+  wire \port$16989$59 ;
+  input \port$17625$121 ;
+  wire \port$17625$121 ;
+  input \port$17625$133 ;
+  wire \port$17625$133 ;
+  input \port$17625$29 ;
+  wire \port$17625$29 ;
+  input \port$17625$41 ;
+  wire \port$17625$41 ;
+  input \port$20010$145 ;
+  wire \port$20010$145 ;
+  input \port$20010$157 ;
+  wire \port$20010$157 ;
+  input \port$20010$53 ;
+  wire \port$20010$53 ;
+  input \port$20010$65 ;
+  wire \port$20010$65 ;
+  input \port$20646$163 ;
+  wire \port$20646$163 ;
+  input \port$20646$175 ;
+  wire \port$20646$175 ;
+  input \port$20646$79 ;
+  wire \port$20646$79 ;
+  input \port$20646$91 ;
+  wire \port$20646$91 ;
+  input \port$21282$163 ;
+  wire \port$21282$163 ;
+  input \port$21282$175 ;
+  wire \port$21282$175 ;
+  input \port$21282$79 ;
+  wire \port$21282$79 ;
+  input \port$21282$91 ;
+  wire \port$21282$91 ;
+  input \port$22713$151 ;
+  wire \port$22713$151 ;
+  input \port$22713$163 ;
+  wire \port$22713$163 ;
+  input \port$22713$175 ;
+  wire \port$22713$175 ;
+  input \port$22713$59 ;
+  wire \port$22713$59 ;
+  input \port$22713$71 ;
+  wire \port$22713$71 ;
+  input \port$22713$79 ;
+  wire \port$22713$79 ;
+  input \port$22713$91 ;
+  wire \port$22713$91 ;
+  input \port$23031$103 ;
+  wire \port$23031$103 ;
+  input \port$23031$11 ;
+  wire \port$23031$11 ;
+  input \port$23031$163 ;
+  wire \port$23031$163 ;
+  input \port$23031$175 ;
+  wire \port$23031$175 ;
+  input \port$23031$79 ;
+  wire \port$23031$79 ;
+  input \port$23031$91 ;
+  wire \port$23031$91 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -117579,15 +117623,15 @@ module \pbitgen_top.core.unit51 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
-  assign \$36  = wrap_b_bc[1] ? \port$17603$121  : \port$17603$133 ;
-  assign \$37  = wrap_b_bc[1] ? \port$17603$29  : \port$17603$41 ;
+  assign \$36  = wrap_b_bc[1] ? \port$17625$121  : \port$17625$133 ;
+  assign \$37  = wrap_b_bc[1] ? \port$17625$29  : \port$17625$41 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$19988$145  : \port$19988$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$19988$53  : \port$19988$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$20010$145  : \port$20010$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$20010$53  : \port$20010$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$16808$121  : \port$16808$133 ;
-  assign \$46  = wrap_b_bc[1] ? \port$16808$29  : \port$16808$41 ;
+  assign \$45  = wrap_b_bc[1] ? \port$16830$121  : \port$16830$133 ;
+  assign \$46  = wrap_b_bc[1] ? \port$16830$29  : \port$16830$41 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -118494,7 +118538,7 @@ module \pbitgen_top.core.unit51 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$16808$121 , \port$16808$133 , \port$16808$29 , \port$16808$41 , \port$16967$139 , \port$16967$151 , \port$16967$47 , \port$16967$59 , \port$19988$145 , \port$19988$157 , \port$19988$53 , \port$19988$65 , \port$17603$121 , \port$17603$133 , \port$17603$29 , \port$17603$41 , \port$15536$91 , \port$15536$103 , \port$15536$175 , \port$15536$11 , \port$22691$151 , \port$22691$163 , \port$22691$59 , \port$22691$71 , \port$21260$79 , \port$21260$91 , \port$21260$163 , \port$21260$175 , \port$23009$91 , \port$23009$103 , \port$23009$175 , \port$23009$11 , \port$16172$91 , \port$16172$103 , \port$16172$175 , \port$16172$11 , \port$22691$79 , \port$22691$91 , \port$22691$163 , \port$22691$175 , \port$20624$79 , \port$20624$91 , \port$20624$163 , \port$20624$175 , \port$23009$79 , \port$23009$91 , \port$23009$163 , \port$23009$175  };
+  assign nbr = { \port$16830$121 , \port$16830$133 , \port$16830$29 , \port$16830$41 , \port$16989$139 , \port$16989$151 , \port$16989$47 , \port$16989$59 , \port$20010$145 , \port$20010$157 , \port$20010$53 , \port$20010$65 , \port$17625$121 , \port$17625$133 , \port$17625$29 , \port$17625$41 , \port$15558$91 , \port$15558$103 , \port$15558$175 , \port$15558$11 , \port$22713$151 , \port$22713$163 , \port$22713$59 , \port$22713$71 , \port$21282$79 , \port$21282$91 , \port$21282$163 , \port$21282$175 , \port$23031$91 , \port$23031$103 , \port$23031$175 , \port$23031$11 , \port$16194$91 , \port$16194$103 , \port$16194$175 , \port$16194$11 , \port$22713$79 , \port$22713$91 , \port$22713$163 , \port$22713$175 , \port$20646$79 , \port$20646$91 , \port$20646$163 , \port$20646$175 , \port$23031$79 , \port$23031$91 , \port$23031$163 , \port$23031$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -118522,37 +118566,37 @@ module \pbitgen_top.core.unit51 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$23009$91 ;
-  assign \$13  = \port$23009$175 ;
+  assign \$12  = \port$23031$91 ;
+  assign \$13  = \port$23031$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$20624$91 ;
-  assign \$16  = \port$20624$175 ;
+  assign \$15  = \port$20646$91 ;
+  assign \$16  = \port$20646$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$22691$91 ;
-  assign \$19  = \port$22691$175 ;
+  assign \$18  = \port$22713$91 ;
+  assign \$19  = \port$22713$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$16172$103 ;
-  assign \$22  = \port$16172$11 ;
-  assign \$24  = \port$23009$103 ;
-  assign \$25  = \port$23009$11 ;
-  assign \$27  = \port$21260$91 ;
-  assign \$28  = \port$21260$175 ;
+  assign \$21  = \port$16194$103 ;
+  assign \$22  = \port$16194$11 ;
+  assign \$24  = \port$23031$103 ;
+  assign \$25  = \port$23031$11 ;
+  assign \$27  = \port$21282$91 ;
+  assign \$28  = \port$21282$175 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$22691$163 ;
-  assign \$31  = \port$22691$71 ;
-  assign \$33  = \port$15536$103 ;
-  assign \$34  = \port$15536$11 ;
-  assign \$42  = \port$16967$151 ;
-  assign \$43  = \port$16967$59 ;
+  assign \$30  = \port$22713$163 ;
+  assign \$31  = \port$22713$71 ;
+  assign \$33  = \port$15558$103 ;
+  assign \$34  = \port$15558$11 ;
+  assign \$42  = \port$16989$151 ;
+  assign \$43  = \port$16989$59 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit52 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14741$27 
-, \port$14741$39 , \port$14741$111 , \port$14741$123 , \port$15695$3 , \port$15695$15 , \port$15695$87 , \port$15695$99 , \port$16331$3 , \port$16331$15 , \port$16331$87 , \port$16331$99 , \port$17126$51 , \port$17126$63 , \port$17126$135 , \port$17126$147 , \port$17762$33 , \port$17762$45 , \port$17762$117 , \port$17762$129 , \port$19193$9 , \port$19193$81 
-, \port$19193$93 , \port$19193$173 , \port$20147$57 , \port$20147$69 , \port$20147$141 , \port$20147$153 , \port$20783$3 , \port$20783$75 , \port$20783$87 , \port$20783$167 , \port$22850$3 , \port$22850$63 , \port$22850$75 , \port$22850$87 , \port$22850$147 , \port$22850$159 , \port$22850$167 , valid_table_out, spins, \port$23168$3 , \port$23168$15 
-, \port$23168$75 , \port$23168$87 , \port$23168$99 , \port$23168$167 , load_lane);
+module \pbitgen_top.core.unit52 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14763$27 
+, \port$14763$39 , \port$14763$111 , \port$14763$123 , \port$15717$3 , \port$15717$15 , \port$15717$87 , \port$15717$99 , \port$16353$3 , \port$16353$15 , \port$16353$87 , \port$16353$99 , \port$17148$51 , \port$17148$63 , \port$17148$135 , \port$17148$147 , \port$17784$33 , \port$17784$45 , \port$17784$117 , \port$17784$129 , \port$19215$9 , \port$19215$81 
+, \port$19215$93 , \port$19215$173 , \port$20169$57 , \port$20169$69 , \port$20169$141 , \port$20169$153 , \port$20805$3 , \port$20805$75 , \port$20805$87 , \port$20805$167 , \port$22872$3 , \port$22872$63 , \port$22872$75 , \port$22872$87 , \port$22872$147 , \port$22872$159 , \port$22872$167 , valid_table_out, spins, \port$23190$3 , \port$23190$15 
+, \port$23190$75 , \port$23190$87 , \port$23190$99 , \port$23190$167 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$54  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -118923,96 +118967,96 @@ module \pbitgen_top.core.unit52 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14741$111 ;
-  wire \port$14741$111 ;
-  input \port$14741$123 ;
-  wire \port$14741$123 ;
-  input \port$14741$27 ;
-  wire \port$14741$27 ;
-  input \port$14741$39 ;
-  wire \port$14741$39 ;
-  input \port$15695$15 ;
-  wire \port$15695$15 ;
-  input \port$15695$3 ;
-  wire \port$15695$3 ;
-  input \port$15695$87 ;
-  wire \port$15695$87 ;
-  input \port$15695$99 ;
-  wire \port$15695$99 ;
-  input \port$16331$15 ;
-  wire \port$16331$15 ;
-  input \port$16331$3 ;
-  wire \port$16331$3 ;
-  input \port$16331$87 ;
-  wire \port$16331$87 ;
-  input \port$16331$99 ;
-  wire \port$16331$99 ;
-  input \port$17126$135 ;
-  wire \port$17126$135 ;
-  input \port$17126$147 ;
-  wire \port$17126$147 ;
-  input \port$17126$51 ;
-  wire \port$17126$51 ;
-  input \port$17126$63 ;
-  wire \port$17126$63 ;
-  input \port$17762$117 ;
-  wire \port$17762$117 ;
-  input \port$17762$129 ;
-  wire \port$17762$129 ;
-  input \port$17762$33 ;
-  wire \port$17762$33 ;
-  input \port$17762$45 ;
-  wire \port$17762$45 ;
-  input \port$19193$173 ;
-  wire \port$19193$173 ;
-  input \port$19193$81 ;
-  wire \port$19193$81 ;
-  input \port$19193$9 ;
-  wire \port$19193$9 ;
-  input \port$19193$93 ;
-  wire \port$19193$93 ;
-  input \port$20147$141 ;
-  wire \port$20147$141 ;
-  input \port$20147$153 ;
-  wire \port$20147$153 ;
-  input \port$20147$57 ;
-  wire \port$20147$57 ;
-  input \port$20147$69 ;
-  wire \port$20147$69 ;
-  input \port$20783$167 ;
-  wire \port$20783$167 ;
-  input \port$20783$3 ;
-  wire \port$20783$3 ;
-  input \port$20783$75 ;
-  wire \port$20783$75 ;
-  input \port$20783$87 ;
-  wire \port$20783$87 ;
-  input \port$22850$147 ;
-  wire \port$22850$147 ;
-  input \port$22850$159 ;
-  wire \port$22850$159 ;
-  input \port$22850$167 ;
-  wire \port$22850$167 ;
-  input \port$22850$3 ;
-  wire \port$22850$3 ;
-  input \port$22850$63 ;
-  wire \port$22850$63 ;
-  input \port$22850$75 ;
-  wire \port$22850$75 ;
-  input \port$22850$87 ;
-  wire \port$22850$87 ;
-  input \port$23168$15 ;
-  wire \port$23168$15 ;
-  input \port$23168$167 ;
-  wire \port$23168$167 ;
-  input \port$23168$3 ;
-  wire \port$23168$3 ;
-  input \port$23168$75 ;
-  wire \port$23168$75 ;
-  input \port$23168$87 ;
-  wire \port$23168$87 ;
-  input \port$23168$99 ;
-  wire \port$23168$99 ;
+  input \port$14763$111 ;
+  wire \port$14763$111 ;
+  input \port$14763$123 ;
+  wire \port$14763$123 ;
+  input \port$14763$27 ;
+  wire \port$14763$27 ;
+  input \port$14763$39 ;
+  wire \port$14763$39 ;
+  input \port$15717$15 ;
+  wire \port$15717$15 ;
+  input \port$15717$3 ;
+  wire \port$15717$3 ;
+  input \port$15717$87 ;
+  wire \port$15717$87 ;
+  input \port$15717$99 ;
+  wire \port$15717$99 ;
+  input \port$16353$15 ;
+  wire \port$16353$15 ;
+  input \port$16353$3 ;
+  wire \port$16353$3 ;
+  input \port$16353$87 ;
+  wire \port$16353$87 ;
+  input \port$16353$99 ;
+  wire \port$16353$99 ;
+  input \port$17148$135 ;
+  wire \port$17148$135 ;
+  input \port$17148$147 ;
+  wire \port$17148$147 ;
+  input \port$17148$51 ;
+  wire \port$17148$51 ;
+  input \port$17148$63 ;
+  wire \port$17148$63 ;
+  input \port$17784$117 ;
+  wire \port$17784$117 ;
+  input \port$17784$129 ;
+  wire \port$17784$129 ;
+  input \port$17784$33 ;
+  wire \port$17784$33 ;
+  input \port$17784$45 ;
+  wire \port$17784$45 ;
+  input \port$19215$173 ;
+  wire \port$19215$173 ;
+  input \port$19215$81 ;
+  wire \port$19215$81 ;
+  input \port$19215$9 ;
+  wire \port$19215$9 ;
+  input \port$19215$93 ;
+  wire \port$19215$93 ;
+  input \port$20169$141 ;
+  wire \port$20169$141 ;
+  input \port$20169$153 ;
+  wire \port$20169$153 ;
+  input \port$20169$57 ;
+  wire \port$20169$57 ;
+  input \port$20169$69 ;
+  wire \port$20169$69 ;
+  input \port$20805$167 ;
+  wire \port$20805$167 ;
+  input \port$20805$3 ;
+  wire \port$20805$3 ;
+  input \port$20805$75 ;
+  wire \port$20805$75 ;
+  input \port$20805$87 ;
+  wire \port$20805$87 ;
+  input \port$22872$147 ;
+  wire \port$22872$147 ;
+  input \port$22872$159 ;
+  wire \port$22872$159 ;
+  input \port$22872$167 ;
+  wire \port$22872$167 ;
+  input \port$22872$3 ;
+  wire \port$22872$3 ;
+  input \port$22872$63 ;
+  wire \port$22872$63 ;
+  input \port$22872$75 ;
+  wire \port$22872$75 ;
+  input \port$22872$87 ;
+  wire \port$22872$87 ;
+  input \port$23190$15 ;
+  wire \port$23190$15 ;
+  input \port$23190$167 ;
+  wire \port$23190$167 ;
+  input \port$23190$3 ;
+  wire \port$23190$3 ;
+  input \port$23190$75 ;
+  wire \port$23190$75 ;
+  input \port$23190$87 ;
+  wire \port$23190$87 ;
+  input \port$23190$99 ;
+  wire \port$23190$99 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -119256,15 +119300,15 @@ module \pbitgen_top.core.unit52 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$23  = wrap_a_bc[1] ? \$21  : \$22 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$19193$173  : \port$19193$9 ;
-  assign \$28  = wrap_b_bc[1] ? \port$19193$81  : \port$19193$93 ;
+  assign \$27  = wrap_b_bc[1] ? \port$19215$173  : \port$19215$9 ;
+  assign \$28  = wrap_b_bc[1] ? \port$19215$81  : \port$19215$93 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
-  assign \$36  = wrap_b_bc[1] ? \port$17762$33  : \port$17762$45 ;
-  assign \$37  = wrap_b_bc[1] ? \port$17762$117  : \port$17762$129 ;
+  assign \$36  = wrap_b_bc[1] ? \port$17784$33  : \port$17784$45 ;
+  assign \$37  = wrap_b_bc[1] ? \port$17784$117  : \port$17784$129 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$20147$57  : \port$20147$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$20147$141  : \port$20147$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$20169$57  : \port$20169$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$20169$141  : \port$20169$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
@@ -120173,7 +120217,7 @@ module \pbitgen_top.core.unit52 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$14741$27 , \port$14741$39 , \port$14741$111 , \port$14741$123 , \port$17126$51 , \port$17126$63 , \port$17126$135 , \port$17126$147 , \port$20147$57 , \port$20147$69 , \port$20147$141 , \port$20147$153 , \port$17762$33 , \port$17762$45 , \port$17762$117 , \port$17762$129 , \port$15695$3 , \port$15695$15 , \port$15695$87 , \port$15695$99 , \port$22850$63 , \port$22850$75 , \port$22850$147 , \port$22850$159 , \port$19193$173 , \port$19193$9 , \port$19193$81 , \port$19193$93 , \port$23168$3 , \port$23168$15 , \port$23168$87 , \port$23168$99 , \port$16331$3 , \port$16331$15 , \port$16331$87 , \port$16331$99 , \port$22850$167 , \port$22850$3 , \port$22850$75 , \port$22850$87 , \port$20783$167 , \port$20783$3 , \port$20783$75 , \port$20783$87 , \port$23168$167 , \port$23168$3 , \port$23168$75 , \port$23168$87  };
+  assign nbr = { \port$14763$27 , \port$14763$39 , \port$14763$111 , \port$14763$123 , \port$17148$51 , \port$17148$63 , \port$17148$135 , \port$17148$147 , \port$20169$57 , \port$20169$69 , \port$20169$141 , \port$20169$153 , \port$17784$33 , \port$17784$45 , \port$17784$117 , \port$17784$129 , \port$15717$3 , \port$15717$15 , \port$15717$87 , \port$15717$99 , \port$22872$63 , \port$22872$75 , \port$22872$147 , \port$22872$159 , \port$19215$173 , \port$19215$9 , \port$19215$81 , \port$19215$93 , \port$23190$3 , \port$23190$15 , \port$23190$87 , \port$23190$99 , \port$16353$3 , \port$16353$15 , \port$16353$87 , \port$16353$99 , \port$22872$167 , \port$22872$3 , \port$22872$75 , \port$22872$87 , \port$20805$167 , \port$20805$3 , \port$20805$75 , \port$20805$87 , \port$23190$167 , \port$23190$3 , \port$23190$75 , \port$23190$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -120201,37 +120245,37 @@ module \pbitgen_top.core.unit52 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$23168$3 ;
-  assign \$13  = \port$23168$87 ;
+  assign \$12  = \port$23190$3 ;
+  assign \$13  = \port$23190$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$20783$3 ;
-  assign \$16  = \port$20783$87 ;
+  assign \$15  = \port$20805$3 ;
+  assign \$16  = \port$20805$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$22850$3 ;
-  assign \$19  = \port$22850$87 ;
+  assign \$18  = \port$22872$3 ;
+  assign \$19  = \port$22872$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$16331$15 ;
-  assign \$22  = \port$16331$99 ;
-  assign \$24  = \port$23168$15 ;
-  assign \$25  = \port$23168$99 ;
+  assign \$21  = \port$16353$15 ;
+  assign \$22  = \port$16353$99 ;
+  assign \$24  = \port$23190$15 ;
+  assign \$25  = \port$23190$99 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$22850$75 ;
-  assign \$31  = \port$22850$159 ;
-  assign \$33  = \port$15695$15 ;
-  assign \$34  = \port$15695$99 ;
-  assign \$42  = \port$17126$63 ;
-  assign \$43  = \port$17126$147 ;
-  assign \$45  = \port$14741$39 ;
-  assign \$46  = \port$14741$123 ;
+  assign \$30  = \port$22872$75 ;
+  assign \$31  = \port$22872$159 ;
+  assign \$33  = \port$15717$15 ;
+  assign \$34  = \port$15717$99 ;
+  assign \$42  = \port$17148$63 ;
+  assign \$43  = \port$17148$147 ;
+  assign \$45  = \port$14763$39 ;
+  assign \$46  = \port$14763$123 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit53 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14900$23 
-, \port$14900$35 , \port$14900$115 , \port$14900$127 , \port$15854$11 , \port$15854$91 , \port$15854$103 , \port$15854$175 , \port$16490$11 , \port$16490$91 , \port$16490$103 , \port$16490$175 , \port$17285$47 , \port$17285$59 , \port$17285$139 , \port$17285$151 , \port$17921$29 , \port$17921$41 , \port$17921$121 , \port$17921$133 , \port$19352$5 , \port$19352$85 
-, \port$19352$97 , \port$19352$169 , \port$20306$53 , \port$20306$65 , \port$20306$145 , \port$20306$157 , \port$20942$79 , \port$20942$91 , \port$20942$163 , \port$20942$175 , \port$23009$59 , \port$23009$71 , \port$23009$79 , \port$23009$91 , \port$23009$151 , \port$23009$163 , \port$23009$175 , valid_table_out, spins, \port$23327$11 , \port$23327$79 
-, \port$23327$91 , \port$23327$103 , \port$23327$163 , \port$23327$175 , load_lane);
+module \pbitgen_top.core.unit53 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$14922$23 
+, \port$14922$35 , \port$14922$115 , \port$14922$127 , \port$15876$11 , \port$15876$91 , \port$15876$103 , \port$15876$175 , \port$16512$11 , \port$16512$91 , \port$16512$103 , \port$16512$175 , \port$17307$47 , \port$17307$59 , \port$17307$139 , \port$17307$151 , \port$17943$29 , \port$17943$41 , \port$17943$121 , \port$17943$133 , \port$19374$5 , \port$19374$85 
+, \port$19374$97 , \port$19374$169 , \port$20328$53 , \port$20328$65 , \port$20328$145 , \port$20328$157 , \port$20964$79 , \port$20964$91 , \port$20964$163 , \port$20964$175 , \port$23031$59 , \port$23031$71 , \port$23031$79 , \port$23031$91 , \port$23031$151 , \port$23031$163 , \port$23031$175 , valid_table_out, spins, \port$23349$11 , \port$23349$79 
+, \port$23349$91 , \port$23349$103 , \port$23349$163 , \port$23349$175 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$55  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -120602,96 +120646,96 @@ module \pbitgen_top.core.unit53 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$14900$115 ;
-  wire \port$14900$115 ;
-  input \port$14900$127 ;
-  wire \port$14900$127 ;
-  input \port$14900$23 ;
-  wire \port$14900$23 ;
-  input \port$14900$35 ;
-  wire \port$14900$35 ;
-  input \port$15854$103 ;
-  wire \port$15854$103 ;
-  input \port$15854$11 ;
-  wire \port$15854$11 ;
-  input \port$15854$175 ;
-  wire \port$15854$175 ;
-  input \port$15854$91 ;
-  wire \port$15854$91 ;
-  input \port$16490$103 ;
-  wire \port$16490$103 ;
-  input \port$16490$11 ;
-  wire \port$16490$11 ;
-  input \port$16490$175 ;
-  wire \port$16490$175 ;
-  input \port$16490$91 ;
-  wire \port$16490$91 ;
-  input \port$17285$139 ;
-  wire \port$17285$139 ;
-  input \port$17285$151 ;
-  wire \port$17285$151 ;
-  input \port$17285$47 ;
-  wire \port$17285$47 ;
-  input \port$17285$59 ;
-  wire \port$17285$59 ;
-  input \port$17921$121 ;
-  wire \port$17921$121 ;
-  input \port$17921$133 ;
-  wire \port$17921$133 ;
-  input \port$17921$29 ;
-  wire \port$17921$29 ;
-  input \port$17921$41 ;
-  wire \port$17921$41 ;
-  input \port$19352$169 ;
-  wire \port$19352$169 ;
-  input \port$19352$5 ;
-  wire \port$19352$5 ;
-  input \port$19352$85 ;
-  wire \port$19352$85 ;
-  input \port$19352$97 ;
-  wire \port$19352$97 ;
-  input \port$20306$145 ;
-  wire \port$20306$145 ;
-  input \port$20306$157 ;
-  wire \port$20306$157 ;
-  input \port$20306$53 ;
-  wire \port$20306$53 ;
-  input \port$20306$65 ;
-  wire \port$20306$65 ;
-  input \port$20942$163 ;
-  wire \port$20942$163 ;
-  input \port$20942$175 ;
-  wire \port$20942$175 ;
-  input \port$20942$79 ;
-  wire \port$20942$79 ;
-  input \port$20942$91 ;
-  wire \port$20942$91 ;
-  input \port$23009$151 ;
-  wire \port$23009$151 ;
-  input \port$23009$163 ;
-  wire \port$23009$163 ;
-  input \port$23009$175 ;
-  wire \port$23009$175 ;
-  input \port$23009$59 ;
-  wire \port$23009$59 ;
-  input \port$23009$71 ;
-  wire \port$23009$71 ;
-  input \port$23009$79 ;
-  wire \port$23009$79 ;
-  input \port$23009$91 ;
-  wire \port$23009$91 ;
-  input \port$23327$103 ;
-  wire \port$23327$103 ;
-  input \port$23327$11 ;
-  wire \port$23327$11 ;
-  input \port$23327$163 ;
-  wire \port$23327$163 ;
-  input \port$23327$175 ;
-  wire \port$23327$175 ;
-  input \port$23327$79 ;
-  wire \port$23327$79 ;
-  input \port$23327$91 ;
-  wire \port$23327$91 ;
+  input \port$14922$115 ;
+  wire \port$14922$115 ;
+  input \port$14922$127 ;
+  wire \port$14922$127 ;
+  input \port$14922$23 ;
+  wire \port$14922$23 ;
+  input \port$14922$35 ;
+  wire \port$14922$35 ;
+  input \port$15876$103 ;
+  wire \port$15876$103 ;
+  input \port$15876$11 ;
+  wire \port$15876$11 ;
+  input \port$15876$175 ;
+  wire \port$15876$175 ;
+  input \port$15876$91 ;
+  wire \port$15876$91 ;
+  input \port$16512$103 ;
+  wire \port$16512$103 ;
+  input \port$16512$11 ;
+  wire \port$16512$11 ;
+  input \port$16512$175 ;
+  wire \port$16512$175 ;
+  input \port$16512$91 ;
+  wire \port$16512$91 ;
+  input \port$17307$139 ;
+  wire \port$17307$139 ;
+  input \port$17307$151 ;
+  wire \port$17307$151 ;
+  input \port$17307$47 ;
+  wire \port$17307$47 ;
+  input \port$17307$59 ;
+  wire \port$17307$59 ;
+  input \port$17943$121 ;
+  wire \port$17943$121 ;
+  input \port$17943$133 ;
+  wire \port$17943$133 ;
+  input \port$17943$29 ;
+  wire \port$17943$29 ;
+  input \port$17943$41 ;
+  wire \port$17943$41 ;
+  input \port$19374$169 ;
+  wire \port$19374$169 ;
+  input \port$19374$5 ;
+  wire \port$19374$5 ;
+  input \port$19374$85 ;
+  wire \port$19374$85 ;
+  input \port$19374$97 ;
+  wire \port$19374$97 ;
+  input \port$20328$145 ;
+  wire \port$20328$145 ;
+  input \port$20328$157 ;
+  wire \port$20328$157 ;
+  input \port$20328$53 ;
+  wire \port$20328$53 ;
+  input \port$20328$65 ;
+  wire \port$20328$65 ;
+  input \port$20964$163 ;
+  wire \port$20964$163 ;
+  input \port$20964$175 ;
+  wire \port$20964$175 ;
+  input \port$20964$79 ;
+  wire \port$20964$79 ;
+  input \port$20964$91 ;
+  wire \port$20964$91 ;
+  input \port$23031$151 ;
+  wire \port$23031$151 ;
+  input \port$23031$163 ;
+  wire \port$23031$163 ;
+  input \port$23031$175 ;
+  wire \port$23031$175 ;
+  input \port$23031$59 ;
+  wire \port$23031$59 ;
+  input \port$23031$71 ;
+  wire \port$23031$71 ;
+  input \port$23031$79 ;
+  wire \port$23031$79 ;
+  input \port$23031$91 ;
+  wire \port$23031$91 ;
+  input \port$23349$103 ;
+  wire \port$23349$103 ;
+  input \port$23349$11 ;
+  wire \port$23349$11 ;
+  input \port$23349$163 ;
+  wire \port$23349$163 ;
+  input \port$23349$175 ;
+  wire \port$23349$175 ;
+  input \port$23349$79 ;
+  wire \port$23349$79 ;
+  input \port$23349$91 ;
+  wire \port$23349$91 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -120935,15 +120979,15 @@ module \pbitgen_top.core.unit53 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$23  = wrap_a_bc[1] ? \$21  : \$22 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$19352$85  : \port$19352$97 ;
-  assign \$28  = wrap_b_bc[1] ? \port$19352$169  : \port$19352$5 ;
+  assign \$27  = wrap_b_bc[1] ? \port$19374$85  : \port$19374$97 ;
+  assign \$28  = wrap_b_bc[1] ? \port$19374$169  : \port$19374$5 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
-  assign \$36  = wrap_b_bc[1] ? \port$17921$121  : \port$17921$133 ;
-  assign \$37  = wrap_b_bc[1] ? \port$17921$29  : \port$17921$41 ;
+  assign \$36  = wrap_b_bc[1] ? \port$17943$121  : \port$17943$133 ;
+  assign \$37  = wrap_b_bc[1] ? \port$17943$29  : \port$17943$41 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$20306$145  : \port$20306$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$20306$53  : \port$20306$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$20328$145  : \port$20328$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$20328$53  : \port$20328$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
@@ -121852,7 +121896,7 @@ module \pbitgen_top.core.unit53 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$14900$115 , \port$14900$127 , \port$14900$23 , \port$14900$35 , \port$17285$139 , \port$17285$151 , \port$17285$47 , \port$17285$59 , \port$20306$145 , \port$20306$157 , \port$20306$53 , \port$20306$65 , \port$17921$121 , \port$17921$133 , \port$17921$29 , \port$17921$41 , \port$15854$91 , \port$15854$103 , \port$15854$175 , \port$15854$11 , \port$23009$151 , \port$23009$163 , \port$23009$59 , \port$23009$71 , \port$19352$85 , \port$19352$97 , \port$19352$169 , \port$19352$5 , \port$23327$91 , \port$23327$103 , \port$23327$175 , \port$23327$11 , \port$16490$91 , \port$16490$103 , \port$16490$175 , \port$16490$11 , \port$23009$79 , \port$23009$91 , \port$23009$163 , \port$23009$175 , \port$20942$79 , \port$20942$91 , \port$20942$163 , \port$20942$175 , \port$23327$79 , \port$23327$91 , \port$23327$163 , \port$23327$175  };
+  assign nbr = { \port$14922$115 , \port$14922$127 , \port$14922$23 , \port$14922$35 , \port$17307$139 , \port$17307$151 , \port$17307$47 , \port$17307$59 , \port$20328$145 , \port$20328$157 , \port$20328$53 , \port$20328$65 , \port$17943$121 , \port$17943$133 , \port$17943$29 , \port$17943$41 , \port$15876$91 , \port$15876$103 , \port$15876$175 , \port$15876$11 , \port$23031$151 , \port$23031$163 , \port$23031$59 , \port$23031$71 , \port$19374$85 , \port$19374$97 , \port$19374$169 , \port$19374$5 , \port$23349$91 , \port$23349$103 , \port$23349$175 , \port$23349$11 , \port$16512$91 , \port$16512$103 , \port$16512$175 , \port$16512$11 , \port$23031$79 , \port$23031$91 , \port$23031$163 , \port$23031$175 , \port$20964$79 , \port$20964$91 , \port$20964$163 , \port$20964$175 , \port$23349$79 , \port$23349$91 , \port$23349$163 , \port$23349$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -121880,37 +121924,37 @@ module \pbitgen_top.core.unit53 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$23327$91 ;
-  assign \$13  = \port$23327$175 ;
+  assign \$12  = \port$23349$91 ;
+  assign \$13  = \port$23349$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$20942$91 ;
-  assign \$16  = \port$20942$175 ;
+  assign \$15  = \port$20964$91 ;
+  assign \$16  = \port$20964$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$23009$91 ;
-  assign \$19  = \port$23009$175 ;
+  assign \$18  = \port$23031$91 ;
+  assign \$19  = \port$23031$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$16490$103 ;
-  assign \$22  = \port$16490$11 ;
-  assign \$24  = \port$23327$103 ;
-  assign \$25  = \port$23327$11 ;
+  assign \$21  = \port$16512$103 ;
+  assign \$22  = \port$16512$11 ;
+  assign \$24  = \port$23349$103 ;
+  assign \$25  = \port$23349$11 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$23009$163 ;
-  assign \$31  = \port$23009$71 ;
-  assign \$33  = \port$15854$103 ;
-  assign \$34  = \port$15854$11 ;
-  assign \$42  = \port$17285$151 ;
-  assign \$43  = \port$17285$59 ;
-  assign \$45  = \port$14900$127 ;
-  assign \$46  = \port$14900$35 ;
+  assign \$30  = \port$23031$163 ;
+  assign \$31  = \port$23031$71 ;
+  assign \$33  = \port$15876$103 ;
+  assign \$34  = \port$15876$11 ;
+  assign \$42  = \port$17307$151 ;
+  assign \$43  = \port$17307$59 ;
+  assign \$45  = \port$14922$127 ;
+  assign \$46  = \port$14922$35 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit54 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15059$27 
-, \port$15059$39 , \port$15059$111 , \port$15059$123 , \port$16013$3 , \port$16013$15 , \port$16013$87 , \port$16013$99 , \port$16649$3 , \port$16649$15 , \port$16649$87 , \port$16649$99 , \port$17444$51 , \port$17444$63 , \port$17444$135 , \port$17444$147 , \port$18080$33 , \port$18080$45 , \port$18080$117 , \port$18080$129 , \port$19511$9 , \port$19511$81 
-, \port$19511$93 , \port$19511$173 , \port$20465$57 , \port$20465$69 , \port$20465$141 , \port$20465$153 , \port$21101$3 , \port$21101$75 , \port$21101$87 , \port$21101$167 , \port$23168$3 , \port$23168$63 , \port$23168$75 , \port$23168$87 , \port$23168$147 , \port$23168$159 , \port$23168$167 , valid_table_out, spins, \port$23486$3 , \port$23486$15 
-, \port$23486$75 , \port$23486$87 , \port$23486$99 , \port$23486$167 , load_lane);
+module \pbitgen_top.core.unit54 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15081$27 
+, \port$15081$39 , \port$15081$111 , \port$15081$123 , \port$16035$3 , \port$16035$15 , \port$16035$87 , \port$16035$99 , \port$16671$3 , \port$16671$15 , \port$16671$87 , \port$16671$99 , \port$17466$51 , \port$17466$63 , \port$17466$135 , \port$17466$147 , \port$18102$33 , \port$18102$45 , \port$18102$117 , \port$18102$129 , \port$19533$9 , \port$19533$81 
+, \port$19533$93 , \port$19533$173 , \port$20487$57 , \port$20487$69 , \port$20487$141 , \port$20487$153 , \port$21123$3 , \port$21123$75 , \port$21123$87 , \port$21123$167 , \port$23190$3 , \port$23190$63 , \port$23190$75 , \port$23190$87 , \port$23190$147 , \port$23190$159 , \port$23190$167 , valid_table_out, spins, \port$23508$3 , \port$23508$15 
+, \port$23508$75 , \port$23508$87 , \port$23508$99 , \port$23508$167 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$56  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -122281,96 +122325,96 @@ module \pbitgen_top.core.unit54 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15059$111 ;
-  wire \port$15059$111 ;
-  input \port$15059$123 ;
-  wire \port$15059$123 ;
-  input \port$15059$27 ;
-  wire \port$15059$27 ;
-  input \port$15059$39 ;
-  wire \port$15059$39 ;
-  input \port$16013$15 ;
-  wire \port$16013$15 ;
-  input \port$16013$3 ;
-  wire \port$16013$3 ;
-  input \port$16013$87 ;
-  wire \port$16013$87 ;
-  input \port$16013$99 ;
-  wire \port$16013$99 ;
-  input \port$16649$15 ;
-  wire \port$16649$15 ;
-  input \port$16649$3 ;
-  wire \port$16649$3 ;
-  input \port$16649$87 ;
-  wire \port$16649$87 ;
-  input \port$16649$99 ;
-  wire \port$16649$99 ;
-  input \port$17444$135 ;
-  wire \port$17444$135 ;
-  input \port$17444$147 ;
-  wire \port$17444$147 ;
-  input \port$17444$51 ;
-  wire \port$17444$51 ;
-  input \port$17444$63 ;
-  wire \port$17444$63 ;
-  input \port$18080$117 ;
-  wire \port$18080$117 ;
-  input \port$18080$129 ;
-  wire \port$18080$129 ;
-  input \port$18080$33 ;
-  wire \port$18080$33 ;
-  input \port$18080$45 ;
-  wire \port$18080$45 ;
-  input \port$19511$173 ;
-  wire \port$19511$173 ;
-  input \port$19511$81 ;
-  wire \port$19511$81 ;
-  input \port$19511$9 ;
-  wire \port$19511$9 ;
-  input \port$19511$93 ;
-  wire \port$19511$93 ;
-  input \port$20465$141 ;
-  wire \port$20465$141 ;
-  input \port$20465$153 ;
-  wire \port$20465$153 ;
-  input \port$20465$57 ;
-  wire \port$20465$57 ;
-  input \port$20465$69 ;
-  wire \port$20465$69 ;
-  input \port$21101$167 ;
-  wire \port$21101$167 ;
-  input \port$21101$3 ;
-  wire \port$21101$3 ;
-  input \port$21101$75 ;
-  wire \port$21101$75 ;
-  input \port$21101$87 ;
-  wire \port$21101$87 ;
-  input \port$23168$147 ;
-  wire \port$23168$147 ;
-  input \port$23168$159 ;
-  wire \port$23168$159 ;
-  input \port$23168$167 ;
-  wire \port$23168$167 ;
-  input \port$23168$3 ;
-  wire \port$23168$3 ;
-  input \port$23168$63 ;
-  wire \port$23168$63 ;
-  input \port$23168$75 ;
-  wire \port$23168$75 ;
-  input \port$23168$87 ;
-  wire \port$23168$87 ;
-  input \port$23486$15 ;
-  wire \port$23486$15 ;
-  input \port$23486$167 ;
-  wire \port$23486$167 ;
-  input \port$23486$3 ;
-  wire \port$23486$3 ;
-  input \port$23486$75 ;
-  wire \port$23486$75 ;
-  input \port$23486$87 ;
-  wire \port$23486$87 ;
-  input \port$23486$99 ;
-  wire \port$23486$99 ;
+  input \port$15081$111 ;
+  wire \port$15081$111 ;
+  input \port$15081$123 ;
+  wire \port$15081$123 ;
+  input \port$15081$27 ;
+  wire \port$15081$27 ;
+  input \port$15081$39 ;
+  wire \port$15081$39 ;
+  input \port$16035$15 ;
+  wire \port$16035$15 ;
+  input \port$16035$3 ;
+  wire \port$16035$3 ;
+  input \port$16035$87 ;
+  wire \port$16035$87 ;
+  input \port$16035$99 ;
+  wire \port$16035$99 ;
+  input \port$16671$15 ;
+  wire \port$16671$15 ;
+  input \port$16671$3 ;
+  wire \port$16671$3 ;
+  input \port$16671$87 ;
+  wire \port$16671$87 ;
+  input \port$16671$99 ;
+  wire \port$16671$99 ;
+  input \port$17466$135 ;
+  wire \port$17466$135 ;
+  input \port$17466$147 ;
+  wire \port$17466$147 ;
+  input \port$17466$51 ;
+  wire \port$17466$51 ;
+  input \port$17466$63 ;
+  wire \port$17466$63 ;
+  input \port$18102$117 ;
+  wire \port$18102$117 ;
+  input \port$18102$129 ;
+  wire \port$18102$129 ;
+  input \port$18102$33 ;
+  wire \port$18102$33 ;
+  input \port$18102$45 ;
+  wire \port$18102$45 ;
+  input \port$19533$173 ;
+  wire \port$19533$173 ;
+  input \port$19533$81 ;
+  wire \port$19533$81 ;
+  input \port$19533$9 ;
+  wire \port$19533$9 ;
+  input \port$19533$93 ;
+  wire \port$19533$93 ;
+  input \port$20487$141 ;
+  wire \port$20487$141 ;
+  input \port$20487$153 ;
+  wire \port$20487$153 ;
+  input \port$20487$57 ;
+  wire \port$20487$57 ;
+  input \port$20487$69 ;
+  wire \port$20487$69 ;
+  input \port$21123$167 ;
+  wire \port$21123$167 ;
+  input \port$21123$3 ;
+  wire \port$21123$3 ;
+  input \port$21123$75 ;
+  wire \port$21123$75 ;
+  input \port$21123$87 ;
+  wire \port$21123$87 ;
+  input \port$23190$147 ;
+  wire \port$23190$147 ;
+  input \port$23190$159 ;
+  wire \port$23190$159 ;
+  input \port$23190$167 ;
+  wire \port$23190$167 ;
+  input \port$23190$3 ;
+  wire \port$23190$3 ;
+  input \port$23190$63 ;
+  wire \port$23190$63 ;
+  input \port$23190$75 ;
+  wire \port$23190$75 ;
+  input \port$23190$87 ;
+  wire \port$23190$87 ;
+  input \port$23508$15 ;
+  wire \port$23508$15 ;
+  input \port$23508$167 ;
+  wire \port$23508$167 ;
+  input \port$23508$3 ;
+  wire \port$23508$3 ;
+  input \port$23508$75 ;
+  wire \port$23508$75 ;
+  input \port$23508$87 ;
+  wire \port$23508$87 ;
+  input \port$23508$99 ;
+  wire \port$23508$99 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -122614,15 +122658,15 @@ module \pbitgen_top.core.unit54 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$11  = visible >> slot_bc;
   assign \$23  = wrap_a_bc[1] ? \$21  : \$22 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$19511$173  : \port$19511$9 ;
-  assign \$28  = wrap_b_bc[1] ? \port$19511$81  : \port$19511$93 ;
+  assign \$27  = wrap_b_bc[1] ? \port$19533$173  : \port$19533$9 ;
+  assign \$28  = wrap_b_bc[1] ? \port$19533$81  : \port$19533$93 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
-  assign \$36  = wrap_b_bc[1] ? \port$18080$33  : \port$18080$45 ;
-  assign \$37  = wrap_b_bc[1] ? \port$18080$117  : \port$18080$129 ;
+  assign \$36  = wrap_b_bc[1] ? \port$18102$33  : \port$18102$45 ;
+  assign \$37  = wrap_b_bc[1] ? \port$18102$117  : \port$18102$129 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$20465$57  : \port$20465$69 ;
-  assign \$40  = wrap_b_bc[1] ? \port$20465$141  : \port$20465$153 ;
+  assign \$39  = wrap_b_bc[1] ? \port$20487$57  : \port$20487$69 ;
+  assign \$40  = wrap_b_bc[1] ? \port$20487$141  : \port$20487$153 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
@@ -123531,7 +123575,7 @@ module \pbitgen_top.core.unit54 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$15059$27 , \port$15059$39 , \port$15059$111 , \port$15059$123 , \port$17444$51 , \port$17444$63 , \port$17444$135 , \port$17444$147 , \port$20465$57 , \port$20465$69 , \port$20465$141 , \port$20465$153 , \port$18080$33 , \port$18080$45 , \port$18080$117 , \port$18080$129 , \port$16013$3 , \port$16013$15 , \port$16013$87 , \port$16013$99 , \port$23168$63 , \port$23168$75 , \port$23168$147 , \port$23168$159 , \port$19511$173 , \port$19511$9 , \port$19511$81 , \port$19511$93 , \port$23486$3 , \port$23486$15 , \port$23486$87 , \port$23486$99 , \port$16649$3 , \port$16649$15 , \port$16649$87 , \port$16649$99 , \port$23168$167 , \port$23168$3 , \port$23168$75 , \port$23168$87 , \port$21101$167 , \port$21101$3 , \port$21101$75 , \port$21101$87 , \port$23486$167 , \port$23486$3 , \port$23486$75 , \port$23486$87  };
+  assign nbr = { \port$15081$27 , \port$15081$39 , \port$15081$111 , \port$15081$123 , \port$17466$51 , \port$17466$63 , \port$17466$135 , \port$17466$147 , \port$20487$57 , \port$20487$69 , \port$20487$141 , \port$20487$153 , \port$18102$33 , \port$18102$45 , \port$18102$117 , \port$18102$129 , \port$16035$3 , \port$16035$15 , \port$16035$87 , \port$16035$99 , \port$23190$63 , \port$23190$75 , \port$23190$147 , \port$23190$159 , \port$19533$173 , \port$19533$9 , \port$19533$81 , \port$19533$93 , \port$23508$3 , \port$23508$15 , \port$23508$87 , \port$23508$99 , \port$16671$3 , \port$16671$15 , \port$16671$87 , \port$16671$99 , \port$23190$167 , \port$23190$3 , \port$23190$75 , \port$23190$87 , \port$21123$167 , \port$21123$3 , \port$21123$75 , \port$21123$87 , \port$23508$167 , \port$23508$3 , \port$23508$75 , \port$23508$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -123559,37 +123603,37 @@ module \pbitgen_top.core.unit54 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$23486$3 ;
-  assign \$13  = \port$23486$87 ;
+  assign \$12  = \port$23508$3 ;
+  assign \$13  = \port$23508$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$21101$3 ;
-  assign \$16  = \port$21101$87 ;
+  assign \$15  = \port$21123$3 ;
+  assign \$16  = \port$21123$87 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$23168$3 ;
-  assign \$19  = \port$23168$87 ;
+  assign \$18  = \port$23190$3 ;
+  assign \$19  = \port$23190$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$16649$15 ;
-  assign \$22  = \port$16649$99 ;
-  assign \$24  = \port$23486$15 ;
-  assign \$25  = \port$23486$99 ;
+  assign \$21  = \port$16671$15 ;
+  assign \$22  = \port$16671$99 ;
+  assign \$24  = \port$23508$15 ;
+  assign \$25  = \port$23508$99 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$23168$75 ;
-  assign \$31  = \port$23168$159 ;
-  assign \$33  = \port$16013$15 ;
-  assign \$34  = \port$16013$99 ;
-  assign \$42  = \port$17444$63 ;
-  assign \$43  = \port$17444$147 ;
-  assign \$45  = \port$15059$39 ;
-  assign \$46  = \port$15059$123 ;
+  assign \$30  = \port$23190$75 ;
+  assign \$31  = \port$23190$159 ;
+  assign \$33  = \port$16035$15 ;
+  assign \$34  = \port$16035$99 ;
+  assign \$42  = \port$17466$63 ;
+  assign \$43  = \port$17466$147 ;
+  assign \$45  = \port$15081$39 ;
+  assign \$46  = \port$15081$123 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit55 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15218$23 
-, \port$15218$35 , \port$15218$115 , \port$15218$127 , \port$16172$11 , \port$16172$91 , \port$16172$103 , \port$16172$175 , \port$16808$11 , \port$16808$91 , \port$16808$103 , \port$16808$175 , \port$17603$47 , \port$17603$59 , \port$17603$139 , \port$17603$151 , \port$18239$29 , \port$18239$41 , \port$18239$121 , \port$18239$133 , \port$19670$5 , \port$19670$85 
-, \port$19670$97 , \port$19670$169 , \port$20624$53 , \port$20624$65 , \port$20624$145 , \port$20624$157 , \port$21260$79 , \port$21260$91 , \port$21260$163 , \port$21260$175 , \port$21419$5 , \port$21419$17 , \port$21419$85 , \port$21419$97 , \port$21419$109 , \port$21419$169 , \port$23327$59 , \port$23327$71 , \port$23327$79 , \port$23327$91 , \port$23327$151 
-, \port$23327$163 , \port$23327$175 , valid_table_out, spins, load_lane);
+module \pbitgen_top.core.unit55 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15240$23 
+, \port$15240$35 , \port$15240$115 , \port$15240$127 , \port$16194$11 , \port$16194$91 , \port$16194$103 , \port$16194$175 , \port$16830$11 , \port$16830$91 , \port$16830$103 , \port$16830$175 , \port$17625$47 , \port$17625$59 , \port$17625$139 , \port$17625$151 , \port$18261$29 , \port$18261$41 , \port$18261$121 , \port$18261$133 , \port$19692$5 , \port$19692$85 
+, \port$19692$97 , \port$19692$169 , \port$20646$53 , \port$20646$65 , \port$20646$145 , \port$20646$157 , \port$21282$79 , \port$21282$91 , \port$21282$163 , \port$21282$175 , \port$21441$5 , \port$21441$17 , \port$21441$85 , \port$21441$97 , \port$21441$109 , \port$21441$169 , \port$23349$59 , \port$23349$71 , \port$23349$79 , \port$23349$91 , \port$23349$151 
+, \port$23349$163 , \port$23349$175 , valid_table_out, spins, load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$57  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -123960,96 +124004,96 @@ module \pbitgen_top.core.unit55 (load_data, clk, rst, load, load_seed, load_vis,
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15218$115 ;
-  wire \port$15218$115 ;
-  input \port$15218$127 ;
-  wire \port$15218$127 ;
-  input \port$15218$23 ;
-  wire \port$15218$23 ;
-  input \port$15218$35 ;
-  wire \port$15218$35 ;
-  input \port$16172$103 ;
-  wire \port$16172$103 ;
-  input \port$16172$11 ;
-  wire \port$16172$11 ;
-  input \port$16172$175 ;
-  wire \port$16172$175 ;
-  input \port$16172$91 ;
-  wire \port$16172$91 ;
-  input \port$16808$103 ;
-  wire \port$16808$103 ;
-  input \port$16808$11 ;
-  wire \port$16808$11 ;
-  input \port$16808$175 ;
-  wire \port$16808$175 ;
-  input \port$16808$91 ;
-  wire \port$16808$91 ;
-  input \port$17603$139 ;
-  wire \port$17603$139 ;
-  input \port$17603$151 ;
-  wire \port$17603$151 ;
-  input \port$17603$47 ;
-  wire \port$17603$47 ;
-  input \port$17603$59 ;
-  wire \port$17603$59 ;
-  input \port$18239$121 ;
-  wire \port$18239$121 ;
-  input \port$18239$133 ;
-  wire \port$18239$133 ;
-  input \port$18239$29 ;
-  wire \port$18239$29 ;
-  input \port$18239$41 ;
-  wire \port$18239$41 ;
-  input \port$19670$169 ;
-  wire \port$19670$169 ;
-  input \port$19670$5 ;
-  wire \port$19670$5 ;
-  input \port$19670$85 ;
-  wire \port$19670$85 ;
-  input \port$19670$97 ;
-  wire \port$19670$97 ;
-  input \port$20624$145 ;
-  wire \port$20624$145 ;
-  input \port$20624$157 ;
-  wire \port$20624$157 ;
-  input \port$20624$53 ;
-  wire \port$20624$53 ;
-  input \port$20624$65 ;
-  wire \port$20624$65 ;
-  input \port$21260$163 ;
-  wire \port$21260$163 ;
-  input \port$21260$175 ;
-  wire \port$21260$175 ;
-  input \port$21260$79 ;
-  wire \port$21260$79 ;
-  input \port$21260$91 ;
-  wire \port$21260$91 ;
-  input \port$21419$109 ;
-  wire \port$21419$109 ;
-  input \port$21419$169 ;
-  wire \port$21419$169 ;
-  input \port$21419$17 ;
-  wire \port$21419$17 ;
-  input \port$21419$5 ;
-  wire \port$21419$5 ;
-  input \port$21419$85 ;
-  wire \port$21419$85 ;
-  input \port$21419$97 ;
-  wire \port$21419$97 ;
-  input \port$23327$151 ;
-  wire \port$23327$151 ;
-  input \port$23327$163 ;
-  wire \port$23327$163 ;
-  input \port$23327$175 ;
-  wire \port$23327$175 ;
-  input \port$23327$59 ;
-  wire \port$23327$59 ;
-  input \port$23327$71 ;
-  wire \port$23327$71 ;
-  input \port$23327$79 ;
-  wire \port$23327$79 ;
-  input \port$23327$91 ;
-  wire \port$23327$91 ;
+  input \port$15240$115 ;
+  wire \port$15240$115 ;
+  input \port$15240$127 ;
+  wire \port$15240$127 ;
+  input \port$15240$23 ;
+  wire \port$15240$23 ;
+  input \port$15240$35 ;
+  wire \port$15240$35 ;
+  input \port$16194$103 ;
+  wire \port$16194$103 ;
+  input \port$16194$11 ;
+  wire \port$16194$11 ;
+  input \port$16194$175 ;
+  wire \port$16194$175 ;
+  input \port$16194$91 ;
+  wire \port$16194$91 ;
+  input \port$16830$103 ;
+  wire \port$16830$103 ;
+  input \port$16830$11 ;
+  wire \port$16830$11 ;
+  input \port$16830$175 ;
+  wire \port$16830$175 ;
+  input \port$16830$91 ;
+  wire \port$16830$91 ;
+  input \port$17625$139 ;
+  wire \port$17625$139 ;
+  input \port$17625$151 ;
+  wire \port$17625$151 ;
+  input \port$17625$47 ;
+  wire \port$17625$47 ;
+  input \port$17625$59 ;
+  wire \port$17625$59 ;
+  input \port$18261$121 ;
+  wire \port$18261$121 ;
+  input \port$18261$133 ;
+  wire \port$18261$133 ;
+  input \port$18261$29 ;
+  wire \port$18261$29 ;
+  input \port$18261$41 ;
+  wire \port$18261$41 ;
+  input \port$19692$169 ;
+  wire \port$19692$169 ;
+  input \port$19692$5 ;
+  wire \port$19692$5 ;
+  input \port$19692$85 ;
+  wire \port$19692$85 ;
+  input \port$19692$97 ;
+  wire \port$19692$97 ;
+  input \port$20646$145 ;
+  wire \port$20646$145 ;
+  input \port$20646$157 ;
+  wire \port$20646$157 ;
+  input \port$20646$53 ;
+  wire \port$20646$53 ;
+  input \port$20646$65 ;
+  wire \port$20646$65 ;
+  input \port$21282$163 ;
+  wire \port$21282$163 ;
+  input \port$21282$175 ;
+  wire \port$21282$175 ;
+  input \port$21282$79 ;
+  wire \port$21282$79 ;
+  input \port$21282$91 ;
+  wire \port$21282$91 ;
+  input \port$21441$109 ;
+  wire \port$21441$109 ;
+  input \port$21441$169 ;
+  wire \port$21441$169 ;
+  input \port$21441$17 ;
+  wire \port$21441$17 ;
+  input \port$21441$5 ;
+  wire \port$21441$5 ;
+  input \port$21441$85 ;
+  wire \port$21441$85 ;
+  input \port$21441$97 ;
+  wire \port$21441$97 ;
+  input \port$23349$151 ;
+  wire \port$23349$151 ;
+  input \port$23349$163 ;
+  wire \port$23349$163 ;
+  input \port$23349$175 ;
+  wire \port$23349$175 ;
+  input \port$23349$59 ;
+  wire \port$23349$59 ;
+  input \port$23349$71 ;
+  wire \port$23349$71 ;
+  input \port$23349$79 ;
+  wire \port$23349$79 ;
+  input \port$23349$91 ;
+  wire \port$23349$91 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -124291,21 +124335,21 @@ module \pbitgen_top.core.unit55 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$9  = $signed(\$8 ) + $signed(2'h1);
   assign \$10  = ! load_addr_bc;
   assign \$11  = visible >> slot_bc;
-  assign \$12  = wrap_b_bc[1] ? \port$21419$85  : \port$21419$97 ;
-  assign \$13  = wrap_b_bc[1] ? \port$21419$169  : \port$21419$5 ;
+  assign \$12  = wrap_b_bc[1] ? \port$21441$85  : \port$21441$97 ;
+  assign \$13  = wrap_b_bc[1] ? \port$21441$169  : \port$21441$5 ;
   assign \$23  = wrap_a_bc[1] ? \$21  : \$22 ;
-  assign \$24  = wrap_b_bc[1] ? \port$21419$97  : \port$21419$109 ;
-  assign \$25  = wrap_b_bc[1] ? \port$21419$5  : \port$21419$17 ;
+  assign \$24  = wrap_b_bc[1] ? \port$21441$97  : \port$21441$109 ;
+  assign \$25  = wrap_b_bc[1] ? \port$21441$5  : \port$21441$17 ;
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
-  assign \$27  = wrap_b_bc[1] ? \port$19670$85  : \port$19670$97 ;
-  assign \$28  = wrap_b_bc[1] ? \port$19670$169  : \port$19670$5 ;
+  assign \$27  = wrap_b_bc[1] ? \port$19692$85  : \port$19692$97 ;
+  assign \$28  = wrap_b_bc[1] ? \port$19692$169  : \port$19692$5 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
   assign \$35  = wrap_a_bc[1] ? \$33  : \$34 ;
-  assign \$36  = wrap_b_bc[1] ? \port$18239$121  : \port$18239$133 ;
-  assign \$37  = wrap_b_bc[1] ? \port$18239$29  : \port$18239$41 ;
+  assign \$36  = wrap_b_bc[1] ? \port$18261$121  : \port$18261$133 ;
+  assign \$37  = wrap_b_bc[1] ? \port$18261$29  : \port$18261$41 ;
   assign \$38  = wrap_a_bc[3] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$20624$145  : \port$20624$157 ;
-  assign \$40  = wrap_b_bc[1] ? \port$20624$53  : \port$20624$65 ;
+  assign \$39  = wrap_b_bc[1] ? \port$20646$145  : \port$20646$157 ;
+  assign \$40  = wrap_b_bc[1] ? \port$20646$53  : \port$20646$65 ;
   assign \$41  = wrap_a_bc[5] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[5] ? \$42  : \$43 ;
   assign \$47  = wrap_a_bc[3] ? \$45  : \$46 ;
@@ -125214,7 +125258,7 @@ module \pbitgen_top.core.unit55 (load_data, clk, rst, load, load_seed, load_vis,
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$15218$115 , \port$15218$127 , \port$15218$23 , \port$15218$35 , \port$17603$139 , \port$17603$151 , \port$17603$47 , \port$17603$59 , \port$20624$145 , \port$20624$157 , \port$20624$53 , \port$20624$65 , \port$18239$121 , \port$18239$133 , \port$18239$29 , \port$18239$41 , \port$16172$91 , \port$16172$103 , \port$16172$175 , \port$16172$11 , \port$23327$151 , \port$23327$163 , \port$23327$59 , \port$23327$71 , \port$19670$85 , \port$19670$97 , \port$19670$169 , \port$19670$5 , \port$21419$97 , \port$21419$109 , \port$21419$5 , \port$21419$17 , \port$16808$91 , \port$16808$103 , \port$16808$175 , \port$16808$11 , \port$23327$79 , \port$23327$91 , \port$23327$163 , \port$23327$175 , \port$21260$79 , \port$21260$91 , \port$21260$163 , \port$21260$175 , \port$21419$85 , \port$21419$97 , \port$21419$169 , \port$21419$5  };
+  assign nbr = { \port$15240$115 , \port$15240$127 , \port$15240$23 , \port$15240$35 , \port$17625$139 , \port$17625$151 , \port$17625$47 , \port$17625$59 , \port$20646$145 , \port$20646$157 , \port$20646$53 , \port$20646$65 , \port$18261$121 , \port$18261$133 , \port$18261$29 , \port$18261$41 , \port$16194$91 , \port$16194$103 , \port$16194$175 , \port$16194$11 , \port$23349$151 , \port$23349$163 , \port$23349$59 , \port$23349$71 , \port$19692$85 , \port$19692$97 , \port$19692$169 , \port$19692$5 , \port$21441$97 , \port$21441$109 , \port$21441$5 , \port$21441$17 , \port$16830$91 , \port$16830$103 , \port$16830$175 , \port$16830$11 , \port$23349$79 , \port$23349$91 , \port$23349$163 , \port$23349$175 , \port$21282$79 , \port$21282$91 , \port$21282$163 , \port$21282$175 , \port$21441$85 , \port$21441$97 , \port$21441$169 , \port$21441$5  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -125243,32 +125287,32 @@ module \pbitgen_top.core.unit55 (load_data, clk, rst, load, load_seed, load_vis,
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
   assign \$14  = \$13 ;
-  assign \$15  = \port$21260$91 ;
-  assign \$16  = \port$21260$175 ;
+  assign \$15  = \port$21282$91 ;
+  assign \$16  = \port$21282$175 ;
   assign \$17  = \$16 ;
-  assign \$18  = \port$23327$91 ;
-  assign \$19  = \port$23327$175 ;
+  assign \$18  = \port$23349$91 ;
+  assign \$19  = \port$23349$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$16808$103 ;
-  assign \$22  = \port$16808$11 ;
+  assign \$21  = \port$16830$103 ;
+  assign \$22  = \port$16830$11 ;
   assign \$29  = \$28 ;
-  assign \$30  = \port$23327$163 ;
-  assign \$31  = \port$23327$71 ;
-  assign \$33  = \port$16172$103 ;
-  assign \$34  = \port$16172$11 ;
-  assign \$42  = \port$17603$151 ;
-  assign \$43  = \port$17603$59 ;
-  assign \$45  = \port$15218$127 ;
-  assign \$46  = \port$15218$35 ;
+  assign \$30  = \port$23349$163 ;
+  assign \$31  = \port$23349$71 ;
+  assign \$33  = \port$16194$103 ;
+  assign \$34  = \port$16194$11 ;
+  assign \$42  = \port$17625$151 ;
+  assign \$43  = \port$17625$59 ;
+  assign \$45  = \port$15240$127 ;
+  assign \$46  = \port$15240$35 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit6 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15536$59 
-, \port$15536$71 , \port$15536$79 , \port$15536$91 , \port$15536$151 , \port$15536$163 , \port$15536$175 , valid_table_out, spins, \port$15854$11 , \port$15854$79 , \port$15854$91 , \port$15854$103 , \port$15854$163 , \port$15854$175 , \port$17285$79 , \port$17285$91 , \port$17285$163 , \port$17285$175 , \port$17921$79 , \port$17921$91 , \port$17921$163 
-, \port$17921$175 , \port$18557$17 , \port$18557$29 , \port$18557$109 , \port$18557$121 , \port$19352$17 , \port$19352$29 , \port$19352$109 , \port$19352$121 , \port$20942$41 , \port$20942$53 , \port$20942$133 , \port$20942$145 , \port$21737$41 , \port$21737$53 , \port$21737$133 , \port$21737$145 , \port$22373$59 , \port$22373$71 , \port$22373$151 , \port$22373$163 
-, \port$23009$59 , \port$23009$71 , \port$23009$151 , \port$23009$163 , load_lane);
+module \pbitgen_top.core.unit6 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15558$59 
+, \port$15558$71 , \port$15558$79 , \port$15558$91 , \port$15558$151 , \port$15558$163 , \port$15558$175 , valid_table_out, spins, \port$15876$11 , \port$15876$79 , \port$15876$91 , \port$15876$103 , \port$15876$163 , \port$15876$175 , \port$17307$79 , \port$17307$91 , \port$17307$163 , \port$17307$175 , \port$17943$79 , \port$17943$91 , \port$17943$163 
+, \port$17943$175 , \port$18579$17 , \port$18579$29 , \port$18579$109 , \port$18579$121 , \port$19374$17 , \port$19374$29 , \port$19374$109 , \port$19374$121 , \port$20964$41 , \port$20964$53 , \port$20964$133 , \port$20964$145 , \port$21759$41 , \port$21759$53 , \port$21759$133 , \port$21759$145 , \port$22395$59 , \port$22395$71 , \port$22395$151 , \port$22395$163 
+, \port$23031$59 , \port$23031$71 , \port$23031$151 , \port$23031$163 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$58  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -125639,96 +125683,96 @@ module \pbitgen_top.core.unit6 (load_data, clk, rst, load, load_seed, load_vis, 
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15536$151 ;
-  wire \port$15536$151 ;
-  input \port$15536$163 ;
-  wire \port$15536$163 ;
-  input \port$15536$175 ;
-  wire \port$15536$175 ;
-  input \port$15536$59 ;
-  wire \port$15536$59 ;
-  input \port$15536$71 ;
-  wire \port$15536$71 ;
-  input \port$15536$79 ;
-  wire \port$15536$79 ;
-  input \port$15536$91 ;
-  wire \port$15536$91 ;
-  input \port$15854$103 ;
-  wire \port$15854$103 ;
-  input \port$15854$11 ;
-  wire \port$15854$11 ;
-  input \port$15854$163 ;
-  wire \port$15854$163 ;
-  input \port$15854$175 ;
-  wire \port$15854$175 ;
-  input \port$15854$79 ;
-  wire \port$15854$79 ;
-  input \port$15854$91 ;
-  wire \port$15854$91 ;
-  input \port$17285$163 ;
-  wire \port$17285$163 ;
-  input \port$17285$175 ;
-  wire \port$17285$175 ;
-  input \port$17285$79 ;
-  wire \port$17285$79 ;
-  input \port$17285$91 ;
-  wire \port$17285$91 ;
-  input \port$17921$163 ;
-  wire \port$17921$163 ;
-  input \port$17921$175 ;
-  wire \port$17921$175 ;
-  input \port$17921$79 ;
-  wire \port$17921$79 ;
-  input \port$17921$91 ;
-  wire \port$17921$91 ;
-  input \port$18557$109 ;
-  wire \port$18557$109 ;
-  input \port$18557$121 ;
-  wire \port$18557$121 ;
-  input \port$18557$17 ;
-  wire \port$18557$17 ;
-  input \port$18557$29 ;
-  wire \port$18557$29 ;
-  input \port$19352$109 ;
-  wire \port$19352$109 ;
-  input \port$19352$121 ;
-  wire \port$19352$121 ;
-  input \port$19352$17 ;
-  wire \port$19352$17 ;
-  input \port$19352$29 ;
-  wire \port$19352$29 ;
-  input \port$20942$133 ;
-  wire \port$20942$133 ;
-  input \port$20942$145 ;
-  wire \port$20942$145 ;
-  input \port$20942$41 ;
-  wire \port$20942$41 ;
-  input \port$20942$53 ;
-  wire \port$20942$53 ;
-  input \port$21737$133 ;
-  wire \port$21737$133 ;
-  input \port$21737$145 ;
-  wire \port$21737$145 ;
-  input \port$21737$41 ;
-  wire \port$21737$41 ;
-  input \port$21737$53 ;
-  wire \port$21737$53 ;
-  input \port$22373$151 ;
-  wire \port$22373$151 ;
-  input \port$22373$163 ;
-  wire \port$22373$163 ;
-  input \port$22373$59 ;
-  wire \port$22373$59 ;
-  input \port$22373$71 ;
-  wire \port$22373$71 ;
-  input \port$23009$151 ;
-  wire \port$23009$151 ;
-  input \port$23009$163 ;
-  wire \port$23009$163 ;
-  input \port$23009$59 ;
-  wire \port$23009$59 ;
-  input \port$23009$71 ;
-  wire \port$23009$71 ;
+  input \port$15558$151 ;
+  wire \port$15558$151 ;
+  input \port$15558$163 ;
+  wire \port$15558$163 ;
+  input \port$15558$175 ;
+  wire \port$15558$175 ;
+  input \port$15558$59 ;
+  wire \port$15558$59 ;
+  input \port$15558$71 ;
+  wire \port$15558$71 ;
+  input \port$15558$79 ;
+  wire \port$15558$79 ;
+  input \port$15558$91 ;
+  wire \port$15558$91 ;
+  input \port$15876$103 ;
+  wire \port$15876$103 ;
+  input \port$15876$11 ;
+  wire \port$15876$11 ;
+  input \port$15876$163 ;
+  wire \port$15876$163 ;
+  input \port$15876$175 ;
+  wire \port$15876$175 ;
+  input \port$15876$79 ;
+  wire \port$15876$79 ;
+  input \port$15876$91 ;
+  wire \port$15876$91 ;
+  input \port$17307$163 ;
+  wire \port$17307$163 ;
+  input \port$17307$175 ;
+  wire \port$17307$175 ;
+  input \port$17307$79 ;
+  wire \port$17307$79 ;
+  input \port$17307$91 ;
+  wire \port$17307$91 ;
+  input \port$17943$163 ;
+  wire \port$17943$163 ;
+  input \port$17943$175 ;
+  wire \port$17943$175 ;
+  input \port$17943$79 ;
+  wire \port$17943$79 ;
+  input \port$17943$91 ;
+  wire \port$17943$91 ;
+  input \port$18579$109 ;
+  wire \port$18579$109 ;
+  input \port$18579$121 ;
+  wire \port$18579$121 ;
+  input \port$18579$17 ;
+  wire \port$18579$17 ;
+  input \port$18579$29 ;
+  wire \port$18579$29 ;
+  input \port$19374$109 ;
+  wire \port$19374$109 ;
+  input \port$19374$121 ;
+  wire \port$19374$121 ;
+  input \port$19374$17 ;
+  wire \port$19374$17 ;
+  input \port$19374$29 ;
+  wire \port$19374$29 ;
+  input \port$20964$133 ;
+  wire \port$20964$133 ;
+  input \port$20964$145 ;
+  wire \port$20964$145 ;
+  input \port$20964$41 ;
+  wire \port$20964$41 ;
+  input \port$20964$53 ;
+  wire \port$20964$53 ;
+  input \port$21759$133 ;
+  wire \port$21759$133 ;
+  input \port$21759$145 ;
+  wire \port$21759$145 ;
+  input \port$21759$41 ;
+  wire \port$21759$41 ;
+  input \port$21759$53 ;
+  wire \port$21759$53 ;
+  input \port$22395$151 ;
+  wire \port$22395$151 ;
+  input \port$22395$163 ;
+  wire \port$22395$163 ;
+  input \port$22395$59 ;
+  wire \port$22395$59 ;
+  input \port$22395$71 ;
+  wire \port$22395$71 ;
+  input \port$23031$151 ;
+  wire \port$23031$151 ;
+  input \port$23031$163 ;
+  wire \port$23031$163 ;
+  input \port$23031$59 ;
+  wire \port$23031$59 ;
+  input \port$23031$71 ;
+  wire \port$23031$71 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -125974,17 +126018,17 @@ module \pbitgen_top.core.unit6 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$19352$109  : \port$19352$121 ;
-  assign \$37  = wrap_b_bc[1] ? \port$19352$17  : \port$19352$29 ;
+  assign \$36  = wrap_b_bc[1] ? \port$19374$109  : \port$19374$121 ;
+  assign \$37  = wrap_b_bc[1] ? \port$19374$17  : \port$19374$29 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$21737$133  : \port$21737$145 ;
-  assign \$40  = wrap_b_bc[1] ? \port$21737$41  : \port$21737$53 ;
+  assign \$39  = wrap_b_bc[1] ? \port$21759$133  : \port$21759$145 ;
+  assign \$40  = wrap_b_bc[1] ? \port$21759$41  : \port$21759$53 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$20942$133  : \port$20942$145 ;
-  assign \$43  = wrap_b_bc[1] ? \port$20942$41  : \port$20942$53 ;
+  assign \$42  = wrap_b_bc[1] ? \port$20964$133  : \port$20964$145 ;
+  assign \$43  = wrap_b_bc[1] ? \port$20964$41  : \port$20964$53 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$18557$109  : \port$18557$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$18557$17  : \port$18557$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$18579$109  : \port$18579$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$18579$17  : \port$18579$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -126891,7 +126935,7 @@ module \pbitgen_top.core.unit6 (load_data, clk, rst, load, load_seed, load_vis, 
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$18557$109 , \port$18557$121 , \port$18557$17 , \port$18557$29 , \port$20942$133 , \port$20942$145 , \port$20942$41 , \port$20942$53 , \port$21737$133 , \port$21737$145 , \port$21737$41 , \port$21737$53 , \port$19352$109 , \port$19352$121 , \port$19352$17 , \port$19352$29 , \port$17285$79 , \port$17285$91 , \port$17285$163 , \port$17285$175 , \port$15536$151 , \port$15536$163 , \port$15536$59 , \port$15536$71 , \port$23009$151 , \port$23009$163 , \port$23009$59 , \port$23009$71 , \port$15854$91 , \port$15854$103 , \port$15854$175 , \port$15854$11 , \port$17921$79 , \port$17921$91 , \port$17921$163 , \port$17921$175 , \port$15536$79 , \port$15536$91 , \port$15536$163 , \port$15536$175 , \port$22373$151 , \port$22373$163 , \port$22373$59 , \port$22373$71 , \port$15854$79 , \port$15854$91 , \port$15854$163 , \port$15854$175  };
+  assign nbr = { \port$18579$109 , \port$18579$121 , \port$18579$17 , \port$18579$29 , \port$20964$133 , \port$20964$145 , \port$20964$41 , \port$20964$53 , \port$21759$133 , \port$21759$145 , \port$21759$41 , \port$21759$53 , \port$19374$109 , \port$19374$121 , \port$19374$17 , \port$19374$29 , \port$17307$79 , \port$17307$91 , \port$17307$163 , \port$17307$175 , \port$15558$151 , \port$15558$163 , \port$15558$59 , \port$15558$71 , \port$23031$151 , \port$23031$163 , \port$23031$59 , \port$23031$71 , \port$15876$91 , \port$15876$103 , \port$15876$175 , \port$15876$11 , \port$17943$79 , \port$17943$91 , \port$17943$163 , \port$17943$175 , \port$15558$79 , \port$15558$91 , \port$15558$163 , \port$15558$175 , \port$22395$151 , \port$22395$163 , \port$22395$59 , \port$22395$71 , \port$15876$79 , \port$15876$91 , \port$15876$163 , \port$15876$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -126919,35 +126963,35 @@ module \pbitgen_top.core.unit6 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$15854$91 ;
-  assign \$13  = \port$15854$175 ;
+  assign \$12  = \port$15876$91 ;
+  assign \$13  = \port$15876$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$22373$163 ;
-  assign \$16  = \port$22373$71 ;
-  assign \$18  = \port$15536$91 ;
-  assign \$19  = \port$15536$175 ;
+  assign \$15  = \port$22395$163 ;
+  assign \$16  = \port$22395$71 ;
+  assign \$18  = \port$15558$91 ;
+  assign \$19  = \port$15558$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$17921$91 ;
-  assign \$22  = \port$17921$175 ;
+  assign \$21  = \port$17943$91 ;
+  assign \$22  = \port$17943$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$15854$103 ;
-  assign \$25  = \port$15854$11 ;
-  assign \$27  = \port$23009$163 ;
-  assign \$28  = \port$23009$71 ;
-  assign \$30  = \port$15536$163 ;
-  assign \$31  = \port$15536$71 ;
-  assign \$33  = \port$17285$91 ;
-  assign \$34  = \port$17285$175 ;
+  assign \$24  = \port$15876$103 ;
+  assign \$25  = \port$15876$11 ;
+  assign \$27  = \port$23031$163 ;
+  assign \$28  = \port$23031$71 ;
+  assign \$30  = \port$15558$163 ;
+  assign \$31  = \port$15558$71 ;
+  assign \$33  = \port$17307$91 ;
+  assign \$34  = \port$17307$175 ;
   assign \$35  = \$34 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit7 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15695$3 
-, \port$15695$63 , \port$15695$75 , \port$15695$87 , \port$15695$147 , \port$15695$159 , \port$15695$167 , valid_table_out, spins, \port$16013$3 , \port$16013$15 , \port$16013$75 , \port$16013$87 , \port$16013$99 , \port$16013$167 , \port$17444$3 , \port$17444$75 , \port$17444$87 , \port$17444$167 , \port$18080$3 , \port$18080$75 , \port$18080$87 
-, \port$18080$167 , \port$18716$21 , \port$18716$33 , \port$18716$105 , \port$18716$117 , \port$19511$21 , \port$19511$33 , \port$19511$105 , \port$19511$117 , \port$21101$45 , \port$21101$57 , \port$21101$129 , \port$21101$141 , \port$21896$45 , \port$21896$57 , \port$21896$129 , \port$21896$141 , \port$22532$63 , \port$22532$75 , \port$22532$147 , \port$22532$159 
-, \port$23168$63 , \port$23168$75 , \port$23168$147 , \port$23168$159 , load_lane);
+module \pbitgen_top.core.unit7 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15717$3 
+, \port$15717$63 , \port$15717$75 , \port$15717$87 , \port$15717$147 , \port$15717$159 , \port$15717$167 , valid_table_out, spins, \port$16035$3 , \port$16035$15 , \port$16035$75 , \port$16035$87 , \port$16035$99 , \port$16035$167 , \port$17466$3 , \port$17466$75 , \port$17466$87 , \port$17466$167 , \port$18102$3 , \port$18102$75 , \port$18102$87 
+, \port$18102$167 , \port$18738$21 , \port$18738$33 , \port$18738$105 , \port$18738$117 , \port$19533$21 , \port$19533$33 , \port$19533$105 , \port$19533$117 , \port$21123$45 , \port$21123$57 , \port$21123$129 , \port$21123$141 , \port$21918$45 , \port$21918$57 , \port$21918$129 , \port$21918$141 , \port$22554$63 , \port$22554$75 , \port$22554$147 , \port$22554$159 
+, \port$23190$63 , \port$23190$75 , \port$23190$147 , \port$23190$159 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$59  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -127318,96 +127362,96 @@ module \pbitgen_top.core.unit7 (load_data, clk, rst, load, load_seed, load_vis, 
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15695$147 ;
-  wire \port$15695$147 ;
-  input \port$15695$159 ;
-  wire \port$15695$159 ;
-  input \port$15695$167 ;
-  wire \port$15695$167 ;
-  input \port$15695$3 ;
-  wire \port$15695$3 ;
-  input \port$15695$63 ;
-  wire \port$15695$63 ;
-  input \port$15695$75 ;
-  wire \port$15695$75 ;
-  input \port$15695$87 ;
-  wire \port$15695$87 ;
-  input \port$16013$15 ;
-  wire \port$16013$15 ;
-  input \port$16013$167 ;
-  wire \port$16013$167 ;
-  input \port$16013$3 ;
-  wire \port$16013$3 ;
-  input \port$16013$75 ;
-  wire \port$16013$75 ;
-  input \port$16013$87 ;
-  wire \port$16013$87 ;
-  input \port$16013$99 ;
-  wire \port$16013$99 ;
-  input \port$17444$167 ;
-  wire \port$17444$167 ;
-  input \port$17444$3 ;
-  wire \port$17444$3 ;
-  input \port$17444$75 ;
-  wire \port$17444$75 ;
-  input \port$17444$87 ;
-  wire \port$17444$87 ;
-  input \port$18080$167 ;
-  wire \port$18080$167 ;
-  input \port$18080$3 ;
-  wire \port$18080$3 ;
-  input \port$18080$75 ;
-  wire \port$18080$75 ;
-  input \port$18080$87 ;
-  wire \port$18080$87 ;
-  input \port$18716$105 ;
-  wire \port$18716$105 ;
-  input \port$18716$117 ;
-  wire \port$18716$117 ;
-  input \port$18716$21 ;
-  wire \port$18716$21 ;
-  input \port$18716$33 ;
-  wire \port$18716$33 ;
-  input \port$19511$105 ;
-  wire \port$19511$105 ;
-  input \port$19511$117 ;
-  wire \port$19511$117 ;
-  input \port$19511$21 ;
-  wire \port$19511$21 ;
-  input \port$19511$33 ;
-  wire \port$19511$33 ;
-  input \port$21101$129 ;
-  wire \port$21101$129 ;
-  input \port$21101$141 ;
-  wire \port$21101$141 ;
-  input \port$21101$45 ;
-  wire \port$21101$45 ;
-  input \port$21101$57 ;
-  wire \port$21101$57 ;
-  input \port$21896$129 ;
-  wire \port$21896$129 ;
-  input \port$21896$141 ;
-  wire \port$21896$141 ;
-  input \port$21896$45 ;
-  wire \port$21896$45 ;
-  input \port$21896$57 ;
-  wire \port$21896$57 ;
-  input \port$22532$147 ;
-  wire \port$22532$147 ;
-  input \port$22532$159 ;
-  wire \port$22532$159 ;
-  input \port$22532$63 ;
-  wire \port$22532$63 ;
-  input \port$22532$75 ;
-  wire \port$22532$75 ;
-  input \port$23168$147 ;
-  wire \port$23168$147 ;
-  input \port$23168$159 ;
-  wire \port$23168$159 ;
-  input \port$23168$63 ;
-  wire \port$23168$63 ;
-  input \port$23168$75 ;
-  wire \port$23168$75 ;
+  input \port$15717$147 ;
+  wire \port$15717$147 ;
+  input \port$15717$159 ;
+  wire \port$15717$159 ;
+  input \port$15717$167 ;
+  wire \port$15717$167 ;
+  input \port$15717$3 ;
+  wire \port$15717$3 ;
+  input \port$15717$63 ;
+  wire \port$15717$63 ;
+  input \port$15717$75 ;
+  wire \port$15717$75 ;
+  input \port$15717$87 ;
+  wire \port$15717$87 ;
+  input \port$16035$15 ;
+  wire \port$16035$15 ;
+  input \port$16035$167 ;
+  wire \port$16035$167 ;
+  input \port$16035$3 ;
+  wire \port$16035$3 ;
+  input \port$16035$75 ;
+  wire \port$16035$75 ;
+  input \port$16035$87 ;
+  wire \port$16035$87 ;
+  input \port$16035$99 ;
+  wire \port$16035$99 ;
+  input \port$17466$167 ;
+  wire \port$17466$167 ;
+  input \port$17466$3 ;
+  wire \port$17466$3 ;
+  input \port$17466$75 ;
+  wire \port$17466$75 ;
+  input \port$17466$87 ;
+  wire \port$17466$87 ;
+  input \port$18102$167 ;
+  wire \port$18102$167 ;
+  input \port$18102$3 ;
+  wire \port$18102$3 ;
+  input \port$18102$75 ;
+  wire \port$18102$75 ;
+  input \port$18102$87 ;
+  wire \port$18102$87 ;
+  input \port$18738$105 ;
+  wire \port$18738$105 ;
+  input \port$18738$117 ;
+  wire \port$18738$117 ;
+  input \port$18738$21 ;
+  wire \port$18738$21 ;
+  input \port$18738$33 ;
+  wire \port$18738$33 ;
+  input \port$19533$105 ;
+  wire \port$19533$105 ;
+  input \port$19533$117 ;
+  wire \port$19533$117 ;
+  input \port$19533$21 ;
+  wire \port$19533$21 ;
+  input \port$19533$33 ;
+  wire \port$19533$33 ;
+  input \port$21123$129 ;
+  wire \port$21123$129 ;
+  input \port$21123$141 ;
+  wire \port$21123$141 ;
+  input \port$21123$45 ;
+  wire \port$21123$45 ;
+  input \port$21123$57 ;
+  wire \port$21123$57 ;
+  input \port$21918$129 ;
+  wire \port$21918$129 ;
+  input \port$21918$141 ;
+  wire \port$21918$141 ;
+  input \port$21918$45 ;
+  wire \port$21918$45 ;
+  input \port$21918$57 ;
+  wire \port$21918$57 ;
+  input \port$22554$147 ;
+  wire \port$22554$147 ;
+  input \port$22554$159 ;
+  wire \port$22554$159 ;
+  input \port$22554$63 ;
+  wire \port$22554$63 ;
+  input \port$22554$75 ;
+  wire \port$22554$75 ;
+  input \port$23190$147 ;
+  wire \port$23190$147 ;
+  input \port$23190$159 ;
+  wire \port$23190$159 ;
+  input \port$23190$63 ;
+  wire \port$23190$63 ;
+  input \port$23190$75 ;
+  wire \port$23190$75 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -127653,17 +127697,17 @@ module \pbitgen_top.core.unit7 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$19511$21  : \port$19511$33 ;
-  assign \$37  = wrap_b_bc[1] ? \port$19511$105  : \port$19511$117 ;
+  assign \$36  = wrap_b_bc[1] ? \port$19533$21  : \port$19533$33 ;
+  assign \$37  = wrap_b_bc[1] ? \port$19533$105  : \port$19533$117 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$21896$45  : \port$21896$57 ;
-  assign \$40  = wrap_b_bc[1] ? \port$21896$129  : \port$21896$141 ;
+  assign \$39  = wrap_b_bc[1] ? \port$21918$45  : \port$21918$57 ;
+  assign \$40  = wrap_b_bc[1] ? \port$21918$129  : \port$21918$141 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$21101$45  : \port$21101$57 ;
-  assign \$43  = wrap_b_bc[1] ? \port$21101$129  : \port$21101$141 ;
+  assign \$42  = wrap_b_bc[1] ? \port$21123$45  : \port$21123$57 ;
+  assign \$43  = wrap_b_bc[1] ? \port$21123$129  : \port$21123$141 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$18716$21  : \port$18716$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$18716$105  : \port$18716$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$18738$21  : \port$18738$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$18738$105  : \port$18738$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -128570,7 +128614,7 @@ module \pbitgen_top.core.unit7 (load_data, clk, rst, load, load_seed, load_vis, 
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$18716$21 , \port$18716$33 , \port$18716$105 , \port$18716$117 , \port$21101$45 , \port$21101$57 , \port$21101$129 , \port$21101$141 , \port$21896$45 , \port$21896$57 , \port$21896$129 , \port$21896$141 , \port$19511$21 , \port$19511$33 , \port$19511$105 , \port$19511$117 , \port$17444$167 , \port$17444$3 , \port$17444$75 , \port$17444$87 , \port$15695$63 , \port$15695$75 , \port$15695$147 , \port$15695$159 , \port$23168$63 , \port$23168$75 , \port$23168$147 , \port$23168$159 , \port$16013$3 , \port$16013$15 , \port$16013$87 , \port$16013$99 , \port$18080$167 , \port$18080$3 , \port$18080$75 , \port$18080$87 , \port$15695$167 , \port$15695$3 , \port$15695$75 , \port$15695$87 , \port$22532$63 , \port$22532$75 , \port$22532$147 , \port$22532$159 , \port$16013$167 , \port$16013$3 , \port$16013$75 , \port$16013$87  };
+  assign nbr = { \port$18738$21 , \port$18738$33 , \port$18738$105 , \port$18738$117 , \port$21123$45 , \port$21123$57 , \port$21123$129 , \port$21123$141 , \port$21918$45 , \port$21918$57 , \port$21918$129 , \port$21918$141 , \port$19533$21 , \port$19533$33 , \port$19533$105 , \port$19533$117 , \port$17466$167 , \port$17466$3 , \port$17466$75 , \port$17466$87 , \port$15717$63 , \port$15717$75 , \port$15717$147 , \port$15717$159 , \port$23190$63 , \port$23190$75 , \port$23190$147 , \port$23190$159 , \port$16035$3 , \port$16035$15 , \port$16035$87 , \port$16035$99 , \port$18102$167 , \port$18102$3 , \port$18102$75 , \port$18102$87 , \port$15717$167 , \port$15717$3 , \port$15717$75 , \port$15717$87 , \port$22554$63 , \port$22554$75 , \port$22554$147 , \port$22554$159 , \port$16035$167 , \port$16035$3 , \port$16035$75 , \port$16035$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -128598,35 +128642,35 @@ module \pbitgen_top.core.unit7 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$16013$3 ;
-  assign \$13  = \port$16013$87 ;
+  assign \$12  = \port$16035$3 ;
+  assign \$13  = \port$16035$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$22532$75 ;
-  assign \$16  = \port$22532$159 ;
-  assign \$18  = \port$15695$3 ;
-  assign \$19  = \port$15695$87 ;
+  assign \$15  = \port$22554$75 ;
+  assign \$16  = \port$22554$159 ;
+  assign \$18  = \port$15717$3 ;
+  assign \$19  = \port$15717$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$18080$3 ;
-  assign \$22  = \port$18080$87 ;
+  assign \$21  = \port$18102$3 ;
+  assign \$22  = \port$18102$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$16013$15 ;
-  assign \$25  = \port$16013$99 ;
-  assign \$27  = \port$23168$75 ;
-  assign \$28  = \port$23168$159 ;
-  assign \$30  = \port$15695$75 ;
-  assign \$31  = \port$15695$159 ;
-  assign \$33  = \port$17444$3 ;
-  assign \$34  = \port$17444$87 ;
+  assign \$24  = \port$16035$15 ;
+  assign \$25  = \port$16035$99 ;
+  assign \$27  = \port$23190$75 ;
+  assign \$28  = \port$23190$159 ;
+  assign \$30  = \port$15717$75 ;
+  assign \$31  = \port$15717$159 ;
+  assign \$33  = \port$17466$3 ;
+  assign \$34  = \port$17466$87 ;
   assign \$35  = \$34 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit8 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15854$59 
-, \port$15854$71 , \port$15854$79 , \port$15854$91 , \port$15854$151 , \port$15854$163 , \port$15854$175 , valid_table_out, spins, \port$16172$11 , \port$16172$79 , \port$16172$91 , \port$16172$103 , \port$16172$163 , \port$16172$175 , \port$17603$79 , \port$17603$91 , \port$17603$163 , \port$17603$175 , \port$18239$79 , \port$18239$91 , \port$18239$163 
-, \port$18239$175 , \port$18875$17 , \port$18875$29 , \port$18875$109 , \port$18875$121 , \port$19670$17 , \port$19670$29 , \port$19670$109 , \port$19670$121 , \port$21260$41 , \port$21260$53 , \port$21260$133 , \port$21260$145 , \port$22055$41 , \port$22055$53 , \port$22055$133 , \port$22055$145 , \port$22691$59 , \port$22691$71 , \port$22691$151 , \port$22691$163 
-, \port$23327$59 , \port$23327$71 , \port$23327$151 , \port$23327$163 , load_lane);
+module \pbitgen_top.core.unit8 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$15876$59 
+, \port$15876$71 , \port$15876$79 , \port$15876$91 , \port$15876$151 , \port$15876$163 , \port$15876$175 , valid_table_out, spins, \port$16194$11 , \port$16194$79 , \port$16194$91 , \port$16194$103 , \port$16194$163 , \port$16194$175 , \port$17625$79 , \port$17625$91 , \port$17625$163 , \port$17625$175 , \port$18261$79 , \port$18261$91 , \port$18261$163 
+, \port$18261$175 , \port$18897$17 , \port$18897$29 , \port$18897$109 , \port$18897$121 , \port$19692$17 , \port$19692$29 , \port$19692$109 , \port$19692$121 , \port$21282$41 , \port$21282$53 , \port$21282$133 , \port$21282$145 , \port$22077$41 , \port$22077$53 , \port$22077$133 , \port$22077$145 , \port$22713$59 , \port$22713$71 , \port$22713$151 , \port$22713$163 
+, \port$23349$59 , \port$23349$71 , \port$23349$151 , \port$23349$163 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$60  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -128997,96 +129041,96 @@ module \pbitgen_top.core.unit8 (load_data, clk, rst, load, load_seed, load_vis, 
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$15854$151 ;
-  wire \port$15854$151 ;
-  input \port$15854$163 ;
-  wire \port$15854$163 ;
-  input \port$15854$175 ;
-  wire \port$15854$175 ;
-  input \port$15854$59 ;
-  wire \port$15854$59 ;
-  input \port$15854$71 ;
-  wire \port$15854$71 ;
-  input \port$15854$79 ;
-  wire \port$15854$79 ;
-  input \port$15854$91 ;
-  wire \port$15854$91 ;
-  input \port$16172$103 ;
-  wire \port$16172$103 ;
-  input \port$16172$11 ;
-  wire \port$16172$11 ;
-  input \port$16172$163 ;
-  wire \port$16172$163 ;
-  input \port$16172$175 ;
-  wire \port$16172$175 ;
-  input \port$16172$79 ;
-  wire \port$16172$79 ;
-  input \port$16172$91 ;
-  wire \port$16172$91 ;
-  input \port$17603$163 ;
-  wire \port$17603$163 ;
-  input \port$17603$175 ;
-  wire \port$17603$175 ;
-  input \port$17603$79 ;
-  wire \port$17603$79 ;
-  input \port$17603$91 ;
-  wire \port$17603$91 ;
-  input \port$18239$163 ;
-  wire \port$18239$163 ;
-  input \port$18239$175 ;
-  wire \port$18239$175 ;
-  input \port$18239$79 ;
-  wire \port$18239$79 ;
-  input \port$18239$91 ;
-  wire \port$18239$91 ;
-  input \port$18875$109 ;
-  wire \port$18875$109 ;
-  input \port$18875$121 ;
-  wire \port$18875$121 ;
-  input \port$18875$17 ;
-  wire \port$18875$17 ;
-  input \port$18875$29 ;
-  wire \port$18875$29 ;
-  input \port$19670$109 ;
-  wire \port$19670$109 ;
-  input \port$19670$121 ;
-  wire \port$19670$121 ;
-  input \port$19670$17 ;
-  wire \port$19670$17 ;
-  input \port$19670$29 ;
-  wire \port$19670$29 ;
-  input \port$21260$133 ;
-  wire \port$21260$133 ;
-  input \port$21260$145 ;
-  wire \port$21260$145 ;
-  input \port$21260$41 ;
-  wire \port$21260$41 ;
-  input \port$21260$53 ;
-  wire \port$21260$53 ;
-  input \port$22055$133 ;
-  wire \port$22055$133 ;
-  input \port$22055$145 ;
-  wire \port$22055$145 ;
-  input \port$22055$41 ;
-  wire \port$22055$41 ;
-  input \port$22055$53 ;
-  wire \port$22055$53 ;
-  input \port$22691$151 ;
-  wire \port$22691$151 ;
-  input \port$22691$163 ;
-  wire \port$22691$163 ;
-  input \port$22691$59 ;
-  wire \port$22691$59 ;
-  input \port$22691$71 ;
-  wire \port$22691$71 ;
-  input \port$23327$151 ;
-  wire \port$23327$151 ;
-  input \port$23327$163 ;
-  wire \port$23327$163 ;
-  input \port$23327$59 ;
-  wire \port$23327$59 ;
-  input \port$23327$71 ;
-  wire \port$23327$71 ;
+  input \port$15876$151 ;
+  wire \port$15876$151 ;
+  input \port$15876$163 ;
+  wire \port$15876$163 ;
+  input \port$15876$175 ;
+  wire \port$15876$175 ;
+  input \port$15876$59 ;
+  wire \port$15876$59 ;
+  input \port$15876$71 ;
+  wire \port$15876$71 ;
+  input \port$15876$79 ;
+  wire \port$15876$79 ;
+  input \port$15876$91 ;
+  wire \port$15876$91 ;
+  input \port$16194$103 ;
+  wire \port$16194$103 ;
+  input \port$16194$11 ;
+  wire \port$16194$11 ;
+  input \port$16194$163 ;
+  wire \port$16194$163 ;
+  input \port$16194$175 ;
+  wire \port$16194$175 ;
+  input \port$16194$79 ;
+  wire \port$16194$79 ;
+  input \port$16194$91 ;
+  wire \port$16194$91 ;
+  input \port$17625$163 ;
+  wire \port$17625$163 ;
+  input \port$17625$175 ;
+  wire \port$17625$175 ;
+  input \port$17625$79 ;
+  wire \port$17625$79 ;
+  input \port$17625$91 ;
+  wire \port$17625$91 ;
+  input \port$18261$163 ;
+  wire \port$18261$163 ;
+  input \port$18261$175 ;
+  wire \port$18261$175 ;
+  input \port$18261$79 ;
+  wire \port$18261$79 ;
+  input \port$18261$91 ;
+  wire \port$18261$91 ;
+  input \port$18897$109 ;
+  wire \port$18897$109 ;
+  input \port$18897$121 ;
+  wire \port$18897$121 ;
+  input \port$18897$17 ;
+  wire \port$18897$17 ;
+  input \port$18897$29 ;
+  wire \port$18897$29 ;
+  input \port$19692$109 ;
+  wire \port$19692$109 ;
+  input \port$19692$121 ;
+  wire \port$19692$121 ;
+  input \port$19692$17 ;
+  wire \port$19692$17 ;
+  input \port$19692$29 ;
+  wire \port$19692$29 ;
+  input \port$21282$133 ;
+  wire \port$21282$133 ;
+  input \port$21282$145 ;
+  wire \port$21282$145 ;
+  input \port$21282$41 ;
+  wire \port$21282$41 ;
+  input \port$21282$53 ;
+  wire \port$21282$53 ;
+  input \port$22077$133 ;
+  wire \port$22077$133 ;
+  input \port$22077$145 ;
+  wire \port$22077$145 ;
+  input \port$22077$41 ;
+  wire \port$22077$41 ;
+  input \port$22077$53 ;
+  wire \port$22077$53 ;
+  input \port$22713$151 ;
+  wire \port$22713$151 ;
+  input \port$22713$163 ;
+  wire \port$22713$163 ;
+  input \port$22713$59 ;
+  wire \port$22713$59 ;
+  input \port$22713$71 ;
+  wire \port$22713$71 ;
+  input \port$23349$151 ;
+  wire \port$23349$151 ;
+  input \port$23349$163 ;
+  wire \port$23349$163 ;
+  input \port$23349$59 ;
+  wire \port$23349$59 ;
+  input \port$23349$71 ;
+  wire \port$23349$71 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -129332,17 +129376,17 @@ module \pbitgen_top.core.unit8 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$19670$109  : \port$19670$121 ;
-  assign \$37  = wrap_b_bc[1] ? \port$19670$17  : \port$19670$29 ;
+  assign \$36  = wrap_b_bc[1] ? \port$19692$109  : \port$19692$121 ;
+  assign \$37  = wrap_b_bc[1] ? \port$19692$17  : \port$19692$29 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$22055$133  : \port$22055$145 ;
-  assign \$40  = wrap_b_bc[1] ? \port$22055$41  : \port$22055$53 ;
+  assign \$39  = wrap_b_bc[1] ? \port$22077$133  : \port$22077$145 ;
+  assign \$40  = wrap_b_bc[1] ? \port$22077$41  : \port$22077$53 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
-  assign \$42  = wrap_b_bc[1] ? \port$21260$133  : \port$21260$145 ;
-  assign \$43  = wrap_b_bc[1] ? \port$21260$41  : \port$21260$53 ;
+  assign \$42  = wrap_b_bc[1] ? \port$21282$133  : \port$21282$145 ;
+  assign \$43  = wrap_b_bc[1] ? \port$21282$41  : \port$21282$53 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$18875$109  : \port$18875$121 ;
-  assign \$46  = wrap_b_bc[1] ? \port$18875$17  : \port$18875$29 ;
+  assign \$45  = wrap_b_bc[1] ? \port$18897$109  : \port$18897$121 ;
+  assign \$46  = wrap_b_bc[1] ? \port$18897$17  : \port$18897$29 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -130249,7 +130293,7 @@ module \pbitgen_top.core.unit8 (load_data, clk, rst, load, load_seed, load_vis, 
       spins_next[165] = \$230 ;
     end
   end
-  assign nbr = { \port$18875$109 , \port$18875$121 , \port$18875$17 , \port$18875$29 , \port$21260$133 , \port$21260$145 , \port$21260$41 , \port$21260$53 , \port$22055$133 , \port$22055$145 , \port$22055$41 , \port$22055$53 , \port$19670$109 , \port$19670$121 , \port$19670$17 , \port$19670$29 , \port$17603$79 , \port$17603$91 , \port$17603$163 , \port$17603$175 , \port$15854$151 , \port$15854$163 , \port$15854$59 , \port$15854$71 , \port$23327$151 , \port$23327$163 , \port$23327$59 , \port$23327$71 , \port$16172$91 , \port$16172$103 , \port$16172$175 , \port$16172$11 , \port$18239$79 , \port$18239$91 , \port$18239$163 , \port$18239$175 , \port$15854$79 , \port$15854$91 , \port$15854$163 , \port$15854$175 , \port$22691$151 , \port$22691$163 , \port$22691$59 , \port$22691$71 , \port$16172$79 , \port$16172$91 , \port$16172$163 , \port$16172$175  };
+  assign nbr = { \port$18897$109 , \port$18897$121 , \port$18897$17 , \port$18897$29 , \port$21282$133 , \port$21282$145 , \port$21282$41 , \port$21282$53 , \port$22077$133 , \port$22077$145 , \port$22077$41 , \port$22077$53 , \port$19692$109 , \port$19692$121 , \port$19692$17 , \port$19692$29 , \port$17625$79 , \port$17625$91 , \port$17625$163 , \port$17625$175 , \port$15876$151 , \port$15876$163 , \port$15876$59 , \port$15876$71 , \port$23349$151 , \port$23349$163 , \port$23349$59 , \port$23349$71 , \port$16194$91 , \port$16194$103 , \port$16194$175 , \port$16194$11 , \port$18261$79 , \port$18261$91 , \port$18261$163 , \port$18261$175 , \port$15876$79 , \port$15876$91 , \port$15876$163 , \port$15876$175 , \port$22713$151 , \port$22713$163 , \port$22713$59 , \port$22713$71 , \port$16194$79 , \port$16194$91 , \port$16194$163 , \port$16194$175  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -130277,35 +130321,35 @@ module \pbitgen_top.core.unit8 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$16172$91 ;
-  assign \$13  = \port$16172$175 ;
+  assign \$12  = \port$16194$91 ;
+  assign \$13  = \port$16194$175 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$22691$163 ;
-  assign \$16  = \port$22691$71 ;
-  assign \$18  = \port$15854$91 ;
-  assign \$19  = \port$15854$175 ;
+  assign \$15  = \port$22713$163 ;
+  assign \$16  = \port$22713$71 ;
+  assign \$18  = \port$15876$91 ;
+  assign \$19  = \port$15876$175 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$18239$91 ;
-  assign \$22  = \port$18239$175 ;
+  assign \$21  = \port$18261$91 ;
+  assign \$22  = \port$18261$175 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$16172$103 ;
-  assign \$25  = \port$16172$11 ;
-  assign \$27  = \port$23327$163 ;
-  assign \$28  = \port$23327$71 ;
-  assign \$30  = \port$15854$163 ;
-  assign \$31  = \port$15854$71 ;
-  assign \$33  = \port$17603$91 ;
-  assign \$34  = \port$17603$175 ;
+  assign \$24  = \port$16194$103 ;
+  assign \$25  = \port$16194$11 ;
+  assign \$27  = \port$23349$163 ;
+  assign \$28  = \port$23349$71 ;
+  assign \$30  = \port$15876$163 ;
+  assign \$31  = \port$15876$71 ;
+  assign \$33  = \port$17625$91 ;
+  assign \$34  = \port$17625$175 ;
   assign \$35  = \$34 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \pbitgen_top.core.unit9 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$16013$3 
-, \port$16013$63 , \port$16013$75 , \port$16013$87 , \port$16013$147 , \port$16013$159 , \port$16013$167 , valid_table_out, spins, \port$16331$3 , \port$16331$15 , \port$16331$75 , \port$16331$87 , \port$16331$99 , \port$16331$167 , \port$17762$3 , \port$17762$75 , \port$17762$87 , \port$17762$167 , \port$18398$3 , \port$18398$75 , \port$18398$87 
-, \port$18398$167 , \port$19034$21 , \port$19034$33 , \port$19034$105 , \port$19034$117 , \port$19193$39 , \port$19193$51 , \port$19193$123 , \port$19193$135 , \port$19829$21 , \port$19829$33 , \port$19829$105 , \port$19829$117 , \port$22214$45 , \port$22214$57 , \port$22214$129 , \port$22214$141 , \port$22850$63 , \port$22850$75 , \port$22850$147 , \port$22850$159 
-, \port$23486$63 , \port$23486$75 , \port$23486$147 , \port$23486$159 , load_lane);
+module \pbitgen_top.core.unit9 (load_data, clk, rst, load, load_seed, load_vis, init, slot, shift, copy, w, tab_addr, spin, tab_data, load_addr, issue, beta, wrap_a, wrap_b, bank, \port$16035$3 
+, \port$16035$63 , \port$16035$75 , \port$16035$87 , \port$16035$147 , \port$16035$159 , \port$16035$167 , valid_table_out, spins, \port$16353$3 , \port$16353$15 , \port$16353$75 , \port$16353$87 , \port$16353$99 , \port$16353$167 , \port$17784$3 , \port$17784$75 , \port$17784$87 , \port$17784$167 , \port$18420$3 , \port$18420$75 , \port$18420$87 
+, \port$18420$167 , \port$19056$21 , \port$19056$33 , \port$19056$105 , \port$19056$117 , \port$19215$39 , \port$19215$51 , \port$19215$123 , \port$19215$135 , \port$19851$21 , \port$19851$33 , \port$19851$105 , \port$19851$117 , \port$22236$45 , \port$22236$57 , \port$22236$129 , \port$22236$141 , \port$22872$63 , \port$22872$75 , \port$22872$147 , \port$22872$159 
+, \port$23508$63 , \port$23508$75 , \port$23508$147 , \port$23508$159 , load_lane);
   reg \$auto$verilog_backend.cc:2355:dump_module$61  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
@@ -130676,96 +130720,96 @@ module \pbitgen_top.core.unit9 (load_data, clk, rst, load, load_seed, load_vis, 
   reg op2_a = 1'h0;
   reg op2_b = 1'h0;
   reg [7:0] op3_b = 8'h00;
-  input \port$16013$147 ;
-  wire \port$16013$147 ;
-  input \port$16013$159 ;
-  wire \port$16013$159 ;
-  input \port$16013$167 ;
-  wire \port$16013$167 ;
-  input \port$16013$3 ;
-  wire \port$16013$3 ;
-  input \port$16013$63 ;
-  wire \port$16013$63 ;
-  input \port$16013$75 ;
-  wire \port$16013$75 ;
-  input \port$16013$87 ;
-  wire \port$16013$87 ;
-  input \port$16331$15 ;
-  wire \port$16331$15 ;
-  input \port$16331$167 ;
-  wire \port$16331$167 ;
-  input \port$16331$3 ;
-  wire \port$16331$3 ;
-  input \port$16331$75 ;
-  wire \port$16331$75 ;
-  input \port$16331$87 ;
-  wire \port$16331$87 ;
-  input \port$16331$99 ;
-  wire \port$16331$99 ;
-  input \port$17762$167 ;
-  wire \port$17762$167 ;
-  input \port$17762$3 ;
-  wire \port$17762$3 ;
-  input \port$17762$75 ;
-  wire \port$17762$75 ;
-  input \port$17762$87 ;
-  wire \port$17762$87 ;
-  input \port$18398$167 ;
-  wire \port$18398$167 ;
-  input \port$18398$3 ;
-  wire \port$18398$3 ;
-  input \port$18398$75 ;
-  wire \port$18398$75 ;
-  input \port$18398$87 ;
-  wire \port$18398$87 ;
-  input \port$19034$105 ;
-  wire \port$19034$105 ;
-  input \port$19034$117 ;
-  wire \port$19034$117 ;
-  input \port$19034$21 ;
-  wire \port$19034$21 ;
-  input \port$19034$33 ;
-  wire \port$19034$33 ;
-  input \port$19193$123 ;
-  wire \port$19193$123 ;
-  input \port$19193$135 ;
-  wire \port$19193$135 ;
-  input \port$19193$39 ;
-  wire \port$19193$39 ;
-  input \port$19193$51 ;
-  wire \port$19193$51 ;
-  input \port$19829$105 ;
-  wire \port$19829$105 ;
-  input \port$19829$117 ;
-  wire \port$19829$117 ;
-  input \port$19829$21 ;
-  wire \port$19829$21 ;
-  input \port$19829$33 ;
-  wire \port$19829$33 ;
-  input \port$22214$129 ;
-  wire \port$22214$129 ;
-  input \port$22214$141 ;
-  wire \port$22214$141 ;
-  input \port$22214$45 ;
-  wire \port$22214$45 ;
-  input \port$22214$57 ;
-  wire \port$22214$57 ;
-  input \port$22850$147 ;
-  wire \port$22850$147 ;
-  input \port$22850$159 ;
-  wire \port$22850$159 ;
-  input \port$22850$63 ;
-  wire \port$22850$63 ;
-  input \port$22850$75 ;
-  wire \port$22850$75 ;
-  input \port$23486$147 ;
-  wire \port$23486$147 ;
-  input \port$23486$159 ;
-  wire \port$23486$159 ;
-  input \port$23486$63 ;
-  wire \port$23486$63 ;
-  input \port$23486$75 ;
-  wire \port$23486$75 ;
+  input \port$16035$147 ;
+  wire \port$16035$147 ;
+  input \port$16035$159 ;
+  wire \port$16035$159 ;
+  input \port$16035$167 ;
+  wire \port$16035$167 ;
+  input \port$16035$3 ;
+  wire \port$16035$3 ;
+  input \port$16035$63 ;
+  wire \port$16035$63 ;
+  input \port$16035$75 ;
+  wire \port$16035$75 ;
+  input \port$16035$87 ;
+  wire \port$16035$87 ;
+  input \port$16353$15 ;
+  wire \port$16353$15 ;
+  input \port$16353$167 ;
+  wire \port$16353$167 ;
+  input \port$16353$3 ;
+  wire \port$16353$3 ;
+  input \port$16353$75 ;
+  wire \port$16353$75 ;
+  input \port$16353$87 ;
+  wire \port$16353$87 ;
+  input \port$16353$99 ;
+  wire \port$16353$99 ;
+  input \port$17784$167 ;
+  wire \port$17784$167 ;
+  input \port$17784$3 ;
+  wire \port$17784$3 ;
+  input \port$17784$75 ;
+  wire \port$17784$75 ;
+  input \port$17784$87 ;
+  wire \port$17784$87 ;
+  input \port$18420$167 ;
+  wire \port$18420$167 ;
+  input \port$18420$3 ;
+  wire \port$18420$3 ;
+  input \port$18420$75 ;
+  wire \port$18420$75 ;
+  input \port$18420$87 ;
+  wire \port$18420$87 ;
+  input \port$19056$105 ;
+  wire \port$19056$105 ;
+  input \port$19056$117 ;
+  wire \port$19056$117 ;
+  input \port$19056$21 ;
+  wire \port$19056$21 ;
+  input \port$19056$33 ;
+  wire \port$19056$33 ;
+  input \port$19215$123 ;
+  wire \port$19215$123 ;
+  input \port$19215$135 ;
+  wire \port$19215$135 ;
+  input \port$19215$39 ;
+  wire \port$19215$39 ;
+  input \port$19215$51 ;
+  wire \port$19215$51 ;
+  input \port$19851$105 ;
+  wire \port$19851$105 ;
+  input \port$19851$117 ;
+  wire \port$19851$117 ;
+  input \port$19851$21 ;
+  wire \port$19851$21 ;
+  input \port$19851$33 ;
+  wire \port$19851$33 ;
+  input \port$22236$129 ;
+  wire \port$22236$129 ;
+  input \port$22236$141 ;
+  wire \port$22236$141 ;
+  input \port$22236$45 ;
+  wire \port$22236$45 ;
+  input \port$22236$57 ;
+  wire \port$22236$57 ;
+  input \port$22872$147 ;
+  wire \port$22872$147 ;
+  input \port$22872$159 ;
+  wire \port$22872$159 ;
+  input \port$22872$63 ;
+  wire \port$22872$63 ;
+  input \port$22872$75 ;
+  wire \port$22872$75 ;
+  input \port$23508$147 ;
+  wire \port$23508$147 ;
+  input \port$23508$159 ;
+  wire \port$23508$159 ;
+  input \port$23508$63 ;
+  wire \port$23508$63 ;
+  input \port$23508$75 ;
+  wire \port$23508$75 ;
   reg [15:0] prob_r = 16'h0000;
   reg prod0_init = 1'h0;
   reg [1:0] prod0_sign = 2'h0;
@@ -131011,15 +131055,15 @@ module \pbitgen_top.core.unit9 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$26  = wrap_a_bc[1] ? \$24  : \$25 ;
   assign \$29  = wrap_a_bc[6] ? \$27  : \$28 ;
   assign \$32  = wrap_a_bc[6] ? \$30  : \$31 ;
-  assign \$36  = wrap_b_bc[1] ? \port$19829$21  : \port$19829$33 ;
-  assign \$37  = wrap_b_bc[1] ? \port$19829$105  : \port$19829$117 ;
+  assign \$36  = wrap_b_bc[1] ? \port$19851$21  : \port$19851$33 ;
+  assign \$37  = wrap_b_bc[1] ? \port$19851$105  : \port$19851$117 ;
   assign \$38  = wrap_a_bc[2] ? \$36  : \$37 ;
-  assign \$39  = wrap_b_bc[1] ? \port$22214$45  : \port$22214$57 ;
-  assign \$40  = wrap_b_bc[1] ? \port$22214$129  : \port$22214$141 ;
+  assign \$39  = wrap_b_bc[1] ? \port$22236$45  : \port$22236$57 ;
+  assign \$40  = wrap_b_bc[1] ? \port$22236$129  : \port$22236$141 ;
   assign \$41  = wrap_a_bc[4] ? \$39  : \$40 ;
   assign \$44  = wrap_a_bc[4] ? \$42  : \$43 ;
-  assign \$45  = wrap_b_bc[1] ? \port$19034$21  : \port$19034$33 ;
-  assign \$46  = wrap_b_bc[1] ? \port$19034$105  : \port$19034$117 ;
+  assign \$45  = wrap_b_bc[1] ? \port$19056$21  : \port$19056$33 ;
+  assign \$46  = wrap_b_bc[1] ? \port$19056$105  : \port$19056$117 ;
   assign \$47  = wrap_a_bc[2] ? \$45  : \$46 ;
   assign \$48  = valid_table_out | load_seed_bc;
   assign \$49  = lfsr[38] ^ lfsr[0];
@@ -131926,7 +131970,7 @@ module \pbitgen_top.core.unit9 (load_data, clk, rst, load, load_seed, load_vis, 
       spins_next[77] = \$230 ;
     end
   end
-  assign nbr = { \port$19034$21 , \port$19034$33 , \port$19034$105 , \port$19034$117 , \port$19193$39 , \port$19193$51 , \port$19193$123 , \port$19193$135 , \port$22214$45 , \port$22214$57 , \port$22214$129 , \port$22214$141 , \port$19829$21 , \port$19829$33 , \port$19829$105 , \port$19829$117 , \port$17762$167 , \port$17762$3 , \port$17762$75 , \port$17762$87 , \port$16013$63 , \port$16013$75 , \port$16013$147 , \port$16013$159 , \port$23486$63 , \port$23486$75 , \port$23486$147 , \port$23486$159 , \port$16331$3 , \port$16331$15 , \port$16331$87 , \port$16331$99 , \port$18398$167 , \port$18398$3 , \port$18398$75 , \port$18398$87 , \port$16013$167 , \port$16013$3 , \port$16013$75 , \port$16013$87 , \port$22850$63 , \port$22850$75 , \port$22850$147 , \port$22850$159 , \port$16331$167 , \port$16331$3 , \port$16331$75 , \port$16331$87  };
+  assign nbr = { \port$19056$21 , \port$19056$33 , \port$19056$105 , \port$19056$117 , \port$19215$39 , \port$19215$51 , \port$19215$123 , \port$19215$135 , \port$22236$45 , \port$22236$57 , \port$22236$129 , \port$22236$141 , \port$19851$21 , \port$19851$33 , \port$19851$105 , \port$19851$117 , \port$17784$167 , \port$17784$3 , \port$17784$75 , \port$17784$87 , \port$16035$63 , \port$16035$75 , \port$16035$147 , \port$16035$159 , \port$23508$63 , \port$23508$75 , \port$23508$147 , \port$23508$159 , \port$16353$3 , \port$16353$15 , \port$16353$87 , \port$16353$99 , \port$18420$167 , \port$18420$3 , \port$18420$75 , \port$18420$87 , \port$16035$167 , \port$16035$3 , \port$16035$75 , \port$16035$87 , \port$22872$63 , \port$22872$75 , \port$22872$147 , \port$22872$159 , \port$16353$167 , \port$16353$3 , \port$16353$75 , \port$16353$87  };
   assign sum0_0 = { \$71 [8], \$71 [8], \$71 [8], \$71 [8], \$71  };
   assign sum0_1 = { \$74 [8], \$74 [8], \$74 [8], \$74 [8], \$74  };
   assign sum0_2 = { \$77 [8], \$77 [8], \$77 [8], \$77 [8], \$77  };
@@ -131954,28 +131998,28 @@ module \pbitgen_top.core.unit9 (load_data, clk, rst, load, load_seed, load_vis, 
   assign \$2  = { \$1 , 1'h0 };
   assign \$5  = { w_bc[7], w_bc };
   assign \$7  = { \$6 , 1'h0 };
-  assign \$12  = \port$16331$3 ;
-  assign \$13  = \port$16331$87 ;
+  assign \$12  = \port$16353$3 ;
+  assign \$13  = \port$16353$87 ;
   assign \$14  = \$13 ;
-  assign \$15  = \port$22850$75 ;
-  assign \$16  = \port$22850$159 ;
-  assign \$18  = \port$16013$3 ;
-  assign \$19  = \port$16013$87 ;
+  assign \$15  = \port$22872$75 ;
+  assign \$16  = \port$22872$159 ;
+  assign \$18  = \port$16035$3 ;
+  assign \$19  = \port$16035$87 ;
   assign \$20  = \$19 ;
-  assign \$21  = \port$18398$3 ;
-  assign \$22  = \port$18398$87 ;
+  assign \$21  = \port$18420$3 ;
+  assign \$22  = \port$18420$87 ;
   assign \$23  = \$22 ;
-  assign \$24  = \port$16331$15 ;
-  assign \$25  = \port$16331$99 ;
-  assign \$27  = \port$23486$75 ;
-  assign \$28  = \port$23486$159 ;
-  assign \$30  = \port$16013$75 ;
-  assign \$31  = \port$16013$159 ;
-  assign \$33  = \port$17762$3 ;
-  assign \$34  = \port$17762$87 ;
+  assign \$24  = \port$16353$15 ;
+  assign \$25  = \port$16353$99 ;
+  assign \$27  = \port$23508$75 ;
+  assign \$28  = \port$23508$159 ;
+  assign \$30  = \port$16035$75 ;
+  assign \$31  = \port$16035$159 ;
+  assign \$33  = \port$17784$3 ;
+  assign \$34  = \port$17784$87 ;
   assign \$35  = \$34 ;
-  assign \$42  = \port$19193$51 ;
-  assign \$43  = \port$19193$135 ;
+  assign \$42  = \port$19215$51 ;
+  assign \$43  = \port$19215$135 ;
   assign \$92  = { sum3_0_r, 1'h0 };
   assign \$95  = { \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20], \$94 [20:5] };
 endmodule
