@@ -58,6 +58,17 @@ def bus_access(ctx, bus):
     return write, read
 
 
+async def read_back(h: host.Host, write, read) -> np.ndarray:
+    """The last run's images, read with the host's read-back traffic."""
+    reads = []
+    for op, addr, arg in h.readback:
+        if op == "R":
+            reads.append([await read(addr + 4 * w) for w in range(arg)])
+        else:
+            await write(addr, arg)
+    return h.spins(reads)
+
+
 def rtl_run(cfg: Config, banks: Banks, chain: int = 0, load: str = "image", stall_every: int = 0) -> RtlRun:
     plan = ArrayPlan(cfg)
     top = Top(cfg, plan, image.memory_image(cfg, plan, banks, chain) if load == "image" else None)
@@ -161,13 +172,7 @@ def lattice_bus_run(
                 await ctx.tick()
                 clock += 1
             assert not beats and not ctx.get(top.trace.tvalid), "trace beats after done"
-            reads = []
-            for op, addr, arg in h.readback:
-                if op == "R":
-                    reads.append([await read(addr + 4 * w) for w in range(arg)])
-                else:
-                    await write(addr, arg)
-            out["spins"].append(h.spins(reads))
+            out["spins"].append(await read_back(h, write, read))
             out["trace"].append(np.array(frames).reshape(-1, h.images, h.n))
             out["cycles"].append(await read(rm["CYCLES"].offset))
             out["sweeps"].append(await read(rm["SWEEP_COUNT"].offset))

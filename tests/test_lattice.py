@@ -754,7 +754,7 @@ def test_schedule_writes_are_clamped_and_busy_writes_ignored():
 
     from pbitgen.gen.lattice_top import LatticeTop
 
-    from .rtl import bus_access
+    from .rtl import bus_access, read_back
 
     cfg = lattice_cfg(pitch=[4, 4], chains=2, stages=3, schedule={"steps": 3, "sweeps": 3})
     h = Host(cfg)
@@ -777,13 +777,7 @@ def test_schedule_writes_are_clamped_and_busy_writes_ignored():
         await write(rm["SWEEPS"].offset, 2)  # ignored: busy
         while not ctx.get(top.done):
             await ctx.tick()
-        reads = []
-        for op, addr, arg in h.readback:
-            if op == "R":
-                reads.append([await read(addr + 4 * w) for w in range(arg)])
-            else:
-                await write(addr, arg)
-        got["spins"] = h.spins(reads)
+        got["spins"] = await read_back(h, write, read)
         got["cycles"] = await read(rm["CYCLES"].offset)
 
     sim = Simulator(top)
