@@ -178,12 +178,13 @@ def _run_cocotb(args: argparse.Namespace, cfg, groups, design: Path, out: Path, 
 
 
 def _per_image(cycles: int, cfg, groups) -> str:
-    """Cycles per image made: a lattice run makes all its chains' images at once."""
+    """Cycles per image made: a lattice run makes all its chains' images at once (more than were asked
+    for when the images are not a multiple of the chains)."""
     from pbitgen.gen.host import Host
 
     h = Host(cfg)
     runs = sum(len(h.runs(chains.start, len(chains))) for chains, _ in groups)
-    per = f"{cycles / (runs * h.images):,.0f} per image"
+    per = f"{cycles / (runs * h.images):,.0f} per image made"
     return per if h.images == 1 else f"{per}, {runs} run(s) of {h.images} chains"
 
 
