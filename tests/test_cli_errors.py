@@ -591,7 +591,10 @@ def build(cfg_json, folder, simulator):
 
 def jobs(indices, structure, folder, build_dir, simulator, knobs):
     from pbitgen.sim.regress import Outcome
-    time.sleep(0 if indices[0] == 0 else 60)
+    try:  # the first chunk to start, on whichever worker, ends at once; the others keep their workers busy
+        os.close(os.open(os.environ["MARK"] + ".fast", os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        time.sleep(60)
     return [Outcome(i, structure, simulator, True, "", 0.0, k) for i, k in zip(indices, knobs)]
 
 r.build_structure, r.run_chunk = build, jobs
