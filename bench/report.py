@@ -191,7 +191,7 @@ def largest_fit(f: dict) -> dict:
 def chain_section(r: dict) -> list[str]:
     out = [
         f"**Whole chain** of the default model (`python -m bench.bench_chain`; T x K = {r['steps']} x "
-        f"{r['sweeps']} sweeps per image, {r['cycles_per_image']:,} clock cycles per image on the RTL):",
+        f"{r['sweeps']} sweeps per image, {r['cycles_per_image']:,.0f} clock cycles per image on the RTL):",
         "",
         "| engine | images/s | s/image | how | note |",
         "|---|---|---|---|---|",
