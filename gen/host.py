@@ -116,14 +116,18 @@ def unpack_spins(words: list[int], n: int) -> np.ndarray:
 # ---- the lattice array ---------------------------------------------------------------------------------
 
 
-def lattice_weight_writes(cfg: Config, plan: LatticePlan, regmap: RegMap, banks: Banks) -> Writes:
-    """The writes that put ``banks`` (bias, couplings, visible flags) into every unit's weight words (the
-    padding words of the memories, beyond the slots or the banks, are left alone)."""
+def lattice_weight_address(cfg: Config, plan: LatticePlan, regmap: RegMap, unit: int, addr: int, lane: int) -> int:
+    """Byte address of lane ``lane`` of word ``addr`` (bank, then slot) of unit ``unit``'s weight memory."""
     bits = lattice_fields(cfg, plan)
+    return regmap["WEIGHTS"].offset + 4 * ((unit << bits["addr"] + bits["lane"]) | (addr << bits["lane"]) | lane)
+
+
+def lattice_weight_writes(cfg: Config, plan: LatticePlan, regmap: RegMap, banks: Banks) -> Writes:
+    """The writes that put ``banks`` (stored bias and couplings) into every unit's weight words (the padding
+    words of the memories, beyond the slots or the banks, are left alone)."""
     sw = ceil_log2(plan.slots)
-    base = regmap["WEIGHTS"].offset
     return [
-        (base + 4 * ((unit << bits["addr"] + bits["lane"]) | (addr << bits["lane"]) | lane), data)
+        (lattice_weight_address(cfg, plan, regmap, unit, addr, lane), data)
         for unit, addr, lane, data in lattice_load_writes(cfg, plan, banks)
         if addr % (1 << sw) < plan.slots and addr >> sw < cfg.schedule.steps
     ]
@@ -244,10 +248,8 @@ class Host:
         """Byte address of the bus word that holds ``cell``'s bias in bank ``bank`` (low bits first)."""
         if not self.lattice:
             return weight_address(self.plan, self.regmap, cell, bank)
-        bits = lattice_fields(self.cfg, self.plan)
         addr = bank << ceil_log2(self.plan.slots) | int(self.plan.slot_of[cell])
-        word = int(self.plan.unit_of[cell]) << bits["addr"] + bits["lane"] | addr << bits["lane"]
-        return self.regmap["WEIGHTS"].offset + 4 * word
+        return lattice_weight_address(self.cfg, self.plan, self.regmap, int(self.plan.unit_of[cell]), addr, 0)
 
     def seed_words(self, cell: int) -> set[int]:
         """Byte addresses of the bus words that seed ``cell``'s generator (the lattice: its unit's)."""

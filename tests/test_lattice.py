@@ -434,9 +434,11 @@ def test_verilog_command_writes_the_lattice_top(tmp_path, capsys):
     assert "16 lattice units" in capsys.readouterr().out
     regmap = json.loads((tmp_path / "v" / "regmap.json").read_text())
     assert regmap["version"] == 3 and {"ROTATE", "RING", "SEEDS"} <= {r["name"] for r in regmap["registers"]}
+    cfg = Config.load(tmp_path / "v" / "config.json")
+    h = Host(cfg)
+    want = h.load(random_banks(cfg, h.plan.graph, cfg.rng.seed), cfg, 0)  # the command's random weights
     with np.load(tmp_path / "v" / "load.npz", allow_pickle=False) as z:
-        assert len(z["addr"]) == len(Host(Config.load(path)).load(random_banks(Config.load(path), LatticePlan(
-            Config.load(path)).graph, 1), Config.load(path), 0))  # fmt: skip
+        assert [(int(a), int(d)) for a, d in zip(z["addr"], z["data"], strict=True)] == want
 
 
 def test_rtl_check_catches_a_wrong_tap(monkeypatch):
