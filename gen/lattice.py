@@ -16,13 +16,14 @@ Layout and schedule are :class:`~pbitgen.model.lattice.LatticePlan`'s; what ever
   only by an update;
 * ``C`` chains interleaved in two groups keep every unit busy on every clock (the gaps of
   :attr:`LatticePlan.gap` are what the pipeline cannot hide);
-* every unit registers the controller's broadcast on entry (its own copy, in its own module).
+* the controller's broadcast reaches the units through a two-level register tree (one register per
+  group of about sqrt(U) units, then each unit's own), every copy in a module of its own.
 
-Pipeline of an update, in the unit's time (one clock after the controller's): ``t`` issue (memory
-address); ``t + 1`` memory read, neighbour and x^t ring bits into registers; ``t + 2`` the datapath, with
-the registers that ``array.stages`` adds (:attr:`LatticePlan.pipeline_cuts`: 2 the table address, 3 the
-field, 4 the beta product, 5 every adder level, 6 the table's output, 7 the gated couplings and the sum
-before the clamp); the spin lands in the ring at the end of clock ``t + write_delay``
+Pipeline of an update, in the unit's time (:attr:`LatticePlan.broadcast_clocks` after the controller's):
+``t`` issue (memory address); ``t + 1`` memory read, neighbour and x^t ring bits into registers; ``t + 2``
+the datapath, with the registers that ``array.stages`` adds (:attr:`LatticePlan.pipeline_cuts`: 2 the
+table address, 3 the field, 4 the beta product, 5 every adder level, 6 the table's output, 7 the gated
+couplings and the sum before the clamp); the spin lands in the ring at the end of clock ``t + write_delay``
 (:attr:`LatticePlan.write_delay`).
 """
 
@@ -31,7 +32,7 @@ from __future__ import annotations
 from functools import partial
 
 from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import memory, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
@@ -49,10 +50,10 @@ from .cell import pipeline_cut
 class LatticeUnit(wiring.Component):
     """One update unit: weight memory, generator, datapath, spin ring and input ring.
 
-    The unit registers the controller's broadcast (``issue`` .. ``wrap_b``, ``load*``) on entry and works
-    on its own copy, one clock later than the controller, like every unit: no controller net fans out to
-    thousands of flip-flops, and the copies live in separate modules, so that synthesis without flattening
-    cannot merge them back into one. Times below are the unit's own (after that register).
+    The unit registers the broadcast (``issue`` .. ``wrap_b``, ``load*``, from its group's
+    :class:`BroadcastStage`) on entry and works on its own copy: no net fans out to thousands of
+    flip-flops, and the copies live in separate modules, so that synthesis without flattening cannot merge
+    them back into one. Times below are the unit's own (after that register).
 
     Members
     -------
@@ -323,7 +324,7 @@ class LatticeController(wiring.Component):
     ``stream`` in the last two).
 
     Members: ``start``, ``steps``/``sweeps`` (the run's T and K, at most the configured ones),
-    ``trace_en`` (sampled at start), ``trace_room`` (the trace buffer takes two more beats: a streaming
+    ``trace_en`` (sampled at start), ``trace_room`` (the trace buffer has room for the beats on their way: a streaming
     clock waits for it), ``rotate`` (shift the rings one position while idle), ``wr_beta``/``wr_input``
     with ``wr_addr``/``wr_data`` (the schedule memories' write port); ``busy``/``done``, ``cycles`` (clocks
     of the last run), ``sweep_count``, ``stream`` (the rings' position 0 is a trace beat this clock), and
@@ -506,6 +507,25 @@ class LatticeController(wiring.Component):
         return m
 
 
+class BroadcastStage(wiring.Component):
+    """The first level of the broadcast tree: a registered copy of the controller's and the load port's
+    signals for one group of units (:attr:`LatticePlan.broadcast_group`). A module of its own, so that
+    synthesis without flattening keeps the copies apart and the placer puts each near its units."""
+
+    def __init__(self, layout: data.StructLayout) -> None:
+        super().__init__({"d": In(layout), "q": Out(layout)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.d.sync += self.q.eq(self.d)
+        return m
+
+
+#: The controller's signals every unit receives, and the load port's.
+BROADCAST = ("issue", "slot", "bank", "init", "beta", "w", "shift", "copy", "wrap_a", "wrap_b")
+LOAD_PORT = ("load_en", "load_seed", "load_vis", "load_unit", "load_addr", "load_lane", "load_data")
+
+
 class LatticeCore(wiring.Component):
     """The lattice array without its bus: controller, units, the fixed neighbour nets and the trace stream.
 
@@ -603,32 +623,34 @@ class LatticeCore(wiring.Component):
             self.cycles.eq(ctrl.cycles),
             self.sweep_count.eq(ctrl.sweep_count),
         ]
+        layout = data.StructLayout(
+            {k: ctrl.signature.members[k].shape for k in BROADCAST}
+            | {k: self.signature.members[k].shape for k in LOAD_PORT}
+        )
         units = []
         for u in range(plan.n_units):
+            if u % plan.broadcast_group == 0:
+                m.submodules[f"broadcast{u // plan.broadcast_group}"] = stage = BroadcastStage(layout)
+                m.d.comb += [stage.d[k].eq(getattr(ctrl, k)) for k in BROADCAST]
+                m.d.comb += [stage.d[k].eq(getattr(self, k)) for k in LOAD_PORT]
+                bc = stage.q
             state = lfsr.first_state(cfg.rng.seed, self.first_array * plan.n_units + u, cfg.rng.draw_bits)
             weights = unit_weights(cfg, plan, banks, u) if self.preload else []
             visible = [int(banks.visible[c]) for c in plan.cells[u]] if self.preload else []
             unit = LatticeUnit(cfg, plan, u, weights, visible, state)
             m.submodules[f"unit{u}"] = unit
             units.append(unit)
-            mine = self.load_unit == u
+            colour, mine = int(plan.unit_color[u]), bc.load_unit == u
+            m.d.comb += [getattr(unit, k).eq(bc[k]) for k in BROADCAST if k not in ("issue", "beta")]
             m.d.comb += [
-                unit.issue.eq(ctrl.issue[int(plan.unit_color[u])]),
-                unit.slot.eq(ctrl.slot),
-                unit.bank.eq(ctrl.bank),
-                unit.init.eq(ctrl.init),
-                unit.beta.eq(ctrl.beta.word_select(int(plan.unit_color[u]), cfg.formats.beta.width)),
-                unit.w.eq(ctrl.w),
-                unit.shift.eq(ctrl.shift),
-                unit.copy.eq(ctrl.copy),
-                unit.wrap_a.eq(ctrl.wrap_a),
-                unit.wrap_b.eq(ctrl.wrap_b),
-                unit.load.eq(self.load_en & mine),
-                unit.load_seed.eq(self.load_seed & mine),
-                unit.load_vis.eq(self.load_vis & mine),
-                unit.load_addr.eq(self.load_addr),
-                unit.load_lane.eq(self.load_lane),
-                unit.load_data.eq(self.load_data),
+                unit.issue.eq(bc.issue[colour]),
+                unit.beta.eq(bc.beta.word_select(colour, cfg.formats.beta.width)),
+                unit.load.eq(bc.load_en & mine),
+                unit.load_seed.eq(bc.load_seed & mine),
+                unit.load_vis.eq(bc.load_vis & mine),
+                unit.load_addr.eq(bc.load_addr),
+                unit.load_lane.eq(bc.load_lane),
+                unit.load_data.eq(bc.load_data),
             ]
         table = folded_table(cfg).tolist()
         for k in range(0, plan.n_units, 2):  # one table per pair of units: a dual-port block RAM
@@ -652,9 +674,9 @@ class LatticeCore(wiring.Component):
             self.ring0.eq(ring0),
         ]
         fifo = self._trace(m, ctrl, ring0)
-        # done once the units have stopped (they follow the controller by a clock) and the trace is out
-        landed = Signal()
-        m.d.sync += landed.eq(ctrl.done)
+        # done once the units have stopped (they follow the controller by the broadcast's clocks) and the
+        # trace is out
+        landed = behind(m, ctrl.done, plan.broadcast_clocks, "landed")[-1]
         m.d.comb += [
             self.done.eq(ctrl.done & landed & ~fifo.r_rdy),
             self.busy.eq(ctrl.busy | (ctrl.done & ~self.done)),
@@ -663,24 +685,34 @@ class LatticeCore(wiring.Component):
         return m
 
     def _trace(self, m: Module, ctrl: LatticeController, ring0: Value) -> SyncFIFO:
-        """The trace stream: the units see ``stream`` one clock after the controller (their broadcast
-        register), so a beat is their position 0 in that clock; a small buffer absorbs the beats in flight
+        """The trace stream: the units see ``stream`` :attr:`LatticePlan.broadcast_clocks` after the
+        controller, so a beat is their position 0 in that clock; a small buffer absorbs the beats in flight
         when the stream stalls."""
         plan = self.plan
         m.submodules.trace_fifo = fifo = SyncFIFO(width=plan.n_units + 1, depth=self.TRACE_DEPTH)
         beat = Signal(range(max(plan.ring, 2)))
-        streaming = Signal()
-        m.d.sync += streaming.eq(ctrl.stream & ctrl.shift)
+        streaming = behind(m, ctrl.stream & ctrl.shift, plan.broadcast_clocks, "streaming")[-1]
         last = beat == plan.ring - 1
         with m.If(streaming):
             m.d.sync += beat.eq(Mux(last, 0, beat + 1))
         m.d.comb += [
             fifo.w_data.eq(Cat(ring0, last)),
             fifo.w_en.eq(streaming),
-            ctrl.trace_room.eq(fifo.level <= self.TRACE_DEPTH - 3),  # this clock's beat and the one in flight
+            # room for this clock's beat, the ones on their way to the units and one more
+            ctrl.trace_room.eq(fifo.level <= self.TRACE_DEPTH - 2 - plan.broadcast_clocks),
             self.trace.tvalid.eq(fifo.r_rdy),
             self.trace.tdata.eq(fifo.r_data[: plan.n_units]),
             self.trace.tlast.eq(fifo.r_data[plan.n_units]),
             fifo.r_en.eq(self.trace.tready),
         ]
         return fifo
+
+
+def behind(m: Module, value: Value, clocks: int, name: str) -> list[Signal]:
+    """``value`` delayed by 1 .. ``clocks`` clocks (registers named ``name``, ``name_1``, ..)."""
+    out: list[Signal] = []
+    for k in range(clocks):
+        reg = Signal.like(value, name=f"{name}_{k}" if k else name)
+        m.d.sync += reg.eq(out[-1] if out else value)
+        out.append(reg)
+    return out

@@ -18,7 +18,7 @@ returns every generator to the config's seed: reset only stops a run.
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Signal
+from amaranth import Cat, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,7 +27,7 @@ from pbitgen.model.golden import Banks
 from pbitgen.model.lattice import LatticePlan
 
 from .axil import AXI4LiteSignature, AXI4LiteSlave, AXI4StreamSignature
-from .lattice import LatticeCore
+from .lattice import LatticeCore, behind
 from .regmap import LATTICE_REGMAP_VERSION, MAGIC, RegMap, build_lattice_regmap, lattice_fields
 
 
@@ -90,9 +90,9 @@ class LatticeTop(wiring.Component):
             m.d.comb += [core.start.eq(wd[0]), core.trace_en.eq(wd[1])]
         with m.If(we & (wa == rm["ROTATE"].offset)):
             m.d.comb += core.rotate.eq(1)
-        rotating = Signal()  # the units shift a clock after the controller: no read sees the ring before it
-        m.d.sync += rotating.eq(core.rotate)
-        m.d.comb += axil.r_hold.eq(rotating)
+        # the units shift the broadcast's clocks after the controller: no read sees the ring before they do
+        rotating = behind(m, core.rotate, plan.broadcast_clocks, "rotating")
+        m.d.comb += axil.r_hold.eq(Cat(*rotating).any())
         m.d.comb += [
             core.wr_steps.eq(we & (wa == rm["STEPS"].offset)),
             core.wr_sweeps.eq(we & (wa == rm["SWEEPS"].offset)),

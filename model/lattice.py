@@ -190,6 +190,16 @@ class LatticePlan:
         """Length of each unit's spin ring: its elements of both groups, two phases."""
         return 2 * self.phase_clocks
 
+    broadcast_clocks = 2
+    """Registers between the controller and every unit: one per broadcast group (:attr:`broadcast_group`)
+    and the unit's own. The units, their rings and the trace they feed run this many clocks behind the
+    controller; no broadcast net fans out to more than about sqrt(U) registers."""
+
+    @property
+    def broadcast_group(self) -> int:
+        """Units served by one first-level broadcast register: ``ceil(sqrt(U))`` consecutive units."""
+        return max(1, int(np.ceil(np.sqrt(self.n_units))))
+
     idle_phases = 4
     """Idle phases before each step: the first two let the last updates land, the last two copy the spin
     rings into the input rings (x^t), one element per clock."""

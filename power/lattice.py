@@ -59,7 +59,8 @@ UNIT_RULES: tuple[tuple[str, str], ...] = (
     (r"(issue|slot|bank|init|beta|w|shift|copy|wrap_[ab]|load\w*)(_bc)?|wr__\w+|clk|rst|\$auto\$.*", "control"),
 )
 
-#: Named nets of the core's top module (broadcast registers, wrap flags, tables, tap nets).
+#: Named nets of the core's top module (broadcast nets, wrap flags, tables, tap nets); the controller's and
+#: the broadcast stages' nets are all control.
 TOP_RULES: tuple[tuple[str, str], ...] = (
     (r"(taps|nbr)(\$\d+)?", "field"),
     (r"(tab_addr|tab_data|port__addr|port__data)(\$\d+)?|table\d+", "lookup"),
@@ -67,7 +68,7 @@ TOP_RULES: tuple[tuple[str, str], ...] = (
     (r"(issue|slot|bank|init|beta|w|shift|copy|load|load_\w+|wrap_[ab])(\$?\d+)?", "control"),
     (r"(we|spin|start|busy|done|cycles|clk|rst)(\$\d+)?|\$auto\$.*", "control"),
     # the bus-facing parts: run-time schedule, trace stream and its buffer, ring read-out, write strobes
-    (r"(steps|sweeps|beat|landed|streaming|trace_\w+|ring0|rotate|sweep_count|wr_\w+)(\$\d+)?", "control"),
+    (r"(steps|sweeps|beat|landed|streaming|trace_\w+|ring0|rotate|sweep_count|wr_\w+)(_\d+)?(\$\d+)?", "control"),
 )
 
 _ANON = re.compile(r"\$\d+|_\d+_")
