@@ -10,8 +10,13 @@ writes its own folder, and the run ends with JUnit XML and a JSON summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -119,6 +124,32 @@ class Outcome:
     knobs: dict
 
 
+@contextlib.contextmanager
+def quiet_start(log: Path) -> Iterator[None]:
+    """While the local cluster starts: Ctrl-C and hangup held back (blocked; raised inside Dask's start-up
+    they are swallowed, or leave half-started workers that print tracebacks at exit; a held one is raised
+    when the block ends, with the cluster whole and closable), and standard output and error sent to
+    ``log``, which the worker processes started now keep for good: their start-up tracebacks under a
+    terminal's Ctrl-C and the simulators' compiler output go there, not to the terminal."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGHUP})
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for target, old in zip((1, 2), saved, strict=True):
+            os.dup2(old, target)
+            os.close(old)
+        os.close(fd)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def build_structure(cfg_json: str, folder: str, simulator: str) -> str:
     """Dask task: generate and compile one structure; returns the build folder."""
     from pbitgen.gen.build import generate
@@ -209,24 +240,29 @@ def regress(
     from dask.distributed import Client, LocalCluster, as_completed
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
+    # a worker slow to close on a loaded machine is killed after a few seconds, with a warning: not news
+    logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     n_struct = max(1, min(structures, n_configs))
     cfgs = [random_structure(seed * 1000 + s) for s in range(n_struct)]
     t0 = time.perf_counter()
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.WARNING,
-        )
-        client = Client(cluster)
-    try:
+    with contextlib.ExitStack() as closing:
+        if scheduler:
+            client = closing.enter_context(Client(scheduler))
+        else:
+            with quiet_start(out / "workers.log"):
+                cluster = closing.enter_context(
+                    LocalCluster(
+                        n_workers=workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        silence_logs=logging.WARNING,
+                    )
+                )
+                client = closing.enter_context(Client(cluster))
+            # a Ctrl-C held back during the start is raised here, the cluster whole: the stack closes it
         builds = [
             client.submit(
                 build_structure, c.to_json(), str(out / f"structure{s:02d}"), simulator, key=f"build-{s}", pure=False
@@ -261,10 +297,6 @@ def regress(
                     + "".join(f" | job{o.index:05d}: {o.message}" for o in bad[:2]),
                     flush=True,
                 )
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     seconds = time.perf_counter() - t0
     outcomes.sort(key=lambda o: o.index)
     summary = {

@@ -598,6 +598,7 @@ def jobs(indices, structure, folder, build_dir, simulator, knobs):
     return [Outcome(i, structure, simulator, True, "", 0.0, k) for i, k in zip(indices, knobs)]
 
 r.build_structure, r.run_chunk = build, jobs
+open(os.environ["MARK"] + ".main", "w").close()
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -646,6 +647,27 @@ def test_regress_ends_quietly_on_ctrl_c(tmp_path):
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)
     assert err == "pbitgen: interrupted\n" and p.returncode == 130, err
+
+
+@pytest.mark.parametrize("after", [0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
+def test_regress_ends_quietly_on_ctrl_c_while_the_cluster_starts(tmp_path, after):
+    """Ctrl-C (to the whole process group, as a terminal sends it) at moments of the local cluster's start,
+    counted from the command's start (its imports done): one line, exit 130, at once; never swallowed, never
+    a worker's or Dask's traceback."""
+    p = start_fake_regress(tmp_path, subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started.main").exists() and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.02)
+    time.sleep(after)
+    os.killpg(p.pid, signal.SIGINT)
+    t0 = time.monotonic()
+    try:
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert err == "pbitgen: interrupted\n" and p.returncode == 130, err
+    assert time.monotonic() - t0 < 5
 
 
 def test_verilog_takes_the_seed_of_set_and_refuses_a_conflict(tmp_path, capsys):
