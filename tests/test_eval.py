@@ -227,3 +227,38 @@ def test_model_autocorrelation_known_answers(coupling, steps):
     se = math.sqrt((1 + phi**2) / (1 - phi**2) / (chains * tc.acp_length))
     bias = 2 * (1 + phi) / (1 - phi) / tc.acp_length
     assert abs(got - want) < Z * se + bias, (got, want, Z * se + bias)
+
+
+def test_eval_and_sim_fd_read_the_data_at_the_models_threshold(tmp_path, monkeypatch):
+    """A model trained on images binarized at 0.1 is measured against images binarized at 0.1 (its
+    run config's ``dtm.binarize_threshold``), by ``pbitgen eval`` and by ``pbitgen sim --fd``."""
+    import dataclasses
+
+    from pbitgen.cli import sim as sim_cmd
+    from pbitgen.model import data as data_mod
+
+    from .test_dtm import tiny_run
+
+    run = tiny_run()
+    run = dataclasses.replace(run, dtm=dataclasses.replace(run.dtm, binarize_threshold=0.1))
+    folder = tmp_path / "m"
+    dtm.save_dtm(folder, dtm.new_dtm(run))
+    small_classifier()[0].save(folder / "classifier.npz")
+    seen = []
+
+    class Read(Exception):
+        pass
+
+    def load_binary(split, side, limit=0, root=None, threshold=0.5):
+        seen.append(threshold)
+        raise Read
+
+    monkeypatch.setattr(data_mod, "load_binary", load_binary)
+    p = argparse.ArgumentParser()
+    eval_cmd.add_arguments(p)
+    with pytest.raises(Read):
+        eval_cmd.run(p.parse_args(["--model", str(folder), "--samples", "10"]))
+    args = argparse.Namespace(model=str(folder))
+    with pytest.raises(Read):
+        sim_cmd.fd_line(args, dtm.load_dtm(folder), np.zeros((2, 14, 14)), np.zeros((2, 14, 14)))
+    assert seen == [0.1, 0.1]

@@ -96,14 +96,15 @@ def run(args: argparse.Namespace) -> int:
     if clf.side != side:
         raise PbitgenError(f"{folder / 'classifier.npz'}: field 'side' is {clf.side}, the model's images are {side}")
     n = args.samples
-    train = data_mod.load_binary("train", side, 0, args.data)
+    threshold = main.run.dtm.binarize_threshold  # the data the model was trained on
+    train = data_mod.load_binary("train", side, 0, args.data, threshold)
     if n > len(train.images):
         raise PbitgenError(
             f"--samples {n}: more than the {len(train.images)} training images the floor row draws from; "
             f"expected at most {len(train.images)}"
         )
     check_memory(n * main.graph.n * 64, f"--samples {n}", "a smaller --samples")
-    test = data_mod.load_binary("test", side, 0, args.data)
+    test = data_mod.load_binary("test", side, 0, args.data, threshold)
     ref = clf.features(test.images)
     k = args.sweeps or main.run.config.schedule.sweeps
     r = np.random.default_rng(args.seed)

@@ -266,7 +266,8 @@ def fd_line(args: argparse.Namespace, model, hw: np.ndarray, ref: np.ndarray) ->
     from pbitgen.model.fd import fd
 
     clf = load_classifier(classifier_file(args.model))
-    test = clf.features(data_mod.load_binary("test", model.side, 0, None).images)
+    threshold = model.run.dtm.binarize_threshold  # the data the model was trained on
+    test = clf.features(data_mod.load_binary("test", model.side, 0, None, threshold).images)
     return (
         f"FD against the test set ({len(hw)} images each): hardware (RTL) {fd(clf.features(hw), test):.2f}, "
         f"float reference {fd(clf.features(ref), test):.2f}"
