@@ -22,9 +22,9 @@ Layout and schedule are :class:`~pbitgen.model.lattice.LatticePlan`'s; what ever
 Pipeline of an update, in the unit's time (:attr:`LatticePlan.broadcast_clocks` after the controller's):
 ``t`` issue (memory address); ``t + 1`` memory read, neighbour and x^t ring bits into registers; ``t + 2``
 the datapath, with the registers that ``array.stages`` adds (:attr:`LatticePlan.pipeline_cuts`: 2 the
-table address, 3 the field, 4 the beta product, 5 every adder level, 6 the table's output, 7 the gated
-couplings and the sum before the clamp); the spin lands in the ring at the end of clock ``t + write_delay``
-(:attr:`LatticePlan.write_delay`).
+table address, 3 the field, 4 the beta product, 5 every adder level, 6 the table's output and the weight
+word's second register, 7 the gated couplings and the sum before the clamp); the spin lands in the ring
+at the end of clock ``t + write_delay`` (:attr:`LatticePlan.write_delay`).
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class LatticeUnit(wiring.Component):
             wr.data.eq(ld["load_data"][:lane_w].replicate(lanes)),
             wr.en.eq(Mux(ld["load"], 1 << ld["load_lane"], 0)),
         ]
-        word = cut(rd.data, True, "word")
+        word = cut(cut(rd.data, True, "word"), bool(plan.pipeline_cuts["word"]), "word_b")
         xring = Signal(plan.ring, name="xring")
         # the input term's three possible values (+w, -w, or 0 off the visible cells), registered from the
         # step's coupling, which holds still while any update of the step is in flight (the controller
@@ -194,6 +194,8 @@ class LatticeUnit(wiring.Component):
                 for key, v in side.items():
                     side[key] = cut(v, True, f"{name}{k}_{key}")
 
+        along("word", cuts["word"])  # the operands wait for the weight word's second register
+        taps = cut(taps, bool(cuts["word"]), "taps_b")
         bias = word[:hw].as_signed()
         terms = [
             cut(

@@ -130,7 +130,9 @@ class LatticePlan:
     def pipeline_cuts(self) -> dict[str, int]:
         """Registers ``array.stages`` puts on the update path after its operand registers, by place:
         the table address (2+), the field (3+), the beta product (4+), every adder level (5+), the table's
-        output (6+), the gated couplings and the input term's sum before the clamp (7)."""
+        output and a second register on the weight word (6+: both memories' outputs, so that on an FPGA the
+        word's wires from a block RAM placed far from its unit get a clock of their own), the gated
+        couplings and the input term's sum before the clamp (7)."""
         s = self.cfg.array.stages
         return {
             "table": int(s >= 2),
@@ -138,6 +140,7 @@ class LatticePlan:
             "product": int(s >= 4),
             "tree": self.tree_levels if s >= 5 else 0,
             "table_out": int(s >= 6),
+            "word": int(s >= 6),
             "terms": int(s >= 7),
             "index": int(s >= 7),
         }

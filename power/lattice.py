@@ -51,11 +51,14 @@ UNCLASSIFIED = "unclassified"
 UNIT_RULES: tuple[tuple[str, str], ...] = (
     (r"lfsr", "rng"),
     (r"spins|spins_next|xring|ring", "spin"),
-    (r"word|weights|rd__data|rd__addr", "memory"),
-    (r"taps|taps_r|x_r|nbr|port\$\d+\$\d+|term\d+|sum\d+_\d+(_r)?|carry\d+|bias\d*|bias_t", "field"),
-    (r"gamma|gamma_r|iota|iota_r|iota_[pnz]|q|q_r|q_in|(terms|tree|field|prod|index)\d+_(iota|sign)", "field"),
+    (r"word|word_b|weights|rd__data|rd__addr", "memory"),
+    (r"taps|taps_r|taps_b|x_r|nbr|port\$\d+\$\d+|term\d+|sum\d+_\d+(_r)?|carry\d+|bias\d*|bias_t", "field"),
+    (r"gamma|gamma_r|iota|iota_r|iota_[pnz]|q|q_r|q_in|(word|terms|tree|field|prod|index)\d+_(iota|sign)", "field"),
     (r"q_index|idx|idx_r|tab_addr|tab_data|prob_r|spin", "lookup"),
-    (r"op\d+_[ab]|(terms|tree|field|prod|index)\d+_(\d+|valid|init|beta)|valid_\w+|init_\w+|we|visible", "control"),
+    (
+        r"op\d+_[ab]|(word|terms|tree|field|prod|index)\d+_(\d+|valid|init|beta)|valid_\w+|init_\w+|we|visible",
+        "control",
+    ),
     (r"(issue|slot|bank|init|beta|w|shift|copy|wrap_[ab]|load\w*)(_bc)?|wr__\w+|clk|rst|\$auto\$.*", "control"),
 )
 
