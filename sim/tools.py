@@ -8,6 +8,12 @@ with all three settled, for the runner and for direct ``verilator`` calls alike.
 Every build (the cocotb runner's, the plain C++ harness's, the SAIF harness's) is cached in a folder named
 by a hash of what it is built from (:func:`build_folder`); :func:`build_cpp` is the one direct Verilator
 build of a C++ main around a generated design.
+
+Its C++ compiles the model's fast code (the eval functions) at -O1 instead of ``verilated.mk``'s -Os
+(:data:`MAKE_VARS`): on the paper-sized lattice design (140 units, all inlined into one class) gcc -Os spends
+minutes on each of the largest eval functions (the file of one of 33,000 lines had not compiled after 13
+minutes; at -O1 it takes 8 s of CPU), and the model runs as fast (``python -m bench.bench_build``,
+bench/results/build_paper.json).
 """
 
 from __future__ import annotations
@@ -24,6 +30,14 @@ from pathlib import Path
 from pbitgen.errors import PbitgenError
 
 SIMULATORS = ("verilator", "icarus")
+
+#: make variables of every :func:`build_cpp` build (Verilator's ``-MAKEFLAGS``): the fast code at -O1 (see
+#: above); the slow code (constructors, initial blocks) stays at verilated.mk's default, no optimisation
+MAKE_VARS = ("OPT_FAST=-O1",)
+
+#: Verilator's output of a :func:`build_cpp` build, kept in its folder: the report's last line splits the
+#: wall time into elaboration, conversion and the C++ build (``bld=``)
+BUILD_LOG = "verilator.log"
 
 
 def verilator_bin() -> Path | None:
@@ -58,19 +72,26 @@ def build_folder(build_root: str | Path, kind: str, *inputs: bytes) -> Path:
     return Path(build_root).resolve() / f"{kind}-{hashlib.sha256(b''.join(inputs)).hexdigest()[:16]}"
 
 
+def build_flags(flags: Sequence[str]) -> list[str]:
+    """The Verilator arguments :func:`build_cpp` runs for ``flags``: those with :data:`MAKE_VARS` added."""
+    return [*flags, *(arg for var in MAKE_VARS for arg in ("-MAKEFLAGS", var))]
+
+
 def build_cpp(
     verilog: str | Path, build_root: str | Path, kind: str, main: str, flags: Sequence[str]
 ) -> tuple[Path, float]:
     """Compile ``verilog`` (with its ``.vlt`` waivers beside it, if any) and the C++ ``main`` with Verilator
-    ``flags`` into an executable, unless an identical build exists; returns it and the seconds the build
-    took (0 when cached). The build runs in a temporary folder renamed when complete, so an interrupted
-    build is never taken for a cached one."""
+    ``flags`` (and :data:`MAKE_VARS`) into an executable, unless an identical build exists; returns it and
+    the seconds the build took (0 when cached); Verilator's output stays beside it (:data:`BUILD_LOG`). The
+    build runs in a temporary folder renamed when complete, so an interrupted build is never taken for a
+    cached one."""
     v = Path(verilog).resolve()
     why = missing("verilator")
     if why:
         raise PbitgenError(why)
     if not v.exists():
         raise PbitgenError(f"{v}: no such design file (generate the design first)")
+    flags = build_flags(flags)
     obj = build_folder(build_root, kind, v.read_bytes(), main.encode(), " ".join(flags).encode())
     exe = obj / "sim"
     if exe.exists():
@@ -83,6 +104,7 @@ def build_cpp(
     cmd = ["verilator", *flags, "-Mdir", str(tmp), *vlt, str(v), str(tmp / "main.cpp"), "-o", "sim"]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, env=sim_env(), capture_output=True, text=True)
+    (tmp / BUILD_LOG).write_text(r.stdout + r.stderr)
     if r.returncode != 0:
         tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
         raise PbitgenError(f"{v}: verilator build ({kind}) failed: {' | '.join(tail)}")
