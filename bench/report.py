@@ -21,7 +21,14 @@ from .bench_lattice import VARIANTS as LATTICE_VARIANTS
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 #: Why the goals are missed, from the critical-path, utilisation and power reports (README, lattice array).
-DEFAULT_WHY = "TBD"
+DEFAULT_WHY = (
+    "8 flips/ns at 52.9 flips/clock needs 151 MHz; every routed run was limited by wire, not logic: first the "
+    "controller's broadcast across the chip (18.9 ns; now a register tree), then a weight block RAM's output "
+    "without its output register (5.8 ns) and 9.6-10.1 ns of wire to its unit placed 50 columns away (block "
+    "RAM is 95 % used, so units cannot all sit beside their memories; a second fabric register did not pull "
+    "the first one to the memory). Next: the block RAM's own output register (a DP16KD primitive behind the "
+    "FPGA target) or placement constraints"
+)
 BUILD_WHY = (
     "Amaranth writes one Verilog module per unit (140 here, 157 in all) and Verilator inlines them into one "
     "class of 53 MB of C++; its C++ compile takes most of the build, at -O1 for the model's fast code (gcc -Os "
@@ -35,7 +42,7 @@ LUT_WHY = (
     "300 LUTs per unit, at the routed clock far fewer"
 )
 POWER_WHY = (
-    "the clock of about 60,000 flip-flops (half the energy: every unit's two rings of 2R bits shift on every "
+    "the clock of about 74,000 flip-flops (half the energy: every unit's two rings of 2R bits shift on every "
     "clock, and the pipeline's registers) and the rings' own toggles (a quarter) dominate; the datapath, "
     "tables, memories and generators take about 15 pJ per flip"
 )
