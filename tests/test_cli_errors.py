@@ -63,12 +63,26 @@ def test_float_sample_in_slices_is_bit_identical(tmp_path, monkeypatch, capsys):
     assert files(tmp_path) == ["s.config.json", "s.npz"]
 
 
+def default_signals() -> None:
+    """In a started command, before it runs: Ctrl-C and hangup as a terminal's program has them, even when
+    the test runner was started with them ignored (a background job of a non-interactive shell), which the
+    command would rightly keep ignoring."""
+    for num in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(num, signal.SIG_DFL)
+
+
 def run_and_signal(argv: list[str], signum: int, after: float, group: bool = True) -> tuple[int, float, str]:
     """Start the command, send ``signum`` after ``after`` seconds to its process group (as a terminal's
     Ctrl-C does) or to the command alone; return its exit status, the seconds it took to end, and its
     stderr."""
     p = subprocess.Popen(
-        PBITGEN + argv, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        PBITGEN + argv,
+        cwd=ROOT,
+        start_new_session=True,
+        preexec_fn=default_signals,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(after)
     if group:
@@ -610,6 +624,7 @@ def start_fake_regress(tmp_path, stdout) -> subprocess.Popen:
         cwd=ROOT,
         env={**os.environ, "MARK": str(tmp_path / "started")},
         start_new_session=True,
+        preexec_fn=default_signals,
         stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
