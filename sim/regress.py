@@ -242,6 +242,9 @@ def regress(
     logging.getLogger("distributed").setLevel(logging.WARNING)
     # a worker slow to close on a loaded machine is killed after a few seconds, with a warning: not news
     logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
+    # workers that a terminal's Ctrl-C ends before the scheduler does leave it "lost computed tasks"
+    # warnings on the way out; a worker lost in a run that goes on shows as that run's failed jobs
+    logging.getLogger("distributed.scheduler").setLevel(logging.ERROR)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     n_struct = max(1, min(structures, n_configs))

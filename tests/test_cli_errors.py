@@ -664,7 +664,7 @@ def test_regress_ends_quietly_on_ctrl_c(tmp_path):
     assert err == "pbitgen: interrupted\n" and p.returncode == 130, err
 
 
-@pytest.mark.parametrize("after", [0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
+@pytest.mark.parametrize("after", [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0])
 def test_regress_ends_quietly_on_ctrl_c_while_the_cluster_starts(tmp_path, after):
     """Ctrl-C (to the whole process group, as a terminal sends it) at moments of the local cluster's start,
     counted from the command's start (its imports done): one line, exit 130, at once; never swallowed, never

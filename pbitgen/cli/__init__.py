@@ -59,10 +59,10 @@ def quiet_stdout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     with signals_raise():
-        try:
+        try:  # the parser too: building it takes a moment in which a Ctrl-C may come
+            args = build_parser().parse_args(argv)
+            logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
             code = int(args.run(args) or 0)
             sys.stdout.flush()  # here, where a closed pipe is caught, rather than at exit
             return code
