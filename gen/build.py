@@ -90,11 +90,13 @@ class BuildResult:
 
 
 def generate(
-    cfg: Config, out: str | Path, banks: Banks | None = None, init: bool = False, chain: int = 0
+    cfg: Config, out: str | Path, banks: Banks | None = None, init: bool = False, chain: int = 0, src: bool = False
 ) -> BuildResult:
     """Generate the design for ``cfg`` into ``out``; with ``init`` the memories start with ``banks`` and
     chain ``chain``'s seeds (the design then runs without loading anything; the lattice array always
-    starts on array 0's streams)."""
+    starts on array 0's streams). ``src`` keeps the generator's source lines as Verilog attributes (for
+    reports that point into the generator, such as the mutation score's; off by default: they make the
+    file larger and tie it to the checkout's paths)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: is a file, which replacing would delete; expected a folder")
@@ -109,7 +111,7 @@ def generate(
         top = LatticeTop(cfg, plan, banks if init else None)
     else:
         top = Top(cfg, plan, memory_image(cfg, plan, banks, chain) if (init and banks is not None) else None)
-    text = verilog.convert(top, name=TOP, emit_src=False)
+    text = verilog.convert(top, name=TOP, emit_src=src)
     seconds = time.perf_counter() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -71,14 +71,19 @@ def build(design: str | Path, simulator: str, build_root: str | Path, waves: boo
     if simulator == "verilator" and waves:
         args += ["--trace-fst"]
     with _environment(sim_env()):
-        get_runner(simulator).build(
-            sources=sources,
-            hdl_toplevel=TOP,
-            build_dir=build_dir,
-            build_args=args,
-            timescale=("1ns", "1ps"),
-            waves=waves,
-        )
+        try:
+            get_runner(simulator).build(
+                sources=sources,
+                hdl_toplevel=TOP,
+                build_dir=build_dir,
+                build_args=args,
+                timescale=("1ns", "1ps"),
+                waves=waves,
+            )
+        except RuntimeError as e:  # cocotb's runner: "Command failed with return code: N"
+            raise PbitgenError(
+                f"{design / f'{TOP}.v'}: {simulator} could not build it ({e}; its messages are above)"
+            ) from None
     return Build(simulator, design, build_dir)
 
 
@@ -89,7 +94,7 @@ def run(b: Build, job: Job, job_dir: str | Path, waves: bool = False, testcase: 
     job = _absolute(job, job_dir / "result.json")
     (job_dir / "job.json").write_text(job.to_json())
     (job_dir / "result.json").unlink(missing_ok=True)
-    _simulate(b, job_dir, {"PBITGEN_JOB": str(job_dir / "job.json")}, testcase, waves)
+    simulate(b, job_dir, {"PBITGEN_JOB": str(job_dir / "job.json")}, testcase, waves)
     if not (job_dir / "result.json").exists():
         raise PbitgenError(f"{job_dir}: the simulation wrote no result (see {job_dir / 'sim.log'})")
     return job_dir / "result.json"
@@ -110,7 +115,7 @@ def run_batch(b: Build, jobs: list[Job], batch_dir: str | Path) -> list[Path]:
         paths.append(str(d / "job.json"))
         results.append(d / "result.json")
     (batch_dir / "batch.json").write_text(json.dumps(paths))
-    _simulate(b, batch_dir, {"PBITGEN_BATCH": str(batch_dir / "batch.json")}, "run_batch", False)
+    simulate(b, batch_dir, {"PBITGEN_BATCH": str(batch_dir / "batch.json")}, "run_batch")
     return results
 
 
@@ -126,7 +131,9 @@ def _absolute(job: Job, result: Path) -> Job:
     )
 
 
-def _simulate(b: Build, job_dir: Path, env_vars: dict[str, str], testcase: str, waves: bool) -> None:
+def simulate(b: Build, job_dir: Path, env_vars: dict[str, str], testcase: str, waves: bool = False) -> None:
+    """Run one cocotb test of :mod:`pbitgen.sim.test_array` on a build, in ``job_dir`` (its log: ``sim.log``);
+    the test talks back through the files its environment names, so a failing test is not an error here."""
     env = sim_env()
     with _environment(env):
         try:
@@ -143,5 +150,5 @@ def _simulate(b: Build, job_dir: Path, env_vars: dict[str, str], testcase: str, 
                 timescale=("1ns", "1ps"),
                 waves=waves,
             )
-        except SystemExit:  # cocotb's runner exits when a test fails; the result files say why
-            pass
+        except (SystemExit, RuntimeError):  # a failed test, or a simulator that stopped (an assertion, a
+            pass  # $stop): the result files say what was done, the log the rest

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles
+from cocotb.simtime import get_sim_time
+from cocotb.triggers import ClockCycles, with_timeout
 
 from pbitgen.gen.host import Host, Writes
 from pbitgen.gen.regmap import MAGIC
@@ -115,6 +116,44 @@ async def run_batch(dut) -> None:
     failed = [j.result for j in jobs if not (await execute(tb, j))["bit_exact"]]
     if failed:
         raise Mismatch(f"{len(failed)} of {len(jobs)} jobs mismatched: {failed[:3]}")
+
+
+@cocotb.test()
+async def run_mutants(dut) -> None:
+    """Mutants of one netlist (``PBITGEN_MUTANTS``: the jobs, the ``mutsel`` values in order, a result file
+    and a time limit per mutant, 0 to set it from mutant 0's run; :mod:`pbitgen.sim.mutate`), each put
+    through every job until one fails.
+    A verdict line is appended as soon as it is known; a mutant that ends the bench by anything but a
+    mismatch (a time-out, a wrong ID, a bus transfer that never ends) may leave the bus master mid-transfer,
+    so its line says ``stuck`` and the test ends there: the caller starts a fresh simulation for the rest."""
+    spec = json.loads(Path(os.environ["PBITGEN_MUTANTS"]).read_text())
+    jobs = [Job.load(p) for p in spec["jobs"]]
+    tb = TB(dut, Path(jobs[0].design))
+    limit = spec["timeout_ns"]
+    with open(spec["result"], "a") as out:
+        for mutant in spec["mutants"]:
+            dut.mutsel.value = mutant
+            t0 = get_sim_time(unit="ns")
+            killed, message, stuck = False, "", False
+            for job in jobs:
+                try:
+                    run = execute(tb, job)
+                    result = await (with_timeout(run, limit, "ns") if limit else run)
+                except Exception as e:  # a time-out (SimTimeoutError) or any other failure of the bench kills
+                    killed, stuck = True, True
+                    message = f"{job.result}: {type(e).__name__}: {e}"[:300]
+                    break
+                if not result["bit_exact"]:
+                    killed, message = True, f"{job.result}: {result['mismatch']}"[:300]
+                    break
+            sim_ns = int(get_sim_time(unit="ns") - t0)
+            if mutant == 0 and not limit:  # the unmutated design's time, with room, bounds every mutant's
+                limit = 4 * sim_ns + 100_000
+            line = {"mutant": mutant, "killed": killed, "message": message, "stuck": stuck, "limit_ns": limit}
+            out.write(json.dumps({**line, "sim_ns": sim_ns}) + "\n")
+            out.flush()
+            if stuck:
+                return
 
 
 @cocotb.test()

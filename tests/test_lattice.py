@@ -537,6 +537,21 @@ def test_verilator_harness_makes_the_golden_images(top_design):
 
 
 @pytest.mark.sim
+def test_verilator_harness_many_chains_and_slots_over_many_sweeps(tmp_path):
+    """Twelve chains (two groups of the read-back ring) and 49 slots per unit (past one 32-bit word of
+    flags) at 6 stages, over 2 steps of 40 sweeps: what the paper-sized design has and the cases above lack,
+    at a size that builds in seconds."""
+    need("verilator")
+    cfg = lattice_cfg(side=14, pattern="G12", pitch=[2, 2], chains=12, stages=6, schedule={"sweeps": 40})
+    generate(cfg, tmp_path / "design")
+    banks = random_banks(cfg, LatticePlan(cfg).graph, 4, visible_fraction=0.4)
+    h = Host(cfg)
+    run = harness.run_images(tmp_path / "design", tmp_path / "builds", tmp_path / "cpp", cfg, banks, [0, 1])
+    want = h.expected(cfg, runtime_banks(banks, cfg), 0, 2)
+    assert np.array_equal(run.spins, want.spins.reshape(-1, h.n))
+
+
+@pytest.mark.sim
 def test_icarus_cocotb_bench_checks_every_sweep(top_design):
     """The cocotb bench on Icarus: loads through cocotbext-axi, every sweep of every chain from the trace
     stream under back-pressure, two runs."""

@@ -18,7 +18,7 @@ from signal import SIGPIPE
 from pbitgen import __version__
 from pbitgen.errors import PbitgenError
 
-from . import eval, fpga, graph, power, regress, sample, sim, synth, train, verilog
+from . import eval, fpga, graph, mutate, power, regress, sample, sim, synth, train, verilog
 from .common import Terminated, signals_raise
 
 COMMANDS = {
@@ -32,6 +32,7 @@ COMMANDS = {
     "sim": (sim, "run a model end to end on the generated hardware in co-simulation"),
     "power": (power, "joules per flip and per image of a model on the generated hardware (SAIF toggles, tech table)"),
     "regress": (regress, "randomized RTL-vs-golden regression over many configurations (Dask)"),
+    "mutate": (mutate, "mutation score of the bit-exact bench: faults planted in a netlist, how many it catches"),
 }
 
 
