@@ -236,6 +236,13 @@ class Host:
             for op in (("R", rm["SPINS"].offset, words), ("W", rm["ROTATE"].offset, 0))
         ]
 
+    def traced_clocks(self, run: Config) -> int:
+        """``CYCLES`` after a traced run of ``run``'s schedule whose stream never stalls."""
+        t, k = run.schedule.steps, run.schedule.sweeps
+        if self.lattice:
+            return self.plan.traced_run_clocks(t, k)
+        return self.plan.run_clocks(t, k, trace=True)
+
     def clock_bound(self, run: Config) -> int:
         """Clocks a traced run of ``run``'s schedule takes when the stream never stalls (an upper bound for
         time-outs)."""

@@ -28,7 +28,7 @@ from pbitgen.model.lattice import LatticePlan
 
 from .axil import AXI4LiteSignature, AXI4LiteSlave, AXI4StreamSignature
 from .lattice import LatticeCore, behind
-from .regmap import LATTICE_REGMAP_VERSION, MAGIC, RegMap, build_lattice_regmap, lattice_fields
+from .regmap import RegMap, build_lattice_regmap, constants, lattice_fields
 
 
 class LatticeTop(wiring.Component):
@@ -103,11 +103,7 @@ class LatticeTop(wiring.Component):
         hit_sp, idx_sp = rm.window("SPINS", ra)
         with m.Switch(ra):
             simple = {
-                "ID": MAGIC,
-                "VERSION": LATTICE_REGMAP_VERSION,
-                "CELLS": plan.graph.n,
-                "SHAPE": plan.n_units | plan.chains << 16,
-                "RING": plan.ring,
+                **constants(plan),
                 "STATUS": Cat(core.busy, core.done),
                 "STEPS": core.steps,
                 "SWEEPS": core.sweeps,

@@ -153,6 +153,22 @@ def _control(cfg: Config, shape: Register) -> list[Register]:
     ]
 
 
+def constants(plan: ArrayPlan | LatticePlan) -> dict[str, int]:
+    """What the read-only identity registers read: one definition for the generator's read multiplexer
+    and the bench that checks it."""
+    if isinstance(plan, LatticePlan):
+        shape = plan.n_units | plan.chains << 16
+        return {
+            "ID": MAGIC,
+            "VERSION": LATTICE_REGMAP_VERSION,
+            "CELLS": plan.graph.n,
+            "SHAPE": shape,
+            "RING": plan.ring,
+        }
+    shape = plan.n_units | plan.n_colors << 16 | plan.slot_width << 24
+    return {"ID": MAGIC, "VERSION": REGMAP_VERSION, "CELLS": plan.graph.n, "SHAPE": shape}
+
+
 def build_regmap(cfg: Config, plan: ArrayPlan) -> RegMap:
     """The map for one config: control registers first, then windows in decreasing size."""
     f = cfg.formats

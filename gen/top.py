@@ -24,7 +24,7 @@ from pbitgen.model.beta import quantize_beta
 from .axil import AXI4LiteSignature, AXI4LiteSlave, AXI4StreamSignature
 from .controller import Controller
 from .plan import ArrayPlan
-from .regmap import MAGIC, REGMAP_VERSION, RegMap, build_regmap
+from .regmap import RegMap, build_regmap, constants
 from .tile import Tile
 from .unit import UnitImage
 
@@ -155,13 +155,7 @@ class Top(wiring.Component):
         hit_vr, idx_vr = rm.window("VISIBLE", ra)
         hit_sp, idx_sp = rm.window("SPINS", ra)
         with m.Switch(ra):
-            simple = {
-                "ID": MAGIC,
-                "VERSION": REGMAP_VERSION,
-                "CELLS": n,
-                "SHAPE": plan.n_units | plan.n_colors << 16 | plan.slot_width << 24,
-            }
-            for name, value in simple.items():
+            for name, value in constants(plan).items():
                 with m.Case(rm[name].offset):
                     m.d.comb += axil.r_data.eq(value)
             with m.Case(rm["STATUS"].offset):

@@ -17,8 +17,9 @@ import numpy as np
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, with_timeout
 
+from pbitgen.config import Config
 from pbitgen.gen.host import Host, Writes
-from pbitgen.gen.regmap import MAGIC
+from pbitgen.gen.regmap import constants
 from pbitgen.model.io import save_text
 from pbitgen.sim.job import Job, load_banks, runtime_banks
 from pbitgen.sim.tb import TB, Mismatch, Scoreboard
@@ -39,6 +40,19 @@ def planted(job: Job, writes: Writes, h: Host, bank: int) -> Writes:
     raise ValueError(f"fault kind must be 'weight' or 'stuck_rng', not {kind!r}")
 
 
+async def check_counters(tb: TB, h: Host, cfg: Config, index: int, exact: bool) -> None:
+    """After a run: STATUS done and not busy, SWEEP_COUNT the run's T K sweeps, CYCLES the plan's clocks
+    of a traced run (at least that many when the stream stalled)."""
+    t_k, want = cfg.schedule.steps * cfg.schedule.sweeps, h.traced_clocks(cfg)
+    status, sweeps, cycles = [await tb.read(name) for name in ("STATUS", "SWEEP_COUNT", "CYCLES")]
+    if status != 0b10:
+        raise Mismatch(f"run {index}: STATUS reads {status:#x} after done, expected 0x2 (done, not busy)")
+    if sweeps != t_k:
+        raise Mismatch(f"run {index}: SWEEP_COUNT reads {sweeps}, expected {t_k}")
+    if cycles != want if exact else cycles < want:
+        raise Mismatch(f"run {index}: CYCLES reads {cycles}, expected {'' if exact else 'at least '}{want}")
+
+
 async def execute(tb: TB, job: Job) -> dict:
     """Load a job's weights once, then run after run (``Host.images`` images each, the random source
     chosen by the run's index, starting at ``job.chain``): seeds, a traced run checked sweep by sweep, and
@@ -52,7 +66,6 @@ async def execute(tb: TB, job: Job) -> dict:
     expected = h.expected(cfg, banks, job.chain, runs, record=True)
 
     await tb.reset()
-    assert await tb.read("ID") == MAGIC
     wall = time.perf_counter()
     writes = planted(job, h.load(load_banks(job.banks), cfg, job.chain), h, t_steps - 1)
     await tb.write_words(writes)
@@ -67,6 +80,10 @@ async def execute(tb: TB, job: Job) -> dict:
         "sweeps_checked": 0,
     }
     try:
+        for name, value in constants(h.plan).items():
+            got = await tb.read(name)
+            if got != value:
+                raise Mismatch(f"{name} reads {got:#x}, expected {value:#x}")
         for i in range(runs):
             index = job.chain + i
             if i:  # next run: only the seeds change
@@ -75,6 +92,7 @@ async def execute(tb: TB, job: Job) -> dict:
             start_cycle = tb.cycle()
             await tb.write("CTRL", h.start(trace=True))
             await tb.wait_done(board, timeout_cycles=50 * h.clock_bound(cfg))
+            await check_counters(tb, h, cfg, index, exact=not job.backpressure)
             spins = await tb.readback(h)
             result["sweeps_checked"] += board.checked
             result["run_cycles"] += await tb.read("CYCLES")
