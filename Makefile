@@ -61,6 +61,7 @@ bench: system $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.bench_sampler
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_hw
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_build
+	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_mutate
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_fpga $(FPGA_SMALL)
 	$(BENCH_VENV)/bin/python -m bench.bench_lattice small
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_power_lattice --variant default --sweeps 4

@@ -160,7 +160,8 @@ def equivalent(prepared: Path, mutant: Mutant, work: Path) -> bool:
     mutant's logic reaches (up to the next matched ones) is proved equal to the unmutated one for all values
     of the signals it is computed from, so by induction over the clocks no input sequence can tell the two
     apart. The fault is applied through its control input tied to its own number, so that every mode leaves a
-    cell to start the cone from. False proves nothing: a fault whose effect only unreachable states could
+    cell to start the cone from; logic nothing reads is removed first (a fault whose cells go with it
+    changes nothing that is read). False proves nothing: a fault whose effect only unreachable states could
     show, or one behind a memory (which the prover does not model), stays a survivor."""
     ctrl = f"mutate -ctrl {MUTSEL} {mutant.index.bit_length()} {mutant.index} "
     command = mutant.command.replace("mutate ", ctrl, 1).replace(f"-module {TOP}", "-module gate")
@@ -173,8 +174,11 @@ def equivalent(prepared: Path, mutant: Mutant, work: Path) -> bool:
             command,
             f"delete -port gate/w:{MUTSEL}",
             f"connect -set {MUTSEL} {mutant.index.bit_length()}'d{mutant.index} gate",
+            "wreduce",  # both netlists: operations as wide as what is read of them
             "equiv_make gold gate equiv",
             "hierarchy -top equiv",
+            "opt_clean -purge",  # logic whose outputs nothing reads, the fault's own cells included
+            "select -count equiv/c:$auto$mutate*",
             "select -set cone equiv/c:$auto$mutate* %co*:-$equiv",
             "select -set proved @cone %co2 t:$equiv %i",
             "equiv_simple @proved",
@@ -182,21 +186,31 @@ def equivalent(prepared: Path, mutant: Mutant, work: Path) -> bool:
         ]
     )
     log = yosys(script, work, "equivalent.log")
+    if re.search(r"^0 objects\.$", log, re.M):  # the fault's cells fed nothing that is read: all removed
+        return True
     status = re.findall(r"Of those cells (\d+) are proven and (\d+) are unproven", log)
     return bool(status) and int(status[-1][0]) > 0 and int(status[-1][1]) == 0
 
 
 def bench_jobs(cfg: Config, design: Path, work: Path, seed: int) -> list[Job]:
-    """The bench's jobs, run on every mutant: two images on one load (the reseeding path), then another
-    chain under trace back-pressure; random weights in the formats' whole range."""
+    """The bench's jobs, run on every mutant until one fails: two images on one load (the reseeding
+    path); another chain under trace back-pressure; and a load where every cell is input-coupled, run for
+    one step (fewer than the design holds) with a beta ramp: every visible-input bit, every beta word and
+    the first bank's choice then matter, which a constant beta, a quarter of the cells visible and full
+    runs leave unused."""
+    from pbitgen.config import ScheduleConfig
     from pbitgen.model import golden
     from pbitgen.model.graph import build_graph
 
-    save_banks(work / "banks.npz", golden.random_banks(cfg, build_graph(cfg.graph), seed))
-    banks = str(work / "banks.npz")
+    graph = build_graph(cfg.graph)
+    save_banks(work / "banks.npz", golden.random_banks(cfg, graph, seed))
+    save_banks(work / "visible.npz", golden.random_banks(cfg, graph, seed + 1, visible_fraction=1.0))
+    banks, visible = str(work / "banks.npz"), str(work / "visible.npz")
+    ramp = ScheduleConfig.ramp(0.25, 2.0, cfg.schedule.sweeps)
     return [
         Job(design=str(design), banks=banks, chain=0, images=2, result=str(work / "job0.json")),
         Job(design=str(design), banks=banks, chain=3, backpressure=True, result=str(work / "job1.json")),
+        Job(design=str(design), banks=visible, chain=5, images=2, steps=1, beta=ramp, result=str(work / "job2.json")),
     ]
 
 
@@ -253,6 +267,7 @@ def score(
     from pbitgen.gen.build import generate
 
     t0 = time.perf_counter()
+    out = out.resolve()  # the simulator runs in folders of its own: every path it is handed is absolute
     out.mkdir(parents=True, exist_ok=True)
     if design is None:
         assert cfg is not None

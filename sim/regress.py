@@ -272,7 +272,7 @@ def regress(
             )
             for s, c in enumerate(cfgs)
         ]
-        futures = []
+        futures, chunks = [], {}
         for s in range(n_struct):
             mine = list(range(s, n_configs, n_struct))
             for c in range(0, len(mine), batch):
@@ -284,10 +284,16 @@ def regress(
                         run_chunk, idx, s, folder, builds[s], simulator, knobs, key=f"jobs-{idx[0]}", pure=False
                     )
                 )
+                chunks[futures[-1].key] = (idx, s, knobs)
         outcomes: list[Outcome] = []
         last_report = 0
         for fut in as_completed(futures):
-            chunk = fut.result()
+            try:
+                chunk = fut.result()
+            except Exception as e:  # its worker died more often than Dask retries (KilledWorker): its jobs fail
+                idx, s, knobs = chunks[fut.key]
+                why = f"{type(e).__name__}: {e}"[:300]
+                chunk = [Outcome(i, s, simulator, False, why, 0.0, k) for i, k in zip(idx, knobs, strict=True)]
             outcomes.extend(chunk)
             done = len(outcomes)
             bad = [o for o in chunk if not o.passed]

@@ -694,3 +694,65 @@ def test_verilog_takes_the_seed_of_set_and_refuses_a_conflict(tmp_path, capsys):
     assert main([*argv, "--seed", "5", "--out", str(tmp_path / "w")]) == 1
     err = capsys.readouterr().err.strip()
     assert "conflicts with --set rng.seed=77" in err and "\n" not in err and not (tmp_path / "w").exists()
+
+
+KILLED_WORKER_REGRESS = """
+import os, sys, time
+from pbitgen.cli import main
+from pbitgen.sim import regress as r
+
+def build(cfg_json, folder, simulator):
+    return folder
+
+def jobs(indices, structure, folder, build_dir, simulator, knobs):
+    from pbitgen.sim.regress import Outcome
+    mark = os.environ["MARK"]
+    try:  # the first chunk to start says which process runs it, then lingers to be killed there
+        os.close(os.open(mark + ".victim", os.O_CREAT | os.O_EXCL))
+        open(mark + ".pid", "w").write(str(os.getpid()))
+        time.sleep(60)
+    except FileExistsError:
+        time.sleep(0.2)
+    return [Outcome(i, structure, simulator, True, "", 0.0, k) for i, k in zip(indices, knobs)]
+
+r.build_structure, r.run_chunk = build, jobs
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("retries", [True, False])
+def test_regress_accounts_for_every_job_when_a_worker_is_killed(tmp_path, retries):
+    """A local worker killed (SIGKILL) in the middle of a chunk of jobs: Dask restarts it and reruns the
+    chunk, and the run ends with every job accounted for, none lost and none twice. With Dask's retries
+    turned off, the jobs of the chunks the dead worker held are reported failed (exit 1), the others pass."""
+    argv = ["regress", "--configs", "24", "--structures", "3", "--out", str(tmp_path / "r")]
+    env = {**os.environ, "MARK": str(tmp_path / "m")}
+    if not retries:
+        env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = "0"
+    p = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WORKER_REGRESS, *argv],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "m.pid").exists() or not (tmp_path / "m.pid").read_text():
+            assert time.monotonic() < deadline and p.poll() is None, "no chunk started"
+            time.sleep(0.05)
+        os.kill(int((tmp_path / "m.pid").read_text()), signal.SIGKILL)
+        out, err = p.communicate(timeout=90)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["configs"] == summary["passed"] + summary["failed"] == 24
+    if retries:
+        assert p.returncode == 0 and summary["failed"] == 0 and "24/24 bit-exact" in out, err
+    else:
+        assert p.returncode == 1 and summary["failed"] > 0, err
+        assert all("KilledWorker" in f["message"] for f in summary["failures"])
+        assert "Traceback" not in err, err

@@ -272,3 +272,46 @@ def test_step_workers_ignore_ctrl_c():
     args = (x0, labels, 1, os.getpid())
     with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker, initargs=args) as pool:
         assert pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
+
+
+KILLED_TRAINING = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from tests.test_train import tiny_data, tiny_run
+from pbitgen.model.train import train
+x0, labels = tiny_data()
+train(tiny_run(epochs=6), sys.argv[1], x0, labels, "h", log=lambda s: print(s, flush=True))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", range(4))
+def test_training_killed_at_a_random_moment_resumes_to_the_same_model(tmp_path, moment):
+    """SIGKILL (no chance to clean up) at a seeded random moment of a training run: after its k-th log line,
+    a random part of the time between two lines later, so that kills land inside epochs and inside
+    checkpoint writes alike. Resumed, the run ends with the uninterrupted run's weights, bit for bit."""
+    import subprocess
+    import time
+
+    run = tiny_run(epochs=6)
+    x0, labels = tiny_data()
+    lines: list[str] = []
+    t0 = time.perf_counter()
+    full = train(run, tmp_path / "full", x0, labels, "h", log=lines.append)
+    per_line = (time.perf_counter() - t0) / len(lines)
+    r = np.random.default_rng(moment)
+    after, wait = int(r.integers(1, len(lines))), float(r.uniform(0, per_line))
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.Popen(
+        [sys.executable, "-c", KILLED_TRAINING, str(tmp_path / "killed"), str(root)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        for _ in range(after):
+            assert p.stdout.readline(), "the run ended before its kill"
+        time.sleep(wait)
+        p.kill()
+    finally:
+        p.wait()
+    resumed = train(run, tmp_path / "killed", x0, labels, "h", log=lambda s: None)
+    assert np.array_equal(resumed.coupling, full.coupling) and np.array_equal(resumed.bias, full.bias)
+    assert len(resumed.meta["history"]) == 6
