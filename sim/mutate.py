@@ -21,8 +21,10 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from pbitgen.config import Config
 from pbitgen.errors import PbitgenError
@@ -193,24 +195,27 @@ def equivalent(prepared: Path, mutant: Mutant, work: Path) -> bool:
 
 
 def bench_jobs(cfg: Config, design: Path, work: Path, seed: int) -> list[Job]:
-    """The bench's jobs, run on every mutant until one fails: two images on one load (the reseeding
-    path); another chain under trace back-pressure; and a load where every cell is input-coupled, run for
-    one step (fewer than the design holds) with a beta ramp: every visible-input bit, every beta word and
-    the first bank's choice then matter, which a constant beta, a quarter of the cells visible and full
-    runs leave unused."""
+    """The bench's jobs, run on every mutant until one fails: four images on one load (the reseeding
+    path); another chain for one step (fewer than the design holds: the first bank is then another) under
+    trace back-pressure; and a load where every cell is input-coupled, with input couplings of both signs
+    (negative in even banks), run with a beta ramp: every visible-input bit, the input coupling's sign and
+    every beta word then matter, which a constant beta, positive couplings and a quarter of the cells
+    visible leave unused."""
     from pbitgen.config import ScheduleConfig
     from pbitgen.model import golden
     from pbitgen.model.graph import build_graph
 
     graph = build_graph(cfg.graph)
     save_banks(work / "banks.npz", golden.random_banks(cfg, graph, seed))
-    save_banks(work / "visible.npz", golden.random_banks(cfg, graph, seed + 1, visible_fraction=1.0))
+    visible = golden.random_banks(cfg, graph, seed + 1, visible_fraction=1.0)
+    signs = np.where(np.arange(len(visible.input)) % 2 == 0, -1, 1)  # random_banks draws w_t > 0 only
+    save_banks(work / "visible.npz", replace(visible, input=visible.input * signs))
     banks, visible = str(work / "banks.npz"), str(work / "visible.npz")
     ramp = ScheduleConfig.ramp(0.25, 2.0, cfg.schedule.sweeps)
     return [
-        Job(design=str(design), banks=banks, chain=0, images=2, result=str(work / "job0.json")),
-        Job(design=str(design), banks=banks, chain=3, backpressure=True, result=str(work / "job1.json")),
-        Job(design=str(design), banks=visible, chain=5, images=2, steps=1, beta=ramp, result=str(work / "job2.json")),
+        Job(design=str(design), banks=banks, chain=0, images=4, result=str(work / "job0.json")),
+        Job(design=str(design), banks=banks, chain=3, steps=1, backpressure=True, result=str(work / "job1.json")),
+        Job(design=str(design), banks=visible, chain=5, images=4, beta=ramp, result=str(work / "job2.json")),
     ]
 
 
