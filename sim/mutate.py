@@ -195,27 +195,31 @@ def equivalent(prepared: Path, mutant: Mutant, work: Path) -> bool:
 
 
 def bench_jobs(cfg: Config, design: Path, work: Path, seed: int) -> list[Job]:
-    """The bench's jobs, run on every mutant until one fails: four images on one load (the reseeding
-    path); another chain for one step (fewer than the design holds: the first bank is then another) under
-    trace back-pressure; and a load where every cell is input-coupled, with input couplings of both signs
-    (negative in even banks), run with a beta ramp: every visible-input bit, the input coupling's sign and
-    every beta word then matter, which a constant beta, positive couplings and a quarter of the cells
-    visible leave unused."""
+    """The bench's jobs, run on every mutant until one fails, each with weights of its own: four images on
+    one load (the reseeding path); another chain for one step (fewer than the design holds: the first bank
+    is then another) under trace back-pressure; and a load where every cell is input-coupled, with input
+    couplings of both signs (negative in even banks), run with a beta ramp: every visible-input bit, the
+    input coupling's sign and every beta word then matter, which a constant beta, positive couplings and a
+    quarter of the cells visible leave unused. The last job is not run: its load is the scramble that
+    precedes every mutant (:func:`pbitgen.sim.test_array.run_mutants`)."""
     from pbitgen.config import ScheduleConfig
     from pbitgen.model import golden
     from pbitgen.model.graph import build_graph
 
     graph = build_graph(cfg.graph)
     save_banks(work / "banks.npz", golden.random_banks(cfg, graph, seed))
+    save_banks(work / "other.npz", golden.random_banks(cfg, graph, seed + 2))
+    save_banks(work / "scramble.npz", golden.random_banks(cfg, graph, seed + 3))
     visible = golden.random_banks(cfg, graph, seed + 1, visible_fraction=1.0)
     signs = np.where(np.arange(len(visible.input)) % 2 == 0, -1, 1)  # random_banks draws w_t > 0 only
     save_banks(work / "visible.npz", replace(visible, input=visible.input * signs))
-    banks, visible = str(work / "banks.npz"), str(work / "visible.npz")
+    banks, other, visible = (str(work / f"{name}.npz") for name in ("banks", "other", "visible"))
     ramp = ScheduleConfig.ramp(0.25, 2.0, cfg.schedule.sweeps)
     return [
         Job(design=str(design), banks=banks, chain=0, images=4, result=str(work / "job0.json")),
-        Job(design=str(design), banks=banks, chain=3, steps=1, backpressure=True, result=str(work / "job1.json")),
+        Job(design=str(design), banks=other, chain=3, steps=1, backpressure=True, result=str(work / "job1.json")),
         Job(design=str(design), banks=visible, chain=5, images=4, beta=ramp, result=str(work / "job2.json")),
+        Job(design=str(design), banks=str(work / "scramble.npz"), chain=7, result=str(work / "scramble.json")),
     ]
 
 
@@ -225,13 +229,14 @@ def run(
     """Every mutant through the bench, in as few simulator processes as the mutants allow: a mutant that
     leaves the bench itself stuck (a bus transfer that never ends) ends its process after its verdict, one
     that kills the simulator is killed, and a new process takes the rest. Mutant 0 (none) goes first and
-    must pass; its simulated time sets the others' time limit (:func:`pbitgen.sim.test_array.run_mutants`).
+    must pass; its simulated time sets the others' time limit per job (:func:`pbitgen.sim.test_array.run_mutants`).
     Returns ``{index: (killed, message)}``."""
     paths = []
     for k, job in enumerate(jobs):
         (work / f"job{k}").mkdir(exist_ok=True)
         paths.append(str(work / f"job{k}" / "job.json"))
         Path(paths[-1]).write_text(job.to_json())
+    *paths, scramble = paths
     verdicts: dict[int, tuple[bool, str]] = {}
     pending = [0, *(m.index for m in mutants)]
     timeout_ns, attempt = 0, 0
@@ -241,10 +246,13 @@ def run(
         d.mkdir(exist_ok=True)
         result = d / "verdicts.jsonl"
         result.unlink(missing_ok=True)
-        spec = {"jobs": paths, "mutants": pending, "result": str(result), "timeout_ns": timeout_ns}
+        spec = {"jobs": paths, "scramble": scramble, "mutants": pending, "result": str(result)}
+        spec["timeout_ns"] = timeout_ns
         (d / "mutants.json").write_text(json.dumps(spec))
         runner.simulate(b, d, {"PBITGEN_MUTANTS": str(d / "mutants.json")}, "run_mutants")
         lines = [json.loads(ln) for ln in result.read_text().splitlines()] if result.exists() else []
+        started = [v["start"] for v in lines if "start" in v]
+        lines = [v for v in lines if "start" not in v]
         for v in lines:
             verdicts[v["mutant"]] = (v["killed"], v["message"])
             if v["mutant"] == 0:
@@ -254,9 +262,9 @@ def run(
             else:
                 progress(v["killed"])
         pending = [m for m in pending if m not in verdicts]
-        if pending and not (lines and lines[-1]["stuck"]):  # the process ended on pending[0] without a word
-            if pending[0] == 0:
-                raise PbitgenError(f"{d / 'sim.log'}: the simulation of the unmutated design ended without a verdict")
+        if pending and not (lines and lines[-1]["stuck"]):  # the process ended without a verdict on pending[0]
+            if pending[0] == 0 or pending[0] not in started:  # it never ran: no verdict to draw from it
+                raise PbitgenError(f"{d / 'sim.log'}: the simulation ended before mutant {pending[0]} could run")
             verdicts[pending.pop(0)] = (True, stopped(d / "sim.log"))
             progress(True)
     return verdicts
@@ -274,6 +282,8 @@ def score(
     t0 = time.perf_counter()
     out = out.resolve()  # the simulator runs in folders of its own: every path it is handed is absolute
     out.mkdir(parents=True, exist_ok=True)
+    for stale in ("mutants.json", "summary.json"):  # an earlier run's results go before this run's work
+        (out / stale).unlink(missing_ok=True)
     if design is None:
         assert cfg is not None
         design = generate(cfg, out / "design", src=True).out

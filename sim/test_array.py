@@ -138,18 +138,29 @@ async def run_batch(dut) -> None:
 
 @cocotb.test()
 async def run_mutants(dut) -> None:
-    """Mutants of one netlist (``PBITGEN_MUTANTS``: the jobs, the ``mutsel`` values in order, a result file
-    and a time limit per mutant, 0 to set it from mutant 0's run; :mod:`pbitgen.sim.mutate`), each put
-    through every job until one fails.
-    A verdict line is appended as soon as it is known; a mutant that ends the bench by anything but a
-    mismatch (a time-out, a wrong ID, a bus transfer that never ends) may leave the bus master mid-transfer,
-    so its line says ``stuck`` and the test ends there: the caller starts a fresh simulation for the rest."""
+    """Mutants of one netlist (``PBITGEN_MUTANTS``: the jobs, the ``mutsel`` values in order, a result file,
+    a scramble job and a time limit per job, 0 to set it from mutant 0's run; :mod:`pbitgen.sim.mutate`),
+    each put through every job until one fails. Before each mutant the unmutated design loads the scramble
+    job's weights and seeds, so that every mutant starts from the same memories whatever ran before it (a
+    mutant that drops writes would otherwise find the last mutant's identical load in place).
+    A ``start`` line goes out before each mutant and a verdict line as soon as it is known; a mutant that
+    ends the bench by anything but a mismatch (a time-out, a bus transfer that never ends) may leave the bus
+    master mid-transfer, so its line says ``stuck`` and the test ends there: the caller starts a fresh
+    simulation for the rest."""
     spec = json.loads(Path(os.environ["PBITGEN_MUTANTS"]).read_text())
     jobs = [Job.load(p) for p in spec["jobs"]]
+    scramble = Job.load(spec["scramble"])
     tb = TB(dut, Path(jobs[0].design))
+    h = Host(Job(design=scramble.design, banks=scramble.banks).config())
+    scramble_writes = h.load(load_banks(scramble.banks), scramble.config(), scramble.chain)
     limit = spec["timeout_ns"]
     with open(spec["result"], "a") as out:
         for mutant in spec["mutants"]:
+            out.write(json.dumps({"start": mutant}) + "\n")
+            out.flush()
+            dut.mutsel.value = 0
+            await tb.reset()
+            await tb.write_words(scramble_writes)
             dut.mutsel.value = mutant
             t0 = get_sim_time(unit="ns")
             killed, message, stuck = False, "", False
@@ -165,7 +176,7 @@ async def run_mutants(dut) -> None:
                     killed, message = True, f"{job.result}: {result['mismatch']}"[:300]
                     break
             sim_ns = int(get_sim_time(unit="ns") - t0)
-            if mutant == 0 and not limit:  # the unmutated design's time, with room, bounds every mutant's
+            if mutant == 0 and not limit:  # each job of a mutant gets the unmutated design's whole time, 4 times
                 limit = 4 * sim_ns + 100_000
             line = {"mutant": mutant, "killed": killed, "message": message, "stuck": stuck, "limit_ns": limit}
             out.write(json.dumps({**line, "sim_ns": sim_ns}) + "\n")

@@ -57,6 +57,28 @@ def test_a_mutant_of_a_bit_nothing_reads_is_proved_equivalent(tmp_path):
     assert mutate.equivalent(prepared, mutants[0], tmp_path)
 
 
+COMPARE = """
+module pbitgen_top(input wire [1:0] k, output wire y);
+  assign y = k == 2'd1;
+endmodule
+"""
+
+
+def test_a_comparison_the_fault_changes_goes_through_the_prover_and_is_not_proved(tmp_path):
+    """``k == 1`` with the constant's bit 1 tied to 0 (what it is already) is equivalent; k's bit 1 xor-ed
+    with bit 0 (cnot1) makes k = 3 compare equal and k = 1 not: its cells stay (the output reads them), the
+    prover runs over their cone and must not prove it."""
+    (tmp_path / "design.v").write_text(COMPARE)
+    script = f"read_verilog design.v; {mutate.PREPARE.format(top='pbitgen_top')}; write_rtlil prepared.il"
+    mutate.yosys(script, tmp_path, "p.log")
+    prepared = tmp_path / "prepared.il"
+    (same,) = mutate.draw(prepared, 1, 1, ROOT, "-mode const0 -port B -portbit 1")
+    assert mutate.equivalent(prepared, same, tmp_path)
+    (wrong,) = mutate.draw(prepared, 1, 1, ROOT, "-mode cnot1 -port A -portbit 1")
+    assert not mutate.equivalent(prepared, wrong, tmp_path)
+    assert "Of those cells" in (tmp_path / "equivalent.log").read_text()  # the prover ran, not a shortcut
+
+
 def test_a_mutant_of_a_bit_the_output_reads_is_not_equivalent(tmp_path):
     """The check must not clear a real fault: the adder's low input bits reach the output."""
     prepared, mutants = adder_mutants(tmp_path, "-port A -portbit 1")
@@ -119,8 +141,8 @@ def test_a_bus_that_never_answers_times_out_and_a_fresh_simulation_takes_the_res
     assert killed and "SimTimeoutError" in message, message
     runs = sorted(p.name for p in tiny["out"].glob("run*"))
     assert runs == ["run000", "run001"]  # mutant 4 ran in the second simulation
-    second = [json.loads(ln)["mutant"] for ln in (tiny["out"] / "run001" / "verdicts.jsonl").read_text().splitlines()]
-    assert second == [4]
+    lines = [json.loads(ln) for ln in (tiny["out"] / "run001" / "verdicts.jsonl").read_text().splitlines()]
+    assert lines == [{"start": 4}, {**lines[1], "mutant": 4}]
 
 
 def test_the_command_prints_the_summary_score_and_every_survivor(tmp_path, capsys, monkeypatch):
@@ -150,7 +172,9 @@ def test_the_command_prints_the_summary_score_and_every_survivor(tmp_path, capsy
     [
         (["--design", "nowhere"], "--design nowhere: has no pbitgen_top.v"),
         (["--design", ".", "--set", "array.tiles=2"], "expected no --config or --set with it"),
-        (["--mutants", "70000"], "--mutants 70000: expected at most 65536"),
+        (["--mutants", "70000"], "--mutants 70000: expected 1 to 65536"),
+        (["--mutants", "0"], "--mutants 0: expected 1 to 65536"),
+        (["--seed", "4294967296"], "expected at most 2147483647"),
     ],
 )
 def test_bad_arguments_get_one_line(tmp_path, capsys, extra, expected):

@@ -287,9 +287,9 @@ train(tiny_run(epochs=6), sys.argv[1], x0, labels, "h", log=lambda s: print(s, f
 @pytest.mark.slow
 @pytest.mark.parametrize("moment", range(4))
 def test_training_killed_at_a_random_moment_resumes_to_the_same_model(tmp_path, moment):
-    """SIGKILL (no chance to clean up) at a seeded random moment of a training run: after its k-th log line,
-    a random part of the time between two lines later, so that kills land inside epochs and inside
-    checkpoint writes alike. Resumed, the run ends with the uninterrupted run's weights, bit for bit."""
+    """SIGKILL (no chance to clean up) at a random moment of a training run: after its k-th log line (k
+    drawn from the seed), then a drawn part of the time between two lines, so that kills land at different
+    points of different epochs. Resumed, the run ends with the uninterrupted run's weights, bit for bit."""
     import subprocess
     import time
 
@@ -312,6 +312,7 @@ def test_training_killed_at_a_random_moment_resumes_to_the_same_model(tmp_path, 
         p.kill()
     finally:
         p.wait()
+    assert p.returncode == -9, "the run ended before its kill"
     resumed = train(run, tmp_path / "killed", x0, labels, "h", log=lambda s: None)
     assert np.array_equal(resumed.coupling, full.coupling) and np.array_equal(resumed.bias, full.bias)
     assert len(resumed.meta["history"]) == 6

@@ -31,15 +31,17 @@ def run(args: argparse.Namespace) -> int:
     from pbitgen.sim.mutate import SMALL, score
 
     check_seed(args.seed)
+    if args.seed > 2**31 - 1:  # Yosys reads the seed as a C int
+        raise PbitgenError(f"--seed {args.seed}: expected at most {2**31 - 1} for Yosys' draw")
     out = check_output_folder(args.out)
-    if args.mutants > 2**16:
-        raise PbitgenError(f"--mutants {args.mutants}: expected at most {2**16}")
+    if not 1 <= args.mutants <= 2**16:
+        raise PbitgenError(f"--mutants {args.mutants}: expected 1 to {2**16}")
     design, cfg = None, None
     if args.design:
         if args.config or args.set:
             raise PbitgenError("--design DIR carries its own config; expected no --config or --set with it")
         design = Path(args.design)
-        for name in (f"{TOP}.v", "config.json", "regmap.json"):
+        for name in (f"{TOP}.v", f"{TOP}.vlt", "config.json", "regmap.json"):
             if not (design / name).is_file():
                 raise PbitgenError(
                     f"--design {args.design}: has no {name}; expected a folder written by pbitgen verilog"
