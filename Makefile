@@ -62,6 +62,7 @@ bench: system $(BENCH_VENV)/.installed
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_hw
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_build
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_mutate
+	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_mutate --variant lattice
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_fpga $(FPGA_SMALL)
 	$(BENCH_VENV)/bin/python -m bench.bench_lattice small
 	PATH="$(BENCH_PATH):$$PATH" $(BENCH_VENV)/bin/python -m bench.bench_power_lattice --variant default --sweeps 4
