@@ -311,7 +311,11 @@ def score(
         if killed:
             verdicts.append(Verdict(m, "killed", message))
         else:
-            verdicts.append(Verdict(m, "equivalent" if equivalent(prepared, m, out) else "survived"))
+            try:
+                same, why = equivalent(prepared, m, out), ""
+            except PbitgenError as e:  # the prover failed on this one: not proved, and the run's results stand
+                same, why = False, f"not proved: {e}"[:300]
+            verdicts.append(Verdict(m, "equivalent" if same else "survived", why))
     killed = sum(v.outcome == "killed" for v in verdicts)
     equal = sum(v.outcome == "equivalent" for v in verdicts)
     summary = {
