@@ -617,12 +617,16 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def start_fake_regress(tmp_path, stdout) -> subprocess.Popen:
-    argv = ["regress", "--configs", "16", "--structures", "4", "--out", str(tmp_path / "r")]
+def start_fake_regress(
+    tmp_path, stdout, script: str = FAKE_REGRESS, configs: int = 16, structures: int = 4, **env: str
+) -> subprocess.Popen:
+    """A regression whose build and job tasks are ``script``'s stand-ins, marking progress in files named
+    from ``tmp_path / "started"`` (the ``MARK`` variable); ``env`` adds variables (Dask settings)."""
+    argv = ["regress", "--configs", str(configs), "--structures", str(structures), "--out", str(tmp_path / "r")]
     return subprocess.Popen(
-        [sys.executable, "-c", FAKE_REGRESS, *argv],
+        [sys.executable, "-c", script, *argv],
         cwd=ROOT,
-        env={**os.environ, "MARK": str(tmp_path / "started")},
+        env={**os.environ, "MARK": str(tmp_path / "started"), **env},
         start_new_session=True,
         preexec_fn=default_signals,
         stdout=stdout,
@@ -725,25 +729,15 @@ def test_regress_accounts_for_every_job_when_a_worker_is_killed(tmp_path, retrie
     """A local worker killed (SIGKILL) in the middle of a chunk of jobs: Dask restarts it and reruns the
     chunk, and the run ends with every job accounted for, none lost and none twice. With Dask's retries
     turned off, the jobs of the chunks the dead worker held are reported failed (exit 1), the others pass."""
-    argv = ["regress", "--configs", "24", "--structures", "3", "--out", str(tmp_path / "r")]
-    env = {**os.environ, "MARK": str(tmp_path / "m")}
-    if not retries:
-        env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = "0"
-    p = subprocess.Popen(
-        [sys.executable, "-c", KILLED_WORKER_REGRESS, *argv],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env = {} if retries else {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    p = start_fake_regress(tmp_path, subprocess.PIPE, KILLED_WORKER_REGRESS, configs=24, structures=3, **env)
+    pid = tmp_path / "started.pid"
     try:
         deadline = time.monotonic() + 60
-        while not (tmp_path / "m.pid").exists() or not (tmp_path / "m.pid").read_text():
+        while not pid.exists() or not pid.read_text():
             assert time.monotonic() < deadline and p.poll() is None, "no chunk started"
             time.sleep(0.05)
-        os.kill(int((tmp_path / "m.pid").read_text()), signal.SIGKILL)
+        os.kill(int(pid.read_text()), signal.SIGKILL)
         out, err = p.communicate(timeout=90)
     finally:
         if p.poll() is None:
