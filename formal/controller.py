@@ -19,6 +19,9 @@ sweep updates and the clocks since the last issue, and asserts:
   issued at least :attr:`LatticePlan.latency` clocks before (its new spin is in the ring);
 * the rings never stall (``shift`` low) and the input rings never take their copy with an update in
   flight (issued in the last ``write_delay + 1`` clocks);
+* every sweep update works on the weight word of its slot and its step's bank: the rows the controller
+  fetched (``fetch``, ``frow``, ``fslot``, ``bank``) and had the units take into the word register
+  (``latch``), followed through the units' registers;
 * banks switch only between steps: a sweep update of count k (its step k div K) reads bank
   ``T - 1 - k div K``, a bank switch within a run happens only with every count equal (a step boundary) and
   nothing in flight, and ``w`` is the input coupling of the bank of every update in flight; ``beta`` (a
@@ -77,10 +80,22 @@ class BankSlipController(LatticeController):
         return m
 
 
+class LateLatchController(LatticeController):
+    """Negative control: the real controller with a planted bug, the word register taken one clock after a
+    slot's first element instead of with it (so a slot's first update works on the slot before's word)."""
+
+    def elaborate(self, platform: object) -> Module:
+        m = super().elaborate(platform)
+        late = Signal(name="late_latch")
+        m.d.sync += late.eq(self.fetch & (self.frow == 0))  # the real latch: a slot's first element
+        m.d.comb += self.latch.eq(late)
+        return m
+
+
 class ControllerHarness(Elaboratable):
     """The controller of ``cfg`` with the module docstring's bookkeeping and assertions."""
 
-    CHECKS = ("order", "reads", "rings", "banks", "schedule")
+    CHECKS = ("order", "reads", "rings", "banks", "schedule", "words")
     START = 2
 
     def __init__(
@@ -282,6 +297,36 @@ class ControllerHarness(Elaboratable):
             check(m, "banks", ~busy_any, "a bank switch with an update in flight")
             for v in count.values():
                 check(m, "banks", v == first, "a bank switch inside a step")
+
+        # ---- the weight word: a unit reads row frow of (bank, fslot) when fetch, takes the read a clock
+        # later into its staging row, and the staged rows into its word register a clock after latch; an
+        # update issued at t works on the word register at t + 2 (gen/lattice.py): it must hold the rows of
+        # the issued slot's word of the issue's bank ----
+        slot_shape, bank_shape = dut.fslot.shape(), dut.bank.shape()
+        fetched = Signal(name="h_fetched")
+        f_row, f_slot, f_bank = Signal.like(dut.frow), Signal(slot_shape), Signal(bank_shape)
+        m.d.sync += [fetched.eq(dut.fetch), f_row.eq(dut.frow), f_slot.eq(dut.fslot), f_bank.eq(dut.bank)]
+        latched = Signal(name="h_latched")
+        m.d.sync += latched.eq(dut.latch)
+        word_ok = []
+        for i in range(dut.rows):
+            staged = Signal(slot_shape, name=f"h_staged_slot{i}"), Signal(bank_shape, name=f"h_staged_bank{i}")
+            held = Signal(slot_shape, name=f"h_word_slot{i}"), Signal(bank_shape, name=f"h_word_bank{i}")
+            with m.If(fetched & (f_row == i)):
+                m.d.sync += [staged[0].eq(f_slot), staged[1].eq(f_bank)]
+            with m.If(latched):
+                m.d.sync += [held[0].eq(staged[0]), held[1].eq(staged[1])]
+            word_ok.append((held[0], held[1]))
+        due = [Signal(name=f"h_word_due{k}") for k in (1, 2)]
+        due_slot = [Signal(slot_shape, name=f"h_word_due_slot{k}") for k in (1, 2)]
+        due_bank = [Signal(bank_shape, name=f"h_word_due_bank{k}") for k in (1, 2)]
+        m.d.sync += [
+            due[0].eq(sweeping), due_slot[0].eq(dut.slot), due_bank[0].eq(dut.bank),
+            due[1].eq(due[0]), due_slot[1].eq(due_slot[0]), due_bank[1].eq(due_bank[0]),
+        ]  # fmt: skip
+        with m.If(due[1]):
+            for held_slot, held_bank in word_ok:
+                check(m, "words", (held_slot == due_slot[1]) & (held_bank == due_bank[1]), "the word of the update")
 
         m.d.comb += Cover(run_end & (t_run == t_max) & (k_run == k_max) & ~traced)
         return m

@@ -2,7 +2,7 @@
 
 The harness wraps one real :class:`~pbitgen.gen.lattice.LatticeUnit` (unpipelined, ``array.stages = 1``:
 the datapath is then one combinational block from the unit's operand registers, with the same widths
-at every depth) and reads its nets by name: the registered weight word (``word``), neighbour taps
+at every depth; every input free) and reads its nets by name: the registered weight word (``word``), neighbour taps
 (``taps_r``), x^t and visible bits (``x_r``, ``op2_b``), beta (``op3_b``), the input term's candidates
 (``iota_p``, ``iota_n``, registered from the step's ``w``), every adder of the coupling tree
 (``sum<level>_<i>``), the field (``gamma``), the scaled field (``q``), the table index before its clamp
@@ -73,9 +73,10 @@ class DatapathHarness(Elaboratable):
         dut, net = open_up(self.unit)
         m.submodules.dut = dut
         unit = self.unit
-        for name in ("issue", "init", "shift", "copy", "load", "load_seed", "load_vis"):
+        for name in ("issue", "init", "shift", "copy", "load", "load_seed", "load_vis", "fetch", "latch"):
             m.d.comb += getattr(unit, name).eq(AnySeq(1))
-        for name in ("slot", "bank", "beta", "w", "wrap_a", "wrap_b", "nbr", "tab_data", "load_addr", "load_lane"):
+        wide_inputs = ("slot", "bank", "frow", "fslot", "beta", "w", "wrap_a", "wrap_b", "nbr", "tab_data")
+        for name in (*wide_inputs, "load_addr", "load_lane"):
             port = getattr(unit, name)
             m.d.comb += port.eq(AnySeq(len(port)))
         m.d.comb += unit.load_data.eq(AnySeq(32))

@@ -10,7 +10,7 @@ from pbitgen.config import Config
 from pbitgen.model.lattice import LatticePlan
 
 from .bus import DroppingSlave, SlaveHarness, TopHarness
-from .controller import BankSlipController, ControllerHarness
+from .controller import BankSlipController, ControllerHarness, LateLatchController
 from .datapath import DatapathHarness
 from .runner import SOLVER, Task
 
@@ -179,6 +179,15 @@ def tasks() -> list[Task]:
             expect="FAIL",
             engine=f"smtbmc --nomem {SOLVER}",
         ),
+        Task(
+            "c_control_word",
+            "negative control: a controller that has the units take the weight word a clock late must FAIL",
+            lambda: ControllerHarness(c24, controller=LateLatchController),
+            "bmc",
+            run_depth(c24),
+            expect="FAIL",
+            engine=f"smtbmc --nomem {SOLVER}",
+        ),
         # ---- (b) the datapath ----
         Task(
             "b_dp_g4",
@@ -214,7 +223,7 @@ def tasks() -> list[Task]:
             "negative control: a unit whose field accumulator is 2 bits short must FAIL",
             lambda: DatapathHarness(short_field(tiny)),
             "prove",
-            2,
+            8,  # the base case must reach a bad word from power-on: load, fetch, staging, word register
             expect="FAIL",
         ),
     ]

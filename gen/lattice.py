@@ -8,8 +8,9 @@ Layout and schedule are :class:`~pbitgen.model.lattice.LatticePlan`'s; what ever
   source unit's ring, chosen by two wrap flags, so a neighbour costs four single-bit nets and a 4:1
   multiplexer; the input ring (x^t) is filled from the spin ring one element per clock between steps;
 * weights stream from one memory per unit (the stored bias ``h'`` and the ``D`` couplings of a slot),
-  read at issue and registered, so an FPGA flow maps it to block RAM with its output register; a load
-  port writes it lane by lane;
+  fetched a row per clock while the slot before is issued (:func:`word_layout`), so that a memory as
+  narrow as a bus lane serves a unit, and the word reaches the datapath from registers; a load port
+  writes it lane by lane;
 * the field has no negations (``h' + 2 sum b_j J_j``), beta, rounding and clamping are folded into the
   sigmoid table (:func:`~pbitgen.model.lattice_golden.folded_table`, one dual-port table per pair of
   units), and the random bits come from one leap-ahead LFSR per unit (:mod:`pbitgen.model.lfsr`), advanced
@@ -20,11 +21,12 @@ Layout and schedule are :class:`~pbitgen.model.lattice.LatticePlan`'s; what ever
   group of about sqrt(U) units, then each unit's own), every copy in a module of its own.
 
 Pipeline of an update, in the unit's time (:attr:`LatticePlan.broadcast_clocks` after the controller's):
-``t`` issue (memory address); ``t + 1`` memory read, neighbour and x^t ring bits into registers; ``t + 2``
-the datapath, with the registers that ``array.stages`` adds (:attr:`LatticePlan.pipeline_cuts`: 2 the
-table address, 3 the field, 4 the beta product, 5 every adder level, 6 the table's output and the weight
-word's second register, 7 the gated couplings and the sum before the clamp); the spin lands in the ring
-at the end of clock ``t + write_delay`` (:attr:`LatticePlan.write_delay`).
+``t`` issue; ``t + 1`` neighbour and x^t ring bits into registers (the weight word, fetched during the
+slot before, enters its register in this clock for a slot's first issue); ``t + 2`` the datapath, with
+the registers that ``array.stages`` adds (:attr:`LatticePlan.pipeline_cuts`: 2 the table address, 3 the
+field, 4 the beta product, 5 every adder level, 6 the table's output, 7 the gated couplings and the sum
+before the clamp); the spin lands in the ring at the end of clock ``t + write_delay``
+(:attr:`LatticePlan.write_delay`).
 """
 
 from __future__ import annotations
@@ -58,7 +60,10 @@ class LatticeUnit(wiring.Component):
     Members
     -------
     issue : In(1), this unit updates element (``slot``, chain) in this clock
-    slot : In(range(M)), bank : In(range(T)), the weight address at issue
+    slot : In(range(M)), the issued element's slot (its visible flag)
+    bank : In(range(T)), fslot : In(range(M)), frow : In, fetch : In(1), read row ``frow`` of the weight
+        word of (``bank``, ``fslot``) this clock (the slot after the issued one: :func:`word_layout`)
+    latch : In(1), the word register takes the fetched word one clock later (the first issue of a slot)
     init : In(1), the issued update draws its initial noise spin (valid at issue)
     beta, w : In, the sweep's beta and the step's input coupling (valid at issue)
     shift : In(1), the rings shift this clock (high in every phase clock of a run)
@@ -84,6 +89,10 @@ class LatticeUnit(wiring.Component):
                 "issue": In(1),
                 "slot": In(range(max(plan.slots, 2))),
                 "bank": In(range(max(self.banks, 2))),
+                "fetch": In(1),
+                "frow": In(range(max(self.word["rows"], 2))),
+                "fslot": In(range(max(plan.slots, 2))),
+                "latch": In(1),
                 "init": In(1),
                 "beta": In(unsigned(f.beta.width)),
                 "w": In(signed(f.input.width)),
@@ -117,30 +126,42 @@ class LatticeUnit(wiring.Component):
         cut = partial(pipeline_cut, m)
 
         # ---- the broadcast register: this unit's own copy of the controller's signals ----
-        bc = {
-            k: cut(getattr(self, k), True, f"{k}_bc")
-            for k in ("issue", "slot", "bank", "init", "beta", "w", "shift", "copy", "wrap_a", "wrap_b")
-        }
+        bc = {k: cut(getattr(self, k), True, f"{k}_bc") for k in BROADCAST}
         ld = {
             k: cut(getattr(self, k), True, f"{k}_bc")
             for k in ("load", "load_seed", "load_vis", "load_addr", "load_lane", "load_data")
         }
 
-        # ---- issue (t): the weight word's address; read (t + 1): word, taps and x^t, registered ----
-        sw, bw = ceil_log2(plan.slots), ceil_log2(self.banks)
-        lanes, lane_w = self.word["lanes"], self.word["lane"]
+        # ---- the weight word: fetched row by row while the slot before is issued (word_layout), staged
+        # and taken as a whole one clock after the first issue of its slot, so that it holds still for the
+        # slot's n issues and is in its register (word) for the datapath at t + 2 ----
+        sw, bw, rw = ceil_log2(plan.slots), ceil_log2(self.banks), self.word["row_bits"]
+        per_row, lane_w, row_w = self.word["per_row"], self.word["lane"], self.word["row"]
+        pw_bits = (per_row - 1).bit_length()
         m.submodules.weights = wmem = memory.Memory(
-            shape=unsigned(lanes * lane_w), depth=self.banks << sw, init=self.weights
+            shape=unsigned(row_w), depth=self.banks << sw << rw, init=self.weights
         )
         rd = wmem.read_port()
-        m.d.comb += rd.addr.eq(Cat(*([bc["slot"][:sw]] if sw else []), *([bc["bank"][:bw]] if bw else [])))
-        wr = wmem.write_port(granularity=lane_w)  # the load port: one lane of one word per clock
+        fields = [(bc["frow"], rw), (bc["fslot"], sw), (bc["bank"], bw)]
         m.d.comb += [
-            wr.addr.eq(ld["load_addr"]),
-            wr.data.eq(ld["load_data"][:lane_w].replicate(lanes)),
-            wr.en.eq(Mux(ld["load"], 1 << ld["load_lane"], 0)),
+            rd.addr.eq(Cat(*(v[:w] for v, w in fields if w))),
+            rd.en.eq(bc["fetch"]),
         ]
-        word = cut(cut(rd.data, True, "word"), bool(plan.pipeline_cuts["word"]), "word_b")
+        wr = wmem.write_port(granularity=lane_w)  # the load port: one lane of one word per clock
+        lane = ld["load_lane"]
+        m.d.comb += [
+            wr.addr.eq(Cat(*([lane[pw_bits:][:rw]] if rw else []), ld["load_addr"])),
+            wr.data.eq(ld["load_data"][:lane_w].replicate(per_row)),
+            wr.en.eq(Mux(ld["load"], 1 << lane[:pw_bits] if pw_bits else 1, 0)),
+        ]
+        fetched, frow = cut(bc["fetch"], True, "fetched"), cut(bc["frow"], True, "frow_r")
+        staged = [Signal(row_w, name=f"word_s{i}") for i in range(self.word["rows"])]
+        for i, reg in enumerate(staged):
+            with m.If(fetched & (frow == i)):
+                m.d.sync += reg.eq(rd.data)
+        word = Signal(self.word["rows"] * row_w, name="word")
+        with m.If(cut(bc["latch"], True, "latch_r")):
+            m.d.sync += word.eq(Cat(*staged))
         xring = Signal(plan.ring, name="xring")
         # the input term's three possible values (+w, -w, or 0 off the visible cells), registered from the
         # step's coupling, which holds still while any update of the step is in flight (the controller
@@ -194,8 +215,6 @@ class LatticeUnit(wiring.Component):
                 for key, v in side.items():
                     side[key] = cut(v, True, f"{name}{k}_{key}")
 
-        along("word", cuts["word"])  # the operands wait for the weight word's second register
-        taps = cut(taps, bool(cuts["word"]), "taps_b")
         bias = word[:hw].as_signed()
         terms = [
             cut(
@@ -271,20 +290,39 @@ class LatticeUnit(wiring.Component):
 def word_layout(cfg: Config, plan: LatticePlan) -> dict[str, int]:
     """Bit fields of a unit's weight word: the stored bias ``h'`` (field units, as wide as the formats
     can make it) at 0, then the ``D`` couplings from ``coupling``; ``width`` in all. The load port writes
-    it in ``lanes`` lanes of ``lane`` bits (at most 32), one per clock."""
+    it in ``lanes`` lanes of ``lane`` bits (at most 32), one per clock.
+
+    The memory holds a word as ``rows`` rows of ``per_row`` lanes (``per_row`` a power of two), read one
+    row per clock while the slot before is issued: a slot is issued for ``n`` clocks (one per chain of the
+    group), so with ``n`` >= ``lanes`` a row is one lane and a unit's memory is ``lanes`` times narrower
+    than its word (one block RAM instead of three at the default design); with one chain per group the
+    row is the whole word, read in the one clock of its slot before."""
     hw = stored_bias_width(cfg, plan.degree)
     width = hw + plan.degree * cfg.formats.coupling.width
     lanes = -(-width // 32)
-    return {"bias": hw, "coupling": hw, "width": width, "lanes": lanes, "lane": -(-width // lanes)}
+    lane = -(-width // lanes)
+    per_row = 1 << (-(-lanes // min(plan.per_group, lanes)) - 1).bit_length()
+    rows = -(-lanes // per_row)
+    return {
+        "bias": hw,
+        "coupling": hw,
+        "width": width,
+        "lanes": lanes,
+        "lane": lane,
+        "per_row": per_row,
+        "rows": rows,
+        "row_bits": (rows - 1).bit_length(),
+        "row": per_row * lane,
+    }
 
 
 def load_writes(cfg: Config, plan: LatticePlan, banks: Banks) -> list[tuple[int, int, int, int]]:
     """``(unit, address, lane, data)`` of every load-port write that puts ``banks`` into the weight
-    memories (what the host will send; the words of :func:`unit_weights`, lane by lane)."""
+    memories (what the host will send; the words of :func:`unit_words`, lane by lane)."""
     lay = word_layout(cfg, plan)
     out = []
     for u in range(plan.n_units):
-        for addr, word in enumerate(unit_weights(cfg, plan, banks, u)):
+        for addr, word in enumerate(unit_words(cfg, plan, banks, u)):
             for lane in range(lay["lanes"]):
                 out.append((u, addr, lane, word >> (lane * lay["lane"]) & ((1 << lay["lane"]) - 1)))
     return out
@@ -301,8 +339,9 @@ def visible_words(plan: LatticePlan, visible: object) -> list[tuple[int, int, in
     return out
 
 
-def unit_weights(cfg: Config, plan: LatticePlan, banks: Banks, unit: int) -> list[int]:
-    """The weight memory image of one unit: word ``bank * 2^ceil(log2 M) + slot`` (:func:`word_layout`)."""
+def unit_words(cfg: Config, plan: LatticePlan, banks: Banks, unit: int) -> list[int]:
+    """The weight words of one unit (:func:`word_layout`), word ``bank * 2^ceil(log2 M) + slot``: the
+    load port's address."""
     lay = word_layout(cfg, plan)
     cw = cfg.formats.coupling.width
     h = stored_bias(cfg, banks, plan)
@@ -316,6 +355,18 @@ def unit_weights(cfg: Config, plan: LatticePlan, banks: Banks, unit: int) -> lis
                 v |= j << (lay["coupling"] + k * cw)
             words[(t << sw) + s] = v
     return words
+
+
+def unit_weights(cfg: Config, plan: LatticePlan, banks: Banks, unit: int) -> list[int]:
+    """The weight memory image of one unit: row ``(word << row_bits) + i`` holds lanes
+    ``i per_row .. (i + 1) per_row - 1`` of word ``word`` (:func:`unit_words`)."""
+    lay = word_layout(cfg, plan)
+    rw, mask = lay["row_bits"], (1 << lay["row"]) - 1
+    out = []
+    for word in unit_words(cfg, plan, banks, unit):
+        rows = [word >> (i * lay["row"]) & mask for i in range(lay["rows"])]
+        out += rows + [0] * ((1 << rw) - len(rows))
+    return out
 
 
 class LatticeController(wiring.Component):
@@ -343,6 +394,7 @@ class LatticeController(wiring.Component):
         t_max, k_max = cfg.schedule.steps, cfg.schedule.sweeps
         self.beta_init = beta + [0] * ((1 << ceil_log2(k_max)) - len(beta))
         self.input_init = inputs + [0] * ((1 << ceil_log2(t_max)) - len(inputs))
+        self.rows = word_layout(cfg, plan)["rows"]
         super().__init__(
             {
                 "start": In(1),
@@ -363,6 +415,10 @@ class LatticeController(wiring.Component):
                 "issue": Out(2),
                 "slot": Out(range(max(plan.slots, 2))),
                 "bank": Out(range(max(1 << ceil_log2(t_max), 2))),
+                "fetch": Out(1),
+                "frow": Out(range(max(self.rows, 2))),
+                "fslot": Out(range(max(plan.slots, 2))),
+                "latch": Out(1),
                 "init": Out(1),
                 "beta": Out(unsigned(2 * f.beta.width)),
                 "w": Out(signed(f.input.width)),
@@ -441,9 +497,22 @@ class LatticeController(wiring.Component):
         ]
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
-        with m.If(issuing):  # next element: chain, then column, then row (also in a colour's resting phase)
+        # the weight fetch (word_layout): in every phase, while the elements of slot s pass (issued or
+        # not), rows 0 .. rows - 1 of slot s + 1's word (slot 0's in the last slot, for the next phase) are
+        # read in the first clocks, and the word register takes the fetched word after a slot's first
+        # element; every issuing phase follows a phase of the same bank, whose last slot fetched its slot 0
+        fslot = Signal.like(self.fslot, init=1 % plan.slots)
+        counting = Signal()
+        m.d.comb += [
+            counting.eq(self.busy & advance & (e < phi)),
+            self.fetch.eq(counting & (j < self.rows)),
+            self.frow.eq(j),
+            self.fslot.eq(fslot),
+            self.latch.eq(counting & (j == 0)),
+        ]
+        with m.If(counting):  # next element: chain, then column, then row (in every phase, issuing or not)
             with m.If(j == n - 1):
-                m.d.sync += j.eq(0)
+                m.d.sync += [j.eq(0), fslot.eq(Mux(fslot == plan.slots - 1, 0, fslot + 1))]
                 with m.If(b == plan.cols - 1):
                     m.d.sync += [b.eq(0), a.eq(Mux(a == plan.rows - 1, 0, a + 1))]
                 with m.Else():
@@ -471,6 +540,7 @@ class LatticeController(wiring.Component):
                 e.eq(0),
                 self.bank.eq(self.steps - 1),
                 j.eq(0),
+                fslot.eq(1 % plan.slots),
                 a.eq(0),
                 b.eq(0),
             ]
@@ -524,7 +594,22 @@ class BroadcastStage(wiring.Component):
 
 
 #: The controller's signals every unit receives, and the load port's.
-BROADCAST = ("issue", "slot", "bank", "init", "beta", "w", "shift", "copy", "wrap_a", "wrap_b")
+BROADCAST = (
+    "issue",
+    "slot",
+    "bank",
+    "fetch",
+    "frow",
+    "fslot",
+    "latch",
+    "init",
+    "beta",
+    "w",
+    "shift",
+    "copy",
+    "wrap_a",
+    "wrap_b",
+)
 LOAD_PORT = ("load_en", "load_seed", "load_vis", "load_unit", "load_addr", "load_lane", "load_data")
 
 

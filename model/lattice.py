@@ -130,9 +130,8 @@ class LatticePlan:
     def pipeline_cuts(self) -> dict[str, int]:
         """Registers ``array.stages`` puts on the update path after its operand registers, by place:
         the table address (2+), the field (3+), the beta product (4+), every adder level (5+), the table's
-        output and a second register on the weight word (6+: both memories' outputs, so that on an FPGA the
-        word's wires from a block RAM placed far from its unit get a clock of their own), the gated
-        couplings and the input term's sum before the clamp (7)."""
+        output (6+), the gated couplings and the input term's sum before the clamp (7). (The weight word
+        needs no cut: it is fetched a slot ahead into a staging register, :func:`~pbitgen.gen.lattice.word_layout`.)"""
         s = self.cfg.array.stages
         return {
             "table": int(s >= 2),
@@ -140,7 +139,6 @@ class LatticePlan:
             "product": int(s >= 4),
             "tree": self.tree_levels if s >= 5 else 0,
             "table_out": int(s >= 6),
-            "word": int(s >= 6),
             "terms": int(s >= 7),
             "index": int(s >= 7),
         }
@@ -148,7 +146,7 @@ class LatticePlan:
     @property
     def write_delay(self) -> int:
         """Clocks from an issue to the clock whose end writes the new spin into its unit's ring: the
-        memory read, the operand registers and the cuts of :attr:`pipeline_cuts`."""
+        operand registers (ring taps; the weight word), the datapath clock and the cuts of :attr:`pipeline_cuts`."""
         return 2 + sum(self.pipeline_cuts.values())
 
     read_delay = 1

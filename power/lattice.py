@@ -51,15 +51,19 @@ UNCLASSIFIED = "unclassified"
 UNIT_RULES: tuple[tuple[str, str], ...] = (
     (r"lfsr", "rng"),
     (r"spins|spins_next|xring|ring", "spin"),
-    (r"word|word_b|weights|rd__data|rd__addr", "memory"),
-    (r"taps|taps_r|taps_b|x_r|nbr|port\$\d+\$\d+|term\d+|sum\d+_\d+(_r)?|carry\d+|bias\d*|bias_t", "field"),
+    (r"word|word_s\d+|weights|rd__data|rd__addr|rd__en", "memory"),
+    (r"taps|taps_r|x_r|nbr|port\$\d+\$\d+|term\d+|sum\d+_\d+(_r)?|carry\d+|bias\d*|bias_t", "field"),
     (r"gamma|gamma_r|iota|iota_r|iota_[pnz]|q|q_r|q_in|(word|terms|tree|field|prod|index)\d+_(iota|sign)", "field"),
     (r"q_index|idx|idx_r|tab_addr|tab_data|prob_r|spin", "lookup"),
     (
         r"op\d+_[ab]|(word|terms|tree|field|prod|index)\d+_(\d+|valid|init|beta)|valid_\w+|init_\w+|we|visible",
         "control",
     ),
-    (r"(issue|slot|bank|init|beta|w|shift|copy|wrap_[ab]|load\w*)(_bc)?|wr__\w+|clk|rst|\$auto\$.*", "control"),
+    (
+        r"(issue|slot|bank|fetch|frow|fslot|latch|init|beta|w|shift|copy|wrap_[ab]|load\w*)(_bc|_r)?|fetched|wr__\w+"
+        r"|clk|rst|\$auto\$.*",
+        "control",
+    ),
 )
 
 #: Named nets of the core's top module (broadcast nets, wrap flags, tables, tap nets); the controller's and
@@ -68,7 +72,7 @@ TOP_RULES: tuple[tuple[str, str], ...] = (
     (r"(taps|nbr)(\$\d+)?", "field"),
     (r"(tab_addr|tab_data|port__addr|port__data)(\$\d+)?|table\d+", "lookup"),
     (r"ring(\$\d+)?", "spin"),
-    (r"(issue|slot|bank|init|beta|w|shift|copy|load|load_\w+|wrap_[ab])(\$?\d+)?", "control"),
+    (r"(issue|slot|bank|fetch|frow|fslot|latch|init|beta|w|shift|copy|load|load_\w+|wrap_[ab])(\$?\d+)?", "control"),
     (r"(we|spin|start|busy|done|cycles|clk|rst)(\$\d+)?|\$auto\$.*", "control"),
     # the bus-facing parts: run-time schedule, trace stream and its buffer, ring read-out, write strobes
     (r"(steps|sweeps|beat|landed|streaming|trace_\w+|ring0|rotate|sweep_count|wr_\w+)(_\d+)?(\$\d+)?", "control"),

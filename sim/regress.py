@@ -78,8 +78,9 @@ def random_formats(r: np.random.Generator) -> FormatConfig:
 
 
 def random_lattice(r: np.random.Generator) -> Config:
-    """A lattice-array structure: an 8x8 or 12x12 torus, any even pitch dividing its side, 1 to 8 chains,
-    every pipeline depth."""
+    """A lattice-array structure: an 8x8 or 12x12 torus, any even pitch dividing its side (up to 36 slots
+    per unit), 1 to 12 chains (so weight words of one to four rows per memory read), every pipeline
+    depth."""
     side = int(r.choice([8, 12]))
     pitches = [p for p in range(2, side + 1, 2) if side % p == 0]
     return Config(
@@ -92,7 +93,7 @@ def random_lattice(r: np.random.Generator) -> Config:
         array=ArrayConfig(
             layout="lattice",
             pitch=(int(r.choice(pitches)), int(r.choice(pitches))),
-            chains=int(r.choice([1, 2, 4, 8])),
+            chains=int(r.choice([1, 2, 4, 6, 8, 12])),
             stages=int(r.integers(1, 8)),
         ),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from pbitgen.cli import main
 from pbitgen.config import Config
 from pbitgen.gen.build import generate
 from pbitgen.gen.host import Expected, Host
-from pbitgen.gen.lattice import LatticeCore, load_writes, visible_words
+from pbitgen.gen.lattice import LatticeCore, load_writes, unit_weights, unit_words, visible_words, word_layout
 from pbitgen.model import exact, fixed, lfsr
 from pbitgen.model.golden import Banks, GoldenArray, quantize_banks, random_banks
 from pbitgen.model.lattice import LatticePlan
@@ -111,15 +112,46 @@ def test_neighbours_sit_at_fixed_units_and_slot_shifts(side, pattern, pitch):
 
 
 def test_default_size_layout_fills_every_clock():
-    cfg = lattice_cfg(28, "G12", pitch=[4, 14], chains=22, stages=6)
+    cfg = lattice_cfg(28, "G12", pitch=[4, 14], chains=20, stages=6)
     p = LatticePlan(cfg)
-    # memory, operands, table address, field, product, 4 tree levels, table output, the word's second register
-    assert p.latency == 11
-    assert (p.n_units, p.slots, p.gap) == (56, 14, 0)  # 11 chains per group hide 11 clocks of latency
+    # operands, datapath, table address, field, product, 4 tree levels, table output
+    assert p.latency == 10
+    assert (p.n_units, p.slots, p.gap) == (56, 14, 0)  # 10 chains per group hide 10 clocks of latency
     assert p.sustained_flips_per_clock == 56.0
-    assert LatticePlan(lattice_cfg(28, "G12", pitch=[4, 14], chains=20, stages=6)).gap == 1
+    assert LatticePlan(lattice_cfg(28, "G12", pitch=[4, 14], chains=18, stages=6)).gap == 1
     one = LatticePlan(lattice_cfg(28, "G12", pitch=[4, 14], chains=1, stages=6))
     assert one.gap > 0 and one.sustained_flips_per_clock < 28
+
+
+@pytest.mark.parametrize("chains", [1, 2, 4, 6, 8, 12, 24])
+@pytest.mark.parametrize("formats", ["default", "narrow", "wide"])
+def test_weight_rows_are_fetched_within_a_slot(chains, formats):
+    """A unit's memory holds a word as rows read one per clock while the slot before passes: never more
+    rows than a slot has clocks (n, one per chain of a group), no empty row, whole lanes per row; the
+    image's rows put together are the load port's words."""
+    fmt = {"default": {}, "narrow": {"formats": NARROW}, "wide": {"formats": WIDE}}[formats]
+    cfg = lattice_cfg(pitch=[4, 4], chains=chains, stages=3, **fmt)
+    p = LatticePlan(cfg)
+    lay = word_layout(cfg, p)
+    assert 1 <= lay["rows"] <= p.per_group
+    assert (lay["rows"] - 1) * lay["per_row"] < lay["lanes"] <= lay["rows"] * lay["per_row"]
+    assert lay["per_row"] & (lay["per_row"] - 1) == 0 and lay["row"] == lay["per_row"] * lay["lane"]
+    if p.per_group >= lay["lanes"]:
+        assert lay["row"] <= 32  # as narrow as a bus lane
+    banks = random_banks(cfg, p.graph, 1)
+    rows, words = unit_weights(cfg, p, banks, 3), unit_words(cfg, p, banks, 3)
+    per = 1 << lay["row_bits"]
+    for a, word in enumerate(words):
+        got = sum(rows[a * per + i] << (i * lay["row"]) for i in range(lay["rows"]))
+        assert got == word
+
+
+def test_default_design_weights_fit_one_block_ram_per_unit():
+    """The default design: 4 lanes of 27 bits, each a row, 8 banks x 16 slot addresses x 4 rows = 512
+    rows of 27 bits (an ECP5 block RAM is 512 x 36)."""
+    cfg = Config.load(Path(__file__).resolve().parents[1] / "configs" / "default.toml")
+    lay = word_layout(cfg, LatticePlan(cfg))
+    assert (lay["lanes"], lay["rows"], lay["row"]) == (4, 4, 27)
 
 
 @pytest.mark.parametrize(
