@@ -6,7 +6,8 @@ Layout and schedule are :class:`~pbitgen.model.lattice.LatticePlan`'s; what ever
 * no gathers: each unit keeps the spins of its elements (all its cells in every chain) in a ring of
   flip-flops that shifts one position per clock; every neighbour is one of four fixed positions of one
   source unit's ring, chosen by two wrap flags, so a neighbour costs four single-bit nets and a 4:1
-  multiplexer; the input ring (x^t) is filled from the spin ring one element per clock between steps;
+  multiplexer; the input ring (x^t, a one-bit-wide memory addressed by a pointer that follows the
+  shifts) is filled from the spin ring one element per clock between steps;
 * weights stream from one memory per unit (the stored bias ``h'`` and the ``D`` couplings of a slot),
   fetched a row per clock while the slot before is issued (:func:`word_layout`), so that a memory as
   narrow as a bus lane serves a unit, and the word reaches the datapath from registers; a load port
@@ -67,7 +68,7 @@ class LatticeUnit(wiring.Component):
     init : In(1), the issued update draws its initial noise spin (valid at issue)
     beta, w : In, the sweep's beta and the step's input coupling (valid at issue)
     shift : In(1), the rings shift this clock (high in every phase clock of a run)
-    copy : In(1), the input ring takes the spin ring's position 0 at its far end this clock
+    copy : In(1), the input ring takes the spin ring's position 0 (its element) this clock
     wrap_a, wrap_b : In, the slot-wrap flags of the element issued in the clock before
     nbr : In(4 D), the four candidate ring bits of each neighbour (:meth:`LatticePlan.tap_positions`)
     tab_addr : Out, tab_data : In, the sigmoid table (shared by two units), read one clock after the
@@ -162,7 +163,15 @@ class LatticeUnit(wiring.Component):
         word = Signal(self.word["rows"] * row_w, name="word")
         with m.If(cut(bc["latch"], True, "latch_r")):
             m.d.sync += word.eq(Cat(*staged))
-        xring = Signal(plan.ring, name="xring")
+        # the input ring (x^t) as a memory of 2R bits addressed by element: at shift count c ring position q
+        # holds element (c + q) mod 2R, so a pointer that counts the shifts addresses the element a copy
+        # writes (the spin ring's position 0) and, input_position ahead, the issued element's x^t read at
+        # t + 1; only the copied bit is written, instead of 2R flip-flops shifting on every clock
+        m.submodules.xring = xmem = memory.Memory(shape=1, depth=plan.ring, init=[])
+        x_write = xmem.write_port()
+        x_read = xmem.read_port()
+        x_ptr = Signal(range(plan.ring), name="xring_ptr")
+        x_rptr = Signal(range(plan.ring), init=plan.input_position(self.unit), name="xring_rptr")
         # the input term's three possible values (+w, -w, or 0 off the visible cells), registered from the
         # step's coupling, which holds still while any update of the step is in flight (the controller
         # switches it in the middle of the idle phases), so the datapath only selects one where it adds
@@ -194,7 +203,8 @@ class LatticeUnit(wiring.Component):
             four = self.nbr[4 * k : 4 * k + 4]
             taps.append(Mux(fa, Mux(fb, four[3], four[2]), Mux(fb, four[1], four[0])))
         taps = cut(Cat(*taps) if taps else Const(0, 1), True, "taps_r")
-        x = cut(xring[plan.input_position(self.unit)], True, "x_r")
+        x = Signal(name="x_r")
+        m.d.comb += [x_read.addr.eq(x_rptr), x.eq(x_read.data)]
 
         # ---- t + 2: the datapath, with the registers of plan.pipeline_cuts ----
         # What travels beside the datapath, registered at every cut, and dropped once used: the valid and
@@ -281,8 +291,11 @@ class LatticeUnit(wiring.Component):
         m.d.comb += nxt_ring.eq(Cat(ring[1:], ring[0]))
         with m.If(valid):
             m.d.comb += nxt_ring[pw].eq(spin)
+        m.d.comb += [x_write.addr.eq(x_ptr), x_write.data.eq(ring[0]), x_write.en.eq(bc["shift"] & bc["copy"])]
         with m.If(bc["shift"]):
-            m.d.sync += [ring.eq(nxt_ring), xring.eq(Cat(xring[1:], Mux(bc["copy"], ring[0], xring[0])))]
+            m.d.sync += ring.eq(nxt_ring)
+            for ptr in (x_ptr, x_rptr):
+                m.d.sync += ptr.eq(Mux(ptr == plan.ring - 1, 0, ptr + 1))
         m.d.comb += self.ring.eq(ring)
         return m
 
@@ -619,7 +632,9 @@ class LatticeCore(wiring.Component):
     Weights, schedule and generator states start as memory images (``preload``) and are written through
     ``load_*`` (weight lanes, generator loads and visible flags, by unit), ``wr_beta``/``wr_input`` at
     ``wr_addr`` and
-    ``wr_steps``/``wr_sweeps`` (the schedule, data from ``load_data``). ``we``
+    ``wr_steps``/``wr_sweeps`` (the schedule, data from ``load_data``). ``start`` (with ``trace_en``) is
+    taken while not ``busy``; ``busy`` rises the clock after and falls, with ``done`` rising, the clock
+    after the run's last update has landed and its trace is out (both registered). ``we``
     and ``spin`` (Out(U)): bit ``u`` says that unit ``u`` writes a spin this clock, and which; they are what
     a bench observes (each unit's spins in issue order) and keep every datapath alive in out-of-context
     synthesis. ``ring0`` (Out(U)) is every ring's position 0: after a run position ``p`` holds element
@@ -695,13 +710,20 @@ class LatticeCore(wiring.Component):
             with m.If(strobe):  # clamped to 1..most: a run of 0 or of more than the memories hold never ends
                 d = self.load_data
                 m.d.sync += reg.eq(Mux(d == 0, 1, Mux(d > most, most, d)))
+        # a start reaches the controller a clock after its write (accepted and trace flag registered), so
+        # that the bus's write decoding is a clock of its own and not one path with the controller's reset
+        # of its counters across the chip; busy covers that clock
+        accept, pending = Signal(name="start_accept"), Signal(name="start_pending")
+        trace_pending = Signal(name="trace_pending")
+        m.d.comb += accept.eq(self.start & ~self.busy)
+        m.d.sync += [pending.eq(accept), trace_pending.eq(self.trace_en)]
         m.d.comb += [
             self.steps.eq(steps),
             self.sweeps.eq(sweeps),
-            ctrl.start.eq(self.start),
+            ctrl.start.eq(pending),
             ctrl.steps.eq(steps),
             ctrl.sweeps.eq(sweeps),
-            ctrl.trace_en.eq(self.trace_en),
+            ctrl.trace_en.eq(trace_pending),
             ctrl.rotate.eq(self.rotate),
             ctrl.wr_beta.eq(self.wr_beta),
             ctrl.wr_input.eq(self.wr_input),
@@ -762,11 +784,14 @@ class LatticeCore(wiring.Component):
         ]
         fifo = self._trace(m, ctrl, ring0)
         # done once the units have stopped (they follow the controller by the broadcast's clocks) and the
-        # trace is out
+        # trace is out; busy and done leave registered (a clock after the run ends, together), so that the
+        # bus's write gating starts at a flip-flop, and a start clears done at once
         landed = behind(m, ctrl.done, plan.broadcast_clocks, "landed")[-1]
-        m.d.comb += [
-            self.done.eq(ctrl.done & landed & ~fifo.r_rdy),
-            self.busy.eq(ctrl.busy | (ctrl.done & ~self.done)),
+        finished = Signal(name="finished")
+        m.d.comb += finished.eq(ctrl.done & landed & ~fifo.r_rdy)
+        m.d.sync += [
+            self.done.eq(finished & ~accept & ~pending),
+            self.busy.eq(accept | pending | ctrl.busy | (ctrl.done & ~finished)),
         ]
         self.units = units
         return m

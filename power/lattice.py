@@ -50,7 +50,7 @@ UNCLASSIFIED = "unclassified"
 #: Named nets of an update unit, ``(regular expression, class)``, first match wins.
 UNIT_RULES: tuple[tuple[str, str], ...] = (
     (r"lfsr", "rng"),
-    (r"spins|spins_next|xring|ring", "spin"),
+    (r"spins|spins_next|xring|xring_\w+|x_(write|read)__\w+|ring", "spin"),
     (r"word|word_s\d+|weights|rd__data|rd__addr|rd__en", "memory"),
     (r"taps|taps_r|x_r|nbr|port\$\d+\$\d+|term\d+|sum\d+_\d+(_r)?|carry\d+|bias\d*|bias_t", "field"),
     (r"gamma|gamma_r|iota|iota_r|iota_[pnz]|q|q_r|q_in|(word|terms|tree|field|prod|index)\d+_(iota|sign)", "field"),
@@ -76,6 +76,7 @@ TOP_RULES: tuple[tuple[str, str], ...] = (
     (r"(we|spin|start|busy|done|cycles|clk|rst)(\$\d+)?|\$auto\$.*", "control"),
     # the bus-facing parts: run-time schedule, trace stream and its buffer, ring read-out, write strobes
     (r"(steps|sweeps|beat|landed|streaming|trace_\w+|ring0|rotate|sweep_count|wr_\w+)(_\d+)?(\$\d+)?", "control"),
+    (r"start_accept|start_pending|trace_pending|finished", "control"),
 )
 
 _ANON = re.compile(r"\$\d+|_\d+_")
