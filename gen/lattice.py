@@ -167,7 +167,8 @@ class LatticeUnit(wiring.Component):
         # holds element (c + q) mod 2R, so a pointer that counts the shifts addresses the element a copy
         # writes (the spin ring's position 0) and, input_position ahead, the issued element's x^t read at
         # t + 1; only the copied bit is written, instead of 2R flip-flops shifting on every clock
-        m.submodules.xring = xmem = memory.Memory(shape=1, depth=plan.ring, init=[])
+        # (block RAM on an FPGA: one of the free ones, instead of a dozen LUT RAMs and their multiplexer)
+        m.submodules.xring = xmem = memory.Memory(shape=1, depth=plan.ring, init=[], attrs={"ram_style": "block"})
         x_write = xmem.write_port()
         x_read = xmem.read_port()
         x_ptr = Signal(range(plan.ring), name="xring_ptr")
@@ -775,7 +776,12 @@ class LatticeCore(wiring.Component):
                 units[int(plan.src[u, k])].ring[pos] for k in range(plan.degree) for pos in plan.tap_positions(u, k)
             ]
             if bits:
-                m.d.comb += unit.nbr.eq(Cat(*bits))
+                if plan.tap_cut:  # a register of its own between the source ring and the unit (LatticePlan.tap_cut)
+                    copy = Signal(len(bits), name=f"nbr_q{u}")
+                    m.d.sync += copy.eq(Cat(*bits))
+                    m.d.comb += unit.nbr.eq(copy)
+                else:
+                    m.d.comb += unit.nbr.eq(Cat(*bits))
         ring0 = Cat(*(u.ring[0] for u in units))
         m.d.comb += [
             self.we.eq(Cat(*(u.we for u in units))),

@@ -153,10 +153,18 @@ class LatticePlan:
     """Clocks from an issue to the clock that reads the neighbour and input rings (the tap registers)."""
 
     @property
+    def tap_cut(self) -> int:
+        """1 when a neighbour's ring bit crosses the array through a register of its own (``array.stages``
+        6+): the core samples the source ring a clock earlier, one position further on, and the unit's tap
+        register takes that copy, so that no clock holds a wire across the chip and a multiplexer."""
+        return int(self.cfg.array.stages >= 6)
+
+    @property
     def latency(self) -> int:
         """An update issued at clock t is seen by the updates issued from clock t + latency on (its spin is
-        in the ring from clock t + write_delay + 1, and an update reads the rings one clock after issue)."""
-        return self.write_delay + 1 - self.read_delay
+        in the ring from clock t + write_delay + 1, and an update reads the neighbour rings one clock after
+        issue, or at its issue through the tap cut)."""
+        return self.write_delay + 1 - self.read_delay + self.tap_cut
 
     @property
     def issue_clocks(self) -> int:
@@ -236,10 +244,10 @@ class LatticePlan:
 
     def tap_positions(self, unit: int, k: int) -> tuple[int, int, int, int]:
         """Positions in ring ``src[unit, k]`` of neighbour ``k`` of the issued element, in the clock after
-        its issue, for (no wrap, column wrap, row wrap, both): rows wrap when the slot row ``a >= A - ca``,
-        columns when the slot column ``b >= B - cb``."""
+        its issue (in its issue clock with the tap cut), for (no wrap, column wrap, row wrap, both): rows
+        wrap when the slot row ``a >= A - ca``, columns when the slot column ``b >= B - cb``."""
         ca, cb = (int(v) for v in self.carry[unit, k])
-        base = int(self.unit_color[unit]) * self.phase_clocks - self.read_delay
+        base = int(self.unit_color[unit]) * self.phase_clocks - self.read_delay + self.tap_cut
         out = []
         for wa in (0, 1):
             for wb in (0, 1):

@@ -69,7 +69,7 @@ UNIT_RULES: tuple[tuple[str, str], ...] = (
 #: Named nets of the core's top module (broadcast nets, wrap flags, tables, tap nets); the controller's and
 #: the broadcast stages' nets are all control.
 TOP_RULES: tuple[tuple[str, str], ...] = (
-    (r"(taps|nbr)(\$\d+)?", "field"),
+    (r"(taps|nbr|nbr_q\d+)(\$\d+)?", "field"),
     (r"(tab_addr|tab_data|port__addr|port__data)(\$\d+)?|table\d+", "lookup"),
     (r"ring(\$\d+)?", "spin"),
     (r"(issue|slot|bank|fetch|frow|fslot|latch|init|beta|w|shift|copy|load|load_\w+|wrap_[ab])(\$?\d+)?", "control"),

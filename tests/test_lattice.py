@@ -112,13 +112,13 @@ def test_neighbours_sit_at_fixed_units_and_slot_shifts(side, pattern, pitch):
 
 
 def test_default_size_layout_fills_every_clock():
-    cfg = lattice_cfg(28, "G12", pitch=[4, 14], chains=20, stages=6)
+    cfg = lattice_cfg(28, "G12", pitch=[4, 14], chains=22, stages=6)
     p = LatticePlan(cfg)
-    # operands, datapath, table address, field, product, 4 tree levels, table output
-    assert p.latency == 10
-    assert (p.n_units, p.slots, p.gap) == (56, 14, 0)  # 10 chains per group hide 10 clocks of latency
+    # operands, datapath, table address, field, product, 4 tree levels, table output, the tap cut
+    assert p.latency == 11
+    assert (p.n_units, p.slots, p.gap) == (56, 14, 0)  # 11 chains per group hide 11 clocks of latency
     assert p.sustained_flips_per_clock == 56.0
-    assert LatticePlan(lattice_cfg(28, "G12", pitch=[4, 14], chains=18, stages=6)).gap == 1
+    assert LatticePlan(lattice_cfg(28, "G12", pitch=[4, 14], chains=20, stages=6)).gap == 1
     one = LatticePlan(lattice_cfg(28, "G12", pitch=[4, 14], chains=1, stages=6))
     assert one.gap > 0 and one.sustained_flips_per_clock < 28
 
