@@ -22,29 +22,36 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 #: Why the goals are missed, from the critical-path, utilisation and power reports (README, lattice array).
 DEFAULT_WHY = (
-    "8 flips/ns at 52.9 flips/clock needs 151 MHz; every routed run was limited by wire, not logic: first the "
-    "controller's broadcast across the chip (18.9 ns; now a register tree), then a weight block RAM's output "
-    "without its output register (5.8 ns) and 9.6-10.1 ns of wire to its unit placed 50 columns away (block "
-    "RAM is 95 % used, so units cannot all sit beside their memories; a second fabric register did not pull "
-    "the first one to the memory). Next: the block RAM's own output register (a DP16KD primitive behind the "
-    "FPGA target) or placement constraints"
+    "8 flips/ns at 53 flips/clock needs 151 MHz; every routed run was limited by wire, not logic, each time by "
+    "another net: the controller's broadcast across the chip (18.9 ns; now a register tree), a weight block "
+    "RAM's output 50 columns from its unit (now fetched a slot ahead into registers, one block RAM per unit "
+    "instead of three), the bus's write gating into the controller (now a clock of its own), a unit's ring "
+    "shift enable (12.2 ns of wire) and a neighbour's ring bit across the chip (14.2 ns; now a register of its "
+    "own). Four routes of the current and the three preceding cores gave 67.8 to 78.8 MHz with nextpnr's seed "
+    "1: at this size the clock is set by where the placer puts the longest of thousands of single-bit nets"
 )
 BUILD_WHY = (
     "Amaranth writes one Verilog module per unit (140 here, 157 in all) and Verilator inlines them into one "
     "class of 53 MB of C++; its C++ compile takes most of the build, at -O1 for the model's fast code (gcc -Os "
     "spent over 13 minutes on one file); the conversion walks every unit's netlist in Python"
 )
-ROUTE_WHY = "nextpnr's router2 runs single-threaded in WebAssembly (yowasp); the run shared the 2 cores with other jobs"
+ROUTE_WHY = (
+    "asked for 90 MHz, which it misses, nextpnr's timing-driven placement works longer (the core before the "
+    "start register, asked for 70 MHz, took 20.5 min: synthesis 296 s, place and route 900 s); router2 runs "
+    "single-threaded in WebAssembly (yowasp), and the other core ran tests, regressions or power runs"
+)
 LUT_WHY = (
-    "an update unit of the default design packs into about 630 LUTs (Yosys per unit: 385 LUT4, 85 two-LUT carry "
-    "cells for the 12 gated couplings' adder tree, the field and index adders and the draw comparison, plus "
-    "multiplexers) and 1,000 flip-flops for one flip per clock; 0.5 flips/ns per 1,000 LUTs at 150 MHz allows "
-    "300 LUTs per unit, at the routed clock far fewer"
+    "an update unit of the default design packs into about 560 logic cells (Yosys per unit: 333 LUT4, 93 two-LUT "
+    "carry cells for the 12 gated couplings' adder tree, the field and index adders and the draw comparison, "
+    "plus multiplexers) and 1,000 flip-flops for one flip per clock; 0.5 flips/ns per 1,000 LUTs at 150 MHz "
+    "allows 300 LUTs per unit, at the routed clock far fewer"
 )
 POWER_WHY = (
-    "the clock of about 74,000 flip-flops (half the energy: every unit's two rings of 2R bits shift on every "
-    "clock, and the pipeline's registers) and the rings' own toggles (a quarter) dominate; the datapath, "
-    "tables, memories and generators take about 15 pJ per flip"
+    "the clock of about 62,400 flip-flops (half the energy: every unit's spin ring of 2R bits shifts on every "
+    "clock, and the pipeline's registers clock whether or not their data change) and the ring's own toggles (a "
+    "fifth) dominate; the datapath, tables, memories and generators take about 16 pJ per flip. The input ring "
+    "as a memory and the weights fetched a slot ahead took it from 70.2 to 56.8 pJ, the tap cut's registers "
+    "back to 58.4; 5 pJ needs a spin store that does not shift and a gated pipeline"
 )
 
 

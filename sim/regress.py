@@ -30,11 +30,13 @@ from pbitgen.model.graph import build_graph, graph_config, graph_from_arrays
 from .job import Job, save_banks
 
 
-def random_structure(seed: int) -> Config:
+def random_structure(seed: int, layout: str = "any") -> Config:
     """One structural configuration (small enough to build in about a minute): the generic array on a grid
-    or an edge list, or the lattice array on a grid torus (:func:`random_lattice`)."""
+    or an edge list, or the lattice array on a grid torus (:func:`random_lattice`); ``layout`` limits the
+    draw to one array ("any": a quarter lattice)."""
     r = np.random.default_rng([seed, 1])
-    kind = r.choice(["grid", "grid", "edges", "lattice"])
+    kinds = {"any": ["grid", "grid", "edges", "lattice"], "generic": ["grid", "grid", "edges"], "lattice": ["lattice"]}
+    kind = r.choice(kinds[layout])
     if kind == "lattice":
         return random_lattice(r)
     if kind == "grid":
@@ -233,9 +235,10 @@ def regress(
     workers: int = 2,
     progress: bool = True,
     batch: int = 8,
+    layout: str = "any",
 ) -> dict:
-    """Run ``n_configs`` jobs over ``min(structures, n_configs)`` structures, ``batch`` jobs per simulator
-    process; returns the summary."""
+    """Run ``n_configs`` jobs over ``min(structures, n_configs)`` structures of ``layout``
+    (:func:`random_structure`), ``batch`` jobs per simulator process; returns the summary."""
     import logging
 
     from dask.distributed import Client, LocalCluster, as_completed
@@ -249,7 +252,7 @@ def regress(
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     n_struct = max(1, min(structures, n_configs))
-    cfgs = [random_structure(seed * 1000 + s) for s in range(n_struct)]
+    cfgs = [random_structure(seed * 1000 + s, layout) for s in range(n_struct)]
     t0 = time.perf_counter()
     with contextlib.ExitStack() as closing:
         if scheduler:
@@ -313,6 +316,7 @@ def regress(
         "configs": n_configs,
         "structures": n_struct,
         "simulator": simulator,
+        "layout": layout,
         "seed": seed,
         "passed": sum(o.passed for o in outcomes),
         "failed": sum(not o.passed for o in outcomes),

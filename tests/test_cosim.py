@@ -166,6 +166,15 @@ def test_regress_small(tmp_path, capsys):
     assert xml.count("<testcase") == 6 and 'failures="0"' in xml
 
 
+def test_regress_layout_limits_the_draw():
+    """`--layout` draws every structure from one array; "any" draws both (a quarter lattice)."""
+    from pbitgen.sim.regress import random_structure
+
+    draws = {lay: [random_structure(s, lay).array.layout for s in range(40)] for lay in ("any", "generic", "lattice")}
+    assert set(draws["lattice"]) == {"lattice"} and set(draws["generic"]) == {"generic"}
+    assert 4 <= draws["any"].count("lattice") <= 20
+
+
 @pytest.mark.slow
 def test_rtl_samples_match_exact_enumeration(tmp_path):
     """The shipped 16-spin, 3-colour model on the RTL: 1,500 independent images (distinct streams) after

@@ -42,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--simulator", default="verilator", choices=["verilator", "icarus"], help="simulator (default: %(default)s)"
     )
+    p.add_argument(
+        "--layout",
+        default="any",
+        choices=["any", "generic", "lattice"],
+        help="arrays the structures are drawn from (default: %(default)s: both, a quarter lattice)",
+    )
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler of a cluster (default: a local cluster)")
     p.add_argument(
         "--workers", type=count, default=2, metavar="W", help="local worker processes (default: %(default)s)"
@@ -150,7 +156,16 @@ def run(args: argparse.Namespace) -> int:
     if args.scheduler:
         check_scheduler(args.scheduler)
     with _ending_quietly():
-        s = regress(args.configs, args.seed, args.out, args.structures, args.simulator, args.scheduler, args.workers)
+        s = regress(
+            args.configs,
+            args.seed,
+            args.out,
+            args.structures,
+            args.simulator,
+            args.scheduler,
+            args.workers,
+            layout=args.layout,
+        )
         print(
             f"regress: {s['passed']}/{s['configs']} bit-exact on {s['structures']} structural builds "
             f"({s['simulator']}) in {s['wall_seconds']:.0f} s; JUnit XML and summary in {args.out}/"
