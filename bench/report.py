@@ -26,9 +26,10 @@ DEFAULT_WHY = (
     "another net: the controller's broadcast across the chip (18.9 ns; now a register tree), a weight block "
     "RAM's output 50 columns from its unit (now fetched a slot ahead into registers, one block RAM per unit "
     "instead of three), the bus's write gating into the controller (now a clock of its own), a unit's ring "
-    "shift enable (12.2 ns of wire) and a neighbour's ring bit across the chip (14.2 ns; now a register of its "
-    "own). Four routes of the current and the three preceding cores gave 67.8 to 78.8 MHz with nextpnr's seed "
-    "1: at this size the clock is set by where the placer puts the longest of thousands of single-bit nets"
+    "shift enable (12.2 ns of wire), a neighbour's ring bit across the chip (14.2 ns; now a register of its "
+    "own), and now a table address to the pair's sigmoid table 65 columns away (10.5 ns of wire, 2.6 ns of "
+    "logic). Four routes of this core and the three before it (nextpnr seed 1) gave 67.8 to 78.8 MHz: at this "
+    "size the clock is set by where the placer puts the longest of thousands of single-bit nets"
 )
 BUILD_WHY = (
     "Amaranth writes one Verilog module per unit (140 here, 157 in all) and Verilator inlines them into one "
