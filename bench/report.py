@@ -27,19 +27,23 @@ DEFAULT_WHY = (
     "RAM's output 50 columns from its unit (now fetched a slot ahead into registers, one block RAM per unit "
     "instead of three), the bus's write gating into the controller (now a clock of its own), a unit's ring "
     "shift enable (12.2 ns of wire), a neighbour's ring bit across the chip (14.2 ns; now a register of its "
-    "own), and now a table address to the pair's sigmoid table 65 columns away (10.5 ns of wire, 2.6 ns of "
-    "logic). Four routes of this core and the three before it (nextpnr seed 1) gave 67.8 to 78.8 MHz: at this "
+    "own), and a table address to the pair's sigmoid table 65 columns away (10.5 ns of wire, 2.6 ns of logic; "
+    "the route at 90 MHz). Five routes since the weights are fetched a slot ahead (nextpnr seed 1) gave 67.8 to "
+    "78.8 MHz: at this "
     "size the clock is set by where the placer puts the longest of thousands of single-bit nets"
 )
 BUILD_WHY = (
-    "Amaranth writes one Verilog module per unit (140 here, 157 in all) and Verilator inlines them into one "
-    "class of 53 MB of C++; its C++ compile takes most of the build, at -O1 for the model's fast code (gcc -Os "
-    "spent over 13 minutes on one file); the conversion walks every unit's netlist in Python"
+    "the conversion meets it; the build does not: Amaranth writes one Verilog module per unit (140 here, 157 in "
+    "all) and Verilator inlines them into one class of 32 MB of C++ (verilation 48 s, C++ compile 60 s on 2 "
+    "cores, at -O1 for the model's fast code: gcc -Os spent over 13 minutes on one file). One shared unit "
+    "module would let Verilator compile one unit instead of 140, but the units differ in constants that "
+    "Amaranth writes into each module (memory images, generator states, ring positions, wrap selections); "
+    "they would have to become ports or a post-pass would have to merge identical modules"
 )
 ROUTE_WHY = (
-    "asked for 90 MHz, which it misses, nextpnr's timing-driven placement works longer (the core before the "
-    "start register, asked for 70 MHz, took 20.5 min: synthesis 296 s, place and route 900 s); router2 runs "
-    "single-threaded in WebAssembly (yowasp), and the other core ran tests, regressions or power runs"
+    "router2 runs single-threaded in WebAssembly (yowasp), and a target the design misses makes nextpnr's "
+    "timing-driven placement and routing work longer: asked for 90 MHz, the same netlist took 30.5 min "
+    "(synthesis 252 s, place and route 1,577 s) and routed at 76.4 MHz, as it does asked for 75"
 )
 LUT_WHY = (
     "an update unit of the default design packs into about 560 logic cells (Yosys per unit: 333 LUT4, 93 two-LUT "

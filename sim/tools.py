@@ -13,7 +13,7 @@ Its C++ compiles the model's fast code (the eval functions) at -O1 instead of ``
 (:data:`MAKE_VARS`): on the paper-sized lattice design (140 units, all inlined into one class) gcc -Os spends
 minutes on each of the largest eval functions (the file holding one of 33,000 lines had not compiled after
 13 minutes; at -O1 it takes 8 s of CPU), so the build fell from 979 s of CPU to 171 s, and the model runs
-as fast (``python -m bench.bench_build --baseline``, bench/results/build_paper.json).
+as fast (``python -m bench.bench_build --baseline``, bench/results/archive/build_paper-baseline.json).
 """
 
 from __future__ import annotations
