@@ -9,9 +9,11 @@ For each design (the default, ``configs/default.toml``, and the paper-sized arra
   running; the bus load of the weights is timed apart) against the golden model's flips/s on the same
   config and weights with the chain counts of the performance issue (256 chains at L = 70, 64 at L = 28).
 
-For the default design also the cost of the cocotb bench (cocotb build, and a run that checks every sweep)
-against the C++ harness on the same stimulus (the trace stream on, so both run the same cycles); the goal is
-at most 1.5x. Each timed measurement is repeated ``--repeats`` times (min and median).
+For the default design also the cost of the cocotb bench (cocotb build, and a run that checks every sweep:
+through the bench player and recorder, the default, and through cocotbext-axi's master and stream sink)
+against the C++ harness on the same stimulus (the trace stream on, so both run the same cycles), loading
+and running timed inside each simulation; the goal is at most 1.5x. Each timed measurement is repeated
+``--repeats`` times (min and median).
 
     python -m bench.bench_hw [--quick] [--designs default,paper] [--out bench/results/hw.json]
 """
@@ -124,28 +126,33 @@ def bench_cocotb(images: int, sweeps: int, repeats: int) -> dict:
     b = runner.build(design, "verilator", work / "builds")
     build_s = time.perf_counter() - t0
     rt = cfg.replace(schedule={"steps": 1, "sweeps": sweeps})
-    parts: dict[str, list[float]] = {"cocotb_load": [], "cocotb_run": [], "cpp_load": [], "cpp_run": []}
+    parts: dict[str, list[float]] = {k: [] for k in ("cocotb_load", "cocotb_run", "axi_load", "axi_run", "cpp_load",
+                                                     "cpp_run")}  # fmt: skip
     for r in range(repeats):
-        job = Job(design=str(design.resolve()), banks=str((work / "banks.npz").resolve()), images=images, steps=1,
-                  sweeps=sweeps)  # fmt: skip
-        t0 = time.perf_counter()
-        result = json.loads(runner.run(b, job, work / f"cocotb{r}").read_text())
-        if not result["bit_exact"]:
-            raise SystemExit(f"cocotb run not bit-exact: {result['mismatch']}")
+        for bus, name in (("player", "cocotb"), ("cocotb", "axi")):  # the default bench, then cocotbext-axi
+            job = Job(design=str(design.resolve()), banks=str((work / "banks.npz").resolve()), images=images,
+                      steps=1, sweeps=sweeps, bus=bus)  # fmt: skip
+            result = json.loads(runner.run(b, job, work / f"{name}{r}").read_text())
+            if not result["bit_exact"]:
+                raise SystemExit(f"cocotb run ({bus}) not bit-exact: {result['mismatch']}")
+            parts[f"{name}_load"].append(result["load_seconds"])
+            parts[f"{name}_run"].append(result["run_seconds"])
         runs = Host(cfg).runs(0, images)
         run = harness.run_images(design, work / "builds", work / f"cpp{r}", rt, banks, runs, trace=True)
-        for key, v in (("cocotb_load", result["load_seconds"]), ("cocotb_run", result["run_seconds"]),
-                       ("cpp_load", run.load_seconds), ("cpp_run", run.run_seconds)):  # fmt: skip
-            parts[key].append(v)
+        parts["cpp_load"].append(run.load_seconds)
+        parts["cpp_run"].append(run.run_seconds)
         spins = np.array(result["spins"]) > 0
         if not np.array_equal(spins, run.spins[:images]):
             raise SystemExit("cocotb and the C++ harness read back different spins")
     best = {k: min(v) for k, v in parts.items()}
-    cocotb_t = [a + b for a, b in zip(parts["cocotb_load"], parts["cocotb_run"], strict=True)]
-    cpp_t = [a + b for a, b in zip(parts["cpp_load"], parts["cpp_run"], strict=True)]
+    total = {
+        n: [a + b for a, b in zip(parts[f"{n}_load"], parts[f"{n}_run"], strict=True)] for n in ("cocotb", "axi", "cpp")
+    }
+    cocotb_t, axi_t, cpp_t = total["cocotb"], total["axi"], total["cpp"]
     print(
-        f"default: cocotb build {build_s:.1f} s; cocotb {min(cocotb_t):.2f} s (load {best['cocotb_load']:.2f} s, "
-        f"run {best['cocotb_run']:.2f} s) vs C++ harness {min(cpp_t):.2f} s (load {best['cpp_load']:.2f} s, "
+        f"default: cocotb build {build_s:.1f} s; cocotb bench {min(cocotb_t):.2f} s (load {best['cocotb_load']:.2f} s, "
+        f"run {best['cocotb_run']:.2f} s), through cocotbext-axi {min(axi_t):.2f} s (load {best['axi_load']:.2f} s, "
+        f"run {best['axi_run']:.2f} s) vs C++ harness {min(cpp_t):.2f} s (load {best['cpp_load']:.2f} s, "
         f"run {best['cpp_run']:.2f} s)"
     )
     return {
@@ -155,11 +162,13 @@ def bench_cocotb(images: int, sweeps: int, repeats: int) -> dict:
         "run_cycles": result["run_cycles"],
         "cocotb_build_s": build_s,
         "cocotb_s": spread(cocotb_t),
+        "axi_s": spread(axi_t),
         "cpp_s": spread(cpp_t),
         **{f"{k}_s": spread(v) for k, v in parts.items()},
         "ratio": min(cocotb_t) / min(cpp_t),
         "ratio_load": best["cocotb_load"] / best["cpp_load"],
         "ratio_run": best["cocotb_run"] / best["cpp_run"],
+        "ratio_axi": min(axi_t) / min(cpp_t),
     }
 
 

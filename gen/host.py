@@ -152,12 +152,13 @@ def lattice_seed_writes(cfg: Config, plan: LatticePlan, regmap: RegMap, array: i
 
 
 def lattice_elements(plan: LatticePlan, positions: np.ndarray) -> np.ndarray:
-    """Ring contents (2R, U) bool, position p of unit u (a read-out or a trace frame) -> spins (C, N) bool."""
-    out = np.zeros((plan.chains, plan.graph.n), dtype=bool)
+    """Ring contents (..., 2R, U) bool, position p of unit u (a read-out or trace frames) -> spins (..., C, N)
+    bool."""
+    out = np.zeros((*positions.shape[:-2], plan.chains, plan.graph.n), dtype=bool)
     for g, group in enumerate(plan.groups):
         for j, chain in enumerate(group):
             pos = g * plan.phase_clocks + np.arange(plan.slots) * plan.per_group + j  # (M,)
-            out[chain, plan.cells] = positions[pos[None, :], np.arange(plan.n_units)[:, None]]
+            out[..., chain, plan.cells] = positions[..., pos[None, :], np.arange(plan.n_units)[:, None]]
     return out
 
 
@@ -280,13 +281,23 @@ class Host:
         rows = np.array([[(int(r[i // 32]) >> (i % 32)) & 1 for i in range(u)] for r in reads], dtype=bool)
         return lattice_elements(self.plan, rows)
 
+    @property
+    def frame_beats(self) -> int:
+        """Beats of one trace frame: every ring position (lattice) or the spin words (generic)."""
+        return self.plan.ring if self.lattice else -(-self.n // 32)
+
     def frame(self, beats: list[int]) -> np.ndarray:
         """(images, N) bool from one trace frame."""
-        if not self.lattice:
-            return unpack_spins(beats, self.n)[None]
-        u = self.plan.n_units
-        rows = np.array([[(int(b) >> i) & 1 for i in range(u)] for b in beats], dtype=bool)
-        return lattice_elements(self.plan, rows)
+        width = self.plan.n_units if self.lattice else 32
+        bits = (np.array(beats, dtype=object)[:, None] >> np.arange(width)) & 1
+        return self.frames(bits.astype(bool)[None])[0]
+
+    def frames(self, bits: np.ndarray) -> np.ndarray:
+        """(F, images, N) bool from F whole trace frames as bits (F, :attr:`frame_beats`, at least the beat's
+        used width), bit ``i`` of a beat's ``tdata`` in column ``i``: one decode for many sweeps."""
+        if self.lattice:
+            return lattice_elements(self.plan, bits[..., : self.plan.n_units])
+        return bits[..., :32].reshape(len(bits), -1)[:, None, : self.n]
 
     def expected(self, run: Config, banks: Banks, index: int, runs: int, record: bool = False) -> Expected:
         """The golden model's spins for ``runs`` runs from ``index`` on ``run``'s schedule (``banks`` as

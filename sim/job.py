@@ -20,11 +20,19 @@ from pbitgen.model.io import read_npz, save_npz
 BANK_KEYS = ("coupling", "bias", "input", "visible", "beta")
 
 
+#: the bench's two ways to the bus: "player", the simulation-side player and trace recorder
+#: (:mod:`pbitgen.sim.player`, whole programs and whole frames, checked with NumPy), and "cocotb",
+#: cocotbext-axi's AXI4-Lite master and stream sink (a coroutine per word and per beat)
+BUSES = ("player", "cocotb")
+
+
 @dataclass(frozen=True)
 class Job:
     """Run-time knobs of one simulation.
 
-    ``fault`` plants a bug to prove the scoreboard catches it: ``{"kind": "weight", "cell": i}`` flips the
+    ``bus`` chooses how the bench drives the bus (:data:`BUSES`); ``trace_every`` checks every n-th sweep's
+    trace frame only (the final spins are always checked). ``fault`` plants a bug to prove the scoreboard
+    catches it: ``{"kind": "weight", "cell": i}`` flips the
     bias word of cell ``i`` in bank ``T - 1`` as loaded over the bus; ``{"kind": "stuck_rng", "cell": i}``
     forces that cell's generator state to all ones (a stuck random stream) through its seed words.
     """
@@ -38,6 +46,8 @@ class Job:
     beta: tuple[float, ...] = ()  # empty: the design's schedule
     backpressure: bool = False
     fault: dict = field(default_factory=dict)
+    bus: str = "player"  # how the bench drives the bus: BUSES
+    trace_every: int = 1  # check every n-th sweep's trace frame (1: every sweep)
     result: str = "result.json"
 
     def to_json(self) -> str:

@@ -113,6 +113,9 @@ def random_knobs(cfg: Config, seed: int) -> dict:
         "beta": tuple(float(b) for b in np.round(r.uniform(0.25, 2.0, sweeps), 3)),
         "backpressure": bool(r.random() < 0.5),
         "weights_seed": int(r.integers(0, 2**31)),
+        # a quarter of the jobs drive the bus through cocotbext-axi, the rest through the bench player
+        # (drawn last, so that the knobs above stay those of earlier versions for the same seed)
+        "bus": "cocotb" if r.random() < 0.25 else "player",
     }
 
 
@@ -190,6 +193,7 @@ def run_chunk(
                 sweeps=k["sweeps"],
                 beta=tuple(k["beta"]),
                 backpressure=k["backpressure"],
+                bus=k.get("bus", "player"),
             )
         )
     build = runner.Build(simulator, design.resolve(), Path(build_dir))

@@ -8,21 +8,26 @@ reuse the build. Uses cocotb's own runner (``cocotb_tools.runner``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cocotb_tools.runner import get_runner
+from cocotb_tools.runner import Runner, get_runner
 
 from pbitgen.errors import PbitgenError
 from pbitgen.gen.build import TOP
 
 from .job import Job
+from .player import BENCH, wrapper
 from .tools import SIMULATORS, build_folder, missing, sim_env
 
-#: Verilator configuration that keeps only the top level's signals public (see :func:`build`).
-PUBLIC_TOP = f'`verilator_config\npublic_flat_rw -module "{TOP}" -var "*"\n'
+#: the simulator's build output (compiler commands and messages), in the build folder
+BUILD_LOG = "build.log"
+
+#: Verilator configuration that keeps only the bench top level's signals public (see :func:`build`).
+PUBLIC_TOP = f'`verilator_config\npublic_flat_rw -module "{BENCH}" -var "*"\n'
 
 
 @contextmanager
@@ -52,12 +57,16 @@ def build(design: str | Path, simulator: str, build_root: str | Path, waves: boo
     why = missing(simulator)
     if why:
         raise PbitgenError(why)
+    verilog = (design / f"{TOP}.v").read_text()
+    bench = wrapper(verilog)
     build_dir = build_folder(
-        build_root, simulator, (design / "config.json").read_bytes(), (design / f"{TOP}.v").read_bytes(),
-        PUBLIC_TOP.encode(),
+        build_root, simulator, (design / "config.json").read_bytes(), verilog.encode(), PUBLIC_TOP.encode(),
+        bench.encode(),
     )  # fmt: skip
-    build_dir.parent.mkdir(parents=True, exist_ok=True)
-    sources = [design / f"{TOP}.v"] + ([design / f"{TOP}.vlt"] if simulator == "verilator" else [])
+    build_dir.mkdir(parents=True, exist_ok=True)
+    (build_dir / f"{BENCH}.v").write_text(bench)
+    sources = [design / f"{TOP}.v", build_dir / f"{BENCH}.v"]
+    sources += [design / f"{TOP}.vlt"] if simulator == "verilator" else []
     # Icarus in cocotb's default -g2012 mode does not run `always @*` blocks at time 0 for Yosys' initial
     # trigger (a declaration initialiser is no event there); Verilog-2005 mode keeps Yosys' trick working.
     args = ["-O2"] if simulator == "verilator" else ["-g2005"]
@@ -65,26 +74,34 @@ def build(design: str | Path, simulator: str, build_root: str | Path, waves: boo
         # cocotb's runner passes --public-flat-rw, which keeps every internal net of the design as a
         # public VPI object: 3x the C++ and 3-4x the build time of the default design. The bench touches
         # only the top level's ports, so only they stay public.
-        build_dir.mkdir(exist_ok=True)
         (build_dir / "public_top.vlt").write_text(PUBLIC_TOP)
         args += ["--no-public-flat-rw", str(build_dir / "public_top.vlt")]
     if simulator == "verilator" and waves:
         args += ["--trace-fst"]
+    log = build_dir / BUILD_LOG
     with _environment(sim_env()):
         try:
-            get_runner(simulator).build(
+            quiet(get_runner(simulator)).build(
                 sources=sources,
-                hdl_toplevel=TOP,
+                hdl_toplevel=BENCH,
                 build_dir=build_dir,
                 build_args=args,
                 timescale=("1ns", "1ps"),
                 waves=waves,
+                log_file=log,
             )
         except RuntimeError as e:  # cocotb's runner: "Command failed with return code: N"
-            raise PbitgenError(
-                f"{design / f'{TOP}.v'}: {simulator} could not build it ({e}; its messages are above)"
-            ) from None
+            tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:]) if log.exists() else ""
+            raise PbitgenError(f"{design / f'{TOP}.v'}: {simulator} could not build it ({e}; {log}: {tail})") from None
     return Build(simulator, design, build_dir)
+
+
+def quiet(r: Runner) -> Runner:
+    """``r`` without its line per command on the console: the commands' output goes to a log file (the
+    build's :data:`BUILD_LOG`, a run's ``sim.log``), so a user sees progress and the verdict, and the
+    compiler's lines only when a build fails, through the log named in the error."""
+    logging.getLogger(type(r).__qualname__).setLevel(logging.WARNING)
+    return r
 
 
 def run(b: Build, job: Job, job_dir: str | Path, waves: bool = False, testcase: str = "run_job") -> Path:
@@ -137,9 +154,9 @@ def simulate(b: Build, job_dir: Path, env_vars: dict[str, str], testcase: str, w
     env = sim_env()
     with _environment(env):
         try:
-            get_runner(b.simulator).test(
+            quiet(get_runner(b.simulator)).test(
                 test_module="pbitgen.sim.test_array",
-                hdl_toplevel=TOP,
+                hdl_toplevel=BENCH,
                 hdl_toplevel_lang="verilog",
                 build_dir=b.build_dir,
                 test_dir=job_dir,

@@ -41,16 +41,43 @@ def planted(job: Job, writes: Writes, h: Host, bank: int) -> Writes:
 
 
 async def check_counters(tb: TB, h: Host, cfg: Config, index: int, exact: bool) -> None:
-    """After a run: STATUS done and not busy, SWEEP_COUNT the run's T K sweeps, CYCLES the plan's clocks
-    of a traced run (at least that many when the stream stalled)."""
-    t_k, want = cfg.schedule.steps * cfg.schedule.sweeps, h.traced_clocks(cfg)
+    """After a run: STATUS, SWEEP_COUNT and CYCLES read and checked (:func:`check_counter_values`)."""
     status, sweeps, cycles = [await tb.read(name) for name in ("STATUS", "SWEEP_COUNT", "CYCLES")]
+    check_counter_values(h, cfg, index, exact, status, sweeps, cycles)
+
+
+def check_counter_values(h: Host, cfg: Config, index: int, exact: bool, status: int, sweeps: int, cycles: int) -> None:
+    """STATUS done and not busy, SWEEP_COUNT the run's T K sweeps, CYCLES the plan's clocks of a traced
+    run (at least that many when the stream stalled)."""
+    t_k, want = cfg.schedule.steps * cfg.schedule.sweeps, h.traced_clocks(cfg)
     if status != 0b10:
         raise Mismatch(f"run {index}: STATUS reads {status:#x} after done, expected 0x2 (done, not busy)")
     if sweeps != t_k:
         raise Mismatch(f"run {index}: SWEEP_COUNT reads {sweeps}, expected {t_k}")
     if cycles != want if exact else cycles < want:
         raise Mismatch(f"run {index}: CYCLES reads {cycles}, expected {'' if exact else 'at least '}{want}")
+
+
+async def played_run(
+    tb: TB, job: Job, h: Host, cfg: Config, board: Scoreboard, index: int, i: int, every: int
+) -> tuple[np.ndarray, int]:
+    """One run on the bench player: the seeds (after the first run), the traced run, the counters and the
+    read-back as one program, the recorded frames checked at once; the final spins and CYCLES."""
+    rm = h.regmap
+    counters = [("R", rm[name].offset, 1) for name in ("STATUS", "SWEEP_COUNT", "CYCLES")]
+    ops = [("W", a, d) for a, d in (h.reseed(index) if i else [])]
+    ops += [("G", rm["CTRL"].offset, h.start(trace=True)), *counters, *h.readback]
+    out = await tb.play(ops, record=True, pause=job.backpressure, every=every,
+                        timeout_cycles=50 * h.clock_bound(cfg) + 8 * len(ops))  # fmt: skip
+    board.check_frames(out.bits, out.ends, every)
+    status, sweeps, cycles = out.reads[:3]
+    check_counter_values(h, cfg, index, not job.backpressure, status, sweeps, cycles)
+    reads, k = [], 3
+    for op, _, arg in h.readback:
+        if op == "R":
+            reads.append(out.reads[k : k + arg])
+            k += arg
+    return h.spins(reads), cycles
 
 
 async def execute(tb: TB, job: Job) -> dict:
@@ -65,12 +92,17 @@ async def execute(tb: TB, job: Job) -> dict:
     runs = -(-job.images // h.images)
     expected = h.expected(cfg, banks, job.chain, runs, record=True)
 
+    played = job.bus == "player"
+    every = max(job.trace_every, 1)
     await tb.reset()
     wall = time.perf_counter()
     writes = planted(job, h.load(load_banks(job.banks), cfg, job.chain), h, t_steps - 1)
-    await tb.write_words(writes)
+    if played:
+        await tb.play([("W", a, d) for a, d in writes], timeout_cycles=4 * len(writes) + 1000)
+    else:
+        await tb.write_words(writes)
     load_seconds = time.perf_counter() - wall
-    tb.backpressure(job.backpressure)
+    tb.backpressure(job.backpressure and not played)
     result: dict = {
         "bit_exact": False,
         "mismatch": None,
@@ -80,25 +112,34 @@ async def execute(tb: TB, job: Job) -> dict:
         "sweeps_checked": 0,
     }
     try:
-        for name, value in constants(h.plan).items():
-            got = await tb.read(name)
-            if got != value:
-                raise Mismatch(f"{name} reads {got:#x}, expected {value:#x}")
+        ids = constants(h.plan)
+        if played:
+            got_ids = dict(zip(ids, (await tb.play([("R", tb.addr(n), 1) for n in ids])).reads, strict=True))
+        else:
+            got_ids = {name: await tb.read(name) for name in ids}
+        for name, value in ids.items():
+            if got_ids[name] != value:
+                raise Mismatch(f"{name} reads {got_ids[name]:#x}, expected {value:#x}")
         for i in range(runs):
             index = job.chain + i
-            if i:  # next run: only the seeds change
-                await tb.write_words(h.reseed(index))
             board = Scoreboard(expected.trace[i], k_sweeps, t_steps, h)
             start_cycle = tb.cycle()
-            await tb.write("CTRL", h.start(trace=True))
-            await tb.wait_done(board, timeout_cycles=50 * h.clock_bound(cfg))
-            await check_counters(tb, h, cfg, index, exact=not job.backpressure)
-            spins = await tb.readback(h)
+            if played:
+                spins, cycles = await played_run(tb, job, h, cfg, board, index, i, every)
+            else:
+                if i:  # next run: only the seeds change
+                    await tb.write_words(h.reseed(index))
+                await tb.write("CTRL", h.start(trace=True))
+                await tb.wait_done(board, timeout_cycles=50 * h.clock_bound(cfg))
+                await check_counters(tb, h, cfg, index, exact=not job.backpressure)
+                spins = await tb.readback(h)
+                cycles = await tb.read("CYCLES")
             result["sweeps_checked"] += board.checked
-            result["run_cycles"] += await tb.read("CYCLES")
+            result["run_cycles"] += cycles
             result["bench_cycles"] += tb.cycle() - start_cycle
-            if board.checked != t_steps * k_sweeps:
-                raise Mismatch(f"run {index}: {board.checked} sweep snapshots arrived, {t_steps * k_sweeps} expected")
+            want = len(expected.trace[i][::every]) if played else t_steps * k_sweeps
+            if board.checked != want:
+                raise Mismatch(f"run {index}: {board.checked} sweep snapshots arrived, {want} expected")
             bad = np.argwhere(spins != expected.spins[i])
             if len(bad):
                 raise Mismatch(f"run {index}: final spins differ at (image, cell) {bad[:8].tolist()}")

@@ -60,11 +60,23 @@ def run(design: dict, simulator: str, name: str, testcase: str = "run_job", **kn
     return json.loads(Path(path).read_text())
 
 
+@pytest.mark.parametrize("bus", ["player", "cocotb"])
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
-def test_bit_exact_with_backpressure(design, simulator):
-    res = run(design, simulator, "bp", chain=3, backpressure=True)
+def test_bit_exact_with_backpressure(design, simulator, bus):
+    res = run(design, simulator, f"bp-{bus}", chain=3, backpressure=True, bus=bus)
     assert res["bit_exact"], res["mismatch"]
     assert res["sweeps_checked"] == 12
+
+
+def test_player_and_cocotb_buses_agree(design):
+    """The bench player and cocotbext-axi drive the same traffic: the same samples and clocks; a sampled
+    trace (every third sweep) checks 4 of 12 sweeps and still every final spin."""
+    a = run(design, "verilator", "bus-player", chain=5, images=2, bus="player")
+    b = run(design, "verilator", "bus-cocotb", chain=5, images=2, bus="cocotb")
+    c = run(design, "verilator", "bus-every", chain=5, images=2, trace_every=3)
+    assert a["bit_exact"] and b["bit_exact"] and c["bit_exact"]
+    assert a["spins"] == b["spins"] == c["spins"] and a["run_cycles"] == b["run_cycles"] == c["run_cycles"]
+    assert (a["sweeps_checked"], b["sweeps_checked"], c["sweeps_checked"]) == (24, 24, 8)
 
 
 def test_both_simulators_give_identical_samples(design):
@@ -83,9 +95,10 @@ def test_runtime_knobs_without_rebuild(design):
     assert len(design["builds"]) >= 1 and len(list((design["root"] / "builds").iterdir())) <= 2
 
 
+@pytest.mark.parametrize("bus", ["player", "cocotb"])
 @pytest.mark.parametrize("fault", [{"kind": "weight", "cell": 4}, {"kind": "stuck_rng", "cell": 9}])
-def test_scoreboard_catches_planted_faults(design, fault):
-    res = run(design, "verilator", f"fault-{fault['kind']}", chain=0, fault=fault)
+def test_scoreboard_catches_planted_faults(design, fault, bus):
+    res = run(design, "verilator", f"fault-{fault['kind']}-{bus}", chain=0, fault=fault, bus=bus)
     assert not res["bit_exact"]
     assert res["mismatch"] and "cell" in res["mismatch"] and "expected" in res["mismatch"]
 
@@ -138,6 +151,22 @@ def test_cli_sim_with_the_cpp_harness(tmp_path, capsys):
     assert main(["sim", "--model", "weights/ising16.npz", "--harness", "cpp", "--simulator", "icarus",
                  "--out", str(out)]) == 1  # fmt: skip
     assert "--harness cpp runs Verilator" in capsys.readouterr().err
+
+
+def test_cli_sim_is_quiet(tmp_path, capfd):
+    """`pbitgen sim` (the cocotb bench, a fresh build) shows progress and the verdict; the compiler's lines
+    go to the build log it names."""
+    from pbitgen.cli import main
+
+    built({"builds": {"verilator": True}}, "verilator")
+    out = tmp_path / "sim"
+    assert main(["sim", "--model", "weights/ising16.npz", "--images", "2", "--sweeps", "4", "--out", str(out)]) == 0
+    cap = capfd.readouterr()
+    lines = (cap.out + cap.err).strip().splitlines()
+    assert len(lines) <= 8 and not any(line.startswith(("c++", "make", "-")) for line in lines), lines
+    assert "bit-exact: 2 image(s)" in cap.out
+    log = next(Path(w.split("log ", 1)[1].rstrip(")")) for w in lines if w.startswith("building for verilator"))
+    assert "Verilation Report" in log.read_text().replace("V e r i l a t i o n   R e p o r t", "Verilation Report")
 
 
 def test_start_while_busy_and_reset_mid_run(design):
@@ -248,3 +277,42 @@ def test_default_model_on_the_rtl_matches_the_float_reference(tmp_path):
     control = compare(spins, other, model.graph.edges, budget=0.03, z=Z)
     print("RTL vs float at beta 1.5:", control.line())
     assert not control.passed
+
+
+@pytest.mark.parametrize("plant", ["none", "flip", "drop_frame", "short_beat"])
+def test_whole_run_check_of_recorded_frames(tmp_path, plant):
+    """The recorder's files, read with NumPy and checked a run at a time: a frame equal to the golden
+    model passes; one wrong spin, a missing frame or a beat too few each fail with a message."""
+    from pbitgen.gen.host import Host
+    from pbitgen.sim.player import FRAMES, TRACE, read_beats
+    from pbitgen.sim.tb import Mismatch, Scoreboard
+
+    cfg = Config.from_dict({
+        "graph": {"side": 4, "pattern": "G4", "torus": True}, "rng": {"kind": "lfsr89"},
+        "schedule": {"steps": 1, "sweeps": 3}, "array": {"layout": "lattice", "pitch": [2, 2], "chains": 2},
+    })  # fmt: skip
+    h = Host(cfg)
+    rng = np.random.default_rng(3)
+    width = 8 * -(-h.plan.n_units // 8)
+    bits = rng.random((3, h.frame_beats, h.plan.n_units)) < 0.5
+    expected = h.frames(bits)  # (sweeps, images, N)
+    if plant == "flip":
+        bits[1, 0, 1] ^= True  # position 0: slot 0 of the first chain, always used
+    beats = bits.reshape(-1, h.plan.n_units)
+    ends = [100, 200, 300]
+    if plant == "drop_frame":
+        beats, ends = beats[: 2 * h.frame_beats], ends[:2]
+    if plant == "short_beat":
+        beats = beats[:-1]
+    words = (beats * (1 << np.arange(h.plan.n_units))).sum(axis=1)
+    (tmp_path / TRACE).write_text("".join(f"{int(w):0{width // 4}x}\n" for w in words))
+    (tmp_path / FRAMES).write_text("".join(f"{e}\n" for e in ends))
+    got, clocks = read_beats(tmp_path, width)
+    assert np.array_equal(got[:, : h.plan.n_units], beats) and list(clocks) == ends
+    board = Scoreboard(expected, 3, 1, h)
+    if plant == "none":
+        board.check_frames(got, clocks, 1)
+        assert board.checked == 3
+    else:
+        with pytest.raises(Mismatch, match="cycle 200: step 1, sweep 1" if plant == "flip" else "expected"):
+            board.check_frames(got, clocks, 1)
