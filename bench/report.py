@@ -1,6 +1,6 @@
 """Regenerate the README's performance section from the benchmarks' JSON (no hand-typed figure).
 
-Reads ``bench/results/{sampler,hw,chain,fpga_*,lattice-*}.json`` (whichever exist) and replaces the
+Reads ``bench/results/{sampler,hw,chain,regress,fpga_*,lattice-*}.json`` (whichever exist) and replaces the
 text between ``<!-- bench:begin -->`` and ``<!-- bench:end -->`` in README.md. A missing result leaves its
 table out and says which command produces it.
 
@@ -192,6 +192,27 @@ def chain_section(r: dict) -> list[str]:
     return [*out, ""]
 
 
+def regress_section(r: dict) -> list[str]:
+    """The regression's wall time on local workers, and against an earlier checkout."""
+    runs = ", ".join(
+        f"{x['workers']} worker{'s' if x['workers'] > 1 else ''} {x['seconds']:.0f} s ({x['jobs_per_s']:.1f} jobs/s, "
+        f"{x['passed']}/{r['configs']} bit-exact)"
+        for x in r["runs"]
+    )
+    line = (
+        f"**Regression** (`python -m bench.bench_regress`: `{r['runs'][0]['command']}`, the whole command's wall "
+        f"time on {r['cpus']} cores, Dask's local cluster): {runs}"
+    )
+    b = r.get("baseline")
+    if b:
+        line += (
+            f"; the same command at {b['commit']} (`--baseline`), before the bench player, the batches and the "
+            f"compiler cache: {b['seconds']:.0f} s, so {r['runs'][0]['seconds'] / b['seconds']:.2f}x the time "
+            "(goal: half or less)"
+        )
+    return [line + ".", ""]
+
+
 def goals_section(
     sampler: dict | None,
     hw: dict | None,
@@ -199,6 +220,7 @@ def goals_section(
     lattice: list[dict],
     power: dict | None = None,
     build: dict | None = None,
+    regress: dict | None = None,
 ) -> list[str]:
     """The issues' goals against this run's figures: met or missed, by how much, and why when missed."""
     rows = []
@@ -225,6 +247,15 @@ def goals_section(
                 "was tried: the cocotbext-axi path then raced the design's clock edge and was no longer "
                 "bit-exact, so the bench keeps cocotb's clock",
             ))  # fmt: skip
+    if regress and regress.get("baseline"):
+        now, before = regress["runs"][0]["seconds"], regress["baseline"]["seconds"]
+        rows.append((
+            "`pbitgen regress --configs 1000` in half the time or less",
+            f"{now:.0f} s against {before:.0f} s ({now / before:.2f}x)",
+            now <= before / 2,
+            "a regression's time goes to its 16 Verilator builds and to starting a simulator process per batch of "
+            "jobs; the jobs' own runs are a small part",
+        ))  # fmt: skip
     if build:
         conv, cpp = build["conversion"]["seconds"], build["build"]["seconds"]
         rows.append((
@@ -279,7 +310,9 @@ def goals_section(
 def section(folder: Path) -> str:
     lines = ["`make bench` runs every benchmark and regenerates this section (`python -m bench.report`).", ""]
     missing = []
-    for name, fn in (("sampler", sampler_section), ("hw", hw_section), ("chain", chain_section)):
+    for name, fn in (
+        ("sampler", sampler_section), ("hw", hw_section), ("chain", chain_section), ("regress", regress_section)
+    ):  # fmt: skip
         r = _load(folder, name)
         if r is None:
             missing.append(name)
@@ -294,7 +327,7 @@ def section(folder: Path) -> str:
         lines += lattice_section(lattice)
     lines += goals_section(
         _load(folder, "sampler"), _load(folder, "hw"), fpga, lattice, _load(folder, "power_lattice"),
-        _load(folder, "build_paper"),
+        _load(folder, "build_paper"), _load(folder, "regress"),
     )  # fmt: skip
     if missing:
         lines.append(f"Not measured in this run: {', '.join(missing)}.")
