@@ -244,8 +244,8 @@ def goals_section(
                 "directly, and each program of up to 4,095 operations is a file written, read by $readmemh and a "
                 f"Python wake-up: loading (one write per clock) costs {c['ratio_load']:.1f}x, running "
                 f"{c['ratio_run']:.1f}x (not split further). A clock generated in the Verilog (Verilator --timing) "
-                "was tried: the cocotbext-axi path then raced the design's clock edge and was no longer "
-                "bit-exact, so the bench keeps cocotb's clock",
+                "was tried: the cocotbext-axi path was then no longer bit-exact on the default design (presumably "
+                "its writes raced the clock edge; not investigated), so the bench keeps cocotb's clock",
             ))  # fmt: skip
     if regress and regress.get("baseline"):
         now, before = regress["runs"][0]["seconds"], regress["baseline"]["seconds"]
