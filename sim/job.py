@@ -30,8 +30,9 @@ BUSES = ("player", "cocotb")
 class Job:
     """Run-time knobs of one simulation.
 
-    ``bus`` chooses how the bench drives the bus (:data:`BUSES`); ``trace_every`` checks every n-th sweep's
-    trace frame only (the final spins are always checked). ``fault`` plants a bug to prove the scoreboard
+    ``bus`` chooses how the bench drives the bus (:data:`BUSES`); with the player, ``trace_every`` checks
+    every n-th sweep's trace frame only (the final spins are always checked; cocotbext-axi's stream sink
+    checks every frame). ``fault`` plants a bug to prove the scoreboard
     catches it: ``{"kind": "weight", "cell": i}`` flips the
     bias word of cell ``i`` in bank ``T - 1`` as loaded over the bus; ``{"kind": "stuck_rng", "cell": i}``
     forces that cell's generator state to all ones (a stuck random stream) through its seed words.
@@ -49,6 +50,12 @@ class Job:
     bus: str = "player"  # how the bench drives the bus: BUSES
     trace_every: int = 1  # check every n-th sweep's trace frame (1: every sweep)
     result: str = "result.json"
+
+    def __post_init__(self) -> None:
+        if self.bus not in BUSES:
+            raise ValueError(f"Job.bus must be one of {', '.join(BUSES)}, not {self.bus!r}")
+        if self.trace_every < 1:
+            raise ValueError(f"Job.trace_every must be at least 1, not {self.trace_every}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)

@@ -90,14 +90,14 @@ def wrapper(verilog: str) -> str:
     """The Verilog of ``pbitgen_bench`` around the ``pbitgen_top`` of ``verilog`` (see the module docstring)."""
     top = ports(verilog)
     by_name = {p.name: p for p in top}
-    need = {*PLAYED, "clk", "rst", "done", "bus__awready", "bus__arready", "bus__rvalid", "bus__rdata",
-            "trace__tdata", "trace__tvalid", "trace__tlast", "trace__tready"}  # fmt: skip
+    # outputs the player reads (and passes on); the trace's tvalid is passed on only while not recording
+    observed = ("done", "bus__awready", "bus__arready", "bus__rvalid", "bus__rdata", "trace__tdata", "trace__tlast")
+    need = {*PLAYED, *observed, "clk", "rst", "trace__tvalid", "trace__tready"}
     if need - set(by_name):
         raise PbitgenError(f"{TOP} lacks the ports {sorted(need - set(by_name))} the bench player needs")
     aw = _width(by_name["bus__awaddr"])
     if aw > ADDRESS_BITS:
         raise PbitgenError(f"{TOP}: a {aw}-bit bus address does not fit the player's {ADDRESS_BITS} bits")
-    tw = _width(by_name["trace__tdata"])
     decl = [f"  {p.direction} {p.width}{p.name};" for p in top]
     conns = []
     for p in top:
@@ -105,19 +105,16 @@ def wrapper(verilog: str) -> str:
             conns.append(f"    .{p.name}(bench_busy ? {PLAYED[p.name]} : {p.name})")
         elif p.name == "trace__tready":
             conns.append("    .trace__tready(recording ? record_ready : trace__tready)")
-        elif p.name in ("trace__tvalid", "trace__tdata", "trace__tlast", "done", "bus__awready", "bus__arready",
-                        "bus__rvalid", "bus__rdata"):  # fmt: skip
+        elif p.name in (*observed, "trace__tvalid"):
             conns.append(f"    .{p.name}(t_{p.name})")
         else:
             conns.append(f"    .{p.name}({p.name})")
-    observed = ("done", "bus__awready", "bus__arready", "bus__rvalid", "bus__rdata", "trace__tdata", "trace__tlast")
     wires = [f"  wire {by_name[n].width}t_{n};" for n in (*observed, "trace__tvalid")]
     assigns = [f"  assign {n} = t_{n};" for n in observed]
     return BENCH_V.format(
         bench=BENCH, top=TOP, names=", ".join(p.name for p in top), decl="\n".join(decl), wires="\n".join(wires),
-        assigns="\n".join(assigns), conns=",\n".join(conns), aw=aw, tw=tw, depth=DEPTH,
+        assigns="\n".join(assigns), conns=",\n".join(conns), aw=aw, depth=DEPTH,
         depth_bits=(DEPTH - 1).bit_length() + 1, program=PROGRAM, out=OUT, trace=TRACE, frames=FRAMES,
-        abits=ADDRESS_BITS,
     )  # fmt: skip
 
 

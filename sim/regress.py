@@ -194,7 +194,7 @@ def run_chunk(
                 sweeps=k["sweeps"],
                 beta=tuple(k["beta"]),
                 backpressure=k["backpressure"],
-                bus=k.get("bus", "player"),
+                bus=k["bus"],
             )
         )
     build = runner.Build(simulator, design.resolve(), Path(build_dir))

@@ -488,6 +488,11 @@ def test_seed_out_of_range_before_any_work(tmp_path, capsys, no_work, argv, seed
         ),
         (["sim", "--model", DEFAULT_MODEL, "--cells-per-unit", "1"], r"--cells-per-unit 1: .* the lattice array"),
         (["sim", "--model", ISING, "--fd"], r"--fd: .*ising16\.npz holds no classifier\.npz; expected a DTM model"),
+        (["sim", "--model", ISING, "--trace-every", "0"], r"--trace-every 0: not a positive count"),
+        (
+            ["sim", "--model", ISING, "--trace-every", "2", "--bus", "cocotb"],
+            r"--trace-every 2: only the bench player samples the trace; expected --bus player",
+        ),
         (
             ["fpga", "--random-weights", "--grid", "4", "--device", "ecp5-25k", "--freq", "0"],
             r"--freq 0: expected a positive number of MHz$",

@@ -166,7 +166,7 @@ def test_cli_sim_is_quiet(tmp_path, capfd):
     assert len(lines) <= 8 and not any(line.startswith(("c++", "make", "-")) for line in lines), lines
     assert "bit-exact: 2 image(s)" in cap.out
     log = next(Path(w.split("log ", 1)[1].rstrip(")")) for w in lines if w.startswith("building for verilator"))
-    assert "Verilation Report" in log.read_text().replace("V e r i l a t i o n   R e p o r t", "Verilation Report")
+    assert any(line.startswith("c++") for line in log.read_text().splitlines())  # the compiler's lines are here
 
 
 def test_start_while_busy_and_reset_mid_run(design):

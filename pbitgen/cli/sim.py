@@ -56,7 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=count,
         default=1,
         metavar="N",
-        help="cocotb harness: check every N-th sweep's trace frame (default: %(default)s, every sweep)",
+        help="cocotb harness with the bench player: check every N-th sweep's trace frame (default: %(default)s, "
+        "every sweep)",
     )
     p.add_argument("--fd", action="store_true", help="FD of the hardware's and the float reference's images (DTM)")
     p.add_argument(
@@ -82,11 +83,16 @@ def run(args: argparse.Namespace) -> int:
     from pbitgen.model.hardware import hardware_view
     from pbitgen.model.loader import load_model
 
-    check_counts(args, "images", "sweeps", "tiles", "cells_per_unit")
+    check_counts(args, "images", "sweeps", "tiles", "cells_per_unit", "trace_every")
     check_seed(args.seed)
     check_output_folder(args.out)
     if args.harness == "cpp" and (args.simulator != "verilator" or args.waves):
         raise PbitgenError("--harness cpp runs Verilator without waves; drop --simulator icarus / --waves")
+    if args.trace_every > 1 and args.bus != "player":
+        raise PbitgenError(
+            f"--trace-every {args.trace_every}: only the bench player samples the trace; expected --bus player "
+            "(cocotbext-axi's stream sink checks every sweep)"
+        )
     if args.power:
         from pbitgen.power.tech import load_tech
 
@@ -183,7 +189,7 @@ def _run_cocotb(args: argparse.Namespace, cfg, groups, design: Path, out: Path, 
     cycles = total["run_cycles"]
     chains = cfg.array.chains if cfg.array.layout == "lattice" else 1
     swept = f"{total['sweeps_checked']} sweeps" + (f" of {chains} chains each" if chains > 1 else "")
-    which = "" if args.trace_every == 1 else f" (every {args.trace_every}th sweep's trace; final spins all)"
+    which = "" if args.trace_every == 1 else f" (the trace of every {args.trace_every}-th sweep; all final spins)"
     print(
         f"bit-exact: {args.images} image(s) x {t} step(s) x {k} sweeps on {args.simulator}: every spin of "
         f"{swept}{which} equals the golden model"
