@@ -18,9 +18,10 @@ from pathlib import Path
 
 from pbitgen.config import Config
 from pbitgen.gen.host import Host
-from pbitgen.model import dtm, golden
+from pbitgen.model import golden
 from pbitgen.model.io import save_text
 from pbitgen.sim import harness
+from pbitgen.trainer import dtm
 
 DESIGN = Path("hdl/default")
 WORK = Path("build/bench-chain")

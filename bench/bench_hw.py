@@ -32,12 +32,12 @@ import numpy as np
 from pbitgen.config import Config
 from pbitgen.gen.build import generate
 from pbitgen.gen.host import Host
-from pbitgen.model.dtm_config import RunConfig
 from pbitgen.model.golden import random_banks
 from pbitgen.model.graph import build_graph
 from pbitgen.model.io import save_text
 from pbitgen.sim import harness
 from pbitgen.sim.job import runtime_banks
+from pbitgen.trainer.dtm_config import RunConfig
 
 DESIGNS = {"default": ("configs/default.toml", 64), "paper": ("configs/dtm_paper.toml", 256)}
 WORK = Path("build/bench-hw")

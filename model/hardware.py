@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from pbitgen.config import Config
+from pbitgen.trainer import dtm
+from pbitgen.trainer.data import N_CLASSES
 
-from . import dtm
-from .data import N_CLASSES
 from .golden import Banks, quantize_banks
 from .graph import graph_config
 from .io import IsingModel

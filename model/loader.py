@@ -10,15 +10,15 @@ from pbitgen.errors import PbitgenError
 from .io import IsingModel, load_ising
 
 if TYPE_CHECKING:
-    from .dtm import DTM
+    from pbitgen.trainer.dtm import DTM
 
 
 def load_model(path: str | Path) -> IsingModel | DTM:
-    """Load ``path``: a folder is a DTM (:func:`pbitgen.model.dtm.load_dtm`), a file a single machine
+    """Load ``path``: a folder is a DTM (:func:`pbitgen.trainer.dtm.load_dtm`), a file a single machine
     (:func:`pbitgen.model.io.load_ising`). Returns either model type."""
     path = Path(path)
     if path.is_dir():
-        from .dtm import load_dtm  # the trainer's modules load only for DTM folders
+        from pbitgen.trainer.dtm import load_dtm  # the trainer's modules load only for DTM folders
 
         return load_dtm(path)
     if not path.exists():

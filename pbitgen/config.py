@@ -519,7 +519,7 @@ class Config:
             raise ValueError(f"unknown section {sorted(unknown)[0]!r}; expected one of {', '.join(_SECTIONS)}")
         sections = {}
         for name, sec_cls in _SECTIONS.items():
-            sections[name] = _build(sec_cls, data.get(name, {}), name)
+            sections[name] = build_section(sec_cls, data.get(name, {}), name)
         return cls(**sections)
 
     @classmethod
@@ -530,14 +530,7 @@ class Config:
     def load(cls, path: str | Path) -> Config:
         """Read a config from TOML or JSON; any problem is a one-line :class:`PbitgenError`."""
         path = Path(path)
-        try:
-            raw = path.read_bytes()
-        except OSError as e:
-            raise PbitgenError(f"{path}: cannot read config: {e.strerror}") from None
-        try:
-            data = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
-        except (ValueError, UnicodeDecodeError) as e:
-            raise PbitgenError(f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {e}") from None
+        data = read_table(path)
         try:
             return cls.from_dict(data)
         except (TypeError, ValueError) as e:
@@ -550,14 +543,34 @@ class Config:
             if name not in _SECTIONS:
                 raise ValueError(f"unknown section {name!r}")
             current = getattr(self, name)
-            try:
-                new[name] = dataclasses.replace(current, **changes) if isinstance(changes, dict) else changes
-            except (TypeError, ValueError) as e:
-                raise type(e)(f"{name}.{e}") from None
+            new[name] = replace_section(current, changes, name) if isinstance(changes, dict) else changes
         return dataclasses.replace(self, **new)
 
 
-def _build(sec_cls: type, data: Any, prefix: str) -> Any:
+def read_table(path: Path, expected: str = "") -> Any:
+    """The parsed contents of a TOML (or, by its suffix, JSON) file; an unreadable or unparsable file is one
+    :class:`PbitgenError` line naming it (and, with ``expected``, what it should be)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise PbitgenError(
+            f"{path}: cannot read config: {e.strerror}{'; expected ' + expected if expected else ''}"
+        ) from None
+    try:
+        return json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise PbitgenError(f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {e}") from None
+
+
+def replace_section(section: Any, changes: dict[str, Any], prefix: str) -> Any:
+    """A copy of a frozen section with fields changed, its checks' errors prefixed by the section's name."""
+    try:
+        return dataclasses.replace(section, **changes)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{prefix}.{e}") from None
+
+
+def build_section(sec_cls: type, data: Any, prefix: str) -> Any:
     """Build one section (recursing into FixedFormat fields) with dotted field names in errors."""
     if not isinstance(data, dict):
         raise TypeError(f"{prefix} must be a table, not {data!r}")
@@ -571,7 +584,7 @@ def _build(sec_cls: type, data: Any, prefix: str) -> Any:
             continue
         value = data[f.name]
         if f.type in ("FixedFormat",):
-            value = _build(FixedFormat, value, f"{prefix}.{f.name}")
+            value = build_section(FixedFormat, value, f"{prefix}.{f.name}")
         elif f.name in ("jumps", "edges", "beta", "colors", "tile_shape"):
             if isinstance(value, (list, tuple)):
                 value = tuple(tuple(v) if isinstance(v, list) else v for v in value)

@@ -19,10 +19,11 @@ import pytest
 
 from pbitgen.cli import common, main
 from pbitgen.cli import sample as sample_cmd
-from pbitgen.model import dtm, gibbs
-from pbitgen.model.data import DEFAULT_ROOT
-from pbitgen.model.dtm_config import RunConfig
+from pbitgen.model import gibbs
 from pbitgen.model.io import IsingModel, atomic_write, load_ising, save_ising, save_text, written_together
+from pbitgen.trainer import dtm
+from pbitgen.trainer.data import DEFAULT_ROOT
+from pbitgen.trainer.dtm_config import RunConfig
 
 from .test_dtm import tiny_model
 

@@ -245,10 +245,10 @@ def test_default_model_on_the_rtl_matches_the_float_reference(tmp_path):
     negative control: the float model at beta = 1.5 is caught by the same comparison (a smaller change, beta =
     1.25, is not at this sample size)."""
     from pbitgen.gen.host import Host
-    from pbitgen.model import dtm
     from pbitgen.sim import harness
     from pbitgen.sim.job import runtime_banks
     from pbitgen.sim.moments import compare
+    from pbitgen.trainer import dtm
 
     from .util import Z
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pbitgen.errors import PbitgenError
-from pbitgen.model import data
+from pbitgen.trainer import data
 
 Z = 5.0
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from pbitgen.errors import PbitgenError
-from pbitgen.model import dtm, golden
-from pbitgen.model.dtm_config import RunConfig
+from pbitgen.model import golden
 from pbitgen.model.graph import build_graph
+from pbitgen.trainer import dtm
+from pbitgen.trainer.dtm_config import RunConfig
 
 Z = 5.0
 

@@ -13,11 +13,11 @@ import pytest
 from pbitgen.cli import eval as eval_cmd
 from pbitgen.cli import main
 from pbitgen.errors import PbitgenError
-from pbitgen.model import dtm
-from pbitgen.model.classifier import load_classifier, train_classifier
-from pbitgen.model.data import DEFAULT_ROOT
-from pbitgen.model.dtm_config import RunConfig
-from pbitgen.model.fd import fd, frechet_distance
+from pbitgen.trainer import dtm
+from pbitgen.trainer.classifier import load_classifier, train_classifier
+from pbitgen.trainer.data import DEFAULT_ROOT
+from pbitgen.trainer.dtm_config import RunConfig
+from pbitgen.trainer.fd import fd, frechet_distance
 
 from .test_dtm import Z, tiny_model
 
@@ -235,7 +235,7 @@ def test_eval_and_sim_fd_read_the_data_at_the_models_threshold(tmp_path, monkeyp
     import dataclasses
 
     from pbitgen.cli import sim as sim_cmd
-    from pbitgen.model import data as data_mod
+    from pbitgen.trainer import data as data_mod
 
     from .test_dtm import tiny_run
 

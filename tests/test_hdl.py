@@ -109,6 +109,6 @@ def test_hdl_default_lint_clean():
 
 def test_default_design_is_the_default_models_hardware():
     """configs/default.toml (what `make hdl` generates) is exactly the hardware config of weights/default."""
-    from pbitgen.model.dtm import load_dtm
+    from pbitgen.trainer.dtm import load_dtm
 
     assert Config.load(ROOT / "configs" / "default.toml") == load_dtm(ROOT / "weights" / "default").run.config

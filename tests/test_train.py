@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from pbitgen.errors import PbitgenError
-from pbitgen.model import acp
-from pbitgen.model.dtm_config import RunConfig
 from pbitgen.model.exact import all_states
-from pbitgen.model.train import adam_step, cosine_lr, load_checkpoint, moment_gradient, train
+from pbitgen.trainer import acp
+from pbitgen.trainer.dtm_config import RunConfig
+from pbitgen.trainer.train import adam_step, cosine_lr, load_checkpoint, moment_gradient, train
 
 from .util import random_graph
 
@@ -227,7 +227,7 @@ def test_step_workers_end_with_a_killed_run(tmp_path, request_it):
         "import os, time\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
         "from multiprocessing import get_context\n"
-        "from pbitgen.model.train import die_with_parent\n"
+        "from pbitgen.trainer.train import die_with_parent\n"
         "if __name__ == '__main__':\n"
         f"    pool = ProcessPoolExecutor(1, mp_context=get_context('spawn'), {init})\n"
         "    pid = pool.submit(os.getpid).result()\n"
@@ -266,7 +266,7 @@ def test_step_workers_ignore_ctrl_c():
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from pbitgen.model.train import _init_worker
+    from pbitgen.trainer.train import _init_worker
 
     x0, labels = tiny_data(4)
     args = (x0, labels, 1, os.getpid())
@@ -278,7 +278,7 @@ KILLED_TRAINING = """
 import sys
 sys.path.insert(0, sys.argv[2])
 from tests.test_train import tiny_data, tiny_run
-from pbitgen.model.train import train
+from pbitgen.trainer.train import train
 x0, labels = tiny_data()
 train(tiny_run(epochs=6), sys.argv[1], x0, labels, "h", log=lambda s: print(s, flush=True))
 """

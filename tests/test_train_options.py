@@ -11,8 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from pbitgen.model import data, dtm, gibbs
-from pbitgen.model.train import (
+from pbitgen.model import gibbs
+from pbitgen.trainer import data, dtm
+from pbitgen.trainer.train import (
     StepState,
     bound_weights,
     cosine_lr,

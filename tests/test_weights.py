@@ -27,7 +27,7 @@ def test_ising16_is_current():
 @pytest.mark.parametrize("folder", ["weights/default", "weights/paper"])
 def test_shipped_dtms_load_and_validate(folder):
     """Both shipped DTMs pass the loader's field-by-field checks (banks = a fresh quantization, etc.)."""
-    from pbitgen.model.dtm import load_dtm
+    from pbitgen.trainer.dtm import load_dtm
 
     m = load_dtm(ROOT / folder)
     assert m.steps == 8 and m.conditional

@@ -34,13 +34,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def model_autocorrelation(model, images: np.ndarray, labels: np.ndarray, chains: int, seed: int) -> float:
     """Mean over steps of the lag-``acp_lag`` autocorrelation of the visible projection, chains fed
     ``x^t`` from noised test images (the statistic ACP controls, measured the same way)."""
-    from pbitgen.model.dtm import label_spins
-    from pbitgen.model.train import chain_autocorrelation, projection
+    from pbitgen.trainer.dtm import label_spins
+    from pbitgen.trainer.train import chain_autocorrelation, projection
 
     tc, steps = model.run.train, model.steps
     x0 = (2 * images[:chains].reshape(chains, -1).astype(np.int8) - 1).astype(np.int8)
     r = np.random.default_rng([seed, 0xE7])
-    from pbitgen.model.data import step_pair
+    from pbitgen.trainer.data import step_pair
 
     clamp = np.zeros(model.graph.n, dtype=bool)
     clamp[model.label_nodes] = True
@@ -73,10 +73,10 @@ def model_autocorrelation(model, images: np.ndarray, labels: np.ndarray, chains:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pbitgen.model import data as data_mod
-    from pbitgen.model.classifier import load_classifier
-    from pbitgen.model.dtm import generate, load_dtm
-    from pbitgen.model.fd import fd
+    from pbitgen.trainer import data as data_mod
+    from pbitgen.trainer.classifier import load_classifier
+    from pbitgen.trainer.dtm import generate, load_dtm
+    from pbitgen.trainer.fd import fd
 
     if args.samples < 2:
         raise PbitgenError(f"--samples must be >= 2, not {args.samples}")
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             table = [{"row": a, "fd": b, "cost": c, "autocorr": d} for a, b, c, d in rows]
             save_text(args.json, json.dumps({"samples": n, "sweeps": k, "rows": table}, indent=1) + "\n")
         if args.grid and grid is not None:
-            from pbitgen.model.plots import grid_png
+            from pbitgen.trainer.plots import grid_png
 
             grid_png(args.grid, grid[:64], rows_of=[grid[:64], test.images[:32]])
     return 0

@@ -192,7 +192,7 @@ def compare_with_exact(spins: np.ndarray, edges: np.ndarray, J: np.ndarray, h: n
 def run_dtm(args: argparse.Namespace) -> int:
     """``--images N``: generate N images with a DTM model folder (float, or ``--golden`` fixed point) and
     write ``images`` (N, H, W) uint8 in {0, 1} (plus ``labels`` when conditioned) and a PNG grid beside."""
-    from pbitgen.model import dtm
+    from pbitgen.trainer import dtm
 
     n = args.images if args.images is not None else args.chains
     if n < 1:
@@ -226,7 +226,7 @@ def run_dtm(args: argparse.Namespace) -> int:
     arrays = {"images": images}
     if labels is not None:
         arrays["labels"] = labels.astype(np.uint8)
-    from pbitgen.model.plots import grid_png
+    from pbitgen.trainer.plots import grid_png
 
     data, config, png = outputs(out, png=True)
     with written_together():

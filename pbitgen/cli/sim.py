@@ -298,9 +298,9 @@ def _pictures(args, model, cfg, view, hw_spins: np.ndarray, out: Path) -> None:
 def fd_line(args: argparse.Namespace, model, hw: np.ndarray, ref: np.ndarray) -> str:
     """FD (the project's classifier features, against the test set) of the hardware's and the float
     reference's images, same number of each."""
-    from pbitgen.model import data as data_mod
-    from pbitgen.model.classifier import load_classifier
-    from pbitgen.model.fd import fd
+    from pbitgen.trainer import data as data_mod
+    from pbitgen.trainer.classifier import load_classifier
+    from pbitgen.trainer.fd import fd
 
     clf = load_classifier(classifier_file(args.model))
     threshold = model.run.dtm.binarize_threshold  # the data the model was trained on

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pbitgen.errors import PbitgenError
-from pbitgen.model.dtm_config import RunConfig
+from pbitgen.trainer.dtm_config import RunConfig
 
 from .common import check_output_folder, count
 
@@ -33,7 +33,7 @@ def finished(folder: Path, run: RunConfig) -> list | None:
         meta = json.loads((folder / "model.json").read_text())
     except (OSError, ValueError):
         return None
-    from pbitgen.model.train import same_run
+    from pbitgen.trainer.train import same_run
 
     hist = meta.get("history") if isinstance(meta, dict) else None
     if not isinstance(hist, list) or len(hist) != run.train.epochs or not same_run(meta.get("run"), run):
@@ -69,8 +69,8 @@ def variant_run(run: RunConfig, variant: str) -> RunConfig:
 
 def make_quality(classifier, test_images: np.ndarray, samples: int, sweeps: int | None, cost_steps: int, seed: int):
     """The per-epoch FD: ``samples`` generated images against the test set's classifier features."""
-    from pbitgen.model import dtm as dtm_mod
-    from pbitgen.model.fd import frechet_distance, stats
+    from pbitgen.trainer import dtm as dtm_mod
+    from pbitgen.trainer.fd import frechet_distance, stats
 
     ref = stats(classifier.features(test_images))
 
@@ -83,11 +83,11 @@ def make_quality(classifier, test_images: np.ndarray, samples: int, sweeps: int 
 
 
 def run(args: argparse.Namespace) -> int:
-    from pbitgen.model import data as data_mod
-    from pbitgen.model import dtm as dtm_mod
-    from pbitgen.model import plots
-    from pbitgen.model.classifier import load_classifier, train_classifier
-    from pbitgen.model.train import train
+    from pbitgen.trainer import data as data_mod
+    from pbitgen.trainer import dtm as dtm_mod
+    from pbitgen.trainer import plots
+    from pbitgen.trainer.classifier import load_classifier, train_classifier
+    from pbitgen.trainer.train import train
 
     if args.config == DEFAULT_CONFIG and not Path(args.config).exists():
         raise PbitgenError(

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pbitgen.config import _SECTIONS, Config, _bool, _int, _real
+from pbitgen.config import _SECTIONS, Config, _bool, _int, _real, build_section, read_table, replace_section
 from pbitgen.errors import PbitgenError, in_file
 
 ACP_LAWS = ("replication", "paper", "none")
@@ -64,13 +63,13 @@ class DTMConfig:
 
     def __post_init__(self) -> None:
         if self.image_side not in (14, 28):
-            raise ValueError(f"dtm.image_side must be 14 or 28, not {self.image_side!r}")
-        _int("dtm.label_nodes", self.label_nodes, 0, 64)
-        _real("dtm.noise_rate", self.noise_rate, 1e-6, 100.0)
-        _real("dtm.time_offset", self.time_offset, 0.0, 0.99)
-        _int("dtm.placement_seed", self.placement_seed, 0, (1 << 63) - 1)
-        _real("dtm.binarize_threshold", self.binarize_threshold, 1e-6, 1.0)
-        _bool("dtm.fresh_hidden", self.fresh_hidden)
+            raise ValueError(f"image_side must be 14 or 28, not {self.image_side!r}")
+        _int("label_nodes", self.label_nodes, 0, 64)
+        _real("noise_rate", self.noise_rate, 1e-6, 100.0)
+        _real("time_offset", self.time_offset, 0.0, 0.99)
+        _int("placement_seed", self.placement_seed, 0, (1 << 63) - 1)
+        _real("binarize_threshold", self.binarize_threshold, 1e-6, 1.0)
+        _bool("fresh_hidden", self.fresh_hidden)
 
     @property
     def n_pixels(self) -> int:
@@ -166,60 +165,49 @@ class TrainConfig:
     label_bound: str = "coupling"
 
     def __post_init__(self) -> None:
-        _int("train.seed", self.seed, 0, (1 << 63) - 1)
-        _int("train.n_train", self.n_train, 0, 60000)
-        _int("train.epochs", self.epochs, 1, 100000)
-        _int("train.updates_per_epoch", self.updates_per_epoch, 1, 1 << 20)
-        _int("train.batch", self.batch, 1, 1 << 16)
-        _int("train.warmup", self.warmup, 0, 1 << 16)
-        _int("train.n_samples", self.n_samples, 1, 1 << 16)
-        _int("train.every", self.every, 1, 1 << 16)
+        _int("seed", self.seed, 0, (1 << 63) - 1)
+        _int("n_train", self.n_train, 0, 60000)
+        _int("epochs", self.epochs, 1, 100000)
+        _int("updates_per_epoch", self.updates_per_epoch, 1, 1 << 20)
+        _int("batch", self.batch, 1, 1 << 16)
+        _int("warmup", self.warmup, 0, 1 << 16)
+        _int("n_samples", self.n_samples, 1, 1 << 16)
+        _int("every", self.every, 1, 1 << 16)
         for name in ("lr", "lr_final"):
-            _real(f"train.{name}", getattr(self, name), 0.0, 10.0)
+            _real(f"{name}", getattr(self, name), 0.0, 10.0)
         for name in ("adam_b1", "adam_b2"):
-            _real(f"train.{name}", getattr(self, name), 0.0, 0.99999)
+            _real(f"{name}", getattr(self, name), 0.0, 0.99999)
         if self.acp_law not in ACP_LAWS:
-            raise ValueError(f"train.acp_law must be one of {', '.join(ACP_LAWS)}, not {self.acp_law!r}")
-        _real("train.penalty_init", self.penalty_init, 0.0, 100.0)
-        _real("train.acp_eps", self.acp_eps, 1e-9, 1.0)
-        _real("train.acp_lambda_min", self.acp_lambda_min, 0.0, 1.0)
-        _real("train.acp_delta", self.acp_delta, 0.0, 0.99)
-        _int("train.acp_lag", self.acp_lag, 1, 1 << 16)
-        _int("train.acp_chains", self.acp_chains, 1, 1 << 16)
-        _int("train.acp_length", self.acp_length, 2, 1 << 20)
+            raise ValueError(f"acp_law must be one of {', '.join(ACP_LAWS)}, not {self.acp_law!r}")
+        _real("penalty_init", self.penalty_init, 0.0, 100.0)
+        _real("acp_eps", self.acp_eps, 1e-9, 1.0)
+        _real("acp_lambda_min", self.acp_lambda_min, 0.0, 1.0)
+        _real("acp_delta", self.acp_delta, 0.0, 0.99)
+        _int("acp_lag", self.acp_lag, 1, 1 << 16)
+        _int("acp_chains", self.acp_chains, 1, 1 << 16)
+        _int("acp_length", self.acp_length, 2, 1 << 20)
         if self.acp_length <= self.acp_lag:
-            raise ValueError(f"train.acp_length {self.acp_length} must exceed train.acp_lag {self.acp_lag}")
-        _real("train.init_scale", self.init_scale, 0.0, 10.0)
-        _int("train.eval_samples", self.eval_samples, 0, 1 << 20)
-        _int("train.eval_sweeps", self.eval_sweeps, 0, 1 << 20)
-        _int("train.workers", self.workers, 1, 256)
-        _real("train.lr_tail", self.lr_tail, 0.0, 0.99)
-        _real("train.ema", self.ema, 0.0, 0.99999)
-        _int("train.heldout", self.heldout, 0, 59999)
+            raise ValueError(f"acp_length {self.acp_length} must exceed train.acp_lag {self.acp_lag}")
+        _real("init_scale", self.init_scale, 0.0, 10.0)
+        _int("eval_samples", self.eval_samples, 0, 1 << 20)
+        _int("eval_sweeps", self.eval_sweeps, 0, 1 << 20)
+        _int("workers", self.workers, 1, 256)
+        _real("lr_tail", self.lr_tail, 0.0, 0.99)
+        _real("ema", self.ema, 0.0, 0.99999)
+        _int("heldout", self.heldout, 0, 59999)
         if self.heldout and not self.eval_samples:
             raise ValueError(
-                f"train.heldout {self.heldout} needs the per-epoch FD to pick the epoch; expected train.eval_samples "
+                f"heldout {self.heldout} needs the per-epoch FD to pick the epoch; expected train.eval_samples "
                 f"> 0 or train.heldout = 0"
             )
         if self.heldout and self.n_train and self.heldout >= self.n_train:
             raise ValueError(
-                f"train.heldout {self.heldout} leaves no training images; expected less than train.n_train "
-                f"{self.n_train}"
+                f"heldout {self.heldout} leaves no training images; expected less than train.n_train {self.n_train}"
             )
-        _real("train.label_noise", self.label_noise, 0.0, 1.0)
-        _bool("train.free_labels_negative", self.free_labels_negative)
+        _real("label_noise", self.label_noise, 0.0, 1.0)
+        _bool("free_labels_negative", self.free_labels_negative)
         if self.label_bound not in LABEL_BOUNDS:
-            raise ValueError(f"train.label_bound must be one of {', '.join(LABEL_BOUNDS)}, not {self.label_bound!r}")
-
-
-def _section(cls: type, data: Any, name: str) -> Any:
-    if not isinstance(data, dict):
-        raise TypeError(f"{name} must be a table, not {data!r}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{name}.{unknown[0]} is not a known field; expected one of {sorted(known)}")
-    return cls(**data)
+            raise ValueError(f"label_bound must be one of {', '.join(LABEL_BOUNDS)}, not {self.label_bound!r}")
 
 
 @dataclass(frozen=True)
@@ -250,8 +238,8 @@ class RunConfig:
             raise ValueError(f"{unknown[0]} is not a known section; expected one of {', '.join(known[1:])}")
         if isinstance(data.get("version"), bool):
             raise TypeError(f"version must be an integer, not {data['version']!r}")
-        dtm = _section(DTMConfig, data.pop("dtm", {}), "dtm")
-        train = _section(TrainConfig, data.pop("train", {}), "train")
+        dtm = build_section(DTMConfig, data.pop("dtm", {}), "dtm")
+        train = build_section(TrainConfig, data.pop("train", {}), "train")
         return cls(Config.from_dict(data), dtm, train)
 
     @classmethod
@@ -260,16 +248,7 @@ class RunConfig:
         ``require`` names sections the file must hold (``("train",)`` for training: a hardware-only config
         would otherwise train with every default)."""
         path = Path(path)
-        try:
-            raw = path.read_bytes()
-        except OSError as e:
-            raise PbitgenError(
-                f"{path}: cannot read config: {e.strerror}; expected a run file (TOML or JSON)"
-            ) from None
-        try:
-            data = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
-        except (ValueError, UnicodeDecodeError) as e:
-            raise PbitgenError(f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {e}") from None
+        data = read_table(path, "a run file (TOML or JSON)")
         missing = [name for name in require if not isinstance(data, dict) or name not in data]
         if missing:
             raise PbitgenError(
@@ -288,7 +267,7 @@ class RunConfig:
         if hw:
             cfg = cfg.replace(**hw)
         if "dtm" in sections:
-            dtm = dataclasses.replace(dtm, **sections["dtm"])
+            dtm = replace_section(dtm, sections["dtm"], "dtm")
         if "train" in sections:
-            train = dataclasses.replace(train, **sections["train"])
+            train = replace_section(train, sections["train"], "train")
         return RunConfig(cfg, dtm, train)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import atomic_write
+from pbitgen.model.io import atomic_write
 
 
 def grid_png(path: str | Path, images: np.ndarray, cols: int = 16, scale: int = 3, rows_of: list | None = None) -> None:

@@ -11,7 +11,7 @@ where the positive phase $\langle\cdot\rangle_+$ clamps the visible nodes to $x^
 $\langle\cdot\rangle_-$ leaves them free; both see the input $x^t$ through the bias $w_t x^t$ and the clamped
 label nodes. The correlation penalty adds $\beta\lambda(\langle s_i\rangle_-\langle s_j\rangle_- -
 \langle s_i s_j\rangle_-)$ to each coupling's step (:func:`moment_gradient`), and the ACP sets $\lambda$ once
-per epoch from the chain's measured autocorrelation (:mod:`pbitgen.model.acp`).
+per epoch from the chain's measured autocorrelation (:mod:`pbitgen.trainer.acp`).
 
 Every step is an independent job: an epoch of step ``t`` is a pure function of its checkpointed state,
 the data and ``(seed, t, epoch)`` (:func:`train_epoch`), so steps run in parallel processes and a killed
@@ -36,13 +36,13 @@ import numpy as np
 
 from pbitgen.config import FormatConfig
 from pbitgen.errors import PbitgenError
+from pbitgen.model.graph import Graph, build_graph
+from pbitgen.model.io import read_npz, save_npz
 
 from . import acp
 from .data import step_pair
 from .dtm import DTM, label_spins, new_dtm
 from .dtm_config import RunConfig
-from .graph import Graph, build_graph
-from .io import read_npz, save_npz
 
 STATE_KEYS = ("coupling", "bias", "m_j", "v_j", "m_b", "v_b", "neg_spins", "pos_spins", "scalars")
 #: scalars: [adam updates done, penalty lambda, previous autocorrelation]
@@ -256,7 +256,7 @@ def chain_autocorrelation(
 ) -> float:
     """Autocorrelation at ``lag`` sweeps of ``proj . s_visible`` on chains started from ``spins`` (B, N):
     ``warmup`` sweeps, then one value per sweep for ``length`` sweeps (see :func:`acp.autocorrelation`)."""
-    from .gibbs import GibbsSampler
+    from pbitgen.model.gibbs import GibbsSampler
 
     s = GibbsSampler(graph, len(spins), seed, spins=spins, parallel=parallel)
     s.run(J, h, 1.0, warmup, clamp=clamp)
@@ -285,7 +285,7 @@ def train_epoch(
     Returns the new state and the epoch's statistics: ``gap`` (RMS of the unpenalised moment differences,
     the loss proxy), ``autocorr``, ``penalty`` (after the ACP update) and ``seconds``.
     """
-    from .gibbs import GibbsSampler
+    from pbitgen.model.gibbs import GibbsSampler
 
     start = time.time()
     tc = run.train

@@ -7,7 +7,7 @@ $$p_t(s \mid x^t) \propto \exp\Big(\beta \big(\sum_i b^t_i s_i + \sum_{(i,j)} J^
 
 with spins $s_i = \pm 1$ on every node of the graph, $V$ the visible pixel nodes, $x^t$ the step's input
 image, $b^t, J^t$ the trained biases and couplings, $w_t$ the fixed input coupling of the forward process
-(:func:`pbitgen.model.data.input_coupling`) and $\beta' = \beta$ when ``schedule.beta_scales_input`` is set,
+(:func:`pbitgen.trainer.data.input_coupling`) and $\beta' = \beta$ when ``schedule.beta_scales_input`` is set,
 else 1. The visible spins of a sample are $x^{t-1}$. Label nodes (optional, ``dtm.label_nodes`` per class)
 are clamped to the class code; a clamped node acts on its neighbours as a bias $J_{ij} \ell_i$, which is how
 generation conditions on a class (:func:`fold_labels`) in the float sampler and in the golden model alike.
@@ -32,12 +32,12 @@ import numpy as np
 
 from pbitgen.config import Config, ScheduleConfig
 from pbitgen.errors import PbitgenError
+from pbitgen.model import golden
+from pbitgen.model.graph import Graph, build_graph
+from pbitgen.model.io import read_npz, save_npz, save_text
 
-from . import golden
 from .data import N_CLASSES, input_coupling
 from .dtm_config import RunConfig
-from .graph import Graph, build_graph
-from .io import read_npz, save_npz, save_text
 
 FORMAT = "pbitgen-dtm"
 VERSION = 1
@@ -231,7 +231,7 @@ def sample_spins(
     -------
     ndarray of shape (n, N), int8 in {-1, +1}
     """
-    from .gibbs import GibbsSampler  # numba: imported when sampling
+    from pbitgen.model.gibbs import GibbsSampler  # numba: imported when sampling
 
     if free_labels:
         labels = None

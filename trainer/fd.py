@@ -4,7 +4,7 @@ $$\mathrm{FD} = \lVert \mu_1 - \mu_2 \rVert^2 + \operatorname{Tr}\big(\Sigma_1 +
 \Sigma_2)^{1/2}\big),$$
 
 with $\mu_k, \Sigma_k$ the mean and covariance of each set's features. It is the formula of FID, but in the
-feature space of this project's own classifier (:mod:`pbitgen.model.classifier`), not InceptionV3: never
+feature space of this project's own classifier (:mod:`pbitgen.trainer.classifier`), not InceptionV3: never
 call it FID, and read it only next to the same metric for real data and for simple baselines.
 :math:`\operatorname{Tr}(\Sigma_1\Sigma_2)^{1/2}` is computed without SciPy as the sum of square roots of the
 eigenvalues of the symmetric matrix :math:`\Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2}`, which has the same spectrum.

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pbitgen.errors import PbitgenError
-
-from .io import read_npz, save_npz
+from pbitgen.model.io import read_npz, save_npz
 
 KEYS = ("w1", "b1", "w2", "b2", "w3", "b3", "side", "test_accuracy")
 
