@@ -79,3 +79,52 @@ def autocorrelation(series: np.ndarray, lag: int) -> float:
         return 1.0
     num = float((x[:, :-lag] * x[:, lag:]).sum())
     return num / var * x.shape[1] / (x.shape[1] - lag)
+
+
+def projections(side: int, count: int, seed: int) -> np.ndarray:
+    r"""``count`` fixed projections of a ``side`` x ``side`` image, shape (P, count), whose autocorrelation
+    the free-run measure tracks: the ink (all pixels), the ink of each quadrant (coarse shape: which garment),
+    then random directions $U(-1, 1)/\sqrt{P}$ (the replication's encoded projections). Ink and shape are
+    what a slowly mixing chain holds on to; a random direction alone is nearly blind to them."""
+    p = side * side
+    if count < 1:
+        raise ValueError(f"count must be >= 1, not {count}")
+    rows, cols = np.divmod(np.arange(p), side)
+    out = [np.full(p, 1.0 / math.sqrt(p))]
+    for top in (True, False):
+        for left in (True, False):
+            quad = ((rows < side // 2) == top) & ((cols < side // 2) == left)
+            out.append(quad / math.sqrt(quad.sum()))
+    extra = max(count - len(out), 0)
+    rand = np.random.default_rng([seed, 0xAC, 1]).uniform(-1.0, 1.0, (extra, p)) / math.sqrt(p)
+    return np.stack([*out, *rand][:count], axis=1)
+
+
+def shared_autocorrelation(series: np.ndarray, max_lag: int) -> np.ndarray:
+    r"""Normalised autocorrelation curve $r(0..L)$ of groups of chains that share a stationary law.
+
+    ``series`` has shape (G, C, M): G groups (an input image and a projection) of C chains, one value per
+    sweep for M sweeps. Each group is centred and scaled on the mean and variance of *all* its chains and
+    sweeps (shared centring: a chain stuck in one mode for the whole run then reads as correlation, which
+    per-chain centring would subtract away), $r_g(L) = \overline{x_{c,k} x_{c,k+L}} / \overline{x^2}$, and
+    the curve is the mean over the groups that move. No group moving means a frozen chain: all ones.
+    """
+    x = np.asarray(series, dtype=np.float64)
+    if x.ndim != 3 or not 1 <= max_lag < x.shape[2]:
+        raise ValueError(f"series must be (G, C, M) with M > max_lag >= 1, not shape {x.shape}, lag {max_lag}")
+    m = x.shape[2]
+    x = x - x.mean(axis=(1, 2), keepdims=True)
+    var = (x * x).mean(axis=(1, 2))
+    moving = var > 1e-12 * max(float(var.max()), 1e-300)
+    if not moving.any():
+        return np.ones(max_lag + 1)
+    f = np.fft.rfft(x[moving], n=2 * m, axis=2)
+    sums = np.fft.irfft(f * np.conj(f), n=2 * m, axis=2)[:, :, : max_lag + 1].sum(axis=1)
+    pairs = x.shape[1] * (m - np.arange(max_lag + 1))
+    return (sums / pairs / var[moving, None]).mean(axis=0)
+
+
+def tail_statistic(curve: np.ndarray) -> float:
+    """The replication's ACP scalar: the mean of the last sixteenth of the curve's lags, clipped at 0."""
+    n = len(curve) - 1
+    return max(0.0, float(np.mean(curve[n - max(n // 16, 1) + 1 :])))

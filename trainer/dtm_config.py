@@ -20,6 +20,10 @@ from pbitgen.config import _SECTIONS, Config, _bool, _int, _real, build_section,
 from pbitgen.errors import PbitgenError, in_file
 
 ACP_LAWS = ("replication", "paper", "none")
+#: How the ACP's autocorrelation is measured: on a window of the persistent negative chains at one short lag
+#: (``"window"``, the first trainer's), or on long free runs from fresh spins at the tail of the lags
+#: (``"free"``, as the replication measures it; :func:`pbitgen.trainer.train.free_run_autocorrelation`).
+ACP_MEASURES = ("window", "free")
 #: What bounds the couplings of the label nodes: the coupling format (like every coupling), or the bias
 #: path (a clamped label is folded into its neighbours' biases, so only the folded bias must fit).
 LABEL_BOUNDS = ("coupling", "bias")
@@ -121,14 +125,24 @@ class TrainConfig:
         ``"replication"`` (default), ``"paper"`` or ``"none"`` (the penalty stays at ``penalty_init``).
     penalty_init, acp_eps, acp_lambda_min, acp_delta : float
         Initial penalty strength, autocorrelation target, floor, and the paper law's step ``delta``.
-    acp_lag, acp_chains, acp_length : int
-        The autocorrelation of the sampling chain is measured at lag ``acp_lag`` sweeps on ``acp_chains``
-        chains recorded for ``acp_length`` sweeps (after ``warmup`` sweeps of burn-in).
+    acp_measure : str
+        ``"window"`` (default): the autocorrelation at lag ``acp_lag`` sweeps of ``acp_chains`` persistent
+        negative chains recorded for ``acp_length`` sweeps after ``warmup`` more (per-chain centring).
+        ``"free"``: ``acp_chains`` fresh chains, ``acp_chains / acp_images`` per input image, every node but
+        the input free (labels too), ``acp_burnin`` sweeps then ``acp_length`` recorded; the curve over lags
+        0 .. ``acp_length / 2`` with shared centring over ``acp_projections`` projections (ink, quadrants,
+        random), its tail (last sixteenth of the lags) clipped at 0. Set ``acp_length`` to about twice the
+        generation's K, so that the tail sits at lag K.
+    acp_lag, acp_chains, acp_length, acp_images, acp_burnin, acp_projections : int
+        See ``acp_measure`` (``acp_lag`` is the window measure's only).
     init_scale : float
         Standard deviation of the initial couplings.
     eval_samples, eval_sweeps : int
         Images generated after every epoch for the per-epoch FD, and sweeps per step for them (0 = the
         config's ``schedule.sweeps``).
+    eval_free_labels : bool
+        Generate the per-epoch FD's images with the label nodes free (unconditional: the model draws the
+        class too); default: each image conditioned on a random class.
     workers : int
         Processes that train steps in parallel (1 = in this process).
     """
@@ -154,9 +168,14 @@ class TrainConfig:
     acp_lag: int = 4
     acp_chains: int = 64
     acp_length: int = 64
+    acp_measure: str = "window"
+    acp_images: int = 8
+    acp_burnin: int = 64
+    acp_projections: int = 16
     init_scale: float = 0.01
     eval_samples: int = 500
     eval_sweeps: int = 0
+    eval_free_labels: bool = False
     workers: int = 2
     ema: float = 0.0
     heldout: int = 0
@@ -188,9 +207,20 @@ class TrainConfig:
         _int("acp_length", self.acp_length, 2, 1 << 20)
         if self.acp_length <= self.acp_lag:
             raise ValueError(f"acp_length {self.acp_length} must exceed train.acp_lag {self.acp_lag}")
+        if self.acp_measure not in ACP_MEASURES:
+            raise ValueError(f"acp_measure must be one of {', '.join(ACP_MEASURES)}, not {self.acp_measure!r}")
+        _int("acp_images", self.acp_images, 1, 1 << 16)
+        _int("acp_burnin", self.acp_burnin, 0, 1 << 20)
+        _int("acp_projections", self.acp_projections, 1, 1 << 10)
+        if self.acp_measure == "free" and (self.acp_chains % self.acp_images or self.acp_length < 64):
+            raise ValueError(
+                f"acp_measure 'free' needs train.acp_chains ({self.acp_chains}) a multiple of train.acp_images "
+                f"({self.acp_images}) and train.acp_length >= 64 (a tail of at least 2 lags), not {self.acp_length}"
+            )
         _real("init_scale", self.init_scale, 0.0, 10.0)
         _int("eval_samples", self.eval_samples, 0, 1 << 20)
         _int("eval_sweeps", self.eval_sweeps, 0, 1 << 20)
+        _bool("eval_free_labels", self.eval_free_labels)
         _int("workers", self.workers, 1, 256)
         _real("lr_tail", self.lr_tail, 0.0, 0.99)
         _real("ema", self.ema, 0.0, 0.99999)

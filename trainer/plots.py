@@ -67,3 +67,35 @@ def curves_png(path: str | Path, runs: dict[str, list[dict[str, Any]]], title: s
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def stability_png(path: str | Path, runs: dict[str, dict[int, dict[str, list[float]]]], title: str = "") -> None:
+    """The Fig.-5b figure: per arm (name -> seed -> per-epoch series ``fd``, ``autocorr``, ``penalty``), the
+    mean over seeds as a line and their range as a band, in three panels: FD, the ACP statistic and the
+    penalty strength (each the largest over steps)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = (
+        ("fd", "FD, free labels (own classifier; not FID)", "quality"),
+        ("autocorr", "ACP statistic (tail autocorrelation, max over steps)", "mixing"),
+        ("penalty", "penalty strength lambda (max over steps)", "penalty"),
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for name, by_seed in runs.items():
+        for ax, (key, ylabel, panel) in zip(axes, panels, strict=True):
+            y = np.array([r[key] for r in by_seed.values()], dtype=np.float64)
+            ep = np.arange(1, y.shape[1] + 1)
+            (line,) = ax.plot(ep, y.mean(axis=0), label=f"{name} ({len(by_seed)} seeds)")
+            ax.fill_between(ep, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2, linewidth=0)
+            ax.set(xlabel="epoch", ylabel=ylabel, title=panel)
+    axes[0].legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))

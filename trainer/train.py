@@ -267,6 +267,55 @@ def chain_autocorrelation(
     return acp.autocorrelation(series, lag)
 
 
+def free_run_autocorrelation(
+    run: RunConfig,
+    graph: Graph,
+    J: np.ndarray,
+    bias: np.ndarray,
+    w: float,
+    t: int,
+    images: np.ndarray,
+    labels: np.ndarray,
+    pixel_nodes: np.ndarray,
+    label_nodes: np.ndarray,
+    seed: int,
+    parallel: bool | None = False,
+) -> tuple[float, float]:
+    """The ``"free"`` ACP measure of step ``t`` (see ``TrainConfig.acp_measure``): the tail statistic over
+    all projections, and over the ink projection alone (a diagnostic). ``images`` (n, P) are clean spins
+    with their classes ``labels``; ``train.acp_images`` of them, drawn with ``seed``, are noised to the
+    step's input ``x^t``, each feeding ``acp_chains / acp_images`` chains that start from fresh random
+    spins. The chains sample as the negative phase does: label nodes free with
+    ``train.free_labels_negative``, else clamped to the image's class; every other node free."""
+    from pbitgen.model.gibbs import GibbsSampler
+
+    tc = run.train
+    r = np.random.default_rng([seed, 0xF5])
+    idx = r.integers(0, len(images), tc.acp_images)
+    _, x_in = step_pair(images[idx], run.config.schedule.steps, t, run.dtm.noise_rate, run.dtm.time_offset, r)
+    per = tc.acp_chains // tc.acp_images
+    h = np.repeat(bias[None], tc.acp_chains, axis=0)
+    h[:, pixel_nodes] += w * np.repeat(x_in, per, axis=0)
+    spins = np.where(r.random((tc.acp_chains, graph.n)) < 0.5, 1, -1).astype(np.int8)
+    clamp = np.zeros(graph.n, dtype=bool)
+    if len(label_nodes) and not tc.free_labels_negative:
+        spins[:, label_nodes] = label_spins(np.repeat(labels[idx], per), run.dtm.label_nodes)
+        clamp[label_nodes] = True
+    s = GibbsSampler(graph, tc.acp_chains, _seed(seed, 0xF6), spins=spins, parallel=parallel)
+    s.run(J, h, 1.0, tc.acp_burnin, clamp=clamp)
+    proj = acp.projections(run.dtm.image_side, tc.acp_projections, tc.seed)
+    series = np.empty((tc.acp_chains, tc.acp_length, proj.shape[1]))
+    for k in range(tc.acp_length):
+        s.run(J, h, 1.0, 1, clamp=clamp)
+        series[:, k] = s.spins[:, pixel_nodes] @ proj
+    # (images, chains per image, sweeps, projections) -> groups (image, projection) of chains
+    groups = series.reshape(tc.acp_images, per, tc.acp_length, -1).transpose(0, 3, 1, 2)
+    lag = tc.acp_length // 2
+    curve = acp.shared_autocorrelation(groups.reshape(-1, per, tc.acp_length), lag)
+    ink = acp.shared_autocorrelation(groups[:, 0], lag)
+    return acp.tail_statistic(curve), acp.tail_statistic(ink)
+
+
 def train_epoch(
     run: RunConfig,
     t: int,
@@ -339,24 +388,41 @@ def train_epoch(
             ema_update(st.ema_j, st.coupling, tc.ema)
             ema_update(st.ema_b, st.bias, tc.ema)
     st.pos_spins, st.neg_spins = pos.spins, neg.spins
-    nch = min(tc.acp_chains, tc.batch)
-    a = chain_autocorrelation(
-        graph,
-        st.coupling,
-        h[:nch],
-        clamp_neg,
-        st.neg_spins[:nch],
-        pixel_nodes,
-        projection(len(pixel_nodes), tc.seed),
-        tc.warmup,
-        tc.acp_length,
-        tc.acp_lag,
-        _seed(tc.seed, t, epoch, 3),
-        parallel=parallel,
-    )
+    stats: dict[str, float] = {}
+    if tc.acp_measure == "free":
+        a, stats["autocorr_ink"] = free_run_autocorrelation(
+            run,
+            graph,
+            st.coupling,
+            st.bias,
+            w,
+            t,
+            x0,
+            labels,
+            pixel_nodes,
+            label_nodes,
+            _seed(tc.seed, t, epoch, 5),
+            parallel,
+        )
+    else:
+        nch = min(tc.acp_chains, tc.batch)
+        a = chain_autocorrelation(
+            graph,
+            st.coupling,
+            h[:nch],
+            clamp_neg,
+            st.neg_spins[:nch],
+            pixel_nodes,
+            projection(len(pixel_nodes), tc.seed),
+            tc.warmup,
+            tc.acp_length,
+            tc.acp_lag,
+            _seed(tc.seed, t, epoch, 3),
+            parallel=parallel,
+        )
     lam = acp.update_penalty(tc.acp_law, lam, a, a_prev, tc.acp_eps, tc.acp_lambda_min, tc.acp_delta)
     st.scalars = np.array([float(count), lam, a])
-    stats = {"gap": float(np.mean(gaps)), "autocorr": a, "penalty": lam}
+    stats.update({"gap": float(np.mean(gaps)), "autocorr": a, "penalty": lam})
     stats.update(snr_stats(gradient_snr(g_sum, g_sq, tc.updates_per_epoch)))
     stats["seconds"] = time.time() - start
     return st, stats
@@ -522,7 +588,11 @@ def train(
                     f"SNR median {s['snr_median']:.2f}, >1 {s['snr_above_1']:.0%}  {s['seconds']:.1f}s"
                 )
             fd_text = f"  {'held-out ' if tc.heldout else ''}FD {fd:.2f}" if fd is not None else ""
-            log(f"epoch {epoch + 1:3d}/{tc.epochs} done in {rec['seconds']:.1f}s{fd_text}  time left {_fmt_time(left)}")
+            worst = max(s["autocorr"] for _, s in results)
+            log(
+                f"epoch {epoch + 1:3d}/{tc.epochs} done in {rec['seconds']:.1f}s{fd_text}  autocorr max {worst:+.3f}"
+                f"  time left {_fmt_time(left)}"
+            )
     finally:
         if pool is not None:
             pool.shutdown()

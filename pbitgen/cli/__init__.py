@@ -18,12 +18,16 @@ from signal import SIGPIPE
 from pbitgen import __version__
 from pbitgen.errors import PbitgenError
 
-from . import eval, fpga, graph, mutate, power, regress, sample, sim, synth, train, verilog
+from . import eval, fpga, graph, mutate, power, regress, sample, sim, stability, synth, train, verilog
 from .common import Terminated, signals_raise
 
 COMMANDS = {
     "graph": (graph, "export a DTM grid graph (edges and colours) as .npz"),
     "train": (train, "train a denoising thermodynamic model (resumable; --compare adds the MEBM and no-ACP baselines)"),
+    "stability": (
+        stability,
+        "the Fig.-5b experiment: DTM with and without ACP and the MEBM over epochs, several seeds",
+    ),
     "eval": (eval, "quality table of a model folder: FD in the project's classifier features, autocorrelation"),
     "sample": (sample, "sample a Boltzmann machine (float reference or bit-exact golden model)"),
     "verilog": (verilog, "generate the sampling array's Verilog, register map and memory images"),

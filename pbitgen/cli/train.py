@@ -67,15 +67,26 @@ def variant_run(run: RunConfig, variant: str) -> RunConfig:
     return run.replace(train=off, schedule={"steps": 1})
 
 
-def make_quality(classifier, test_images: np.ndarray, samples: int, sweeps: int | None, cost_steps: int, seed: int):
-    """The per-epoch FD: ``samples`` generated images against the test set's classifier features."""
+def make_quality(
+    classifier,
+    test_images: np.ndarray,
+    samples: int,
+    sweeps: int | None,
+    cost_steps: int,
+    seed: int,
+    free_labels: bool = False,
+):
+    """The per-epoch FD: ``samples`` generated images (labels free with ``free_labels``) against the test
+    set's classifier features."""
     from pbitgen.trainer import dtm as dtm_mod
     from pbitgen.trainer.fd import frechet_distance, stats
 
     ref = stats(classifier.features(test_images))
 
     def quality(model, epoch: int) -> float:
-        imgs = dtm_mod.generate(model, samples, seed + epoch, sweeps=sweeps, steps_as_one=cost_steps)
+        imgs = dtm_mod.generate(
+            model, samples, seed + epoch, sweeps=sweeps, steps_as_one=cost_steps, free_labels=free_labels
+        )
         mu, cov = stats(classifier.features(imgs))
         return frechet_distance(mu, cov, *ref)
 
@@ -132,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
         if vrun.train.eval_samples:
             # the per-epoch FD's reference: the test set, or the training images train() holds out
             ref = train_set.images[-vrun.train.heldout :] if vrun.train.heldout else test_set.images
-            quality = make_quality(clf, ref, vrun.train.eval_samples, sweeps, cost, vrun.train.seed)
+            tc = vrun.train
+            quality = make_quality(clf, ref, tc.eval_samples, sweeps, cost, tc.seed, tc.eval_free_labels)
         done = None if args.no_resume else finished(folder, vrun)
         if done is not None:
             histories[LABELS[variant]] = done
