@@ -230,6 +230,10 @@ def test_train_bad_folders_and_configs(tmp_path, capsys, monkeypatch):
     fails(capsys, argv, r"--checkpoints .*is a file")
     hw = ROOT / "configs" / "default.toml"
     fails(capsys, ["train", "--config", hw, "--out", tmp_path / "t"], r"default\.toml: section \[dtm\] is missing")
+    argv = ["train", "--config", run, "--out", tmp_path / "t", "--scheduler", "nonsense"]
+    fails(capsys, argv, r"--scheduler nonsense: .*expected the address of a running Dask scheduler")
+    argv = ["stability", "--config", ROOT / "configs" / "fig5b.toml", "--arms", "acp,acp", "--out", tmp_path / "s"]
+    fails(capsys, argv, r"--arms acp,acp: expected distinct arms among acp, noacp, mebm")
     monkeypatch.chdir(tmp_path)
     fails(capsys, ["train"], r"--config configs/dtm_default\.toml: no such file \(the default")
     assert files(tmp_path) == ["file"]

@@ -125,6 +125,7 @@ TABLE_ROWS = (
     "MEBM (T=1)",
     "DTM, no ACP",
     "DTM + ACP",
+    "DTM + ACP, labels free",
 )
 
 
@@ -149,13 +150,17 @@ def test_eval_table(model_dir, tmp_path, capsys):
     rows = {r["row"]: r for r in table["rows"]}
     for name, row in rows.items():
         line = next(ln for ln in out.splitlines() if ln.startswith(name))
-        fd_text, *cost, ac_text = line[len(name) :].split()
+        fd_text, *cost, ac_text, match_text = line[len(name) :].split()
         assert fd_text == f"{row['fd']:.2f}" and " ".join(cost) == row["cost"]
         assert ac_text == ("-" if row["autocorr"] is None else f"{row['autocorr']:+.3f}")
+        assert match_text == ("-" if row["class_match"] is None else f"{row['class_match']:.3f}")
     floor, indep = rows[TABLE_ROWS[0]]["fd"], rows[TABLE_ROWS[1]]["fd"]
     assert 0.0 < floor < indep / 4
     dtm_row = rows["DTM + ACP"]
     assert dtm_row["fd"] > indep and dtm_row["cost"] == "T=2 x 4" and abs(dtm_row["autocorr"]) < 1.0
+    # an untrained model's class is chance: 200 images, 10 classes, 5 sd = 0.106
+    assert abs(dtm_row["class_match"] - 0.1) < 5 * math.sqrt(0.09 / 200)
+    assert rows["DTM + ACP, labels free"]["fd"] > indep and rows["DTM + ACP, labels free"]["autocorr"] is None
     for name in ("MEBM (T=1)", "DTM, no ACP"):
         assert rows[name]["cost"] == "missing" and math.isnan(rows[name]["fd"]) and rows[name]["autocorr"] is None
 

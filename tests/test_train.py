@@ -259,6 +259,20 @@ def test_step_workers_give_the_serial_result(tmp_path):
     assert np.array_equal(one.coupling, two.coupling) and np.array_equal(one.bias, two.bias)
 
 
+@pytest.mark.slow
+def test_steps_on_dask_give_the_pool_result(tmp_path):
+    """Steps farmed to Dask (a local cluster of two workers, the data scattered once) train the same model,
+    and history as the process pool."""
+    x0, labels = tiny_data()
+    run = tiny_run(epochs=2, workers=2)
+    pool = train(run, tmp_path / "pool", x0, labels, "h", log=lambda s: None)
+    dask = train(run, tmp_path / "dask", x0, labels, "h", log=lambda s: None, scheduler="local")
+    assert np.array_equal(pool.coupling, dask.coupling) and np.array_equal(pool.bias, dask.bias)
+    drop = ("seconds",)
+    strip = [[{k: v for k, v in s.items() if k not in drop} for s in e["steps"]] for e in pool.meta["history"]]
+    assert strip == [[{k: v for k, v in s.items() if k not in drop} for s in e["steps"]] for e in dask.meta["history"]]
+
+
 def test_step_workers_ignore_ctrl_c():
     """The terminal's Ctrl-C reaches the step workers too; they ignore it (the parent ends them), so that
     no worker prints a KeyboardInterrupt traceback."""

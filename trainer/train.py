@@ -20,12 +20,13 @@ run resumes from its last checkpoint with the same result it would have had.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -432,6 +433,54 @@ def _job(args: tuple) -> tuple[StepState, dict[str, float]]:
     return train_epoch(*args)
 
 
+def _dask_epoch(job: tuple, x0: np.ndarray, labels: np.ndarray) -> tuple[StepState, dict[str, float]]:
+    """One step's epoch on a Dask worker: the data arrive as arguments (scattered once per run), and the
+    kernels run single-threaded like the process pool's (one worker thread per core)."""
+    return train_epoch(*job, x0=x0, labels=labels, parallel=False)
+
+
+@contextlib.contextmanager
+def step_runner(
+    workers: int, x0: np.ndarray, labels: np.ndarray, scheduler: str | None = None
+) -> Iterator[Callable[[list[tuple]], list[tuple[StepState, dict[str, float]]]]]:
+    """A function that runs one epoch of every step (the jobs of :func:`train_epoch`) and returns their
+    results in step order: in this process (``workers`` = 1), in a pool of ``workers`` processes, or as
+    Dask tasks (``scheduler``: a scheduler's address, or ``"local"`` for a local cluster of ``workers``
+    processes). Each job is a pure function of its arguments, so every way gives the same result."""
+    if scheduler is not None:
+        import logging
+
+        from dask.distributed import Client, LocalCluster
+
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+        with contextlib.ExitStack() as stack:
+            if scheduler == "local":
+                cluster = stack.enter_context(
+                    LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+                )
+                client = stack.enter_context(Client(cluster))
+            else:
+                client = stack.enter_context(Client(scheduler))
+            data = client.scatter([x0, labels], broadcast=True)
+
+            def on_dask(jobs: list[tuple]) -> list:
+                return client.gather([client.submit(_dask_epoch, j, *data, pure=False) for j in jobs])
+
+            yield on_dask
+        return
+    if workers <= 1:
+        yield lambda jobs: [train_epoch(*j, x0=x0, labels=labels, parallel=None) for j in jobs]
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(x0, labels, threads, os.getpid())
+    )
+    try:
+        yield lambda jobs: list(pool.map(_job, jobs))
+    finally:
+        pool.shutdown()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the whole run: epochs over all steps, checkpoints, progress, per-epoch quality
 # ---------------------------------------------------------------------------------------------------------
@@ -497,6 +546,7 @@ def train(
     quality: Callable[[DTM, int], float] | None = None,
     log: Callable[[str], None] = print,
     resume: bool = True,
+    scheduler: str | None = None,
 ) -> DTM:
     """Train all steps of a DTM for ``run.train.epochs`` epochs, resumably, and return the model.
 
@@ -519,6 +569,9 @@ def train(
         Where progress lines go.
     resume : bool
         Continue from ``out/checkpoint.npz`` when it exists (and matches this run's config).
+    scheduler : str, optional
+        Run the steps as Dask tasks: a scheduler's address, or ``"local"`` for a local cluster of
+        ``train.workers`` processes (:func:`step_runner`); default: a process pool of ``train.workers``.
     """
     out = Path(out)
     tc, steps = run.train, run.config.schedule.steps
@@ -544,28 +597,15 @@ def train(
             )
             for t in range(1, steps + 1)
         ]
-    workers = min(tc.workers, steps)
-    pool = None
-    if workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        pool = ProcessPoolExecutor(
-            workers,
-            mp_context=get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(x0, labels, threads, os.getpid()),
-        )
     started = time.time()
-    try:
+    with step_runner(min(tc.workers, steps), x0, labels, scheduler) as run_steps:
         for epoch in range(epoch0, tc.epochs):
             t0 = time.time()
             jobs = [
                 (run, t, epoch, states[t - 1], model.pixel_nodes, model.label_nodes, float(w[t - 1]))
                 for t in range(1, steps + 1)
             ]
-            if pool is not None:
-                results = list(pool.map(_job, jobs))
-            else:
-                results = [train_epoch(*j, x0=x0, labels=labels, parallel=None) for j in jobs]
+            results = run_steps(jobs)
             states = [r[0] for r in results]
             for t, s in enumerate(states, 1):
                 model.coupling[t - 1], model.bias[t - 1] = s.weights()
@@ -593,9 +633,6 @@ def train(
                 f"epoch {epoch + 1:3d}/{tc.epochs} done in {rec['seconds']:.1f}s{fd_text}  autocorr max {worst:+.3f}"
                 f"  time left {_fmt_time(left)}"
             )
-    finally:
-        if pool is not None:
-            pool.shutdown()
     if best is not None:
         model.coupling, model.bias = best.coupling, best.bias
         log(f"shipping epoch {history['best']['epoch']} (lowest held-out FD {history['best']['fd']:.2f})")

@@ -5,6 +5,9 @@ model folder), never FID. Every row uses the same number of images, compared wit
 training images (the floor), independent pixels with the data's marginals (a baseline), the MEBM (run
 for T x K sweeps: equal sampling cost), the DTM without ACP, and the DTM with ACP; plus each model's chain
 autocorrelation as its trainer measured it (:func:`model_autocorrelation`), on chains fed noised test images.
+Images are generated as ``pbitgen sample`` makes them, with the model's own schedule (unless ``--sweeps``).
+A class-conditional model's images are conditioned on each class in turn, and the classifier's verdict
+on them is the class match; a row with the label nodes free (the model draws the class) follows it.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ def model_autocorrelation(model, images: np.ndarray, labels: np.ndarray, chains:
 def run(args: argparse.Namespace) -> int:
     from pbitgen.trainer import data as data_mod
     from pbitgen.trainer.classifier import load_classifier
+    from pbitgen.trainer.data import N_CLASSES
     from pbitgen.trainer.dtm import generate, load_dtm
     from pbitgen.trainer.fd import fd
 
@@ -119,37 +123,44 @@ def run(args: argparse.Namespace) -> int:
     ref = clf.features(test.images)
     k = args.sweeps or main.run.config.schedule.sweeps
     r = np.random.default_rng(args.seed)
-    rows = []
+    rows: list[tuple[str, float, str, float | None, float | None]] = []
     real = train.images[r.choice(len(train.images), n, replace=False)]
-    rows.append(("real training images (floor)", fd(clf.features(real), ref), "-", None))
+    rows.append(("real training images (floor)", fd(clf.features(real), ref), "-", None, None))
     marg = train.images.mean(0)
     indep = (r.random((n, side, side)) < marg).astype(np.uint8)
-    rows.append(("independent pixels (data marginals)", fd(clf.features(indep), ref), "-", None))
+    rows.append(("independent pixels (data marginals)", fd(clf.features(indep), ref), "-", None, None))
     grid = None
     for sub, name in (("mebm", "MEBM (T=1)"), ("noacp", "DTM, no ACP"), (None, "DTM + ACP")):
         path = folder / sub if sub else folder
         if sub and not (path / "model.json").exists():
-            rows.append((name, float("nan"), "missing", None))
+            rows.append((name, float("nan"), "missing", None, None))
             continue
         m = load_dtm(path) if sub else main
         cost = main.steps if m.steps == 1 else 1
-        imgs = generate(m, n, args.seed, sweeps=k, steps_as_one=cost)
+        labels = np.arange(n) % N_CLASSES if m.conditional else None  # every class equally often
+        imgs = generate(m, n, args.seed, labels=labels, sweeps=k, steps_as_one=cost)
+        match = float(np.mean(clf.predict(imgs) == labels)) if labels is not None else None
         ac = model_autocorrelation(m, test.images, test.labels, min(256, n), args.seed)
-        rows.append((f"{name}", fd(clf.features(imgs), ref), f"T={m.steps} x {k * cost}", ac))
+        rows.append((name, fd(clf.features(imgs), ref), f"T={m.steps} x {k * cost}", ac, match))
         if sub is None:
             grid = imgs
+        if m.conditional:
+            free = generate(m, n, args.seed, sweeps=k, steps_as_one=cost, free_labels=True)
+            rows.append((f"{name}, labels free", fd(clf.features(free), ref), f"T={m.steps} x {k * cost}", None, None))
     print(
         f"FD = Frechet distance in the features of the project's classifier (test accuracy "
-        f"{clf.test_accuracy:.3f}); not FID. {n} images per row vs the {len(test.images)} test images."
+        f"{clf.test_accuracy:.3f}); not FID. {n} images per row vs the {len(test.images)} test images; class "
+        "match = the classifier's class for images conditioned on each class in turn."
     )
     ac_head = "autocorr tail" if main.run.train.acp_measure == "free" else f"autocorr@lag{main.run.train.acp_lag}"
-    print(f"{'row':38s} {'FD':>8s}  {'steps x sweeps':>15s}  {ac_head:>14s}")
-    for name, val, cost, ac in rows:
+    print(f"{'row':38s} {'FD':>8s}  {'steps x sweeps':>15s}  {ac_head:>14s}  {'class match':>11s}")
+    for name, val, cost, ac, match in rows:
         ac_s = f"{ac:+.3f}" if ac is not None else "-"
-        print(f"{name:38s} {val:8.2f}  {cost:>15s}  {ac_s:>14s}")
+        match_s = f"{match:.3f}" if match is not None else "-"
+        print(f"{name:38s} {val:8.2f}  {cost:>15s}  {ac_s:>14s}  {match_s:>11s}")
     with written_together():
         if args.json:
-            table = [{"row": a, "fd": b, "cost": c, "autocorr": d} for a, b, c, d in rows]
+            table = [{"row": a, "fd": b, "cost": c, "autocorr": d, "class_match": e} for a, b, c, d, e in rows]
             save_text(args.json, json.dumps({"samples": n, "sweeps": k, "rows": table}, indent=1) + "\n")
         if args.grid and grid is not None:
             from pbitgen.trainer.plots import grid_png

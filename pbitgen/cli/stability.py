@@ -23,7 +23,7 @@ from pbitgen.model.io import save_text, written_together
 from pbitgen.trainer.dtm_config import RunConfig
 
 from .common import check_output_file, check_output_folder, count
-from .train import LABELS, VARIANTS, finished, make_quality, variant_run
+from .train import LABELS, VARIANTS, add_scheduler_argument, checked_scheduler, finished, make_quality, variant_run
 
 DEFAULT_CONFIG = "configs/fig5b.toml"
 
@@ -56,6 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", default="docs/fig5b.json", help="per-epoch table (default: %(default)s)")
     p.add_argument("--epochs", type=count, metavar="N", help="override train.epochs")
     p.add_argument("--data", metavar="DIR", help="Fashion-MNIST IDX folder (default: the Debian package's)")
+    add_scheduler_argument(p)
 
 
 def epoch_table(history: list[dict[str, Any]]) -> dict[str, list[float]]:
@@ -106,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         base = base.replace(train={"epochs": args.epochs})
     if not base.train.eval_samples:
         raise PbitgenError(f"{args.config}: field 'train.eval_samples' is 0; expected > 0 (the per-epoch FD)")
+    scheduler = checked_scheduler(args.scheduler)
     out = check_output_folder(args.out)
     png = check_output_file(args.png, "--png", ".png")
     table_path = check_output_file(args.json, "--json", ".json")
@@ -128,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
                     clf, test_set.images, tc.eval_samples, tc.eval_sweeps or None, cost, seed, tc.eval_free_labels
                 )
                 print(f"{LABELS[arm]}, seed {seed}: {tc.epochs} epochs x {tc.updates_per_epoch} updates -> {folder}")
-                model = train(vrun, folder / "checkpoints", train_set.flat, train_set.labels, train_set.sha256, quality)
+                model = train(
+                    vrun, folder / "checkpoints", train_set.flat, train_set.labels, train_set.sha256, quality,
+                    scheduler=scheduler,
+                )  # fmt: skip
                 model.meta["variant"] = arm
                 model.meta["equal_cost_steps"] = cost
                 dtm_mod.save_dtm(folder, model)

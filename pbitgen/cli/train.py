@@ -55,6 +55,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="DIR", help="Fashion-MNIST IDX folder (default: the Debian package's)")
     p.add_argument("--epochs", type=count, metavar="N", help="override train.epochs")
     p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    add_scheduler_argument(p)
+
+
+def add_scheduler_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="train the steps as Dask tasks on this scheduler ('local': a local cluster of train.workers "
+        "processes; default: a process pool of train.workers)",
+    )
+
+
+def checked_scheduler(address: str | None) -> str | None:
+    """``--scheduler`` checked before any work: ``"local"``, or a Dask scheduler that answers."""
+    if address is not None and address != "local":
+        from .regress import check_scheduler
+
+        check_scheduler(address)
+    return address
 
 
 def variant_run(run: RunConfig, variant: str) -> RunConfig:
@@ -110,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         if args.epochs < 1:
             raise PbitgenError(f"--epochs must be >= 1, not {args.epochs}")
         base = base.replace(train={"epochs": args.epochs})
+    scheduler = checked_scheduler(args.scheduler)
     out = check_output_folder(args.out)
     run_dir = check_output_folder(args.checkpoints, "--checkpoints") if args.checkpoints else None
     run_dir = run_dir or check_output_folder(Path("runs/train") / out.name, "--checkpoints (default)")
@@ -162,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
             train_set.sha256,
             quality=quality,
             resume=not args.no_resume,
+            scheduler=scheduler,
         )
         model.meta["variant"] = variant
         model.meta["equal_cost_steps"] = cost
