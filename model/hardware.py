@@ -33,13 +33,14 @@ class HardwareView:
     class-conditional DTM draws a class per image (sorted so that each class's chains are consecutive) and
     loads the banks of each class in turn, the class folded into the biases as the float reference
     conditions it; other models have one group. ``to_images`` turns spins (+-1, one row per image) into
-    images; ``reference`` draws the float reference sampler's images.
+    images of levels 0..``levels``; ``reference`` draws the float reference sampler's images.
     """
 
     cfg: Config
     groups: list[tuple[range, Banks]]
     to_images: Callable[[np.ndarray], np.ndarray]
     reference: Callable[[], np.ndarray]
+    levels: int = 1
 
 
 def hardware_config(model: object, seed: int, sweeps: int | None = None) -> Config:
@@ -90,10 +91,9 @@ def hardware_view(model: object, images: int, seed: int, sweeps: int | None = No
         groups.append((range(images) if idx is None else range(int(idx[0]), int(idx[-1]) + 1), banks))
 
     def to_images(spins: np.ndarray) -> np.ndarray:
-        s = np.asarray(spins)[:, model.pixel_nodes] > 0
-        return s.reshape(len(spins), model.side, model.side).astype(np.uint8)
+        return dtm.decode(model, np.asarray(spins)[:, model.pixel_nodes])
 
     def reference() -> np.ndarray:
         return dtm.generate(model, images, seed, sweeps=k, labels=labels)
 
-    return HardwareView(cfg, groups, to_images, reference)
+    return HardwareView(cfg, groups, to_images, reference, model.run.dtm.gray_levels)

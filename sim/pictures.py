@@ -23,7 +23,7 @@ def grid(images: np.ndarray, cols: int, scale: int = 4, pad: int = 2) -> np.ndar
 
 
 def side_by_side(path: str | Path, panels: dict[str, np.ndarray], cols: int = 4, scale: int = 4) -> None:
-    """Write one PNG with a titled panel per entry of ``panels`` (each (n, h, w) in {0, 1})."""
+    """Write one PNG with a titled panel per entry of ``panels`` (each (n, h, w), intensities in [0, 1])."""
     pics = {name: grid(imgs.astype(np.float64), cols, scale) for name, imgs in panels.items()}
     height = max(p.shape[0] for p in pics.values()) + 16
     width = sum(p.shape[1] for p in pics.values()) + 8 * (len(pics) - 1)

@@ -32,7 +32,7 @@ def test_read_generated_split(tmp_path):
     write_split(tmp_path, imgs, labs)
     a, b = data.load_fashion("train", tmp_path)
     assert np.array_equal(a, imgs) and np.array_equal(b, labs)
-    ds = data.load_binary("train", 14, 3, tmp_path)
+    ds = data.load_images("train", 14, 3, tmp_path)
     assert ds.images.shape == (3, 14, 14) and set(np.unique(ds.images)) <= {0, 1}
     assert ds.flat.shape == (3, 196) and set(np.unique(ds.flat)) <= {-1, 1}
     assert len(ds.sha256) == 64

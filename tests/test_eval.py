@@ -254,11 +254,11 @@ def test_eval_and_sim_fd_read_the_data_at_the_models_threshold(tmp_path, monkeyp
     class Read(Exception):
         pass
 
-    def load_binary(split, side, limit=0, root=None, threshold=0.5):
-        seen.append(threshold)
+    def load_for(dtm, split, limit=0, root=None):
+        seen.append(dtm.binarize_threshold)
         raise Read
 
-    monkeypatch.setattr(data_mod, "load_binary", load_binary)
+    monkeypatch.setattr(data_mod, "load_for", load_for)
     p = argparse.ArgumentParser()
     eval_cmd.add_arguments(p)
     with pytest.raises(Read):

@@ -79,7 +79,7 @@ def test_defaults_reproduce_the_trainer_before_the_options(tmp_path, labels):
 
 @pytest.mark.skipif(not data.DEFAULT_ROOT.exists(), reason="needs the Debian package dataset-fashion-mnist")
 def test_default_binarisation_is_unchanged():
-    assert (data.load_binary("train", 14, 500).sha256, data.load_binary("test", 28, 300).sha256) == BEFORE_DATA
+    assert (data.load_images("train", 14, 500).sha256, data.load_images("test", 28, 300).sha256) == BEFORE_DATA
 
 
 # ---- the options do what they say -------------------------------------------------------------------------
@@ -344,7 +344,7 @@ def test_train_command_binarises_at_the_threshold_and_holds_images_out(tmp_path,
     assert main(argv) == 0
     assert "held-out FD" in capsys.readouterr().out
     meta = json.loads((tmp_path / "t" / "model.json").read_text())
-    assert meta["data"]["sha256"] == data.load_binary("train", 14, 200, threshold=0.1).sha256
-    assert meta["data"]["sha256"] != data.load_binary("train", 14, 200).sha256
+    assert meta["data"]["sha256"] == data.load_images("train", 14, 200, threshold=0.1).sha256
+    assert meta["data"]["sha256"] != data.load_images("train", 14, 200).sha256
     assert meta["data"]["images"] == 150 and meta["shipped"]["chosen_by"] == "held-out FD"
     assert meta["run"]["dtm"]["binarize_threshold"] == 0.1

@@ -1,28 +1,35 @@
 """The project's own Fashion-MNIST classifier, whose feature space the FD is measured in.
 
 InceptionV3 weights cannot be downloaded here, so quality is a Frechet distance in the penultimate layer
-of a small NumPy MLP trained on the *binarised* images at the model's resolution (generated images are
-binary, so the classifier must see binary images too). Architecture: P -> 256 (ReLU) -> 64 (ReLU, the
-features) -> 10 (softmax), Adam, cross-entropy; deterministic given its seed. Weights ship as an .npz
-(no pickle) beside the default model.
+of a small NumPy MLP trained on the images as the model sees them: binarised, or quantised to the
+model's grey levels, at the model's resolution (the classifier must see what the model generates).
+Architecture: P -> 256 (ReLU) -> 64 (ReLU, the features) -> 10 (softmax), Adam, cross-entropy;
+deterministic given its seed. Weights ship as an .npz (no pickle) beside the default model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pbitgen.errors import PbitgenError
 from pbitgen.model.io import read_npz, save_npz
 
+if TYPE_CHECKING:
+    from .dtm_config import DTMConfig
+
 KEYS = ("w1", "b1", "w2", "b2", "w3", "b3", "side", "test_accuracy")
+#: Optional: the images' top grey level (1, binary, when absent: files written before grayscale).
+LEVELS_KEY = "levels"
 
 
 @dataclass(eq=False)
 class Classifier:
-    """MLP weights; ``side`` is the image resolution it reads."""
+    """MLP weights; ``side`` is the image resolution it reads, ``levels`` its images' top level (it reads
+    images of levels 0..``levels`` as intensities level / ``levels``)."""
 
     w1: np.ndarray
     b1: np.ndarray
@@ -32,9 +39,10 @@ class Classifier:
     b3: np.ndarray
     side: int
     test_accuracy: float = float("nan")
+    levels: int = 1
 
     def _layers(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x = np.asarray(images, dtype=np.float32).reshape(len(images), -1)
+        x = np.asarray(images, dtype=np.float32).reshape(len(images), -1) / np.float32(self.levels)
         a1 = np.maximum(x @ self.w1 + self.b1, 0)
         a2 = np.maximum(a1 @ self.w2 + self.b2, 0)
         return a1, a2, a2 @ self.w3 + self.b3
@@ -58,6 +66,7 @@ class Classifier:
             b3=self.b3,
             side=np.array(self.side),
             test_accuracy=np.array(self.test_accuracy),
+            **({LEVELS_KEY: np.array(self.levels)} if self.levels > 1 else {}),
         )
 
 
@@ -75,15 +84,42 @@ def load_classifier(path: str | Path) -> Classifier:
             raise PbitgenError(f"{path}: field '{k}' must be floats of shape {shape}, not {a[k].dtype} {a[k].shape}")
         if not np.isfinite(a[k]).all():
             raise PbitgenError(f"{path}: field '{k}' must be finite")
-    return Classifier(*(a[k].astype(np.float32) for k in shapes), side=side, test_accuracy=float(a["test_accuracy"]))
+    levels = 1
+    with np.load(path, allow_pickle=False) as z:
+        if LEVELS_KEY in z.files:
+            raw = z[LEVELS_KEY]
+            levels = int(raw) if raw.shape == () and np.issubdtype(raw.dtype, np.integer) else -1
+    if not 1 <= levels <= 255:
+        raise PbitgenError(f"{path}: field '{LEVELS_KEY}' must be an integer in 1..255")
+    weights = (a[k].astype(np.float32) for k in shapes)
+    return Classifier(*weights, side=side, test_accuracy=float(a["test_accuracy"]), levels=levels)
+
+
+def load_classifier_for(path: str | Path, dtm: DTMConfig) -> Classifier:
+    """:func:`load_classifier`, refusing a classifier made for other images than the model ``dtm``'s."""
+    clf = load_classifier(path)
+    side = dtm.image_side
+    if clf.side != side:
+        raise PbitgenError(f"{path}: field 'side' is {clf.side}, but the model's images are {side}x{side}")
+    if clf.levels != dtm.gray_levels:
+        raise PbitgenError(
+            f"{path}: field '{LEVELS_KEY}' is {clf.levels}, but the model's pixels have {dtm.gray_levels + 1} levels"
+        )
+    return clf
 
 
 def train_classifier(
-    images: np.ndarray, labels: np.ndarray, epochs: int = 8, seed: int = 0, lr: float = 1e-3, batch: int = 128
+    images: np.ndarray,
+    labels: np.ndarray,
+    epochs: int = 8,
+    seed: int = 0,
+    lr: float = 1e-3,
+    batch: int = 128,
+    levels: int = 1,
 ) -> Classifier:
-    """Train the MLP on binary images (n, side, side) with Adam (plain NumPy, float32)."""
+    """Train the MLP on images (n, side, side) of levels 0..``levels`` with Adam (plain NumPy, float32)."""
     n, side = len(images), images.shape[1]
-    x = images.reshape(n, -1).astype(np.float32)
+    x = images.reshape(n, -1).astype(np.float32) / np.float32(levels)
     y = np.asarray(labels, dtype=np.int64)
     r = np.random.default_rng(seed)
     dims = [(side * side, 256), (256, 64), (64, 10)]
@@ -119,4 +155,4 @@ def train_classifier(
                 m[i] = 0.9 * m[i] + 0.1 * g
                 v[i] = 0.999 * v[i] + 0.001 * g * g
                 params[i] -= lr * (m[i] / (1 - 0.9**step)) / (np.sqrt(v[i] / (1 - 0.999**step)) + 1e-8)
-    return Classifier(*params, side=side)
+    return Classifier(*params, side=side, levels=levels)

@@ -31,10 +31,14 @@ import gzip
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pbitgen.errors import PbitgenError
+
+if TYPE_CHECKING:
+    from .dtm_config import DTMConfig
 
 #: Where the Debian package ``dataset-fashion-mnist`` installs the IDX files.
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -112,50 +116,68 @@ def downsample(images: np.ndarray, factor: int = 2) -> np.ndarray:
     return images.reshape(n, h // factor, factor, w // factor, factor).mean(axis=(2, 4))
 
 
-def binarize(images: np.ndarray, side: int, threshold: float = 0.5) -> np.ndarray:
-    """uint8 images (n, 28, 28) -> binary (n, side, side) uint8 in {0, 1}: scale to [0, 1], average 2x2
-    blocks when ``side == 14``, 1 where the value is >= ``threshold``."""
+def binarize(images: np.ndarray, side: int, threshold: float = 0.5, levels: int = 1) -> np.ndarray:
+    """uint8 images (n, 28, 28) -> (n, side, side) uint8 levels in 0..``levels``: scale to [0, 1], average
+    2x2 blocks when ``side == 14``; then, for ``levels = 1``, 1 where the value is >= ``threshold``, else the
+    value's nearest level ``round(levels v)`` (grayscale)."""
     if side not in (14, 28):
         raise ValueError(f"side must be 14 or 28, not {side!r}")
     x = images.astype(np.float64) / 255.0
     if side == 14:
         x = downsample(x, 2)
-    return (x >= threshold).astype(np.uint8)
+    if levels == 1:
+        return (x >= threshold).astype(np.uint8)
+    return np.rint(x * levels).astype(np.uint8)
+
+
+def encode(images: np.ndarray, levels: int = 1) -> np.ndarray:
+    """Images of levels 0..``levels`` (n, side, side) as visible spins (n, side * side * levels) int8,
+    pixel-major, front-filled: a pixel of level k has its first k nodes +1 and the rest -1."""
+    k = np.asarray(images).reshape(len(images), -1, 1) > np.arange(levels)
+    return (2 * k.reshape(len(images), -1).astype(np.int8) - 1).astype(np.int8)
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Binary images at the model's resolution, their labels, and a hash that names them.
+    """Images at the model's resolution, their labels, and a hash that names them.
 
     Attributes
     ----------
-    images : ndarray of shape (n, side, side), uint8 in {0, 1}
+    images : ndarray of shape (n, side, side), uint8 in 0..levels ({0, 1} for binary images)
     labels : ndarray of shape (n,), uint8
     sha256 : str
-        Hash of the binary images and labels: model metadata records it so a model says what it saw.
+        Hash of the images and labels: model metadata records it so a model says what it saw.
+    levels : int
+        Binary nodes per pixel (``dtm.gray_levels``).
     """
 
     images: np.ndarray
     labels: np.ndarray
     sha256: str
+    levels: int = 1
 
     @property
     def flat(self) -> np.ndarray:
-        """Images as (n, side*side) spins in {-1, +1}, int8 (row-major pixel order)."""
-        return (2 * self.images.reshape(len(self.images), -1).astype(np.int8) - 1).astype(np.int8)
+        """Images as visible spins (n, side * side * levels) in {-1, +1}, int8 (:func:`encode`)."""
+        return encode(self.images, self.levels)
 
 
-def load_binary(
-    split: str, side: int, limit: int = 0, root: str | Path | None = None, threshold: float = 0.5
+def load_images(
+    split: str, side: int, limit: int = 0, root: str | Path | None = None, threshold: float = 0.5, levels: int = 1
 ) -> Dataset:
-    """The binarised split at ``side`` pixels (threshold ``threshold``), optionally the first ``limit``
-    images only."""
+    """The split at ``side`` pixels, binarised at ``threshold`` or (``levels`` > 1) quantised to grey levels,
+    optionally the first ``limit`` images only."""
     images, labels = load_fashion(split, root)
     if limit:
         images, labels = images[:limit], labels[:limit]
-    b = binarize(images, side, threshold)
-    h = hashlib.sha256(b.tobytes() + labels.tobytes()).hexdigest()
-    return Dataset(b, labels.copy(), h)
+    b = binarize(images, side, threshold, levels)
+    h = hashlib.sha256(b.tobytes() + labels.tobytes() + (bytes([levels]) if levels > 1 else b"")).hexdigest()
+    return Dataset(b, labels.copy(), h, levels)
+
+
+def load_for(dtm: DTMConfig, split: str, limit: int = 0, root: str | Path | None = None) -> Dataset:
+    """The split as the model ``dtm`` sees it: its image size, threshold and grey levels."""
+    return load_images(split, dtm.image_side, limit, root, dtm.binarize_threshold, dtm.gray_levels)
 
 
 # ---------------------------------------------------------------------------------------------------------

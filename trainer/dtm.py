@@ -59,7 +59,7 @@ ARRAY_KEYS = (
 def place_nodes(graph: Graph, n_pixels: int, n_labels: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Random (seeded) distinct nodes of colour 0 for the pixels and the label nodes.
 
-    Returns ``pixel_nodes`` (n_pixels,) with pixel k (row-major) at node ``pixel_nodes[k]``, and
+    Returns ``pixel_nodes`` (n_pixels,) with visible node k at node ``pixel_nodes[k]``, and
     ``label_nodes`` (n_labels,), ordered class-major (class c owns a contiguous group).
     """
     pool = np.flatnonzero(graph.colors == 0)
@@ -91,8 +91,9 @@ class DTM:
         ``J^t`` per graph edge.
     bias : ndarray of shape (T, N)
         ``b^t`` per node.
-    pixel_nodes : ndarray of shape (P,), int64
-        Node of each pixel (row-major).
+    pixel_nodes : ndarray of shape (P * dtm.gray_levels,), int64
+        Node of each visible node: pixel-major in row-major pixel order (pixel k's nodes at
+        ``k * gray_levels ..``; one per pixel for a binary model).
     label_nodes : ndarray of shape (10 * label_nodes,), int64
         Label nodes, class-major.
     meta : dict
@@ -140,7 +141,7 @@ def new_dtm(run: RunConfig) -> DTM:
     """An untrained DTM: placement from ``dtm.placement_seed``, couplings ~ N(0, init_scale), biases 0."""
     graph = build_graph(run.config.graph)
     d = run.dtm
-    pix, lab = place_nodes(graph, d.n_pixels, N_CLASSES * d.label_nodes, d.placement_seed)
+    pix, lab = place_nodes(graph, d.n_visible, N_CLASSES * d.label_nodes, d.placement_seed)
     r = np.random.default_rng([run.train.seed, 0xD7])
     t = run.config.schedule.steps
     coupling = r.normal(0.0, run.train.init_scale, (t, len(graph.edges)))
@@ -263,11 +264,17 @@ def denoise_step(model: DTM, sampler, t: int, labels: np.ndarray | None, betas: 
         sampler.run(j, h[0] if len(h) == 1 else h, betas, len(betas), h_input=iota)
 
 
+def decode(model: DTM, visible: np.ndarray) -> np.ndarray:
+    """Visible spins (n, n_visible), pixel-major, as images (n, side, side) uint8: each pixel's level, the
+    count of its +1 nodes (0..``dtm.gray_levels``; {0, 1} for a binary model)."""
+    v = np.asarray(visible) > 0
+    return v.reshape(len(v), model.side, model.side, model.run.dtm.gray_levels).sum(axis=3, dtype=np.uint8)
+
+
 def generate(model: DTM, n: int, seed: int, **kw) -> np.ndarray:
     """Generate ``n`` images with the float reference sampler: :func:`sample_spins`' pixels, shape
-    (n, side, side), uint8 in {0, 1}."""
-    spins = sample_spins(model, n, seed, **kw)[:, model.pixel_nodes]
-    return (spins > 0).reshape(n, model.side, model.side).astype(np.uint8)
+    (n, side, side), uint8 levels (:func:`decode`)."""
+    return decode(model, sample_spins(model, n, seed, **kw)[:, model.pixel_nodes])
 
 
 def class_banks(
@@ -303,7 +310,7 @@ def generate_golden(
     cfg = cfg.replace(rng={"seed": seed}, schedule={"sweeps": k, "beta": tuple(sweep_betas(model, k))})
     if model.conditional and labels is None:
         labels = np.random.default_rng([seed, 0x1AB]).integers(0, N_CLASSES, n)
-    out = np.zeros((n, model.side * model.side), dtype=np.uint8)
+    out = np.zeros((n, model.run.dtm.n_visible), dtype=np.int8)
     sat_total: dict[str, int] = {}
     first = 0
     for idx, banks, sat in class_banks(model, cfg, labels if model.conditional else None):
@@ -312,8 +319,8 @@ def generate_golden(
             sat_total[key] = sat_total.get(key, 0) + v
         res = golden.GoldenArray(cfg, banks, graph=model.graph).run(chains=len(idx), first_chain=first)
         first += len(idx)
-        out[idx] = res.spins[:, model.pixel_nodes] > 0
-    return out.reshape(n, model.side, model.side), sat_total
+        out[idx] = res.spins[:, model.pixel_nodes]
+    return decode(model, out), sat_total
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -338,7 +345,7 @@ def save_dtm(folder: str | Path, model: DTM) -> None:
             "placement": {
                 "seed": model.run.dtm.placement_seed,
                 "colour": 0,
-                "pixels": len(model.pixel_nodes),
+                "pixels": model.run.dtm.n_pixels,
                 "label_nodes": len(model.label_nodes),
             },
             "formats": {k: getattr(model.run.config.formats, k).describe() for k in ("coupling", "bias", "input")},
@@ -420,7 +427,7 @@ def load_dtm(folder: str | Path) -> DTM:
     w = _arr(npath, a, "input_coupling", "float", (t,))
     if not np.allclose(w, input_coupling(t, run.dtm.noise_rate), rtol=1e-12, atol=1e-12):
         raise _err(npath, "input_coupling", f"does not match the forward process (rate {run.dtm.noise_rate}, T={t})")
-    pix = _arr(npath, a, "pixel_nodes", "int", (run.dtm.n_pixels,)).astype(np.int64)
+    pix = _arr(npath, a, "pixel_nodes", "int", (run.dtm.n_visible,)).astype(np.int64)
     lab = _arr(npath, a, "label_nodes", "int", (N_CLASSES * run.dtm.label_nodes,)).astype(np.int64)
     both = np.concatenate([pix, lab])
     if len(both) and (both.min() < 0 or both.max() >= n):

@@ -55,6 +55,12 @@ class DTMConfig:
         step runs at beta = 0 (on the hardware, one beta = 0 sweep), the other K - 1 follow the schedule's
         betas (stretched to K - 1 sweeps). The beta = 0 sweep also redraws the pixels from their input
         field alone (uniform when ``schedule.beta_scales_input`` is set).
+    gray_levels : int
+        Binary nodes per pixel. 1 (default): binary images, binarized at ``binarize_threshold``. n > 1:
+        grayscale with n + 1 levels; a pixel of value v in [0, 1] has level k = round(n v), written
+        front-filled (its first k nodes +1), every node noised on its own by the forward process and a
+        generated pixel read back as the count of its +1 nodes (the replication's Poisson-binomial pixels:
+        each node has its own bias and couplings, so a pixel's levels need not follow a binomial law).
     """
 
     image_side: int = 14
@@ -64,6 +70,7 @@ class DTMConfig:
     placement_seed: int = 1
     binarize_threshold: float = 0.5
     fresh_hidden: bool = False
+    gray_levels: int = 1
 
     def __post_init__(self) -> None:
         if self.image_side not in (14, 28):
@@ -74,10 +81,16 @@ class DTMConfig:
         _int("placement_seed", self.placement_seed, 0, (1 << 63) - 1)
         _real("binarize_threshold", self.binarize_threshold, 1e-6, 1.0)
         _bool("fresh_hidden", self.fresh_hidden)
+        _int("gray_levels", self.gray_levels, 1, 8)
 
     @property
     def n_pixels(self) -> int:
         return self.image_side * self.image_side
+
+    @property
+    def n_visible(self) -> int:
+        """Visible (pixel) nodes: ``gray_levels`` per pixel, pixel-major (pixel p's at p n .. p n + n - 1)."""
+        return self.n_pixels * self.gray_levels
 
 
 @dataclass(frozen=True)

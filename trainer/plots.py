@@ -14,9 +14,17 @@ import numpy as np
 from pbitgen.model.io import atomic_write
 
 
-def grid_png(path: str | Path, images: np.ndarray, cols: int = 16, scale: int = 3, rows_of: list | None = None) -> None:
-    """Write binary images (n, H, W) as a grid PNG (white = 1), ``scale`` pixels per image pixel, a 1-pixel
-    grey border. ``rows_of`` stacks several image sets as row blocks separated by a wider band."""
+def grid_png(
+    path: str | Path,
+    images: np.ndarray,
+    cols: int = 16,
+    scale: int = 3,
+    rows_of: list | None = None,
+    levels: int = 1,
+) -> None:
+    """Write images (n, H, W) of levels 0..``levels`` as a grid PNG (white = ``levels``), ``scale`` pixels per
+    image pixel, a 1-pixel grey border. ``rows_of`` stacks several image sets as row blocks separated by a
+    wider band."""
     from PIL import Image
 
     sets = rows_of if rows_of is not None else [images]
@@ -28,7 +36,8 @@ def grid_png(path: str | Path, images: np.ndarray, cols: int = 16, scale: int = 
         canvas = np.full((rows * (h + 1) + 1, cols * (w + 1) + 1), 128, dtype=np.uint8)
         for k in range(n):
             r, c = divmod(k, cols)
-            canvas[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = imgs[k] * 255
+            pixels = np.rint(imgs[k] * (255 / levels))
+            canvas[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = pixels
         blocks.append(canvas)
         blocks.append(np.full((3, canvas.shape[1]), 64, dtype=np.uint8))
     canvas = np.concatenate(blocks[:-1])

@@ -308,7 +308,7 @@ def free_run_autocorrelation(
     series = np.empty((tc.acp_chains, tc.acp_length, proj.shape[1]))
     for k in range(tc.acp_length):
         s.run(J, h, 1.0, 1, clamp=clamp)
-        series[:, k] = s.spins[:, pixel_nodes] @ proj
+        series[:, k] = s.spins[:, pixel_nodes].reshape(len(series), proj.shape[0], -1).mean(axis=2) @ proj
     # (images, chains per image, sweeps, projections) -> groups (image, projection) of chains
     groups = series.reshape(tc.acp_images, per, tc.acp_length, -1).transpose(0, 3, 1, 2)
     lag = tc.acp_length // 2

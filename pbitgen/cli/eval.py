@@ -39,12 +39,13 @@ def model_autocorrelation(model, images: np.ndarray, labels: np.ndarray, chains:
     noised test images: with the ``"free"`` measure the tail statistic's max over steps; with the
     ``"window"`` measure the mean over steps of the lag-``acp_lag`` autocorrelation of the visible
     projection (``chains`` chains)."""
+    from pbitgen.trainer.data import encode
     from pbitgen.trainer.dtm import label_spins
     from pbitgen.trainer.train import chain_autocorrelation, free_run_autocorrelation, projection
 
     tc, steps = model.run.train, model.steps
     if tc.acp_measure == "free":
-        x = (2 * images.reshape(len(images), -1).astype(np.int8) - 1).astype(np.int8)
+        x = encode(images, model.run.dtm.gray_levels)
         return max(
             free_run_autocorrelation(
                 model.run, model.graph, model.coupling[t - 1], model.bias[t - 1], float(model.input_coupling[t - 1]),
@@ -52,7 +53,7 @@ def model_autocorrelation(model, images: np.ndarray, labels: np.ndarray, chains:
             )[0]
             for t in range(1, steps + 1)
         )  # fmt: skip
-    x0 = (2 * images[:chains].reshape(chains, -1).astype(np.int8) - 1).astype(np.int8)
+    x0 = encode(images[:chains], model.run.dtm.gray_levels)
     r = np.random.default_rng([seed, 0xE7])
     from pbitgen.trainer.data import step_pair
 
@@ -86,9 +87,20 @@ def model_autocorrelation(model, images: np.ndarray, labels: np.ndarray, chains:
     return float(np.mean(vals))
 
 
+def independent_pixels(images: np.ndarray, levels: int, n: int, r: np.random.Generator) -> np.ndarray:
+    """``n`` images whose pixels are drawn independently, each from its own marginal in ``images``: the
+    chance of 1 for binary images, the histogram of levels 0..``levels`` for grayscale ones."""
+    if levels == 1:
+        return (r.random((n, *images.shape[1:])) < images.mean(0)).astype(np.uint8)
+    hist = np.stack([(images == k).mean(0) for k in range(levels + 1)], axis=-1)
+    cdf = np.cumsum(hist, axis=-1)
+    u = r.random((n, *images.shape[1:], 1))
+    return np.minimum((u >= cdf).sum(axis=-1), levels).astype(np.uint8)
+
+
 def run(args: argparse.Namespace) -> int:
     from pbitgen.trainer import data as data_mod
-    from pbitgen.trainer.classifier import load_classifier
+    from pbitgen.trainer.classifier import load_classifier_for
     from pbitgen.trainer.data import N_CLASSES
     from pbitgen.trainer.dtm import generate, load_dtm
     from pbitgen.trainer.fd import fd
@@ -106,28 +118,23 @@ def run(args: argparse.Namespace) -> int:
         raise PbitgenError(f"--json and --grid {args.grid}: the same file; expected two different names")
     folder = Path(args.model)
     main = load_dtm(folder)
-    clf = load_classifier(folder / "classifier.npz")
-    side = main.side
-    if clf.side != side:
-        raise PbitgenError(f"{folder / 'classifier.npz'}: field 'side' is {clf.side}, the model's images are {side}")
+    clf = load_classifier_for(folder / "classifier.npz", main.run.dtm)
     n = args.samples
-    threshold = main.run.dtm.binarize_threshold  # the data the model was trained on
-    train = data_mod.load_binary("train", side, 0, args.data, threshold)
+    train = data_mod.load_for(main.run.dtm, "train", 0, args.data)
     if n > len(train.images):
         raise PbitgenError(
             f"--samples {n}: more than the {len(train.images)} training images the floor row draws from; "
             f"expected at most {len(train.images)}"
         )
     check_memory(n * main.graph.n * 64, f"--samples {n}", "a smaller --samples")
-    test = data_mod.load_binary("test", side, 0, args.data, threshold)
+    test = data_mod.load_for(main.run.dtm, "test", 0, args.data)
     ref = clf.features(test.images)
     k = args.sweeps or main.run.config.schedule.sweeps
     r = np.random.default_rng(args.seed)
     rows: list[tuple[str, float, str, float | None, float | None]] = []
     real = train.images[r.choice(len(train.images), n, replace=False)]
     rows.append(("real training images (floor)", fd(clf.features(real), ref), "-", None, None))
-    marg = train.images.mean(0)
-    indep = (r.random((n, side, side)) < marg).astype(np.uint8)
+    indep = independent_pixels(train.images, main.run.dtm.gray_levels, n, r)
     rows.append(("independent pixels (data marginals)", fd(clf.features(indep), ref), "-", None, None))
     grid = None
     for sub, name in (("mebm", "MEBM (T=1)"), ("noacp", "DTM, no ACP"), (None, "DTM + ACP")):
@@ -165,5 +172,5 @@ def run(args: argparse.Namespace) -> int:
         if args.grid and grid is not None:
             from pbitgen.trainer.plots import grid_png
 
-            grid_png(args.grid, grid[:64], rows_of=[grid[:64], test.images[:32]])
+            grid_png(args.grid, grid[:64], rows_of=[grid[:64], test.images[:32]], levels=main.run.dtm.gray_levels)
     return 0

@@ -191,7 +191,9 @@ def compare_with_exact(spins: np.ndarray, edges: np.ndarray, J: np.ndarray, h: n
 
 def run_dtm(args: argparse.Namespace) -> int:
     """``--images N``: generate N images with a DTM model folder (float, or ``--golden`` fixed point) and
-    write ``images`` (N, H, W) uint8 in {0, 1} (plus ``labels`` when conditioned) and a PNG grid beside."""
+    write ``images`` (N, H, W) uint8 (plus ``labels`` when conditioned) and a PNG grid beside: {0, 1} for a
+    binary model; for a grayscale model (``dtm.gray_levels`` = n > 1) grey values 0..255, level k written
+    as round(255 k / n)."""
     from pbitgen.trainer import dtm
 
     n = args.images if args.images is not None else args.chains
@@ -223,7 +225,8 @@ def run_dtm(args: argparse.Namespace) -> int:
     cfg = model.run.config.replace(
         rng={"seed": args.seed}, schedule={"sweeps": k, "beta": tuple(dtm.sweep_betas(model, k))}
     )
-    arrays = {"images": images}
+    levels = model.run.dtm.gray_levels
+    arrays = {"images": images if levels == 1 else np.rint(images * (255 / levels)).astype(np.uint8)}
     if labels is not None:
         arrays["labels"] = labels.astype(np.uint8)
     from pbitgen.trainer.plots import grid_png
@@ -232,7 +235,10 @@ def run_dtm(args: argparse.Namespace) -> int:
     with written_together():
         save_npz(data, **arrays)
         save_text(config, cfg.to_json())
-        grid_png(png, images)
-    print(f"{folder}: DTM, T={model.steps}, {model.side}x{model.side} pixels, {model.run.config.graph.describe()}")
+        grid_png(png, images, levels=levels)
+    grey = f" ({levels + 1} grey levels)" if levels > 1 else ""
+    print(
+        f"{folder}: DTM, T={model.steps}, {model.side}x{model.side} pixels{grey}, {model.run.config.graph.describe()}"
+    )
     print(f"{kind}: {n} images, {k} sweeps per step, seed {args.seed} -> {data}, {config} and {png}")
     return 0

@@ -289,7 +289,8 @@ def _pictures(args, model, cfg, view, hw_spins: np.ndarray, out: Path) -> None:
     gold = view.to_images(_golden(cfg, view.groups, show))
     ref = view.reference()
     np.savez(out / "images.npz", hardware=hw, golden=gold, reference=ref)
-    side_by_side(out / "images.png", {"hardware (RTL)": hw[:show], "golden model": gold, "float reference": ref[:show]})
+    panels = {"hardware (RTL)": hw[:show], "golden model": gold, "float reference": ref[:show]}
+    side_by_side(out / "images.png", {name: imgs / view.levels for name, imgs in panels.items()})
     print(f"images: {out / 'images.png'} and {out / 'images.npz'}")
     if args.fd:
         print(fd_line(args, model, hw, ref))
@@ -299,12 +300,11 @@ def fd_line(args: argparse.Namespace, model, hw: np.ndarray, ref: np.ndarray) ->
     """FD (the project's classifier features, against the test set) of the hardware's and the float
     reference's images, same number of each."""
     from pbitgen.trainer import data as data_mod
-    from pbitgen.trainer.classifier import load_classifier
+    from pbitgen.trainer.classifier import load_classifier_for
     from pbitgen.trainer.fd import fd
 
-    clf = load_classifier(classifier_file(args.model))
-    threshold = model.run.dtm.binarize_threshold  # the data the model was trained on
-    test = clf.features(data_mod.load_binary("test", model.side, 0, None, threshold).images)
+    clf = load_classifier_for(classifier_file(args.model), model.run.dtm)
+    test = clf.features(data_mod.load_for(model.run.dtm, "test").images)
     return (
         f"FD against the test set ({len(hw)} images each): hardware (RTL) {fd(clf.features(hw), test):.2f}, "
         f"float reference {fd(clf.features(ref), test):.2f}"

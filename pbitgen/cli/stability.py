@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from pbitgen.trainer import data as data_mod
     from pbitgen.trainer import dtm as dtm_mod
     from pbitgen.trainer import plots
-    from pbitgen.trainer.classifier import load_classifier
+    from pbitgen.trainer.classifier import load_classifier_for
     from pbitgen.trainer.train import train
 
     arms = args.arms.split(",")
@@ -111,12 +111,9 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out)
     png = check_output_file(args.png, "--png", ".png")
     table_path = check_output_file(args.json, "--json", ".json")
-    clf = load_classifier(args.classifier)
-    side = base.dtm.image_side
-    if clf.side != side:
-        raise PbitgenError(f"{args.classifier}: field 'side' is {clf.side}, but the config's images are {side}")
-    train_set = data_mod.load_binary("train", side, base.train.n_train, args.data, base.dtm.binarize_threshold)
-    test_set = data_mod.load_binary("test", side, 0, args.data, base.dtm.binarize_threshold)
+    clf = load_classifier_for(args.classifier, base.dtm)
+    train_set = data_mod.load_for(base.dtm, "train", base.train.n_train, args.data)
+    test_set = data_mod.load_for(base.dtm, "test", 0, args.data)
     runs: dict[str, dict[int, dict[str, list[float]]]] = {}
     for arm in arms:
         for seed in args.seeds:
@@ -149,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
             f"[{lo:.2f}, {hi:.2f}] = {s['rise']:.2f}x best; ACP statistic last {s['last_autocorr']:.3f}, "
             f"peak {s['peak_autocorr']:.3f}"
         )
+    side = base.dtm.image_side
     title = (
         f"{base.config.graph.describe()}, {side}x{side} pixels, seeds {','.join(map(str, args.seeds))}: "
         "stability over epochs (Fig. 5b)"

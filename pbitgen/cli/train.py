@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from pbitgen.trainer import data as data_mod
     from pbitgen.trainer import dtm as dtm_mod
     from pbitgen.trainer import plots
-    from pbitgen.trainer.classifier import load_classifier, train_classifier
+    from pbitgen.trainer.classifier import load_classifier_for, train_classifier
     from pbitgen.trainer.train import train
 
     if args.config == DEFAULT_CONFIG and not Path(args.config).exists():
@@ -133,20 +133,18 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out)
     run_dir = check_output_folder(args.checkpoints, "--checkpoints") if args.checkpoints else None
     run_dir = run_dir or check_output_folder(Path("runs/train") / out.name, "--checkpoints (default)")
-    side, threshold = base.dtm.image_side, base.dtm.binarize_threshold
-    train_set = data_mod.load_binary("train", side, base.train.n_train, args.data, threshold)
-    test_set = data_mod.load_binary("test", side, 0, args.data, threshold)
+    side = base.dtm.image_side
+    train_set = data_mod.load_for(base.dtm, "train", base.train.n_train, args.data)
+    test_set = data_mod.load_for(base.dtm, "test", 0, args.data)
     print(f"data: {len(train_set.images)} training images at {side}x{side}, sha256 {train_set.sha256[:16]}")
 
     cpath = out / "classifier.npz"
     if cpath.exists():
-        clf = load_classifier(cpath)
-        if clf.side != side:
-            raise PbitgenError(f"{cpath}: field 'side' is {clf.side}, but the model's images are {side}x{side}")
+        clf = load_classifier_for(cpath, base.dtm)
     else:
         t0 = time.time()
-        full = data_mod.load_binary("train", side, 0, args.data, threshold)
-        clf = train_classifier(full.images, full.labels, seed=base.train.seed)
+        full = data_mod.load_for(base.dtm, "train", 0, args.data)
+        clf = train_classifier(full.images, full.labels, seed=base.train.seed, levels=base.dtm.gray_levels)
         clf.test_accuracy = float((clf.predict(test_set.images) == test_set.labels).mean())
         clf.save(cpath)
         print(f"classifier: test accuracy {clf.test_accuracy:.4f} ({time.time() - t0:.0f}s) -> {cpath}")
@@ -191,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         histories[LABELS[variant]] = model.meta["history"]
         imgs = dtm_mod.generate(model, 64, 12345, steps_as_one=cost)
         real = test_set.images[:32]
-        plots.grid_png(folder / "samples.png", imgs, rows_of=[imgs, real])
+        plots.grid_png(folder / "samples.png", imgs, rows_of=[imgs, real], levels=base.dtm.gray_levels)
         print(f"{variant}: model -> {folder}, {model.meta['train_seconds']:.0f}s of training")
     if args.compare or ((out / "mebm" / "model.json").exists() and (out / "noacp" / "model.json").exists()):
         for variant, name in (("acp", "DTM + ACP"), ("noacp", "DTM, no ACP"), ("mebm", "MEBM (T=1)")):
