@@ -570,6 +570,18 @@ def replace_section(section: Any, changes: dict[str, Any], prefix: str) -> Any:
         raise type(e)(f"{prefix}.{e}") from None
 
 
+def _beta_ramp(value: dict, sweeps: Any, where: str) -> tuple[float, ...]:
+    """``beta = {ramp = [start, stop]}`` in a file: the linear ramp over the schedule's sweeps, written out
+    (a config holds one beta per sweep; this spares a file the list)."""
+    ramp = value.get("ramp")
+    if set(value) != {"ramp"} or not isinstance(ramp, list) or len(ramp) != 2:
+        raise ValueError(f"{where} as a table must be {{ramp = [start, stop]}}, not {value!r}")
+    for b in ramp:
+        _real(where, b, 0.0, 64.0)
+    _int(f"{where.rsplit('.', 1)[0]}.sweeps", sweeps, 1, 1 << 20)
+    return ScheduleConfig.ramp(float(ramp[0]), float(ramp[1]), sweeps)
+
+
 def build_section(sec_cls: type, data: Any, prefix: str) -> Any:
     """Build one section (recursing into FixedFormat fields) with dotted field names in errors."""
     if not isinstance(data, dict):
@@ -585,6 +597,8 @@ def build_section(sec_cls: type, data: Any, prefix: str) -> Any:
         value = data[f.name]
         if f.type in ("FixedFormat",):
             value = build_section(FixedFormat, value, f"{prefix}.{f.name}")
+        elif f.name == "beta" and isinstance(value, dict):
+            value = _beta_ramp(value, data.get("sweeps", ScheduleConfig.sweeps), f"{prefix}.beta")
         elif f.name in ("jumps", "edges", "beta", "colors", "tile_shape"):
             if isinstance(value, (list, tuple)):
                 value = tuple(tuple(v) if isinstance(v, list) else v for v in value)

@@ -62,6 +62,11 @@ def test_toml_file(tmp_path):
         ("[rng]\nseed = -1\n", r"^.*: rng\.seed must be an integer in \[0, \d+\], not -1$"),
         ("[schedule]\nsweeps = 3\nbeta = [1.0, 2.0]\n", r"^.*: schedule\.beta must hold 1 or sweeps=3 values, not 2$"),
         ('[schedule]\nsteps = "8"\n', r"^.*: schedule\.steps must be an integer, not '8'$"),
+        ("[schedule]\nbeta = { ramp = [0.8] }\n", r"^.*: schedule\.beta as a table must be \{ramp = \[start, stop\]\}"),
+        (
+            "[schedule]\nbeta = { ramp = [0.8, -1] }\n",
+            r"^.*: schedule\.beta must be a number in \[0\.0, 64\.0\], not -1$",
+        ),
         ("[array]\ntiles = 0\n", r"^.*: array\.tiles must be an integer in \[1, 4096\], not 0$"),
         ("[bogus]\nx = 1\n", r"^.*: unknown section 'bogus'.*$"),
         ("[rng]\nsede = 1\n", r"^.*: rng\.sede is not a known field.*$"),
@@ -118,3 +123,10 @@ def test_beta_ramp():
     s = ScheduleConfig(sweeps=5, beta=r)
     assert s.beta_per_sweep() == list(r)
     assert ScheduleConfig(sweeps=3).beta_per_sweep() == [1.0, 1.0, 1.0]
+
+
+def test_beta_ramp_in_a_file(tmp_path):
+    """``beta = {ramp = [start, stop]}`` writes the ramp out over the file's sweeps."""
+    p = tmp_path / "c.toml"
+    p.write_text("[schedule]\nsweeps = 5\nbeta = { ramp = [0.8, 1.2] }\n")
+    assert Config.load(p).schedule.beta == ScheduleConfig.ramp(0.8, 1.2, 5)

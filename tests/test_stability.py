@@ -33,10 +33,11 @@ def test_summary_of_a_collapse():
             2: epoch_table(history([4.0, 4.0, 10.0], [[0.0], [0.7], [0.2]])),
         }
     }
-    s = summarize(runs)["arm"]
+    s = summarize(runs, late=2)["arm"]
     assert s["best_fd"] == 3.0 and s["best_epoch"] == 2 and s["last_fd"] == 9.0 and s["rise"] == 3.0
     assert s["last_fd_range"] == [8.0, 10.0] and s["last_autocorr"] == 0.5 and s["peak_autocorr"] == 0.7
     assert s["seeds"] == [1, 2]
+    assert s["late_epochs"] == 2 and s["late_fd"] == 6.0 and s["late_autocorr"] == pytest.approx(0.375)
 
 
 TINY = """

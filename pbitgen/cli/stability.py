@@ -26,6 +26,8 @@ from .common import check_output_file, check_output_folder, count
 from .train import LABELS, VARIANTS, add_scheduler_argument, checked_scheduler, finished, make_quality, variant_run
 
 DEFAULT_CONFIG = "configs/fig5b.toml"
+#: Epochs at the end that the summary's late means cover.
+LATE = 10
 
 
 def seeds(text: str) -> list[int]:
@@ -68,15 +70,20 @@ def epoch_table(history: list[dict[str, Any]]) -> dict[str, list[float]]:
     }
 
 
-def summarize(runs: dict[str, dict[int, dict[str, list[float]]]]) -> dict[str, dict[str, Any]]:
+def summarize(runs: dict[str, dict[int, dict[str, list[float]]]], late: int = LATE) -> dict[str, dict[str, Any]]:
     """Per arm: the best FD and its epoch, the last epoch's FD and how far it rose from the best (each the
-    mean over seeds), and the largest ACP statistic of the last epoch over seeds."""
+    mean over seeds), the largest ACP statistic of the last epoch over seeds, and the means over seeds and
+    the last ``late`` epochs of FD and the ACP statistic (single epochs swing with training noise)."""
     out = {}
     for arm, by_seed in runs.items():
         fd = np.array([r["fd"] for r in by_seed.values()])
+        ac = np.array([r["autocorr"] for r in by_seed.values()])
         mean = fd.mean(axis=0)
         best = int(np.nanargmin(mean))
         out[arm] = {
+            "late_epochs": min(late, fd.shape[1]),
+            "late_fd": float(fd[:, -late:].mean()),
+            "late_autocorr": float(ac[:, -late:].mean()),
             "seeds": sorted(by_seed),
             "best_fd": float(mean[best]),
             "best_epoch": best + 1,
@@ -143,8 +150,9 @@ def run(args: argparse.Namespace) -> int:
         lo, hi = s["last_fd_range"]
         print(
             f"{name:12s} best FD {s['best_fd']:6.2f} (epoch {s['best_epoch']}), last {s['last_fd']:6.2f} "
-            f"[{lo:.2f}, {hi:.2f}] = {s['rise']:.2f}x best; ACP statistic last {s['last_autocorr']:.3f}, "
-            f"peak {s['peak_autocorr']:.3f}"
+            f"[{lo:.2f}, {hi:.2f}] = {s['rise']:.2f}x best, last {s['late_epochs']} epochs {s['late_fd']:6.2f}; "
+            f"ACP statistic last {s['last_autocorr']:.3f}, peak {s['peak_autocorr']:.3f}, last "
+            f"{s['late_epochs']} epochs {s['late_autocorr']:.3f}"
         )
     side = base.dtm.image_side
     title = (
