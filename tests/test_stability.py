@@ -4,6 +4,7 @@ end that resumes instead of training again."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
@@ -38,6 +39,9 @@ def test_summary_of_a_collapse():
     assert s["last_fd_range"] == [8.0, 10.0] and s["last_autocorr"] == 0.5 and s["peak_autocorr"] == 0.7
     assert s["seeds"] == [1, 2]
     assert s["late_epochs"] == 2 and s["late_fd"] == 6.0 and s["late_autocorr"] == pytest.approx(0.375)
+    assert "final_fd_draw_sd" not in s
+    runs["arm"][1]["final_fd_draws"], runs["arm"][2]["final_fd_draws"] = [1.0, 3.0], [2.0, 2.0, 5.0]
+    assert summarize(runs)["arm"]["final_fd_draw_sd"] == pytest.approx((math.sqrt(2) + math.sqrt(3)) / 2)
 
 
 TINY = """
@@ -78,14 +82,16 @@ def test_stability_end_to_end(tmp_path, capsys):
     histories; a second call trains nothing and gives the same table."""
     (tmp_path / "run.toml").write_text(TINY)
     argv = ["stability", "--config", str(tmp_path / "run.toml"), "--arms", "acp,noacp", "--out", str(tmp_path / "o"),
-            "--png", str(tmp_path / "f.png"), "--json", str(tmp_path / "f.json")]  # fmt: skip
+            "--png", str(tmp_path / "f.png"), "--json", str(tmp_path / "f.json"), "--draws", "3"]  # fmt: skip
     assert main(argv) == 0
     table = json.loads((tmp_path / "f.json").read_text())
     assert sorted(table["runs"]) == ["DTM + ACP", "DTM, no ACP"]
     for arm, folder in (("DTM + ACP", "acp"), ("DTM, no ACP", "noacp")):
         for seed in ("1", "2"):
             meta = json.loads((tmp_path / "o" / f"{folder}-s{seed}" / "model.json").read_text())
-            assert table["runs"][arm][seed] == epoch_table(meta["history"])
+            got = dict(table["runs"][arm][seed])
+            draws = got.pop("final_fd_draws")
+            assert got == epoch_table(meta["history"]) and len(draws) == 3 and len(set(draws)) == 3
             assert meta["run"]["train"]["seed"] == int(seed)
     assert table["runs"]["DTM, no ACP"]["1"]["penalty"] == [0.0, 0.0]
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
@@ -94,4 +100,5 @@ def test_stability_end_to_end(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert out.count("already trained with this config; kept") == 4 and "done in" not in out
+    assert "FD of a final model redrawn: sd" in out
     assert json.loads((tmp_path / "f.json").read_text()) == table
