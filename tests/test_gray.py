@@ -44,6 +44,22 @@ def test_front_filled_code_and_its_reading():
     assert np.array_equal(dtm.decode(m, shuffled), images)
 
 
+def test_a_pixels_nodes_share_hidden_neighbours():
+    """Grayscale placement: each pixel's first node shares hidden neighbours with its other nodes (random
+    placement rarely gives any on a 36x36 G12 torus), and the nodes are distinct and on colour 0."""
+    m = gray_model(3)
+    g = m.graph
+    adj = [set() for _ in range(g.n)]
+    for a, b in g.edges:
+        adj[a].add(b)
+        adj[b].add(a)
+    groups = m.pixel_nodes.reshape(-1, 3)
+    shared = [min(len(adj[p[0]] & adj[p[1]]), len(adj[p[0]] & adj[p[2]])) for p in groups]
+    assert min(shared) >= 1
+    both = np.concatenate([m.pixel_nodes, m.label_nodes])
+    assert len(np.unique(both)) == len(both) and (g.colors[both] == 0).all()
+
+
 def test_quantised_levels():
     raw = np.zeros((1, 28, 28), dtype=np.uint8)
     raw[0, :2, :2] = [[255, 255], [255, 0]]  # a 2x2 mean of 0.75

@@ -56,17 +56,54 @@ ARRAY_KEYS = (
 )
 
 
-def place_nodes(graph: Graph, n_pixels: int, n_labels: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def place_nodes(graph: Graph, n_pixels: int, n_labels: int, seed: int, group: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Random (seeded) distinct nodes of colour 0 for the pixels and the label nodes.
 
     Returns ``pixel_nodes`` (n_pixels,) with visible node k at node ``pixel_nodes[k]``, and
-    ``label_nodes`` (n_labels,), ordered class-major (class c owns a contiguous group).
+    ``label_nodes`` (n_labels,), ordered class-major (class c owns a contiguous group). With ``group`` > 1
+    (a grayscale pixel's nodes) consecutive visible nodes come in groups of that many that share hidden
+    neighbours (:func:`_groups`), so that couplings can tie a pixel's nodes together; otherwise the nodes
+    are the first of a seeded permutation of colour 0.
     """
     pool = np.flatnonzero(graph.colors == 0)
     if n_pixels + n_labels > len(pool):
         raise ValueError(f"{n_pixels} pixel and {n_labels} label nodes do not fit on the {len(pool)} nodes of colour 0")
-    pick = np.random.default_rng(seed).permutation(pool)[: n_pixels + n_labels]
-    return pick[:n_pixels].astype(np.int64), pick[n_pixels:].astype(np.int64)
+    order = np.random.default_rng(seed).permutation(pool)
+    if group == 1:
+        pick = order[: n_pixels + n_labels]
+        return pick[:n_pixels].astype(np.int64), pick[n_pixels:].astype(np.int64)
+    pix = _groups(graph, order, n_pixels // group, group)
+    rest = order[~np.isin(order, pix)]
+    return pix.astype(np.int64), rest[:n_labels].astype(np.int64)
+
+
+def _groups(graph: Graph, order: np.ndarray, count: int, size: int) -> np.ndarray:
+    """``count`` groups of ``size`` distinct nodes of ``order`` (a permutation of colour 0), concatenated: each
+    group's first node is the next unused one of ``order``, the others the unused nodes that share the most
+    neighbours with it (two hops away; ties go by ``order``)."""
+    e = graph.edges
+    adj = [[] for _ in range(graph.n)]
+    for a, b in e:
+        adj[a].append(b)
+        adj[b].append(a)
+    rank = np.empty(graph.n, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    used = np.zeros(graph.n, dtype=bool)
+    out: list[int] = []
+    pos = 0
+    for _ in range(count):
+        while used[order[pos]]:
+            pos += 1
+        anchor = int(order[pos])
+        shared = np.bincount([k for h in adj[anchor] for k in adj[h] if k != anchor], minlength=graph.n)
+        cand = np.flatnonzero(~used & (graph.colors == 0) & (np.arange(graph.n) != anchor))
+        cand = cand[np.lexsort((rank[cand], -shared[cand]))][: size - 1]
+        if len(cand) < size - 1:
+            raise ValueError(f"{count} groups of {size} nodes do not fit on the {len(order)} nodes of colour 0")
+        used[anchor] = True
+        used[cand] = True
+        out += [anchor, *cand.tolist()]
+    return np.array(out, dtype=np.int64)
 
 
 def label_spins(labels: np.ndarray, per_class: int) -> np.ndarray:
@@ -141,7 +178,7 @@ def new_dtm(run: RunConfig) -> DTM:
     """An untrained DTM: placement from ``dtm.placement_seed``, couplings ~ N(0, init_scale), biases 0."""
     graph = build_graph(run.config.graph)
     d = run.dtm
-    pix, lab = place_nodes(graph, d.n_visible, N_CLASSES * d.label_nodes, d.placement_seed)
+    pix, lab = place_nodes(graph, d.n_visible, N_CLASSES * d.label_nodes, d.placement_seed, d.gray_levels)
     r = np.random.default_rng([run.train.seed, 0xD7])
     t = run.config.schedule.steps
     coupling = r.normal(0.0, run.train.init_scale, (t, len(graph.edges)))

@@ -31,7 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default: %(default)s)")
     p.add_argument("--data", metavar="DIR", help="Fashion-MNIST IDX folder (default: the Debian package's)")
     p.add_argument("--json", metavar="FILE", help="also write the table as JSON")
-    p.add_argument("--grid", metavar="FILE.png", help="write generated (DTM + ACP) and real images as a PNG grid")
+    p.add_argument(
+        "--grid",
+        metavar="FILE.png",
+        help="write generated (DTM + ACP; a column per class when conditional) and real images as a PNG grid",
+    )
 
 
 def model_autocorrelation(model, images: np.ndarray, labels: np.ndarray, chains: int, seed: int) -> float:
@@ -172,5 +176,8 @@ def run(args: argparse.Namespace) -> int:
         if args.grid and grid is not None:
             from pbitgen.trainer.plots import grid_png
 
-            grid_png(args.grid, grid[:64], rows_of=[grid[:64], test.images[:32]], levels=main.run.dtm.gray_levels)
+            # a conditional model's images cycle through the classes: ten columns make one column per class
+            cols = N_CLASSES if main.conditional else 16
+            shown = grid[: 10 * cols]
+            grid_png(args.grid, shown, cols, rows_of=[shown, test.images[: 2 * cols]], levels=main.run.dtm.gray_levels)
     return 0
