@@ -95,6 +95,7 @@ eval: deps
 
 train-paper: deps
 	$(BIN)/pbitgen train --config configs/dtm_paper.toml --out weights/paper
+	$(BIN)/pbitgen eval --model weights/paper --samples 1000 --seed 1 --json weights/paper/eval.json --grid weights/paper/eval.png
 
 # The grayscale model (4 grey levels, three binary nodes per pixel) and its eval.
 train-gray: deps

@@ -14,8 +14,9 @@ label nodes. The correlation penalty adds $\beta\lambda(\langle s_i\rangle_-\lan
 per epoch from the chain's measured autocorrelation (:mod:`pbitgen.trainer.acp`).
 
 Every step is an independent job: an epoch of step ``t`` is a pure function of its checkpointed state,
-the data and ``(seed, t, epoch)`` (:func:`train_epoch`), so steps run in parallel processes and a killed
-run resumes from its last checkpoint with the same result it would have had.
+the data and ``(seed, t, epoch)`` (:func:`train_epoch`), so steps run in parallel processes or as Dask
+tasks (:func:`step_runner`) and a killed run resumes from its last checkpoint with the same result it would
+have had.
 """
 
 from __future__ import annotations
