@@ -31,7 +31,8 @@ def test_shared_curve_of_ar1():
     g, c, m, phi = 4, 50, 400, 0.8
     curve = acp.shared_autocorrelation(ar1(g, c, m, phi, 0), 20)
     se = math.sqrt((1 + phi**2) / (1 - phi**2) / (g * c * m))
-    for lag in (0, 1, 5, 20):
+    assert curve[0] == pytest.approx(1.0)
+    for lag in (1, 5, 20):
         assert abs(curve[lag] - phi**lag) < 6 * se + 2 * (1 + phi) / (1 - phi) / (c * m)
 
 
@@ -42,7 +43,9 @@ def test_shared_centring_sees_chains_stuck_in_their_own_modes():
     g, c, m = 4, 64, 256
     x = r.normal(size=(g, c, 1)) + r.normal(size=(g, c, m))
     curve = acp.shared_autocorrelation(x, m // 2)
-    bound = 4 * math.sqrt(2 / (g * c))  # the stuck share is a variance estimate from g * c levels
+    # the stuck share B / (B + 1) of an estimated between-chain variance B (about 1, from g * c levels, sd
+    # sqrt(2 / (g c))) moves by a quarter of B's error: 5 such standard errors
+    bound = 5 * 0.25 * math.sqrt(2 / (g * c))
     assert abs(acp.tail_statistic(curve) - 0.5) < bound
     assert abs(acp.autocorrelation(x.reshape(g * c, m), m // 2)) < 0.05
 
@@ -96,7 +99,8 @@ def test_free_measure_tells_independent_spins_from_a_frozen_ferromagnet():
     x, labels = tiny_data(256)
     free = model_autocorrelation(free_model(0.0), x > 0, labels, 0, seed=5)
     frozen = model_autocorrelation(free_model(1.0), x > 0, labels, 0, seed=5)
-    # 16 groups x 4 chains x ~64 products per lag, 4 lags in the tail: sd ~ 1/sqrt(16384); max over 2 steps
+    # 4 images x 16 projections of 4 chains x ~64 products per lag, 4 lags in the tail: at most one
+    # independent value per chain and lag, sd ~ 1/sqrt(4 x 4 x 64 x 4); max over 2 steps
     assert free < 5 / math.sqrt(16 * 4 * 64 * 4)
     assert frozen > 0.5
 
@@ -113,7 +117,8 @@ def test_training_with_the_free_measure(tmp_path):
     a = train(run, tmp_path / "a", x0, labels, "h", log=lambda s: None)
     b = train(run, tmp_path / "b", x0, labels, "h", log=lambda s: None)
     steps = [s for e in a.meta["history"] for s in e["steps"]]
-    assert all(0.0 <= s["autocorr"] <= 1.0 and 0.0 <= s["autocorr_ink"] <= 1.0 for s in steps)
+    assert all(s["autocorr"] <= 1.0 and s["autocorr_ink"] <= 1.0 for s in steps)
+    assert any(s["autocorr"] != s["autocorr_ink"] for s in steps)
     assert untimed(a.meta["history"]) == untimed(b.meta["history"])
     assert np.array_equal(a.coupling, b.coupling)
 

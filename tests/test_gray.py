@@ -14,7 +14,7 @@ from pbitgen.cli import main
 from pbitgen.cli.eval import independent_pixels
 from pbitgen.config import Config
 from pbitgen.trainer import data, dtm
-from pbitgen.trainer.classifier import load_classifier, load_classifier_for, train_classifier
+from pbitgen.trainer.classifier import Classifier, load_classifier, load_classifier_for, train_classifier
 from pbitgen.trainer.dtm_config import RunConfig
 
 from .test_toolchain import IN_CI
@@ -100,8 +100,11 @@ def test_classifier_reads_levels(tmp_path):
     clf.save(tmp_path / "c.npz")
     back = load_classifier(tmp_path / "c.npz")
     assert back.levels == 3 and np.allclose(back.features(images), clf.features(images))
-    # features of levels 0..3 read as intensities k / 3: the same as a binary classifier's on 0/1 images
-    assert np.allclose(clf.features(images), clf.features(images.astype(np.float32) / 3 * 3))
+    # levels 0..3 are read as intensities k / 3: the same weights with levels = 1 given k / 3 agree
+    weights = (clf.w1, clf.b1, clf.w2, clf.b2, clf.w3, clf.b3)
+    plain = Classifier(*weights, side=14, levels=1)
+    assert np.allclose(clf.features(images), plain.features(images.astype(np.float32) / 3), atol=1e-5)
+    assert not np.allclose(clf.features(images), plain.features(images), atol=1e-2)
     run = RunConfig.load("configs/dtm_default.toml")
     with pytest.raises(Exception, match=r"c\.npz: field 'levels' is 3, but the model's pixels have 2 levels"):
         load_classifier_for(tmp_path / "c.npz", run.dtm)

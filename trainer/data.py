@@ -223,7 +223,7 @@ def noise(spins: np.ndarray, rate: float, dt: float, rng: np.random.Generator) -
 def step_pair(
     x0: np.ndarray, steps: int, t: int, rate: float, offset: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A training pair for step ``t``: ``(x^{t-1}, x^t)`` from clean spins ``x0`` (n, P).
+    """A training pair for step ``t``: ``(x^{t-1}, x^t)`` from clean spins ``x0`` (n, visible nodes).
 
     ``x^{t-1}`` is ``x0`` noised to ``t_{t-1}(1 - offset)``; ``x^t`` continues the same (Markov) process to
     ``t_t (1 + offset)``, so the pair has the joint law of the forward process at those two times.

@@ -141,8 +141,9 @@ class TrainConfig:
     acp_measure : str
         ``"window"`` (default): the autocorrelation at lag ``acp_lag`` sweeps of ``acp_chains`` persistent
         negative chains recorded for ``acp_length`` sweeps after ``warmup`` more (per-chain centring).
-        ``"free"``: ``acp_chains`` fresh chains, ``acp_chains / acp_images`` per input image, every node but
-        the input free (labels too), ``acp_burnin`` sweeps then ``acp_length`` recorded; the curve over lags
+        ``"free"``: ``acp_chains`` fresh chains, ``acp_chains / acp_images`` per input image, sampling as
+        the negative phase does (labels free with ``free_labels_negative``, else clamped to the image's
+        class), ``acp_burnin`` sweeps then ``acp_length`` recorded; the curve over lags
         0 .. ``acp_length / 2`` with shared centring over ``acp_projections`` projections (ink, quadrants,
         random), its tail (last sixteenth of the lags) clipped at 0. Set ``acp_length`` to about twice the
         generation's K, so that the tail sits at lag K.

@@ -78,7 +78,9 @@ def curves_png(path: str | Path, runs: dict[str, list[dict[str, Any]]], title: s
     atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
-def stability_png(path: str | Path, runs: dict[str, dict[int, dict[str, list[float]]]], title: str = "") -> None:
+def stability_png(
+    path: str | Path, runs: dict[str, dict[int, dict[str, Any]]], title: str = "", free_labels: bool = False
+) -> None:
     """The Fig.-5b figure: per arm (name -> seed -> per-epoch series ``fd``, ``autocorr``, ``penalty``), the
     mean over seeds as a line and their range as a band, in three panels: FD, the ACP statistic and the
     penalty strength (each the largest over steps)."""
@@ -88,7 +90,7 @@ def stability_png(path: str | Path, runs: dict[str, dict[int, dict[str, list[flo
     import matplotlib.pyplot as plt
 
     panels = (
-        ("fd", "FD, free labels (own classifier; not FID)", "quality"),
+        ("fd", f"FD{', free labels' if free_labels else ''} (own classifier; not FID)", "quality"),
         ("autocorr", "ACP statistic (tail autocorrelation, max over steps)", "mixing"),
         ("penalty", "penalty strength lambda (max over steps)", "penalty"),
     )

@@ -284,7 +284,7 @@ def free_run_autocorrelation(
     parallel: bool | None = False,
 ) -> tuple[float, float]:
     """The ``"free"`` ACP measure of step ``t`` (see ``TrainConfig.acp_measure``): the tail statistic over
-    all projections, and over the ink projection alone (a diagnostic). ``images`` (n, P) are clean spins
+    all projections, and over the ink projection alone (a diagnostic). ``images`` (n, visible nodes) are clean spins
     with their classes ``labels``; ``train.acp_images`` of them, drawn with ``seed``, are noised to the
     step's input ``x^t``, each feeding ``acp_chains / acp_images`` chains that start from fresh random
     spins. The chains sample as the negative phase does: label nodes free with
@@ -556,9 +556,9 @@ def train(
     run : RunConfig
     out : path
         Run folder: ``checkpoint.npz`` (all steps, after every epoch, atomic) lives here.
-    x0 : ndarray of shape (n, P), int8 +-1
-        Binary training images as spins; with ``train.heldout`` the last ones are held out
-        (:func:`split_heldout`) and ``quality`` should measure against them.
+    x0 : ndarray of shape (n, visible nodes), int8 +-1
+        Training images as visible spins (:func:`pbitgen.trainer.data.encode`); with ``train.heldout`` the
+        last ones are held out (:func:`split_heldout`) and ``quality`` should measure against them.
     labels : ndarray of shape (n,)
     data_hash : str
         Recorded in the model's metadata.

@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--arms", default=",".join(VARIANTS), metavar="A,A", help="arms among acp, noacp, mebm (default: all)"
     )
-    p.add_argument("--out", "-o", metavar="DIR", default="runs/stability", help="run folder (default: %(default)s)")
+    p.add_argument("--out", "-o", metavar="DIR", default="runs/fig5b", help="run folder (default: %(default)s)")
     p.add_argument(
         "--classifier",
         metavar="FILE",
@@ -66,12 +66,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_scheduler_argument(p)
 
 
-def epoch_table(history: list[dict[str, Any]]) -> dict[str, list[float]]:
-    """A run's per-epoch series: FD, the ACP statistic and the penalty, each the largest over steps."""
+def epoch_table(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run's per-epoch series: FD, the ACP statistic and the penalty, each the largest over steps, the
+    latter two per step as well (``*_steps``: one row per epoch), and the run's training seconds."""
     return {
         "fd": [e["fd"] if e.get("fd") is not None else math.nan for e in history],
         "autocorr": [max(s["autocorr"] for s in e["steps"]) for e in history],
         "penalty": [max(s["penalty"] for s in e["steps"]) for e in history],
+        "autocorr_steps": [[s["autocorr"] for s in e["steps"]] for e in history],
+        "penalty_steps": [[s["penalty"] for s in e["steps"]] for e in history],
+        "train_seconds": sum(e["seconds"] for e in history),
     }
 
 
@@ -120,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         if args.epochs < 1:
             raise PbitgenError(f"--epochs must be >= 1, not {args.epochs}")
         base = base.replace(train={"epochs": args.epochs})
+    if args.draws < 0:
+        raise PbitgenError(f"--draws must be >= 0, not {args.draws}")
     if not base.train.eval_samples:
         raise PbitgenError(f"{args.config}: field 'train.eval_samples' is 0; expected > 0 (the per-epoch FD)")
     scheduler = checked_scheduler(args.scheduler)
@@ -136,9 +142,9 @@ def run(args: argparse.Namespace) -> int:
             folder = out / f"{arm}-s{seed}"
             tc = vrun.train
             cost = base.config.schedule.steps if arm == "mebm" else 1
-            quality = make_quality(
-                clf, test_set.images, tc.eval_samples, tc.eval_sweeps or None, cost, seed, tc.eval_free_labels
-            )
+            # the per-epoch FD's reference: the test set, or the training images train() holds out
+            ref = train_set.images[-tc.heldout :] if tc.heldout else test_set.images
+            quality = make_quality(clf, ref, tc.eval_samples, tc.eval_sweeps or None, cost, seed, tc.eval_free_labels)
             history = finished(folder, vrun)
             if history is None:
                 print(f"{LABELS[arm]}, seed {seed}: {tc.epochs} epochs x {tc.updates_per_epoch} updates -> {folder}")
@@ -175,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     doc = {"config": json.loads(base.to_json()), "summary": summary, "runs": {a: {str(s): r for s, r in v.items()}
            for a, v in runs.items()}}  # fmt: skip
     with written_together():
-        plots.stability_png(png, runs, title)
+        plots.stability_png(png, runs, title, free_labels=base.train.eval_free_labels)
         save_text(table_path, json.dumps(doc, indent=1) + "\n")
     print(f"figure -> {png}, table -> {table_path}")
     return 0
