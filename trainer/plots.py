@@ -69,13 +69,7 @@ def curves_png(path: str | Path, runs: dict[str, list[dict[str, Any]]], title: s
     ax2.set(xlabel="epoch", ylabel="autocorrelation at the ACP lag (mean over steps)", title="mixing")
     ax1.legend()
     ax2.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write(path, lambda f: f.write(buf.getvalue()))
+    save_figure(fig, path, title)
 
 
 def stability_png(
@@ -103,6 +97,13 @@ def stability_png(
             ax.fill_between(ep, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2, linewidth=0)
             ax.set(xlabel="epoch", ylabel=ylabel, title=panel)
     axes[0].legend()
+    save_figure(fig, path, title)
+
+
+def save_figure(fig: Any, path: str | Path, title: str = "") -> None:
+    """Title, lay out and write a matplotlib figure as a PNG (atomically), then free it."""
+    import matplotlib.pyplot as plt
+
     if title:
         fig.suptitle(title)
     fig.tight_layout()
