@@ -357,6 +357,7 @@ def train_epoch(
     st = StepState(**{k: v.copy() for k, v in state.arrays().items()})
     count, lam, a_prev = int(st.scalars[0]), float(st.scalars[1]), float(st.scalars[2])
     total = tc.epochs * tc.updates_per_epoch
+    neg_warmup = tc.neg_warmup or tc.warmup
     gaps = []
     g_sum = np.zeros(len(graph.edges) + graph.n)
     g_sq = np.zeros_like(g_sum)
@@ -375,7 +376,7 @@ def train_epoch(
                 neg.set_spins(lab, label_nodes)
         pos.set_spins(x_prev, pixel_nodes)
         pm, pp = pos.run_collect(st.coupling, h, 1.0, tc.warmup, tc.n_samples, tc.every, clamp=clamp_pos)
-        nm, npair = neg.run_collect(st.coupling, h, 1.0, tc.warmup, tc.n_samples, tc.every, clamp=clamp_neg)
+        nm, npair = neg.run_collect(st.coupling, h, 1.0, neg_warmup, tc.n_samples, tc.every, clamp=clamp_neg)
         gj, gb = moment_gradient(pm, pp, nm, npair, graph.edges, 1.0, lam)
         gaps.append(float(np.sqrt(np.mean(np.concatenate([pp - npair, pm - nm]) ** 2))))
         g = np.concatenate([gj, gb])
