@@ -189,6 +189,22 @@ def test_free_labels_change_the_negative_phase(monkeypatch):
     assert (free.bias[m.label_nodes] != 0).all()  # clamped +-1 against free: every label bias moves
 
 
+@pytest.mark.parametrize(("neg_warmup", "expected"), [(0, 3), (11, 11)])
+def test_negative_warmup_lengthens_only_the_negative_chains(monkeypatch, neg_warmup, expected):
+    warmups: dict[int, list[int]] = {}
+    real = gibbs.GibbsSampler.run_collect
+
+    def run_collect(sampler, J, h, beta, warmup, *args, **kw):
+        warmups.setdefault(id(sampler), []).append(warmup)
+        return real(sampler, J, h, beta, warmup, *args, **kw)
+
+    monkeypatch.setattr(gibbs.GibbsSampler, "run_collect", run_collect)
+    one_epoch(options_run(warmup=3, neg_warmup=neg_warmup))
+    pos, neg = warmups.values()  # the positive sampler runs first
+    assert pos == [3] * 6
+    assert neg == [expected] * 6
+
+
 def test_label_couplings_bounded_by_the_bias_path():
     run = options_run()
     m = dtm.new_dtm(run)
