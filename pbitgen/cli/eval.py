@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     ref = clf.features(test.images)
     k = args.sweeps or main.run.config.schedule.sweeps
     r = np.random.default_rng(args.seed)
-    rows: list[tuple[str, float, str, float | None, float | None]] = []
+    rows: list[tuple[str, float | None, str, float | None, float | None]] = []
     real = train.images[r.choice(len(train.images), n, replace=False)]
     rows.append(("real training images (floor)", fd(clf.features(real), ref), "-", None, None))
     indep = independent_pixels(train.images, main.run.dtm.gray_levels, n, r)
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     for sub, name in (("mebm", "MEBM (T=1)"), ("noacp", "DTM, no ACP"), (None, "DTM + ACP")):
         path = folder / sub if sub else folder
         if sub and not (path / "model.json").exists():
-            rows.append((name, float("nan"), "missing", None, None))
+            rows.append((name, None, "missing", None, None))  # null in the JSON: strict parsers reject NaN
             continue
         m = load_dtm(path) if sub else main
         cost = main.steps if m.steps == 1 else 1
@@ -168,11 +168,13 @@ def run(args: argparse.Namespace) -> int:
     for name, val, cost, ac, match in rows:
         ac_s = f"{ac:+.3f}" if ac is not None else "-"
         match_s = f"{match:.3f}" if match is not None else "-"
-        print(f"{name:38s} {val:8.2f}  {cost:>15s}  {ac_s:>14s}  {match_s:>11s}")
+        val_s = f"{val:.2f}" if val is not None else "-"
+        print(f"{name:38s} {val_s:>8s}  {cost:>15s}  {ac_s:>14s}  {match_s:>11s}")
     with written_together():
         if args.json:
             table = [{"row": a, "fd": b, "cost": c, "autocorr": d, "class_match": e} for a, b, c, d, e in rows]
-            save_text(args.json, json.dumps({"samples": n, "sweeps": k, "rows": table}, indent=1) + "\n")
+            text = json.dumps({"samples": n, "sweeps": k, "rows": table}, indent=1, allow_nan=False)
+            save_text(args.json, text + "\n")
         if args.grid and grid is not None:
             from pbitgen.trainer.plots import grid_png
 
