@@ -56,8 +56,9 @@ class IsingModel:
         }
 
 
-def read_npz(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Load the named arrays of an ``.npz`` without pickle; missing keys and non-npz files are errors."""
+def read_npz(path: str | Path, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Load the named arrays of an ``.npz`` without pickle; missing keys and non-npz files are errors.
+    The ``optional`` arrays (fields added to a format later) are read too where the file has them."""
     path = Path(path)
     if not path.exists():
         raise PbitgenError(f"{path}: no such file")
@@ -81,7 +82,7 @@ def read_npz(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
             if missing:
                 raise PbitgenError(f"{path}: field '{missing[0]}' is missing; expected arrays {', '.join(keys)}")
             out = {}
-            for k in keys:
+            for k in (*keys, *(k for k in optional if k in z.files)):
                 try:
                     out[k] = z[k]
                 except ValueError as e:

@@ -8,7 +8,7 @@ import pytest
 from pbitgen.cli import main
 from pbitgen.errors import PbitgenError
 from pbitgen.model.graph import graph_from_arrays
-from pbitgen.model.io import IsingModel, load_ising, save_ising
+from pbitgen.model.io import IsingModel, load_ising, read_npz, save_ising
 
 
 def good_arrays() -> dict[str, np.ndarray]:
@@ -81,6 +81,17 @@ def test_pickled_arrays_are_refused(tmp_path):
     p = write(tmp_path, J=np.array([{"evil": 1}, 2, 3, 4], dtype=object))
     with pytest.raises(PbitgenError, match=r"field 'J' holds pickled objects; only plain arrays are read$"):
         load_ising(p)
+
+
+def test_optional_arrays_are_read_where_present_and_checked_like_the_rest(tmp_path):
+    np.savez(tmp_path / "with.npz", a=np.arange(3), b=np.int64(7))
+    np.savez(tmp_path / "without.npz", a=np.arange(3))
+    both = read_npz(tmp_path / "with.npz", ("a",), optional=("b",))
+    assert sorted(both) == ["a", "b"] and int(both["b"]) == 7
+    assert sorted(read_npz(tmp_path / "without.npz", ("a",), optional=("b",))) == ["a"]
+    np.savez(tmp_path / "pickled.npz", a=np.arange(3), b=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(PbitgenError, match=r"pickled\.npz: field 'b' holds pickled objects"):
+        read_npz(tmp_path / "pickled.npz", ("a",), optional=("b",))
 
 
 def test_truncated_and_foreign_files(tmp_path):

@@ -73,7 +73,7 @@ class Classifier:
 def load_classifier(path: str | Path) -> Classifier:
     """Load and validate classifier weights (one line naming the file and field on any problem)."""
     path = Path(path)
-    a = read_npz(path, KEYS)
+    a = read_npz(path, KEYS, optional=(LEVELS_KEY,))
     side = int(a["side"]) if a["side"].shape == () and np.issubdtype(a["side"].dtype, np.integer) else -1
     if side not in (14, 28):
         raise PbitgenError(f"{path}: field 'side' must be 14 or 28, not {a['side']!r}")
@@ -85,10 +85,9 @@ def load_classifier(path: str | Path) -> Classifier:
         if not np.isfinite(a[k]).all():
             raise PbitgenError(f"{path}: field '{k}' must be finite")
     levels = 1
-    with np.load(path, allow_pickle=False) as z:
-        if LEVELS_KEY in z.files:
-            raw = z[LEVELS_KEY]
-            levels = int(raw) if raw.shape == () and np.issubdtype(raw.dtype, np.integer) else -1
+    if LEVELS_KEY in a:
+        raw = a[LEVELS_KEY]
+        levels = int(raw) if raw.shape == () and np.issubdtype(raw.dtype, np.integer) else -1
     if not 1 <= levels <= 255:
         raise PbitgenError(f"{path}: field '{LEVELS_KEY}' must be an integer in 1..255")
     weights = (a[k].astype(np.float32) for k in shapes)
