@@ -77,6 +77,36 @@ def place_nodes(graph: Graph, n_pixels: int, n_labels: int, seed: int, group: in
     return pix.astype(np.int64), rest[:n_labels].astype(np.int64)
 
 
+def place_on_grid(
+    graph: Graph, side: int, torus: bool, image_side: int, n_labels: int, seed: int, group: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """The image laid over a ``side`` x ``side`` lattice (node ``r * side + c``): pixel (i, j)'s ``group``
+    nodes are the free nodes of colour 0 nearest the centre of its cell, ((i + 1/2) s, (j + 1/2) s) with
+    s = ``side / image_side`` (torus distance with ``torus``), taken in pixel order; the label nodes are a
+    seeded draw from the nodes left. Returns ``(pixel_nodes, label_nodes)`` as :func:`place_nodes` does."""
+    pool = np.flatnonzero(graph.colors == 0)
+    if image_side * image_side * group + n_labels > len(pool):
+        raise ValueError(
+            f"{image_side}x{image_side} pixels of {group} nodes and {n_labels} label nodes do not fit on the "
+            f"{len(pool)} nodes of colour 0"
+        )
+    rows, cols = np.divmod(pool, side)
+    free = np.ones(len(pool), dtype=bool)
+    step = side / image_side
+    out: list[np.ndarray] = []
+    for i in range(image_side):
+        for j in range(image_side):
+            dr, dc = np.abs(rows - (i + 0.5) * step), np.abs(cols - (j + 0.5) * step)
+            if torus:
+                dr, dc = np.minimum(dr, side - dr), np.minimum(dc, side - dc)
+            dist = np.where(free, dr * dr + dc * dc, np.inf)
+            pick = np.argsort(dist, kind="stable")[:group]  # ties go to the lower node
+            free[pick] = False
+            out.append(pool[pick])
+    rest = np.random.default_rng(seed).permutation(pool[free])
+    return np.concatenate(out).astype(np.int64), rest[:n_labels].astype(np.int64)
+
+
 def _groups(graph: Graph, order: np.ndarray, count: int, size: int) -> np.ndarray:
     """``count`` groups of ``size`` distinct nodes of ``order`` (a permutation of colour 0), concatenated: each
     group's first node is the next unused one of ``order``, the others the unused nodes that share the most
@@ -175,10 +205,18 @@ class DTM:
 
 
 def new_dtm(run: RunConfig) -> DTM:
-    """An untrained DTM: placement from ``dtm.placement_seed``, couplings ~ N(0, init_scale), biases 0."""
-    graph = build_graph(run.config.graph)
+    """An untrained DTM: placement from ``dtm.placement`` and ``dtm.placement_seed``, couplings ~ N(0,
+    init_scale), biases 0."""
+    gc = run.config.graph
+    graph = build_graph(gc)
     d = run.dtm
-    pix, lab = place_nodes(graph, d.n_visible, N_CLASSES * d.label_nodes, d.placement_seed, d.gray_levels)
+    n_labels = N_CLASSES * d.label_nodes
+    if d.placement == "grid":
+        if gc.kind != "grid":
+            raise ValueError(f"dtm.placement = 'grid' needs a grid graph, not graph.kind = {gc.kind!r}")
+        pix, lab = place_on_grid(graph, gc.side, gc.torus, d.image_side, n_labels, d.placement_seed, d.gray_levels)
+    else:
+        pix, lab = place_nodes(graph, d.n_visible, n_labels, d.placement_seed, d.gray_levels)
     r = np.random.default_rng([run.train.seed, 0xD7])
     t = run.config.schedule.steps
     coupling = r.normal(0.0, run.train.init_scale, (t, len(graph.edges)))
@@ -380,6 +418,7 @@ def save_dtm(folder: str | Path, model: DTM) -> None:
                 "edges": len(model.graph.edges),
             },
             "placement": {
+                "kind": model.run.dtm.placement,
                 "seed": model.run.dtm.placement_seed,
                 "colour": 0,
                 "pixels": model.run.dtm.n_pixels,

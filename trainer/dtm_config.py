@@ -45,8 +45,14 @@ class DTMConfig:
         lambda of the forward process for pixels (the replication uses 0.9).
     time_offset : float
         The replication's offset of the noise times (0.15).
+    placement : str
+        Where the pixel nodes sit on colour 0: ``"random"`` (default; the paper's: seeded, anywhere) or
+        ``"grid"``: the image laid over the lattice, each pixel on the free node nearest its own spot (a
+        grayscale pixel's nodes on the nearest few), so neighbouring pixels share hidden neighbours and the
+        couplings model an image's local correlations directly (needs a ``grid`` graph).
     placement_seed : int
-        Seed of the random placement of pixel and label nodes on colour 0 of the grid.
+        Seed of the random placement of pixel and label nodes on colour 0 of the grid (``"grid"``: of the
+        label nodes only).
     binarize_threshold : float
         A pixel (scaled to [0, 1], after 2x2 means at side 14) is 1 iff it is >= this (the replication
         uses 0.1; default 0.5).
@@ -67,6 +73,7 @@ class DTMConfig:
     label_nodes: int = 0
     noise_rate: float = 0.9
     time_offset: float = 0.15
+    placement: str = "random"
     placement_seed: int = 1
     binarize_threshold: float = 0.5
     fresh_hidden: bool = False
@@ -78,6 +85,8 @@ class DTMConfig:
         _int("label_nodes", self.label_nodes, 0, 64)
         _real("noise_rate", self.noise_rate, 1e-6, 100.0)
         _real("time_offset", self.time_offset, 0.0, 0.99)
+        if self.placement not in ("random", "grid"):
+            raise ValueError(f"placement must be 'random' or 'grid', not {self.placement!r}")
         _int("placement_seed", self.placement_seed, 0, (1 << 63) - 1)
         _real("binarize_threshold", self.binarize_threshold, 1e-6, 1.0)
         _bool("fresh_hidden", self.fresh_hidden)
