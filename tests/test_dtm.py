@@ -46,6 +46,50 @@ def test_placement():
         dtm.place_nodes(g, 196, 100, 7)
 
 
+def grid_distance(pix: np.ndarray, side: int, image_side: int, group: int) -> np.ndarray:
+    """Torus distance of each pixel node from the centre of its pixel's cell laid over the lattice."""
+    r, c = np.divmod(pix, side)
+    i, j = np.divmod(np.arange(image_side * image_side).repeat(group), image_side)
+    step = side / image_side
+    dr, dc = np.abs(r - (i + 0.5) * step), np.abs(c - (j + 0.5) * step)
+    return np.hypot(np.minimum(dr, side - dr), np.minimum(dc, side - dc))
+
+
+@pytest.mark.parametrize(("side", "image_side", "group", "within"), [(70, 28, 1, 1.0), (36, 14, 3, 2.0)])
+def test_grid_placement_lays_the_image_over_the_lattice(side, image_side, group, within):
+    """Each pixel's nodes sit next to its cell's centre (colour 0 is a checkerboard: its nearest node is at
+    most 1 away; a grayscale pixel's 3 nodes within 2); only the label nodes depend on the seed."""
+    run = RunConfig.from_dict(
+        {
+            "graph": {"side": side, "pattern": "G12", "torus": True},
+            "dtm": {"image_side": image_side, "placement": "grid", "gray_levels": group, "label_nodes": 2},
+        }
+    )
+    m = dtm.new_dtm(run)
+    pix, lab = m.pixel_nodes, m.label_nodes
+    both = np.concatenate([pix, lab])
+    assert len(pix) == image_side**2 * group and len(lab) == 20
+    assert len(np.unique(both)) == len(both) and (m.graph.colors[both] == 0).all()
+    assert grid_distance(pix, side, image_side, group).max() <= within
+    other = dtm.new_dtm(run.replace(dtm={"placement_seed": 2}))
+    assert np.array_equal(other.pixel_nodes, pix) and not np.array_equal(other.label_nodes, lab)
+    # random placement puts pixels anywhere: far from their cells
+    assert grid_distance(dtm.new_dtm(run.replace(dtm={"placement": "random"})).pixel_nodes, side, image_side,
+                         group).mean() > 5 * within  # fmt: skip
+
+
+def test_grid_placement_refuses_what_it_cannot_lay_out():
+    g = build_graph(tiny_run().config.graph)
+    with pytest.raises(ValueError, match=r"^14x14 pixels of 1 nodes and 100 label nodes do not fit on the 242 nodes"):
+        dtm.place_on_grid(g, 22, True, 14, 100, 1)
+    edges = {"kind": "edges", "n_nodes": 400, "edges": [[0, 1]]}
+    run = RunConfig.from_dict({"graph": edges, "dtm": {"image_side": 14, "placement": "grid"}})
+    with pytest.raises(ValueError, match=r"^dtm.placement = 'grid' needs a grid graph, not graph.kind = 'edges'$"):
+        dtm.new_dtm(run)
+    with pytest.raises(ValueError, match=r"placement must be 'random' or 'grid', not 'spiral'"):
+        tiny_run().replace(dtm={"placement": "spiral"})
+
+
 def test_label_spins():
     s = dtm.label_spins(np.array([0, 9]), 2)
     assert s.shape == (2, 20) and s[0, :2].tolist() == [1, 1] and s[0, 2:].max() == -1 and s[1, -2:].min() == 1
