@@ -189,8 +189,11 @@ def test_free_labels_change_the_negative_phase(monkeypatch):
     assert (free.bias[m.label_nodes] != 0).all()  # clamped +-1 against free: every label bias moves
 
 
-@pytest.mark.parametrize(("neg_warmup", "expected"), [(0, 3), (11, 11)])
-def test_negative_warmup_lengthens_only_the_negative_chains(monkeypatch, neg_warmup, expected):
+@pytest.mark.parametrize(
+    ("neg_warmup", "start", "epoch", "expected"), [(0, 0, 0, 3), (11, 0, 0, 11), (11, 2, 1, 3), (11, 2, 2, 11)]
+)
+def test_negative_warmup_lengthens_only_the_negative_chains(monkeypatch, neg_warmup, start, epoch, expected):
+    """``neg_warmup`` reaches the negative phase only, from epoch ``neg_warmup_from`` on."""
     warmups: dict[int, list[int]] = {}
     real = gibbs.GibbsSampler.run_collect
 
@@ -199,7 +202,11 @@ def test_negative_warmup_lengthens_only_the_negative_chains(monkeypatch, neg_war
         return real(sampler, J, h, beta, warmup, *args, **kw)
 
     monkeypatch.setattr(gibbs.GibbsSampler, "run_collect", run_collect)
-    one_epoch(options_run(warmup=3, neg_warmup=neg_warmup))
+    run = options_run(warmup=3, neg_warmup=neg_warmup, neg_warmup_from=start)
+    x0, _ = tiny_data()
+    m = dtm.new_dtm(run)
+    state = StepState.initial(m.coupling[0], m.bias[0], run.train.batch, 0.01, 5)
+    train_epoch(run, 1, epoch, state, m.pixel_nodes, m.label_nodes, 0.5, x0, np.zeros(len(x0), dtype=int))
     pos, neg = warmups.values()  # the positive sampler runs first
     assert pos == [3] * 6
     assert neg == [expected] * 6

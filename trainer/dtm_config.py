@@ -119,10 +119,11 @@ class TrainConfig:
         Chains (= images) per gradient estimate, in both phases; the negative chains persist (PCD).
     warmup, n_samples, every : int
         Per phase: sweeps before the first snapshot, snapshots averaged, sweeps between them.
-    neg_warmup : int
-        The negative phase's sweeps before its first snapshot, when it needs more than the positive phase
-        (0 = ``warmup``). Its persistent chains start each update from the state a different image left,
-        so short ones carry that image with them: the short-run bias that long generation then exposes.
+    neg_warmup, neg_warmup_from : int
+        The negative phase's sweeps before its first snapshot from epoch ``neg_warmup_from`` on (counted
+        from 0), when it needs more than the positive phase (0 = ``warmup``). Its persistent chains start
+        each update from the state a different image left, so short ones carry that image with them: the
+        short-run bias that long generation then exposes. Before that epoch both phases use ``warmup``.
     lr, lr_final, adam_b1, adam_b2 : float
         Adam with a cosine decay of the step size from ``lr`` to ``lr_final``.
     lr_tail : float
@@ -181,6 +182,7 @@ class TrainConfig:
     batch: int = 128
     warmup: int = 16
     neg_warmup: int = 0
+    neg_warmup_from: int = 0
     n_samples: int = 4
     every: int = 4
     lr: float = 0.02
@@ -219,6 +221,7 @@ class TrainConfig:
         _int("batch", self.batch, 1, 1 << 16)
         _int("warmup", self.warmup, 0, 1 << 16)
         _int("neg_warmup", self.neg_warmup, 0, 1 << 16)
+        _int("neg_warmup_from", self.neg_warmup_from, 0, 100000)
         _int("n_samples", self.n_samples, 1, 1 << 16)
         _int("every", self.every, 1, 1 << 16)
         for name in ("lr", "lr_final"):

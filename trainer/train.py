@@ -357,7 +357,7 @@ def train_epoch(
     st = StepState(**{k: v.copy() for k, v in state.arrays().items()})
     count, lam, a_prev = int(st.scalars[0]), float(st.scalars[1]), float(st.scalars[2])
     total = tc.epochs * tc.updates_per_epoch
-    neg_warmup = tc.neg_warmup or tc.warmup
+    neg_warmup = tc.neg_warmup if tc.neg_warmup and epoch >= tc.neg_warmup_from else tc.warmup
     gaps = []
     g_sum = np.zeros(len(graph.edges) + graph.n)
     g_sq = np.zeros_like(g_sum)
