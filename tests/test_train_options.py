@@ -212,6 +212,11 @@ def test_negative_warmup_lengthens_only_the_negative_chains(monkeypatch, neg_war
     assert neg == [expected] * 6
 
 
+def test_negative_warmup_from_needs_a_negative_warmup():
+    with pytest.raises(ValueError, match=r"^train\.neg_warmup_from needs neg_warmup > 0"):
+        options_run(neg_warmup_from=3)
+
+
 def test_label_couplings_bounded_by_the_bias_path():
     run = options_run()
     m = dtm.new_dtm(run)

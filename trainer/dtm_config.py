@@ -121,7 +121,7 @@ class TrainConfig:
         Per phase: sweeps before the first snapshot, snapshots averaged, sweeps between them.
     neg_warmup, neg_warmup_from : int
         The negative phase's sweeps before its first snapshot from epoch ``neg_warmup_from`` on (counted
-        from 0), when it needs more than the positive phase (0 = ``warmup``). Its persistent chains start
+        from 0: 17 is the 18th epoch of the logs), in place of ``warmup`` (0 = ``warmup``). Its persistent chains start
         each update from the state a different image left, so short ones carry that image with them: the
         short-run bias that long generation then exposes. Before that epoch both phases use ``warmup``.
     lr, lr_final, adam_b1, adam_b2 : float
@@ -222,6 +222,8 @@ class TrainConfig:
         _int("warmup", self.warmup, 0, 1 << 16)
         _int("neg_warmup", self.neg_warmup, 0, 1 << 16)
         _int("neg_warmup_from", self.neg_warmup_from, 0, 100000)
+        if self.neg_warmup_from and not self.neg_warmup:
+            raise ValueError("neg_warmup_from needs neg_warmup > 0 (the sweeps to switch to)")
         _int("n_samples", self.n_samples, 1, 1 << 16)
         _int("every", self.every, 1, 1 << 16)
         for name in ("lr", "lr_final"):
