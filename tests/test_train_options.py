@@ -148,13 +148,14 @@ class Recorder:
         monkeypatch.setattr(gibbs.GibbsSampler, "set_spins", set_spins)
 
 
-def one_epoch(run, classes=3):
+def one_epoch(run, classes=3, epoch=0):
     x0, _ = tiny_data()
     m = dtm.new_dtm(run)
     tc = run.train
     state = StepState.initial(m.coupling[0], m.bias[0], tc.batch, tc.penalty_init, 5, tc.ema > 0)
     labels = np.full(len(x0), classes)
-    st, _ = train_epoch(run, 1, 0, state, m.pixel_nodes, m.label_nodes, float(m.input_coupling[0]), x0, labels)
+    w = float(m.input_coupling[0])
+    st, _ = train_epoch(run, 1, epoch, state, m.pixel_nodes, m.label_nodes, w, x0, labels)
     return m, state, st
 
 
@@ -202,11 +203,7 @@ def test_negative_warmup_lengthens_only_the_negative_chains(monkeypatch, neg_war
         return real(sampler, J, h, beta, warmup, *args, **kw)
 
     monkeypatch.setattr(gibbs.GibbsSampler, "run_collect", run_collect)
-    run = options_run(warmup=3, neg_warmup=neg_warmup, neg_warmup_from=start)
-    x0, _ = tiny_data()
-    m = dtm.new_dtm(run)
-    state = StepState.initial(m.coupling[0], m.bias[0], run.train.batch, 0.01, 5)
-    train_epoch(run, 1, epoch, state, m.pixel_nodes, m.label_nodes, 0.5, x0, np.zeros(len(x0), dtype=int))
+    one_epoch(options_run(warmup=3, neg_warmup=neg_warmup, neg_warmup_from=start), epoch=epoch)
     pos, neg = warmups.values()  # the positive sampler runs first
     assert pos == [3] * 6
     assert neg == [expected] * 6

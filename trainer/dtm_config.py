@@ -121,9 +121,10 @@ class TrainConfig:
         Per phase: sweeps before the first snapshot, snapshots averaged, sweeps between them.
     neg_warmup, neg_warmup_from : int
         The negative phase's sweeps before its first snapshot from epoch ``neg_warmup_from`` on (counted
-        from 0: 17 is the 18th epoch of the logs), in place of ``warmup`` (0 = ``warmup``). Its persistent chains start
-        each update from the state a different image left, so short ones carry that image with them: the
-        short-run bias that long generation then exposes. Before that epoch both phases use ``warmup``.
+        from 0: 17 is the 18th epoch of the logs), in place of ``warmup`` (0 = ``warmup``). Its persistent
+        chains start each update from the state a different image left, so short ones carry that image
+        with them: the short-run bias that long generation then exposes. Before that epoch both phases use
+        ``warmup``.
     lr, lr_final, adam_b1, adam_b2 : float
         Adam with a cosine decay of the step size from ``lr`` to ``lr_final``.
     lr_tail : float
