@@ -102,6 +102,20 @@ def snr_stats(snr: np.ndarray) -> dict[str, float]:
     return {"snr_median": float(min(np.median(snr), 1e9)), "snr_above_1": float(np.mean(snr > 1.0))}
 
 
+def phase_clamps(
+    n: int, pixel_nodes: np.ndarray, label_nodes: np.ndarray, free_labels_negative: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The nodes each training phase holds fixed, as boolean masks ``(positive, negative)`` of shape (n,):
+    the label nodes in both (in the positive one only with ``free_labels_negative``), the pixels in the
+    positive one."""
+    negative = np.zeros(n, dtype=bool)
+    negative[label_nodes] = not free_labels_negative
+    positive = negative.copy()
+    positive[label_nodes] = True
+    positive[pixel_nodes] = True
+    return positive, negative
+
+
 def label_edges(graph: Graph, label_nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Edges that touch a label node, and the other (non-label) node of each: what folding a class adds to."""
     is_label = np.zeros(graph.n, dtype=bool)
@@ -348,11 +362,7 @@ def train_epoch(
     flip_rng = np.random.default_rng([tc.seed, t, epoch, 4])  # label noise: its own stream
     pos = GibbsSampler(graph, tc.batch, _seed(tc.seed, t, epoch, 1), spins=state.pos_spins, parallel=parallel)
     neg = GibbsSampler(graph, tc.batch, _seed(tc.seed, t, epoch, 2), spins=state.neg_spins, parallel=parallel)
-    clamp_neg = np.zeros(graph.n, dtype=bool)
-    clamp_neg[label_nodes] = not tc.free_labels_negative
-    clamp_pos = clamp_neg.copy()
-    clamp_pos[label_nodes] = True
-    clamp_pos[pixel_nodes] = True
+    clamp_pos, clamp_neg = phase_clamps(graph.n, pixel_nodes, label_nodes, tc.free_labels_negative)
     bound = label_edges(graph, label_nodes) if tc.label_bound == "bias" and len(label_nodes) else None
     st = StepState(**{k: v.copy() for k, v in state.arrays().items()})
     count, lam, a_prev = int(st.scalars[0]), float(st.scalars[1]), float(st.scalars[2])

@@ -18,7 +18,7 @@ from signal import SIGPIPE
 from pbitgen import __version__
 from pbitgen.errors import PbitgenError
 
-from . import eval, fpga, graph, mutate, power, regress, sample, sim, stability, synth, train, verilog
+from . import eval, fpga, graph, mutate, power, regress, sample, sim, stability, synth, train, verilog, warmup
 from .common import Terminated, signals_raise
 
 COMMANDS = {
@@ -28,6 +28,7 @@ COMMANDS = {
         stability,
         "the Fig.-5b experiment: DTM with and without ACP and the MEBM over epochs, several seeds",
     ),
+    "warmup": (warmup, "short-run bias of a model's training moments against the chains' warm-up sweeps"),
     "eval": (eval, "quality table of a model folder: FD in the project's classifier features, autocorrelation"),
     "sample": (sample, "sample a Boltzmann machine (float reference or bit-exact golden model)"),
     "verilog": (verilog, "generate the sampling array's Verilog, register map and memory images"),

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,21 @@ def count(text: str) -> int:
     except InvalidOperation:
         pass
     raise argparse.ArgumentTypeError(f"invalid count {text!r}; expected a whole number such as 1000 or 1e3")
+
+
+def int_list(what: str, minimum: int) -> Callable[[str], list[int]]:
+    """An argparse type for comma-separated distinct integers ``>= minimum`` (``what`` names them in errors)."""
+
+    def parse(text: str) -> list[int]:
+        try:
+            out = [int(s) for s in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated integers like 1,2, not {text!r}") from None
+        if len(set(out)) != len(out) or min(out) < minimum:
+            raise argparse.ArgumentTypeError(f"expected distinct {what} >= {minimum}, not {text!r}")
+        return out
+
+    return parse
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:

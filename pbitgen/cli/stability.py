@@ -22,7 +22,7 @@ from pbitgen.errors import PbitgenError
 from pbitgen.model.io import save_text, written_together
 from pbitgen.trainer.dtm_config import RunConfig
 
-from .common import check_output_file, check_output_folder, count
+from .common import check_output_file, check_output_folder, count, int_list
 from .train import LABELS, VARIANTS, add_scheduler_argument, checked_scheduler, finished, make_quality, variant_run
 
 DEFAULT_CONFIG = "configs/fig5b.toml"
@@ -32,20 +32,11 @@ LATE = 10
 DRAW_SEED = 10_000
 
 
-def seeds(text: str) -> list[int]:
-    """An argparse type: comma-separated distinct seeds, e.g. ``1,2``."""
-    try:
-        out = [int(s) for s in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 1,2, not {text!r}") from None
-    if len(set(out)) != len(out) or min(out) < 0:
-        raise argparse.ArgumentTypeError(f"expected distinct seeds >= 0, not {text!r}")
-    return out
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", default=DEFAULT_CONFIG, help="run config (default: %(default)s)")
-    p.add_argument("--seeds", type=seeds, default=[1, 2], metavar="S,S", help="training seeds (default: 1,2)")
+    p.add_argument(
+        "--seeds", type=int_list("seeds", 0), default=[1, 2], metavar="S,S", help="training seeds (default: 1,2)"
+    )
     p.add_argument(
         "--arms", default=",".join(VARIANTS), metavar="A,A", help="arms among acp, noacp, mebm (default: all)"
     )
