@@ -32,6 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="DIR", help="Fashion-MNIST IDX folder (default: the Debian package's)")
     p.add_argument("--json", metavar="FILE", help="also write the table as JSON")
     p.add_argument(
+        "--per-step",
+        action="store_true",
+        help="also run each step alone on noised training images and give its FD (where quality is lost)",
+    )
+    p.add_argument(
         "--grid",
         metavar="FILE.png",
         help="write generated (DTM + ACP; a column per class when conditional) and real images as a PNG grid",
@@ -136,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     k = args.sweeps or main.run.config.schedule.sweeps
     r = np.random.default_rng(args.seed)
     rows: list[tuple[str, float | None, str, float | None, float | None]] = []
-    real = train.images[r.choice(len(train.images), n, replace=False)]
+    chosen = r.choice(len(train.images), n, replace=False)
+    real = train.images[chosen]
     rows.append(("real training images (floor)", fd(clf.features(real), ref), "-", None, None))
     indep = independent_pixels(train.images, main.run.dtm.gray_levels, n, r)
     rows.append(("independent pixels (data marginals)", fd(clf.features(indep), ref), "-", None, None))
@@ -170,10 +176,21 @@ def run(args: argparse.Namespace) -> int:
         match_s = f"{match:.3f}" if match is not None else "-"
         val_s = f"{val:.2f}" if val is not None else "-"
         print(f"{name:38s} {val_s:>8s}  {cost:>15s}  {ac_s:>14s}  {match_s:>11s}")
+    per_step = []
+    if args.per_step:
+        from pbitgen.trainer.stepfd import step_fds
+
+        labels = train.labels[chosen] if main.conditional else None
+        print(f"each step alone on {n} noised training images, FD against the test images at its output time:")
+        print(f"{'step':>4s} {'input x^t':>10s} {'output':>8s} {'real x^t-1 (floor)':>19s}")
+        for s in step_fds(main, clf.features, train.flat[chosen], labels, test.flat, args.seed, k):
+            print(f"{s.step:4d} {s.fd_input:10.2f} {s.fd_output:8.2f} {s.fd_floor:19.2f}")
+            per_step.append({"step": s.step, "fd_input": s.fd_input, "fd_output": s.fd_output, "fd_floor": s.fd_floor})
     with written_together():
         if args.json:
             table = [{"row": a, "fd": b, "cost": c, "autocorr": d, "class_match": e} for a, b, c, d, e in rows]
-            text = json.dumps({"samples": n, "sweeps": k, "rows": table}, indent=1, allow_nan=False)
+            doc = {"samples": n, "sweeps": k, "rows": table, **({"steps": per_step} if per_step else {})}
+            text = json.dumps(doc, indent=1, allow_nan=False)
             save_text(args.json, text + "\n")
         if args.grid and grid is not None:
             from pbitgen.trainer.plots import grid_png

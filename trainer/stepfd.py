@@ -1,0 +1,63 @@
+"""Where a DTM loses quality: each step's FD on its own, fed real noised images instead of the previous
+step's samples.
+
+Generation chains T steps, so the FD of its images mixes the errors of all of them. :func:`step_fds` runs
+each step ``t`` alone on training images noised to the step's input time, ``x^t``, and compares its output
+with test images noised to the output time, ``x^{t-1}``, in the classifier's features. The same training
+images noised to the output time give the row's floor: what a perfect step would score on these images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import noise, time_grid
+from .dtm import DTM, decode, denoise_step, sweep_betas
+from .fd import fd
+from .train import _seed
+
+
+@dataclass(frozen=True)
+class StepFD:
+    """Step ``t`` alone: FD of its input ``x^t``, of its output and of real ``x^{t-1}`` (the floor), each
+    against test images at ``x^{t-1}``."""
+
+    step: int
+    fd_input: float
+    fd_output: float
+    fd_floor: float
+
+
+def step_fds(
+    model: DTM,
+    features: Callable[[np.ndarray], np.ndarray],
+    x0: np.ndarray,
+    labels: np.ndarray | None,
+    test_x0: np.ndarray,
+    seed: int,
+    sweeps: int | None = None,
+) -> list[StepFD]:
+    """Each step of ``model`` run alone (:func:`~pbitgen.trainer.dtm.denoise_step`, the model's schedule or
+    ``sweeps`` per step) on ``x0`` (visible spins, one chain each) noised to its input time, conditioned on
+    ``labels`` (the images' classes; ``None`` for an unconditional model), measured against ``test_x0``
+    noised to its output time. ``features`` maps images to classifier features."""
+    from pbitgen.model.gibbs import GibbsSampler  # numba: imported when sampling
+
+    grid, rate, offset = time_grid(model.steps), model.run.dtm.noise_rate, model.run.dtm.time_offset
+    betas = sweep_betas(model, sweeps)
+    out = []
+    for t in range(1, model.steps + 1):
+        r = np.random.default_rng([seed, t])
+        t_out = grid[t - 1] * (1.0 - offset)
+        ref = features(decode(model, noise(test_x0, rate, t_out, r)))
+        x_in = noise(x0, rate, grid[t] * (1.0 + offset), r)
+        sampler = GibbsSampler(model.graph, len(x0), _seed(seed, t))
+        sampler.set_spins(x_in, model.pixel_nodes)
+        denoise_step(model, sampler, t, labels, betas)
+        made = decode(model, np.asarray(sampler.spins)[:, model.pixel_nodes])
+        real = decode(model, noise(x0, rate, t_out, r))
+        out.append(StepFD(t, fd(features(decode(model, x_in)), ref), fd(features(made), ref), fd(features(real), ref)))
+    return out
