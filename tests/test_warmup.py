@@ -13,7 +13,7 @@ import pytest
 from pbitgen.cli import main
 from pbitgen.trainer.data import DEFAULT_ROOT, load_for
 from pbitgen.trainer.dtm import DTM, load_dtm
-from pbitgen.trainer.warmup import phase_bias
+from pbitgen.trainer.warmup import Batch, draw_batch, phase_bias
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "weights" / "default"
@@ -29,7 +29,9 @@ def test_bias_is_seen_and_vanishes_with_a_long_warmup():
     an unbiased estimate lands within 25 % of the floor."""
     model = load_dtm(DEFAULT)
     data = load_for(model.run.dtm, "train", 3000)
-    res = phase_bias(model, 1, data.flat, data.labels, [0, 400], chains=256, reference=400, seed=3)
+    r = np.random.default_rng(3)
+    batches = tuple(draw_batch(model, 1, data.flat, data.labels, 256, r) for _ in range(2))
+    res = phase_bias(model, 1, batches, [0, 400], reference=400, seed=3)
     assert [r.phase for r in res] == ["positive", "negative"]
     for r in res:
         assert 0.005 < r.noise < 0.05, r
@@ -78,10 +80,40 @@ def test_positive_chains_see_the_new_images():
     coupling = np.random.default_rng(5).normal(0, 0.8, m.coupling.shape)
     model = DTM(run, m.graph, coupling, m.bias, m.pixel_nodes, m.label_nodes)
     x0 = np.where(np.random.default_rng(6).random((400, 196)) < 0.5, 1, -1).astype(np.int8)
-    res = phase_bias(model, 1, x0, np.zeros(400, dtype=np.int64), [0, 100], chains=256, reference=100, seed=4)
+    r = np.random.default_rng(4)
+    batches = tuple(draw_batch(model, 1, x0, np.zeros(400, dtype=np.int64), 256, r) for _ in range(2))
+    res = phase_bias(model, 1, batches, [0, 100], reference=100, seed=4)
     positive = res[0]
     assert positive.phase == "positive" and positive.bias[0] > 3 * positive.noise, positive
     assert abs(positive.bias[100] / positive.noise - 1) < 0.25, positive
+
+
+def test_negative_chains_see_the_new_field():
+    """The negative phase's pixels are free, so only the field moves them: batch A's inputs are all +1,
+    B's all -1, and step 1's input coupling (0.60 in this two-step model) pulls the pixels after them.
+    Without warm-up the chains still hold A's pixels, far from the reference on B; a bias near the floor
+    would mean B's field never reached the chains. With ``free_labels_negative`` B's label spins must not
+    be written into the negative phase, or its bias without warm-up would rise for that reason alone. One
+    snapshot of 256 chains puts the floor near 0.08; the two references of one draw differ from a third
+    estimate by the floor within a few percent, so twice the floor is no draw."""
+    from .test_dtm import tiny_model
+
+    m = tiny_model(labels=1)
+    run = m.run.replace(train={"n_samples": 1, "free_labels_negative": True})
+    model = DTM(run, m.graph, m.coupling, m.bias, m.pixel_nodes, m.label_nodes)
+    w = float(model.input_coupling[0])
+
+    def batch(sign: int, label: int) -> Batch:
+        x = np.full((256, 196), sign, dtype=np.int8)
+        field = np.repeat(model.bias[0][None], 256, axis=0)
+        field[:, model.pixel_nodes] += w * x
+        return Batch(x, field, np.full((256, 10), 1 if label else -1, dtype=np.int8))
+
+    pos, neg = phase_bias(model, 1, (batch(1, 0), batch(-1, 0)), [0, 100], reference=100, seed=5)
+    assert neg.bias[0] > 2 * neg.noise and abs(neg.bias[100] / neg.noise - 1) < 0.25, neg
+    # the same images, only the labels differ: the free negative phase must not notice
+    pos, neg = phase_bias(model, 1, (batch(1, 0), batch(1, 1)), [0, 100], reference=100, seed=5)
+    assert abs(neg.bias[0] / neg.noise - 1) < 0.25 and pos.bias[0] > 2 * pos.noise, (pos, neg)
 
 
 @pytest.mark.parametrize(

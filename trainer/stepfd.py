@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import noise, time_grid
+from .data import noise, step_times
 from .dtm import DTM, decode, denoise_step, sweep_betas
 from .fd import fd
 from .train import _seed
@@ -46,14 +46,14 @@ def step_fds(
     noised to its output time. ``features`` maps images to classifier features."""
     from pbitgen.model.gibbs import GibbsSampler  # numba: imported when sampling
 
-    grid, rate, offset = time_grid(model.steps), model.run.dtm.noise_rate, model.run.dtm.time_offset
+    rate = model.run.dtm.noise_rate
     betas = sweep_betas(model, sweeps)
     out = []
     for t in range(1, model.steps + 1):
         r = np.random.default_rng([seed, t])
-        t_out = grid[t - 1] * (1.0 - offset)
+        t_out, t_in = step_times(model.steps, t, model.run.dtm.time_offset)
         ref = features(decode(model, noise(test_x0, rate, t_out, r)))
-        x_in = noise(x0, rate, grid[t] * (1.0 + offset), r)
+        x_in = noise(x0, rate, t_in, r)
         sampler = GibbsSampler(model.graph, len(x0), _seed(seed, t))
         sampler.set_spins(x_in, model.pixel_nodes)
         denoise_step(model, sampler, t, labels, betas)

@@ -7,13 +7,15 @@ previous images and the gradient is biased however large the batch. :func:`phase
 lean for one step of a trained model, in each phase as the trainer runs it (same clamps, fields, labels,
 ``n_samples`` and ``every``):
 
-1. chains are brought to equilibrium on the pairs of a batch A (``reference`` sweeps): the state a
-   persistent chain carries into an update;
+1. chains are brought to equilibrium on the pairs of a batch A (``reference`` sweeps). This idealises
+   the state a persistent chain carries into an update: the trainer's chains have run
+   ``warmup + (n_samples - 1) * every`` sweeps on the previous batch, after the batches before it;
 2. the batch switches to B, and the moments are collected after each candidate warm-up;
 3. two further runs collect them after ``reference`` sweeps of warm-up, with their own random streams.
 
 The bias of a warm-up is the RMS over edges of its pair moments minus the first reference's; the noise
-floor is the same RMS between the two references, which is what an unbiased warm-up scores too.
+floor is the same RMS between the two references, which is what an unbiased warm-up scores too. Both are
+distances between two noisy estimates, so the bias a warm-up leaves is about ``sqrt(bias**2 - noise**2)``.
 """
 
 from __future__ import annotations
@@ -48,68 +50,67 @@ class PhaseBias:
     bias: dict[int, float]
 
 
-def phase_bias(
-    model: DTM,
-    t: int,
-    x0: np.ndarray,
-    labels: np.ndarray,
-    warmups: list[int],
-    chains: int = 512,
-    reference: int = 400,
-    seed: int = 1,
-) -> list[PhaseBias]:
-    """The short-run bias of step ``t``'s positive and negative moments after each of ``warmups``.
+@dataclass(frozen=True)
+class Batch:
+    """One update's pairs as the trainer feeds them: ``x_prev`` (chains, visible nodes) clamps the positive
+    phase's pixels, ``field`` (chains, N) is the bias plus ``w_t x^t``, ``labels`` the label spins (chains,
+    label nodes) or ``None`` for an unconditional model."""
 
-    Parameters
-    ----------
-    model : DTM
-    t : int
-        Step, 1..T.
-    x0, labels : ndarray
-        Training images as visible spins (n, visible nodes) and their classes; two batches of ``chains``
-        are drawn from them.
-    warmups : list of int
-        Sweeps before the first snapshot, each measured.
-    chains : int
-        Chains per estimate (a batch).
-    reference : int
-        Sweeps of the equilibration on batch A and of the reference runs' warm-up.
-    seed : int
-        Everything random derives from ``(seed, t)``.
+    x_prev: np.ndarray
+    field: np.ndarray
+    labels: np.ndarray | None
+
+
+def draw_batch(model: DTM, t: int, x0: np.ndarray, labels: np.ndarray, chains: int, r: np.random.Generator) -> Batch:
+    """``chains`` training pairs of step ``t`` drawn from ``x0`` (visible spins) and their ``labels``, as
+    :func:`~pbitgen.trainer.train.train_epoch` builds an update's."""
+    idx = r.integers(0, len(x0), chains)
+    x_prev, x_in = step_pair(x0[idx], model.steps, t, model.run.dtm.noise_rate, model.run.dtm.time_offset, r)
+    field = np.repeat(model.bias[t - 1][None], chains, axis=0)
+    field[:, model.pixel_nodes] += float(model.input_coupling[t - 1]) * x_in
+    lab = label_spins(labels[idx], model.run.dtm.label_nodes) if model.conditional else None
+    return Batch(x_prev, field, lab)
+
+
+def phase_bias(
+    model: DTM, t: int, batches: tuple[Batch, Batch], warmups: list[int], reference: int = 400, seed: int = 1
+) -> list[PhaseBias]:
+    """The short-run bias of step ``t``'s positive and negative moments after each of ``warmups``, for
+    chains switched from ``batches[0]`` (A) to ``batches[1]`` (B) (:func:`draw_batch`; one chain per pair).
+
+    ``reference`` sweeps bring the chains to equilibrium on A and warm the two reference runs up on B.
+    Everything random derives from ``(seed, t)``. The label spins are set where the trainer sets them: in
+    both phases, or in the positive one only with ``train.free_labels_negative``.
     """
     from pbitgen.model.gibbs import GibbsSampler  # numba: imported when sampling
 
     tc, g = model.run.train, model.graph
-    r = np.random.default_rng([seed, t])
-    J, w = model.coupling[t - 1], float(model.input_coupling[t - 1])
-    batches = []
-    for _ in range(2):  # A, then B
-        idx = r.integers(0, len(x0), chains)
-        x_prev, x_in = step_pair(x0[idx], model.steps, t, model.run.dtm.noise_rate, model.run.dtm.time_offset, r)
-        h = np.repeat(model.bias[t - 1][None], chains, axis=0)
-        h[:, model.pixel_nodes] += w * x_in
-        lab = label_spins(labels[idx], model.run.dtm.label_nodes) if model.conditional else None
-        batches.append((x_prev, h, lab))
+    J, chains = model.coupling[t - 1], len(batches[0].field)
     clamps = phase_clamps(g.n, model.pixel_nodes, model.label_nodes, tc.free_labels_negative)
     out = []
     for k, (phase, clamp) in enumerate(zip(("positive", "negative"), clamps, strict=True)):
         start = GibbsSampler(g, chains, _seed(seed, t, k, 0))
+        set_labels = phase == "positive" or not tc.free_labels_negative
+        a, b = batches
+        _load(start, model, a, phase == "positive", set_labels)
+        start.run(J, a.field, 1.0, reference, clamp=clamp)
+        _load(start, model, b, phase == "positive", set_labels)
         moments = []
-        for b, (x_prev, h, lab) in enumerate(batches):
-            if lab is not None:
-                start.set_spins(lab, model.label_nodes)
-            if phase == "positive":
-                start.set_spins(x_prev, model.pixel_nodes)
-            if b == 0:
-                start.run(J, h, 1.0, reference, clamp=clamp)
-                continue
-            for i, sweeps in enumerate([*warmups, reference, reference]):
-                s = GibbsSampler(g, chains, _seed(seed, t, k, i + 1), spins=start.spins)
-                moments.append(s.run_collect(J, h, 1.0, sweeps, tc.n_samples, tc.every, clamp=clamp)[1])
+        for i, sweeps in enumerate([*warmups, reference, reference]):
+            s = GibbsSampler(g, chains, _seed(seed, t, k, i + 1), spins=start.spins)
+            moments.append(s.run_collect(J, b.field, 1.0, sweeps, tc.n_samples, tc.every, clamp=clamp)[1])
         *short, ref, ref2 = moments
         bias = {sweeps: _rms(m, ref) for sweeps, m in zip(warmups, short, strict=True)}
         out.append(PhaseBias(t, phase, _rms(ref2, ref), bias))
     return out
+
+
+def _load(sampler, model: DTM, batch: Batch, pixels: bool, labels: bool) -> None:
+    """Set a batch's clamped spins on ``sampler``: its label spins (``labels``) and its pixels (``pixels``)."""
+    if labels and batch.labels is not None:
+        sampler.set_spins(batch.labels, model.label_nodes)
+    if pixels:
+        sampler.set_spins(batch.x_prev, model.pixel_nodes)
 
 
 def _rms(a: np.ndarray, b: np.ndarray) -> float:

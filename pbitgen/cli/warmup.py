@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
+import numpy as np
+
 from pbitgen.errors import PbitgenError
 from pbitgen.model.io import save_text
 
@@ -42,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pbitgen.trainer.data import load_for
     from pbitgen.trainer.dtm import load_dtm
-    from pbitgen.trainer.warmup import phase_bias
+    from pbitgen.trainer.warmup import draw_batch, phase_bias
 
     check_seed(args.seed)
     if args.json:
@@ -65,7 +67,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'step':>4s} {'phase':9s} {'noise':>7s}  " + "  ".join(f"{'w' + str(w):>7s}" for w in args.warmups))
     rows = []
     for t in steps:
-        for res in phase_bias(model, t, x0, data.labels, args.warmups, args.chains, args.reference, args.seed):
+        r = np.random.default_rng([args.seed, t])
+        batches = (
+            draw_batch(model, t, x0, data.labels, args.chains, r),
+            draw_batch(model, t, x0, data.labels, args.chains, r),
+        )
+        for res in phase_bias(model, t, batches, args.warmups, args.reference, args.seed):
             cells = "  ".join(f"{res.bias[w]:7.4f}" for w in args.warmups)
             print(f"{t:4d} {res.phase:9s} {res.noise:7.4f}  {cells}", flush=True)
             rows.append({"step": t, "phase": res.phase, "noise": res.noise, "bias": res.bias})
