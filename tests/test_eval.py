@@ -168,7 +168,8 @@ def test_eval_table(model_dir, tmp_path, capsys):
     for name in ("MEBM (T=1)", "DTM, no ACP"):
         assert rows[name]["cost"] == "missing" and rows[name]["fd"] is None and rows[name]["autocorr"] is None
     lines = out.splitlines()
-    steps = lines[lines.index(next(ln for ln in lines if ln.startswith("each step alone"))) + 2 :]
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("each step alone"))
+    steps = lines[head + 2 :]
     assert [r["step"] for r in table["steps"]] == [1, 2] and len(steps) == 2
     for row, line in zip(table["steps"], steps, strict=True):
         values = [row["step"], *(f"{row[k]:.2f}" for k in ("fd_input", "fd_output", "fd_floor"))]

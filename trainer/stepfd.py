@@ -17,7 +17,7 @@ import numpy as np
 from .data import noise, step_times
 from .dtm import DTM, decode, denoise_step, sweep_betas
 from .fd import fd
-from .train import _seed
+from .train import derive_seed
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def step_fds(
         t_out, t_in = step_times(model.steps, t, model.run.dtm.time_offset)
         ref = features(decode(model, noise(test_x0, rate, t_out, r)))
         x_in = noise(x0, rate, t_in, r)
-        sampler = GibbsSampler(model.graph, len(x0), _seed(seed, t))
+        sampler = GibbsSampler(model.graph, len(x0), derive_seed(seed, t))
         sampler.set_spins(x_in, model.pixel_nodes)
         denoise_step(model, sampler, t, labels, betas)
         made = decode(model, np.asarray(sampler.spins)[:, model.pixel_nodes])

@@ -246,7 +246,9 @@ def _init_worker(x0: np.ndarray, labels: np.ndarray, threads: int, parent: int) 
     _WORKER["x0"], _WORKER["labels"] = x0, labels
 
 
-def _seed(*parts: int) -> int:
+def derive_seed(*parts: int) -> int:
+    """A 64-bit sampler seed from integer parts (``train.seed``, step, epoch, stream), by NumPy's
+    SeedSequence: every chain and stream of a run derives its own, so runs repeat exactly."""
     return int(np.random.SeedSequence(list(parts)).generate_state(2, np.uint64)[0])
 
 
@@ -317,7 +319,7 @@ def free_run_autocorrelation(
     if len(label_nodes) and not tc.free_labels_negative:
         spins[:, label_nodes] = label_spins(np.repeat(labels[idx], per), run.dtm.label_nodes)
         clamp[label_nodes] = True
-    s = GibbsSampler(graph, tc.acp_chains, _seed(seed, 0xF6), spins=spins, parallel=parallel)
+    s = GibbsSampler(graph, tc.acp_chains, derive_seed(seed, 0xF6), spins=spins, parallel=parallel)
     s.run(J, h, 1.0, tc.acp_burnin, clamp=clamp)
     proj = acp.projections(run.dtm.image_side, tc.acp_projections, tc.seed)
     series = np.empty((tc.acp_chains, tc.acp_length, proj.shape[1]))
@@ -360,8 +362,8 @@ def train_epoch(
     fmt = run.config.formats
     rng = np.random.default_rng([tc.seed, t, epoch])
     flip_rng = np.random.default_rng([tc.seed, t, epoch, 4])  # label noise: its own stream
-    pos = GibbsSampler(graph, tc.batch, _seed(tc.seed, t, epoch, 1), spins=state.pos_spins, parallel=parallel)
-    neg = GibbsSampler(graph, tc.batch, _seed(tc.seed, t, epoch, 2), spins=state.neg_spins, parallel=parallel)
+    pos = GibbsSampler(graph, tc.batch, derive_seed(tc.seed, t, epoch, 1), spins=state.pos_spins, parallel=parallel)
+    neg = GibbsSampler(graph, tc.batch, derive_seed(tc.seed, t, epoch, 2), spins=state.neg_spins, parallel=parallel)
     clamp_pos, clamp_neg = phase_clamps(graph.n, pixel_nodes, label_nodes, tc.free_labels_negative)
     bound = label_edges(graph, label_nodes) if tc.label_bound == "bias" and len(label_nodes) else None
     st = StepState(**{k: v.copy() for k, v in state.arrays().items()})
@@ -414,7 +416,7 @@ def train_epoch(
             labels,
             pixel_nodes,
             label_nodes,
-            _seed(tc.seed, t, epoch, 5),
+            derive_seed(tc.seed, t, epoch, 5),
             parallel,
         )
     else:
@@ -430,7 +432,7 @@ def train_epoch(
             tc.warmup,
             tc.acp_length,
             tc.acp_lag,
-            _seed(tc.seed, t, epoch, 3),
+            derive_seed(tc.seed, t, epoch, 3),
             parallel=parallel,
         )
     lam = acp.update_penalty(tc.acp_law, lam, a, a_prev, tc.acp_eps, tc.acp_lambda_min, tc.acp_delta)
@@ -605,7 +607,7 @@ def train(
         epoch0, history = 0, {"run": json.loads(run.to_json()), "epochs": []}
         states = [
             StepState.initial(
-                model.coupling[t - 1], model.bias[t - 1], tc.batch, tc.penalty_init, _seed(tc.seed, t), tc.ema > 0
+                model.coupling[t - 1], model.bias[t - 1], tc.batch, tc.penalty_init, derive_seed(tc.seed, t), tc.ema > 0
             )
             for t in range(1, steps + 1)
         ]

@@ -26,7 +26,7 @@ import numpy as np
 
 from .data import step_pair
 from .dtm import DTM, label_spins
-from .train import _seed, phase_clamps
+from .train import derive_seed, phase_clamps
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def phase_bias(
     clamps = phase_clamps(g.n, model.pixel_nodes, model.label_nodes, tc.free_labels_negative)
     out = []
     for k, (phase, clamp) in enumerate(zip(("positive", "negative"), clamps, strict=True)):
-        start = GibbsSampler(g, chains, _seed(seed, t, k, 0))
+        start = GibbsSampler(g, chains, derive_seed(seed, t, k, 0))
         set_labels = phase == "positive" or not tc.free_labels_negative
         a, b = batches
         _load(start, model, a, phase == "positive", set_labels)
@@ -97,7 +97,7 @@ def phase_bias(
         _load(start, model, b, phase == "positive", set_labels)
         moments = []
         for i, sweeps in enumerate([*warmups, reference, reference]):
-            s = GibbsSampler(g, chains, _seed(seed, t, k, i + 1), spins=start.spins)
+            s = GibbsSampler(g, chains, derive_seed(seed, t, k, i + 1), spins=start.spins)
             moments.append(s.run_collect(J, b.field, 1.0, sweeps, tc.n_samples, tc.every, clamp=clamp)[1])
         *short, ref, ref2 = moments
         bias = {sweeps: _rms(m, ref) for sweeps, m in zip(warmups, short, strict=True)}

@@ -180,10 +180,10 @@ def run(args: argparse.Namespace) -> int:
     if args.per_step:
         from pbitgen.trainer.stepfd import step_fds
 
-        labels = train.labels[chosen] if main.conditional else None
+        step_labels = train.labels[chosen] if main.conditional else None
         print(f"each step alone on {n} noised training images, FD against the test images at its output time:")
         print(f"{'step':>4s} {'input x^t':>10s} {'output':>8s} {'real x^t-1 (floor)':>19s}")
-        for s in step_fds(main, clf.features, train.flat[chosen], labels, test.flat, args.seed, k):
+        for s in step_fds(main, clf.features, train.flat[chosen], step_labels, test.flat, args.seed, k):
             print(f"{s.step:4d} {s.fd_input:10.2f} {s.fd_output:8.2f} {s.fd_floor:19.2f}")
             per_step.append({"step": s.step, "fd_input": s.fd_input, "fd_output": s.fd_output, "fd_floor": s.fd_floor})
     with written_together():
