@@ -122,6 +122,12 @@ def test_sample_label_needs_conditional_model(tmp_path, capsys):
     assert "needs a model with label nodes" in capsys.readouterr().err
 
 
+def test_drift_needs_conditional_model(tmp_path, capsys):
+    dtm.save_dtm(tmp_path / "u", tiny_model(labels=0))
+    assert main(["eval", "--model", str(tmp_path / "u"), "--drift"]) == 1
+    assert "--drift: " in capsys.readouterr().err
+
+
 TABLE_ROWS = (
     "real training images (floor)",
     "independent pixels (data marginals)",
@@ -143,7 +149,7 @@ def test_eval_table(model_dir, tmp_path, capsys):
     clf.save(model_dir / "classifier.npz")
     p = argparse.ArgumentParser()
     eval_cmd.add_arguments(p)
-    argv = ["--model", str(model_dir), "--samples", "200", "--json", str(tmp_path / "t.json"), "--per-step"]
+    argv = ["--model", str(model_dir), "--samples", "200", "--json", str(tmp_path / "t.json"), "--per-step", "--drift"]
     args = p.parse_args(argv)
     assert eval_cmd.run(args) == 0
     out = capsys.readouterr().out
@@ -169,11 +175,20 @@ def test_eval_table(model_dir, tmp_path, capsys):
         assert rows[name]["cost"] == "missing" and rows[name]["fd"] is None and rows[name]["autocorr"] is None
     lines = out.splitlines()
     head = next(i for i, ln in enumerate(lines) if ln.startswith("each step alone"))
-    steps = lines[head + 2 :]
-    assert [r["step"] for r in table["steps"]] == [1, 2] and len(steps) == 2
+    steps = lines[head + 2 : head + 4]
+    assert [r["step"] for r in table["steps"]] == [1, 2]
     for row, line in zip(table["steps"], steps, strict=True):
         values = [row["step"], *(f"{row[k]:.2f}" for k in ("fd_input", "fd_output", "fd_floor"))]
         assert line.split() == [str(v) for v in values]
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("ink after each step"))
+    assert lines[head + 1].split()[:3] == ["step", "T-shirt", "Trouser"]
+    assert [r["step"] for r in table["drift"]] == [2, 1] and lines[head + 4].split()[0] == "data"
+    for row, line in zip(table["drift"], lines[head + 2 : head + 4], strict=True):
+        dev = np.subtract(row["generated"], row["forward"])
+        assert line.split() == [str(row["step"]), *(f"{v:+.3f}" for v in dev)]
+    # an untrained model's output is near half ink whatever the class; the data's is not
+    assert abs(np.mean(table["drift"][-1]["generated"]) - 0.5) < 0.1
+    assert np.ptp(table["drift"][-1]["forward"]) > 0.2
 
 
 @pytest.mark.skipif(not DEFAULT_ROOT.exists(), reason="needs the Debian package dataset-fashion-mnist")

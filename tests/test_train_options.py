@@ -11,10 +11,12 @@ import math
 import numpy as np
 import pytest
 
+from pbitgen.errors import PbitgenError
 from pbitgen.model import gibbs
 from pbitgen.trainer import data, dtm
 from pbitgen.trainer.train import (
     StepState,
+    batch_drawer,
     bound_weights,
     cosine_lr,
     ema_update,
@@ -207,6 +209,45 @@ def test_negative_warmup_lengthens_only_the_negative_chains(monkeypatch, neg_war
     pos, neg = warmups.values()  # the positive sampler runs first
     assert pos == [3] * 6
     assert neg == [expected] * 6
+
+
+@pytest.mark.parametrize("class_chains", [False, True])
+def test_class_chains_keep_each_chain_on_one_class(monkeypatch, class_chains):
+    """With ``class_chains`` every update gives chain ``i`` (both phases) an image of class ``i mod 10``;
+    without it, chains change class from update to update."""
+    run = options_run(batch=30, class_chains=class_chains)
+    x0, classes = tiny_data()
+    m = dtm.new_dtm(run)
+    rec = Recorder(monkeypatch, m.label_nodes)
+    state = StepState.initial(m.coupling[0], m.bias[0], 30, run.train.penalty_init, 5, False)
+    train_epoch(run, 1, 0, state, m.pixel_nodes, m.label_nodes, float(m.input_coupling[0]), x0, classes)
+    pos, neg = rec.calls.values()
+    chain_class = np.array([p.reshape(30, 10).argmax(1) for p in pos])  # (updates, chains)
+    assert len(pos) == len(neg) == 6
+    if class_chains:
+        assert (chain_class == np.arange(30) % 10).all()
+    else:
+        assert (chain_class != chain_class[0]).any(axis=0).mean() > 0.5
+
+
+def test_class_chains_draws_every_class_alike_from_its_own_images():
+    labels = np.repeat(np.arange(10), [1, 2, 3, 4, 5, 6, 7, 8, 9, 50])
+    draw = batch_drawer(labels, 20, True)
+    idx = np.concatenate([draw(np.random.default_rng(s)) for s in range(1000)]).reshape(1000, 20)
+    assert (labels[idx] == np.arange(20) % 10).all()
+    hits = np.bincount(idx[:, [9, 19]].ravel() - 45, minlength=50)  # class 9's 50 images, 2,000 draws
+    assert (np.abs(hits - 40) < 5 * np.sqrt(40)).all()  # uniform over them: 40 each
+    uniform = batch_drawer(labels, 20, False)
+    assert np.array_equal(uniform(np.random.default_rng(3)), np.random.default_rng(3).integers(0, 95, 20))
+    with pytest.raises(PbitgenError, match=r"^train\.class_chains: class 4 has no training images"):
+        batch_drawer(labels[labels != 4], 20, True)
+
+
+def test_class_chains_needs_labels_and_a_batch_of_tens():
+    with pytest.raises(ValueError, match=r"^train\.batch 32 must be a multiple of 10 with train\.class_chains"):
+        options_run(class_chains=True)
+    with pytest.raises(ValueError, match=r"^train\.class_chains needs label nodes"):
+        before_run(0).replace(train={"batch": 30, "class_chains": True})
 
 
 def test_negative_warmup_from_needs_a_negative_warmup():

@@ -24,6 +24,7 @@ fixed-point banks the hardware loads. :func:`load_dtm` validates every field.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,6 +280,7 @@ def sample_spins(
     steps_as_one: int = 1,
     parallel: bool | None = None,
     free_labels: bool = False,
+    on_step: Callable[[int, np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Final spins of ``n`` chains of the float reference sampler through all T steps, following the golden
     model's schedule (hidden and label nodes included, for moment comparisons; :func:`generate` keeps the
@@ -302,6 +304,9 @@ def sample_spins(
         Sample the label nodes like hidden ones instead of clamping them: the distribution of the hardware
         loaded with the model's own, unfolded banks (``class_banks(model, cfg, None)``; the power model's
         run and the large-graph moment test), unconditional by marginalising the class.
+    on_step : callable, optional
+        Called as ``on_step(t, spins)`` after step ``t`` (T first), with the chains' spins (n, N) int8: the
+        images on their way (:mod:`pbitgen.trainer.drift`).
 
     Returns
     -------
@@ -317,6 +322,8 @@ def sample_spins(
     sampler = GibbsSampler(model.graph, n, seed, parallel=parallel)
     for t in range(model.steps, 0, -1):
         denoise_step(model, sampler, t, labels, betas)
+        if on_step is not None:
+            on_step(t, np.asarray(sampler.spins, dtype=np.int8))
     return np.asarray(sampler.spins, dtype=np.int8)
 
 

@@ -144,6 +144,11 @@ class TrainConfig:
     free_labels_negative : bool
         Leave the label nodes free in the negative phase (the model then learns labels jointly with the
         pixels); default: clamped in both phases.
+    class_chains : bool
+        Chain ``i`` of both phases always gets an image of class ``i mod 10`` (each update draws every
+        slot's image from its class): a persistent chain then keeps its class from update to update and
+        its short warm-up no longer starts from another class's shape. Needs label nodes and a ``batch``
+        that is a multiple of 10 (every class equally often). Default: images drawn uniformly.
     label_bound : str
         ``"coupling"`` (default): label couplings are clipped to the coupling format like every coupling;
         ``"bias"``: only what the hardware's bias path holds bounds them: at every node the bias plus the
@@ -212,6 +217,7 @@ class TrainConfig:
     heldout: int = 0
     label_noise: float = 0.0
     free_labels_negative: bool = False
+    class_chains: bool = False
     label_bound: str = "coupling"
 
     def __post_init__(self) -> None:
@@ -271,6 +277,9 @@ class TrainConfig:
             )
         _real("label_noise", self.label_noise, 0.0, 1.0)
         _bool("free_labels_negative", self.free_labels_negative)
+        _bool("class_chains", self.class_chains)
+        if self.class_chains and self.batch % 10:
+            raise ValueError(f"batch {self.batch} must be a multiple of 10 with train.class_chains (classes alike)")
         if self.label_bound not in LABEL_BOUNDS:
             raise ValueError(f"label_bound must be one of {', '.join(LABEL_BOUNDS)}, not {self.label_bound!r}")
 
@@ -283,6 +292,10 @@ class RunConfig:
     config: Config
     dtm: DTMConfig
     train: TrainConfig
+
+    def __post_init__(self) -> None:
+        if self.train.class_chains and not self.dtm.label_nodes:
+            raise ValueError("train.class_chains needs label nodes; expected dtm.label_nodes > 0 or class_chains false")
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.config.to_dict(), "dtm": dataclasses.asdict(self.dtm), "train": dataclasses.asdict(self.train)}

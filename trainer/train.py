@@ -42,7 +42,7 @@ from pbitgen.model.graph import Graph, build_graph
 from pbitgen.model.io import read_npz, save_npz
 
 from . import acp
-from .data import step_pair
+from .data import N_CLASSES, step_pair
 from .dtm import DTM, label_spins, new_dtm
 from .dtm_config import RunConfig
 
@@ -334,6 +334,23 @@ def free_run_autocorrelation(
     return acp.tail_statistic(curve), acp.tail_statistic(ink)
 
 
+def batch_drawer(labels: np.ndarray, batch: int, class_chains: bool) -> Callable[[np.random.Generator], np.ndarray]:
+    """What picks an update's ``batch`` training images (indices into ``labels``' images) from a generator:
+    uniform draws, or with ``class_chains`` chain ``i`` an image of class ``i mod 10`` (a persistent chain
+    keeps its class; :class:`~pbitgen.trainer.dtm_config.TrainConfig`)."""
+    if not class_chains:
+        return lambda rng: rng.integers(0, len(labels), batch)
+    counts = np.bincount(labels, minlength=N_CLASSES)
+    if not counts.all():
+        raise PbitgenError(
+            f"train.class_chains: class {int(np.argmin(counts))} has no training images; expected every class"
+        )
+    order = np.argsort(labels, kind="stable")
+    slot = np.arange(batch) % N_CLASSES
+    first, size = (np.cumsum(counts) - counts)[slot], counts[slot]
+    return lambda rng: order[first + rng.integers(0, size)]
+
+
 def train_epoch(
     run: RunConfig,
     t: int,
@@ -374,8 +391,9 @@ def train_epoch(
     g_sum = np.zeros(len(graph.edges) + graph.n)
     g_sq = np.zeros_like(g_sum)
     h = np.empty((tc.batch, graph.n))
+    draw = batch_drawer(labels, tc.batch, tc.class_chains)
     for _ in range(tc.updates_per_epoch):
-        idx = rng.integers(0, len(x0), tc.batch)
+        idx = draw(rng)
         x_prev, x_in = step_pair(x0[idx], run.config.schedule.steps, t, run.dtm.noise_rate, run.dtm.time_offset, rng)
         h[:] = st.bias
         h[:, pixel_nodes] += w * x_in

@@ -26,7 +26,7 @@ import numpy as np
 
 from .data import step_pair
 from .dtm import DTM, label_spins
-from .train import derive_seed, phase_clamps
+from .train import batch_drawer, derive_seed, phase_clamps
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Batch:
 def draw_batch(model: DTM, t: int, x0: np.ndarray, labels: np.ndarray, chains: int, r: np.random.Generator) -> Batch:
     """``chains`` training pairs of step ``t`` drawn from ``x0`` (visible spins) and their ``labels``, as
     :func:`~pbitgen.trainer.train.train_epoch` builds an update's."""
-    idx = r.integers(0, len(x0), chains)
+    idx = batch_drawer(labels, chains, model.run.train.class_chains)(r)
     x_prev, x_in = step_pair(x0[idx], model.steps, t, model.run.dtm.noise_rate, model.run.dtm.time_offset, r)
     field = np.repeat(model.bias[t - 1][None], chains, axis=0)
     field[:, model.pixel_nodes] += float(model.input_coupling[t - 1]) * x_in

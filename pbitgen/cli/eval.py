@@ -37,6 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also run each step alone on noised training images and give its FD (where quality is lost)",
     )
     p.add_argument(
+        "--drift",
+        action="store_true",
+        help="also give each class's ink after every step of the chain against the forward process's "
+        "(where a conditioned chain drifts; class-conditional models)",
+    )
+    p.add_argument(
         "--grid",
         metavar="FILE.png",
         help="write generated (DTM + ACP; a column per class when conditional) and real images as a PNG grid",
@@ -110,7 +116,8 @@ def independent_pixels(images: np.ndarray, levels: int, n: int, r: np.random.Gen
 def run(args: argparse.Namespace) -> int:
     from pbitgen.trainer import data as data_mod
     from pbitgen.trainer.classifier import load_classifier_for
-    from pbitgen.trainer.data import N_CLASSES
+    from pbitgen.trainer.data import CLASS_NAMES, N_CLASSES
+    from pbitgen.trainer.drift import class_ink, ink_drift
     from pbitgen.trainer.dtm import generate, load_dtm
     from pbitgen.trainer.fd import fd
 
@@ -127,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         raise PbitgenError(f"--json and --grid {args.grid}: the same file; expected two different names")
     folder = Path(args.model)
     main = load_dtm(folder)
+    if args.drift and not main.conditional:
+        raise PbitgenError(f"--drift: {folder} is not class-conditional (no label nodes); expected a model with labels")
     clf = load_classifier_for(folder / "classifier.npz", main.run.dtm)
     n = args.samples
     train = data_mod.load_for(main.run.dtm, "train", 0, args.data)
@@ -147,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
     indep = independent_pixels(train.images, main.run.dtm.gray_levels, n, r)
     rows.append(("independent pixels (data marginals)", fd(clf.features(indep), ref), "-", None, None))
     grid = None
+    traced: dict[int, np.ndarray] = {}
+    classes = np.arange(n) % N_CLASSES  # a conditional model's images: every class equally often
     for sub, name in (("mebm", "MEBM (T=1)"), ("noacp", "DTM, no ACP"), (None, "DTM + ACP")):
         path = folder / sub if sub else folder
         if sub and not (path / "model.json").exists():
@@ -154,8 +165,14 @@ def run(args: argparse.Namespace) -> int:
             continue
         m = load_dtm(path) if sub else main
         cost = main.steps if m.steps == 1 else 1
-        labels = np.arange(n) % N_CLASSES if m.conditional else None  # every class equally often
-        imgs = generate(m, n, args.seed, labels=labels, sweeps=k, steps_as_one=cost)
+        labels = classes if m.conditional else None
+        trace = None
+        if sub is None and args.drift:
+
+            def trace(t: int, spins: np.ndarray) -> None:
+                traced[t] = class_ink(spins[:, main.pixel_nodes], classes)
+
+        imgs = generate(m, n, args.seed, labels=labels, sweeps=k, steps_as_one=cost, on_step=trace)
         match = float(np.mean(clf.predict(imgs) == labels)) if labels is not None else None
         ac = model_autocorrelation(m, test.images, test.labels, min(256, n), args.seed)
         rows.append((name, fd(clf.features(imgs), ref), f"T={m.steps} x {k * cost}", ac, match))
@@ -186,10 +203,19 @@ def run(args: argparse.Namespace) -> int:
         for s in step_fds(main, clf.features, train.flat[chosen], step_labels, test.flat, args.seed, k):
             print(f"{s.step:4d} {s.fd_input:10.2f} {s.fd_output:8.2f} {s.fd_floor:19.2f}")
             per_step.append({"step": s.step, "fd_input": s.fd_input, "fd_output": s.fd_output, "fd_floor": s.fd_floor})
+    drift = []
+    if args.drift:
+        print("ink after each step (x^t-1) per class: the chain's minus the forward process's on the test images")
+        print(f"{'step':>4s} " + " ".join(f"{c[:8]:>8s}" for c in CLASS_NAMES))
+        for d in ink_drift(main, traced, test.flat, test.labels):
+            print(f"{d.step:4d} " + " ".join(f"{v:+8.3f}" for v in d.generated - d.forward))
+            drift.append({"step": d.step, "generated": d.generated.tolist(), "forward": d.forward.tolist()})
+        print(f"{'data':>4s} " + " ".join(f"{v:8.3f}" for v in class_ink(test.flat, test.labels)))
     with written_together():
         if args.json:
             table = [{"row": a, "fd": b, "cost": c, "autocorr": d, "class_match": e} for a, b, c, d, e in rows]
             doc = {"samples": n, "sweeps": k, "rows": table, **({"steps": per_step} if per_step else {})}
+            doc.update({"drift": drift} if drift else {})
             text = json.dumps(doc, indent=1, allow_nan=False)
             save_text(args.json, text + "\n")
         if args.grid and grid is not None:
