@@ -385,8 +385,8 @@ def test_options_recorded_in_the_model_and_old_files_load(tmp_path):
 
 #: The fields these options added, by section.
 NEW = {
-    "dtm": ("binarize_threshold", "fresh_hidden"),
-    "train": ("lr_tail", "ema", "heldout", "label_noise", "free_labels_negative", "label_bound"),
+    "dtm": ("binarize_threshold", "fresh_hidden", "class_bias"),
+    "train": ("lr_tail", "ema", "heldout", "label_noise", "free_labels_negative", "label_bound", "class_chains"),
 }
 
 

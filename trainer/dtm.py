@@ -166,6 +166,9 @@ class DTM:
         Label nodes, class-major.
     meta : dict
         The JSON metadata (data hash, seeds, metrics) carried along.
+    class_bias : ndarray of shape (T, 10, N), optional
+        With ``dtm.class_bias``: each class's own bias per step and node, added to ``bias`` when the class
+        is folded in (:func:`fold_labels`); 0 at the label nodes. ``None`` otherwise.
     """
 
     run: RunConfig
@@ -175,6 +178,7 @@ class DTM:
     pixel_nodes: np.ndarray
     label_nodes: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    class_bias: np.ndarray | None = None
 
     @property
     def steps(self) -> int:
@@ -221,7 +225,8 @@ def new_dtm(run: RunConfig) -> DTM:
     r = np.random.default_rng([run.train.seed, 0xD7])
     t = run.config.schedule.steps
     coupling = r.normal(0.0, run.train.init_scale, (t, len(graph.edges)))
-    return DTM(run, graph, coupling, np.zeros((t, graph.n)), pix, lab)
+    classes = np.zeros((t, N_CLASSES, graph.n)) if d.class_bias else None
+    return DTM(run, graph, coupling, np.zeros((t, graph.n)), pix, lab, class_bias=classes)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -232,7 +237,8 @@ def fold_labels(model: DTM, t: int, labels: np.ndarray | None) -> tuple[np.ndarr
 
     A label node clamped to ``l_i`` adds ``J_ij l_i`` to each neighbour's bias; its edges are then cut (zero
     coupling), so the label nodes no longer matter and any sampler, float or fixed-point, conditions
-    exactly. Without labels (or an unconditional model) the biases are the step's own, shape (1, N).
+    exactly; a model's class bias is added too. Without labels (or an unconditional model) the biases are
+    the step's own, shape (1, N).
     """
     j = model.coupling[t - 1].copy()
     h = model.bias[t - 1][None, :].copy()
@@ -246,6 +252,8 @@ def fold_labels(model: DTM, t: int, labels: np.ndarray | None) -> tuple[np.ndarr
     for a, b in ((0, 1), (1, 0)):
         sel = (pos[e[:, a]] >= 0) & (pos[e[:, b]] < 0)
         np.add.at(h.T, e[sel, b], (lab[:, pos[e[sel, a]]] * j[sel]).T)
+    if model.class_bias is not None:
+        h += model.class_bias[t - 1][np.asarray(labels, dtype=np.int64)]
     cut = (pos[e[:, 0]] >= 0) | (pos[e[:, 1]] >= 0)
     j[cut] = 0.0
     h[:, model.label_nodes] = 0.0
@@ -448,6 +456,7 @@ def save_dtm(folder: str | Path, model: DTM) -> None:
         banks_input=banks.input,
         banks_visible=banks.visible,
         banks_beta=banks.beta,
+        **({"class_bias": model.class_bias} if model.class_bias is not None else {}),
     )
     save_text(folder / "model.json", json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
@@ -501,7 +510,7 @@ def load_dtm(folder: str | Path) -> DTM:
         raise _err(jpath, f"run.{key}", rest) from None
     graph = build_graph(run.config.graph)
     t, n, e = run.config.schedule.steps, graph.n, len(graph.edges)
-    a = read_npz(npath, ARRAY_KEYS)
+    a = read_npz(npath, (*ARRAY_KEYS, *(("class_bias",) if run.dtm.class_bias else ())))
     edges = _arr(npath, a, "edges", "int", (e, 2))
     if not np.array_equal(edges, graph.edges):
         raise _err(npath, "edges", f"does not match the graph of the config ({run.config.graph.describe()})")
@@ -519,7 +528,10 @@ def load_dtm(folder: str | Path) -> DTM:
         raise _err(npath, "pixel_nodes", "and label_nodes must be distinct nodes")
     if (graph.colors[both] != 0).any():
         raise _err(npath, "pixel_nodes", "must all lie on colour 0")
-    model = DTM(run, graph, coupling, bias, pix, lab, meta)
+    classes = None
+    if run.dtm.class_bias:
+        classes = _arr(npath, a, "class_bias", "float", (t, N_CLASSES, n)).astype(np.float64)
+    model = DTM(run, graph, coupling, bias, pix, lab, meta, classes)
     banks, _ = model.quantize()
     for key in ("coupling", "bias", "input", "visible", "beta"):
         ref = getattr(banks, key)

@@ -67,6 +67,12 @@ class DTMConfig:
         front-filled (its first k nodes +1), every node noised on its own by the forward process and a
         generated pixel read back as the count of its +1 nodes (the replication's Poisson-binomial pixels:
         each node has its own bias and couplings, so a pixel's levels need not follow a binomial law).
+    class_bias : bool
+        Give every class its own bias at every node, added when the class is folded in (the host loads a
+        class's banks; the array is unchanged). Label nodes sit on colour 0 and reach the pixels only
+        through hidden nodes, so their couplings fit only the neighbours' per-class moments; a class bias
+        makes each node's per-class mean a moment the training fits, which the chain's per-class ink
+        needs (``pbitgen eval --drift``). Needs label nodes, clamped in both phases. Default: off.
     """
 
     image_side: int = 14
@@ -78,6 +84,7 @@ class DTMConfig:
     binarize_threshold: float = 0.5
     fresh_hidden: bool = False
     gray_levels: int = 1
+    class_bias: bool = False
 
     def __post_init__(self) -> None:
         if self.image_side not in (14, 28):
@@ -91,6 +98,9 @@ class DTMConfig:
         _real("binarize_threshold", self.binarize_threshold, 1e-6, 1.0)
         _bool("fresh_hidden", self.fresh_hidden)
         _int("gray_levels", self.gray_levels, 1, 8)
+        _bool("class_bias", self.class_bias)
+        if self.class_bias and not self.label_nodes:
+            raise ValueError("class_bias needs label nodes; expected dtm.label_nodes > 0 or class_bias false")
 
     @property
     def n_pixels(self) -> int:
@@ -296,6 +306,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.train.class_chains and not self.dtm.label_nodes:
             raise ValueError("train.class_chains needs label nodes; expected dtm.label_nodes > 0 or class_chains false")
+        if self.dtm.class_bias and self.train.free_labels_negative:
+            raise ValueError("dtm.class_bias needs the class in both phases; expected train.free_labels_negative false")
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.config.to_dict(), "dtm": dataclasses.asdict(self.dtm), "train": dataclasses.asdict(self.train)}

@@ -50,6 +50,8 @@ STATE_KEYS = ("coupling", "bias", "m_j", "v_j", "m_b", "v_b", "neg_spins", "pos_
 #: scalars: [adam updates done, penalty lambda, previous autocorrelation]
 #: The moving averages of the weights, in the state only when ``train.ema`` > 0.
 EMA_KEYS = ("ema_j", "ema_b")
+#: The class bias and its Adam moments (and moving average), in the state only with ``dtm.class_bias``.
+CLASS_KEYS = ("class_bias", "m_c", "v_c")
 
 
 def moment_gradient(
@@ -147,6 +149,33 @@ def bound_weights(
     coupling[idx] = lab * scale[end]
 
 
+def bound_class_bias(
+    class_bias: np.ndarray,
+    coupling: np.ndarray,
+    bias: np.ndarray,
+    fmt: FormatConfig,
+    labels: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Clip a step's class bias (10, N) in place to the room the bias format leaves at each node after its
+    bias and the summed magnitudes of its label couplings (``labels = label_edges(...)``), so no class
+    folded in saturates the bias path."""
+    idx, end = labels
+    used = np.abs(bias) + np.bincount(end, np.abs(coupling[idx]), minlength=len(bias))
+    room = np.maximum(fmt.bias.max_value - used, 0.0)
+    np.clip(class_bias, -room, room, out=class_bias)
+
+
+def class_gradient(pos: np.ndarray, neg: np.ndarray, classes: np.ndarray, label_nodes: np.ndarray) -> np.ndarray:
+    """The class bias's gradient (10, N): per class, the mean over its chains of the positive minus the
+    negative phase's spins (the last snapshot of each: the kernel averages snapshots over all chains, not
+    per class); 0 for a class without chains and at the label nodes."""
+    g = np.zeros((N_CLASSES, pos.shape[1]))
+    np.add.at(g, classes, pos.astype(np.float64) - neg)
+    g /= np.maximum(np.bincount(classes, minlength=N_CLASSES), 1)[:, None]
+    g[:, label_nodes] = 0.0
+    return g
+
+
 def adam_step(
     param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, count: int, lr: float, b1: float, b2: float
 ) -> None:
@@ -175,15 +204,30 @@ class StepState:
     scalars: np.ndarray
     ema_j: np.ndarray | None = None
     ema_b: np.ndarray | None = None
+    class_bias: np.ndarray | None = None
+    m_c: np.ndarray | None = None
+    v_c: np.ndarray | None = None
+    ema_c: np.ndarray | None = None
 
     @classmethod
     def initial(
-        cls, coupling: np.ndarray, bias: np.ndarray, batch: int, penalty: float, seed: int, ema: bool = False
+        cls,
+        coupling: np.ndarray,
+        bias: np.ndarray,
+        batch: int,
+        penalty: float,
+        seed: int,
+        ema: bool = False,
+        class_bias: np.ndarray | None = None,
     ) -> StepState:
         r = np.random.default_rng(seed)
         n = len(bias)
         spins = np.where(r.random((2, batch, n)) < 0.5, 1, -1).astype(np.int8)
         z = np.zeros
+        classes = {}
+        if class_bias is not None:
+            classes = {"class_bias": class_bias.copy(), "m_c": z_like(class_bias), "v_c": z_like(class_bias)}
+            classes["ema_c"] = class_bias.astype(np.float64) if ema else None
         return cls(
             coupling.copy(),
             bias.copy(),
@@ -196,14 +240,20 @@ class StepState:
             np.array([0.0, penalty, math.nan]),
             coupling.astype(np.float64) if ema else None,
             bias.astype(np.float64) if ema else None,
+            **classes,
         )
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {k: getattr(self, k) for k in (*STATE_KEYS, *EMA_KEYS) if getattr(self, k) is not None}
+        keys = (*STATE_KEYS, *EMA_KEYS, *CLASS_KEYS, "ema_c")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
     def weights(self) -> tuple[np.ndarray, np.ndarray]:
         """The weights to evaluate and ship: the moving averages where kept, else the last weights."""
         return (self.coupling, self.bias) if self.ema_j is None else (self.ema_j, self.ema_b)
+
+    def class_weights(self) -> np.ndarray | None:
+        """The class bias to evaluate and ship, as :meth:`weights` chooses (``None`` without one)."""
+        return self.class_bias if self.ema_c is None else self.ema_c
 
 
 def z_like(a: np.ndarray) -> np.ndarray:
@@ -298,13 +348,15 @@ def free_run_autocorrelation(
     label_nodes: np.ndarray,
     seed: int,
     parallel: bool | None = False,
+    class_bias: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """The ``"free"`` ACP measure of step ``t`` (see ``TrainConfig.acp_measure``): the tail statistic over
     all projections, and over the ink projection alone (a diagnostic). ``images`` (n, visible nodes) are clean spins
     with their classes ``labels``; ``train.acp_images`` of them, drawn with ``seed``, are noised to the
     step's input ``x^t``, each feeding ``acp_chains / acp_images`` chains that start from fresh random
     spins. The chains sample as the negative phase does: label nodes free with
-    ``train.free_labels_negative``, else clamped to the image's class; every other node free."""
+    ``train.free_labels_negative``, else clamped to the image's class (whose ``class_bias`` (10, N), if
+    any, joins the field); every other node free."""
     from pbitgen.model.gibbs import GibbsSampler
 
     tc = run.train
@@ -319,6 +371,8 @@ def free_run_autocorrelation(
     if len(label_nodes) and not tc.free_labels_negative:
         spins[:, label_nodes] = label_spins(np.repeat(labels[idx], per), run.dtm.label_nodes)
         clamp[label_nodes] = True
+        if class_bias is not None:
+            h += class_bias[np.repeat(labels[idx], per)]
     s = GibbsSampler(graph, tc.acp_chains, derive_seed(seed, 0xF6), spins=spins, parallel=parallel)
     s.run(J, h, 1.0, tc.acp_burnin, clamp=clamp)
     proj = acp.projections(run.dtm.image_side, tc.acp_projections, tc.seed)
@@ -383,6 +437,7 @@ def train_epoch(
     neg = GibbsSampler(graph, tc.batch, derive_seed(tc.seed, t, epoch, 2), spins=state.neg_spins, parallel=parallel)
     clamp_pos, clamp_neg = phase_clamps(graph.n, pixel_nodes, label_nodes, tc.free_labels_negative)
     bound = label_edges(graph, label_nodes) if tc.label_bound == "bias" and len(label_nodes) else None
+    room = label_edges(graph, label_nodes) if run.dtm.class_bias else None
     st = StepState(**{k: v.copy() for k, v in state.arrays().items()})
     count, lam, a_prev = int(st.scalars[0]), float(st.scalars[1]), float(st.scalars[2])
     total = tc.epochs * tc.updates_per_epoch
@@ -397,6 +452,8 @@ def train_epoch(
         x_prev, x_in = step_pair(x0[idx], run.config.schedule.steps, t, run.dtm.noise_rate, run.dtm.time_offset, rng)
         h[:] = st.bias
         h[:, pixel_nodes] += w * x_in
+        if st.class_bias is not None:
+            h += st.class_bias[labels[idx]]
         if len(label_nodes):
             lab = label_spins(labels[idx], run.dtm.label_nodes)
             if tc.label_noise:
@@ -417,9 +474,15 @@ def train_epoch(
         adam_step(st.coupling, gj, st.m_j, st.v_j, count, lr, tc.adam_b1, tc.adam_b2)
         adam_step(st.bias, gb, st.m_b, st.v_b, count, lr, tc.adam_b1, tc.adam_b2)
         bound_weights(st.coupling, st.bias, fmt, bound)
+        if st.class_bias is not None:
+            gc = class_gradient(pos.spins, neg.spins, labels[idx], label_nodes)
+            adam_step(st.class_bias, gc, st.m_c, st.v_c, count, lr, tc.adam_b1, tc.adam_b2)
+            bound_class_bias(st.class_bias, st.coupling, st.bias, fmt, room)
         if st.ema_j is not None:
             ema_update(st.ema_j, st.coupling, tc.ema)
             ema_update(st.ema_b, st.bias, tc.ema)
+        if st.ema_c is not None:
+            ema_update(st.ema_c, st.class_bias, tc.ema)
     st.pos_spins, st.neg_spins = pos.spins, neg.spins
     stats: dict[str, float] = {}
     if tc.acp_measure == "free":
@@ -436,6 +499,7 @@ def train_epoch(
             label_nodes,
             derive_seed(tc.seed, t, epoch, 5),
             parallel,
+            st.class_bias,
         )
     else:
         nch = min(tc.acp_chains, tc.batch)
@@ -527,24 +591,29 @@ def save_checkpoint(
             arrays[f"s{t}_{k}"] = v
     if best is not None:
         arrays["best_coupling"], arrays["best_bias"] = best.coupling, best.bias
+        if best.class_bias is not None:
+            arrays["best_class_bias"] = best.class_bias
     arrays["history"] = np.frombuffer(json.dumps(history).encode(), dtype=np.uint8)
     save_npz(path, **arrays)
 
 
 def load_checkpoint(
-    path: Path, steps: int, ema: bool = False, best: bool = False
-) -> tuple[int, list[StepState], dict[str, Any], tuple[np.ndarray, np.ndarray] | None]:
+    path: Path, steps: int, ema: bool = False, best: bool = False, classes: bool = False
+) -> tuple[int, list[StepState], dict[str, Any], tuple[np.ndarray, ...] | None]:
     """What :func:`save_checkpoint` wrote: epoch, states, history and the best weights (``None`` unless
-    ``best``); ``ema`` and ``best`` say which optional arrays the run keeps."""
-    state_keys = (*STATE_KEYS, *(EMA_KEYS if ema else ()))
+    ``best``; with ``classes`` the class bias too); ``ema``, ``best`` and ``classes`` say which optional
+    arrays the run keeps."""
+    state_keys = (*STATE_KEYS, *(EMA_KEYS if ema else ()), *(CLASS_KEYS if classes else ()))
+    state_keys += ("ema_c",) if ema and classes else ()
     keys = ("epoch", "history", *(f"s{t}_{k}" for t in range(1, steps + 1) for k in state_keys))
-    a = read_npz(path, (*keys, *(("best_coupling", "best_bias") if best else ())))
+    best_keys = ("best_coupling", "best_bias", *(("best_class_bias",) if classes else ())) if best else ()
+    a = read_npz(path, (*keys, *best_keys))
     try:
         history = json.loads(a["history"].tobytes().decode())
     except (UnicodeDecodeError, ValueError) as e:
         raise PbitgenError(f"{path}: field 'history' is not valid JSON: {e}") from None
     states = [StepState(**{k: a[f"s{t}_{k}"] for k in state_keys}) for t in range(1, steps + 1)]
-    return int(a["epoch"]), states, history, ((a["best_coupling"], a["best_bias"]) if best else None)
+    return int(a["epoch"]), states, history, (tuple(a[k] for k in best_keys) if best else None)
 
 
 def same_run(stored: Any, run: RunConfig) -> bool:
@@ -615,17 +684,31 @@ def train(
     ckpt = out / "checkpoint.npz"
     best: DTM | None = None
     if resume and ckpt.exists():
-        epoch0, states, history, kept = load_checkpoint(ckpt, steps, tc.ema > 0, select)
+        epoch0, states, history, kept = load_checkpoint(ckpt, steps, tc.ema > 0, select, run.dtm.class_bias)
         if not same_run(history.get("run"), run):
             raise PbitgenError(f"{ckpt}: field 'history.run' does not match this run's config; use a new --out")
         if kept is not None:
-            best = DTM(run, model.graph, kept[0], kept[1], model.pixel_nodes, model.label_nodes)
+            best = DTM(
+                run,
+                model.graph,
+                kept[0],
+                kept[1],
+                model.pixel_nodes,
+                model.label_nodes,
+                class_bias=kept[2:] and kept[2],
+            )
         log(f"resuming {ckpt} at epoch {epoch0}/{tc.epochs}")
     else:
         epoch0, history = 0, {"run": json.loads(run.to_json()), "epochs": []}
         states = [
             StepState.initial(
-                model.coupling[t - 1], model.bias[t - 1], tc.batch, tc.penalty_init, derive_seed(tc.seed, t), tc.ema > 0
+                model.coupling[t - 1],
+                model.bias[t - 1],
+                tc.batch,
+                tc.penalty_init,
+                derive_seed(tc.seed, t),
+                tc.ema > 0,
+                None if model.class_bias is None else model.class_bias[t - 1],
             )
             for t in range(1, steps + 1)
         ]
@@ -641,14 +724,17 @@ def train(
             states = [r[0] for r in results]
             for t, s in enumerate(states, 1):
                 model.coupling[t - 1], model.bias[t - 1] = s.weights()
+                if model.class_bias is not None:
+                    model.class_bias[t - 1] = s.class_weights()
             rec: dict[str, Any] = {"epoch": epoch + 1, "steps": [r[1] for r in results]}
             fd = quality(model, epoch + 1) if quality is not None else None
             rec["fd"] = fd
             rec["seconds"] = time.time() - t0
             history["epochs"].append(rec)
             if select and (best is None or fd < history["best"]["fd"]):
+                classes = None if model.class_bias is None else model.class_bias.copy()
                 best = DTM(run, model.graph, model.coupling.copy(), model.bias.copy(), model.pixel_nodes,
-                           model.label_nodes)  # fmt: skip
+                           model.label_nodes, class_bias=classes)  # fmt: skip
                 history["best"] = {"epoch": epoch + 1, "fd": fd}
             save_checkpoint(ckpt, epoch + 1, states, history, best)
             done = epoch + 1 - epoch0
@@ -666,7 +752,7 @@ def train(
                 f"  time left {_fmt_time(left)}"
             )
     if best is not None:
-        model.coupling, model.bias = best.coupling, best.bias
+        model.coupling, model.bias, model.class_bias = best.coupling, best.bias, best.class_bias
         log(f"shipping epoch {history['best']['epoch']} (lowest held-out FD {history['best']['fd']:.2f})")
     model.meta.update(
         {

@@ -68,6 +68,8 @@ def draw_batch(model: DTM, t: int, x0: np.ndarray, labels: np.ndarray, chains: i
     x_prev, x_in = step_pair(x0[idx], model.steps, t, model.run.dtm.noise_rate, model.run.dtm.time_offset, r)
     field = np.repeat(model.bias[t - 1][None], chains, axis=0)
     field[:, model.pixel_nodes] += float(model.input_coupling[t - 1]) * x_in
+    if model.class_bias is not None:
+        field += model.class_bias[t - 1][labels[idx]]
     lab = label_spins(labels[idx], model.run.dtm.label_nodes) if model.conditional else None
     return Batch(x_prev, field, lab)
 

@@ -65,6 +65,7 @@ def model_autocorrelation(model, images: np.ndarray, labels: np.ndarray, chains:
             free_run_autocorrelation(
                 model.run, model.graph, model.coupling[t - 1], model.bias[t - 1], float(model.input_coupling[t - 1]),
                 t, x, labels, model.pixel_nodes, model.label_nodes, seed + t, parallel=None,
+                class_bias=None if model.class_bias is None else model.class_bias[t - 1],
             )[0]
             for t in range(1, steps + 1)
         )  # fmt: skip
@@ -83,6 +84,8 @@ def model_autocorrelation(model, images: np.ndarray, labels: np.ndarray, chains:
         spins = np.where(r.random((chains, model.graph.n)) < 0.5, 1, -1).astype(np.int8)
         if model.conditional:
             spins[:, model.label_nodes] = label_spins(labels[:chains], model.run.dtm.label_nodes)
+            if model.class_bias is not None:
+                h += model.class_bias[t - 1][labels[:chains]]
         vals.append(
             chain_autocorrelation(
                 model.graph,
