@@ -250,6 +250,32 @@ def test_class_chains_needs_labels_and_a_batch_of_tens():
         before_run(0).replace(train={"batch": 30, "class_chains": True})
 
 
+@pytest.mark.parametrize("start", ["persistent", "data"])
+def test_negative_chains_start_where_neg_start_says(monkeypatch, start):
+    """``"data"``: every update's negative chains start from the state the positive phase ended in (this
+    image's pixels, hidden nodes settled on them); ``"persistent"``: from where they stopped last update."""
+    calls: list[tuple[np.ndarray, np.ndarray]] = []
+    real = gibbs.GibbsSampler.run_collect
+
+    def run_collect(sampler, *args, **kw):
+        before = np.array(sampler.spins)
+        out = real(sampler, *args, **kw)
+        calls.append((before, np.array(sampler.spins)))
+        return out
+
+    monkeypatch.setattr(gibbs.GibbsSampler, "run_collect", run_collect)
+    one_epoch(options_run(neg_start=start))
+    pos, neg = calls[0::2], calls[1::2]  # each update runs the positive phase first
+    assert len(neg) == 6
+    for k in range(6):
+        from_positive = np.array_equal(neg[k][0], pos[k][1])
+        assert from_positive == (start == "data")
+        if start == "persistent" and k:
+            assert np.array_equal(neg[k][0], neg[k - 1][1])
+    with pytest.raises(ValueError, match=r"^train\.neg_start must be one of persistent, data"):
+        options_run(neg_start="fresh")
+
+
 def test_negative_warmup_from_needs_a_negative_warmup():
     with pytest.raises(ValueError, match=r"^train\.neg_warmup_from needs neg_warmup > 0"):
         options_run(neg_warmup_from=3)
@@ -386,7 +412,16 @@ def test_options_recorded_in_the_model_and_old_files_load(tmp_path):
 #: The fields these options added, by section.
 NEW = {
     "dtm": ("binarize_threshold", "fresh_hidden", "class_bias"),
-    "train": ("lr_tail", "ema", "heldout", "label_noise", "free_labels_negative", "label_bound", "class_chains"),
+    "train": (
+        "lr_tail",
+        "ema",
+        "heldout",
+        "label_noise",
+        "free_labels_negative",
+        "label_bound",
+        "class_chains",
+        "neg_start",
+    ),
 }
 
 

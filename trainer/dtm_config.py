@@ -27,6 +27,8 @@ ACP_MEASURES = ("window", "free")
 #: What bounds the couplings of the label nodes: the coupling format (like every coupling), or the bias
 #: path (a clamped label is folded into its neighbours' biases, so only the folded bias must fit).
 LABEL_BOUNDS = ("coupling", "bias")
+#: Where the negative chains start each update: where they stopped (PCD), or where the positive phase did.
+NEG_STARTS = ("persistent", "data")
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,12 @@ class TrainConfig:
     free_labels_negative : bool
         Leave the label nodes free in the negative phase (the model then learns labels jointly with the
         pixels); default: clamped in both phases.
+    neg_start : str
+        Where the negative chains start each update: ``"persistent"`` (default; PCD) where the previous
+        update left them, on another image, whose shape their hidden nodes still carry after a short
+        warm-up; ``"data"``: where the positive phase just ended (pixels on this update's ``x^{t-1}``,
+        hidden nodes settled on it), so the warm-up starts from this image (contrastive divergence with
+        the warm-up's sweeps).
     class_chains : bool
         Chain ``i`` of both phases always gets an image of class ``i mod 10`` (each update draws every
         slot's image from its class): a persistent chain then keeps its class from update to update and
@@ -227,6 +235,7 @@ class TrainConfig:
     heldout: int = 0
     label_noise: float = 0.0
     free_labels_negative: bool = False
+    neg_start: str = "persistent"
     class_chains: bool = False
     label_bound: str = "coupling"
 
@@ -287,6 +296,8 @@ class TrainConfig:
             )
         _real("label_noise", self.label_noise, 0.0, 1.0)
         _bool("free_labels_negative", self.free_labels_negative)
+        if self.neg_start not in NEG_STARTS:
+            raise ValueError(f"neg_start must be one of {', '.join(NEG_STARTS)}, not {self.neg_start!r}")
         _bool("class_chains", self.class_chains)
         if self.class_chains and self.batch % 10:
             raise ValueError(f"batch {self.batch} must be a multiple of 10 with train.class_chains (classes alike)")

@@ -463,6 +463,8 @@ def train_epoch(
                 neg.set_spins(lab, label_nodes)
         pos.set_spins(x_prev, pixel_nodes)
         pm, pp = pos.run_collect(st.coupling, h, 1.0, tc.warmup, tc.n_samples, tc.every, clamp=clamp_pos)
+        if tc.neg_start == "data":
+            neg.set_spins(pos.spins)  # free labels start from the image's class too
         nm, npair = neg.run_collect(st.coupling, h, 1.0, neg_warmup, tc.n_samples, tc.every, clamp=clamp_neg)
         gj, gb = moment_gradient(pm, pp, nm, npair, graph.edges, 1.0, lam)
         gaps.append(float(np.sqrt(np.mean(np.concatenate([pp - npair, pm - nm]) ** 2))))
