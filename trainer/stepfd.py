@@ -5,6 +5,8 @@ Generation chains T steps, so the FD of its images mixes the errors of all of th
 each step ``t`` alone on training images noised to the step's input time, ``x^t``, and compares its output
 with test images noised to the output time, ``x^{t-1}``, in the classifier's features. The same training
 images noised to the output time give the row's floor: what a perfect step would score on these images.
+For a class-conditional model each row also holds its output's ink per class beside the forward
+process's (:mod:`pbitgen.trainer.drift`): a step that is calibrated alone can still drift in the chain.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data import noise, step_times
+from .drift import class_ink, forward_ink
 from .dtm import DTM, decode, denoise_step, sweep_betas
 from .fd import fd
 from .train import derive_seed
@@ -23,12 +26,15 @@ from .train import derive_seed
 @dataclass(frozen=True)
 class StepFD:
     """Step ``t`` alone: FD of its input ``x^t``, of its output and of real ``x^{t-1}`` (the floor), each
-    against test images at ``x^{t-1}``."""
+    against test images at ``x^{t-1}``; with labels, its output's ink per class and the forward process's
+    for the same images (shape (10,); ``None`` without labels)."""
 
     step: int
     fd_input: float
     fd_output: float
     fd_floor: float
+    ink: np.ndarray | None = None
+    ink_forward: np.ndarray | None = None
 
 
 def step_fds(
@@ -48,6 +54,7 @@ def step_fds(
 
     rate = model.run.dtm.noise_rate
     betas = sweep_betas(model, sweeps)
+    fwd = forward_ink(model, x0, labels) if labels is not None else None
     out = []
     for t in range(1, model.steps + 1):
         r = np.random.default_rng([seed, t])
@@ -57,7 +64,9 @@ def step_fds(
         sampler = GibbsSampler(model.graph, len(x0), derive_seed(seed, t))
         sampler.set_spins(x_in, model.pixel_nodes)
         denoise_step(model, sampler, t, labels, betas)
-        made = decode(model, np.asarray(sampler.spins)[:, model.pixel_nodes])
-        real = decode(model, noise(x0, rate, t_out, r))
-        out.append(StepFD(t, fd(features(decode(model, x_in)), ref), fd(features(made), ref), fd(features(real), ref)))
+        spins = np.asarray(sampler.spins)[:, model.pixel_nodes]
+        made, real = decode(model, spins), decode(model, noise(x0, rate, t_out, r))
+        ink = (class_ink(spins, labels), fwd[t - 1]) if fwd is not None else (None, None)
+        fds = (fd(features(decode(model, x_in)), ref), fd(features(made), ref), fd(features(real), ref))
+        out.append(StepFD(t, *fds, *ink))
     return out

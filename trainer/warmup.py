@@ -16,6 +16,9 @@ lean for one step of a trained model, in each phase as the trainer runs it (same
 The bias of a warm-up is the RMS over edges of its pair moments minus the first reference's; the noise
 floor is the same RMS between the two references, which is what an unbiased warm-up scores too. Both are
 distances between two noisy estimates, so the bias a warm-up leaves is about ``sqrt(bias**2 - noise**2)``.
+
+With ``train.neg_start = "data"`` the trainer's negative chains start from where its positive phase
+ended instead; the negative rows still measure persistent chains, which that trainer no longer runs.
 """
 
 from __future__ import annotations

@@ -202,10 +202,18 @@ def run(args: argparse.Namespace) -> int:
 
         step_labels = train.labels[chosen] if main.conditional else None
         print(f"each step alone on {n} noised training images, FD against the test images at its output time:")
-        print(f"{'step':>4s} {'input x^t':>10s} {'output':>8s} {'real x^t-1 (floor)':>19s}")
+        ink_head = "  ink vs forward, worst class" if main.conditional else ""
+        print(f"{'step':>4s} {'input x^t':>10s} {'output':>8s} {'real x^t-1 (floor)':>19s}{ink_head}")
         for s in step_fds(main, clf.features, train.flat[chosen], step_labels, test.flat, args.seed, k):
-            print(f"{s.step:4d} {s.fd_input:10.2f} {s.fd_output:8.2f} {s.fd_floor:19.2f}")
-            per_step.append({"step": s.step, "fd_input": s.fd_input, "fd_output": s.fd_output, "fd_floor": s.fd_floor})
+            row = {"step": s.step, "fd_input": s.fd_input, "fd_output": s.fd_output, "fd_floor": s.fd_floor}
+            ink_text = ""
+            if s.ink is not None:
+                dev = s.ink - s.ink_forward
+                worst = int(np.nanargmax(np.abs(dev)))
+                ink_text = f"  {dev[worst]:+.3f} {CLASS_NAMES[worst]}"
+                row.update({"ink": s.ink.tolist(), "ink_forward": s.ink_forward.tolist()})
+            print(f"{s.step:4d} {s.fd_input:10.2f} {s.fd_output:8.2f} {s.fd_floor:19.2f}{ink_text}")
+            per_step.append(row)
     drift = []
     if args.drift:
         print("ink after each step (x^t-1) per class: the chain's minus the forward process's on the test images")
