@@ -210,12 +210,12 @@ def test_each_step_alone_denoises():
     for s in res[:2]:
         assert s.fd_output < 0.4 * s.fd_input and s.fd_output < 3 * s.fd_floor, s
     # its output's ink per class sits near the forward process's at its output time (the shipped model: a
-    # mean deviation of 0.015 over the classes; the input time's ink would be 0.03-0.05 away)
+    # mean deviation of 0.015 over the classes; a step that returned its input unchanged: 0.023)
     from pbitgen.trainer.drift import forward_ink
 
     fwd = forward_ink(model, train.flat, train.labels)
     assert all(np.array_equal(s.ink_forward, f) for s, f in zip(res, fwd, strict=True))
-    assert np.abs(res[0].ink - res[0].ink_forward).mean() < 0.03
+    assert np.abs(res[0].ink - res[0].ink_forward).mean() < 0.02
 
 
 def test_make_quality_is_the_fd_of_the_epochs_samples():

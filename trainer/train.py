@@ -436,8 +436,9 @@ def train_epoch(
     pos = GibbsSampler(graph, tc.batch, derive_seed(tc.seed, t, epoch, 1), spins=state.pos_spins, parallel=parallel)
     neg = GibbsSampler(graph, tc.batch, derive_seed(tc.seed, t, epoch, 2), spins=state.neg_spins, parallel=parallel)
     clamp_pos, clamp_neg = phase_clamps(graph.n, pixel_nodes, label_nodes, tc.free_labels_negative)
-    bound = label_edges(graph, label_nodes) if tc.label_bound == "bias" and len(label_nodes) else None
-    room = label_edges(graph, label_nodes) if run.dtm.class_bias else None
+    edges = label_edges(graph, label_nodes) if len(label_nodes) else None
+    bound = edges if tc.label_bound == "bias" else None
+    room = edges if run.dtm.class_bias else None  # class bias needs label nodes: edges is set
     st = StepState(**{k: v.copy() for k, v in state.arrays().items()})
     count, lam, a_prev = int(st.scalars[0]), float(st.scalars[1]), float(st.scalars[2])
     total = tc.epochs * tc.updates_per_epoch
