@@ -95,7 +95,7 @@ eval: deps
 
 train-paper: deps
 	$(BIN)/pbitgen train --config configs/dtm_paper.toml --out weights/paper
-	$(BIN)/pbitgen eval --model weights/paper --samples 1000 --seed 1 --per-step --drift --json weights/paper/eval.json --grid weights/paper/eval.png
+	$(BIN)/pbitgen eval --model weights/paper --samples 1000 --seed 1 --per-step --drift --starts --json weights/paper/eval.json --grid weights/paper/eval.png
 	$(BIN)/pbitgen warmup --model weights/paper --json weights/paper/warmup.json
 
 # The grayscale model (4 grey levels, three binary nodes per pixel) and its eval.

@@ -150,7 +150,7 @@ def test_eval_table(model_dir, tmp_path, capsys):
     p = argparse.ArgumentParser()
     eval_cmd.add_arguments(p)
     argv = ["--model", str(model_dir), "--samples", "200", "--json", str(tmp_path / "t.json"), "--per-step", "--drift"]
-    args = p.parse_args(argv)
+    args = p.parse_args([*argv, "--starts"])
     assert eval_cmd.run(args) == 0
     out = capsys.readouterr().out
     assert "FD = Frechet distance" in out and "not FID" in out and "200 images per row" in out
@@ -188,6 +188,14 @@ def test_eval_table(model_dir, tmp_path, capsys):
     for row, line in zip(table["drift"], lines[head + 2 : head + 4], strict=True):
         dev = np.subtract(row["generated"], row["forward"])
         assert line.split() == [str(row["step"]), *(f"{v:+.3f}" for v in dev)]
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("the chain started from 200"))
+    assert [r["step"] for r in table["starts"]["rows"]] == [1, 2]
+    for row, line in zip(table["starts"]["rows"], lines[head + 2 : head + 4], strict=True):
+        values = [str(row["step"]), f"{row['fd']:.2f}", f"{row['class_match']:.3f}", f"{row['diversity']:.1f}"]
+        assert line.split() == values
+    assert lines[head + 4].split() == ["data", f"{table['starts']['data_diversity']:.1f}"]
+    # an untrained model's images are noise: each class far more diverse than the data's
+    assert min(r["diversity"] for r in table["starts"]["rows"]) > 1.5 * table["starts"]["data_diversity"]
     # an untrained model's output is near half ink whatever the class; the data's is not
     assert abs(np.mean(table["drift"][-1]["generated"]) - 0.5) < 0.1
     assert np.ptp(table["drift"][-1]["forward"]) > 0.2

@@ -449,3 +449,18 @@ def test_train_command_binarises_at_the_threshold_and_holds_images_out(tmp_path,
     assert meta["data"]["sha256"] != data.load_images("train", 14, 200).sha256
     assert meta["data"]["images"] == 150 and meta["shipped"]["chosen_by"] == "held-out FD"
     assert meta["run"]["dtm"]["binarize_threshold"] == 0.1
+
+
+def test_weight_decay_shrinks_the_couplings_before_the_update():
+    """Decoupled weight decay (AdamW): one update with ``weight_decay`` gives the couplings of one without
+    it less ``lr * weight_decay`` times the couplings before the update (the gradient is the same: same
+    chains, same weights when it is taken), and leaves the biases alone."""
+    runs = [options_run(updates_per_epoch=1, weight_decay=wd) for wd in (0.0, 0.5)]
+    (_, before, plain), (_, _, decayed) = one_epoch(runs[0]), one_epoch(runs[1])
+    tc = runs[1].train
+    lr = cosine_lr(tc.lr, tc.lr_final, 1, tc.epochs * tc.updates_per_epoch, tc.lr_tail)
+    assert np.abs(before.coupling).max() > 0.005  # the initial couplings are not zero
+    np.testing.assert_allclose(decayed.coupling, plain.coupling - lr * 0.5 * before.coupling, rtol=0, atol=1e-12)
+    assert np.array_equal(decayed.bias, plain.bias)
+    with pytest.raises(ValueError, match=r"weight_decay must be a number in \[0.0, 10.0\], not -0.1"):
+        options_run(weight_decay=-0.1)

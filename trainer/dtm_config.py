@@ -142,6 +142,11 @@ class TrainConfig:
     lr_tail : float
         Fraction of all updates, at the end, held flat at ``lr_final`` (the cosine spans the rest; 0 = the
         cosine spans every update).
+    weight_decay : float
+        Decoupled weight decay of the couplings (AdamW): after each update ``J <- J - lr * weight_decay *
+        J``, with the update's step size; biases are left alone (they carry the marginals). It holds the
+        couplings back from growing without bound, the sharpening that narrows each class as training goes
+        on. 0 = off.
     ema : float
         Decay ``d`` of an exponential moving average of the weights, ``w_ema <- d w_ema + (1 - d) w`` after
         every update (time constant ``1 / (1 - d)`` updates); when > 0 the average is what the per-epoch
@@ -232,6 +237,7 @@ class TrainConfig:
     eval_free_labels: bool = False
     workers: int = 2
     ema: float = 0.0
+    weight_decay: float = 0.0
     heldout: int = 0
     label_noise: float = 0.0
     free_labels_negative: bool = False
@@ -284,6 +290,7 @@ class TrainConfig:
         _int("workers", self.workers, 1, 256)
         _real("lr_tail", self.lr_tail, 0.0, 0.99)
         _real("ema", self.ema, 0.0, 0.99999)
+        _real("weight_decay", self.weight_decay, 0.0, 10.0)
         _int("heldout", self.heldout, 0, 59999)
         if self.heldout and not self.eval_samples:
             raise ValueError(

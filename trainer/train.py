@@ -474,6 +474,8 @@ def train_epoch(
         g_sq += g * g
         count += 1
         lr = cosine_lr(tc.lr, tc.lr_final, count, total, tc.lr_tail)
+        if tc.weight_decay:
+            st.coupling *= 1.0 - lr * tc.weight_decay  # decoupled (AdamW): the gradient was taken before
         adam_step(st.coupling, gj, st.m_j, st.v_j, count, lr, tc.adam_b1, tc.adam_b2)
         adam_step(st.bias, gb, st.m_b, st.v_b, count, lr, tc.adam_b1, tc.adam_b2)
         bound_weights(st.coupling, st.bias, fmt, bound)

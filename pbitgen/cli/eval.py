@@ -43,6 +43,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(where a conditioned chain drifts; class-conditional models)",
     )
     p.add_argument(
+        "--starts",
+        action="store_true",
+        help="also start the chain from training images noised to each step's input time and give the final "
+        "images' FD, class match and within-class diversity (what each step costs the chain)",
+    )
+    p.add_argument(
         "--grid",
         metavar="FILE.png",
         help="write generated (DTM + ACP; a column per class when conditional) and real images as a PNG grid",
@@ -222,11 +228,27 @@ def run(args: argparse.Namespace) -> int:
             print(f"{d.step:4d} " + " ".join(f"{v:+8.3f}" for v in d.generated - d.forward))
             drift.append({"step": d.step, "generated": d.generated.tolist(), "forward": d.forward.tolist()})
         print(f"{'data':>4s} " + " ".join(f"{v:8.3f}" for v in class_ink(test.flat, test.labels)))
+    starts = {}
+    if args.starts:
+        from pbitgen.trainer.starts import chain_starts, class_diversity
+
+        start_labels = train.labels[chosen] if main.conditional else None
+        data_div = class_diversity(train.images[chosen], start_labels)
+        print(f"the chain started from {n} training images noised to step k's input time, run through steps k..1:")
+        print(f"{'k':>4s} {'FD':>8s} {'class match':>11s} {'diversity':>10s}")
+        rows_k = []
+        for s in chain_starts(main, clf.features, clf.predict, train.flat[chosen], start_labels, ref, args.seed, k):
+            match_s = f"{s.class_match:.3f}" if s.class_match is not None else "-"
+            print(f"{s.step:4d} {s.fd:8.2f} {match_s:>11s} {s.diversity:10.1f}")
+            rows_k.append({"step": s.step, "fd": s.fd, "class_match": s.class_match, "diversity": s.diversity})
+        print(f"{'data':>4s} {'':8s} {'':11s} {data_div:10.1f}")
+        starts = {"data_diversity": data_div, "rows": rows_k}
     with written_together():
         if args.json:
             table = [{"row": a, "fd": b, "cost": c, "autocorr": d, "class_match": e} for a, b, c, d, e in rows]
             doc = {"samples": n, "sweeps": k, "rows": table, **({"steps": per_step} if per_step else {})}
             doc.update({"drift": drift} if drift else {})
+            doc.update({"starts": starts} if starts else {})
             text = json.dumps(doc, indent=1, allow_nan=False)
             save_text(args.json, text + "\n")
         if args.grid and grid is not None:
