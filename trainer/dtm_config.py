@@ -143,10 +143,10 @@ class TrainConfig:
         Fraction of all updates, at the end, held flat at ``lr_final`` (the cosine spans the rest; 0 = the
         cosine spans every update).
     weight_decay : float
-        Decoupled weight decay of the couplings (AdamW): after each update ``J <- J - lr * weight_decay *
-        J``, with the update's step size; biases are left alone (they carry the marginals). It holds the
-        couplings back from growing without bound, the sharpening that narrows each class as training goes
-        on. 0 = off.
+        Decoupled weight decay of the couplings (AdamW): each update also subtracts ``lr * weight_decay``
+        times the couplings it started from (``lr``: the update's step size); biases are left alone (they carry the marginals). It pulls every
+        coupling towards 0 at a rate proportional to its size, so only couplings the data keeps asking for
+        stay large. 0 = off.
     ema : float
         Decay ``d`` of an exponential moving average of the weights, ``w_ema <- d w_ema + (1 - d) w`` after
         every update (time constant ``1 / (1 - d)`` updates); when > 0 the average is what the per-epoch
