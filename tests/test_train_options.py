@@ -464,3 +464,5 @@ def test_weight_decay_shrinks_the_couplings_before_the_update():
     assert np.array_equal(decayed.bias, plain.bias)
     with pytest.raises(ValueError, match=r"weight_decay must be a number in \[0.0, 10.0\], not -0.1"):
         options_run(weight_decay=-0.1)
+    with pytest.raises(ValueError, match=r"^train.weight_decay 5.0 times the learning rate 0.2 must be below 1 "):
+        options_run(weight_decay=5.0, lr=0.2)

@@ -144,9 +144,10 @@ class TrainConfig:
         cosine spans every update).
     weight_decay : float
         Decoupled weight decay of the couplings (AdamW): each update also subtracts ``lr * weight_decay``
-        times the couplings it started from (``lr``: the update's step size); biases are left alone (they carry the marginals). It pulls every
-        coupling towards 0 at a rate proportional to its size, so only couplings the data keeps asking for
-        stay large. 0 = off.
+        times the couplings it started from (``lr``: the update's step size); biases are left alone (they
+        carry the marginals). It pulls every coupling towards 0 at a rate proportional to its size, so only
+        couplings the data keeps asking for stay large. ``weight_decay * max(lr, lr_final)`` must stay
+        below 1 (else a coupling would change sign). 0 = off.
     ema : float
         Decay ``d`` of an exponential moving average of the weights, ``w_ema <- d w_ema + (1 - d) w`` after
         every update (time constant ``1 / (1 - d)`` updates); when > 0 the average is what the per-epoch
@@ -291,6 +292,11 @@ class TrainConfig:
         _real("lr_tail", self.lr_tail, 0.0, 0.99)
         _real("ema", self.ema, 0.0, 0.99999)
         _real("weight_decay", self.weight_decay, 0.0, 10.0)
+        if self.weight_decay * max(self.lr, self.lr_final) >= 1.0:
+            raise ValueError(
+                f"weight_decay {self.weight_decay} times the learning rate {max(self.lr, self.lr_final)} must be "
+                "below 1 (each update shrinks the couplings by that fraction); expected a smaller weight_decay"
+            )
         _int("heldout", self.heldout, 0, 59999)
         if self.heldout and not self.eval_samples:
             raise ValueError(

@@ -2,8 +2,10 @@
 ``k``'s input time and run through steps ``k .. 1``, for every ``k``.
 
 Row 1 is the last step alone on real ``x^1``; row T starts from noise, as generation does (on the images'
-own classes). What row ``k`` adds to row ``k - 1`` is what step ``k`` costs the final images, its own error
-together with what the later steps make of it. The within-class diversity of the final images (the summed
+own classes). What row ``k`` adds to row ``k - 1`` estimates what step ``k`` costs the final images, its own
+error together with what the later steps make of it (each row draws its own noise, so the difference also
+carries two rows' sampling error; and with a time offset, row ``k - 1`` feeds step ``k - 1`` a little more
+noise than step ``k`` would). The within-class diversity of the final images (the summed
 per-pixel variance of each class's images, averaged over the classes) shows whether the chain narrows a
 class towards one prototype, a loss that the ink per class (:mod:`pbitgen.trainer.drift`) cannot see.
 """
@@ -53,8 +55,9 @@ def chain_starts(
 ) -> list[ChainStart]:
     """Row ``k`` for ``k = 1 .. T``: ``x0`` (visible spins, one chain each) noised to step ``k``'s input
     time, then steps ``k .. 1`` of ``model`` with its schedule (or ``sweeps`` per step), conditioned on
-    ``labels`` (the images' classes; ``None`` for an unconditional model). ``reference`` holds the test
-    images' features; ``features`` and ``predict`` are the classifier's."""
+    ``labels`` (the images' classes; ``None`` for an unconditional model). The hidden spins start at
+    random (generation hands step ``k`` those its predecessor left). ``reference`` holds the test images'
+    features; ``features`` and ``predict`` are the classifier's."""
     from pbitgen.model.gibbs import GibbsSampler  # numba: imported when sampling
 
     betas = sweep_betas(model, sweeps)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -228,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{d.step:4d} " + " ".join(f"{v:+8.3f}" for v in d.generated - d.forward))
             drift.append({"step": d.step, "generated": d.generated.tolist(), "forward": d.forward.tolist()})
         print(f"{'data':>4s} " + " ".join(f"{v:8.3f}" for v in class_ink(test.flat, test.labels)))
-    starts = {}
+    starts: dict[str, Any] = {}
     if args.starts:
         from pbitgen.trainer.starts import chain_starts, class_diversity
 
@@ -236,13 +237,13 @@ def run(args: argparse.Namespace) -> int:
         data_div = class_diversity(train.images[chosen], start_labels)
         print(f"the chain started from {n} training images noised to step k's input time, run through steps k..1:")
         print(f"{'k':>4s} {'FD':>8s} {'class match':>11s} {'diversity':>10s}")
-        rows_k = []
+        start_rows = []
         for s in chain_starts(main, clf.features, clf.predict, train.flat[chosen], start_labels, ref, args.seed, k):
             match_s = f"{s.class_match:.3f}" if s.class_match is not None else "-"
             print(f"{s.step:4d} {s.fd:8.2f} {match_s:>11s} {s.diversity:10.1f}")
-            rows_k.append({"step": s.step, "fd": s.fd, "class_match": s.class_match, "diversity": s.diversity})
+            start_rows.append({"step": s.step, "fd": s.fd, "class_match": s.class_match, "diversity": s.diversity})
         print(f"{'data':>4s} {'':8s} {'':11s} {data_div:10.1f}")
-        starts = {"data_diversity": data_div, "rows": rows_k}
+        starts = {"data_diversity": data_div, "rows": start_rows}
     with written_together():
         if args.json:
             table = [{"row": a, "fd": b, "cost": c, "autocorr": d, "class_match": e} for a, b, c, d, e in rows]
