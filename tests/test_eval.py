@@ -195,7 +195,7 @@ def test_eval_table(model_dir, tmp_path, capsys):
         assert line.split() == values
     assert lines[head + 4].split() == ["data", f"{table['starts']['data_diversity']:.1f}"]
     # an untrained model's images are near coins: per class twice the data's diversity (measured 1.97 and
-    # 2.01; a pooled measure or the data's own images would not give that)
+    # 2.01; rows made of the data's own images would score 1)
     assert min(r["diversity"] for r in table["starts"]["rows"]) > 1.5 * table["starts"]["data_diversity"]
     # an untrained model's output is near half ink whatever the class; the data's is not
     assert abs(np.mean(table["drift"][-1]["generated"]) - 0.5) < 0.1

@@ -203,15 +203,16 @@ def run(args: argparse.Namespace) -> int:
         match_s = f"{match:.3f}" if match is not None else "-"
         val_s = f"{val:.2f}" if val is not None else "-"
         print(f"{name:38s} {val_s:>8s}  {cost:>15s}  {ac_s:>14s}  {match_s:>11s}")
+    # the per-step and starts rows run the floor row's training images, conditioned on their own classes
+    chosen_labels = train.labels[chosen] if main.conditional else None
     per_step = []
     if args.per_step:
         from pbitgen.trainer.stepfd import step_fds
 
-        step_labels = train.labels[chosen] if main.conditional else None
         print(f"each step alone on {n} noised training images, FD against the test images at its output time:")
         ink_head = "  ink vs forward, worst class" if main.conditional else ""
         print(f"{'step':>4s} {'input x^t':>10s} {'output':>8s} {'real x^t-1 (floor)':>19s}{ink_head}")
-        for s in step_fds(main, clf.features, train.flat[chosen], step_labels, test.flat, args.seed, k):
+        for s in step_fds(main, clf.features, train.flat[chosen], chosen_labels, test.flat, args.seed, k):
             row = {"step": s.step, "fd_input": s.fd_input, "fd_output": s.fd_output, "fd_floor": s.fd_floor}
             ink_text = ""
             if s.ink is not None:
@@ -233,12 +234,11 @@ def run(args: argparse.Namespace) -> int:
     if args.starts:
         from pbitgen.trainer.starts import chain_starts, class_diversity
 
-        start_labels = train.labels[chosen] if main.conditional else None
-        data_div = class_diversity(train.images[chosen], start_labels)
+        data_div = class_diversity(train.images[chosen], chosen_labels)
         print(f"the chain started from {n} training images noised to step k's input time, run through steps k..1:")
         print(f"{'k':>4s} {'FD':>8s} {'class match':>11s} {'diversity':>10s}")
         start_rows = []
-        for s in chain_starts(main, clf.features, clf.predict, train.flat[chosen], start_labels, ref, args.seed, k):
+        for s in chain_starts(main, clf.features, clf.predict, train.flat[chosen], chosen_labels, ref, args.seed, k):
             match_s = f"{s.class_match:.3f}" if s.class_match is not None else "-"
             print(f"{s.step:4d} {s.fd:8.2f} {match_s:>11s} {s.diversity:10.1f}")
             start_rows.append({"step": s.step, "fd": s.fd, "class_match": s.class_match, "diversity": s.diversity})
