@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
-from signal import SIGPIPE
 
 from pbitgen import __version__
 from pbitgen.errors import PbitgenError
 
 from . import eval, fpga, graph, mutate, power, regress, sample, sim, stability, synth, train, verilog, warmup
-from .common import Terminated, signals_raise
+from .common import received, signals_raise, stop_raising
 
 COMMANDS = {
     "graph": (graph, "export a DTM grid graph (edges and colours) as .npz"),
@@ -72,25 +72,39 @@ def main(argv: list[str] | None = None) -> int:
             code = int(args.run(args) or 0)
             sys.stdout.flush()  # here, where a closed pipe is caught, rather than at exit
             return code
-        except PbitgenError as e:
-            print(f"pbitgen: error: {e}", file=sys.stderr)
-            return 1
-        except Terminated as e:
-            print(f"pbitgen: terminated ({e})", file=sys.stderr)
-            return 128 + e.signum
-        except KeyboardInterrupt:
+        except SystemExit:  # --help, --version, usage errors: argparse has said why
+            raise
+        except BaseException as e:
+            stop_raising()  # a signal now would escape the report below as a traceback
+            return report(e)
+
+
+def report(e: BaseException) -> int:
+    """Say in one line why the command ended early, and return its exit status; an exception none of these
+    explains is a bug, raised again with its traceback."""
+    if isinstance(e, KeyboardInterrupt) or received:
+        # a signal; or what failed after one: its exception, raised inside a library, can leave the library
+        # broken (numba's compiler then fails with "no compiled object yet"), and the user asked to stop
+        signum = getattr(e, "signum", signal.SIGINT) if isinstance(e, KeyboardInterrupt) else received[0]
+        if signum == signal.SIGINT:
             print("pbitgen: interrupted", file=sys.stderr)
-            return 130
-        except BrokenPipeError:
-            quiet_stdout()
-            return 128 + SIGPIPE
-        except MemoryError:
-            print("pbitgen: error: out of memory; expected smaller sizes (--chains, --images, --grid)", file=sys.stderr)
-            return 1
-        except OSError as e:  # a file problem no check before the work could foresee (disk full, permissions)
-            where = f"{e.filename}: " if e.filename else ""
-            print(f"pbitgen: error: {where}{e.strerror or e}", file=sys.stderr)
-            return 1
+        else:
+            print(f"pbitgen: terminated ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum
+    if isinstance(e, PbitgenError):
+        print(f"pbitgen: error: {e}", file=sys.stderr)
+        return 1
+    if isinstance(e, BrokenPipeError):
+        quiet_stdout()
+        return 128 + signal.SIGPIPE
+    if isinstance(e, MemoryError):
+        print("pbitgen: error: out of memory; expected smaller sizes (--chains, --images, --grid)", file=sys.stderr)
+        return 1
+    if isinstance(e, OSError):  # a file problem no check before the work could foresee (disk full, permissions)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"pbitgen: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
+    raise e
 
 
 if __name__ == "__main__":

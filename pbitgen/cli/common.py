@@ -242,28 +242,76 @@ def stop_workers() -> None:
             p.terminate()
 
 
+#: The signals :func:`signals_raise`'s handler has received in the current block, in order.
+received: list[int] = []
+#: Set once the command is ending (:func:`stop_raising`): signals are then recorded, not raised.
+_ending = threading.Event()
+#: Timers that send a dropped signal again (:func:`_redeliver`).
+_resend: list[threading.Timer] = []
+
+
 def _raise_on_signal(signum: int, frame: object) -> None:
+    received.append(signum)
+    if _ending.is_set():
+        return
     stop_workers()
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise Terminated(signum)
 
 
+def stop_raising() -> None:
+    """From here on, record signals instead of raising them, and send no dropped one again: the command is
+    already ending, and an exception raised while it says why would escape as a traceback."""
+    _ending.set()
+    for timer in _resend:
+        timer.cancel()
+    _resend.clear()
+
+
+def _send_again(signum: int) -> None:
+    if not _ending.is_set():
+        os.kill(os.getpid(), signum)
+
+
+def _redeliver(unraisable: Any, default: Callable[[Any], None]) -> None:
+    """An exception raised where Python cannot pass it on (inside a C library's callback, such as the one
+    numba's compiler calls while it compiles a kernel, or in a finalizer) is printed and dropped, and the
+    command runs on as if never signalled. When it is a signal's, send the signal again instead, from a
+    thread a moment later: the handler then runs at a line of Python the main thread executes after this
+    hook, outside the callback. (Raising it here, as ``signal.raise_signal`` or ``_thread.interrupt_main``
+    would, runs the handler inside the hook, whose exception is dropped too.)"""
+    if not (isinstance(unraisable.exc_value, KeyboardInterrupt) and received):
+        default(unraisable)
+        return
+    timer = threading.Timer(0.01, _send_again, (received[-1],))
+    timer.daemon = True
+    _resend.append(timer)
+    timer.start()
+
+
 @contextlib.contextmanager
 def signals_raise() -> Iterator[None]:
     """Inside the block, SIGINT raises KeyboardInterrupt and SIGTERM/SIGHUP raise :class:`Terminated`,
-    after ending worker processes (:func:`stop_workers`). Signals that were ignored stay ignored; only the
-    main thread can set handlers, elsewhere this does nothing."""
+    after ending worker processes (:func:`stop_workers`), until :func:`stop_raising`; such an exception
+    dropped inside a C callback is sent again (:func:`_redeliver`). Signals that were ignored stay ignored;
+    only the main thread can set handlers, elsewhere this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    received.clear()
+    _ending.clear()
     old = {}
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         num = getattr(signal, name, None)
         if num is not None and signal.getsignal(num) is not signal.SIG_IGN:
             old[num] = signal.signal(num, _raise_on_signal)
+    default_hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: _redeliver(unraisable, default_hook)
     try:
         yield
     finally:
+        stop_raising()
+        sys.unraisablehook = default_hook
         for num, handler in old.items():
             signal.signal(num, handler)
