@@ -5,6 +5,9 @@ Generation chains T steps, so the FD of its images mixes the errors of all of th
 each step ``t`` alone on training images noised to the step's input time, ``x^t``, and compares its output
 with test images noised to the output time, ``x^{t-1}``, in the classifier's features. The same training
 images noised to the output time give the row's floor: what a perfect step would score on these images.
+Each row also counts the visible spins that differ from the clean image ``x^0`` in the input, the output
+and the floor: a step that denoises brings the output's share down from the input's towards the floor's
+(the forward process's flip rate at the output time); one that copies its input's noise leaves it there.
 For a class-conditional model each row also holds its output's ink per class beside the forward
 process's (:mod:`pbitgen.trainer.drift`): a step that is calibrated alone can still drift in the chain.
 """
@@ -26,13 +29,17 @@ from .train import derive_seed
 @dataclass(frozen=True)
 class StepFD:
     """Step ``t`` alone: FD of its input ``x^t``, of its output and of real ``x^{t-1}`` (the floor), each
-    against test images at ``x^{t-1}``; with labels, its output's ink per class and the forward process's
+    against test images at ``x^{t-1}``; the share of visible spins of each of the three that differ from the
+    clean image; with labels, its output's ink per class and the forward process's
     for the same images (shape (10,); ``None`` without labels)."""
 
     step: int
     fd_input: float
     fd_output: float
     fd_floor: float
+    flips_input: float
+    flips_output: float
+    flips_floor: float
     ink: np.ndarray | None = None
     ink_forward: np.ndarray | None = None
 
@@ -65,8 +72,10 @@ def step_fds(
         sampler.set_spins(x_in, model.pixel_nodes)
         denoise_step(model, sampler, t, labels, betas)
         spins = np.asarray(sampler.spins)[:, model.pixel_nodes]
-        made, real = decode(model, spins), decode(model, noise(x0, rate, t_out, r))
+        x_real = noise(x0, rate, t_out, r)
+        made, real = decode(model, spins), decode(model, x_real)
         ink = (class_ink(spins, labels), fwd[t - 1]) if fwd is not None else (None, None)
         fds = (fd(features(decode(model, x_in)), ref), fd(features(made), ref), fd(features(real), ref))
-        out.append(StepFD(t, *fds, *ink))
+        flips = (float(np.mean(v != x0)) for v in (x_in, spins, x_real))
+        out.append(StepFD(t, *fds, *flips, *ink))
     return out

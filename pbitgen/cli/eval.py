@@ -211,16 +211,20 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"each step alone on {n} noised training images, FD against the test images at its output time:")
         ink_head = "  ink vs forward, worst class" if main.conditional else ""
-        print(f"{'step':>4s} {'input x^t':>10s} {'output':>8s} {'real x^t-1 (floor)':>19s}{ink_head}")
+        print("and the share of visible spins that differ from the clean image x^0 (input / output / floor):")
+        head = f"{'step':>4s} {'input x^t':>10s} {'output':>8s} {'real x^t-1 (floor)':>19s}  {'flips vs x^0':>21s}"
+        print(head + ink_head)
         for s in step_fds(main, clf.features, train.flat[chosen], chosen_labels, test.flat, args.seed, k):
             row = {"step": s.step, "fd_input": s.fd_input, "fd_output": s.fd_output, "fd_floor": s.fd_floor}
+            row.update({"flips_input": s.flips_input, "flips_output": s.flips_output, "flips_floor": s.flips_floor})
+            flips = f"{s.flips_input:.3f} / {s.flips_output:.3f} / {s.flips_floor:.3f}"
             ink_text = ""
             if s.ink is not None:
                 dev = s.ink - s.ink_forward
                 worst = int(np.nanargmax(np.abs(dev)))
                 ink_text = f"  {dev[worst]:+.3f} {CLASS_NAMES[worst]}"
                 row.update({"ink": s.ink.tolist(), "ink_forward": s.ink_forward.tolist()})
-            print(f"{s.step:4d} {s.fd_input:10.2f} {s.fd_output:8.2f} {s.fd_floor:19.2f}{ink_text}")
+            print(f"{s.step:4d} {s.fd_input:10.2f} {s.fd_output:8.2f} {s.fd_floor:19.2f}  {flips:>21s}{ink_text}")
             per_step.append(row)
     drift = []
     if args.drift:
