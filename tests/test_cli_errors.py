@@ -113,18 +113,20 @@ def test_signal_stops_a_long_sample(tmp_path, signum, code):
     assert files(tmp_path) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("after", [1.5, 2.5, 3.5, 4.5, 5.5])
 def test_signal_while_numba_compiles_the_sampler(tmp_path, after):
     """On a fresh machine numba first compiles the sampler, for several seconds. A Ctrl-C then often comes
     inside a callback of the compiler, where Python drops the exception it raises: the command either ran
     on (for its million sweeps) or failed with numba's "no compiled object yet" (a CI run on a new machine
     saw it). An empty cache folder makes every run here a first one; the five times fall on the
-    compiler's work on this machine (about 1.5 to 5.5 s after the start)."""
+    compiler's work on this machine (about 1.5 to 5.5 s after the start); which of them land inside a
+    callback is luck, and the test below is the deterministic guard."""
     argv = ["sample", "--model", ISING, "--chains", "100000", "--sweeps", "1000000", "--out", str(tmp_path / "s.npz")]
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba")}
     rc, seconds, err = run_and_signal(argv, signal.SIGINT, after=after, env=env)
     assert (rc, err) == (130, "pbitgen: interrupted\n") and seconds < 3.0, (rc, seconds, err)
-    assert files(tmp_path) == ["numba"]
+    assert set(files(tmp_path)) <= {"numba"}  # no output; numba's cache folder, if it got that far
 
 
 def test_a_signal_dropped_inside_a_c_callback_is_sent_again():
@@ -133,10 +135,12 @@ def test_a_signal_dropped_inside_a_c_callback_is_sent_again():
     import ctypes
 
     callback = ctypes.CFUNCTYPE(None)(lambda: signal.raise_signal(signal.SIGINT))
+    hook = sys.unraisablehook
     with pytest.raises(KeyboardInterrupt), common.signals_raise():
         callback()  # returns: its exception was dropped
         time.sleep(2.0)  # the signal, sent again, ends this
         pytest.fail("the dropped signal was not sent again")
+    assert sys.unraisablehook is hook and not common.received  # the block leaves nothing behind
 
 
 def test_what_fails_after_a_signal_is_reported_as_the_signal(monkeypatch, capsys):

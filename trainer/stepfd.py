@@ -6,8 +6,9 @@ each step ``t`` alone on training images noised to the step's input time, ``x^t`
 with test images noised to the output time, ``x^{t-1}``, in the classifier's features. The same training
 images noised to the output time give the row's floor: what a perfect step would score on these images.
 Each row also counts the visible spins that differ from the clean image ``x^0`` in the input, the output
-and the floor: a step that denoises brings the output's share down from the input's towards the floor's
-(the forward process's flip rate at the output time); one that copies its input's noise leaves it there.
+and the floor: a step that denoises brings the output's share down from the input's towards the floor's,
+the forward process's flip rate at the output time. That is a lower bound, not a perfect step's score: a
+perfect step samples, and differs from ``x^0`` wherever its law given the input is uncertain.
 For a class-conditional model each row also holds its output's ink per class beside the forward
 process's (:mod:`pbitgen.trainer.drift`): a step that is calibrated alone can still drift in the chain.
 """

@@ -4,7 +4,8 @@ Each subcommand module has ``add_arguments(parser)`` and ``run(args) -> int``; :
 testable (``main(["graph", ...])`` returns the exit code). A :class:`~pbitgen.errors.PbitgenError` prints
 ``pbitgen: error: <message>`` and exits 1 with no traceback, as does a file error no check could foresee
 (disk full) or running out of memory; Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129, after ending worker
-processes and removing temporary files; a closed output pipe (``| head -1``) ends the command quietly.
+processes and removing temporary files (whatever a library the signal interrupted fails with next is
+reported as the signal); a closed output pipe (``| head -1``) ends the command quietly.
 """
 
 from __future__ import annotations
@@ -75,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit:  # --help, --version, usage errors: argparse has said why
             raise
         except BaseException as e:
-            stop_raising()  # a signal now would escape the report below as a traceback
+            while True:  # a signal now would escape the report below as a traceback
+                try:
+                    stop_raising()
+                    break
+                except KeyboardInterrupt:  # one sent again (or a second Ctrl-C) before it took effect
+                    continue
             return report(e)
 
 
@@ -86,6 +92,8 @@ def report(e: BaseException) -> int:
         # a signal; or what failed after one: its exception, raised inside a library, can leave the library
         # broken (numba's compiler then fails with "no compiled object yet"), and the user asked to stop
         signum = getattr(e, "signum", signal.SIGINT) if isinstance(e, KeyboardInterrupt) else received[0]
+        if not isinstance(e, KeyboardInterrupt):
+            logging.getLogger(__name__).debug("what failed after the signal:", exc_info=e)  # for -v
         if signum == signal.SIGINT:
             print("pbitgen: interrupted", file=sys.stderr)
         else:

@@ -242,12 +242,15 @@ def stop_workers() -> None:
             p.terminate()
 
 
-#: The signals :func:`signals_raise`'s handler has received in the current block, in order.
+#: The signals :func:`signals_raise`'s handler has received in the current block, in order (one block at a
+#: time per process: the command line's).
 received: list[int] = []
 #: Set once the command is ending (:func:`stop_raising`): signals are then recorded, not raised.
 _ending = threading.Event()
-#: Timers that send a dropped signal again (:func:`_redeliver`).
+#: Timers that send a dropped signal again (:func:`_redeliver`), and the lock that keeps one from sending
+#: after :func:`stop_raising`.
 _resend: list[threading.Timer] = []
+_resend_lock = threading.RLock()  # re-entered by a finalizer that runs while it is held
 
 
 def _raise_on_signal(signum: int, frame: object) -> None:
@@ -262,16 +265,19 @@ def _raise_on_signal(signum: int, frame: object) -> None:
 
 def stop_raising() -> None:
     """From here on, record signals instead of raising them, and send no dropped one again: the command is
-    already ending, and an exception raised while it says why would escape as a traceback."""
-    _ending.set()
-    for timer in _resend:
-        timer.cancel()
-    _resend.clear()
+    already ending, and an exception raised while it says why would escape as a traceback. A signal sent
+    again before this returns is handled, by the time it is, as one to record."""
+    with _resend_lock:
+        _ending.set()
+        for timer in _resend:
+            timer.cancel()
+        _resend.clear()
 
 
 def _send_again(signum: int) -> None:
-    if not _ending.is_set():
-        os.kill(os.getpid(), signum)
+    with _resend_lock:
+        if not _ending.is_set():
+            os.kill(os.getpid(), signum)
 
 
 def _redeliver(unraisable: Any, default: Callable[[Any], None]) -> None:
@@ -279,15 +285,20 @@ def _redeliver(unraisable: Any, default: Callable[[Any], None]) -> None:
     numba's compiler calls while it compiles a kernel, or in a finalizer) is printed and dropped, and the
     command runs on as if never signalled. When it is a signal's, send the signal again instead, from a
     thread a moment later: the handler then runs at a line of Python the main thread executes after this
-    hook, outside the callback. (Raising it here, as ``signal.raise_signal`` or ``_thread.interrupt_main``
-    would, runs the handler inside the hook, whose exception is dropped too.)"""
-    if not (isinstance(unraisable.exc_value, KeyboardInterrupt) and received):
+    hook, usually outside the callback (inside another one, it is dropped and sent again once more).
+    Raising it here, as ``signal.raise_signal`` or ``_thread.interrupt_main`` would, runs the handler
+    inside the hook, whose exception is dropped too."""
+    exc = unraisable.exc_value
+    if not (isinstance(exc, KeyboardInterrupt) and received):
         default(unraisable)
         return
-    timer = threading.Timer(0.01, _send_again, (received[-1],))
-    timer.daemon = True
-    _resend.append(timer)
-    timer.start()
+    with _resend_lock:
+        if _ending.is_set():
+            return
+        timer = threading.Timer(0.01, _send_again, (getattr(exc, "signum", signal.SIGINT),))
+        timer.daemon = True
+        _resend.append(timer)
+        timer.start()
 
 
 @contextlib.contextmanager
@@ -315,3 +326,4 @@ def signals_raise() -> Iterator[None]:
         sys.unraisablehook = default_hook
         for num, handler in old.items():
             signal.signal(num, handler)
+        received.clear()  # no later block, nor a command run in another thread, reads this one's
