@@ -31,8 +31,8 @@ from .train import derive_seed
 class StepFD:
     """Step ``t`` alone: FD of its input ``x^t``, of its output and of real ``x^{t-1}`` (the floor), each
     against test images at ``x^{t-1}``; the share of visible spins of each of the three that differ from the
-    clean image; with labels, its output's ink per class and the forward process's
-    for the same images (shape (10,); ``None`` without labels)."""
+    clean image; with labels, its output's ink per class and the forward process's for the same images
+    (shape (10,); ``None`` without labels)."""
 
     step: int
     fd_input: float

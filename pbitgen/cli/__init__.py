@@ -91,8 +91,10 @@ def report(e: BaseException) -> int:
     if isinstance(e, KeyboardInterrupt) or received:
         # a signal; or what failed after one: its exception, raised inside a library, can leave the library
         # broken (numba's compiler then fails with "no compiled object yet"), and the user asked to stop
-        signum = getattr(e, "signum", signal.SIGINT) if isinstance(e, KeyboardInterrupt) else received[0]
-        if not isinstance(e, KeyboardInterrupt):
+        if isinstance(e, KeyboardInterrupt):
+            signum = getattr(e, "signum", signal.SIGINT)
+        else:
+            signum = received[0]
             logging.getLogger(__name__).debug("what failed after the signal:", exc_info=e)  # for -v
         if signum == signal.SIGINT:
             print("pbitgen: interrupted", file=sys.stderr)
